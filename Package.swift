@@ -1,0 +1,119 @@
+// swift-tools-version:6.0
+// svx: an end-to-end encrypted personal data vault. Layout and rules: ../shared/DESIGN.md, README.md.
+import PackageDescription
+
+let package = Package(
+    name: "svx",
+    platforms: [.macOS(.v14)],
+    products: [
+        .executable(name: "svx", targets: ["SVXCommandLine"]),
+        .executable(name: "svx-load", targets: ["SVXLoad"]),
+        .executable(name: "svx-auth", targets: ["Auth"]),
+        .executable(name: "svx-keystore", targets: ["Keystore"]),
+        .executable(name: "svx-vault", targets: ["Vault"]),
+        .executable(name: "svx-sharing", targets: ["Sharing"]),
+        .executable(name: "svx-classification", targets: ["Classification"]),
+    ],
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-log", from: "1.16.2"),
+        .package(url: "https://github.com/apple/swift-metrics", from: "2.13.0"),
+        .package(url: "https://github.com/apple/swift-protobuf", from: "1.39.0"),
+        .package(url: "https://github.com/swift-server/swift-prometheus", from: "2.4.1"),
+        .package(url: "https://github.com/swift-server/swift-service-lifecycle", from: "2.13.0"),
+        .package(url: "https://github.com/HdrHistogram/hdrhistogram-swift", from: "0.2.0"),
+    ],
+    targets: [
+        // C interop: each is imported by exactly one Swift module.
+        .target(
+            name: "COpenSSL", path: "Shared/COpenSSL",
+            linkerSettings: [.linkedLibrary("crypto")]),  // imported only by Cryppo
+        .systemLibrary(name: "CZeroMQ", path: "Shared/CZeroMQ", pkgConfig: "libzmq"),  // only by SVXRPC
+        .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq"),  // only by SVXStore
+
+        // Shared Swift modules.
+        .target(name: "Cryppo", dependencies: ["COpenSSL"], path: "Shared/Cryppo"),
+        .target(name: "SRP", dependencies: ["Cryppo"], path: "Shared/SRP"),
+        .target(name: "SVXModels", path: "Shared/SVXModels"),
+        .target(
+            name: "SVXProto",
+            dependencies: [.product(name: "SwiftProtobuf", package: "swift-protobuf")],
+            path: "Shared/SVXProto"),
+        .target(
+            name: "SVXRPC",
+            dependencies: [
+                "CZeroMQ", "SVXProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "Logging", package: "swift-log"),
+            ],
+            path: "Shared/SVXRPC"),
+        .target(
+            name: "SVXStore",
+            dependencies: ["CLibPQ", .product(name: "Logging", package: "swift-log")],
+            path: "Shared/SVXStore"),
+        .target(
+            name: "SVXService",
+            dependencies: [
+                "SVXRPC", "SVXStore", "SVXProto",
+                .product(name: "Logging", package: "swift-log"),
+                .product(name: "Metrics", package: "swift-metrics"),
+                .product(name: "Prometheus", package: "swift-prometheus"),
+                .product(name: "ServiceLifecycle", package: "swift-service-lifecycle"),
+            ],
+            path: "Shared/SVXService"),
+        .target(
+            name: "SVXClient",
+            dependencies: ["SVXRPC", "SVXProto", "SVXModels", "Cryppo", "SRP"],
+            path: "Shared/SVXClient"),
+
+        // Services: one executable per bounded context.
+        .executableTarget(
+            name: "Auth", dependencies: ["SVXService"], path: "Services/Auth",
+            resources: [.copy("Migrations")]),
+        .executableTarget(
+            name: "Keystore", dependencies: ["SVXService"], path: "Services/Keystore",
+            resources: [.copy("Migrations")]),
+        .executableTarget(
+            name: "Vault", dependencies: ["SVXService"], path: "Services/Vault",
+            resources: [.copy("Migrations")]),
+        .executableTarget(
+            name: "Sharing", dependencies: ["SVXService"], path: "Services/Sharing",
+            resources: [.copy("Migrations")]),
+        .executableTarget(
+            name: "Classification", dependencies: ["SVXService"], path: "Services/Classification",
+            resources: [.copy("Migrations")]),
+
+        // Tools.
+        .executableTarget(
+            name: "SVXCommandLine",
+            dependencies: [
+                "SVXClient", "Cryppo",
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+            ],
+            path: "Tools/svx"),
+        .executableTarget(
+            name: "SVXLoad",
+            dependencies: [
+                "SVXRPC", "SVXProto",
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
+                .product(name: "ArgumentParser", package: "swift-argument-parser"),
+                .product(name: "Histogram", package: "hdrhistogram-swift"),
+            ],
+            path: "Tools/svx-load"),
+
+        // Tests.
+        .target(
+            name: "SVXTestHarness",
+            dependencies: ["SVXRPC", "SVXStore", "SVXProto"],
+            path: "Tests/SVXTestHarness"),
+        .testTarget(name: "CryppoTests", dependencies: ["Cryppo"]),
+        .testTarget(name: "SRPTests", dependencies: ["SRP", "Cryppo"]),
+        .testTarget(name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto"]),
+        .testTarget(name: "SVXStoreTests", dependencies: ["SVXStore", "SVXTestHarness"]),
+        .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
+        .testTarget(
+            name: "IntegrationTests",
+            dependencies: ["SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness"]),
+    ],
+    swiftLanguageModes: [.v6]
+)

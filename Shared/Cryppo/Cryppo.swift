@@ -1,0 +1,2 @@
+// Cryppo: placeholder until its issue lands.
+import COpenSSL

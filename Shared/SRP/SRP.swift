@@ -1,0 +1,2 @@
+// SRP: placeholder until its issue lands.
+import Cryppo

@@ -1,0 +1,1 @@
+// SVXClient: placeholder until its issue lands.

@@ -1,0 +1,1 @@
+// SVXModels: placeholder until its issue lands.

@@ -1,0 +1,2 @@
+// SVXRPC: placeholder until its issue lands.
+import CZeroMQ

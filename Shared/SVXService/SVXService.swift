@@ -1,0 +1,1 @@
+// SVXService: placeholder until its issue lands.

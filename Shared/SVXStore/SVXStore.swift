@@ -1,0 +1,2 @@
+// SVXStore: placeholder until its issue lands.
+import CLibPQ
