@@ -1,0 +1,55 @@
+# svx: `make up` runs the local stack, `make test` the whole suite. See README.md.
+SHELL := /bin/bash
+export PATH := /opt/swift/usr/bin:$(PATH)
+
+PROBE_DIR := .build/svx-probe
+PROBE := $(PROBE_DIR)/svx-probe
+TEST_PG_DIR := $(CURDIR)/.svx/test-postgres
+BENCH_OUT := $(CURDIR)/.svx/bench
+
+.PHONY: deps build build-debug probe up down status test proto bench clean
+
+deps:
+	@scripts/install-deps.sh
+
+# The C health probe: protobuf-c code generated from proto/ at build time, linked with libzmq.
+$(PROBE): Tools/svx-probe/svx-probe.c proto/svx/rpc/v1/rpc.proto proto/svx/rpc/v1/health.proto
+	@mkdir -p $(PROBE_DIR)/gen
+	protoc-c -I proto --c_out=$(PROBE_DIR)/gen svx/rpc/v1/rpc.proto svx/rpc/v1/health.proto
+	cc -O2 -Wall -Wextra -I$(PROBE_DIR)/gen -o $@ Tools/svx-probe/svx-probe.c $(PROBE_DIR)/gen/svx/rpc/v1/*.c -lprotobuf-c -lzmq
+
+probe: deps $(PROBE)
+
+build: deps probe
+	swift build -c release
+
+build-debug: deps probe
+	swift build --build-tests
+
+up: build
+	@scripts/stack.sh up
+
+down:
+	@scripts/stack.sh down
+
+status:
+	@scripts/stack.sh status
+
+# One throwaway PostgreSQL for the whole run, stopped (by its recorded pid) whatever the outcome.
+test: build-debug
+	@set -euo pipefail; \
+	env_lines=$$(scripts/test-postgres.sh start $(TEST_PG_DIR)); \
+	trap 'scripts/test-postgres.sh stop $(TEST_PG_DIR)' EXIT; \
+	export $$env_lines SVX_PROBE=$(CURDIR)/$(PROBE); \
+	swift test --skip-build --disable-xctest
+
+proto:
+	scripts/gen-proto.sh
+
+bench: deps probe
+	swift build -c release --product svx-load
+	@mkdir -p $(BENCH_OUT)
+	scripts/bench.sh $(BENCH_OUT)
+
+clean:
+	rm -rf .build .svx/test-postgres

@@ -1,0 +1,153 @@
+import Foundation
+import Logging
+import Metrics
+import Prometheus
+import SVXProto
+import SVXRPC
+import SVXStore
+import ServiceLifecycle
+
+/// What makes one service different from the others: its name (also its schema), its migrations
+/// and its methods. Everything else is the shared bootstrap in ``ServiceMain``.
+public struct ServiceDefinition: Sendable {
+    public var name: String
+    public var version: String
+    /// Directory of `NNNN_name.sql` files, usually `Bundle.module.url(forResource: "Migrations", withExtension: nil)`.
+    public var migrationsDirectory: URL?
+    public var routes: @Sendable (ServiceRoutes) -> Void
+
+    public init(
+        name: String, version: String = svxVersion, migrationsDirectory: URL?,
+        routes: @escaping @Sendable (ServiceRoutes) -> Void = { _ in }
+    ) {
+        self.name = name
+        self.version = version
+        self.migrationsDirectory = migrationsDirectory
+        self.routes = routes
+    }
+}
+
+/// The version every svx executable reports.
+public let svxVersion = "0.1.0"
+
+/// The bootstrap every service runs from its `main.swift`:
+/// configuration → logging → database (bounded wait) → migrations → RPC server with Health,
+/// Metrics and the service's methods → run until SIGTERM/SIGINT → graceful shutdown → exit 0.
+public enum ServiceMain {
+    public static func run(_ definition: ServiceDefinition) async -> Never {
+        let configuration: ServiceConfiguration
+        do {
+            configuration = try ServiceConfiguration.fromEnvironment(service: definition.name)
+        } catch {
+            FileHandle.standardError.write(Data("svx-\(definition.name): configuration error: \(error)\n".utf8))
+            exit(2)
+        }
+        LogSetup.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
+        let logger = Logger(label: "svx.\(definition.name)")
+        do {
+            try await run(definition, configuration: configuration, logger: logger)
+            logger.info("stopped")
+            exit(0)
+        } catch {
+            logger.critical("service failed", metadata: ["error": "\(error)"])
+            exit(1)
+        }
+    }
+
+    static func run(_ definition: ServiceDefinition, configuration: ServiceConfiguration, logger: Logger) async throws {
+        logger.info("starting", metadata: [
+            "version": "\(definition.version)", "endpoint": "\(configuration.endpoint)", "workers": "\(configuration.workers)",
+        ])
+        let migrationConnection = try await connect(configuration, logger: logger)
+        let migrations = try definition.migrationsDirectory.map { try MigrationLoader.load(directory: $0) } ?? []
+        let applied = try Migrator(schema: definition.name, logger: logger).migrate(migrations, on: migrationConnection)
+        logger.info("migrations done", metadata: [
+            "applied": "\(applied.map(\.version))", "known": "\(migrations.count)",
+        ])
+
+        let metrics = RequestMetrics(service: definition.name)
+        MetricsSystem.bootstrap(PrometheusMetricsFactory(registry: metrics.registry))
+        let databaseHealth = DatabaseHealthMonitor(connection: migrationConnection, logger: logger)
+
+        let router = RPCRouter<ServiceWorker>()
+        let routes = ServiceRoutes(router: router)
+        registerCommonMethods(routes, definition: definition, health: databaseHealth.health, metrics: metrics)
+        if configuration.enableTestMethods {
+            logger.warning("test methods enabled (SVX_ENABLE_TEST_METHODS=1): never in production")
+            TestMethods.register(routes, schema: definition.name)
+        }
+        definition.routes(routes)
+
+        let databaseURL = configuration.databaseURL
+        let server = RPCServer<ServiceWorker>(
+            configuration: RPCServerConfiguration(
+                endpoint: configuration.endpoint, workerCount: configuration.workers,
+                maxMessageBytes: configuration.maxMessageBytes, queueCapacity: configuration.queueCapacity,
+                defaultTimeout: configuration.defaultTimeout),
+            router: router, logger: logger, observer: metrics,
+            makeWorker: { index in
+                var workerLogger = logger
+                workerLogger[metadataKey: "worker"] = "\(index)"
+                return ServiceWorker(index: index, database: try PostgresConnection(conninfo: databaseURL, logger: workerLogger))
+            })
+
+        let group = ServiceGroup(configuration: .init(
+            services: [
+                .init(service: RPCServerService(server: server, logger: logger)),
+                .init(service: databaseHealth),
+            ],
+            gracefulShutdownSignals: [.sigterm, .sigint],
+            logger: logger))
+        try await group.run()
+    }
+
+    /// Connects, retrying until the configured timeout: PostgreSQL may still be starting.
+    static func connect(_ configuration: ServiceConfiguration, logger: Logger) async throws -> PostgresConnection {
+        let deadline = ContinuousClock.now + configuration.databaseConnectTimeout
+        var attempt = 0
+        while true {
+            attempt += 1
+            do {
+                return try PostgresConnection(conninfo: configuration.databaseURL, logger: logger)
+            } catch {
+                if ContinuousClock.now >= deadline { throw error }
+                if attempt == 1 { logger.notice("waiting for the database", metadata: ["error": "\(error)"]) }
+                try await Task.sleep(for: .milliseconds(250))
+            }
+        }
+    }
+
+    static func registerCommonMethods(
+        _ routes: ServiceRoutes, definition: ServiceDefinition, health: DatabaseHealth, metrics: RequestMetrics
+    ) {
+        let name = definition.name, version = definition.version
+        routes.register(HealthRPC.check) { _, _, _ in
+            var response = Svx_Rpc_V1_HealthCheckResponse()
+            response.status = health.isHealthy ? .serving : .notServing
+            response.service = name
+            response.version = version
+            return response
+        }
+        routes.register(MetricsRPC.scrape) { _, _, _ in
+            var response = Svx_Rpc_V1_MetricsScrapeResponse()
+            response.text = metrics.render()
+            return response
+        }
+    }
+}
+
+/// Runs the RPC server under swift-service-lifecycle: a graceful shutdown (SIGTERM/SIGINT) stops
+/// accepting, lets in-flight and queued requests finish and be answered, then returns.
+struct RPCServerService: Service {
+    let server: RPCServer<ServiceWorker>
+    let logger: Logger
+
+    func run() async throws {
+        try await withGracefulShutdownHandler {
+            try await server.run()
+        } onGracefulShutdown: { [server, logger] in
+            logger.info("graceful shutdown: draining in-flight requests")
+            server.shutdown()
+        }
+    }
+}

@@ -1,0 +1,51 @@
+import Logging
+import SVXRPC
+import SVXStore
+
+/// What one worker thread owns: its index and its own PostgreSQL connection. Handlers receive it
+/// with every request; it never crosses to another thread.
+public struct ServiceWorker {
+    public let index: Int
+    public let database: PostgresConnection
+}
+
+/// The methods of one service. Wraps ``RPCRouter`` so that database errors reach the caller as
+/// the status codes of DESIGN.md (unique violation → ALREADY_EXISTS, serialization failure that
+/// outlived its retries → ABORTED, lost connection → UNAVAILABLE), never as raw SQL text.
+public final class ServiceRoutes: Sendable {
+    let router: RPCRouter<ServiceWorker>
+
+    init(router: RPCRouter<ServiceWorker>) { self.router = router }
+
+    public func register<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handler: @escaping @Sendable (Request, RequestContext, ServiceWorker) throws -> Response
+    ) {
+        router.register(method) { request, context, worker in
+            do {
+                return try handler(request, context, worker)
+            } catch let error as DatabaseError {
+                throw RPCStatus(databaseError: error, logger: context.logger)
+            }
+        }
+    }
+}
+
+extension RPCStatus {
+    /// The status a caller sees for a database error. The SQL message is logged (it never holds
+    /// parameter values), the caller gets a generic one.
+    public init(databaseError error: DatabaseError, logger: Logger) {
+        switch error.kind {
+        case .uniqueViolation:
+            self.init(.alreadyExists, "already exists")
+        case .serializationFailure, .deadlockDetected:
+            self.init(.aborted, "concurrent update, try again")
+        case .connectionLost:
+            logger.warning("database connection lost", metadata: ["sqlstate": "\(error.sqlState ?? "-")"])
+            self.init(.unavailable, "database unavailable, try again")
+        default:
+            logger.error("database error", metadata: ["sqlstate": "\(error.sqlState ?? "-")", "error": "\(error.message)"])
+            self.init(.internal, "internal error")
+        }
+    }
+}

@@ -1,0 +1,104 @@
+import Foundation
+import Logging
+
+/// Everything a service reads from its environment, with the defaults documented in README.md
+/// (section "Configuration"). Parsing is a pure function of the environment so it is tested without
+/// starting anything.
+public struct ServiceConfiguration: Sendable, Equatable {
+    /// The bounded context, lower case: `auth`, `keystore`, `vault`, `sharing`, `classification`.
+    public var name: String
+    /// ZeroMQ endpoint the service binds, `SVX_<NAME>_ENDPOINT`.
+    public var endpoint: String
+    /// libpq connection URI for the service's own role, `SVX_<NAME>_DATABASE_URL`.
+    public var databaseURL: String
+    /// Worker threads, each with its own PostgreSQL connection, `SVX_WORKERS`.
+    public var workers: Int
+    /// Largest request accepted, `SVX_MAX_MESSAGE_BYTES`; larger ones get RESOURCE_EXHAUSTED.
+    public var maxMessageBytes: Int
+    /// Requests waiting for a worker beyond which new ones get RESOURCE_EXHAUSTED, `SVX_QUEUE_CAPACITY`.
+    public var queueCapacity: Int
+    /// Deadline applied to requests that carry none, `SVX_DEFAULT_TIMEOUT_MS`.
+    public var defaultTimeout: Duration
+    /// How long start-up waits for PostgreSQL before giving up, `SVX_DATABASE_CONNECT_TIMEOUT_MS`.
+    public var databaseConnectTimeout: Duration
+    /// `SVX_LOG_LEVEL`: trace, debug, info, notice, warning, error, critical.
+    public var logLevel: Logger.Level
+    /// `SVX_LOG_FORMAT`: `text` (human) or `json` (one JSON object per line).
+    public var logFormat: LogFormat
+    /// `SVX_ENABLE_TEST_METHODS=1` registers `svx.rpc.v1.Test/*` methods used by the integration tests
+    /// (a sleep to exercise deadlines and shutdown). Never set in production.
+    public var enableTestMethods: Bool
+
+    public enum LogFormat: String, Sendable, Equatable { case text, json }
+
+    /// The port each service listens on by default (`tcp://127.0.0.1:<port>`).
+    public static let defaultPorts: [String: Int] = [
+        "auth": 7101, "keystore": 7102, "vault": 7103, "sharing": 7104, "classification": 7105,
+    ]
+
+    /// Every environment variable a service named `name` reads (README.md documents each one;
+    /// compose/docker-compose.yml sets the per-service ones).
+    public static func variables(service name: String) -> [String] {
+        let prefix = "SVX_\(name.uppercased())_"
+        return [prefix + "ENDPOINT", prefix + "DATABASE_URL"] + sharedVariables
+    }
+
+    /// The variables every service reads, whatever its name.
+    public static let sharedVariables = [
+        "SVX_WORKERS", "SVX_MAX_MESSAGE_BYTES", "SVX_QUEUE_CAPACITY", "SVX_DEFAULT_TIMEOUT_MS",
+        "SVX_DATABASE_CONNECT_TIMEOUT_MS", "SVX_LOG_LEVEL", "SVX_LOG_FORMAT", "SVX_ENABLE_TEST_METHODS",
+    ]
+
+    /// Reads the configuration of service `name` from `environment`.
+    /// - Throws: ``ConfigurationError`` naming the variable and what is wrong with it.
+    public static func fromEnvironment(
+        service name: String, _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> ServiceConfiguration {
+        let prefix = "SVX_\(name.uppercased())_"
+        let port = defaultPorts[name] ?? 7100
+        func string(_ key: String, _ fallback: String) -> String {
+            guard let value = environment[key], !value.isEmpty else { return fallback }
+            return value
+        }
+        func integer(_ key: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let raw = environment[key], !raw.isEmpty else { return fallback }
+            guard let value = Int(raw), range.contains(value) else {
+                throw ConfigurationError(variable: key, message: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(raw)\"")
+            }
+            return value
+        }
+
+        let endpoint = string(prefix + "ENDPOINT", "tcp://127.0.0.1:\(port)")
+        guard endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") else {
+            throw ConfigurationError(variable: prefix + "ENDPOINT", message: "expected tcp://HOST:PORT or ipc://PATH, got \"\(endpoint)\"")
+        }
+        let levelName = string("SVX_LOG_LEVEL", "info")
+        guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
+            throw ConfigurationError(variable: "SVX_LOG_LEVEL", message: "expected one of trace, debug, info, notice, warning, error, critical; got \"\(levelName)\"")
+        }
+        let formatName = string("SVX_LOG_FORMAT", "text")
+        guard let format = LogFormat(rawValue: formatName.lowercased()) else {
+            throw ConfigurationError(variable: "SVX_LOG_FORMAT", message: "expected text or json, got \"\(formatName)\"")
+        }
+        return ServiceConfiguration(
+            name: name,
+            endpoint: endpoint,
+            databaseURL: string(prefix + "DATABASE_URL", "postgresql://svx_\(name)@127.0.0.1:55432/svx"),
+            workers: try integer("SVX_WORKERS", 4, 1...256),
+            maxMessageBytes: try integer("SVX_MAX_MESSAGE_BYTES", 4 << 20, 1024...(256 << 20)),
+            queueCapacity: try integer("SVX_QUEUE_CAPACITY", 10_000, 1...1_000_000),
+            defaultTimeout: .milliseconds(try integer("SVX_DEFAULT_TIMEOUT_MS", 30_000, 1...3_600_000)),
+            databaseConnectTimeout: .milliseconds(try integer("SVX_DATABASE_CONNECT_TIMEOUT_MS", 30_000, 0...3_600_000)),
+            logLevel: level,
+            logFormat: format,
+            enableTestMethods: string("SVX_ENABLE_TEST_METHODS", "0") == "1"
+        )
+    }
+}
+
+/// A configuration variable that could not be used.
+public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConvertible {
+    public var variable: String
+    public var message: String
+    public var description: String { "\(variable): \(message)" }
+}

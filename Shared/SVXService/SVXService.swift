@@ -1,1 +1,0 @@
-// SVXService: placeholder until its issue lands.

@@ -1,0 +1,218 @@
+import Foundation
+import SVXProto
+import SVXRPC
+import SVXTestHarness
+import SwiftProtobuf
+import Testing
+
+/// The RPC runtime through a real service process (svx-auth), a real PostgreSQL and real ZeroMQ
+/// sockets on 127.0.0.1.
+@Suite(.serialized) struct RPCThroughServiceTests {
+    @Test func healthFromSwiftAndFromTheCProbe() async throws {
+        let (service, _) = try await startService("auth")
+        defer { service.stop() }
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        let health = try await client.call(HealthRPC.check, .init(), timeout: .seconds(2))
+        #expect(health.status == .serving)
+        #expect(health.service == "auth")
+        #expect(!health.version.isEmpty)
+
+        // svx-probe is C (protobuf-c + libzmq): a non-Swift client speaks the same wire format.
+        let probe = try svxProbe()
+        let (status, output) = try runProcess(probe, ["--timeout-ms", "2000", service.endpoint])
+        #expect(status == 0, "svx-probe: \(output)")
+        #expect(output.contains("SERVING service=auth"))
+        let (downStatus, downOutput) = try runProcess(probe, ["--timeout-ms", "300", "tcp://127.0.0.1:\(try freeLoopbackPort())"])
+        #expect(downStatus == 1, "svx-probe against nothing: \(downOutput)")
+    }
+
+    @Test func unknownMethodIsUnimplemented() async throws {
+        let (service, _) = try await startService("keystore")
+        defer { service.stop() }
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        let method = RPCMethod<Svx_Rpc_V1_HealthCheckRequest, Svx_Rpc_V1_HealthCheckResponse>("svx.keystore.v1.Nothing/Here")
+        await #expect(throws: RPCStatus.self) {
+            _ = try await client.call(method, .init(), timeout: .seconds(2))
+        }
+        do {
+            _ = try await client.call(method, .init(), timeout: .seconds(2))
+        } catch let status as RPCStatus {
+            #expect(status.code == .unimplemented)
+            #expect(status.message.contains("svx.keystore.v1.Nothing/Here"))
+        }
+    }
+
+    @Test func malformedFramesThenANormalRequestSucceeds() async throws {
+        let (service, _) = try await startService("vault")
+        defer { service.stop() }
+        // Garbage that is not a Request, an empty frame, and too many frames: none may crash or stall it.
+        _ = try rawExchange(endpoint: service.endpoint, frames: [[0xFF, 0xFF, 0xFF, 0x07, 0x00]], timeoutMilliseconds: 300)
+        _ = try rawExchange(endpoint: service.endpoint, frames: [[]], timeoutMilliseconds: 300)
+        _ = try rawExchange(endpoint: service.endpoint, frames: [[1], [2], [3]], timeoutMilliseconds: 300)
+        // A Request whose payload is not the method's message: INVALID_ARGUMENT, with its request id.
+        var bad = Svx_Rpc_V1_Request()
+        bad.method = HealthRPC.check.name
+        bad.requestID = 77
+        bad.payload = Data([0xFF, 0xFF, 0xFF])
+        let reply = try #require(try rawExchange(endpoint: service.endpoint, frames: [Array(try bad.serializedData())]))
+        let response = try Svx_Rpc_V1_Response(serializedBytes: reply)
+        #expect(response.requestID == 77)
+        #expect(response.status.code == .invalidArgument)
+
+        #expect(service.isRunning)
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        let health = try await client.call(HealthRPC.check, .init(), timeout: .seconds(2))
+        #expect(health.status == .serving)
+    }
+
+    @Test func expiredDeadlineIsAnsweredAndNotExecuted() async throws {
+        let (service, _) = try await startService("sharing")
+        defer { service.stop() }
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        let before = try await client.call(TestRPC.executions, .init(), timeout: .seconds(2)).sleepExecutions
+
+        var request = Svx_Rpc_V1_Request()
+        request.method = TestRPC.sleep.name
+        request.requestID = 9
+        request.deadlineMs = unixMilliseconds(offset: -1000)
+        request.payload = try Svx_Rpc_V1_SleepRequest(milliseconds: 1).serializedData()
+        let reply = try #require(try rawExchange(endpoint: service.endpoint, frames: [Array(try request.serializedData())]))
+        let response = try Svx_Rpc_V1_Response(serializedBytes: reply)
+        #expect(response.requestID == 9)
+        #expect(response.status.code == .deadlineExceeded)
+
+        // A deadline that passes while the request waits in the queue: the handler never runs either.
+        // Four workers busy for 600 ms; a fifth request with a 200 ms deadline expires in the queue.
+        async let busy: [Svx_Rpc_V1_SleepResponse] = withThrowingTaskGroup(of: Svx_Rpc_V1_SleepResponse.self) { group in
+            for _ in 0..<4 { group.addTask { try await client.call(TestRPC.sleep, .init(milliseconds: 600), timeout: .seconds(5)) } }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        try await Task.sleep(for: .milliseconds(100))
+        let started = ContinuousClock.now
+        await #expect(throws: RPCStatus.self) {
+            _ = try await client.call(TestRPC.sleep, .init(milliseconds: 1), timeout: .milliseconds(200))
+        }
+        #expect(ContinuousClock.now - started < .seconds(1))
+        #expect(try await busy.count == 4)
+        try await Task.sleep(for: .milliseconds(200))
+        let after = try await client.call(TestRPC.executions, .init(), timeout: .seconds(2)).sleepExecutions
+        #expect(after - before == 4, "only the four busy sleeps ran")
+    }
+
+    @Test func twoHundredConcurrentCallsFromOneClientAreMatched() async throws {
+        let (service, _) = try await startService("classification", environment: ["SVX_WORKERS": "8"])
+        defer { service.stop() }
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        let results = try await withThrowingTaskGroup(of: (UInt32, UInt32).self) { group in
+            for index in 0..<200 {
+                let milliseconds = UInt32(index % 13)  // distinct answers, out-of-order completion
+                group.addTask {
+                    let response = try await client.call(TestRPC.sleep, .init(milliseconds: milliseconds), timeout: .seconds(20))
+                    return (milliseconds, response.sleptMs)
+                }
+            }
+            return try await group.reduce(into: []) { $0.append($1) }
+        }
+        #expect(results.count == 200)
+        #expect(results.allSatisfy { $0.0 == $0.1 })
+    }
+
+    @Test func oversizedRequestIsResourceExhausted() async throws {
+        let (service, _) = try await startService("auth", environment: ["SVX_MAX_MESSAGE_BYTES": "4096"])
+        defer { service.stop() }
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        var big = Svx_Rpc_V1_HealthCheckRequest()
+        big.service = String(repeating: "x", count: 8192)
+        do {
+            _ = try await client.call(HealthRPC.check, big, timeout: .seconds(2))
+            Issue.record("an 8 KiB request passed a 4 KiB limit")
+        } catch let status as RPCStatus {
+            #expect(status.code == .resourceExhausted)
+        }
+        #expect(try await client.call(HealthRPC.check, .init(), timeout: .seconds(2)).status == .serving)
+    }
+
+    @Test func killedServiceFailsTheCallWithinTheDeadline() async throws {
+        let (service, _) = try await startService("auth")
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        #expect(try await client.call(HealthRPC.check, .init(), timeout: .seconds(2)).status == .serving)
+        // In flight when the process dies, and after it died: both end within their deadline.
+        async let inFlight = statusOf { try await client.call(TestRPC.sleep, .init(milliseconds: 5000), timeout: .milliseconds(700)) }
+        try await Task.sleep(for: .milliseconds(100))
+        service.kill()
+        let started = ContinuousClock.now
+        let error = try #require(await inFlight, "a call to a killed service succeeded")
+        #expect([.deadlineExceeded, .unavailable].contains(error.code))
+        let second = ContinuousClock.now
+        await #expect(throws: RPCStatus.self) {
+            _ = try await client.call(HealthRPC.check, .init(), timeout: .milliseconds(500))
+        }
+        #expect(ContinuousClock.now - second < .milliseconds(1500))
+        #expect(ContinuousClock.now - started < .seconds(3))
+    }
+
+    @Test func sigtermFinishesInFlightWorkAndExitsZero() async throws {
+        let (service, _) = try await startService("vault")
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        async let slow = client.call(TestRPC.sleep, .init(milliseconds: 800), timeout: .seconds(5))
+        try await Task.sleep(for: .milliseconds(200))
+        let status = service.stop(timeout: .seconds(10))
+        #expect(try await slow.sleptMs == 800, "the in-flight request was answered")
+        #expect(status == 0, "exit status after SIGTERM; log:\n\(service.log())")
+    }
+
+    @Test func metricsCountRequestsPerMethod() async throws {
+        let (service, _) = try await startService("keystore")
+        defer { service.stop() }
+        let client = try RPCClient(endpoint: service.endpoint)
+        defer { client.close() }
+        for _ in 0..<3 { _ = try await client.call(HealthRPC.check, .init(), timeout: .seconds(2)) }
+        let text = try await client.call(MetricsRPC.scrape, .init(), timeout: .seconds(2)).text
+        #expect(text.contains(#"svx_rpc_requests_total{service="keystore",method="svx.rpc.v1.Health/Check",code="OK"} 3"#), "\(text)")
+        #expect(text.contains("svx_rpc_request_duration_seconds_bucket"))
+    }
+}
+
+/// The status a call ended with, nil when it succeeded.
+func statusOf<T>(_ call: () async throws -> T) async -> RPCStatus? {
+    do {
+        _ = try await call()
+        return nil
+    } catch let status as RPCStatus {
+        return status
+    } catch {
+        return RPCStatus(.unknown, "not an RPCStatus: \(error)")
+    }
+}
+
+func svxProbe() throws -> String {
+    if let path = ProcessInfo.processInfo.environment["SVX_PROBE"] { return path }
+    let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    let path = root.appendingPathComponent(".build/svx-probe/svx-probe").path
+    guard FileManager.default.isExecutableFile(atPath: path) else { throw HarnessError("no svx-probe at \(path): run `make probe`") }
+    return path
+}
+
+/// Runs a short-lived helper process to completion (bounded) and returns its status and output.
+func runProcess(_ path: String, _ arguments: [String], timeout: Duration = .seconds(15)) throws -> (Int32, String) {
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let pipe = Pipe()
+    process.standardOutput = pipe
+    process.standardError = pipe
+    try process.run()
+    let deadline = ContinuousClock.now + timeout
+    while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
+    if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
+    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
+    return (process.terminationStatus, output)
+}

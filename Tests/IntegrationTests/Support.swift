@@ -1,0 +1,49 @@
+import Foundation
+import SVXProto
+import SVXRPC
+import SVXStore
+import SVXTestHarness
+
+/// The `svx.rpc.v1.Test/*` methods a service registers with SVX_ENABLE_TEST_METHODS=1.
+enum TestRPC {
+    static let sleep = RPCMethod<Svx_Rpc_V1_SleepRequest, Svx_Rpc_V1_SleepResponse>("svx.rpc.v1.Test/Sleep")
+    static let executions = RPCMethod<Svx_Rpc_V1_ExecutionsRequest, Svx_Rpc_V1_ExecutionsResponse>("svx.rpc.v1.Test/Executions")
+    static let migrations = RPCMethod<Svx_Rpc_V1_MigrationsRequest, Svx_Rpc_V1_MigrationsResponse>("svx.rpc.v1.Test/Migrations")
+}
+
+let allServices = ["auth", "keystore", "vault", "sharing", "classification"]
+
+/// A fresh database with the roles and schemas of compose/bootstrap.sql, and a service started on it.
+func startService(
+    _ name: String = "auth", in database: TestDatabase? = nil, environment: [String: String] = [:]
+) async throws -> (ServiceProcess, TestDatabase) {
+    let database = try database ?? TestPostgres.shared().createDatabase(prefix: "it")
+    var environment = environment
+    environment["SVX_ENABLE_TEST_METHODS"] = environment["SVX_ENABLE_TEST_METHODS"] ?? "1"
+    let service = try await ServiceProcess.start(name, databaseURL: database.conninfo(role: "svx_\(name)"), environment: environment)
+    return (service, database)
+}
+
+extension Svx_Rpc_V1_SleepRequest {
+    init(milliseconds: UInt32) {
+        self.init()
+        self.milliseconds = milliseconds
+    }
+}
+
+/// Milliseconds since the Unix epoch, as `Request.deadline_ms` wants them.
+func unixMilliseconds(offset: Int64 = 0) -> UInt64 {
+    UInt64(Int64(Date().timeIntervalSince1970 * 1000) + offset)
+}
+
+/// Sends one raw frame on a DEALER socket and returns the first reply frame, or nil on timeout.
+func rawExchange(endpoint: String, frames: [[UInt8]], timeoutMilliseconds: Int32 = 2000) throws -> [UInt8]? {
+    let context = try ZMQContext()
+    let socket = try ZMQSocket(context: context, type: .dealer)
+    defer { socket.close() }
+    try socket.setLinger(0)
+    try socket.connect(endpoint)
+    try socket.send(multipart: frames)
+    guard try socket.poll(readable: true, timeoutMilliseconds: timeoutMilliseconds) else { return nil }
+    return try socket.receiveMultipart().first
+}

@@ -1,0 +1,97 @@
+import Foundation
+import Logging
+import SVXService
+import Testing
+
+@Suite struct ServiceConfigurationTests {
+    @Test func defaultsWhenNothingIsSet() throws {
+        let configuration = try ServiceConfiguration.fromEnvironment(service: "vault", [:])
+        #expect(configuration.endpoint == "tcp://127.0.0.1:7103")
+        #expect(configuration.databaseURL == "postgresql://svx_vault@127.0.0.1:55432/svx")
+        #expect(configuration.workers == 4)
+        #expect(configuration.maxMessageBytes == 4 << 20)
+        #expect(configuration.defaultTimeout == .seconds(30))
+        #expect(configuration.logLevel == .info)
+        #expect(configuration.logFormat == .text)
+        #expect(configuration.enableTestMethods == false)
+    }
+
+    @Test func readsEveryVariable() throws {
+        let configuration = try ServiceConfiguration.fromEnvironment(service: "auth", [
+            "SVX_AUTH_ENDPOINT": "tcp://127.0.0.1:9000",
+            "SVX_AUTH_DATABASE_URL": "postgresql://x@127.0.0.1:1/y",
+            "SVX_WORKERS": "7", "SVX_MAX_MESSAGE_BYTES": "2048", "SVX_QUEUE_CAPACITY": "5",
+            "SVX_DEFAULT_TIMEOUT_MS": "1500", "SVX_DATABASE_CONNECT_TIMEOUT_MS": "0",
+            "SVX_LOG_LEVEL": "DEBUG", "SVX_LOG_FORMAT": "json", "SVX_ENABLE_TEST_METHODS": "1",
+            "SVX_VAULT_ENDPOINT": "tcp://127.0.0.1:1",  // another service's variable is not ours
+        ])
+        #expect(configuration.endpoint == "tcp://127.0.0.1:9000")
+        #expect(configuration.databaseURL == "postgresql://x@127.0.0.1:1/y")
+        #expect(configuration.workers == 7)
+        #expect(configuration.maxMessageBytes == 2048)
+        #expect(configuration.queueCapacity == 5)
+        #expect(configuration.defaultTimeout == .milliseconds(1500))
+        #expect(configuration.databaseConnectTimeout == .zero)
+        #expect(configuration.logLevel == .debug)
+        #expect(configuration.logFormat == .json)
+        #expect(configuration.enableTestMethods)
+    }
+
+    @Test(arguments: [
+        ("SVX_WORKERS", "0"), ("SVX_WORKERS", "four"), ("SVX_MAX_MESSAGE_BYTES", "-1"),
+        ("SVX_LOG_LEVEL", "loud"), ("SVX_LOG_FORMAT", "xml"), ("SVX_KEYSTORE_ENDPOINT", "http://x"),
+    ])
+    func refusesBadValuesNamingTheVariable(variable: String, value: String) {
+        #expect {
+            _ = try ServiceConfiguration.fromEnvironment(service: "keystore", [variable: value])
+        } throws: { error in
+            (error as? ConfigurationError)?.variable == variable
+        }
+    }
+}
+
+/// The compose file, the native stack script and the README must agree with what the services read.
+@Suite struct DeploymentDescriptionTests {
+    static let root = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static func read(_ path: String) throws -> String {
+        try String(contentsOf: root.appendingPathComponent(path), encoding: .utf8)
+    }
+
+    @Test func composeNamesEveryServiceAndVariable() throws {
+        let compose = try Self.read("compose/docker-compose.yml")
+        for service in ServiceConfiguration.defaultPorts.keys.sorted() {
+            #expect(compose.contains("\n  svx-\(service):\n"), "compose lacks service svx-\(service)")
+            #expect(compose.contains("/usr/local/bin/svx-\(service)\"]"), "compose does not run svx-\(service)")
+            let port = ServiceConfiguration.defaultPorts[service]!
+            #expect(compose.contains("\"tcp://127.0.0.1:\(port)\"]"), "svx-\(service) has no health check on \(port)")
+            let block = compose.components(separatedBy: "\n  svx-\(service):\n").last!
+                .components(separatedBy: "\n  svx-").first!
+            for variable in ServiceConfiguration.variables(service: service) {
+                #expect(block.contains("      \(variable): "), "compose svx-\(service) lacks \(variable)")
+            }
+        }
+    }
+
+    @Test func nativeStackStartsEveryServiceOnItsDefaultPort() throws {
+        let script = try Self.read("scripts/stack.sh")
+        let names = ServiceConfiguration.defaultPorts.keys.sorted()
+        #expect(script.contains("services=(auth keystore vault sharing classification)"))
+        for name in names {
+            #expect(script.contains("[\(name)]=\(ServiceConfiguration.defaultPorts[name]!)"))
+        }
+        // The script passes each service its own endpoint and database URL.
+        #expect(script.contains("url=\"SVX_${s^^}_DATABASE_URL\""))
+        #expect(script.contains("ep=\"SVX_${s^^}_ENDPOINT\""))
+    }
+
+    @Test func readmeDocumentsEveryVariable() throws {
+        let readme = try Self.read("README.md")
+        for service in ServiceConfiguration.defaultPorts.keys.sorted() {
+            for variable in ServiceConfiguration.variables(service: service) {
+                let documented = readme.contains("`\(variable)`")
+                    || readme.contains("`" + variable.replacingOccurrences(of: "_\(service.uppercased())_", with: "_<SERVICE>_") + "`")
+                #expect(documented, "README does not document \(variable)")
+            }
+        }
+    }
+}

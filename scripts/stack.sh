@@ -1,0 +1,120 @@
+#!/usr/bin/env bash
+# The local svx stack: one PostgreSQL cluster and the five services, all on 127.0.0.1, state under .svx/stack.
+#   stack.sh up      create/start what is not running, wait until every service answers Health
+#   stack.sh down    stop exactly what `up` started, by the pids it recorded
+#   stack.sh status  one line per part
+# Configuration (environment): SVX_STACK_DIR (.svx/stack), SVX_PG_PORT (55432), SVX_BIN_DIR (release build dir),
+# SVX_PROBE (svx-probe binary), and the service variables of the README, which are passed through.
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+source "$root/scripts/pg.sh"
+
+stack=${SVX_STACK_DIR:-$root/.svx/stack}
+pg_port=${SVX_PG_PORT:-55432}
+bin=${SVX_BIN_DIR:-$(cd "$root" && swift build -c release --show-bin-path 2>/dev/null)}
+probe=${SVX_PROBE:-$root/.build/svx-probe/svx-probe}
+data=$stack/pgdata
+services=(auth keystore vault sharing classification)
+declare -A port=([auth]=7101 [keystore]=7102 [vault]=7103 [sharing]=7104 [classification]=7105)
+
+endpoint_of() { local var="SVX_${1^^}_ENDPOINT"; echo "${!var:-tcp://127.0.0.1:${port[$1]}}"; }
+alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+secrets() {  # one random password per service role, generated once, readable by the owner only
+  local file=$stack/secrets.env
+  if [ ! -f "$file" ]; then
+    (umask 077; for s in "${services[@]}"; do
+      echo "SVX_PG_PASSWORD_${s^^}=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' )"; done > "$file")
+  fi
+  source "$file"
+}
+
+up_postgres() {
+  if [ ! -f "$data/PG_VERSION" ]; then
+    echo "postgres: creating cluster in $data"
+    pg_init "$data" scram-sha-256
+  fi
+  if ! pg_running "$data"; then
+    pg_start "$data" "$pg_port" "$stack/postgres.log"
+  fi
+  pg_psql "$data" "$pg_port" postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'svx'" | grep -q 1 \
+    || pg_psql "$data" "$pg_port" postgres -c "CREATE DATABASE svx"
+  pg_psql "$data" "$pg_port" svx < "$root/compose/bootstrap.sql" >/dev/null
+  for s in "${services[@]}"; do
+    local var="SVX_PG_PASSWORD_${s^^}"
+    pg_psql "$data" "$pg_port" svx -c "ALTER ROLE svx_$s PASSWORD '${!var}'" >/dev/null
+  done
+}
+
+up_service() {
+  local s=$1 pidfile=$stack/$s.pid
+  local endpoint; endpoint=$(endpoint_of "$s")
+  if alive "$pidfile" && "$probe" --timeout-ms 1000 "$endpoint" >/dev/null; then return 0; fi
+  if alive "$pidfile"; then kill "$(cat "$pidfile")" 2>/dev/null || true; sleep 1; fi
+  local pw="SVX_PG_PASSWORD_${s^^}" url="SVX_${s^^}_DATABASE_URL" ep="SVX_${s^^}_ENDPOINT"
+  env "$url=${!url:-postgresql://svx_$s:${!pw}@127.0.0.1:$pg_port/svx}" "$ep=$endpoint" \
+    nohup "$bin/svx-$s" >>"$stack/$s.log" 2>&1 </dev/null &
+  echo $! > "$pidfile"
+}
+
+wait_healthy() {
+  local s endpoint deadline=$((SECONDS + 60))
+  for s in "${services[@]}"; do
+    endpoint=$(endpoint_of "$s")
+    until "$probe" --timeout-ms 1000 "$endpoint" >/dev/null; do
+      if ! alive "$stack/$s.pid"; then echo "svx-$s exited; last log lines:" >&2; tail -n 20 "$stack/$s.log" >&2; return 1; fi
+      if ((SECONDS > deadline)); then echo "svx-$s not healthy after 60 s; see $stack/$s.log" >&2; return 1; fi
+      sleep 0.2
+    done
+  done
+}
+
+cmd_up() {
+  mkdir -p "$stack"; chmod 700 "$stack"
+  for s in "${services[@]}"; do [ -x "$bin/svx-$s" ] || { echo "missing $bin/svx-$s: run make build" >&2; exit 1; }; done
+  [ -x "$probe" ] || { echo "missing $probe: run make probe" >&2; exit 1; }
+  secrets
+  up_postgres
+  for s in "${services[@]}"; do up_service "$s"; done
+  wait_healthy
+  echo "svx stack is up (state, logs and pids in $stack)"
+  echo "  postgres        127.0.0.1:$pg_port  database svx  (admin: socket in $data)"
+  for s in "${services[@]}"; do printf '  %-15s %s  pid %s  log %s\n' "$s" "$(endpoint_of "$s")" "$(cat "$stack/$s.pid")" "$stack/$s.log"; done
+}
+
+cmd_down() {
+  local s pid
+  for s in "${services[@]}"; do
+    [ -f "$stack/$s.pid" ] || continue
+    pid=$(cat "$stack/$s.pid")
+    if kill -0 "$pid" 2>/dev/null; then
+      kill -TERM "$pid"
+      for _ in $(seq 1 100); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+      if kill -0 "$pid" 2>/dev/null; then echo "svx-$s (pid $pid) ignored SIGTERM for 10 s; killing" >&2; kill -KILL "$pid"; fi
+      echo "stopped svx-$s (pid $pid)"
+    fi
+    rm -f "$stack/$s.pid"
+  done
+  if [ -d "$data" ] && pg_running "$data"; then pg_stop "$data"; echo "stopped postgres"; fi
+}
+
+cmd_status() {
+  local s rc=0 line
+  if [ -d "$data" ] && pg_running "$data" && pg_as_owner "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
+    printf '%-15s %s\n' postgres "UP 127.0.0.1:$pg_port"
+  else printf '%-15s %s\n' postgres DOWN; rc=1; fi
+  for s in "${services[@]}"; do
+    if alive "$stack/$s.pid"; then
+      line=$("$probe" --timeout-ms 1000 "$(endpoint_of "$s")") || rc=1
+      printf '%-15s pid %-7s %s\n' "$s" "$(cat "$stack/$s.pid")" "$line"
+    else printf '%-15s %s\n' "$s" "DOWN"; rc=1; fi
+  done
+  return $rc
+}
+
+case "${1:-}" in
+  up) cmd_up ;;
+  down) cmd_down ;;
+  status) cmd_status ;;
+  *) echo "usage: $0 up|down|status" >&2; exit 2 ;;
+esac
