@@ -1,0 +1,169 @@
+import Foundation
+import SVXProto
+import SwiftProtobuf
+import Synchronization
+
+/// Settings of an ``RPCClient``.
+public struct RPCClientConfiguration: Sendable {
+    /// Calls on the wire at once. Further calls wait (FIFO, still bound by their deadlines) for a free slot.
+    public var maxInFlight: Int
+    /// The timeout of a call that names none.
+    public var defaultTimeout: Duration
+
+    public init(maxInFlight: Int = 1000, defaultTimeout: Duration = .seconds(10)) {
+        self.maxInFlight = maxInFlight
+        self.defaultTimeout = defaultTimeout
+    }
+}
+
+/// A client of one svx service endpoint: one DEALER socket owned by one I/O thread; safe to share between tasks and
+/// threads. Many calls are in flight at once, matched by request id; each has a deadline after which it fails
+/// DEADLINE_EXCEEDED (or UNAVAILABLE if it could never be sent), whatever the server does. See docs/rpc.md.
+public final class RPCClient: Sendable {
+    public let endpoint: String
+    private let configuration: RPCClientConfiguration
+    private let core: ClientCore
+    private let thread: Mutex<JoinableThread?>
+
+    /// Connects (asynchronously: a missing server is not an error here, calls fail UNAVAILABLE at their deadline).
+    /// Throws ``ZMQError`` for a malformed endpoint.
+    public init(endpoint: String, configuration: RPCClientConfiguration = .init()) throws {
+        precondition(configuration.maxInFlight > 0)
+        self.endpoint = endpoint
+        self.configuration = configuration
+        let context = try ZMQContext(ioThreads: 1)
+        let socket = try ZMQSocket(context: context, type: .dealer)
+        try socket.setOption(.immediate, 1)
+        try socket.setOption(.linger, 0)
+        try socket.setOption(.sendHighWaterMark, max(1000, configuration.maxInFlight * 2))
+        try socket.setOption(.receiveHighWaterMark, max(1000, configuration.maxInFlight * 2))
+        try socket.connect(endpoint)
+        let core = try ClientCore(socket: socket, maxInFlight: configuration.maxInFlight)
+        self.core = core
+        self.thread = Mutex(JoinableThread(name: "svxrpc-client") { core.run() })
+    }
+
+    deinit {
+        close()
+    }
+
+    /// Fails every pending call with CANCELLED "client closed", closes the socket and joins the I/O thread.
+    /// Later calls fail UNAVAILABLE. Idempotent.
+    public func close() {
+        core.submitClose()
+        let thread = self.thread.withLock { thread -> JoinableThread? in
+            defer { thread = nil }
+            return thread
+        }
+        thread?.join()
+    }
+
+    /// Calls `method`. Throws ``RPCStatus``: the server's status, DEADLINE_EXCEEDED after `timeout` (default:
+    /// the configuration's), UNAVAILABLE if it could not be sent, CANCELLED if the task is cancelled.
+    public func call<Req, Resp>(
+        _ method: RPCMethod<Req, Resp>, _ request: Req, sessionToken: String = "", timeout: Duration? = nil,
+        traceParent: String = ""
+    ) async throws -> Resp {
+        let prepared = try prepare(method, request, sessionToken, timeout, traceParent)
+        let core = self.core
+        let response = try await withTaskCancellationHandler {
+            try await withCheckedThrowingContinuation {
+                (continuation: CheckedContinuation<Svx_Rpc_V1_Response, any Error>) in
+                core.submit(
+                    id: prepared.id, deadline: prepared.deadline, frame: prepared.frame,
+                    isCancelled: { Task.isCancelled }
+                ) { result in
+                    continuation.resume(with: result.mapError { $0 as any Error })
+                }
+            }
+        } onCancel: {
+            core.submitCancel(id: prepared.id)
+        }
+        return try Self.decode(response, as: Resp.self)
+    }
+
+    /// The blocking form of ``call(_:_:sessionToken:timeout:traceParent:)`` for threads that may block (server
+    /// workers, tools). Never call it from Swift concurrency's cooperative pool.
+    public func callBlocking<Req, Resp>(
+        _ method: RPCMethod<Req, Resp>, _ request: Req, sessionToken: String = "", timeout: Duration? = nil,
+        traceParent: String = ""
+    ) throws -> Resp {
+        let prepared = try prepare(method, request, sessionToken, timeout, traceParent)
+        let box = ResultBox()
+        core.submit(id: prepared.id, deadline: prepared.deadline, frame: prepared.frame, isCancelled: { false }) {
+            box.set($0)
+        }
+        // The I/O thread fails the call at its deadline; the extra second only guards against a wedged I/O thread.
+        guard let result = box.wait(timeout: prepared.timeout + .seconds(1)) else {
+            core.submitCancel(id: prepared.id)
+            throw RPCStatus.deadlineExceeded("deadline exceeded")
+        }
+        return try Self.decode(result.get(), as: Resp.self)
+    }
+
+    private struct Prepared {
+        let id: UInt64
+        let frame: [UInt8]
+        let deadline: ContinuousClock.Instant
+        let timeout: Duration
+    }
+
+    private func prepare<Req, Resp>(
+        _ method: RPCMethod<Req, Resp>, _ request: Req, _ sessionToken: String, _ timeout: Duration?,
+        _ traceParent: String
+    ) throws -> Prepared {
+        let timeout = max(timeout ?? configuration.defaultTimeout, .zero)
+        let deadline = ContinuousClock.now + timeout
+        let id = core.nextID()
+        var envelope = Svx_Rpc_V1_Request()
+        envelope.method = method.name
+        envelope.requestID = id
+        envelope.sessionToken = sessionToken
+        envelope.deadlineMs = UInt64(max(0, unixMilliseconds() + max(1, timeout.millisecondsRoundedUp)))
+        envelope.traceParent = traceParent
+        do {
+            envelope.payload = try request.serializedData()
+            return Prepared(id: id, frame: try envelope.serializedBytes(), deadline: deadline, timeout: timeout)
+        } catch {
+            throw RPCStatus.invalidArgument("cannot serialize the request")
+        }
+    }
+
+    private static func decode<Resp: SwiftProtobuf.Message>(_ response: Svx_Rpc_V1_Response, as: Resp.Type) throws
+        -> Resp
+    {
+        if response.hasStatus && response.status.code != .ok {
+            throw RPCStatus(wire: response.status)
+        }
+        do {
+            return try Resp(serializedBytes: response.payload)
+        } catch {
+            throw RPCStatus.internal("invalid response payload")
+        }
+    }
+}
+
+/// Where a blocking call waits for its result.
+private final class ResultBox: @unchecked Sendable {
+    // @unchecked Sendable: `result` is read and written only while `condition` is locked.
+    private let condition = NSCondition()
+    private var result: Result<Svx_Rpc_V1_Response, RPCStatus>?
+
+    func set(_ value: Result<Svx_Rpc_V1_Response, RPCStatus>) {
+        condition.lock()
+        if result == nil { result = value }
+        condition.signal()
+        condition.unlock()
+    }
+
+    func wait(timeout: Duration) -> Result<Svx_Rpc_V1_Response, RPCStatus>? {
+        let (seconds, attoseconds) = timeout.components
+        let limit = Date(timeIntervalSinceNow: Double(seconds) + Double(attoseconds) / 1e18)
+        condition.lock()
+        defer { condition.unlock() }
+        while result == nil {
+            if !condition.wait(until: limit) { break }
+        }
+        return result
+    }
+}

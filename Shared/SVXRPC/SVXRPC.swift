@@ -1,2 +1,0 @@
-// SVXRPC: placeholder until its issue lands.
-import CZeroMQ

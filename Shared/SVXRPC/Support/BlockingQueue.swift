@@ -1,0 +1,134 @@
+import Foundation
+
+/// A bounded multi-producer multi-consumer FIFO: producers never block (``tryPush(_:)`` fails when full or closed),
+/// consumers block in ``pop()`` until an element arrives or the queue is closed and drained.
+final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
+    // @unchecked Sendable: every stored var is read and written only while `condition` is locked.
+    private let condition = NSCondition()
+    private var buffer: [Element?]
+    private var head = 0
+    private var count = 0
+    private var closed = false
+    private var waitingConsumers = 0
+    let capacity: Int
+
+    init(capacity: Int) {
+        precondition(capacity > 0)
+        self.capacity = capacity
+        self.buffer = Array(repeating: nil, count: capacity)
+    }
+
+    /// Appends, or returns `false` if the queue is full or closed.
+    func tryPush(_ element: Element) -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard !closed, count < capacity else { return false }
+        buffer[(head + count) % capacity] = element
+        count += 1
+        if waitingConsumers > 0 { condition.signal() }
+        return true
+    }
+
+    /// The next element; `nil` once the queue is closed and empty.
+    func pop() -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        while count == 0 {
+            if closed { return nil }
+            waitingConsumers += 1
+            condition.wait()
+            waitingConsumers -= 1
+        }
+        let element = buffer[head]
+        buffer[head] = nil
+        head = (head + 1) % capacity
+        count -= 1
+        return element
+    }
+
+    /// Refuses further pushes; consumers drain what is left, then get `nil`.
+    func close() {
+        condition.lock()
+        closed = true
+        condition.broadcast()
+        condition.unlock()
+    }
+
+    var isEmpty: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return count == 0
+    }
+}
+
+/// A one-shot latch: threads block in ``wait()`` and tasks suspend in ``waitAsync()`` until ``open()``.
+final class Latch: @unchecked Sendable {
+    // @unchecked Sendable: `isOpen` and `continuations` are touched only while `condition` is locked.
+    private let condition = NSCondition()
+    private var isOpen = false
+    private var continuations: [CheckedContinuation<Void, Never>] = []
+
+    func open() {
+        condition.lock()
+        isOpen = true
+        let waiting = continuations
+        continuations = []
+        condition.broadcast()
+        condition.unlock()
+        for continuation in waiting { continuation.resume() }
+    }
+
+    var opened: Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        return isOpen
+    }
+
+    func wait() {
+        condition.lock()
+        while !isOpen { condition.wait() }
+        condition.unlock()
+    }
+
+    /// Waits at most `timeout`; returns whether the latch is open.
+    func wait(timeout: Duration) -> Bool {
+        let (seconds, attoseconds) = timeout.components
+        let limit = Date(timeIntervalSinceNow: Double(seconds) + Double(attoseconds) / 1e18)
+        condition.lock()
+        defer { condition.unlock() }
+        while !isOpen {
+            if !condition.wait(until: limit) { return isOpen }
+        }
+        return true
+    }
+
+    func waitAsync() async {
+        await withCheckedContinuation { (continuation: CheckedContinuation<Void, Never>) in
+            condition.lock()
+            if isOpen {
+                condition.unlock()
+                continuation.resume()
+            } else {
+                continuations.append(continuation)
+                condition.unlock()
+            }
+        }
+    }
+}
+
+/// Wall-clock milliseconds since the Unix epoch (the wire's `deadline_ms`).
+func unixMilliseconds() -> Int64 {
+    var ts = timespec()
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return Int64(ts.tv_sec) * 1000 + Int64(ts.tv_nsec) / 1_000_000
+}
+
+extension Duration {
+    /// Whole milliseconds, rounded up (so a poll never wakes before a deadline).
+    var millisecondsRoundedUp: Int64 {
+        let (seconds, attoseconds) = components
+        let ms = seconds * 1000 + attoseconds / 1_000_000_000_000_000
+        let rest = attoseconds % 1_000_000_000_000_000
+        return rest > 0 ? ms + 1 : ms
+    }
+}

@@ -1,0 +1,368 @@
+import Foundation
+import SVXProto
+import Synchronization
+import Testing
+
+@testable import SVXRPC
+
+/// In-process server and client over tcp loopback. Serialized: several tests measure time on a 2-core machine.
+@Suite(.serialized)
+struct RPCServerClientTests {
+    @Test func healthEchoes() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        var request = HealthRequest()
+        request.service = "auth"
+        let response = try await client.call(HealthRPC.check, request, timeout: .seconds(5))
+        #expect(response.status == .serving)
+        #expect(response.service == "auth")
+    }
+
+    @Test func blockingCallWorks() throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        var request = HealthRequest()
+        request.service = "blocking"
+        let response = try client.callBlocking(TestRPC.echo, request, timeout: .seconds(5))
+        #expect(response.service == "blocking")
+    }
+
+    @Test func unknownMethodIsUnimplemented() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let status = await expectStatus {
+            try await client.call(TestRPC.missing, HealthRequest(), timeout: .seconds(5))
+        }
+        #expect(status?.code == .unimplemented)
+    }
+
+    @Test func malformedFramesDoNotStallTheServer() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let raw = try RawDealer(endpoint: test.endpoint)
+        // Garbage, an empty frame, several garbage frames, a Request without id: all dropped, no reply.
+        try raw.send([[0xFF, 0xFF, 0xFF, 0xFF]])
+        try raw.send([[]])
+        try raw.send([[0x01, 0x02], [0xFF, 0xFE], [0x00]])
+        try raw.send([try RawDealer.request(id: 0, method: TestRPC.echo.name)])
+        // Wrong frame count with a recoverable request id: INVALID_ARGUMENT.
+        try raw.send([try RawDealer.request(id: 41, method: TestRPC.echo.name), [0xAA, 0xBB]])
+        let invalid = try #require(try raw.receiveResponse())
+        #expect(invalid.requestID == 41)
+        #expect(invalid.status.code == .invalidArgument)
+        // A normal request on the same connection still works.
+        try raw.send([try RawDealer.request(id: 42, method: TestRPC.echo.name, service: "after garbage")])
+        let ok = try #require(try raw.receiveResponse())
+        #expect(ok.requestID == 42)
+        #expect(ok.status.code == .ok)
+        #expect(try HealthResponse(serializedBytes: ok.payload).service == "after garbage")
+        // And so does a normal client.
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        var request = HealthRequest()
+        request.service = "client"
+        #expect(try await client.call(TestRPC.echo, request, timeout: .seconds(5)).service == "client")
+        #expect(test.counters.echo.load(ordering: .relaxed) == 2)
+    }
+
+    @Test func undecodablePayloadIsInvalidArgument() throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let raw = try RawDealer(endpoint: test.endpoint)
+        var request = Svx_Rpc_V1_Request()
+        request.method = TestRPC.echo.name
+        request.requestID = 7
+        request.payload = Data([0xFF, 0xFF, 0xFF])
+        try raw.send([try request.serializedBytes()])
+        let response = try #require(try raw.receiveResponse())
+        #expect(response.requestID == 7)
+        #expect(response.status.code == .invalidArgument)
+        #expect(test.counters.echo.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func expiredDeadlineIsNotExecuted() throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let raw = try RawDealer(endpoint: test.endpoint)
+        let past = UInt64(Date().timeIntervalSince1970 * 1000) - 1000
+        try raw.send([try RawDealer.request(id: 9, method: TestRPC.echo.name, deadlineMs: past)])
+        let response = try #require(try raw.receiveResponse())
+        #expect(response.requestID == 9)
+        #expect(response.status.code == .deadlineExceeded)
+        #expect(test.counters.echo.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func requestThatExpiresInTheQueueIsNotExecuted() async throws {
+        let test = try TestServer.start(workers: 1, slowDelay: .milliseconds(400))
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        async let slow = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(5))
+        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
+        // Queued behind the slow one, with a deadline that passes before the only worker is free.
+        let status = await expectStatus {
+            try await client.call(TestRPC.echo, HealthRequest(), timeout: .milliseconds(100))
+        }
+        #expect(status?.code == .deadlineExceeded)
+        _ = try await slow
+        // The worker took the expired request after the slow one and answered without running it.
+        try await Task.sleep(for: .milliseconds(50))
+        #expect(test.counters.echo.load(ordering: .relaxed) == 0)
+        #expect(try await client.call(TestRPC.echo, HealthRequest(), timeout: .seconds(5)).service == "")
+        #expect(test.counters.echo.load(ordering: .relaxed) == 1)
+    }
+
+    @Test func oversizedRequestIsResourceExhausted() async throws {
+        let test = try TestServer.start(maxMessageBytes: 1024)
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        var request = HealthRequest()
+        request.service = String(repeating: "x", count: 2000)
+        let status = await expectStatus { try await client.call(TestRPC.echo, request, timeout: .seconds(5)) }
+        #expect(status?.code == .resourceExhausted)
+        #expect(test.counters.echo.load(ordering: .relaxed) == 0)
+        request.service = "small"
+        #expect(try await client.call(TestRPC.echo, request, timeout: .seconds(5)).service == "small")
+    }
+
+    @Test func twoHundredConcurrentCallsAreMatched() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for index in 0..<200 {
+                group.addTask {
+                    var request = HealthRequest()
+                    request.service = "payload-\(index)-" + String(repeating: "z", count: index % 17)
+                    let response = try await client.call(TestRPC.echo, request, timeout: .seconds(10))
+                    return (index, response.service)
+                }
+            }
+            var all: [Int: String] = [:]
+            for try await (index, service) in group { all[index] = service }
+            return all
+        }
+        #expect(results.count == 200)
+        for index in 0..<200 {
+            #expect(results[index] == "payload-\(index)-" + String(repeating: "z", count: index % 17))
+        }
+        #expect(test.counters.echo.load(ordering: .relaxed) == 200)
+    }
+
+    @Test func serverNeverStartedFailsWithinTheDeadline() async throws {
+        let client = try RPCClient(endpoint: try unusedEndpoint())
+        defer { client.close() }
+        let start = ContinuousClock.now
+        let status = await expectStatus {
+            try await client.call(HealthRPC.check, HealthRequest(), timeout: .milliseconds(300))
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(status?.code == .unavailable || status?.code == .deadlineExceeded)
+        #expect(elapsed < .milliseconds(800), "took \(elapsed)")
+    }
+
+    @Test func serverShutDownFailsWithinTheDeadline() async throws {
+        let test = try TestServer.start()
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        _ = try await client.call(HealthRPC.check, HealthRequest(), timeout: .seconds(5))
+        test.server.shutdown()
+        for _ in 0..<3 {
+            let start = ContinuousClock.now
+            let status = await expectStatus {
+                try await client.call(HealthRPC.check, HealthRequest(), timeout: .milliseconds(300))
+            }
+            let elapsed = ContinuousClock.now - start
+            #expect(status?.code == .unavailable || status?.code == .deadlineExceeded)
+            #expect(elapsed < .milliseconds(800), "took \(elapsed)")
+        }
+    }
+
+    @Test func slowServerFailsWithinTheDeadline() async throws {
+        let test = try TestServer.start(slowDelay: .seconds(1))
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let start = ContinuousClock.now
+        let status = await expectStatus {
+            try await client.call(TestRPC.slow, HealthRequest(), timeout: .milliseconds(200))
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(status?.code == .deadlineExceeded)
+        #expect(elapsed >= .milliseconds(190) && elapsed < .milliseconds(700), "took \(elapsed)")
+    }
+
+    @Test func gracefulShutdownFinishesInFlightAndQueuedWork() async throws {
+        let test = try TestServer.start(workers: 2, slowDelay: .milliseconds(300))
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let calls = Task {
+            try await withThrowingTaskGroup(of: String.self) { group in
+                for index in 0..<4 {
+                    group.addTask {
+                        var request = HealthRequest()
+                        request.service = "slow-\(index)"
+                        return try await client.call(TestRPC.slow, request, timeout: .seconds(5)).service
+                    }
+                }
+                var services: [String] = []
+                for try await service in group { services.append(service) }
+                return services.sorted()
+            }
+        }
+        // Both workers busy, two requests queued.
+        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 2 })
+        try await Task.sleep(for: .milliseconds(50))
+        let start = ContinuousClock.now
+        await Task.detached { test.server.shutdown() }.value
+        let shutdownTook = ContinuousClock.now - start
+        #expect(try await calls.value == ["slow-0", "slow-1", "slow-2", "slow-3"])
+        #expect(test.counters.slowFinished.load(ordering: .relaxed) == 4)
+        #expect(shutdownTook < .seconds(3), "shutdown took \(shutdownTook)")
+        test.server.shutdown()  // idempotent
+        let status = await expectStatus {
+            try await client.call(HealthRPC.check, HealthRequest(), timeout: .milliseconds(200))
+        }
+        #expect(status?.code == .unavailable || status?.code == .deadlineExceeded)
+    }
+
+    @Test func nonStatusErrorIsInternalWithoutItsText() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let status = await expectStatus { try await client.call(TestRPC.fail, HealthRequest(), timeout: .seconds(5)) }
+        #expect(status == RPCStatus(.internal, "internal error"))
+        #expect(!(status?.description.contains("hunter2") ?? true))
+    }
+
+    @Test func statusErrorPassesThrough() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let status = await expectStatus {
+            try await client.call(TestRPC.notFound, HealthRequest(), timeout: .seconds(5))
+        }
+        #expect(status == RPCStatus(.notFound, "no such thing", details: ["field": "service"]))
+    }
+
+    @Test func fullQueueIsServerBusy() async throws {
+        let test = try TestServer.start(workers: 1, queueCapacity: 1, slowDelay: .milliseconds(200))
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let codes = await withTaskGroup(of: RPCStatus.Code.self) { group in
+            for _ in 0..<6 {
+                group.addTask {
+                    do {
+                        _ = try await client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(5))
+                        return .ok
+                    } catch let status as RPCStatus {
+                        return status.code
+                    } catch {
+                        return .unknown
+                    }
+                }
+            }
+            var codes: [RPCStatus.Code] = []
+            for await code in group { codes.append(code) }
+            return codes
+        }
+        #expect(codes.filter { $0 == .ok }.count >= 2)
+        #expect(codes.filter { $0 == .resourceExhausted }.count >= 1)
+        #expect(codes.allSatisfy { $0 == .ok || $0 == .resourceExhausted })
+    }
+
+    @Test func cancellingTheTaskCancelsTheCall() async throws {
+        let test = try TestServer.start(slowDelay: .seconds(1))
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let task = Task { try await client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(5)) }
+        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
+        let start = ContinuousClock.now
+        task.cancel()
+        let status = await expectStatus { try await task.value }
+        #expect(status?.code == .cancelled)
+        #expect(ContinuousClock.now - start < .milliseconds(500))
+    }
+
+    @Test func closingTheClientFailsPendingCalls() async throws {
+        let test = try TestServer.start(slowDelay: .seconds(1))
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        let task = Task { try await client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(5)) }
+        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
+        client.close()
+        let status = await expectStatus { try await task.value }
+        #expect(status?.code == .cancelled)
+        let after = await expectStatus { try await client.call(HealthRPC.check, HealthRequest()) }
+        #expect(after?.code == .unavailable)
+    }
+
+    @Test func inFlightWindowQueuesExcessCalls() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint, configuration: .init(maxInFlight: 3))
+        defer { client.close() }
+        let count = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<50 {
+                group.addTask {
+                    var request = HealthRequest()
+                    request.service = "\(index)"
+                    return try await client.call(TestRPC.echo, request, timeout: .seconds(10)).service == "\(index)"
+                }
+            }
+            var ok = 0
+            for try await matched in group where matched { ok += 1 }
+            return ok
+        }
+        #expect(count == 50)
+    }
+
+    @Test func runReturnsAfterTaskCancellation() async throws {
+        let router = RPCRouter<Void>()
+        router.register(HealthRPC.check) { _, _, _ in HealthResponse() }
+        let server = RPCServer(
+            configuration: .init(endpoint: "tcp://127.0.0.1:*", workerCount: 1), router: router, logger: testLogger
+        ) { _ in () }
+        let running = Task { try await server.run() }
+        #expect(await eventually { server.boundEndpoint != nil })
+        let client = try RPCClient(endpoint: try #require(server.boundEndpoint))
+        defer { client.close() }
+        _ = try await client.call(HealthRPC.check, HealthRequest(), timeout: .seconds(5))
+        running.cancel()
+        try await running.value
+        #expect(server.boundEndpoint == nil)
+    }
+
+    @Test func secondBindOnTheSameEndpointThrows() throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let other = RPCServer(
+            configuration: .init(endpoint: test.endpoint), router: RPCRouter<Void>(), logger: testLogger
+        ) { _ in () }
+        #expect(throws: ZMQError.self) { try other.start() }
+    }
+
+    @Test func makeWorkerErrorFailsStart() throws {
+        struct NoDatabase: Error {}
+        let server = RPCServer(
+            configuration: .init(endpoint: "tcp://127.0.0.1:*", workerCount: 3), router: RPCRouter<Int>(),
+            logger: testLogger
+        ) { index in
+            if index == 2 { throw NoDatabase() }
+            return index
+        }
+        #expect(throws: NoDatabase.self) { try server.start() }
+    }
+}

@@ -1,0 +1,166 @@
+import Foundation
+import Logging
+import SVXProto
+import Synchronization
+import Testing
+
+@testable import SVXRPC
+
+typealias HealthRequest = Svx_Rpc_V1_HealthCheckRequest
+typealias HealthResponse = Svx_Rpc_V1_HealthCheckResponse
+
+/// Test methods, all over the Health messages: `service` carries the payload.
+enum TestRPC {
+    static let echo = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Echo")
+    static let slow = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Slow")
+    static let fail = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Fail")
+    static let notFound = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/NotFound")
+    static let missing = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Missing")
+}
+
+struct SecretError: Error, CustomStringConvertible {
+    var description: String { "the password is hunter2" }
+}
+
+/// Counts handler runs, so tests can prove a handler did (not) run.
+final class Counters: Sendable {
+    let echo = Atomic<Int>(0)
+    let slowStarted = Atomic<Int>(0)
+    let slowFinished = Atomic<Int>(0)
+}
+
+let testLogger: Logger = {
+    var logger = Logger(label: "svxrpc.test")
+    logger.logLevel = .critical
+    return logger
+}()
+
+/// A running in-process server on a free loopback port (bound to `tcp://127.0.0.1:*`).
+struct TestServer {
+    let server: RPCServer<Void>
+    let endpoint: String
+    let counters: Counters
+
+    static func start(
+        workers: Int = 4, maxMessageBytes: Int = 1 << 20, queueCapacity: Int = 1024,
+        slowDelay: Duration = .milliseconds(300)
+    ) throws -> TestServer {
+        let counters = Counters()
+        let router = RPCRouter<Void>()
+        router.register(HealthRPC.check) { request, _, _ in
+            var response = HealthResponse()
+            response.status = .serving
+            response.service = request.service
+            return response
+        }
+        router.register(TestRPC.echo) { request, context, _ in
+            counters.echo.add(1, ordering: .relaxed)
+            var response = HealthResponse()
+            response.service = request.service
+            response.version = "\(context.requestID)"
+            return response
+        }
+        router.register(TestRPC.slow) { request, _, _ in
+            counters.slowStarted.add(1, ordering: .relaxed)
+            Thread.sleep(forTimeInterval: slowDelay.seconds)
+            counters.slowFinished.add(1, ordering: .relaxed)
+            var response = HealthResponse()
+            response.service = request.service
+            return response
+        }
+        router.register(TestRPC.fail) { _, _, _ in throw SecretError() }
+        router.register(TestRPC.notFound) { _, _, _ in
+            throw RPCStatus.notFound("no such thing", details: ["field": "service"])
+        }
+        let configuration = RPCServerConfiguration(
+            endpoint: "tcp://127.0.0.1:*", workerCount: workers, maxMessageBytes: maxMessageBytes,
+            queueCapacity: queueCapacity, defaultTimeout: .seconds(5))
+        let server = RPCServer(configuration: configuration, router: router, logger: testLogger) { _ in () }
+        try server.start()
+        return TestServer(server: server, endpoint: server.boundEndpoint!, counters: counters)
+    }
+}
+
+extension Duration {
+    var seconds: Double {
+        let (s, a) = components
+        return Double(s) + Double(a) / 1e18
+    }
+}
+
+/// A loopback endpoint where nothing listens: bind a socket to a free port, then close it.
+func unusedEndpoint() throws -> String {
+    let context = try ZMQContext()
+    let socket = try ZMQSocket(context: context, type: .router)
+    try socket.setOption(.linger, 0)
+    try socket.bind("tcp://127.0.0.1:*")
+    let endpoint = try socket.lastEndpoint()
+    socket.close()
+    return endpoint
+}
+
+/// Polls `condition` every 5 ms for at most `timeout`.
+func eventually(timeout: Duration = .seconds(5), _ condition: () -> Bool) async -> Bool {
+    let limit = ContinuousClock.now + timeout
+    while ContinuousClock.now < limit {
+        if condition() { return true }
+        try? await Task.sleep(for: .milliseconds(5))
+    }
+    return condition()
+}
+
+/// Expects `body` to throw an RPCStatus and returns it.
+func expectStatus<T>(_ body: () async throws -> T, sourceLocation: SourceLocation = #_sourceLocation) async
+    -> RPCStatus?
+{
+    do {
+        _ = try await body()
+        Issue.record("expected an RPCStatus, got success", sourceLocation: sourceLocation)
+        return nil
+    } catch let status as RPCStatus {
+        return status
+    } catch {
+        Issue.record("expected an RPCStatus, got \(error)", sourceLocation: sourceLocation)
+        return nil
+    }
+}
+
+/// A raw DEALER for sending hand-made frames, with a bounded receive.
+final class RawDealer {
+    let socket: ZMQSocket
+
+    init(endpoint: String) throws {
+        let context = try ZMQContext()
+        socket = try ZMQSocket(context: context, type: .dealer)
+        try socket.setOption(.linger, 0)
+        try socket.setOption(.receiveTimeout, 2000)
+        try socket.connect(endpoint)
+    }
+
+    func send(_ frames: [[UInt8]]) throws {
+        try socket.send(multipart: frames)
+    }
+
+    /// The next Response, or nil after 2 s.
+    func receiveResponse() throws -> Svx_Rpc_V1_Response? {
+        do {
+            guard let frames = try socket.receiveMultipart(), let last = frames.last else { return nil }
+            return try Svx_Rpc_V1_Response(serializedBytes: last)
+        } catch let error as ZMQError where error.wouldBlock {
+            return nil
+        }
+    }
+
+    static func request(
+        id: UInt64, method: String, service: String = "", deadlineMs: UInt64 = 0
+    ) throws -> [UInt8] {
+        var payload = HealthRequest()
+        payload.service = service
+        var request = Svx_Rpc_V1_Request()
+        request.method = method
+        request.requestID = id
+        request.deadlineMs = deadlineMs
+        request.payload = try payload.serializedData()
+        return try request.serializedBytes()
+    }
+}

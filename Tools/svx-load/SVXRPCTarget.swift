@@ -1,0 +1,62 @@
+import Foundation
+import SVXProto
+import SVXRPC
+
+/// Load through SVXRPC's client: one RPCClient (one DEALER, one I/O thread) per client; `window` threads per client
+/// each in a closed loop of `callBlocking`.
+struct SVXRPCTarget: LoadTarget {
+    let endpoint: String
+
+    func makeClient(timeout: Duration) throws -> any LoadClient {
+        SVXRPCLoadClient(
+            client: try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 1000, defaultTimeout: timeout)),
+            timeout: timeout)
+    }
+}
+
+final class SVXRPCLoadClient: LoadClient {
+    let client: RPCClient
+    let timeout: Duration
+
+    init(client: RPCClient, timeout: Duration) {
+        self.client = client
+        self.timeout = timeout
+    }
+
+    func run(window: Int, stop: StopFlag, recorder: Recorder) {
+        let group = DispatchGroup()
+        for _ in 1..<window {
+            group.enter()
+            Thread {
+                self.lane(stop: stop, recorder: recorder)
+                group.leave()
+            }.start()
+        }
+        lane(stop: stop, recorder: recorder)
+        group.wait()
+    }
+
+    private func lane(stop: StopFlag, recorder: Recorder) {
+        let request = LoadPayload.request
+        while !stop.isSet {
+            let start = ContinuousClock.now
+            do {
+                let response = try client.callBlocking(HealthRPC.check, request, timeout: timeout)
+                if response.status == .serving {
+                    recorder.success(ContinuousClock.now - start)
+                } else {
+                    recorder.failure("NOT_SERVING")
+                }
+            } catch let status as RPCStatus {
+                recorder.failure(status.code.name)
+                if status.code == .unavailable { Thread.sleep(forTimeInterval: 0.01) }
+            } catch {
+                recorder.failure("ERROR")
+            }
+        }
+    }
+
+    func close() {
+        client.close()
+    }
+}
