@@ -1,2 +1,0 @@
-// SVXStore: placeholder until its issue lands.
-import CLibPQ
