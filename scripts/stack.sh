@@ -70,7 +70,7 @@ wait_healthy() {
 }
 
 cmd_up() {
-  mkdir -p "$stack"; chmod 700 "$stack"
+  mkdir -p "$stack"; chmod 711 "$stack"  # others may only traverse: the cluster runs as postgres
   for s in "${services[@]}"; do [ -x "$bin/svx-$s" ] || { echo "missing $bin/svx-$s: run make build" >&2; exit 1; }; done
   [ -x "$probe" ] || { echo "missing $probe: run make probe" >&2; exit 1; }
   secrets

@@ -36,14 +36,16 @@ func unixMilliseconds(offset: Int64 = 0) -> UInt64 {
     UInt64(Int64(Date().timeIntervalSince1970 * 1000) + offset)
 }
 
-/// Sends one raw frame on a DEALER socket and returns the first reply frame, or nil on timeout.
-func rawExchange(endpoint: String, frames: [[UInt8]], timeoutMilliseconds: Int32 = 2000) throws -> [UInt8]? {
+/// Sends raw frames on a DEALER socket and returns the first frame of the reply, or nil on timeout.
+func rawExchange(endpoint: String, frames: [[UInt8]], timeoutMilliseconds: Int = 2000) throws -> [UInt8]? {
     let context = try ZMQContext()
     let socket = try ZMQSocket(context: context, type: .dealer)
     defer { socket.close() }
-    try socket.setLinger(0)
+    try socket.setOption(.linger, 0)
     try socket.connect(endpoint)
-    try socket.send(multipart: frames)
-    guard try socket.poll(readable: true, timeoutMilliseconds: timeoutMilliseconds) else { return nil }
-    return try socket.receiveMultipart().first
+    _ = try socket.send(multipart: frames)
+    let poller = ZMQPoller()
+    poller.add(socket)
+    guard try poller.poll(timeoutMilliseconds: timeoutMilliseconds) > 0 else { return nil }
+    return try socket.receiveMultipart()?.first
 }

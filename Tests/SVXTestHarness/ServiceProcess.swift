@@ -64,7 +64,9 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent("svx-test-logs", isDirectory: true)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         logFile = logs.appendingPathComponent("svx-\(name)-\(port)-\(UUID().uuidString.prefix(8)).log")
-        FileManager.default.createFile(atPath: logFile.path, contents: nil)
+        guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else {
+            throw HarnessError("cannot create \(logFile.path)")
+        }
         let handle = try FileHandle(forWritingTo: logFile)
 
         process = Process()

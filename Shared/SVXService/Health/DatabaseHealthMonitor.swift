@@ -17,8 +17,8 @@ public final class DatabaseHealth: Sendable {
 final class DatabaseHealthMonitor: Service, Sendable {
     let health = DatabaseHealth()
     private let stopped = Atomic<Bool>(false)
-    // The connection is used only by the monitor thread once `run()` starts it.
-    private nonisolated(unsafe) let connection: PostgresConnection
+    // Used only by the monitor thread once `run()` starts it.
+    private let connection: PostgresConnection
     private let logger: Logger
 
     init(connection: PostgresConnection, logger: Logger) {

@@ -14,6 +14,17 @@ public final class RequestMetrics: RPCServerObserver {
     private let counters = Mutex<[String: Counter]>([:])
     private let histograms = Mutex<[String: DurationHistogram]>([:])
 
+    static var requests: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "svx", subsystem: "rpc", metricName: "requests", unitName: "total",
+            helpText: "RPC requests answered, by method and status code.")
+    }
+    static var duration: MetricNameDescriptor {
+        MetricNameDescriptor(
+            namespace: "svx", subsystem: "rpc", metricName: "request_duration", unitName: "seconds",
+            helpText: "Time from a request's arrival to its reply.")
+    }
+
     static let buckets: [Duration] = [
         .microseconds(100), .microseconds(250), .microseconds(500), .milliseconds(1), .milliseconds(2),
         .milliseconds(5), .milliseconds(10), .milliseconds(25), .milliseconds(50), .milliseconds(100),
@@ -30,7 +41,7 @@ public final class RequestMetrics: RPCServerObserver {
         let counter = counters.withLock { cache in
             if let counter = cache[counterKey] { return counter }
             let counter = registry.makeCounter(
-                name: "svx_rpc_requests_total",
+                descriptor: Self.requests,
                 labels: [("service", service), ("method", method), ("code", code.name)])
             cache[counterKey] = counter
             return counter
@@ -39,7 +50,7 @@ public final class RequestMetrics: RPCServerObserver {
         let histogram = histograms.withLock { cache in
             if let histogram = cache[method] { return histogram }
             let histogram = registry.makeDurationHistogram(
-                name: "svx_rpc_request_duration_seconds",
+                descriptor: Self.duration,
                 labels: [("service", service), ("method", method)], buckets: Self.buckets)
             cache[method] = histogram
             return histogram
