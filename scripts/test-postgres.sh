@@ -18,7 +18,6 @@ case "$1" in
       port=$(free_port)
       if pg_start "$dir/data" "$port" "$dir/postgres.log" fsync=off synchronous_commit=off full_page_writes=off max_connections=300; then
         echo "SVX_TEST_PG_HOST=127.0.0.1"; echo "SVX_TEST_PG_PORT=$port"; echo "SVX_TEST_PG_USER=postgres"
-        echo "SVX_TEST_PG_DATA=$dir/data"
         exit 0
       fi
     done

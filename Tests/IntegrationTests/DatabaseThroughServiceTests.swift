@@ -54,7 +54,7 @@ import Testing
 
     @Test func serviceRecoversFromAPostgreSQLRestartWithoutRestarting() async throws {
         // A cluster of its own: restarting the shared one would disturb tests running beside this one.
-        let postgres = try TestPostgres.startDedicated()
+        let postgres = try TestPostgres.start()
         defer { postgres.stop() }
         let database = try postgres.createDatabase(prefix: "restart")
         let (service, _) = try await startService("auth", in: database, environment: ["SVX_WORKERS": "2"])
