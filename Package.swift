@@ -105,12 +105,14 @@ let package = Package(
         // Tests.
         .target(
             name: "SVXTestHarness",
-            dependencies: ["SVXRPC", "SVXStore", "SVXProto"],
+            dependencies: ["SVXRPC", "SVXStore", "SVXProto", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SVXTestHarness"),
         .testTarget(name: "CryppoTests", dependencies: ["Cryppo"]),
         .testTarget(name: "SRPTests", dependencies: ["SRP", "Cryppo"]),
         .testTarget(name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto"]),
-        .testTarget(name: "SVXStoreTests", dependencies: ["SVXStore", "SVXTestHarness"]),
+        .testTarget(
+            name: "SVXStoreTests",
+            dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
         .testTarget(
             name: "IntegrationTests",

@@ -6,6 +6,7 @@
 public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     /// What went wrong, in the terms a service maps to a status (an opaque struct so kinds can be added).
     public struct Kind: Hashable, Sendable, CustomStringConvertible {
+        /// The kind's name, for logs and metrics (`uniqueViolation`).
         public let name: String
         private init(_ name: String) { self.name = name }
         public var description: String { name }
@@ -43,6 +44,7 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
     /// The constraint named by the server for constraint violations (for example `users_email_key`).
     public let constraintName: String?
 
+    /// Creates an error (SVXStore creates them; public for tests and adapters).
     public init(kind: Kind, sqlState: String? = nil, message: String, constraintName: String? = nil) {
         self.kind = kind
         self.sqlState = sqlState
@@ -97,14 +99,18 @@ public struct DatabaseError: Error, Sendable, CustomStringConvertible {
 /// A value could not be decoded from a result column: NULL into a non-optional, or a column type that the Swift
 /// type does not accept. A programming error in the service, never caused by user input.
 public struct PostgresDecodingError: Error, Sendable, CustomStringConvertible {
+    /// The column name (or the name asked for when no such column exists).
     public let column: String
+    /// The 0-based column position (-1 when looked up by a name that does not exist).
     public let columnIndex: Int
+    /// What was wrong.
     public let message: String
     public var description: String { "cannot decode column \(columnIndex) (\(column)): \(message)" }
 }
 
 /// Why a set of migration files or an applied migration history was refused.
 public struct MigrationError: Error, Sendable, CustomStringConvertible {
+    /// What was refused and why.
     public let message: String
     public init(_ message: String) { self.message = message }
     public var description: String { "MigrationError: \(message)" }

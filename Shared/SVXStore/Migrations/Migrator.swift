@@ -72,7 +72,7 @@ public struct Migrator: Sendable {
                         "migration failed", metadata: ["schema": "\(schema)", "migration": "\(pending.identifier)"])
                     throw error
                 }
-                guard tx.isInTransaction else {
+                guard tx.lastKnownInTransaction else {
                     throw MigrationError("migration \(pending.identifier) must not contain BEGIN/COMMIT/ROLLBACK")
                 }
                 try tx.execute(

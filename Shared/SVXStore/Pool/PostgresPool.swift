@@ -7,7 +7,8 @@ import Logging
 /// `eager: true`) and returns the same connection every later time. Only worker `i`'s thread may use it.
 /// ``ping()`` uses a separate connection of its own, so a health check never touches a worker's connection.
 public final class PostgresPool: @unchecked Sendable {
-    // @unchecked Sendable: all mutable state (the slots and the health connection) is read and written under `lock`.
+    // @unchecked Sendable: the slots are read and written under `lock`, the health connection under `healthLock`
+    // (so a slow health check never delays a worker).
     // The connections themselves are handed out one per worker index; each is then used by that worker only.
 
     /// The connection string every connection uses.
@@ -17,6 +18,7 @@ public final class PostgresPool: @unchecked Sendable {
     private let logger: Logger
     private let applicationName: String
     private let lock = NSLock()
+    private let healthLock = NSLock()
     private var slots: [PostgresConnection?]
     private var healthConnection: PostgresConnection?
 
@@ -53,8 +55,8 @@ public final class PostgresPool: @unchecked Sendable {
 
     /// Whether PostgreSQL answers `SELECT 1`, on the pool's own health connection (reconnecting if needed).
     public func ping() -> Bool {
-        lock.lock()
-        defer { lock.unlock() }
+        healthLock.lock()
+        defer { healthLock.unlock() }
         if healthConnection == nil {
             healthConnection = try? PostgresConnection(
                 conninfo: conninfo, logger: logger, applicationName: applicationName, connectTimeout: 5)
@@ -68,7 +70,9 @@ public final class PostgresPool: @unchecked Sendable {
         defer { lock.unlock() }
         for slot in slots { slot?.close() }
         slots = Array(repeating: nil, count: size)
-        healthConnection?.close()
-        healthConnection = nil
+        healthLock.withLock {
+            healthConnection?.close()
+            healthConnection = nil
+        }
     }
 }

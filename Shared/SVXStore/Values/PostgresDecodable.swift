@@ -2,9 +2,13 @@ import Foundation
 
 /// One cell of a result row as received (binary format): its column, the column's type, and its bytes (`nil` is NULL).
 public struct PostgresCell: Sendable {
+    /// The column's name in the result.
     public let columnName: String
+    /// The column's 0-based position.
     public let columnIndex: Int
+    /// The column's type as reported by the server.
     public let type: PostgresType
+    /// The value in binary format; `nil` is SQL NULL.
     public let bytes: [UInt8]?
 
     /// A decoding error about this cell.
@@ -28,6 +32,7 @@ public struct PostgresCell: Sendable {
 /// Decoding is strict about the column type (a `text` column is not an `Int`): cast in SQL when a different
 /// representation is wanted (`count(*)::int4`, `price::text`). NULL decodes only into an `Optional`.
 public protocol PostgresDecodable {
+    /// Decodes a value from a cell, throwing ``PostgresDecodingError`` for NULL (unless optional) or a wrong type.
     static func decode(from cell: PostgresCell) throws -> Self
 }
 

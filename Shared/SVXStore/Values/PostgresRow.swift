@@ -1,6 +1,8 @@
 /// The columns of a result, shared by all its rows.
 public struct PostgresColumn: Sendable, Equatable {
+    /// The column name (or alias).
     public let name: String
+    /// The column's type OID.
     public let type: PostgresType
 }
 

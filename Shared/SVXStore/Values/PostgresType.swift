@@ -1,5 +1,8 @@
 /// A PostgreSQL type OID, as sent with a parameter and reported for a result column.
+///
+/// The named constants are the built-in types SVXStore encodes or decodes; any other OID can be represented too.
 public struct PostgresType: RawRepresentable, Hashable, Sendable, CustomStringConvertible {
+    /// The OID from `pg_type`.
     public let rawValue: UInt32
     public init(rawValue: UInt32) { self.rawValue = rawValue }
 
