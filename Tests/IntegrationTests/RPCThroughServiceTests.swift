@@ -174,9 +174,15 @@ import Testing
         defer { service.stop() }
         let client = try RPCClient(endpoint: service.endpoint)
         defer { client.close() }
+        let series = #"svx_rpc_requests_total{service="keystore",method="svx.rpc.v1.Health/Check",code="OK"} "#
+        func healthCount(_ text: String) -> Int? {
+            text.split(separator: "\n").first { $0.hasPrefix(series) }.flatMap { Int($0.dropFirst(series.count)) }
+        }
+        // The harness already called Health while waiting for the service to come up.
+        let before = try #require(healthCount(try await client.call(MetricsRPC.scrape, .init(), timeout: .seconds(2)).text))
         for _ in 0..<3 { _ = try await client.call(HealthRPC.check, .init(), timeout: .seconds(2)) }
         let text = try await client.call(MetricsRPC.scrape, .init(), timeout: .seconds(2)).text
-        #expect(text.contains(#"svx_rpc_requests_total{service="keystore",method="svx.rpc.v1.Health/Check",code="OK"} 3"#), "\(text)")
+        #expect(healthCount(text) == before + 3, "\(text)")
         #expect(text.contains("svx_rpc_request_duration_seconds_bucket"))
     }
 }
@@ -201,18 +207,7 @@ func svxProbe() throws -> String {
     return path
 }
 
-/// Runs a short-lived helper process to completion (bounded) and returns its status and output.
-func runProcess(_ path: String, _ arguments: [String], timeout: Duration = .seconds(15)) throws -> (Int32, String) {
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let pipe = Pipe()
-    process.standardOutput = pipe
-    process.standardError = pipe
-    try process.run()
-    let deadline = ContinuousClock.now + timeout
-    while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-    if process.isRunning { kill(process.processIdentifier, SIGKILL); process.waitUntilExit() }
-    let output = String(decoding: pipe.fileHandleForReading.readDataToEndOfFile(), as: UTF8.self)
-    return (process.terminationStatus, output)
+func runProcess(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
+    let (status, output) = try ChildProcess.run(path, arguments, timeout: .seconds(15))
+    return (status, output)
 }

@@ -9,9 +9,9 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
     public let name: String
     public let endpoint: String
     public let logFile: URL
-    private let process: Process
+    private let process: ChildProcess
 
-    public var pid: Int32 { process.processIdentifier }
+    public var pid: Int32 { process.pid }
     public var isRunning: Bool { process.isRunning }
 
     /// The directory holding the built executables: `SVX_BIN_DIR`, else the directory of this test
@@ -64,21 +64,11 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent("svx-test-logs", isDirectory: true)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
         logFile = logs.appendingPathComponent("svx-\(name)-\(port)-\(UUID().uuidString.prefix(8)).log")
-        guard FileManager.default.createFile(atPath: logFile.path, contents: nil) else {
-            throw HarnessError("cannot create \(logFile.path)")
-        }
-        let handle = try FileHandle(forWritingTo: logFile)
-
-        process = Process()
-        process.executableURL = try Self.binaryDirectory().appendingPathComponent("svx-\(name)")
-        process.environment = environment
-        process.standardOutput = handle
-        process.standardError = handle
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
+        process = try ChildProcess(
+            executable: try Self.binaryDirectory().appendingPathComponent("svx-\(name)").path,
+            environment: environment, outputFile: logFile)
     }
 
-    deinit { kill() }
 
     /// Polls Health/Check until SERVING; fails early if the process exits.
     public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
@@ -86,8 +76,8 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
         defer { client.close() }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
-            guard process.isRunning else {
-                throw HarnessError("svx-\(name) exited with \(process.terminationStatus); log:\n\(log())")
+            if let status = process.status {
+                throw HarnessError("svx-\(name) exited with \(status); log:\n\(log())")
             }
             if let health = try? await client.call(HealthRPC.check, .init(), timeout: .milliseconds(500)),
                health.status == .serving {
@@ -102,53 +92,25 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
     /// to be killed.
     @discardableResult
     public func stop(timeout: Duration = .seconds(10)) -> Int32? {
-        guard process.isRunning else { return process.terminationStatus }
-        Foundation.kill(pid, SIGTERM)
-        if waitForExit(timeout: timeout) { return process.terminationStatus }
-        kill()
+        if let status = process.status { return status }
+        process.signal(SIGTERM)
+        if let status = process.waitForExit(timeout: timeout) { return status }
+        process.kill()
         return nil
     }
 
     /// SIGKILL, as a crash would.
-    public func kill() {
-        guard process.isRunning else { return }
-        Foundation.kill(pid, SIGKILL)
-        _ = waitForExit(timeout: .seconds(10))
-    }
+    public func kill() { process.kill() }
 
-    /// Waits (bounded) for the process to exit; true when it did.
-    public func waitForExit(timeout: Duration) -> Bool {
-        let deadline = ContinuousClock.now + timeout
-        while process.isRunning && ContinuousClock.now < deadline { usleep(10_000) }
-        return !process.isRunning
-    }
-
-    public var terminationStatus: Int32 { process.terminationStatus }
+    /// The exit status once the process has exited.
+    public var exitStatus: Int32? { process.status }
 
     /// What the process wrote to stdout and stderr so far.
     public func log() -> String { (try? String(contentsOf: logFile, encoding: .utf8)) ?? "" }
 }
 
 /// A loopback TCP port free at the time of the call.
-public func freeLoopbackPort() throws -> Int {
-    let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-    guard fd >= 0 else { throw HarnessError("socket() failed") }
-    defer { close(fd) }
-    var address = sockaddr_in()
-    address.sin_family = sa_family_t(AF_INET)
-    address.sin_port = 0
-    address.sin_addr.s_addr = inet_addr("127.0.0.1")
-    var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-    let bound = withUnsafePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) }
-    }
-    guard bound == 0 else { throw HarnessError("bind() failed") }
-    let named = withUnsafeMutablePointer(to: &address) {
-        $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { getsockname(fd, $0, &length) }
-    }
-    guard named == 0 else { throw HarnessError("getsockname() failed") }
-    return Int(UInt16(bigEndian: address.sin_port))
-}
+public func freeLoopbackPort() throws -> Int { try PostgresProcess.freeLoopbackPort() }
 
 public struct HarnessError: Error, CustomStringConvertible {
     public let description: String
