@@ -1,0 +1,217 @@
+/// Base64 as Cryppo uses it. Hand-written (no Foundation) so the module stays small and the hot path
+/// (serialising ciphertext) works on raw buffers.
+public enum Base64URL {
+    @usableFromInline static let urlAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_".utf8)
+    @usableFromInline static let standardAlphabet = Array("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/".utf8)
+
+    static let urlTable: [UInt8] = table(urlAlphabet)
+    static let standardTable: [UInt8] = table(standardAlphabet)
+
+    private static func table(_ alphabet: [UInt8]) -> [UInt8] {
+        var t = [UInt8](repeating: 0xFF, count: 256)
+        for (i, c) in alphabet.enumerated() { t[Int(c)] = UInt8(i) }
+        return t
+    }
+
+    /// URL-safe base64 (`-`, `_`) with `=` padding, as Cryppo writes it.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBytes { encode($0) }
+    }
+
+    /// URL-safe padded base64 of a raw buffer.
+    public static func encode(_ bytes: UnsafeRawBufferPointer) -> String {
+        encode(bytes, alphabet: urlAlphabet)
+    }
+
+    static func encode(_ input: UnsafeRawBufferPointer, alphabet: [UInt8]) -> String {
+        let outLength = encodedLength(input.count)
+        if outLength == 0 { return "" }
+        return String(unsafeUninitializedCapacity: outLength) { out in
+            write(input, into: out, alphabet: alphabet)
+        }
+    }
+
+    /// Length of the padded encoding of `count` bytes.
+    @inlinable static func encodedLength(_ count: Int) -> Int { (count + 2) / 3 * 4 }
+
+    /// Writes the padded URL-safe encoding of `input` at the start of `out` (which must be large enough);
+    /// returns the number of bytes written. Lets callers build a whole Cryppo string in one allocation.
+    @discardableResult
+    static func write(
+        _ input: UnsafeRawBufferPointer, into out: UnsafeMutableBufferPointer<UInt8>, alphabet: [UInt8] = urlAlphabet
+    ) -> Int {
+        let n = input.count
+        precondition(out.count >= encodedLength(n))
+        return alphabet.withUnsafeBufferPointer { a in
+            var i = 0, o = 0
+            while i + 3 <= n {
+                let v = UInt32(input[i]) << 16 | UInt32(input[i + 1]) << 8 | UInt32(input[i + 2])
+                out[o] = a[Int(v >> 18)]
+                out[o + 1] = a[Int(v >> 12 & 63)]
+                out[o + 2] = a[Int(v >> 6 & 63)]
+                out[o + 3] = a[Int(v & 63)]
+                i += 3
+                o += 4
+            }
+            let rest = n - i
+            if rest > 0 {
+                let v = UInt32(input[i]) << 16 | (rest == 2 ? UInt32(input[i + 1]) << 8 : 0)
+                out[o] = a[Int(v >> 18)]
+                out[o + 1] = a[Int(v >> 12 & 63)]
+                out[o + 2] = rest == 2 ? a[Int(v >> 6 & 63)] : UInt8(ascii: "=")
+                out[o + 3] = UInt8(ascii: "=")
+                o += 4
+            }
+            return o
+        }
+    }
+
+    /// Decodes URL-safe base64, padded or not. `+`, `/`, whitespace and any other character are refused.
+    public static func decode(_ text: some StringProtocol) throws -> [UInt8] {
+        try decode(utf8: text.utf8, table: urlTable, name: "URL-safe base64")
+    }
+
+    /// Decodes standard base64 (`+`, `/`), padded or not (used inside legacy YAML artefacts).
+    public static func decodeStandard(_ text: some StringProtocol) throws -> [UInt8] {
+        try decode(utf8: text.utf8, table: standardTable, name: "base64")
+    }
+
+    static func decode(utf8: some Collection<UInt8>, table: [UInt8], name: String) throws -> [UInt8] {
+        if let fast = try utf8.withContiguousStorageIfAvailable({ try decode(buffer: $0, table: table, name: name) }) {
+            return fast
+        }
+        let copy = Array(utf8)
+        return try copy.withUnsafeBufferPointer { try decode(buffer: $0, table: table, name: name) }
+    }
+
+    static func decode(buffer input: UnsafeBufferPointer<UInt8>, table: [UInt8], name: String) throws -> [UInt8] {
+        var n = input.count
+        // Strip up to two '=' of padding; then the unpadded length must not be 1 mod 4.
+        var padding = 0
+        while n > 0, input[n - 1] == UInt8(ascii: "="), padding < 2 {
+            n -= 1
+            padding += 1
+        }
+        if padding > 0, (n + padding) % 4 != 0 {
+            throw CryppoError(.invalidBase64, "invalid \(name): wrong padding")
+        }
+        if n % 4 == 1 { throw CryppoError(.invalidBase64, "invalid \(name): truncated") }
+        let outLength = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1)
+        var out = [UInt8](repeating: 0, count: outLength)
+        var bad = false
+        table.withUnsafeBufferPointer { t in
+            out.withUnsafeMutableBufferPointer { o in
+                var i = 0, j = 0
+                var acc: UInt8 = 0
+                while i + 4 <= n {
+                    let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])], d = t[Int(input[i + 3])]
+                    acc |= a | b | c | d
+                    o[j] = a << 2 | b >> 4
+                    o[j + 1] = b << 4 | c >> 2
+                    o[j + 2] = c << 6 | d
+                    i += 4
+                    j += 3
+                }
+                let rest = n - i
+                if rest >= 2 {
+                    let a = t[Int(input[i])], b = t[Int(input[i + 1])]
+                    let c = rest == 3 ? t[Int(input[i + 2])] : 0
+                    acc |= a | b | c
+                    o[j] = a << 2 | b >> 4
+                    if rest == 3 { o[j + 1] = b << 4 | c >> 2 }
+                }
+                bad = acc & 0x80 != 0  // 0xFF marks a character outside the alphabet
+            }
+        }
+        if bad {
+            throw CryppoError(.invalidBase64, "invalid \(name): character outside the alphabet")
+        }
+        return out
+    }
+}
+
+/// Lowercase hexadecimal.
+public enum Hex {
+    private static let digits = Array("0123456789abcdef".utf8)
+
+    /// Lowercase hex of `bytes`.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        String(unsafeUninitializedCapacity: bytes.count * 2) { out in
+            for (i, b) in bytes.enumerated() {
+                out[2 * i] = digits[Int(b >> 4)]
+                out[2 * i + 1] = digits[Int(b & 15)]
+            }
+            return bytes.count * 2
+        }
+    }
+
+    /// Decodes hex (either case). Throws on odd length or a non-hex character.
+    public static func decode(_ text: some StringProtocol) throws -> [UInt8] {
+        let utf8 = Array(text.utf8)
+        guard utf8.count % 2 == 0 else { throw CryppoError(.invalidFormat, "hex string of odd length") }
+        var out = [UInt8]()
+        out.reserveCapacity(utf8.count / 2)
+        func value(_ c: UInt8) throws -> UInt8 {
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): return c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): return c - UInt8(ascii: "a") + 10
+            case UInt8(ascii: "A")...UInt8(ascii: "F"): return c - UInt8(ascii: "A") + 10
+            default: throw CryppoError(.invalidFormat, "not a hex string")
+            }
+        }
+        var i = 0
+        while i < utf8.count {
+            out.append(try value(utf8[i]) << 4 | value(utf8[i + 1]))
+            i += 2
+        }
+        return out
+    }
+}
+
+/// Base58 with the Bitcoin alphabet (used by the Secret Key).
+public enum Base58 {
+    static let alphabet = Array("123456789ABCDEFGHJKLMNPQRSTUVWXYZabcdefghijkmnopqrstuvwxyz".utf8)
+
+    /// Encodes `bytes`; each leading zero byte becomes a leading `1`.
+    public static func encode(_ bytes: [UInt8]) -> String {
+        let zeros = bytes.prefix { $0 == 0 }.count
+        var digits = [UInt8]()  // base-58 digits, least significant first
+        for byte in bytes.dropFirst(zeros) {
+            var carry = Int(byte)
+            for k in digits.indices {
+                carry += Int(digits[k]) << 8
+                digits[k] = UInt8(carry % 58)
+                carry /= 58
+            }
+            while carry > 0 {
+                digits.append(UInt8(carry % 58))
+                carry /= 58
+            }
+        }
+        let chars = [UInt8](repeating: alphabet[0], count: zeros) + digits.reversed().map { alphabet[Int($0)] }
+        return String(decoding: chars, as: UTF8.self)
+    }
+
+    /// Decodes base58 text; throws on a character outside the alphabet.
+    public static func decode(_ text: String) throws -> [UInt8] {
+        let utf8 = Array(text.utf8)
+        let zeros = utf8.prefix { $0 == alphabet[0] }.count
+        var bytes = [UInt8]()  // least significant first
+        for c in utf8.dropFirst(zeros) {
+            guard let value = alphabet.firstIndex(of: c) else {
+                throw CryppoError(.invalidFormat, "not base58: character outside the alphabet")
+            }
+            var carry = value
+            for k in bytes.indices {
+                carry += Int(bytes[k]) * 58
+                bytes[k] = UInt8(carry & 0xFF)
+                carry >>= 8
+            }
+            while carry > 0 {
+                bytes.append(UInt8(carry & 0xFF))
+                carry >>= 8
+            }
+        }
+        return [UInt8](repeating: 0, count: zeros) + bytes.reversed()
+    }
+}
