@@ -106,7 +106,7 @@ let package = Package(
             name: "SVXTestHarness",
             dependencies: ["SVXRPC", "SVXStore", "SVXProto"],
             path: "Tests/SVXTestHarness"),
-        .testTarget(name: "CryppoTests", dependencies: ["Cryppo"]),
+        .testTarget(name: "CryppoTests", dependencies: ["Cryppo"], exclude: ["Fixtures"]),
         .testTarget(name: "SRPTests", dependencies: ["SRP", "Cryppo"]),
         .testTarget(name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto"]),
         .testTarget(name: "SVXStoreTests", dependencies: ["SVXStore", "SVXTestHarness"]),
