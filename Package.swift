@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "SVXLoad",
             dependencies: [
-                "SVXRPC", "SVXProto",
+                "SVXRPC", "SVXProto", "Cryppo", "SRP",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

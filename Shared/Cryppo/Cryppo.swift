@@ -81,7 +81,8 @@ public enum Cryppo {
         guard parts.count >= 2 else {
             throw CryppoError(.wrongPartCount, "derivation artefacts need 2 parts (Pbkdf2Hmac.artefacts), got \(parts.count)")
         }
-        return try CryppoString.parseDerivation(name: parts[parts.count - 2], payload: parts[parts.count - 1])
+        return try CryppoString.parseDerivation(
+            name: String(decoding: parts[parts.count - 2], as: UTF8.self), payload: Array(parts[parts.count - 1]))
     }
 
     /// `Pbkdf2Hmac.B64(artefacts)`.

@@ -1,1 +1,2 @@
-print("svx-load")
+// The lead merges this under the real svx-load root command.
+CryptoBenchCommand.main()
