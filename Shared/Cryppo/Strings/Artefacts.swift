@@ -15,7 +15,7 @@ public struct EncryptionArtefacts: Sendable, Equatable {
 
     /// `A` + BSON `{iv, at, ad}` in cryppo-js order.
     public func encoded() -> [UInt8] {
-        [0x41] + MiniBSON.write([
+        MiniBSON.write(versionByte: 0x41, [
             ("iv", .binary(subtype: 0, iv)), ("at", .binary(subtype: 0, tag)), ("ad", .string(authData)),
         ])
     }
@@ -79,7 +79,7 @@ public struct DerivationArtefacts: Sendable, Equatable {
             ("l", .int32(Int32(clamping: keyLength))),
         ]
         if let hash { fields.append(("hash", .string(hash))) }
-        return [0x4B] + MiniBSON.write(fields)
+        return MiniBSON.write(versionByte: 0x4B, fields)
     }
 
     /// Reads current (BSON) or legacy (YAML) derivation artefacts.

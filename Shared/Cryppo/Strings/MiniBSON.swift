@@ -30,30 +30,59 @@ enum MiniBSON {
     static let maximumDocumentSize = 4096
 
     /// Writes a document with the fields in the given order (int32 for integers, binary subtype 0, strings).
-    static func write(_ fields: [(String, BSONValue)]) -> [UInt8] {
-        var body = [UInt8]()
-        func int32LE(_ v: Int32) -> [UInt8] { withUnsafeBytes(of: v.littleEndian) { Array($0) } }
+    /// Cryppo's artefacts: a version byte followed by the document.
+    static func write(versionByte: UInt8, _ fields: [(String, BSONValue)]) -> [UInt8] {
+        write(fields, prefix: versionByte)
+    }
+
+    /// Writes a document with the fields in the given order, after an optional prefix byte.
+    static func write(_ fields: [(String, BSONValue)], prefix: UInt8? = nil) -> [UInt8] {
+        // One buffer, appended in place (this runs on every encryption).
+        var out = [UInt8]()
+        out.reserveCapacity(96)
+        if let prefix { out.append(prefix) }
+        let base = out.count
+        func int32LE(_ v: Int32) {
+            withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
+        }
+        int32LE(0)  // length, patched below
         for (name, value) in fields {
-            let nameBytes = Array(name.utf8) + [0]
+            func header(_ type: UInt8) {
+                out.append(type)
+                out.append(contentsOf: name.utf8)
+                out.append(0)
+            }
             switch value {
             case .binary(let subtype, let data):
-                body += [0x05] + nameBytes + int32LE(Int32(data.count)) + [subtype] + data
+                header(0x05)
+                int32LE(Int32(data.count))
+                out.append(subtype)
+                out.append(contentsOf: data)
             case .string(let s):
-                let utf8 = Array(s.utf8)
-                body += [0x02] + nameBytes + int32LE(Int32(utf8.count + 1)) + utf8 + [0]
+                header(0x02)
+                int32LE(Int32(s.utf8.count + 1))
+                out.append(contentsOf: s.utf8)
+                out.append(0)
             case .int32(let v):
-                body += [0x10] + nameBytes + int32LE(v)
+                header(0x10)
+                int32LE(v)
             case .int64(let v):
-                body += [0x12] + nameBytes + withUnsafeBytes(of: v.littleEndian) { Array($0) }
+                header(0x12)
+                withUnsafeBytes(of: v.littleEndian) { out.append(contentsOf: $0) }
             case .double(let d):
-                body += [0x01] + nameBytes + withUnsafeBytes(of: d.bitPattern.littleEndian) { Array($0) }
+                header(0x01)
+                withUnsafeBytes(of: d.bitPattern.littleEndian) { out.append(contentsOf: $0) }
             case .bool(let b):
-                body += [0x08] + nameBytes + [b ? 1 : 0]
+                header(0x08)
+                out.append(b ? 1 : 0)
             case .null:
-                body += [0x0A] + nameBytes
+                header(0x0A)
             }
         }
-        return int32LE(Int32(body.count + 5)) + body + [0]
+        out.append(0)
+        let length = Int32(out.count - base).littleEndian
+        withUnsafeBytes(of: length) { for (i, b) in $0.enumerated() { out[base + i] = b } }
+        return out
     }
 
     /// Reads a whole document; `bytes` must hold exactly one document.
