@@ -1,3 +1,9 @@
+#if canImport(Glibc)
+    import Glibc
+#elseif canImport(Darwin)
+    import Darwin
+#endif
+
 /// Encryption strategies named in Cryppo strings.
 public enum EncryptionStrategy: String, Sendable, CaseIterable {
     case aes256Gcm = "Aes256Gcm"
@@ -44,10 +50,13 @@ public struct CryppoString: Sendable, Equatable {
     private static func parse(_ buffer: UnsafeBufferPointer<UInt8>) throws -> CryppoString {
         var parts: [Range<Int>] = []
         var start = 0
-        for i in 0..<buffer.count where buffer[i] == UInt8(ascii: ".") {
+        // memchr: a byte loop over a megabyte ciphertext costs as much as decoding it.
+        while parts.count <= 5, start <= buffer.count, let base = buffer.baseAddress,
+            let hit = memchr(base + start, Int32(UInt8(ascii: ".")), buffer.count - start)
+        {
+            let i = base.distance(to: hit.assumingMemoryBound(to: UInt8.self))
             parts.append(start..<i)
             start = i + 1
-            if parts.count > 5 { break }
         }
         parts.append(start..<buffer.count)
         guard parts.count == 3 || parts.count == 5 else {
