@@ -151,7 +151,7 @@ func big(_ s: String) -> BigNumber { try! BigNumber(hex: s) }
         let (salt, verifier) = try register(Array("pw".utf8))
         var client = try SRPClient(username: "u", password: Array("pw".utf8))
         #expect { try client.verify(serverProof: [1]) } throws: { ($0 as? SRPError)?.code == .outOfOrder }
-        var server = try SRPServer(verifier: verifier)
+        let server = try SRPServer(verifier: verifier)
         _ = try client.respond(salt: salt, serverPublicKey: server.publicKey)
         #expect { _ = try client.respond(salt: salt, serverPublicKey: server.publicKey) } throws: {
             ($0 as? SRPError)?.code == .outOfOrder

@@ -44,14 +44,24 @@ enum CryptoIO {
         }
     }
 
-    static func writeFile(_ text: String, to path: String, mode: Int, force: Bool) throws {
-        if !force, FileManager.default.fileExists(atPath: path) {
-            throw CLIError("\(path) exists (use --force to overwrite)")
+    /// Creates `path` with `mode` from the start (a private key is never readable by others, even briefly);
+    /// refuses to replace an existing file unless `force`.
+    static func writeFile(_ text: String, to path: String, mode: mode_t, force: Bool) throws {
+        let flags = O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL)
+        let fd = open(path, flags, mode)
+        guard fd >= 0 else {
+            if errno == EEXIST { throw CLIError("\(path) exists (use --force to overwrite)") }
+            throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))")
         }
-        let created = FileManager.default.createFile(
-            atPath: path, contents: Data(text.utf8), attributes: [.posixPermissions: mode])
-        guard created else { throw CLIError("cannot write \(path)") }
-        _ = try? FileManager.default.setAttributes([.posixPermissions: mode], ofItemAtPath: path)
+        defer { close(fd) }
+        if force { fchmod(fd, mode) }
+        let bytes = Array(text.utf8)
+        var written = 0
+        while written < bytes.count {
+            let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+            guard n > 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
+            written += n
+        }
     }
 
     /// Raw bytes to stdout.
