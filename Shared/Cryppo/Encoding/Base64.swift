@@ -6,6 +6,16 @@ public enum Base64URL {
 
     static let urlTable: [UInt8] = table(urlAlphabet)
     static let standardTable: [UInt8] = table(standardAlphabet)
+    /// For every 2-byte input (as a little-endian UInt16): the 12 bits it decodes to, or 0xFFFF if invalid.
+    static let urlDecodePairs: [UInt16] = decodePairs(urlTable)
+    static let standardDecodePairs: [UInt16] = decodePairs(standardTable)
+
+    private static func decodePairs(_ table: [UInt8]) -> [UInt16] {
+        (0..<65536).map { index in
+            let first = table[index & 0xFF], second = table[index >> 8]
+            return first | second == 0xFF || (first | second) & 0x80 != 0 ? 0xFFFF : UInt16(first) << 6 | UInt16(second)
+        }
+    }
 
     private static func table(_ alphabet: [UInt8]) -> [UInt8] {
         var t = [UInt8](repeating: 0xFF, count: 256)
@@ -111,29 +121,38 @@ public enum Base64URL {
         if n % 4 == 1 { throw CryppoError(.invalidBase64, "invalid \(name): truncated") }
         let outLength = n / 4 * 3 + (n % 4 == 0 ? 0 : n % 4 - 1)
         var bad = false
+        let pairTable = table == urlTable ? urlDecodePairs : standardDecodePairs
         let out = [UInt8](unsafeUninitializedCapacity: outLength) { o, initialized in
             initialized = outLength
-            table.withUnsafeBufferPointer { t in
-                var i = 0, j = 0
-                var acc: UInt8 = 0
-                while i + 4 <= n {
-                    let a = t[Int(input[i])], b = t[Int(input[i + 1])], c = t[Int(input[i + 2])], d = t[Int(input[i + 3])]
-                    acc |= a | b | c | d
-                    o[j] = a << 2 | b >> 4
-                    o[j + 1] = b << 4 | c >> 2
-                    o[j + 2] = c << 6 | d
-                    i += 4
-                    j += 3
+            var i = 0, j = 0
+            // Main loop: two 12-bit lookups per 4 characters, indexed by the raw 2-byte loads.
+            if n >= 4, let inBase = input.baseAddress {
+                let raw = UnsafeRawPointer(inBase)
+                pairTable.withUnsafeBufferPointer { pairs in
+                    var acc: UInt16 = 0
+                    while i + 4 <= n {
+                        let hi = pairs[Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i, as: UInt16.self)))]
+                        let lo = pairs[Int(UInt16(littleEndian: raw.loadUnaligned(fromByteOffset: i + 2, as: UInt16.self)))]
+                        acc |= hi | lo
+                        let v = UInt32(hi) << 12 | UInt32(lo)
+                        o[j] = UInt8(truncatingIfNeeded: v >> 16)
+                        o[j + 1] = UInt8(truncatingIfNeeded: v >> 8)
+                        o[j + 2] = UInt8(truncatingIfNeeded: v)
+                        i += 4
+                        j += 3
+                    }
+                    if acc & 0xF000 != 0 { bad = true }  // 0xFFFF marks a pair with a character outside the alphabet
                 }
+            }
+            table.withUnsafeBufferPointer { t in
                 let rest = n - i
                 if rest >= 2 {
                     let a = t[Int(input[i])], b = t[Int(input[i + 1])]
                     let c = rest == 3 ? t[Int(input[i + 2])] : 0
-                    acc |= a | b | c
+                    if (a | b | c) & 0x80 != 0 { bad = true }
                     o[j] = a << 2 | b >> 4
                     if rest == 3 { o[j + 1] = b << 4 | c >> 2 }
                 }
-                bad = acc & 0x80 != 0  // 0xFF marks a character outside the alphabet
             }
         }
         if bad {
