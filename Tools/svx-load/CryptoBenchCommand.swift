@@ -20,11 +20,9 @@ struct CryptoBenchCommand: ParsableCommand {
         var microseconds: Double { elapsed.seconds * 1e6 / Double(iterations) }
     }
 
-    /// Runs `body` repeatedly until the time budget is spent (at least 3, at most `cap` iterations).
-    func measure(cap: Int = 10_000_000, _ body: () throws -> Void) rethrows -> Measurement {
+    /// Runs `body` repeatedly until `budget` is spent (at least 1, at most `cap` iterations).
+    func measure(budget: Duration, cap: Int, _ body: () throws -> Void) rethrows -> Measurement {
         let clock = ContinuousClock()
-        for _ in 0..<3 { try body() }  // warm-up
-        let budget = Duration.seconds(seconds)
         var iterations = 0
         let start = clock.now
         var elapsed = Duration.zero
@@ -34,6 +32,29 @@ struct CryptoBenchCommand: ParsableCommand {
             if iterations & 7 == 0 || iterations < 64 { elapsed = clock.now - start }
         } while elapsed < budget && iterations < cap
         return Measurement(iterations: iterations, elapsed: clock.now - start)
+    }
+
+    /// Measures `a` and `b` in 10 alternating slices of the time budget, so that load from other processes on
+    /// a shared machine falls on both sides of the ratio alike.
+    func compare(cap: Int = 10_000_000, _ a: () throws -> Void, _ b: () throws -> Void) rethrows
+        -> (Measurement, Measurement)
+    {
+        for _ in 0..<3 {  // warm-up
+            try a()
+            try b()
+        }
+        let slice = Duration.seconds(seconds / 10)
+        var ia = 0, ib = 0
+        var ea = Duration.zero, eb = Duration.zero
+        for _ in 0..<10 {
+            let ma = try measure(budget: slice, cap: max(1, cap / 10), a)
+            let mb = try measure(budget: slice, cap: max(1, cap / 10), b)
+            ia += ma.iterations
+            ea += ma.elapsed
+            ib += mb.iterations
+            eb += mb.elapsed
+        }
+        return (Measurement(iterations: ia, elapsed: ea), Measurement(iterations: ib, elapsed: eb))
     }
 
     func run() throws {
@@ -66,24 +87,28 @@ struct CryptoBenchCommand: ParsableCommand {
             let plaintext = try SecureRandom.bytes(count: size)
             let cap = size >= 1024 * 1024 ? 5_000 : 2_000_000
             var sink = 0
-            let rawSeal = try measure(cap: cap) {
-                let sealed = try plaintext.withUnsafeBytes { try AES256GCM.seal(bytes: $0, key: key, iv: iv, aad: aad) }
-                sink &+= Int(sealed.tag[0])
-            }
-            let cryppoSeal = try measure(cap: cap) {
-                let s = try plaintext.withUnsafeBytes { try Cryppo.encrypt(bytes: $0, key: key) }
-                sink &+= s.utf8.count
-            }
             let sealed = try AES256GCM.seal(plaintext, key: key, iv: iv, aad: aad)
-            let rawOpen = try measure(cap: cap) {
-                let p = try AES256GCM.open(sealed.ciphertext, key: key, iv: iv, tag: sealed.tag, aad: aad)
-                sink &+= p.count
-            }
             let string = try Cryppo.encrypt(plaintext, key: key)
-            let cryppoOpen = try measure(cap: cap) {
-                let p = try Cryppo.decrypt(string, key: key)
-                sink &+= p.count
-            }
+            let (cryppoSeal, rawSeal) = try compare(
+                cap: cap,
+                {
+                    let s = try plaintext.withUnsafeBytes { try Cryppo.encrypt(bytes: $0, key: key) }
+                    sink &+= s.utf8.count
+                },
+                {
+                    let sealed = try plaintext.withUnsafeBytes { try AES256GCM.seal(bytes: $0, key: key, iv: iv, aad: aad) }
+                    sink &+= Int(sealed.tag[0])
+                })
+            let (cryppoOpen, rawOpen) = try compare(
+                cap: cap,
+                {
+                    let p = try Cryppo.decrypt(string, key: key)
+                    sink &+= p.count
+                },
+                {
+                    let p = try AES256GCM.open(sealed.ciphertext, key: key, iv: iv, tag: sealed.tag, aad: aad)
+                    sink &+= p.count
+                })
             precondition(sink != 0)
             for (name, cryppo, raw) in [
                 ("encrypt+serialize", cryppoSeal, rawSeal), ("parse+decrypt", cryppoOpen, rawOpen),
@@ -114,17 +139,19 @@ struct CryptoBenchCommand: ParsableCommand {
         let challenge = try SRPServer(parameters: p, verifier: verifier, privateValue: b)
         let m1 = try client.respond(salt: salt, serverPublicKey: challenge.publicKey)
         let A = client.publicKey
-        var sink = 0
-        let server = try measure(cap: 100_000) {
-            var s = try SRPServer(parameters: p, verifier: verifier, privateValue: b)
-            let m2 = try s.verify(clientPublicKey: A, clientProof: m1)
-            sink &+= Int(m2[0])
-        }
-        let base = BigNumber(bytes: try SecureRandom.bytes(count: 256))
+        let base = try BigNumber(bytes: try SecureRandom.bytes(count: 256)).mod(p.group.N)
         let exponent = BigNumber(bytes: try SecureRandom.bytes(count: 32))
-        let three = try measure(cap: 100_000) {
-            for _ in 0..<3 { sink &+= try base.modExp(exponent, p.group.N).byteCount }
-        }
+        var sink = 0
+        let (server, three) = try compare(
+            cap: 100_000,
+            {
+                var s = try SRPServer(parameters: p, verifier: verifier, privateValue: b)
+                let m2 = try s.verify(clientPublicKey: A, clientProof: m1)
+                sink &+= Int(m2[0])
+            },
+            {
+                for _ in 0..<3 { sink &+= try base.modExp(exponent, p.group.N).byteCount }
+            })
         precondition(sink != 0)
         print("SRP-6a (2048-bit, SHA-256)")
         print("  server step, challenge to verified: \(format(server.microseconds)) us  (\(format(server.perSecond, decimals: 0))/s)")
