@@ -234,3 +234,23 @@ import Testing
         }
     }
 }
+
+@Suite struct CanonicalArtefactTests {
+    /// The fast path for cryppo-js-layout artefacts and the general BSON reader agree.
+    @Test func fastPathMatchesGeneralReader() throws {
+        for _ in 0..<50 {
+            let a = EncryptionArtefacts(iv: try SecureRandom.bytes(count: 12), tag: try SecureRandom.bytes(count: 16))
+            let bytes = a.encoded()
+            #expect(bytes.count == 65)
+            #expect(try EncryptionArtefacts(decoding: bytes) == a)
+            // Same fields in Ruby's order take the general path and give the same value.
+            var ruby = "---\n'ad': none\n'at': !!binary |-\n  \(Base64URL.encodeStandard(a.tag))\n"
+            ruby += "'iv': !!binary |-\n  \(Base64URL.encodeStandard(a.iv))\n"
+            #expect(try EncryptionArtefacts(decoding: utf8(ruby)) == a)
+        }
+        // A changed AAD string is not canonical and is read as written.
+        var other = EncryptionArtefacts(iv: [UInt8](repeating: 1, count: 12), tag: [UInt8](repeating: 2, count: 16))
+        other.authData = "nonf"
+        #expect(try EncryptionArtefacts(decoding: other.encoded()).authData == "nonf")
+    }
+}

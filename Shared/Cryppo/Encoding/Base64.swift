@@ -89,6 +89,11 @@ public enum Base64URL {
         }
     }
 
+    /// Standard base64 (`+`, `/`) with padding, as legacy YAML artefacts hold it.
+    public static func encodeStandard(_ bytes: [UInt8]) -> String {
+        bytes.withUnsafeBytes { encode($0, alphabet: standardAlphabet) }
+    }
+
     /// Decodes URL-safe base64, padded or not. `+`, `/`, whitespace and any other character are refused.
     public static func decode(_ text: some StringProtocol) throws -> [UInt8] {
         try decode(utf8: text.utf8, table: urlTable, name: "URL-safe base64")

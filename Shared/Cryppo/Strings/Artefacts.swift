@@ -22,6 +22,10 @@ public struct EncryptionArtefacts: Sendable, Equatable {
 
     /// Reads current (BSON) or legacy (YAML) artefacts.
     public init(decoding bytes: [UInt8]) throws {
+        if let canonical = Self.decodeCanonical(bytes) {
+            self = canonical
+            return
+        }
         let fields = try ArtefactFields(bytes, versionByte: 0x41, kind: "encryption")
         guard let iv = fields.binary("iv"), let tag = fields.binary("at") else {
             throw CryppoError(.invalidArtefacts, "encryption artefacts lack `iv` or `at`")
@@ -33,6 +37,27 @@ public struct EncryptionArtefacts: Sendable, Equatable {
             throw CryppoError(.invalidLength, "AES-GCM tag must be \(AES256GCM.tagLength) bytes, got \(tag.count)")
         }
         self.init(iv: iv, tag: tag, authData: fields.string("ad") ?? "none")
+    }
+}
+
+extension EncryptionArtefacts {
+    /// The 65 bytes cryppo-js and svx write (`A`, then `{iv: 12 bytes, at: 16 bytes, ad: "none"}` in that order),
+    /// with the IV at 14..<26 and the tag at 35..<51. Matching it byte for byte skips the general BSON reader on
+    /// the hot path; anything else (other order, other lengths, legacy YAML) takes the general path.
+    static let canonicalTemplate: [UInt8] = {
+        let template = EncryptionArtefacts(iv: [UInt8](repeating: 0, count: 12), tag: [UInt8](repeating: 0, count: 16))
+        return template.encoded()
+    }()
+    static let canonicalIV = 14..<26
+    static let canonicalTag = 35..<51
+
+    static func decodeCanonical(_ bytes: [UInt8]) -> EncryptionArtefacts? {
+        let template = canonicalTemplate
+        guard bytes.count == template.count else { return nil }
+        for i in 0..<template.count where !canonicalIV.contains(i) && !canonicalTag.contains(i) {
+            if bytes[i] != template[i] { return nil }
+        }
+        return EncryptionArtefacts(iv: Array(bytes[canonicalIV]), tag: Array(bytes[canonicalTag]), authData: Cryppo.authData)
     }
 }
 
