@@ -242,6 +242,12 @@ import Testing
             let a = EncryptionArtefacts(iv: try SecureRandom.bytes(count: 12), tag: try SecureRandom.bytes(count: 16))
             let bytes = a.encoded()
             #expect(bytes.count == 65)
+            // The template writer and the general BSON writer agree byte for byte.
+            var b = a
+            b.authData = "nonf"
+            var general = b.encoded()
+            general.replaceSubrange(59..<63, with: utf8("none"))
+            #expect(general == bytes)
             #expect(try EncryptionArtefacts(decoding: bytes) == a)
             // Same fields in Ruby's order take the general path and give the same value.
             var ruby = "---\n'ad': none\n'at': !!binary |-\n  \(Base64URL.encodeStandard(a.tag))\n"

@@ -15,6 +15,16 @@ public struct EncryptionArtefacts: Sendable, Equatable {
 
     /// `A` + BSON `{iv, at, ad}` in cryppo-js order.
     public func encoded() -> [UInt8] {
+        if iv.count == 12, tag.count == 16, authData == Cryppo.authData, Self.canonicalTemplate.count == 65 {
+            var out = Self.canonicalTemplate
+            out.replaceSubrange(Self.canonicalIV, with: iv)
+            out.replaceSubrange(Self.canonicalTag, with: tag)
+            return out
+        }
+        return generalEncoding()
+    }
+
+    func generalEncoding() -> [UInt8] {
         MiniBSON.write(versionByte: 0x41, [
             ("iv", .binary(subtype: 0, iv)), ("at", .binary(subtype: 0, tag)), ("ad", .string(authData)),
         ])
@@ -46,7 +56,7 @@ extension EncryptionArtefacts {
     /// the hot path; anything else (other order, other lengths, legacy YAML) takes the general path.
     static let canonicalTemplate: [UInt8] = {
         let template = EncryptionArtefacts(iv: [UInt8](repeating: 0, count: 12), tag: [UInt8](repeating: 0, count: 16))
-        return template.encoded()
+        return template.generalEncoding()
     }()
     static let canonicalIV = 14..<26
     static let canonicalTag = 35..<51
