@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "SVXLoad",
             dependencies: [
-                "SVXRPC", "SVXProto",
+                "SVXRPC", "SVXProto", "Cryppo", "SRP",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -107,7 +107,7 @@ let package = Package(
             name: "SVXTestHarness",
             dependencies: ["SVXRPC", "SVXStore", "SVXProto", .product(name: "Logging", package: "swift-log")],
             path: "Tests/SVXTestHarness"),
-        .testTarget(name: "CryppoTests", dependencies: ["Cryppo"]),
+        .testTarget(name: "CryppoTests", dependencies: ["Cryppo"], exclude: ["Fixtures"]),
         .testTarget(name: "SRPTests", dependencies: ["SRP", "Cryppo"]),
         .testTarget(name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto"]),
         .testTarget(

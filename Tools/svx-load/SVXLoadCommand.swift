@@ -6,8 +6,7 @@ struct SVXLoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "svx-load",
         abstract: "Load generator for svx services (loopback only, bounded in time and count).",
-        // More subcommands (e.g. the crypto benchmark) are added to this list.
-        subcommands: [HealthLoadCommand.self, BaselineCommand.self])
+        subcommands: [HealthLoadCommand.self, BaselineCommand.self, CryptoBenchCommand.self])
 }
 
 /// The traffic shape shared by the subcommands.

@@ -1,0 +1,111 @@
+import COpenSSL
+
+/// Hash functions used by Cryppo and SRP.
+public enum HashFunction: Sendable, Hashable, CustomStringConvertible {
+    case sha1
+    case sha256
+
+    /// Output length in bytes.
+    public var digestLength: Int {
+        switch self {
+        case .sha1: 20
+        case .sha256: 32
+        }
+    }
+
+    public var description: String {
+        switch self {
+        case .sha1: "SHA-1"
+        case .sha256: "SHA-256"
+        }
+    }
+
+    var md: OpaquePointer {
+        switch self {
+        case .sha1: EVP_sha1()
+        case .sha256: EVP_sha256()
+        }
+    }
+
+    /// The digest of `data`.
+    public func hash(_ data: [UInt8]) -> [UInt8] {
+        data.withUnsafeBytes { hash(bytes: $0) }
+    }
+
+    /// The digest of the concatenation of `parts` (no copy into one buffer).
+    public func hash(_ parts: [UInt8]...) -> [UInt8] {
+        hash(parts: parts)
+    }
+
+    /// The digest of the concatenation of `parts`.
+    public func hash(parts: [[UInt8]]) -> [UInt8] {
+        guard let ctx = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
+        defer { EVP_MD_CTX_free(ctx) }
+        var out = [UInt8](repeating: 0, count: digestLength)
+        var length: UInt32 = 0
+        guard EVP_DigestInit_ex(ctx, md, nil) == 1 else { fatalError("EVP_DigestInit_ex(\(self)) failed") }
+        for part in parts where !part.isEmpty {
+            part.withUnsafeBytes { _ = EVP_DigestUpdate(ctx, $0.baseAddress, $0.count) }
+        }
+        _ = EVP_DigestFinal_ex(ctx, &out, &length)
+        return out
+    }
+
+    /// The digest of a raw buffer.
+    public func hash(bytes: UnsafeRawBufferPointer) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: digestLength)
+        var length: UInt32 = 0
+        // EVP_Digest cannot fail for SHA-1/SHA-256 with a valid buffer short of memory exhaustion.
+        let ok = EVP_Digest(bytes.baseAddress, bytes.count, &out, &length, md, nil)
+        precondition(ok == 1, "EVP_Digest(\(self)) failed")
+        return out
+    }
+}
+
+/// HMAC-SHA256.
+public enum HMAC {
+    /// HMAC-SHA256(key, message), 32 bytes.
+    public static func sha256(key: [UInt8], message: [UInt8]) -> [UInt8] {
+        var out = [UInt8](repeating: 0, count: 32)
+        var length: UInt32 = 0
+        let ok = key.withUnsafeBytes { k in
+            message.withUnsafeBytes { m in
+                COpenSSL.HMAC(EVP_sha256(), k.baseAddress, Int32(k.count),
+                              m.bindMemory(to: UInt8.self).baseAddress, m.count, &out, &length)
+            }
+        }
+        precondition(ok != nil, "HMAC-SHA256 failed")
+        return out
+    }
+}
+
+/// PBKDF2 (RFC 8018) with HMAC-SHA256.
+public enum PBKDF2 {
+    /// Upper bound on iterations accepted from untrusted artefacts (a DoS guard): 10 million.
+    public static let maximumIterations = 10_000_000
+
+    /// Derives `keyLength` bytes from `password` and `salt`.
+    public static func sha256(password: [UInt8], salt: [UInt8], iterations: Int, keyLength: Int = 32) throws -> SymmetricKey {
+        guard iterations >= 1, iterations <= maximumIterations else {
+            throw CryppoError(.invalidArtefacts, "PBKDF2 iterations must be 1...\(maximumIterations), got \(iterations)")
+        }
+        guard keyLength >= 1, keyLength <= 1024 else {
+            throw CryppoError(.invalidLength, "PBKDF2 key length must be 1...1024, got \(keyLength)")
+        }
+        var out = [UInt8](repeating: 0, count: keyLength)
+        defer { secureZero(&out) }
+        // Empty inputs still need a valid pointer; the lengths passed are the real ones.
+        let passwordBuffer = password.isEmpty ? [0] : password
+        let saltBuffer = salt.isEmpty ? [0] : salt
+        let ok = passwordBuffer.withUnsafeBufferPointer { p in
+            saltBuffer.withUnsafeBufferPointer { s in
+                p.withMemoryRebound(to: CChar.self) { pc in
+                    PKCS5_PBKDF2_HMAC(pc.baseAddress, Int32(password.count), s.baseAddress, Int32(salt.count),
+                                      Int32(iterations), EVP_sha256(), Int32(keyLength), &out)
+                }
+            }
+        }
+        guard ok == 1 else { throw CryppoError.openSSL("PBKDF2") }
+        return SymmetricKey(bytes: out)
+    }
+}

@@ -1,2 +1,0 @@
-// SRP: placeholder until its issue lands.
-import Cryppo
