@@ -86,21 +86,34 @@ import Testing
         #expect(response.status.code == .deadlineExceeded)
 
         // A deadline that passes while the request waits in the queue: the handler never runs either.
-        // Four workers busy for 600 ms; a fifth request with a 200 ms deadline expires in the queue.
-        async let busy: [Svx_Rpc_V1_SleepResponse] = withThrowingTaskGroup(of: Svx_Rpc_V1_SleepResponse.self) { group in
-            for _ in 0..<4 { group.addTask { try await client.call(TestRPC.sleep, .init(milliseconds: 600), timeout: .seconds(5)) } }
-            return try await group.reduce(into: []) { $0.append($1) }
-        }
-        try await Task.sleep(for: .milliseconds(100))
-        let started = ContinuousClock.now
-        await #expect(throws: RPCStatus.self) {
-            _ = try await client.call(TestRPC.sleep, .init(milliseconds: 1), timeout: .milliseconds(200))
-        }
-        #expect(ContinuousClock.now - started < .seconds(1))
-        #expect(try await busy.count == 4)
-        try await Task.sleep(for: .milliseconds(200))
-        let after = try await client.call(TestRPC.executions, .init(), timeout: .seconds(2)).sleepExecutions
-        #expect(after - before == 4, "only the four busy sleeps ran")
+        // One worker; on one socket (so in this order) a Sleep of 800 ms, then a Sleep whose deadline is
+        // 200 ms away. Whatever the machine's load, the second waits behind the first and expires.
+        let (single, _) = try await startService("sharing", environment: ["SVX_WORKERS": "1"])
+        defer { single.stop() }
+        let singleClient = try RPCClient(endpoint: single.endpoint)
+        defer { singleClient.close() }
+        let executionsBefore = try await singleClient.call(TestRPC.executions, .init(), timeout: .seconds(2)).sleepExecutions
+        var busy = Svx_Rpc_V1_Request()
+        busy.method = TestRPC.sleep.name
+        busy.requestID = 1
+        busy.payload = try Svx_Rpc_V1_SleepRequest(milliseconds: 800).serializedData()
+        var late = Svx_Rpc_V1_Request()
+        late.method = TestRPC.sleep.name
+        late.requestID = 2
+        late.deadlineMs = unixMilliseconds(offset: 200)
+        late.payload = try Svx_Rpc_V1_SleepRequest(milliseconds: 1).serializedData()
+        let replies = try rawExchange(
+            endpoint: single.endpoint, messages: [Array(try busy.serializedData()), Array(try late.serializedData())],
+            replies: 2, timeoutMilliseconds: 5000)
+        let codes = Dictionary(uniqueKeysWithValues: try replies.map {
+            let response = try Svx_Rpc_V1_Response(serializedBytes: $0)
+            return (response.requestID, response.status.code)
+        })
+        #expect(codes == [1: .ok, 2: .deadlineExceeded])
+        let executionsAfter = try await singleClient.call(TestRPC.executions, .init(), timeout: .seconds(2)).sleepExecutions
+        #expect(executionsAfter - executionsBefore == 1, "only the first sleep ran")
+        let unchanged = try await client.call(TestRPC.executions, .init(), timeout: .seconds(2)).sleepExecutions
+        #expect(unchanged == before, "the request that arrived expired did not run")
     }
 
     @Test func twoHundredConcurrentCallsFromOneClientAreMatched() async throws {

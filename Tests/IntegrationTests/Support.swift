@@ -49,3 +49,23 @@ func rawExchange(endpoint: String, frames: [[UInt8]], timeoutMilliseconds: Int =
     guard try poller.poll(timeoutMilliseconds: timeoutMilliseconds) > 0 else { return nil }
     return try socket.receiveMultipart()?.first
 }
+
+/// Sends each message as one frame on a single DEALER socket, in order, and collects up to
+/// `replies` reply frames before the timeout.
+func rawExchange(endpoint: String, messages: [[UInt8]], replies: Int, timeoutMilliseconds: Int) throws -> [[UInt8]] {
+    let context = try ZMQContext()
+    let socket = try ZMQSocket(context: context, type: .dealer)
+    defer { socket.close() }
+    try socket.setOption(.linger, 0)
+    try socket.connect(endpoint)
+    for message in messages { _ = try socket.send(message) }
+    let poller = ZMQPoller()
+    poller.add(socket)
+    let deadline = ContinuousClock.now + .milliseconds(timeoutMilliseconds)
+    var received: [[UInt8]] = []
+    while received.count < replies && ContinuousClock.now < deadline {
+        guard try poller.poll(timeoutMilliseconds: 50) > 0 else { continue }
+        while let frames = try socket.receiveMultipart(dontWait: true), let first = frames.first { received.append(first) }
+    }
+    return received
+}

@@ -174,9 +174,4 @@ struct CryptoBenchCommand: ParsableCommand {
     }
 }
 
-extension Duration {
-    var seconds: Double {
-        let (s, atto) = components
-        return Double(s) + Double(atto) / 1e18
-    }
-}
+// `Duration.seconds` is defined once for the whole tool, in LoadRunner.swift.
