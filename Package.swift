@@ -62,8 +62,12 @@ let package = Package(
             ],
             path: "Shared/SVXService"),
         .target(
+            name: "SVXContracts",  // typed RPC methods of every bounded context, shared by services and clients
+            dependencies: ["SVXRPC", "SVXProto"],
+            path: "Shared/SVXContracts"),
+        .target(
             name: "SVXClient",
-            dependencies: ["SVXRPC", "SVXProto", "SVXModels", "Cryppo", "SRP"],
+            dependencies: ["SVXRPC", "SVXProto", "SVXContracts", "SVXModels", "Cryppo", "SRP"],
             path: "Shared/SVXClient"),
 
         // Services: one executable per bounded context.

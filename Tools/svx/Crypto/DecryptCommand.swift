@@ -27,6 +27,6 @@ struct DecryptCommand: ParsableCommand {
             let pem = try RSAPrivateKey(pem: try CryptoIO.readText(file: privateKey!))
             return try Cryppo.decrypt(text, privateKey: pem)
         }
-        CryptoIO.writeStdout(plaintext)
+        Terminal.writeStdout(plaintext)
     }
 }

@@ -14,10 +14,10 @@ struct DerivePDKCommand: ParsableCommand {
 
     func run() throws {
         let secretKey = try CryptoIO.run { try SecretKey(parsing: secret) }
-        let passphrase = try CryptoIO.passphrase(prompt: "Passphrase: ")
+        let passphrase = try Terminal.passphrase(prompt: "Passphrase: ")
         try CryptoIO.run {
-            CryptoIO.printLine(try secretKey.passphraseDerivedKey(passphrase: passphrase).base64URL)
-            if srpPassword { CryptoIO.printLine(Hex.encode(try secretKey.srpPassword(passphrase: passphrase))) }
+            Terminal.printLine(try secretKey.passphraseDerivedKey(passphrase: passphrase).base64URL)
+            if srpPassword { Terminal.printLine(Hex.encode(try secretKey.srpPassword(passphrase: passphrase))) }
         }
     }
 }

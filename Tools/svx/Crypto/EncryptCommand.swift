@@ -24,12 +24,12 @@ struct EncryptCommand: ParsableCommand {
         let plaintext = try CryptoIO.input(argument: data, file: inputFile)
         try CryptoIO.run {
             if let key {
-                CryptoIO.printLine(try Cryppo.encrypt(plaintext, key: try SymmetricKey(base64URL: key)))
+                Terminal.printLine(try Cryppo.encrypt(plaintext, key: try SymmetricKey(base64URL: key)))
             } else if let passphrase {
-                CryptoIO.printLine(try Cryppo.encrypt(plaintext, passphrase: passphrase))
+                Terminal.printLine(try Cryppo.encrypt(plaintext, passphrase: passphrase))
             } else if let publicKey {
                 let pem = try RSAPublicKey(pem: try CryptoIO.readText(file: publicKey))
-                CryptoIO.printLine(try Cryppo.encrypt(plaintext, publicKey: pem))
+                Terminal.printLine(try Cryppo.encrypt(plaintext, publicKey: pem))
             }
         }
     }

@@ -7,6 +7,6 @@ struct GenKeyCommand: ParsableCommand {
         commandName: "genkey", abstract: "Print a new random 32-byte key (URL-safe base64).")
 
     func run() throws {
-        try CryptoIO.run { CryptoIO.printLine(try SymmetricKey.random().base64URL) }
+        try CryptoIO.run { Terminal.printLine(try SymmetricKey.random().base64URL) }
     }
 }

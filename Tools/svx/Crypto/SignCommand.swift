@@ -14,7 +14,7 @@ struct SignCommand: ParsableCommand {
         let bytes = try CryptoIO.input(argument: data, file: inputFile)
         try CryptoIO.run {
             let key = try RSAPrivateKey(pem: try CryptoIO.readText(file: privateKey))
-            CryptoIO.printLine(try Cryppo.sign(bytes, privateKey: key))
+            Terminal.printLine(try Cryppo.sign(bytes, privateKey: key))
         }
     }
 }

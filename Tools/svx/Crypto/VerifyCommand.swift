@@ -20,13 +20,13 @@ struct VerifyCommand: ParsableCommand {
                 try Cryppo.verify(text, publicKey: try RSAPublicKey(pem: try CryptoIO.readText(file: publicKey)))
             }
         } catch {
-            CryptoIO.printError("Error: \(error)")
+            Terminal.printError("Error: \(error)")
             throw ExitCode(2)
         }
         guard let data else {
-            CryptoIO.printError("invalid signature")
+            Terminal.printError("invalid signature")
             throw ExitCode(1)
         }
-        if printData { CryptoIO.writeStdout(data) }
+        if printData { Terminal.writeStdout(data) }
     }
 }

@@ -1,0 +1,101 @@
+import Cryppo
+import Foundation
+import SRP
+import SVXContracts
+import SVXProto
+import SVXRPC
+
+/// Sign-up, login and sessions against Auth (reference/meeco-compat.md §2-4). Every piece of
+/// crypto happens here, on the client: the passphrase and the Secret Key never leave it; Auth sees
+/// only the SRP salt, the verifier, A and M1.
+public struct AccountClient: Sendable {
+    public let auth: RPCClient
+    public let parameters: SRPParameters
+    public var timeout: Duration
+
+    public init(auth: RPCClient, parameters: SRPParameters = .meeco, timeout: Duration = .seconds(10)) {
+        self.auth = auth
+        self.parameters = parameters
+        self.timeout = timeout
+    }
+
+    /// What sign-up produced: the Secret Key, shown to the user once, and a first session.
+    public struct SignUp: Sendable {
+        public let secretKey: SecretKey
+        public let session: AuthenticatedSession
+    }
+
+    /// Sign-up: a server-generated username → a new Secret Key → SRP salt and verifier from the
+    /// passphrase → register → log in.
+    public func signUp(passphrase: String) async throws -> SignUp {
+        guard !passphrase.isEmpty else { throw SVXClientError(.invalidInput, "the passphrase is empty") }
+        let reservation = try await auth.call(AuthRPC.reserveUsername, .init(), timeout: timeout)
+        let secretKey = try SecretKey.generate(username: reservation.username)
+        let password = try secretKey.srpPassword(passphrase: passphrase)
+        let salt = try SecureRandom.bytes(count: 32)
+        var register = Svx_Auth_V1_RegisterRequest()
+        register.username = secretKey.username
+        register.srpSaltHex = Hex.encode(salt)
+        register.srpVerifierHex = try parameters.paddedHex(parameters.verifier(salt: salt, username: secretKey.username, password: password))
+        _ = try await auth.call(AuthRPC.register, register, timeout: timeout)
+        let session = try await logIn(username: secretKey.username, srpPassword: password)
+        return SignUp(secretKey: secretKey, session: session)
+    }
+
+    /// Login with the Secret Key and the passphrase.
+    public func logIn(secretKey: SecretKey, passphrase: String) async throws -> AuthenticatedSession {
+        try await logIn(username: secretKey.username, srpPassword: try secretKey.srpPassword(passphrase: passphrase))
+    }
+
+    /// SRP-6a with an already derived SRP password (PBKDF2 done): BeginLogin → proof → FinishLogin,
+    /// and the server's proof M2 checked before the session is trusted.
+    public func logIn(username: String, srpPassword: [UInt8]) async throws -> AuthenticatedSession {
+        var srp = try SRPClient(parameters: parameters, username: username, password: srpPassword)
+        var begin = Svx_Auth_V1_BeginLoginRequest()
+        begin.username = username
+        begin.srpAHex = Hex.encode(srp.publicKey)
+        let challenge = try await auth.call(AuthRPC.beginLogin, begin, timeout: timeout)
+        let proof: [UInt8]
+        do {
+            proof = try srp.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
+        } catch {
+            throw SVXClientError(.malformedResponse, "Auth sent an unusable login challenge: \(error)")
+        }
+        var finish = Svx_Auth_V1_FinishLoginRequest()
+        finish.loginID = challenge.loginID
+        finish.srpM1Hex = Hex.encode(proof)
+        let result = try await auth.call(AuthRPC.finishLogin, finish, timeout: timeout)
+        do {
+            _ = try srp.verify(serverProof: try Hex.decode(result.srpM2Hex))
+        } catch {
+            throw SVXClientError(.serverProofMismatch, "the server could not prove it knows the verifier: refusing the session")
+        }
+        return AuthenticatedSession(
+            username: username, userID: result.userID, sessionID: result.sessionID, token: result.sessionToken,
+            expiresAt: Date(timeIntervalSince1970: Double(result.expiresAtMs) / 1000))
+    }
+
+    /// Ends the session at Auth.
+    public func logOut(_ session: AuthenticatedSession) async throws {
+        _ = try await auth.call(AuthRPC.logout, .init(), sessionToken: session.token, timeout: timeout)
+    }
+
+    /// Who the session belongs to, as Auth sees it now (UNAUTHENTICATED once it has ended).
+    public func whoAmI(_ session: AuthenticatedSession) async throws -> Svx_Auth_V1_ValidateSessionResponse {
+        var request = Svx_Auth_V1_ValidateSessionRequest()
+        request.sessionToken = session.token
+        return try await auth.call(AuthRPC.validateSession, request, sessionToken: session.token, timeout: timeout)
+    }
+
+    /// The user's live sessions.
+    public func sessions(_ session: AuthenticatedSession) async throws -> [Svx_Auth_V1_Session] {
+        try await auth.call(AuthRPC.listSessions, .init(), sessionToken: session.token, timeout: timeout).sessions
+    }
+
+    /// Ends one of the user's sessions.
+    public func revokeSession(id: String, using session: AuthenticatedSession) async throws {
+        var request = Svx_Auth_V1_RevokeSessionRequest()
+        request.sessionID = id
+        _ = try await auth.call(AuthRPC.revokeSession, request, sessionToken: session.token, timeout: timeout)
+    }
+}

@@ -1,1 +1,0 @@
-// SVXClient: placeholder until its issue lands.

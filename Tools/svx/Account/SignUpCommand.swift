@@ -1,0 +1,44 @@
+import ArgumentParser
+import Foundation
+import SVXClient
+
+/// `svx signup`: a new account. Prints the Secret Key once.
+struct SignUpCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "signup",
+        abstract: "Create an account: prints your new Secret Key once and logs you in.",
+        discussion: """
+            The passphrase comes from $SVX_PASSPHRASE, a no-echo prompt (asked twice), or the first line of stdin.
+            Neither the passphrase nor the Secret Key is ever sent to a server.
+            """)
+
+    @OptionGroup var options: ClientOptions
+    @Flag(help: "Also keep the Secret Key in the svx state directory (mode 0600). By default it is shown once and not stored.")
+    var rememberSecretKey = false
+
+    func run() async throws {
+        let state = ClientState()
+        let passphrase = try readPassphrase(prompt: "Choose a passphrase: ", confirm: true)
+        let account = try options.accountClient()
+        let signUp = try await clientFlow { try await account.signUp(passphrase: passphrase) }
+        try state.saveSession(signUp.session)
+        if rememberSecretKey { try state.rememberSecretKey(signUp.secretKey.description) }
+        if options.json {
+            try printJSON([
+                "username": signUp.session.username, "user_id": signUp.session.userID,
+                "secret_key": signUp.secretKey.description, "session_expires_at": signUp.session.expiresAt.iso8601,
+            ])
+            return
+        }
+        Terminal.printLine("""
+            Your Secret Key (shown only now):
+
+                \(signUp.secretKey.description)
+
+            Write it down and keep it apart from your passphrase. You need both to log in on any device;
+            svx cannot recover either, and without them nobody can decrypt your data, svx included.
+            \(rememberSecretKey ? "A copy is kept in \(state.secretKeyFile.path) (readable by you only).\n" : "")
+            Logged in as \(signUp.session.username) until \(signUp.session.expiresAt.iso8601).
+            """)
+    }
+}

@@ -1,0 +1,75 @@
+import Foundation
+import SVXClient
+
+#if canImport(Glibc)
+    import Glibc
+#endif
+
+/// What the command line keeps between runs, in one directory readable by its owner only:
+/// `$SVX_HOME`, else `$XDG_CONFIG_HOME/svx`, else `~/.config/svx` (mode 0700).
+///
+/// - `session.json` (0600): the current session, including its bearer token. Removed by `svx logout`.
+/// - `secret-key` (0600): the Secret Key, ONLY when the user asked for it with `--remember-secret-key`.
+///   By default svx does not keep it: it is one of the two factors, and a copy on disk is one more
+///   place to lose it from. Without it, `svx login` asks for it.
+struct ClientState {
+    let directory: URL
+
+    init(environment: [String: String] = ProcessInfo.processInfo.environment) {
+        if let home = environment["SVX_HOME"], !home.isEmpty {
+            directory = URL(fileURLWithPath: home, isDirectory: true)
+        } else if let config = environment["XDG_CONFIG_HOME"], !config.isEmpty {
+            directory = URL(fileURLWithPath: config, isDirectory: true).appendingPathComponent("svx", isDirectory: true)
+        } else {
+            directory = FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".config/svx", isDirectory: true)
+        }
+    }
+
+    var sessionFile: URL { directory.appendingPathComponent("session.json") }
+    var secretKeyFile: URL { directory.appendingPathComponent("secret-key") }
+
+    func loadSession() throws -> AuthenticatedSession {
+        guard let data = try? Data(contentsOf: sessionFile) else {
+            throw CLIError("not logged in (run `svx login`)")
+        }
+        do {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(AuthenticatedSession.self, from: data)
+        } catch {
+            throw CLIError("\(sessionFile.path) is unreadable; run `svx login` again")
+        }
+    }
+
+    func saveSession(_ session: AuthenticatedSession) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writePrivate(try encoder.encode(session), to: sessionFile)
+    }
+
+    func removeSession() { try? FileManager.default.removeItem(at: sessionFile) }
+
+    func rememberedSecretKey() -> String? {
+        (try? String(contentsOf: secretKeyFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
+    }
+
+    func rememberSecretKey(_ text: String) throws { try writePrivate(Data((text + "\n").utf8), to: secretKeyFile) }
+
+    /// Writes `data` to `file` with mode 0600 from the first byte (a temporary file in the same
+    /// directory, then an atomic rename), inside a 0700 directory.
+    private func writePrivate(_ data: Data, to file: URL) throws {
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        chmod(directory.path, 0o700)
+        let temporary = directory.appendingPathComponent(".\(file.lastPathComponent).\(getpid()).tmp")
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        guard fd >= 0 else { throw CLIError("cannot write \(temporary.path): \(String(cString: strerror(errno)))") }
+        let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
+        let synced = fsync(fd)
+        close(fd)
+        guard written == data.count, synced == 0, rename(temporary.path, file.path) == 0 else {
+            unlink(temporary.path)
+            throw CLIError("cannot write \(file.path): \(String(cString: strerror(errno)))")
+        }
+    }
+}
