@@ -1,6 +1,7 @@
 import ArgumentParser
 
 /// The root `svx` command. To add a command group, write it in its own folder and list it in `subcommands`.
+@main
 struct SVXCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "svx",

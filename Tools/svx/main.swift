@@ -1,2 +1,0 @@
-// svx: the command line. Commands live in their own files; the root is SVXCommand.swift.
-await SVXCommand.main()
