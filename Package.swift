@@ -120,7 +120,7 @@ let package = Package(
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness"]),
+            dependencies: ["SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "Cryppo"]),
     ],
     swiftLanguageModes: [.v6]
 )
