@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "SVXService",
             dependencies: [
-                "SVXRPC", "SVXStore", "SVXProto",
+                "SVXRPC", "SVXStore", "SVXProto", "Cryppo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -68,7 +68,8 @@ let package = Package(
 
         // Services: one executable per bounded context.
         .executableTarget(
-            name: "Auth", dependencies: ["SVXService"], path: "Services/Auth",
+            name: "Auth", dependencies: ["SVXService", "SVXRPC", "SVXStore", "SVXProto", "Cryppo", "SRP"],
+            path: "Services/Auth",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Keystore", dependencies: ["SVXService"], path: "Services/Keystore",
@@ -114,9 +115,10 @@ let package = Package(
             name: "SVXStoreTests",
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXRPC", "Cryppo", "SRP"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness"]),
+            dependencies: ["SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "Cryppo", "SRP"]),
     ],
     swiftLanguageModes: [.v6]
 )
