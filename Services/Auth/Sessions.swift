@@ -5,7 +5,7 @@ import SVXRPC
 import SVXService
 import SVXStore
 
-/// Sessions: 256 random bits, URL-safe base64; only the SHA-256 is stored. A session ends at its absolute expiry
+/// Sessions: 256 random bits, URL-safe base64 without padding (43 characters); only the SHA-256 is stored. A session ends at its absolute expiry
 /// (login + SVX_AUTH_SESSION_MAX_MS), after SVX_AUTH_SESSION_IDLE_MS without use, or when revoked.
 struct NewSession {
     let token: String
@@ -53,7 +53,8 @@ final class LocalSessionValidator: SessionValidator {
 
 extension AuthService {
     func createSession(userID: UUID, on worker: ServiceWorker) throws -> NewSession {
-        let token = Base64URL.encode(try SecureRandom.bytes(count: 32))
+        // 43 characters: URL-safe base64 without the padding '='.
+        let token = String(Base64URL.encode(try SecureRandom.bytes(count: 32)).prefix { $0 != "=" })
         let sessionID = UUID()
         let rows = try worker.database.query(
             """
