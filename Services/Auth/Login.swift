@@ -18,16 +18,30 @@ extension AuthService {
         let username = try WireValidation.username(request.username)
         let A = try WireValidation.groupElement(request.srpAHex, field: "srp_a_hex")
         let db = worker.database
-        try throttle.check([throttle.username(username)] + [throttle.caller(context.peerAddress)].compactMap { $0}, on: db)
+        let caller = throttle.caller(context.peerAddress)
+        // One round trip: the user (if any) and both throttle buckets (checked before any SRP work).
+        let row = try db.query(
+            """
+            SELECT u.user_id, u.srp_salt, u.srp_verifier, \(Throttle.columns("bu")), \(Throttle.columns("bc"))
+            FROM (SELECT 1) AS one
+            LEFT JOIN auth.users u ON u.username = $1
+            LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = $2
+            LEFT JOIN auth.throttle_buckets bc ON bc.bucket_key = $3
+            """, username, throttle.username(username).name, caller?.name ?? "")[0]
+        if let throttled = Throttle.verdict([
+            (throttle.perUsername, try row.decode(Double?.self, at: 3), try row.decode(Double?.self, at: 4)),
+            (throttle.perCaller, try row.decode(Double?.self, at: 5), try row.decode(Double?.self, at: 6)),
+        ]) {
+            throw throttled
+        }
         housekeepingIfDue(context, worker)
 
         let parameters = WireValidation.parameters
-        let rows = try db.query("SELECT user_id, srp_salt, srp_verifier FROM auth.users WHERE username = $1", username)
         let userID: UUID?
         let salt: [UInt8]
         let verifier: [UInt8]
-        if let row = rows.first {
-            userID = try row.decode(UUID.self, at: 0)
+        if let knownID = try row.decode(UUID?.self, at: 0) {
+            userID = knownID
             salt = try row.decode([UInt8].self, at: 1)
             verifier = try row.decode([UInt8].self, at: 2)
         } else {
@@ -60,27 +74,36 @@ extension AuthService {
         let m1 = try WireValidation.hex(request.srpM1Hex, field: "srp_m1_hex", bytes: WireValidation.proofLength)
         let db = worker.database
         let caller = throttle.caller(context.peerAddress)
-        try throttle.check([caller].compactMap { $0 }, on: db)
 
-        // Single use: the challenge is gone after this statement, whatever the outcome.
+        // Single use: the challenge is gone after this statement, whatever the outcome. The same round trip reads
+        // the verifier and both throttle buckets (checked before any SRP work).
         let rows = try db.query(
             """
             WITH c AS (
                 DELETE FROM auth.login_challenges WHERE login_id = $1
                 RETURNING user_id, username, srp_a, srp_b_priv, srp_b, expires_at > now() AS live
             )
-            SELECT c.user_id, c.username, c.srp_a, c.srp_b_priv, c.srp_b, c.live, u.srp_verifier
+            SELECT c.user_id, c.username, c.srp_a, c.srp_b_priv, c.srp_b, c.live, u.srp_verifier,
+                   \(Throttle.columns("bu")), \(Throttle.columns("bc"))
             FROM c LEFT JOIN auth.users u ON u.user_id = c.user_id
-            """, loginID)
+            LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = 'u:' || c.username
+            LEFT JOIN auth.throttle_buckets bc ON bc.bucket_key = $2
+            """, loginID, caller?.name ?? "")
         guard let row = rows.first, try row.decode(Bool.self, at: 5) else {
             // Unknown, replayed or expired challenge: no guess was checked, only the caller pays.
+            try throttle.check([caller].compactMap { $0 }, on: db)
             try throttle.recordFailure([caller].compactMap { $0 }, on: db)
             context.logger.info("login failed", metadata: ["reason": "no live challenge"])
             throw Self.loginFailed
         }
         let username = try row.decode(String.self, at: 1)
         let keys = [throttle.username(username)] + [caller].compactMap { $0 }
-        try throttle.check(keys, on: db)
+        if let throttled = Throttle.verdict([
+            (throttle.perUsername, try row.decode(Double?.self, at: 7), try row.decode(Double?.self, at: 8)),
+            (throttle.perCaller, try row.decode(Double?.self, at: 9), try row.decode(Double?.self, at: 10)),
+        ]) {
+            throw throttled
+        }
 
         let userID = try row.decode(UUID?.self, at: 0)
         let storedVerifier = try row.decode([UInt8]?.self, at: 6)

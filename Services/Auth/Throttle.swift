@@ -20,6 +20,24 @@ struct Throttle: Sendable {
         peerAddress.isEmpty ? nil : Key(name: "c:" + peerAddress, bucket: perCaller)
     }
 
+    /// SQL giving a bucket's stored tokens and the milliseconds since its last write, for a join alias.
+    static func columns(_ alias: String) -> String {
+        "\(alias).tokens, (EXTRACT(EPOCH FROM (now() - \(alias).updated_at)) * 1000)::float8"
+    }
+
+    /// The throttling status for buckets read along with other data (`stored` nil: no row, a full bucket).
+    static func verdict(_ buckets: [(bucket: TokenBucket, stored: Double?, elapsedMilliseconds: Double?)]) -> RPCStatus? {
+        var retryAfter: Int64 = 0
+        for item in buckets {
+            let available = item.bucket.available(stored: item.stored, elapsedMilliseconds: item.elapsedMilliseconds ?? 0)
+            if let wait = item.bucket.retryAfterMilliseconds(available: available) { retryAfter = max(retryAfter, wait) }
+        }
+        guard retryAfter > 0 else { return nil }
+        return RPCStatus(
+            .resourceExhausted, "too many failed logins, try again later",
+            details: ["retry_after_ms": String(retryAfter)])
+    }
+
     /// Throws RESOURCE_EXHAUSTED with `retry_after_ms` when any bucket is empty.
     func check(_ keys: [Key], on database: PostgresConnection) throws {
         guard !keys.isEmpty else { return }

@@ -4,6 +4,7 @@ import Foundation
 import SRP
 import SVXProto
 import SVXRPC
+import Synchronization
 
 /// `svx-load auth-login`: SRP-6a logins (BeginLogin + FinishLogin) against svx-auth, with the client's x and g^x
 /// precomputed so that PBKDF2 and the client's share do not dominate; beside it, the raw cost of the server's
@@ -39,10 +40,13 @@ struct AuthLoginCommand: ParsableCommand {
         let baseline = try ModexpBaseline.measure(iterations: modexpIterations)
         printFlushed(String(format: "modexp baseline (before load): three 2048-bit modexps = %.0f us", baseline))
 
+        let counter = LoginCounter()
         let cpuBefore = serverPid.flatMap(processCPUSeconds)
-        let result = try LoadRunner(shape: shape.shape, target: AuthLoginTarget(endpoint: endpoint, user: user), label: "auth-login")
-            .run(progress: true)
+        let result = try LoadRunner(
+            shape: shape.shape, target: AuthLoginTarget(endpoint: endpoint, user: user, counter: counter), label: "auth-login"
+        ).run(progress: true)
         let cpuAfter = serverPid.flatMap(processCPUSeconds)
+        let allLogins = counter.value
         let baselineAfter = try ModexpBaseline.measure(iterations: modexpIterations)
 
         printFlushed(result.summary(title: "auth-login (BeginLogin + FinishLogin) @ \(endpoint)").replacingOccurrences(of: "req/s", with: "logins/s"))
@@ -50,12 +54,12 @@ struct AuthLoginCommand: ParsableCommand {
         printFlushed(String(
             format: "   server share of SRP: three 2048-bit modexps (g^b, v^u, (A·v^u)^b) = %.0f us (%.0f before, %.0f after the load) -> at most %.0f logins/s per core",
             threeModexps, baseline, baselineAfter, 1e6 / threeModexps))
-        if let cpuBefore, let cpuAfter, result.requests > 0 {
-            // Logins that completed during the warm-up and the shutdown are not counted: a small overestimate.
-            let perLogin = (cpuAfter - cpuBefore) / Double(result.requests) * 1e6
+        if let cpuBefore, let cpuAfter, allLogins > 0 {
+            // svx-auth's user + system CPU over every login of the run (warm-up included), divided by their number.
+            let perLogin = (cpuAfter - cpuBefore) / Double(allLogins) * 1e6
             printFlushed(String(
-                format: "   svx-auth CPU per login (includes warm-up): %.0f us = %.2f x three modexps", perLogin,
-                perLogin / threeModexps))
+                format: "   svx-auth CPU per login: %.0f us over %d logins (%.1f s CPU) = %.2f x three modexps", perLogin,
+                allLogins, cpuAfter - cpuBefore, perLogin / threeModexps))
         }
         if result.requests == 0 { throw ExitCode.failure }
     }
@@ -92,14 +96,22 @@ enum AuthLoadMethods {
     static let finishLogin = RPCMethod<Svx_Auth_V1_FinishLoginRequest, Svx_Auth_V1_FinishLoginResponse>("svx.auth.v1.Auth/FinishLogin")
 }
 
+/// Successful logins of the whole run, warm-up included.
+final class LoginCounter: Sendable {
+    private let count = Atomic<Int>(0)
+    func add() { count.add(1, ordering: .relaxed) }
+    var value: Int { count.load(ordering: .relaxed) }
+}
+
 struct AuthLoginTarget: LoadTarget {
     let endpoint: String
     let user: AuthLoadUser
+    let counter: LoginCounter
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
         AuthLoadClient(
             client: try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 1000, defaultTimeout: timeout)),
-            user: user, timeout: timeout)
+            user: user, timeout: timeout, counter: counter)
     }
 }
 
@@ -107,11 +119,13 @@ final class AuthLoadClient: LoadClient {
     let client: RPCClient
     let user: AuthLoadUser
     let timeout: Duration
+    let counter: LoginCounter
 
-    init(client: RPCClient, user: AuthLoadUser, timeout: Duration) {
+    init(client: RPCClient, user: AuthLoadUser, timeout: Duration, counter: LoginCounter) {
         self.client = client
         self.user = user
         self.timeout = timeout
+        self.counter = counter
     }
 
     /// One login with the real client math (A = g^a; S = (B − k·g^x)^(a + u·x) with g^x precomputed), M2 checked.
@@ -159,6 +173,7 @@ final class AuthLoadClient: LoadClient {
             let start = ContinuousClock.now
             do {
                 try Self.loginOnce(client: client, user: user, timeout: timeout)
+                counter.add()
                 recorder.success(ContinuousClock.now - start)
             } catch let status as RPCStatus {
                 recorder.failure(status.code.name)
