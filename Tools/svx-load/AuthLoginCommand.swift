@@ -42,10 +42,12 @@ struct AuthLoginCommand: ParsableCommand {
 
         let counter = LoginCounter()
         let cpuBefore = serverPid.flatMap(processCPUSeconds)
+        let ownBefore = processCPUSeconds(getpid())
         let result = try LoadRunner(
             shape: shape.shape, target: AuthLoginTarget(endpoint: endpoint, user: user, counter: counter), label: "auth-login"
         ).run(progress: true)
         let cpuAfter = serverPid.flatMap(processCPUSeconds)
+        let ownAfter = processCPUSeconds(getpid())
         let allLogins = counter.value
         let baselineAfter = try ModexpBaseline.measure(iterations: modexpIterations)
 
@@ -60,6 +62,10 @@ struct AuthLoginCommand: ParsableCommand {
             printFlushed(String(
                 format: "   svx-auth CPU per login: %.0f us over %d logins (%.1f s CPU) = %.2f x three modexps", perLogin,
                 allLogins, cpuAfter - cpuBefore, perLogin / threeModexps))
+        }
+        if let ownBefore, let ownAfter, allLogins > 0 {
+            printFlushed(String(
+                format: "   svx-load (client side, same machine) CPU per login: %.0f us", (ownAfter - ownBefore) / Double(allLogins) * 1e6))
         }
         if result.requests == 0 { throw ExitCode.failure }
     }
