@@ -1,4 +1,5 @@
 @testable import Auth
+import SVXRPC
 import Testing
 
 @Suite struct TokenBucketTests {
@@ -29,5 +30,21 @@ import Testing
         // A clock step backwards never adds tokens.
         #expect(bucket.available(stored: 1, elapsedMilliseconds: -5000) == 1)
         #expect(bucket.refillsCompletelyAfterMilliseconds == 3000)
+    }
+}
+
+@Suite struct ThrottleVerdictTests {
+    let perUsername = TokenBucket(burst: 2, refillMilliseconds: 1000)
+    let perCaller = TokenBucket(burst: 10, refillMilliseconds: 100)
+
+    @Test func noRowsMeansGo() {
+        #expect(Throttle.verdict([(perUsername, nil, nil), (perCaller, nil, nil)]) == nil)
+    }
+
+    @Test func theLongestWaitWinsAndIsReported() throws {
+        let status = try #require(Throttle.verdict([(perUsername, 0, 250), (perCaller, 0, 50)]))
+        #expect(status.code == .resourceExhausted)
+        #expect(status.details["retry_after_ms"] == "750")
+        #expect(Throttle.verdict([(perUsername, 1, 0), (perCaller, 0.5, 60)]) == nil)
     }
 }
