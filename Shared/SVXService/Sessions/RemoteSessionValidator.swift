@@ -37,6 +37,11 @@ public final class RemoteSessionValidator: SessionValidator {
     public func close() { client.close() }
 
     public func validate(token: String, context: RequestContext, worker: ServiceWorker) throws -> AuthenticatedSession {
+        try validate(token: token, context: context)
+    }
+
+    /// The same without a worker (the remote check needs no database).
+    public func validate(token: String, context: RequestContext) throws -> AuthenticatedSession {
         guard !token.isEmpty else { throw RPCStatus.invalidSession }
         let key = HashFunction.sha256.hash(Array(token.utf8))
         let now = ContinuousClock.now
