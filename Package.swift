@@ -54,7 +54,7 @@ let package = Package(
         .target(
             name: "SVXService",
             dependencies: [
-                "SVXRPC", "SVXStore", "SVXProto",
+                "SVXRPC", "SVXStore", "SVXProto", "SVXContracts", "Cryppo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),
@@ -72,7 +72,8 @@ let package = Package(
 
         // Services: one executable per bounded context.
         .executableTarget(
-            name: "Auth", dependencies: ["SVXService"], path: "Services/Auth",
+            name: "Auth", dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo", "SRP"],
+            path: "Services/Auth",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Keystore", dependencies: ["SVXService"], path: "Services/Keystore",
@@ -98,7 +99,7 @@ let package = Package(
         .executableTarget(
             name: "SVXLoad",
             dependencies: [
-                "SVXRPC", "SVXProto", "Cryppo", "SRP",
+                "SVXRPC", "SVXProto", "SVXContracts", "Cryppo", "SRP",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -118,9 +119,12 @@ let package = Package(
             name: "SVXStoreTests",
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
         .testTarget(
             name: "IntegrationTests",
-            dependencies: ["SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "Cryppo"]),
+            dependencies: [
+                "SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "Cryppo", "SRP",
+            ]),
     ],
     swiftLanguageModes: [.v6]
 )

@@ -1,9 +1,20 @@
-// svx-auth: SRP-6a sign-up and login, sessions. Thin entry point: the bootstrap is SVXService.ServiceMain.
+// svx-auth: SRP-6a sign-up and login, sessions. Thin entry point: the bootstrap is SVXService.ServiceMain;
+// the methods are in AuthService (Registration, Login, Sessions). docs/ADR-002-auth.md.
 import Foundation
 import SVXService
+
+let authConfiguration: AuthConfiguration
+do {
+    authConfiguration = try AuthConfiguration.fromEnvironment()
+} catch {
+    FileHandle.standardError.write(Data("svx-auth: configuration error: \(error)\n".utf8))
+    exit(2)
+}
+let auth = AuthService(configuration: authConfiguration)
 
 await ServiceMain.run(ServiceDefinition(
     name: "auth",
     migrationsDirectory: Bundle.module.url(forResource: "Migrations", withExtension: nil),
-    routes: { _ in }  // the Auth methods arrive with the Auth issue
+    sessionValidator: auth.sessions,
+    routes: { routes in auth.register(routes) }
 ))

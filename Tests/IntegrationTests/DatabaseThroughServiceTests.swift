@@ -61,14 +61,14 @@ import Testing
         defer { service.stop() }
         let client = try RPCClient(endpoint: service.endpoint)
         defer { client.close() }
-        #expect(try await client.call(TestRPC.migrations, .init(), timeout: .seconds(2)).versions == [1])
+        #expect(try await client.call(TestRPC.migrations, .init(), timeout: .seconds(2)).versions == [1, 2])
 
         try postgres.restart()
 
         // Bounded: every worker connection answers again and Health is SERVING, same process.
         var recovered = 0
         for _ in 0..<100 where recovered < 6 {
-            if let versions = try? await client.call(TestRPC.migrations, .init(), timeout: .seconds(2)).versions, versions == [1] {
+            if let versions = try? await client.call(TestRPC.migrations, .init(), timeout: .seconds(2)).versions, versions == [1, 2] {
                 recovered += 1
             } else {
                 recovered = 0

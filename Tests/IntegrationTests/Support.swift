@@ -9,6 +9,7 @@ enum TestRPC {
     static let sleep = RPCMethod<Svx_Rpc_V1_SleepRequest, Svx_Rpc_V1_SleepResponse>("svx.rpc.v1.Test/Sleep")
     static let executions = RPCMethod<Svx_Rpc_V1_ExecutionsRequest, Svx_Rpc_V1_ExecutionsResponse>("svx.rpc.v1.Test/Executions")
     static let migrations = RPCMethod<Svx_Rpc_V1_MigrationsRequest, Svx_Rpc_V1_MigrationsResponse>("svx.rpc.v1.Test/Migrations")
+    static let whoAmI = RPCMethod<Svx_Rpc_V1_WhoAmIRequest, Svx_Rpc_V1_WhoAmIResponse>("svx.rpc.v1.Test/WhoAmI")
 }
 
 let allServices = ["auth", "keystore", "vault", "sharing", "classification"]

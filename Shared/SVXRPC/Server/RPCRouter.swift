@@ -16,10 +16,12 @@ public struct RequestContext: Sendable {
     public var logger: Logger
     /// Which worker thread (0..<workerCount) runs the handler.
     public let workerIndex: Int
+    /// The caller's IP address from ZeroMQ's "Peer-Address" metadata; empty when unknown.
+    public let peerAddress: String
 
     public init(
         method: String, requestID: UInt64, sessionToken: String = "", deadline: ContinuousClock.Instant,
-        traceParent: String = "", logger: Logger, workerIndex: Int = 0
+        traceParent: String = "", logger: Logger, workerIndex: Int = 0, peerAddress: String = ""
     ) {
         self.method = method
         self.requestID = requestID
@@ -28,6 +30,7 @@ public struct RequestContext: Sendable {
         self.traceParent = traceParent
         self.logger = logger
         self.workerIndex = workerIndex
+        self.peerAddress = peerAddress
     }
 
     /// Whether the deadline has passed.

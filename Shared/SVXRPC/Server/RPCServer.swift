@@ -10,6 +10,7 @@ struct ServerJob: Sendable {
     let request: Svx_Rpc_V1_Request
     let received: ContinuousClock.Instant
     let deadline: ContinuousClock.Instant
+    var peerAddress = ""
 }
 
 /// A ZeroMQ RPC server: one I/O thread owns a ROUTER socket bound at the endpoint; decoded requests go to a bounded

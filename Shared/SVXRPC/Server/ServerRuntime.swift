@@ -240,7 +240,7 @@ private final class IOLoop: @unchecked Sendable {
                 }
                 let job = ServerJob(
                     identity: identity, request: request, received: received,
-                    deadline: deadline(of: request, received: received))
+                    deadline: deadline(of: request, received: received), peerAddress: router.lastPeerAddress())
                 if queue.tryPush(job) {
                     outstanding += 1
                 } else {
@@ -326,7 +326,7 @@ private final class WorkerLoop<Worker>: Sendable {
                 let context = RequestContext(
                     method: request.method, requestID: request.requestID, sessionToken: request.sessionToken,
                     deadline: job.deadline, traceParent: request.traceParent, logger: requestLogger,
-                    workerIndex: index)
+                    workerIndex: index, peerAddress: job.peerAddress)
                 do {
                     response.payload = Data(try handler(request.payload, context, worker))
                     code = .ok

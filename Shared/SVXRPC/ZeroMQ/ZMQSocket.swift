@@ -205,6 +205,13 @@ public final class ZMQSocket: @unchecked Sendable {
             if zmq_msg_more(&message) == 0 { return frames }
         }
     }
+
+    /// The "Peer-Address" metadata (the peer's IP for TCP) of the last frame received by ``receiveMultipart(dontWait:)``,
+    /// or "" when unknown (inproc/ipc, or nothing received yet).
+    public func lastPeerAddress() -> String {
+        guard let value = zmq_msg_gets(&message, "Peer-Address") else { return "" }
+        return String(cString: value)
+    }
 }
 
 /// A reusable `zmq_poll` set over sockets and plain file descriptors.

@@ -15,14 +15,19 @@ public struct ServiceDefinition: Sendable {
     /// Directory of `NNNN_name.sql` files, usually `Bundle.module.url(forResource: "Migrations", withExtension: nil)`.
     public var migrationsDirectory: URL?
     public var routes: @Sendable (ServiceRoutes) -> Void
+    /// How ``ServiceRoutes/registerAuthenticated(_:_:)`` checks sessions. nil (every service but Auth): with
+    /// Auth's ValidateSession at `SVX_AUTH_ENDPOINT` (``RemoteSessionValidator``).
+    public var sessionValidator: (any SessionValidator)?
 
     public init(
         name: String, version: String = svxVersion, migrationsDirectory: URL?,
+        sessionValidator: (any SessionValidator)? = nil,
         routes: @escaping @Sendable (ServiceRoutes) -> Void = { _ in }
     ) {
         self.name = name
         self.version = version
         self.migrationsDirectory = migrationsDirectory
+        self.sessionValidator = sessionValidator
         self.routes = routes
     }
 }
@@ -70,7 +75,9 @@ public enum ServiceMain {
         let databaseHealth = DatabaseHealthMonitor(connection: migrationConnection, logger: logger)
 
         let router = RPCRouter<ServiceWorker>()
-        let routes = ServiceRoutes(router: router)
+        let sessionValidator = try definition.sessionValidator
+            ?? RemoteSessionValidator(authEndpoint: configuration.authEndpoint)
+        let routes = ServiceRoutes(router: router, sessionValidator: sessionValidator)
         registerCommonMethods(routes, definition: definition, health: databaseHealth.health, metrics: metrics)
         if configuration.enableTestMethods {
             logger.warning("test methods enabled (SVX_ENABLE_TEST_METHODS=1): never in production")

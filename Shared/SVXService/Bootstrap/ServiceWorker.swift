@@ -14,8 +14,12 @@ public struct ServiceWorker {
 /// outlived its retries → ABORTED, lost connection → UNAVAILABLE), never as raw SQL text.
 public final class ServiceRoutes: Sendable {
     let router: RPCRouter<ServiceWorker>
+    let sessionValidator: (any SessionValidator)?
 
-    init(router: RPCRouter<ServiceWorker>) { self.router = router }
+    init(router: RPCRouter<ServiceWorker>, sessionValidator: (any SessionValidator)? = nil) {
+        self.router = router
+        self.sessionValidator = sessionValidator
+    }
 
     public func register<Request, Response>(
         _ method: RPCMethod<Request, Response>,
@@ -27,6 +31,28 @@ public final class ServiceRoutes: Sendable {
             } catch let error as DatabaseError {
                 throw RPCStatus(databaseError: error, logger: context.logger)
             }
+        }
+    }
+}
+
+extension ServiceRoutes {
+    /// Registers a method that requires a session: the envelope's session token is validated first (with Auth
+    /// over RPC in every service but Auth, briefly cached; against Auth's own tables in Auth). A missing,
+    /// unknown, expired or revoked token is UNAUTHENTICATED and the handler never runs; when Auth cannot answer,
+    /// UNAVAILABLE (fail closed).
+    public func registerAuthenticated<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handler: @escaping @Sendable (Request, RequestContext, ServiceWorker, AuthenticatedSession) throws -> Response
+    ) {
+        let validator = sessionValidator
+        register(method) { request, context, worker in
+            guard let validator else {
+                context.logger.error("authenticated method without a session validator")
+                throw RPCStatus(.unavailable, "authentication service unavailable, try again")
+            }
+            guard !context.sessionToken.isEmpty else { throw RPCStatus(.unauthenticated, "missing session token") }
+            let session = try validator.validate(token: context.sessionToken, context: context, worker: worker)
+            return try handler(request, context, worker, session)
         }
     }
 }

@@ -9,6 +9,7 @@ enum TestMethods {
     static let sleep = RPCMethod<Svx_Rpc_V1_SleepRequest, Svx_Rpc_V1_SleepResponse>("svx.rpc.v1.Test/Sleep")
     static let executions = RPCMethod<Svx_Rpc_V1_ExecutionsRequest, Svx_Rpc_V1_ExecutionsResponse>("svx.rpc.v1.Test/Executions")
     static let migrations = RPCMethod<Svx_Rpc_V1_MigrationsRequest, Svx_Rpc_V1_MigrationsResponse>("svx.rpc.v1.Test/Migrations")
+    static let whoAmI = RPCMethod<Svx_Rpc_V1_WhoAmIRequest, Svx_Rpc_V1_WhoAmIResponse>("svx.rpc.v1.Test/WhoAmI")
     private static let sleepExecutions = Atomic<UInt64>(0)
 
     static func register(_ routes: ServiceRoutes, schema: String) {
@@ -25,6 +26,12 @@ enum TestMethods {
         routes.register(executions) { _, _, _ in
             var response = Svx_Rpc_V1_ExecutionsResponse()
             response.sleepExecutions = sleepExecutions.load(ordering: .relaxed)
+            return response
+        }
+        routes.registerAuthenticated(whoAmI) { _, _, _, session in
+            var response = Svx_Rpc_V1_WhoAmIResponse()
+            response.userID = session.userID
+            response.sessionID = session.sessionID
             return response
         }
         // `schema` is the service's own name, never caller input.

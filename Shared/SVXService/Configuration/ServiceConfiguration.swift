@@ -28,6 +28,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// `SVX_ENABLE_TEST_METHODS=1` registers `svx.rpc.v1.Test/*` methods used by the integration tests
     /// (a sleep to exercise deadlines and shutdown). Never set in production.
     public var enableTestMethods: Bool
+    /// Where Auth answers ValidateSession for authenticated methods, `SVX_AUTH_ENDPOINT` (for svx-auth itself
+    /// this is its own endpoint; it validates sessions against its own tables instead).
+    public var authEndpoint: String
 
     public enum LogFormat: String, Sendable, Equatable { case text, json }
 
@@ -40,7 +43,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// compose/docker-compose.yml sets the per-service ones).
     public static func variables(service name: String) -> [String] {
         let prefix = "SVX_\(name.uppercased())_"
-        return [prefix + "ENDPOINT", prefix + "DATABASE_URL"] + sharedVariables
+        let own = [prefix + "ENDPOINT", prefix + "DATABASE_URL"]
+        // svx-auth reads its own settings; every other service asks Auth about sessions.
+        let specific = name == "auth" ? AuthConfiguration.variables : ["SVX_AUTH_ENDPOINT"]
+        return own + specific + sharedVariables
     }
 
     /// The variables every service reads, whatever its name.
@@ -72,6 +78,10 @@ public struct ServiceConfiguration: Sendable, Equatable {
         guard endpoint.hasPrefix("tcp://") || endpoint.hasPrefix("ipc://") || endpoint.hasPrefix("inproc://") else {
             throw ConfigurationError(variable: prefix + "ENDPOINT", message: "expected tcp://HOST:PORT or ipc://PATH, got \"\(endpoint)\"")
         }
+        let authEndpoint = string("SVX_AUTH_ENDPOINT", "tcp://127.0.0.1:\(defaultPorts["auth"]!)")
+        guard authEndpoint.hasPrefix("tcp://") || authEndpoint.hasPrefix("ipc://") || authEndpoint.hasPrefix("inproc://") else {
+            throw ConfigurationError(variable: "SVX_AUTH_ENDPOINT", message: "expected tcp://HOST:PORT or ipc://PATH, got \"\(authEndpoint)\"")
+        }
         let levelName = string("SVX_LOG_LEVEL", "info")
         guard let level = Logger.Level(rawValue: levelName.lowercased()) else {
             throw ConfigurationError(variable: "SVX_LOG_LEVEL", message: "expected one of trace, debug, info, notice, warning, error, critical; got \"\(levelName)\"")
@@ -91,7 +101,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
             databaseConnectTimeout: .milliseconds(try integer("SVX_DATABASE_CONNECT_TIMEOUT_MS", 30_000, 0...3_600_000)),
             logLevel: level,
             logFormat: format,
-            enableTestMethods: string("SVX_ENABLE_TEST_METHODS", "0") == "1"
+            enableTestMethods: string("SVX_ENABLE_TEST_METHODS", "0") == "1",
+            authEndpoint: authEndpoint
         )
     }
 }

@@ -1,0 +1,62 @@
+import Foundation
+import SVXRPC
+import SVXService
+import SVXStore
+import Synchronization
+import SVXContracts
+
+/// What every Auth handler shares: the configuration, the throttle, the server secret, and the session store.
+final class AuthService: Sendable {
+    let configuration: AuthConfiguration
+    let throttle: Throttle
+    let secrets = ServerSecrets()
+    let sessions: LocalSessionValidator
+    private let housekeepingCounter = Atomic<Int>(0)
+
+    init(configuration: AuthConfiguration) {
+        self.configuration = configuration
+        throttle = Throttle(
+            perUsername: TokenBucket(
+                burst: configuration.throttleBurst, refillMilliseconds: configuration.throttleRefill.wholeMilliseconds),
+            perCaller: TokenBucket(
+                burst: configuration.callerThrottleBurst,
+                refillMilliseconds: configuration.callerThrottleRefill.wholeMilliseconds))
+        sessions = LocalSessionValidator(configuration: configuration)
+    }
+
+    /// Every Auth method (handlers by concern: Registration, Login, Sessions).
+    func register(_ routes: ServiceRoutes) {
+        routes.register(AuthRPC.reserveUsername) { [self] in try reserveUsername($0, $1, $2) }
+        routes.register(AuthRPC.register) { [self] in try register($0, $1, $2) }
+        routes.register(AuthRPC.beginLogin) { [self] in try beginLogin($0, $1, $2) }
+        routes.register(AuthRPC.finishLogin) { [self] in try finishLogin($0, $1, $2) }
+        routes.register(AuthRPC.validateSession) { [self] in try validateSession($0, $1, $2) }
+        routes.registerAuthenticated(AuthRPC.logout) { [self] in try logout($0, $1, $2, $3) }
+        routes.registerAuthenticated(AuthRPC.listSessions) { [self] in try listSessions($0, $1, $2, $3) }
+        routes.registerAuthenticated(AuthRPC.revokeSession) { [self] in try revokeSession($0, $1, $2, $3) }
+        routes.registerAuthenticated(AuthRPC.changeVerifier) { [self] in try changeVerifier($0, $1, $2, $3) }
+    }
+
+    /// Every 500th call (per process) deletes what has expired: challenges, reservations, old sessions, full
+    /// throttle buckets. Failures are logged, never fail the request.
+    func housekeepingIfDue(_ context: RequestContext, _ worker: ServiceWorker) {
+        guard housekeepingCounter.add(1, ordering: .relaxed).newValue % 500 == 0 else { return }
+        do {
+            let db = worker.database
+            _ = try db.execute("DELETE FROM auth.login_challenges WHERE expires_at < now()")
+            _ = try db.execute("DELETE FROM auth.username_reservations WHERE reserved_until < now()")
+            _ = try db.execute(
+                """
+                DELETE FROM auth.sessions WHERE expires_at < now() - interval '1 day'
+                OR revoked_at < now() - interval '1 day'
+                OR last_seen_at < now() - $1::float8 * interval '1 millisecond' - interval '1 day'
+                """, Double(configuration.sessionIdle.wholeMilliseconds))
+            try throttle.sweep(on: db)
+        } catch {
+            context.logger.warning("auth housekeeping failed", metadata: ["error_type": "\(type(of: error))"])
+        }
+    }
+}
+
+/// Unix epoch milliseconds of a timestamptz, as SQL: `(EXTRACT(EPOCH FROM x) * 1000)::bigint`.
+func epochMilliseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000)::bigint" }

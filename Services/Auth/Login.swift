@@ -1,0 +1,148 @@
+import Cryppo
+import Foundation
+import SRP
+import SVXProto
+import SVXRPC
+import SVXService
+
+/// BeginLogin and FinishLogin: SRP-6a (reference/meeco-compat.md §3) with single-use expiring challenges,
+/// fake challenges for unknown usernames, and throttling of failures. docs/ADR-002-auth.md.
+extension AuthService {
+    /// The one answer for every failed login (wrong passphrase or Secret Key, unknown username, unknown,
+    /// replayed or expired challenge).
+    static let loginFailed = RPCStatus(.unauthenticated, "invalid username or passphrase")
+
+    func beginLogin(
+        _ request: Svx_Auth_V1_BeginLoginRequest, _ context: RequestContext, _ worker: ServiceWorker
+    ) throws -> Svx_Auth_V1_BeginLoginResponse {
+        let username = try WireValidation.username(request.username)
+        let A = try WireValidation.groupElement(request.srpAHex, field: "srp_a_hex")
+        let db = worker.database
+        let caller = throttle.caller(context.peerAddress)
+        // One round trip: the user (if any) and both throttle buckets (checked before any SRP work).
+        let row = try db.query(
+            """
+            SELECT u.user_id, u.srp_salt, u.srp_verifier, \(Throttle.columns("bu")), \(Throttle.columns("bc"))
+            FROM (SELECT 1) AS one
+            LEFT JOIN auth.users u ON u.username = $1
+            LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = $2
+            LEFT JOIN auth.throttle_buckets bc ON bc.bucket_key = $3
+            """, username, throttle.username(username).name, caller?.name ?? "")[0]
+        if let throttled = Throttle.verdict([
+            (throttle.perUsername, try row.decode(Double?.self, at: 3), try row.decode(Double?.self, at: 4)),
+            (throttle.perCaller, try row.decode(Double?.self, at: 5), try row.decode(Double?.self, at: 6)),
+        ]) {
+            throw throttled
+        }
+        housekeepingIfDue(context, worker)
+
+        let parameters = WireValidation.parameters
+        let userID: UUID?
+        let salt: [UInt8]
+        let verifier: [UInt8]
+        if let knownID = try row.decode(UUID?.self, at: 0) {
+            userID = knownID
+            salt = try row.decode([UInt8].self, at: 1)
+            verifier = try row.decode([UInt8].self, at: 2)
+        } else {
+            // Unknown: a deterministic fake salt and a B made the same way from a fake verifier.
+            let secret = try secrets.load(on: db)
+            userID = nil
+            salt = FakeCredentials.salt(secret: secret, username: username)
+            verifier = try FakeCredentials.verifier(secret: secret, username: username)
+        }
+        let b = try SecureRandom.bytes(count: 32)
+        let B = try parameters.pad(
+            try parameters.serverPublicKey(b: BigNumber(bytes: b), verifier: BigNumber(bytes: verifier)))
+        let loginID = UUID()
+        _ = try db.execute(
+            """
+            INSERT INTO auth.login_challenges (login_id, user_id, username, srp_a, srp_b_priv, srp_b, expires_at)
+            VALUES ($1, $2, $3, $4, $5, $6, now() + $7::float8 * interval '1 millisecond')
+            """, loginID, userID, username, A, b, B, Double(configuration.challengeTTL.wholeMilliseconds))
+        var response = Svx_Auth_V1_BeginLoginResponse()
+        response.loginID = loginID.wire
+        response.srpSaltHex = Hex.encode(salt)
+        response.srpBHex = Hex.encode(B)
+        return response
+    }
+
+    func finishLogin(
+        _ request: Svx_Auth_V1_FinishLoginRequest, _ context: RequestContext, _ worker: ServiceWorker
+    ) throws -> Svx_Auth_V1_FinishLoginResponse {
+        let loginID = try WireValidation.uuid(request.loginID, field: "login_id")
+        let m1 = try WireValidation.hex(request.srpM1Hex, field: "srp_m1_hex", bytes: WireValidation.proofLength)
+        let db = worker.database
+        let caller = throttle.caller(context.peerAddress)
+
+        // Single use: the challenge is gone after this statement, whatever the outcome. The same round trip reads
+        // the verifier and both throttle buckets (checked before any SRP work).
+        let rows = try db.query(
+            """
+            WITH c AS (
+                DELETE FROM auth.login_challenges WHERE login_id = $1
+                RETURNING user_id, username, srp_a, srp_b_priv, srp_b, expires_at > now() AS live
+            )
+            SELECT c.user_id, c.username, c.srp_a, c.srp_b_priv, c.srp_b, c.live, u.srp_verifier,
+                   \(Throttle.columns("bu")), \(Throttle.columns("bc"))
+            FROM c LEFT JOIN auth.users u ON u.user_id = c.user_id
+            LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = 'u:' || c.username
+            LEFT JOIN auth.throttle_buckets bc ON bc.bucket_key = $2
+            """, loginID, caller?.name ?? "")
+        guard let row = rows.first, try row.decode(Bool.self, at: 5) else {
+            // Unknown, replayed or expired challenge: no guess was checked, only the caller pays.
+            try throttle.check([caller].compactMap { $0 }, on: db)
+            try throttle.recordFailure([caller].compactMap { $0 }, on: db)
+            context.logger.info("login failed", metadata: ["reason": "no live challenge"])
+            throw Self.loginFailed
+        }
+        let username = try row.decode(String.self, at: 1)
+        let keys = [throttle.username(username)] + [caller].compactMap { $0 }
+        if let throttled = Throttle.verdict([
+            (throttle.perUsername, try row.decode(Double?.self, at: 7), try row.decode(Double?.self, at: 8)),
+            (throttle.perCaller, try row.decode(Double?.self, at: 9), try row.decode(Double?.self, at: 10)),
+        ]) {
+            throw throttled
+        }
+
+        let userID = try row.decode(UUID?.self, at: 0)
+        let storedVerifier = try row.decode([UInt8]?.self, at: 6)
+        let verifier: [UInt8]
+        if let userID, let storedVerifier {
+            _ = userID
+            verifier = storedVerifier
+        } else {
+            verifier = try FakeCredentials.verifier(secret: try secrets.load(on: db), username: username)
+        }
+        let parameters = WireValidation.parameters
+        let A = BigNumber(bytes: try row.decode([UInt8].self, at: 2))
+        let b = BigNumber(bytes: try row.decode([UInt8].self, at: 3))
+        let B = BigNumber(bytes: try row.decode([UInt8].self, at: 4))
+        let u = try parameters.u(A: A, B: B)
+        var proofMatches = false
+        var M2: [UInt8] = []
+        if !u.isZero {
+            let S = try parameters.serverSecret(A: A, verifier: BigNumber(bytes: verifier), u: u, b: b)
+            var K = try parameters.sessionKey(S: S)
+            defer { secureZero(&K) }
+            let expected = try parameters.clientProof(A: A, B: B, K: K)
+            proofMatches = ConstantTime.equals(expected, m1)
+            if proofMatches { M2 = try parameters.serverProof(A: A, M1: m1, K: K) }
+        }
+        guard proofMatches, let userID, storedVerifier != nil else {
+            try throttle.recordFailure(keys, on: db)
+            context.logger.info("login failed", metadata: ["reason": "proof mismatch or unknown user"])
+            throw Self.loginFailed
+        }
+
+        let session = try createSession(userID: userID, on: worker)
+        context.logger.info("login", metadata: ["user_id": "\(userID.wire)", "session_id": "\(session.sessionID)"])
+        var response = Svx_Auth_V1_FinishLoginResponse()
+        response.srpM2Hex = Hex.encode(M2)
+        response.sessionToken = session.token
+        response.sessionID = session.sessionID
+        response.userID = userID.wire
+        response.expiresAtMs = session.expiresAtMs
+        return response
+    }
+}

@@ -1,0 +1,156 @@
+import Cryppo
+import Foundation
+import SVXProto
+import SVXRPC
+import SVXService
+import SVXStore
+
+/// Sessions: 256 random bits, URL-safe base64 without padding (43 characters); only the SHA-256 is stored. A session ends at its absolute expiry
+/// (login + SVX_AUTH_SESSION_MAX_MS), after SVX_AUTH_SESSION_IDLE_MS without use, or when revoked.
+struct NewSession {
+    let token: String
+    let sessionID: String
+    let expiresAtMs: UInt64
+}
+
+/// Validates tokens against Auth's own tables (Auth's authenticated methods and ValidateSession).
+/// `last_seen_at` is written at most once per ``refreshInterval`` per session, not on every call.
+final class LocalSessionValidator: SessionValidator {
+    let idleMilliseconds: Double
+    let refreshIntervalMilliseconds: Double
+
+    init(configuration: AuthConfiguration) {
+        idleMilliseconds = Double(configuration.sessionIdle.wholeMilliseconds)
+        refreshIntervalMilliseconds = min(5_000, idleMilliseconds / 4)
+    }
+
+    /// Tokens are 43 base64url characters; anything much longer is not hashed at all.
+    static let maximumTokenLength = 256
+
+    static func tokenHash(_ token: String) -> [UInt8] { HashFunction.sha256.hash(Array(token.utf8)) }
+
+    func validate(token: String, context: RequestContext, worker: ServiceWorker) throws -> AuthenticatedSession {
+        guard !token.isEmpty, token.utf8.count <= Self.maximumTokenLength else { throw RPCStatus.invalidSession }
+        let db = worker.database
+        let rows = try db.query(
+            """
+            SELECT s.session_id, s.user_id, u.username, \(epochMilliseconds("s.expires_at")),
+                   s.last_seen_at < now() - $3::float8 * interval '1 millisecond'
+            FROM auth.sessions s JOIN auth.users u ON u.user_id = s.user_id
+            WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
+              AND s.last_seen_at > now() - $2::float8 * interval '1 millisecond'
+            """, Self.tokenHash(token), idleMilliseconds, refreshIntervalMilliseconds)
+        guard let row = rows.first else { throw RPCStatus.invalidSession }
+        let sessionID = try row.decode(UUID.self, at: 0)
+        if try row.decode(Bool.self, at: 4) {
+            _ = try db.execute("UPDATE auth.sessions SET last_seen_at = now() WHERE session_id = $1", sessionID)
+        }
+        return AuthenticatedSession(
+            userID: try row.decode(UUID.self, at: 1).wire, sessionID: sessionID.wire,
+            username: try row.decode(String.self, at: 2), expiresAtMs: UInt64(try row.decode(Int64.self, at: 3)))
+    }
+}
+
+extension AuthService {
+    func createSession(userID: UUID, on worker: ServiceWorker) throws -> NewSession {
+        // 43 characters: URL-safe base64 without the padding '='.
+        let token = String(Base64URL.encode(try SecureRandom.bytes(count: 32)).prefix { $0 != "=" })
+        let sessionID = UUID()
+        let rows = try worker.database.query(
+            """
+            INSERT INTO auth.sessions (session_id, user_id, token_sha256, expires_at)
+            VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond')
+            RETURNING \(epochMilliseconds("expires_at"))
+            """, sessionID, userID, LocalSessionValidator.tokenHash(token),
+            Double(configuration.sessionMax.wholeMilliseconds))
+        return NewSession(
+            token: token, sessionID: sessionID.wire, expiresAtMs: UInt64(try rows[0].decode(Int64.self, at: 0)))
+    }
+
+    func validateSession(
+        _ request: Svx_Auth_V1_ValidateSessionRequest, _ context: RequestContext, _ worker: ServiceWorker
+    ) throws -> Svx_Auth_V1_ValidateSessionResponse {
+        let session = try sessions.validate(token: request.sessionToken, context: context, worker: worker)
+        var response = Svx_Auth_V1_ValidateSessionResponse()
+        response.userID = session.userID
+        response.sessionID = session.sessionID
+        response.expiresAtMs = session.expiresAtMs
+        response.username = session.username
+        return response
+    }
+
+    func logout(
+        _: Svx_Auth_V1_LogoutRequest, _ context: RequestContext, _ worker: ServiceWorker, _ session: AuthenticatedSession
+    ) throws -> Svx_Auth_V1_LogoutResponse {
+        _ = try worker.database.execute(
+            "UPDATE auth.sessions SET revoked_at = now() WHERE session_id = $1::uuid AND revoked_at IS NULL",
+            session.sessionID)
+        context.logger.info("logout", metadata: ["user_id": "\(session.userID)", "session_id": "\(session.sessionID)"])
+        return .init()
+    }
+
+    func listSessions(
+        _: Svx_Auth_V1_ListSessionsRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Auth_V1_ListSessionsResponse {
+        let rows = try worker.database.query(
+            """
+            SELECT session_id, \(epochMilliseconds("created_at")), \(epochMilliseconds("last_seen_at")),
+                   \(epochMilliseconds("expires_at"))
+            FROM auth.sessions
+            WHERE user_id = $1::uuid AND revoked_at IS NULL AND expires_at > now()
+              AND last_seen_at > now() - $2::float8 * interval '1 millisecond'
+            ORDER BY created_at, session_id
+            """, session.userID, sessions.idleMilliseconds)
+        var response = Svx_Auth_V1_ListSessionsResponse()
+        response.sessions = try rows.map { row in
+            var item = Svx_Auth_V1_Session()
+            item.sessionID = try row.decode(UUID.self, at: 0).wire
+            item.createdAtMs = UInt64(try row.decode(Int64.self, at: 1))
+            item.lastSeenAtMs = UInt64(try row.decode(Int64.self, at: 2))
+            item.expiresAtMs = UInt64(try row.decode(Int64.self, at: 3))
+            item.current = item.sessionID == session.sessionID
+            return item
+        }
+        return response
+    }
+
+    func revokeSession(
+        _ request: Svx_Auth_V1_RevokeSessionRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Auth_V1_RevokeSessionResponse {
+        let target = try WireValidation.uuid(request.sessionID, field: "session_id")
+        // Another user's session id is NOT_FOUND, exactly like an unknown one.
+        let changed = try worker.database.execute(
+            """
+            UPDATE auth.sessions SET revoked_at = now()
+            WHERE session_id = $1 AND user_id = $2::uuid AND revoked_at IS NULL AND expires_at > now()
+            """, target, session.userID)
+        guard changed == 1 else { throw RPCStatus(.notFound, "session not found", details: ["field": "session_id"]) }
+        context.logger.info("session revoked", metadata: ["user_id": "\(session.userID)", "session_id": "\(target.wire)"])
+        return .init()
+    }
+
+    /// A passphrase change: new salt and verifier. The calling session stays; every other session of the user
+    /// and every pending login challenge ends.
+    func changeVerifier(
+        _ request: Svx_Auth_V1_ChangeVerifierRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Auth_V1_ChangeVerifierResponse {
+        let salt = try WireValidation.hex(request.srpSaltHex, field: "srp_salt_hex", bytes: WireValidation.saltLength)
+        let verifier = try WireValidation.groupElement(request.srpVerifierHex, field: "srp_verifier_hex")
+        try worker.database.transaction { db in
+            _ = try db.execute(
+                "UPDATE auth.users SET srp_salt = $2, srp_verifier = $3, updated_at = now() WHERE user_id = $1::uuid",
+                session.userID, salt, verifier)
+            _ = try db.execute(
+                """
+                UPDATE auth.sessions SET revoked_at = now()
+                WHERE user_id = $1::uuid AND session_id <> $2::uuid AND revoked_at IS NULL
+                """, session.userID, session.sessionID)
+            _ = try db.execute("DELETE FROM auth.login_challenges WHERE user_id = $1::uuid", session.userID)
+        }
+        context.logger.info("verifier changed", metadata: ["user_id": "\(session.userID)"])
+        return .init()
+    }
+}

@@ -1,0 +1,82 @@
+import Foundation
+
+/// The Auth service's own settings (README.md, "Configuration"). Parsed like ``ServiceConfiguration``: a pure
+/// function of the environment, every error names its variable.
+public struct AuthConfiguration: Sendable, Equatable {
+    /// How long a login challenge (BeginLogin → FinishLogin) lives, `SVX_AUTH_CHALLENGE_TTL_MS`.
+    public var challengeTTL: Duration
+    /// How long a reserved username waits for its Register, `SVX_AUTH_RESERVATION_TTL_MS`.
+    public var reservationTTL: Duration
+    /// A session unused this long expires, `SVX_AUTH_SESSION_IDLE_MS`.
+    public var sessionIdle: Duration
+    /// A session expires this long after login whatever its use, `SVX_AUTH_SESSION_MAX_MS`.
+    public var sessionMax: Duration
+    /// Failed logins allowed in a row per username before throttling, `SVX_AUTH_THROTTLE_BURST`.
+    public var throttleBurst: Int
+    /// One more failed login allowed per username every this many ms, `SVX_AUTH_THROTTLE_REFILL_MS`.
+    public var throttleRefill: Duration
+    /// Failed logins allowed in a row per caller address (all usernames), `SVX_AUTH_THROTTLE_CALLER_BURST`.
+    public var callerThrottleBurst: Int
+    /// One more failed login allowed per caller address every this many ms, `SVX_AUTH_THROTTLE_CALLER_REFILL_MS`.
+    public var callerThrottleRefill: Duration
+
+    public init(
+        challengeTTL: Duration = .milliseconds(60_000), reservationTTL: Duration = .milliseconds(600_000),
+        sessionIdle: Duration = .milliseconds(1_800_000), sessionMax: Duration = .milliseconds(43_200_000),
+        throttleBurst: Int = 5, throttleRefill: Duration = .milliseconds(60_000),
+        callerThrottleBurst: Int = 50, callerThrottleRefill: Duration = .milliseconds(6_000)
+    ) {
+        self.challengeTTL = challengeTTL
+        self.reservationTTL = reservationTTL
+        self.sessionIdle = sessionIdle
+        self.sessionMax = sessionMax
+        self.throttleBurst = throttleBurst
+        self.throttleRefill = throttleRefill
+        self.callerThrottleBurst = callerThrottleBurst
+        self.callerThrottleRefill = callerThrottleRefill
+    }
+
+    /// Every variable the Auth service reads beyond ``ServiceConfiguration``'s.
+    public static let variables = [
+        "SVX_AUTH_CHALLENGE_TTL_MS", "SVX_AUTH_RESERVATION_TTL_MS", "SVX_AUTH_SESSION_IDLE_MS",
+        "SVX_AUTH_SESSION_MAX_MS", "SVX_AUTH_THROTTLE_BURST", "SVX_AUTH_THROTTLE_REFILL_MS",
+        "SVX_AUTH_THROTTLE_CALLER_BURST", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS",
+    ]
+
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> AuthConfiguration {
+        func integer(_ key: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
+            guard let raw = environment[key], !raw.isEmpty else { return fallback }
+            guard let value = Int(raw), range.contains(value) else {
+                throw ConfigurationError(
+                    variable: key,
+                    message: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(raw)\"")
+            }
+            return value
+        }
+        let day = 86_400_000
+        let configuration = AuthConfiguration(
+            challengeTTL: .milliseconds(try integer("SVX_AUTH_CHALLENGE_TTL_MS", 60_000, 100...3_600_000)),
+            reservationTTL: .milliseconds(try integer("SVX_AUTH_RESERVATION_TTL_MS", 600_000, 1_000...day)),
+            sessionIdle: .milliseconds(try integer("SVX_AUTH_SESSION_IDLE_MS", 1_800_000, 100...(30 * day))),
+            sessionMax: .milliseconds(try integer("SVX_AUTH_SESSION_MAX_MS", 43_200_000, 100...(365 * day))),
+            throttleBurst: try integer("SVX_AUTH_THROTTLE_BURST", 5, 1...1_000_000),
+            throttleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_REFILL_MS", 60_000, 1...day)),
+            callerThrottleBurst: try integer("SVX_AUTH_THROTTLE_CALLER_BURST", 50, 1...1_000_000),
+            callerThrottleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_CALLER_REFILL_MS", 6_000, 1...day)))
+        guard configuration.sessionIdle <= configuration.sessionMax else {
+            throw ConfigurationError(
+                variable: "SVX_AUTH_SESSION_IDLE_MS", message: "must not exceed SVX_AUTH_SESSION_MAX_MS")
+        }
+        return configuration
+    }
+}
+
+extension Duration {
+    /// Whole milliseconds.
+    public var wholeMilliseconds: Int64 {
+        let (seconds, attoseconds) = components
+        return seconds * 1000 + attoseconds / 1_000_000_000_000_000
+    }
+}

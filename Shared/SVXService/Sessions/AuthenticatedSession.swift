@@ -1,0 +1,30 @@
+import SVXProto
+import SVXRPC
+
+/// Who is calling an authenticated method: what Auth knows about the session in the envelope.
+public struct AuthenticatedSession: Sendable, Equatable {
+    public let userID: String
+    public let sessionID: String
+    public let username: String
+    /// The session's absolute expiry, Unix epoch milliseconds.
+    public let expiresAtMs: UInt64
+
+    public init(userID: String, sessionID: String, username: String, expiresAtMs: UInt64) {
+        self.userID = userID
+        self.sessionID = sessionID
+        self.username = username
+        self.expiresAtMs = expiresAtMs
+    }
+}
+
+/// Turns a session token into the session it belongs to, on the worker thread of the request.
+/// Throws ``RPCStatus``: UNAUTHENTICATED for a missing, unknown, expired or revoked token; UNAVAILABLE when
+/// it cannot tell (fail closed).
+public protocol SessionValidator: Sendable {
+    func validate(token: String, context: RequestContext, worker: ServiceWorker) throws -> AuthenticatedSession
+}
+
+extension RPCStatus {
+    /// The one answer for a missing, unknown, expired or revoked session.
+    public static let invalidSession = RPCStatus(.unauthenticated, "invalid or expired session")
+}

@@ -1,0 +1,40 @@
+import SVXService
+import Testing
+
+@Suite struct AuthConfigurationTests {
+    @Test func defaults() throws {
+        let configuration = try AuthConfiguration.fromEnvironment([:])
+        #expect(configuration == AuthConfiguration())
+        #expect(configuration.challengeTTL == .seconds(60))
+        #expect(configuration.sessionMax == .seconds(43_200))
+        #expect(configuration.throttleBurst == 5)
+    }
+
+    @Test func readsEveryVariable() throws {
+        let configuration = try AuthConfiguration.fromEnvironment([
+            "SVX_AUTH_CHALLENGE_TTL_MS": "500", "SVX_AUTH_RESERVATION_TTL_MS": "2000",
+            "SVX_AUTH_SESSION_IDLE_MS": "1500", "SVX_AUTH_SESSION_MAX_MS": "3000",
+            "SVX_AUTH_THROTTLE_BURST": "2", "SVX_AUTH_THROTTLE_REFILL_MS": "700",
+            "SVX_AUTH_THROTTLE_CALLER_BURST": "9", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS": "800",
+        ])
+        #expect(configuration == AuthConfiguration(
+            challengeTTL: .milliseconds(500), reservationTTL: .milliseconds(2000), sessionIdle: .milliseconds(1500),
+            sessionMax: .milliseconds(3000), throttleBurst: 2, throttleRefill: .milliseconds(700),
+            callerThrottleBurst: 9, callerThrottleRefill: .milliseconds(800)))
+        #expect(AuthConfiguration.variables.count == 8)
+        #expect(ServiceConfiguration.variables(service: "auth").contains("SVX_AUTH_THROTTLE_BURST"))
+        #expect(ServiceConfiguration.variables(service: "vault").contains("SVX_AUTH_ENDPOINT"))
+    }
+
+    @Test(arguments: [
+        ("SVX_AUTH_CHALLENGE_TTL_MS", "0"), ("SVX_AUTH_THROTTLE_BURST", "many"), ("SVX_AUTH_THROTTLE_REFILL_MS", "-1"),
+        ("SVX_AUTH_SESSION_IDLE_MS", "999999999"),
+    ])
+    func refusesBadValuesNamingTheVariable(variable: String, value: String) {
+        #expect {
+            _ = try AuthConfiguration.fromEnvironment([variable: value])
+        } throws: { error in
+            (error as? ConfigurationError)?.variable == variable
+        }
+    }
+}

@@ -1,0 +1,190 @@
+import Cryppo
+import Foundation
+import SRP
+import SVXContracts
+import SVXProto
+import SVXRPC
+import SVXTestHarness
+import Testing
+
+/// Sessions of svx-auth (expiry, listing, revoking, passphrase change) and the session guard of another
+/// service (svx-keystore's Test/WhoAmI) through real processes.
+@Suite(.serialized) struct AuthSessionTests {
+    @Test func sessionsExpireWhenIdleAndAtTheirAbsoluteExpiry() async throws {
+        let (service, _) = try await startService("auth", environment: [
+            "SVX_AUTH_SESSION_IDLE_MS": "3000", "SVX_AUTH_SESSION_MAX_MS": "8000",
+        ])
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let user = try await auth.signUp(password: password("pw"))
+
+        let idle = try await auth.login(username: user.username, password: password("pw"))
+        let busy = try await auth.login(username: user.username, password: password("pw"))
+        let loginTime = ContinuousClock.now
+        _ = try await auth.validate(idle.sessionToken)
+        // The busy session is used every 250 ms; the idle one is not. (Wide margins: the suite runs
+        // beside other tests on two cores, so a sleep can overrun by a second.)
+        while ContinuousClock.now - loginTime < .milliseconds(4500) {
+            _ = try await auth.validate(busy.sessionToken)
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let idleFailure = await status { _ = try await auth.validate(idle.sessionToken) }
+        #expect(idleFailure?.code == .unauthenticated)
+        _ = try await auth.validate(busy.sessionToken)
+
+        // In use all along, the busy session still ends at its absolute expiry (8 s after login).
+        var ended: Duration?
+        for _ in 0..<60 {  // bounded: at most ~15 s
+            if await status({ _ = try await auth.validate(busy.sessionToken) }) != nil {
+                ended = ContinuousClock.now - loginTime
+                break
+            }
+            try await Task.sleep(for: .milliseconds(250))
+        }
+        let endedAfter = try #require(ended)
+        #expect(endedAfter >= .milliseconds(7500) && endedAfter < .milliseconds(11000), "ended after \(endedAfter)")
+    }
+
+    @Test func listRevokeLogoutAndOtherUsersSessions() async throws {
+        let (service, _) = try await startService("auth")
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let alice = try await auth.signUp(password: password("a"))
+        let bob = try await auth.signUp(password: password("b"))
+        let aliceOne = try await auth.login(username: alice.username, password: password("a"))
+        let aliceTwo = try await auth.login(username: alice.username, password: password("a"))
+        let bobOne = try await auth.login(username: bob.username, password: password("b"))
+
+        let listed = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        #expect(Set(listed.sessions.map(\.sessionID)) == [aliceOne.sessionID, aliceTwo.sessionID])
+        #expect(listed.sessions.first { $0.current }?.sessionID == aliceOne.sessionID)
+        #expect(listed.sessions.allSatisfy { $0.createdAtMs > 0 && $0.lastSeenAtMs >= $0.createdAtMs && $0.expiresAtMs > $0.createdAtMs })
+
+        // Bob's session id, from Alice: NOT_FOUND, and Bob's session is untouched.
+        var revokeBob = Svx_Auth_V1_RevokeSessionRequest()
+        revokeBob.sessionID = bobOne.sessionID
+        let notFound = await status {
+            _ = try await auth.client.call(AuthRPC.revokeSession, revokeBob, sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        }
+        #expect(notFound?.code == .notFound)
+        var revokeUnknown = Svx_Auth_V1_RevokeSessionRequest()
+        revokeUnknown.sessionID = UUID().uuidString.lowercased()
+        let unknown = await status {
+            _ = try await auth.client.call(AuthRPC.revokeSession, revokeUnknown, sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        }
+        #expect(unknown == notFound)
+        #expect(try await auth.validate(bobOne.sessionToken).userID == bob.userID)
+
+        // Alice revokes her second session.
+        var revokeTwo = Svx_Auth_V1_RevokeSessionRequest()
+        revokeTwo.sessionID = aliceTwo.sessionID
+        _ = try await auth.client.call(AuthRPC.revokeSession, revokeTwo, sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        #expect(await status { _ = try await auth.validate(aliceTwo.sessionToken) }?.code == .unauthenticated)
+        let afterRevoke = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        #expect(afterRevoke.sessions.map(\.sessionID) == [aliceOne.sessionID])
+
+        // Logout ends the calling session; authenticated methods then refuse it; none without a token.
+        _ = try await auth.client.call(AuthRPC.logout, .init(), sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        #expect(await status { _ = try await auth.validate(aliceOne.sessionToken) }?.code == .unauthenticated)
+        let afterLogout = await status {
+            _ = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        }
+        #expect(afterLogout?.code == .unauthenticated)
+        let noToken = await status { _ = try await auth.client.call(AuthRPC.listSessions, .init(), timeout: .seconds(5)) }
+        #expect(noToken?.code == .unauthenticated)
+        #expect(await status { _ = try await auth.validate("garbage") }?.code == .unauthenticated)
+        #expect(await status { _ = try await auth.validate("") }?.code == .unauthenticated)
+    }
+
+    @Test func changeVerifierThenOnlyTheNewPassphraseWorks() async throws {
+        let (service, _) = try await startService("auth")
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let user = try await auth.signUp(password: password("old"))
+        let current = try await auth.login(username: user.username, password: password("old"))
+        let other = try await auth.login(username: user.username, password: password("old"))
+
+        var change = Svx_Auth_V1_ChangeVerifierRequest()
+        let salt = try SecureRandom.bytes(count: 32)
+        change.srpSaltHex = Hex.encode(salt)
+        change.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: user.username, password: password("new")))
+        _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
+
+        #expect(try await auth.validate(current.sessionToken).userID == user.userID)
+        #expect(await status { _ = try await auth.validate(other.sessionToken) }?.code == .unauthenticated)
+        let old = await status { _ = try await auth.login(username: user.username, password: password("old")) }
+        #expect(old?.code == .unauthenticated)
+        #expect(old?.message == loginFailedMessage)
+        _ = try await auth.login(username: user.username, password: password("new"))
+        let noSession = await status { _ = try await auth.client.call(AuthRPC.changeVerifier, change, timeout: .seconds(5)) }
+        #expect(noSession?.code == .unauthenticated)
+    }
+
+    /// Calls keystore's Test/WhoAmI until it fails; returns the status and how long that took (bounded: 3 s).
+    func untilRefused(_ keystore: RPCClient, token: String) async -> (RPCStatus?, Duration) {
+        let start = ContinuousClock.now
+        while ContinuousClock.now - start < .seconds(3) {
+            if let failure = await status({
+                _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: token, timeout: .seconds(5))
+            }) {
+                return (failure, ContinuousClock.now - start)
+            }
+            try? await Task.sleep(for: .milliseconds(50))
+        }
+        return (nil, ContinuousClock.now - start)
+    }
+
+    @Test func anotherServiceSeesLogoutAndRevokeWithinOneSecondAndFailsClosed() async throws {
+        let (authService, database) = try await startService("auth")
+        defer { authService.stop() }
+        let (keystoreService, _) = try await startService(
+            "keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": authService.endpoint])
+        defer { keystoreService.stop() }
+        let auth = try AuthTestClient(authService)
+        defer { auth.close() }
+        let keystore = try RPCClient(endpoint: keystoreService.endpoint)
+        defer { keystore.close() }
+
+        let user = try await auth.signUp(password: password("pw"))
+        let first = try await auth.login(username: user.username, password: password("pw"))
+        let whoAmI = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: first.sessionToken, timeout: .seconds(5))
+        #expect(whoAmI.userID == user.userID)
+        #expect(whoAmI.sessionID == first.sessionID)
+        let missing = await status { _ = try await keystore.call(TestRPC.whoAmI, .init(), timeout: .seconds(5)) }
+        #expect(missing?.code == .unauthenticated)
+        let bogus = await status {
+            _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: String(repeating: "x", count: 43), timeout: .seconds(5))
+        }
+        #expect(bogus?.code == .unauthenticated)
+
+        // Logout at Auth: keystore refuses the token within one second (it was just cached there).
+        _ = try await auth.client.call(AuthRPC.logout, .init(), sessionToken: first.sessionToken, timeout: .seconds(5))
+        let (afterLogout, logoutDelay) = await untilRefused(keystore, token: first.sessionToken)
+        #expect(afterLogout?.code == .unauthenticated)
+        #expect(logoutDelay < .seconds(1), "logout seen after \(logoutDelay)")
+
+        // Revoke from another session: the same.
+        let second = try await auth.login(username: user.username, password: password("pw"))
+        let third = try await auth.login(username: user.username, password: password("pw"))
+        _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: second.sessionToken, timeout: .seconds(5))
+        var revoke = Svx_Auth_V1_RevokeSessionRequest()
+        revoke.sessionID = second.sessionID
+        _ = try await auth.client.call(AuthRPC.revokeSession, revoke, sessionToken: third.sessionToken, timeout: .seconds(5))
+        let (afterRevoke, revokeDelay) = await untilRefused(keystore, token: second.sessionToken)
+        #expect(afterRevoke?.code == .unauthenticated)
+        #expect(revokeDelay < .seconds(1), "revoke seen after \(revokeDelay)")
+
+        // Auth down: keystore fails closed (UNAVAILABLE), even for a session that was valid.
+        _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: third.sessionToken, timeout: .seconds(5))
+        authService.stop()
+        try await Task.sleep(for: .milliseconds(600))  // past the cache TTL
+        let down = await status {
+            _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: third.sessionToken, timeout: .seconds(10))
+        }
+        #expect(down?.code == .unavailable)
+        #expect(keystoreService.isRunning)
+    }
+}
