@@ -46,8 +46,9 @@ test: build-debug
 proto:
 	scripts/gen-proto.sh
 
-bench: deps probe
-	swift build -c release --product svx-load
+# Numbers for BENCHMARKS.md: the RPC runtime against raw libzmq, the crypto core against raw EVP, and the
+# release services of the local stack (started if needed; `make down` stops it).
+bench: up
 	@mkdir -p $(BENCH_OUT)
 	scripts/bench.sh $(BENCH_OUT)
 

@@ -18,13 +18,13 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
   done
   echo; echo "## svx-load crypto"
   "$load" crypto
-  if "$root/scripts/stack.sh" status >/dev/null 2>&1; then
-    for clients in 1 8; do
-      echo; echo "## svx-load health --endpoint tcp://127.0.0.1:7101 (svx-auth of make up) --clients $clients"
-      "$load" health --endpoint tcp://127.0.0.1:7101 --clients "$clients" --duration "$duration"
-    done
-  else
-    echo; echo "## (make up not running: skipped svx-load health against svx-auth)"
-  fi
+  # Against the release services of the local stack (`make bench` runs `make up` first).
+  stack=${SVX_STACK_DIR:-$root/.svx/stack}
+  for clients in 1 8; do
+    echo; echo "## svx-load health --endpoint tcp://127.0.0.1:7101 (svx-auth of make up) --clients $clients"
+    "$load" health --endpoint tcp://127.0.0.1:7101 --clients "$clients" --duration "$duration"
+  done
+  echo; echo "## svx-load auth-login --endpoint tcp://127.0.0.1:7101 --clients 8 (svx-auth of make up, durable PostgreSQL)"
+  "$load" auth-login --endpoint tcp://127.0.0.1:7101 --clients 8 --duration "$duration" --server-pid "$(cat "$stack/auth.pid")"
 } 2>&1 | tee "$report"
 echo "report: $report"
