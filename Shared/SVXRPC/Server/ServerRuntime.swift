@@ -7,25 +7,15 @@ import Synchronization
 /// The threads and sockets of a running ``RPCServer``.
 final class ServerRuntime<Worker>: Sendable {
     let boundEndpoint: String
-    private let context: ZMQContext
-    private let controlEndpoint: String
+    private let core: ServerCore
     private let ioThread: Mutex<JoinableThread?>
     private let stopped: Latch
-    private let stopRequested = Atomic<Bool>(false)
 
-    private init(
-        boundEndpoint: String, context: ZMQContext, controlEndpoint: String, ioThread: JoinableThread,
-        stopped: Latch
-    ) {
+    private init(boundEndpoint: String, core: ServerCore, ioThread: JoinableThread, stopped: Latch) {
         self.boundEndpoint = boundEndpoint
-        self.context = context
-        self.controlEndpoint = controlEndpoint
+        self.core = core
         self.ioThread = Mutex(ioThread)
         self.stopped = stopped
-    }
-
-    private static func nextInstanceID() -> Int {
-        instanceCounter.add(1, ordering: .relaxed).newValue
     }
 
     static func start(
@@ -44,77 +34,52 @@ final class ServerRuntime<Worker>: Sendable {
         try routerSocket.bind(configuration.endpoint)
         let boundEndpoint = (try? routerSocket.lastEndpoint()) ?? configuration.endpoint
 
-        let replyEndpoint = "inproc://svxrpc-server-\(nextInstanceID())"
-        let replies = try ZMQSocket(context: context, type: .pull)
-        try replies.setOption(.receiveHighWaterMark, 0)
-        try replies.setOption(.linger, 0)
-        try replies.bind(replyEndpoint)
-
         let queue = BlockingQueue<ServerJob>(capacity: configuration.queueCapacity)
+        let core = try ServerCore(
+            configuration: configuration, router: routerSocket, queue: queue, knownMethods: Set(handlers.keys),
+            logger: logger, observer: observer)
 
-        // Workers: each builds its Worker and its PUSH socket on its own thread, then reports.
+        // Workers: each builds its Worker on its own thread, then reports.
         let startup = StartupReport(expected: configuration.workerCount)
         var workers: [JoinableThread] = []
         for index in 0..<configuration.workerCount {
             let loop = WorkerLoop<Worker>(
-                index: index, queue: queue, handlers: handlers, logger: logger, observer: observer)
+                index: index, queue: queue, handlers: handlers, logger: logger, observer: observer, core: core)
             workers.append(
                 JoinableThread(name: "svxrpc-w\(index)") {
-                    let push: ZMQSocket
                     let worker: Worker
                     do {
-                        push = try ZMQSocket(context: context, type: .push)
-                        try push.setOption(.sendHighWaterMark, 0)
-                        try push.setOption(.linger, 1000)
-                        try push.connect(replyEndpoint)
                         worker = try makeWorker(index)
                     } catch {
                         startup.report(error)
                         return
                     }
                     startup.report(nil)
-                    loop.run(worker: worker, replies: push)
-                    push.close()
+                    loop.run(worker: worker)
                 })
         }
         if let error = startup.wait() {
             queue.close()
             for thread in workers { thread.join() }
-            replies.close()
-            routerSocket.close()
+            core.close()
             throw error
         }
 
         let workerThreads = workers
-        let io = IOLoop(
-            configuration: configuration, router: routerSocket, replies: replies, queue: queue,
-            knownMethods: Set(handlers.keys), logger: logger, observer: observer)
         let ioThread = JoinableThread(name: "svxrpc-io") {
-            io.run()
+            core.runIOLoop()
             queue.close()
             for thread in workerThreads { thread.join() }
-            replies.close()
-            routerSocket.close()
+            core.close()
             stopped.open()
         }
-        return ServerRuntime(
-            boundEndpoint: boundEndpoint, context: context, controlEndpoint: replyEndpoint, ioThread: ioThread,
-            stopped: stopped)
+        return ServerRuntime(boundEndpoint: boundEndpoint, core: core, ioThread: ioThread, stopped: stopped)
     }
 
-    /// Sends the stop message to the I/O thread (once).
+    /// Tells the I/O thread to drain and stop.
     func requestStop() {
-        guard !stopRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        do {
-            let control = try ZMQSocket(context: context, type: .push)
-            try control.setOption(.linger, 1000)
-            try control.connect(controlEndpoint)
-            try control.send(IOLoop.stopMessage)
-            control.close()
-        } catch {
-            // Cannot happen short of memory exhaustion; the I/O thread would keep serving.
-            preconditionFailure("rpc server: cannot signal stop: \(error)")
-        }
+        guard !core.stopRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        core.control.signal()
     }
 
     /// Waits until every thread has finished, then reaps the I/O thread.
@@ -127,8 +92,6 @@ final class ServerRuntime<Worker>: Sendable {
         thread?.join()
     }
 }
-
-private let instanceCounter = Atomic<Int>(0)
 
 /// Collects the outcome of each worker's start-up.
 private final class StartupReport: @unchecked Sendable {
@@ -155,99 +118,135 @@ private final class StartupReport: @unchecked Sendable {
     }
 }
 
-// MARK: - I/O thread
+// MARK: - The shared ROUTER
 
-/// The loop of the I/O thread: reads the ROUTER, queues requests, sends the workers' replies.
-private final class IOLoop: @unchecked Sendable {
-    // @unchecked Sendable: created on the starting thread, then used only by the I/O thread.
-    static let stopMessage: [UInt8] = Array("stop".utf8)
+/// The ROUTER socket and its bookkeeping, shared by the I/O thread and the workers under one lock.
+///
+/// The I/O thread sleeps in `zmq_poll` on the socket's `ZMQ_FD` (not on the socket itself, so that workers may use
+/// the socket meanwhile); whoever holds the lock may read or send. `ZMQ_FD` is edge triggered, so every holder
+/// leaves only after ``drain(_:limit:)`` has read the socket until `ZMQ_EVENTS` shows no input (or hands the rest to
+/// the I/O thread). Workers send their own replies, so a reply costs no thread switch.
+final class ServerCore: Sendable {
+    struct State {
+        let router: ZMQSocket
+        /// Queued or running requests whose reply has not been sent yet.
+        var outstanding = 0
+        var draining = false
+    }
 
+    let state: Mutex<State>
     let configuration: RPCServerConfiguration
-    let router: ZMQSocket
-    let replies: ZMQSocket
     let queue: BlockingQueue<ServerJob>
     let incoming: IncomingFrames
     let logger: Logger
     let observer: (any RPCServerObserver)?
-    /// Queued or running requests whose reply has not come back yet.
-    var outstanding = 0
-    var draining = false
+    /// Wakes the I/O thread: stop requested, more input than a worker would read, or the drain finished.
+    let control: Wakeup
+    let stopRequested = Atomic<Bool>(false)
 
     init(
-        configuration: RPCServerConfiguration, router: ZMQSocket, replies: ZMQSocket, queue: BlockingQueue<ServerJob>,
+        configuration: RPCServerConfiguration, router: ZMQSocket, queue: BlockingQueue<ServerJob>,
         knownMethods: Set<String>, logger: Logger, observer: (any RPCServerObserver)?
-    ) {
+    ) throws {
+        self.state = Mutex(State(router: router))
         self.configuration = configuration
-        self.router = router
-        self.replies = replies
         self.queue = queue
         self.incoming = IncomingFrames(
             maxMessageBytes: configuration.maxMessageBytes, knownMethod: { knownMethods.contains($0) })
         self.logger = logger
         self.observer = observer
+        self.control = try Wakeup()
     }
 
-    func run() {
+    /// The I/O thread's loop; returns once draining is complete (stop requested and every reply sent).
+    func runIOLoop() {
+        let fd: Int32
+        do {
+            fd = try state.withLock { try $0.router.fileDescriptor() }
+        } catch {
+            preconditionFailure("rpc server: ZMQ_FD unavailable: \(error)")
+        }
         let poller = ZMQPoller()
-        let routerIndex = poller.add(router)
-        let repliesIndex = poller.add(replies)
-        while !(draining && outstanding == 0) {
+        poller.add(fileDescriptor: fd)
+        let controlIndex = poller.add(fileDescriptor: control.readFD)
+        while true {
+            let (finished, more) = state.withLock { state -> (Bool, Bool) in
+                if stopRequested.load(ordering: .acquiring) && !state.draining {
+                    state.draining = true
+                    logger.info("rpc server draining", metadata: ["outstanding": "\(state.outstanding)"])
+                }
+                let more = drain(&state, limit: 1024)
+                return (state.draining && state.outstanding == 0, more)
+            }
+            if finished { break }
+            if more { continue }
             do {
                 try poller.poll(timeoutMilliseconds: -1)
-                if poller.returnedEvents(at: repliesIndex).contains(.pollIn) { try forwardReplies() }
-                if poller.returnedEvents(at: routerIndex).contains(.pollIn) { try readRequests() }
             } catch {
-                logger.error("rpc server I/O error", metadata: ["error": "\(error)"])
-                // Errors here are not expected (ETERM cannot happen: we own the context); avoid a hot loop.
+                logger.error("rpc server poll failed", metadata: ["error": "\(error)"])
                 usleep(10_000)
             }
+            if poller.returnedEvents(at: controlIndex).contains(.pollIn) { control.drain() }
         }
         logger.info("rpc server stopped", metadata: ["endpoint": "\(configuration.endpoint)"])
     }
 
-    /// Moves every reply waiting on the inproc pipe to the ROUTER.
-    private func forwardReplies() throws {
-        while let frames = try replies.receiveMultipart(dontWait: true) {
-            if frames.count == 1 {
-                if frames[0] == IOLoop.stopMessage, !draining {
-                    draining = true
-                    logger.info(
-                        "rpc server draining", metadata: ["outstanding": "\(outstanding)"])
-                }
-                continue
-            }
-            outstanding -= 1
-            send(identity: frames[0], reply: frames[1])
+    /// A worker's reply: sent under the lock, then any waiting input is read.
+    func reply(identity: [UInt8], bytes: [UInt8]) {
+        let wakeIOThread = state.withLock { state -> Bool in
+            send(&state, identity: identity, reply: bytes)
+            state.outstanding -= 1
+            let more = drain(&state, limit: 64)
+            return more || (state.draining && state.outstanding == 0)
         }
+        if wakeIOThread { control.signal() }
     }
 
-    /// Reads a bounded batch of requests (so replies are not starved).
-    private func readRequests() throws {
-        for _ in 0..<256 {
-            guard let frames = try router.receiveMultipart(dontWait: true) else { return }
-            let received = ContinuousClock.now
-            switch incoming.decide(frames) {
-            case .drop(let reason):
-                logger.debug("rpc server dropped a malformed message", metadata: ["reason": "\(reason)"])
-            case .reject(let identity, let requestID, let method, let status):
-                reject(identity: identity, requestID: requestID, method: method, status: status, received: received)
-            case .dispatch(let identity, let request):
-                if draining {
-                    reject(
-                        identity: identity, requestID: request.requestID, method: request.method,
-                        status: .unavailable("server is shutting down"), received: received)
-                    continue
-                }
-                let job = ServerJob(
-                    identity: identity, request: request, received: received,
-                    deadline: deadline(of: request, received: received))
-                if queue.tryPush(job) {
-                    outstanding += 1
-                } else {
-                    reject(
-                        identity: identity, requestID: request.requestID, method: request.method,
-                        status: .resourceExhausted("server busy"), received: received)
-                }
+    /// Reads up to `limit` messages; returns whether input may remain.
+    private func drain(_ state: inout State, limit: Int) -> Bool {
+        var attempts = 0
+        while attempts < limit {
+            attempts += 1
+            let frames: [[UInt8]]?
+            do {
+                frames = try state.router.receiveMultipart(dontWait: true)
+            } catch {
+                logger.warning("rpc server receive failed", metadata: ["error": "\(error)"])
+                return false
+            }
+            guard let frames else {
+                // EAGAIN: confirm with ZMQ_EVENTS, which also re-arms the edge-triggered ZMQ_FD.
+                if let events = try? state.router.events(), events.contains(.pollIn) { continue }
+                return false
+            }
+            handle(frames, &state)
+        }
+        return true
+    }
+
+    private func handle(_ frames: [[UInt8]], _ state: inout State) {
+        let received = ContinuousClock.now
+        switch incoming.decide(frames) {
+        case .drop(let reason):
+            logger.debug("rpc server dropped a malformed message", metadata: ["reason": "\(reason)"])
+        case .reject(let identity, let requestID, let method, let status):
+            reject(&state, identity: identity, requestID: requestID, method: method, status: status, received: received)
+        case .dispatch(let identity, let request):
+            if state.draining {
+                reject(
+                    &state, identity: identity, requestID: request.requestID, method: request.method,
+                    status: .unavailable("server is shutting down"), received: received)
+                return
+            }
+            let job = ServerJob(
+                identity: identity, request: request, received: received,
+                deadline: deadline(of: request, received: received))
+            if queue.tryPush(job) {
+                state.outstanding += 1
+            } else {
+                reject(
+                    &state, identity: identity, requestID: request.requestID, method: request.method,
+                    status: .resourceExhausted("server busy"), received: received)
             }
         }
     }
@@ -262,13 +261,14 @@ private final class IOLoop: @unchecked Sendable {
     }
 
     private func reject(
-        identity: [UInt8], requestID: UInt64, method: String, status: RPCStatus, received: ContinuousClock.Instant
+        _ state: inout State, identity: [UInt8], requestID: UInt64, method: String, status: RPCStatus,
+        received: ContinuousClock.Instant
     ) {
         var response = Svx_Rpc_V1_Response()
         response.requestID = requestID
         response.status = status.wire
         if let bytes: [UInt8] = try? response.serializedBytes() {
-            send(identity: identity, reply: bytes)
+            send(&state, identity: identity, reply: bytes)
         }
         logger.debug(
             "rpc request rejected",
@@ -276,9 +276,9 @@ private final class IOLoop: @unchecked Sendable {
         observer?.requestCompleted(method: method, code: status.code, duration: ContinuousClock.now - received)
     }
 
-    private func send(identity: [UInt8], reply: [UInt8]) {
+    private func send(_ state: inout State, identity: [UInt8], reply: [UInt8]) {
         do {
-            if try !router.send(multipart: [identity, reply], dontWait: true) {
+            if try !state.router.send(multipart: [identity, reply], dontWait: true) {
                 logger.warning("rpc reply dropped: client send queue full (high-water mark)")
             }
         } catch let error as ZMQError where error.hostUnreachable {
@@ -286,6 +286,11 @@ private final class IOLoop: @unchecked Sendable {
         } catch {
             logger.warning("rpc reply dropped", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Closes the socket (after the I/O loop and the workers have finished).
+    func close() {
+        state.withLock { $0.router.close() }
     }
 }
 
@@ -298,19 +303,21 @@ private final class WorkerLoop<Worker>: Sendable {
     let handlers: [String: RPCRouter<Worker>.Handler]
     let logger: Logger
     let observer: (any RPCServerObserver)?
+    let core: ServerCore
 
     init(
         index: Int, queue: BlockingQueue<ServerJob>, handlers: [String: RPCRouter<Worker>.Handler], logger: Logger,
-        observer: (any RPCServerObserver)?
+        observer: (any RPCServerObserver)?, core: ServerCore
     ) {
         self.index = index
         self.queue = queue
         self.handlers = handlers
         self.logger = logger
         self.observer = observer
+        self.core = core
     }
 
-    func run(worker: Worker, replies: ZMQSocket) {
+    func run(worker: Worker) {
         while let job = queue.pop() {
             let request = job.request
             var response = Svx_Rpc_V1_Response()
@@ -343,12 +350,17 @@ private final class WorkerLoop<Worker>: Sendable {
                 code = .unimplemented
                 response.status = RPCStatus.unimplemented("unknown method").wire
             }
+            let bytes: [UInt8]
             do {
-                let bytes: [UInt8] = try response.serializedBytes()
-                try replies.send(multipart: [job.identity, bytes])
+                bytes = try response.serializedBytes()
             } catch {
-                logger.error("rpc worker cannot hand back a reply", metadata: ["error": "\(error)"])
+                logger.error("rpc response cannot be serialized", metadata: ["error_type": "\(type(of: error))"])
+                var fallback = Svx_Rpc_V1_Response()
+                fallback.requestID = request.requestID
+                fallback.status = RPCStatus.internal("internal error").wire
+                bytes = (try? fallback.serializedBytes()) ?? []
             }
+            core.reply(identity: job.identity, bytes: bytes)
             observer?.requestCompleted(method: request.method, code: code, duration: ContinuousClock.now - job.received)
         }
     }
