@@ -81,6 +81,26 @@ struct RPCServerClientTests {
         #expect(elapsed < .milliseconds(800), "took \(elapsed)")
     }
 
+    @Test func idleServerAndClientDoNotSpin() async throws {
+        // ZMQ_FD is edge triggered; a missed re-arm would show up as a thread spinning on a readable fd.
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        _ = try client.callBlocking(HealthRPC.check, HealthRequest(), timeout: .seconds(5))
+        _ = try await client.call(HealthRPC.check, HealthRequest(), timeout: .seconds(5))
+        func cpuSeconds() -> Double {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        }
+        let before = cpuSeconds()
+        try await Task.sleep(for: .milliseconds(500))
+        let used = cpuSeconds() - before
+        #expect(used < 0.2, "used \(used) s of CPU while idle")
+    }
+
     @Test func unknownMethodIsUnimplemented() async throws {
         let test = try TestServer.start()
         defer { test.server.shutdown() }
@@ -327,7 +347,8 @@ struct RPCServerClientTests {
             for await code in group { codes.append(code) }
             return codes
         }
-        #expect(codes.filter { $0 == .ok }.count >= 2)
+        // One runs, at most one waits in the queue; how many arrive before the worker takes the first is timing.
+        #expect(codes.filter { $0 == .ok }.count >= 1)
         #expect(codes.filter { $0 == .resourceExhausted }.count >= 1)
         #expect(codes.allSatisfy { $0 == .ok || $0 == .resourceExhausted })
     }

@@ -204,13 +204,14 @@ final class ClientCore: Sendable {
                 return
             }
             guard let frames else {
-                if let events = try? state.socket.events() {
-                    if events.contains(.pollOut) && state.table.socketBlocked && state.table.hasSendable {
-                        state.table.socketBlocked = false
-                        flushSends(&state, into: &completed)
-                    }
-                    if events.contains(.pollIn) { continue }
+                guard let events = try? state.socket.events() else { return }
+                if events.contains(.pollOut) && state.table.socketBlocked && state.table.hasSendable {
+                    // The connection is up: send, then read again (a send may consume the fd's edge).
+                    state.table.socketBlocked = false
+                    flushSends(&state, into: &completed)
+                    continue
                 }
+                if events.contains(.pollIn) { continue }
                 return
             }
             guard let last = frames.last, let response = try? Svx_Rpc_V1_Response(serializedBytes: last) else {
