@@ -143,6 +143,8 @@ final class ServerCore: Sendable {
     /// Wakes the I/O thread: stop requested, more input than a worker would read, or the drain finished.
     let control: Wakeup
     let stopRequested = Atomic<Bool>(false)
+    /// How long the drained server keeps its socket open (answering UNAVAILABLE) before closing it.
+    static let closeGrace: Duration = .milliseconds(200)
 
     init(
         configuration: RPCServerConfiguration, router: ZMQSocket, queue: BlockingQueue<ServerJob>,
@@ -169,6 +171,9 @@ final class ServerCore: Sendable {
         let poller = ZMQPoller()
         poller.add(fileDescriptor: fd)
         let controlIndex = poller.add(fileDescriptor: control.readFD)
+        // After the last reply the socket stays open a moment longer: a client with ZMQ_IMMEDIATE drops replies it
+        // has received but not yet read when the connection closes (libzmq terminates the pipe without delay).
+        var closeAt: ContinuousClock.Instant?
         while true {
             let (finished, more) = state.withLock { state -> (Bool, Bool) in
                 if stopRequested.load(ordering: .acquiring) && !state.draining {
@@ -178,10 +183,17 @@ final class ServerCore: Sendable {
                 let more = drain(&state, limit: 1024)
                 return (state.draining && state.outstanding == 0, more)
             }
-            if finished { break }
+            var timeout = -1
+            if finished {
+                let now = ContinuousClock.now
+                let deadline = closeAt ?? now + ServerCore.closeGrace
+                closeAt = deadline
+                if now >= deadline { break }
+                timeout = Int((deadline - now).millisecondsRoundedUp)
+            }
             if more { continue }
             do {
-                try poller.poll(timeoutMilliseconds: -1)
+                try poller.poll(timeoutMilliseconds: timeout)
             } catch {
                 logger.error("rpc server poll failed", metadata: ["error": "\(error)"])
                 usleep(10_000)
