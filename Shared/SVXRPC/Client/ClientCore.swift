@@ -70,7 +70,8 @@ final class ClientCore: Sendable {
                 return (false, false)
             }
             pump(&state, into: &completed)
-            return (true, ioNeedsWake(&state))
+            // A blocking caller enforces its own deadline (waitBlocking): no need to wake the I/O thread for it.
+            return (true, ioNeedsWake(&state, forDeadlines: !blocking))
         }
         if wake { wakeup.signal() }
         for (completion, result) in completed { completion(result) }
@@ -155,10 +156,10 @@ final class ClientCore: Sendable {
 
     /// Whether the sleeping I/O thread must re-plan: it should watch the socket and does not, or a deadline is
     /// now earlier than its timeout. Marks it awake so only one signal is sent.
-    private func ioNeedsWake(_ state: inout State) -> Bool {
+    private func ioNeedsWake(_ state: inout State, forDeadlines: Bool = true) -> Bool {
         guard state.ioSleeping else { return false }
         var wake = ioShouldWatchSocket(state) && !state.ioWatchesSocket
-        if !wake, let next = state.table.nextDeadline() {
+        if !wake, forDeadlines, let next = state.table.nextDeadline() {
             if let planned = state.ioWakeAt { wake = next < planned } else { wake = true }
         }
         if wake { state.ioSleeping = false }

@@ -59,6 +59,8 @@ final class ServerRuntime<Worker>: Sendable {
                 })
         }
         if let error = startup.wait() {
+            core.stopRequested.store(true, ordering: .releasing)
+            core.readerWake.signal()  // a worker may be polling the socket as reader
             queue.close()
             for thread in workers { thread.join() }
             core.close()
@@ -132,6 +134,10 @@ final class ServerCore: Sendable {
         /// Queued or running requests whose reply has not been sent yet.
         var outstanding = 0
         var draining = false
+        /// An idle worker holds the reading role (polls ZMQ_FD); the I/O thread then does not.
+        var readerHeld = false
+        /// The first request the reading worker read, kept to run itself (no hand-off).
+        var reserved: ServerJob?
     }
 
     let state: Mutex<State>
@@ -142,6 +148,8 @@ final class ServerCore: Sendable {
     let observer: (any RPCServerObserver)?
     /// Wakes the I/O thread: stop requested, more input than a worker would read, or the drain finished.
     let control: Wakeup
+    /// Wakes the worker holding the reading role: a job was queued by someone else, or draining began.
+    let readerWake: Wakeup
     let stopRequested = Atomic<Bool>(false)
     /// How long the drained server keeps its socket open (answering UNAVAILABLE) before closing it.
     static let closeGrace: Duration = .milliseconds(200)
@@ -158,6 +166,7 @@ final class ServerCore: Sendable {
         self.logger = logger
         self.observer = observer
         self.control = try Wakeup()
+        self.readerWake = try Wakeup()
     }
 
     /// The I/O thread's loop; returns once draining is complete (stop requested and every reply sent).
@@ -169,20 +178,22 @@ final class ServerCore: Sendable {
             preconditionFailure("rpc server: ZMQ_FD unavailable: \(error)")
         }
         let poller = ZMQPoller()
-        poller.add(fileDescriptor: fd)
+        let socketIndex = poller.add(fileDescriptor: fd)
         let controlIndex = poller.add(fileDescriptor: control.readFD)
         // After the last reply the socket stays open a moment longer: a client with ZMQ_IMMEDIATE drops replies it
         // has received but not yet read when the connection closes (libzmq terminates the pipe without delay).
         var closeAt: ContinuousClock.Instant?
         while true {
-            let (finished, more) = state.withLock { state -> (Bool, Bool) in
+            let (finished, more, watch) = state.withLock { state -> (Bool, Bool, Bool) in
                 if stopRequested.load(ordering: .acquiring) && !state.draining {
                     state.draining = true
+                    if state.readerHeld { readerWake.signal() }  // the reading worker lets go
                     logger.info("rpc server draining", metadata: ["outstanding": "\(state.outstanding)"])
                 }
-                let more = drain(&state, limit: 1024)
-                return (state.draining && state.outstanding == 0, more)
+                let more = drain(&state, limit: 1024, byReader: false)
+                return (state.draining && state.outstanding == 0, more, !state.readerHeld || state.draining)
             }
+            poller.setEvents(watch ? .pollIn : [], at: socketIndex)
             var timeout = -1
             if finished {
                 let now = ContinuousClock.now
@@ -208,14 +219,59 @@ final class ServerCore: Sendable {
         let wakeIOThread = state.withLock { state -> Bool in
             send(&state, identity: identity, reply: bytes)
             state.outstanding -= 1
-            let more = drain(&state, limit: 64)
+            let more = drain(&state, limit: 64, byReader: false)
             return more || (state.draining && state.outstanding == 0)
         }
         if wakeIOThread { control.signal() }
     }
 
+    /// An idle worker takes the reading role (offered by the previous reader); false if draining or taken.
+    func claimReader() -> Bool {
+        state.withLock { state in
+            if state.draining || state.readerHeld || stopRequested.load(ordering: .acquiring) { return false }
+            state.readerHeld = true
+            return true
+        }
+    }
+
+    /// The reading worker's loop: poll ZMQ_FD, read, keep the first request to run it on this thread, queue the
+    /// rest; then pass the role on to an idle worker (or back to the I/O thread). Returns the job to run, or nil
+    /// when the role had to be given up without one (draining).
+    func readAsWorker(poller: ZMQPoller) -> ServerJob? {
+        while true {
+            var job: ServerJob?
+            var release = false
+            var more = false
+            state.withLock { state in
+                more = drain(&state, limit: 1024, byReader: true)
+                job = state.reserved ?? queue.tryPop()
+                state.reserved = nil
+                if job != nil || state.draining || stopRequested.load(ordering: .acquiring) {
+                    state.readerHeld = false
+                    release = true
+                }
+            }
+            if release {
+                if !queue.offerReaderRole() { control.signal() }  // no idle worker: the I/O thread reads
+                return job
+            }
+            if more { continue }
+            _ = try? poller.poll(timeoutMilliseconds: -1)
+            if poller.returnedEvents(at: 1).contains(.pollIn) { readerWake.drain() }
+        }
+    }
+
+    /// A poller over ZMQ_FD (index 0) and the reader wakeup (index 1), one per worker.
+    func makeReaderPoller() throws -> ZMQPoller {
+        let fd = try state.withLock { try $0.router.fileDescriptor() }
+        let poller = ZMQPoller()
+        poller.add(fileDescriptor: fd)
+        poller.add(fileDescriptor: readerWake.readFD)
+        return poller
+    }
+
     /// Reads up to `limit` messages; returns whether input may remain.
-    private func drain(_ state: inout State, limit: Int) -> Bool {
+    private func drain(_ state: inout State, limit: Int, byReader: Bool) -> Bool {
         var attempts = 0
         while attempts < limit {
             attempts += 1
@@ -231,12 +287,12 @@ final class ServerCore: Sendable {
                 if let events = try? state.router.events(), events.contains(.pollIn) { continue }
                 return false
             }
-            handle(frames, &state)
+            handle(frames, &state, byReader: byReader)
         }
         return true
     }
 
-    private func handle(_ frames: [[UInt8]], _ state: inout State) {
+    private func handle(_ frames: [[UInt8]], _ state: inout State, byReader: Bool) {
         let received = ContinuousClock.now
         switch incoming.decide(frames) {
         case .drop(let reason):
@@ -253,8 +309,13 @@ final class ServerCore: Sendable {
             let job = ServerJob(
                 identity: identity, request: request, received: received,
                 deadline: deadline(of: request, received: received))
-            if queue.tryPush(job) {
+            if byReader && state.reserved == nil {
+                state.reserved = job
                 state.outstanding += 1
+            } else if queue.tryPush(job) {
+                state.outstanding += 1
+                // The reading worker is idle but polls the socket, not the queue: tell it.
+                if state.readerHeld && !byReader { readerWake.signal() }
             } else {
                 reject(
                     &state, identity: identity, requestID: request.requestID, method: request.method,
@@ -330,7 +391,36 @@ private final class WorkerLoop<Worker>: Sendable {
     }
 
     func run(worker: Worker) {
-        while let job = queue.pop() {
+        let readerPoller: ZMQPoller
+        do {
+            readerPoller = try core.makeReaderPoller()
+        } catch {
+            preconditionFailure("rpc server: ZMQ_FD unavailable: \(error)")
+        }
+        while true {
+            if let job = queue.tryPop() {
+                process(job, worker: worker)
+                continue
+            }
+            // Idle: read the socket ourselves if nobody else does (the I/O thread stops watching once it sees it).
+            if core.claimReader() {
+                if let job = core.readAsWorker(poller: readerPoller) { process(job, worker: worker) }
+                continue
+            }
+            switch queue.next() {
+            case .closed:
+                return
+            case .element(let job):
+                process(job, worker: worker)
+            case .read:
+                guard core.claimReader() else { continue }
+                if let job = core.readAsWorker(poller: readerPoller) { process(job, worker: worker) }
+            }
+        }
+    }
+
+    private func process(_ job: ServerJob, worker: Worker) {
+        do {
             let request = job.request
             var response = Svx_Rpc_V1_Response()
             response.requestID = request.requestID
