@@ -31,6 +31,76 @@ struct RPCServerClientTests {
         #expect(response.service == "blocking")
     }
 
+    @Test func blockingAndAsyncCallersShareOneClient() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let mismatches = Atomic<Int>(0)
+        let finished = Atomic<Int>(0)
+        for thread in 0..<8 {
+            Thread {
+                for index in 0..<50 {
+                    var request = HealthRequest()
+                    request.service = "t\(thread)-\(index)"
+                    let service = try? client.callBlocking(TestRPC.echo, request, timeout: .seconds(10)).service
+                    if service != request.service { mismatches.add(1, ordering: .relaxed) }
+                }
+                finished.add(1, ordering: .relaxed)
+            }.start()
+        }
+        let asyncOK = try await withThrowingTaskGroup(of: Bool.self) { group in
+            for index in 0..<100 {
+                group.addTask {
+                    var request = HealthRequest()
+                    request.service = "a\(index)"
+                    return try await client.call(TestRPC.echo, request, timeout: .seconds(10)).service == "a\(index)"
+                }
+            }
+            var ok = 0
+            for try await matched in group where matched { ok += 1 }
+            return ok
+        }
+        #expect(asyncOK == 100)
+        #expect(await eventually(timeout: .seconds(20)) { finished.load(ordering: .relaxed) == 8 })
+        #expect(mismatches.load(ordering: .relaxed) == 0)
+        #expect(test.counters.echo.load(ordering: .relaxed) == 500)
+    }
+
+    @Test func blockingCallToMissingServerFailsWithinTheDeadline() throws {
+        let client = try RPCClient(endpoint: try unusedEndpoint())
+        defer { client.close() }
+        let start = ContinuousClock.now
+        do {
+            _ = try client.callBlocking(HealthRPC.check, HealthRequest(), timeout: .milliseconds(300))
+            Issue.record("expected an error")
+        } catch let status as RPCStatus {
+            #expect(status.code == .unavailable || status.code == .deadlineExceeded)
+        }
+        let elapsed = ContinuousClock.now - start
+        #expect(elapsed < .milliseconds(800), "took \(elapsed)")
+    }
+
+    @Test func idleServerAndClientDoNotSpin() async throws {
+        // ZMQ_FD is edge triggered; a missed re-arm would show up as a thread spinning on a readable fd.
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        _ = try client.callBlocking(HealthRPC.check, HealthRequest(), timeout: .seconds(5))
+        _ = try await client.call(HealthRPC.check, HealthRequest(), timeout: .seconds(5))
+        func cpuSeconds() -> Double {
+            var usage = rusage()
+            getrusage(RUSAGE_SELF.rawValue, &usage)
+            return Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+                + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        }
+        let before = cpuSeconds()
+        try await Task.sleep(for: .milliseconds(500))
+        let used = cpuSeconds() - before
+        #expect(used < 0.2, "used \(used) s of CPU while idle")
+    }
+
     @Test func unknownMethodIsUnimplemented() async throws {
         let test = try TestServer.start()
         defer { test.server.shutdown() }
@@ -277,7 +347,8 @@ struct RPCServerClientTests {
             for await code in group { codes.append(code) }
             return codes
         }
-        #expect(codes.filter { $0 == .ok }.count >= 2)
+        // One runs, at most one waits in the queue; how many arrive before the worker takes the first is timing.
+        #expect(codes.filter { $0 == .ok }.count >= 1)
         #expect(codes.filter { $0 == .resourceExhausted }.count >= 1)
         #expect(codes.allSatisfy { $0 == .ok || $0 == .resourceExhausted })
     }

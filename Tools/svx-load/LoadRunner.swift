@@ -107,6 +107,8 @@ struct LoadResult {
     var histogram = Recorder.makeHistogram()
     var errors: [String: Int] = [:]
     var elapsed: Duration = .zero
+    /// Process CPU time and context switches during the measured window (clients and in-process servers).
+    var usage = ProcessUsage()
 
     var requests: UInt64 { histogram.totalCount }
     var errorCount: Int { errors.values.reduce(0, +) }
@@ -116,6 +118,8 @@ struct LoadResult {
         histogram.add(other.histogram)
         for (code, count) in other.errors { errors[code, default: 0] += count }
         elapsed += other.elapsed
+        usage.cpuSeconds += other.usage.cpuSeconds
+        usage.contextSwitches += other.usage.contextSwitches
     }
 
     func percentile(_ p: Double) -> Double { Double(histogram.valueAtPercentile(p)) / 1000 }  // us
@@ -132,6 +136,12 @@ struct LoadResult {
                     format: "   latency us: p50 %.0f  p90 %.0f  p99 %.0f  p99.9 %.0f  max %.0f",
                     percentile(50), percentile(90), percentile(99), percentile(99.9),
                     Double(histogram.max) / 1000))
+        }
+        if requests > 0 {
+            lines.append(
+                String(
+                    format: "   process CPU %.0f us/request, %.1f context switches/request",
+                    usage.cpuSeconds * 1e6 / Double(requests), Double(usage.contextSwitches) / Double(requests)))
         }
         if !errors.isEmpty {
             lines.append(
@@ -165,6 +175,7 @@ struct LoadRunner {
 
         Thread.sleep(forTimeInterval: shape.warmup.seconds)
         for recorder in recorders { recorder.reset() }
+        let usageStart = ProcessUsage.now()
         let start = ContinuousClock.now
         var cumulative: UInt64 = 0
         var tick = 1
@@ -199,6 +210,7 @@ struct LoadRunner {
         let elapsed = ContinuousClock.now - start
         var result = LoadResult()
         result.elapsed = elapsed
+        result.usage = ProcessUsage.now() - usageStart
         for recorder in recorders {
             let (histogram, errors) = recorder.totals()
             result.histogram.add(histogram)
@@ -211,6 +223,24 @@ struct LoadRunner {
         }
         for client in clients { client.close() }
         return result
+    }
+}
+
+/// getrusage(RUSAGE_SELF): CPU seconds (user + system) and context switches (voluntary + involuntary).
+struct ProcessUsage {
+    var cpuSeconds: Double = 0
+    var contextSwitches: Int = 0
+
+    static func now() -> ProcessUsage {
+        var usage = rusage()
+        getrusage(RUSAGE_SELF.rawValue, &usage)
+        let cpu = Double(usage.ru_utime.tv_sec + usage.ru_stime.tv_sec)
+            + Double(usage.ru_utime.tv_usec + usage.ru_stime.tv_usec) / 1e6
+        return ProcessUsage(cpuSeconds: cpu, contextSwitches: usage.ru_nvcsw + usage.ru_nivcsw)
+    }
+
+    static func - (lhs: ProcessUsage, rhs: ProcessUsage) -> ProcessUsage {
+        ProcessUsage(cpuSeconds: lhs.cpuSeconds - rhs.cpuSeconds, contextSwitches: lhs.contextSwitches - rhs.contextSwitches)
     }
 }
 

@@ -1,39 +1,41 @@
 import Foundation
-import Logging
 import SVXProto
 import SwiftProtobuf
 import Synchronization
 
 typealias CallCompletion = @Sendable (Result<Svx_Rpc_V1_Response, RPCStatus>) -> Void
 
-/// The shared half of an ``RPCClient``: callers on any thread submit commands under a lock and wake the I/O thread
-/// (an eventfd it polls with the socket, written only when it sleeps); the I/O thread owns the socket and the
-/// ``ClientRequestTable``.
-final class ClientCore: @unchecked Sendable {
-    // @unchecked Sendable: `inbox` is a Mutex; `socket`, `table` and `poller` are touched only by the I/O thread
-    // (inside run()), which is the only thread running run().
-    enum Command {
-        case call(id: UInt64, deadline: ContinuousClock.Instant, frame: [UInt8], completion: CallCompletion)
-        case cancel(id: UInt64)
-        case close
-    }
-
-    private struct Inbox {
-        var commands: [Command] = []
-        var sleeping = false
+/// The shared half of an ``RPCClient``: the DEALER socket and the ``ClientRequestTable``, under one lock.
+///
+/// Whoever holds the lock may use the socket: a caller sends its own request at once (no thread switch); a blocking
+/// caller also waits for its response by polling the socket's `ZMQ_FD` itself and reading whatever arrived. The I/O
+/// thread polls the same `ZMQ_FD` only while calls are pending that no blocking caller is waiting on (async calls),
+/// and wakes at the nearest deadline to fail expired calls. `ZMQ_FD` is edge triggered: every lock holder reads the
+/// socket until `ZMQ_EVENTS` shows no input before it lets go (``drain(_:into:)``). Completions run outside the lock.
+final class ClientCore: Sendable {
+    struct State {
+        let socket: ZMQSocket
+        var table: ClientRequestTable<CallCompletion>
         var closed = false
+        /// Blocking callers currently polling the socket for their response.
+        var blockingReceivers = 0
+        /// What the I/O thread's current poll covers (valid while `ioSleeping`).
+        var ioSleeping = false
+        var ioWatchesSocket = false
+        var ioWakeAt: ContinuousClock.Instant?  // nil = no timeout
     }
 
-    private let inbox = Mutex(Inbox())
+    typealias Completed = [(CallCompletion, Result<Svx_Rpc_V1_Response, RPCStatus>)]
+
+    private let state: Mutex<State>
     private let ids = Atomic<UInt64>(0)
     private let wakeup: Wakeup
-    private let socket: ZMQSocket
-    private var table: ClientRequestTable<CallCompletion>
+    let socketFD: Int32
 
     init(socket: ZMQSocket, maxInFlight: Int) throws {
-        self.socket = socket
+        self.socketFD = try socket.fileDescriptor()
+        self.state = Mutex(State(socket: socket, table: ClientRequestTable(maxInFlight: maxInFlight)))
         self.wakeup = try Wakeup()
-        self.table = ClientRequestTable(maxInFlight: maxInFlight)
     }
 
     func nextID() -> UInt64 {
@@ -42,132 +44,189 @@ final class ClientCore: @unchecked Sendable {
 
     // MARK: Any thread
 
+    /// Registers a call and sends it if the window allows. Returns whether it was accepted (otherwise its
+    /// completion has run); an accepted `blocking` caller must then call ``waitBlocking(deadline:personal:isDone:)``.
+    @discardableResult
     func submit(
-        id: UInt64, deadline: ContinuousClock.Instant, frame: [UInt8], isCancelled: () -> Bool,
+        id: UInt64, deadline: ContinuousClock.Instant, frame: [UInt8], blocking: Bool, isCancelled: () -> Bool,
         completion: @escaping CallCompletion
-    ) {
-        enum Outcome { case queued(wake: Bool), closed, cancelled }
-        let outcome: Outcome = inbox.withLock { inbox in
-            if inbox.closed { return .closed }
-            // Checked under the lock that orders it against the cancel command (see call()).
-            if isCancelled() { return .cancelled }
-            inbox.commands.append(.call(id: id, deadline: deadline, frame: frame, completion: completion))
-            let wake = inbox.sleeping
-            inbox.sleeping = false
-            return .queued(wake: wake)
-        }
-        switch outcome {
-        case .queued(let wake): if wake { wakeup.signal() }
-        case .closed: completion(.failure(.unavailable("client closed")))
-        case .cancelled: completion(.failure(.cancelled("call cancelled")))
-        }
-    }
-
-    func submitCancel(id: UInt64) {
-        enqueue(.cancel(id: id))
-    }
-
-    func submitClose() {
-        enqueue(.close, closing: true)
-    }
-
-    private func enqueue(_ command: Command, closing: Bool = false) {
-        let wake: Bool = inbox.withLock { inbox in
-            if inbox.closed { return false }
-            if closing { inbox.closed = true }
-            inbox.commands.append(command)
-            let wake = inbox.sleeping
-            inbox.sleeping = false
-            return wake
+    ) -> Bool {
+        var completed: Completed = []
+        let (accepted, wake) = state.withLock { state -> (Bool, Bool) in
+            if state.closed {
+                completed.append((completion, .failure(.unavailable("client closed"))))
+                return (false, false)
+            }
+            // Checked under the lock that orders it against the cancel (see RPCClient.call).
+            if isCancelled() {
+                completed.append((completion, .failure(.cancelled("call cancelled"))))
+                return (false, false)
+            }
+            switch state.table.submit(id: id, deadline: deadline, frame: frame, completion: completion) {
+            case .accepted:
+                if blocking { state.blockingReceivers += 1 }
+            case .rejected(let completion, let status):
+                completed.append((completion, .failure(status)))
+                return (false, false)
+            }
+            pump(&state, into: &completed)
+            // A blocking caller enforces its own deadline (waitBlocking): no need to wake the I/O thread for it.
+            return (true, ioNeedsWake(&state, forDeadlines: !blocking))
         }
         if wake { wakeup.signal() }
+        for (completion, result) in completed { completion(result) }
+        return accepted
+    }
+
+    /// A blocking caller's wait: polls the socket (and `personal`, written by whoever completes the call) until
+    /// `isDone()`, reading responses for every pending call meanwhile.
+    func waitBlocking(deadline: ContinuousClock.Instant, personal: Wakeup, isDone: () -> Bool) {
+        let poller = ZMQPoller()
+        poller.add(fileDescriptor: socketFD)
+        poller.add(fileDescriptor: personal.readFD)
+        while !isDone() {
+            let timeout = max(0, (deadline - .now).millisecondsRoundedUp)
+            _ = try? poller.poll(timeoutMilliseconds: Int(timeout))
+            var completed: Completed = []
+            state.withLock { state in
+                pump(&state, into: &completed)
+                expire(&state, into: &completed)
+            }
+            for (completion, result) in completed { completion(result) }
+        }
+        let wake = state.withLock { state -> Bool in
+            state.blockingReceivers -= 1
+            return ioNeedsWake(&state)
+        }
+        if wake { wakeup.signal() }
+    }
+
+    func cancel(id: UInt64) {
+        let completion = state.withLock { $0.table.cancel(id: id) }
+        completion?(.failure(.cancelled("call cancelled")))
+    }
+
+    /// Fails every pending call with CANCELLED and stops the I/O thread.
+    func close() {
+        let completions = state.withLock { state -> [CallCompletion] in
+            if state.closed { return [] }
+            state.closed = true
+            return state.table.close()
+        }
+        wakeup.signal()
+        for completion in completions { completion(.failure(.cancelled("client closed"))) }
     }
 
     // MARK: I/O thread
 
     func run() {
         let poller = ZMQPoller()
-        let socketIndex = poller.add(socket, events: .pollIn)
+        let socketIndex = poller.add(fileDescriptor: socketFD, events: .pollIn)
         let wakeupIndex = poller.add(fileDescriptor: wakeup.readFD, events: .pollIn)
-        var commands: [Command] = []
         while true {
-            // 1. Commands from callers (swapped out so the lock is held for a moment only).
-            inbox.withLock { swap(&$0.commands, &commands) }
-            var closing = false
-            for command in commands {
-                switch command {
-                case .call(let id, let deadline, let frame, let completion):
-                    if case .rejected(let completion, let status) = table.submit(
-                        id: id, deadline: deadline, frame: frame, completion: completion)
-                    {
-                        completion(.failure(status))
-                    }
-                case .cancel(let id):
-                    table.cancel(id: id)?(.failure(.cancelled("call cancelled")))
-                case .close:
-                    closing = true
-                }
+            var completed: Completed = []
+            let plan = state.withLock { state -> (closed: Bool, watchSocket: Bool, timeout: Int) in
+                state.ioSleeping = false
+                if state.closed { return (true, false, 0) }
+                pump(&state, into: &completed)
+                expire(&state, into: &completed)
+                let watch = ioShouldWatchSocket(state)
+                let next = state.table.nextDeadline()
+                state.ioSleeping = true
+                state.ioWatchesSocket = watch
+                state.ioWakeAt = next
+                let timeout = next.map { Int(max(0, ($0 - .now).millisecondsRoundedUp)) } ?? -1
+                return (false, watch, timeout)
             }
-            commands.removeAll(keepingCapacity: true)
-            if closing {
-                for completion in table.close() { completion(.failure(.cancelled("client closed"))) }
-                break
-            }
-
-            // 2. Socket work: send what the window allows, take responses, send again, expire deadlines.
-            flushSends()
-            receiveResponses()
-            flushSends()
-            for (completion, status) in table.expire(now: .now) { completion(.failure(status)) }
-
-            // 3. Sleep until a response, a command, writability (if blocked) or the nearest deadline.
-            var timeout = -1
-            if let next = table.nextDeadline() {
-                timeout = Int(max(0, (next - .now).millisecondsRoundedUp))
-            }
-            poller.setEvents(
-                table.hasSendable && table.socketBlocked ? [.pollIn, .pollOut] : .pollIn, at: socketIndex)
-            let hasWork = inbox.withLock { inbox -> Bool in
-                if !inbox.commands.isEmpty { return true }
-                inbox.sleeping = true
-                return false
-            }
-            if hasWork { continue }
-            _ = try? poller.poll(timeoutMilliseconds: timeout)
-            inbox.withLock { $0.sleeping = false }
+            for (completion, result) in completed { completion(result) }
+            if plan.closed { break }
+            poller.setEvents(plan.watchSocket ? .pollIn : [], at: socketIndex)
+            _ = try? poller.poll(timeoutMilliseconds: plan.timeout)
             if poller.returnedEvents(at: wakeupIndex).contains(.pollIn) { wakeup.drain() }
         }
-        socket.close()
+        state.withLock { $0.socket.close() }
     }
 
-    private func flushSends() {
-        while let (id, frame) = table.nextToSend() {
+    // MARK: Under the lock
+
+    /// Calls are pending that no blocking caller will read for, or a queued call waits for the socket.
+    private func ioShouldWatchSocket(_ state: State) -> Bool {
+        state.table.count > state.blockingReceivers || (state.table.socketBlocked && state.table.hasSendable)
+    }
+
+    /// Whether the sleeping I/O thread must re-plan: it should watch the socket and does not, or a deadline is
+    /// now earlier than its timeout. Marks it awake so only one signal is sent.
+    private func ioNeedsWake(_ state: inout State, forDeadlines: Bool = true) -> Bool {
+        guard state.ioSleeping else { return false }
+        var wake = ioShouldWatchSocket(state) && !state.ioWatchesSocket
+        if !wake, forDeadlines, let next = state.table.nextDeadline() {
+            if let planned = state.ioWakeAt { wake = next < planned } else { wake = true }
+        }
+        if wake { state.ioSleeping = false }
+        return wake
+    }
+
+    /// Sends what the window allows and reads what arrived, until neither makes progress.
+    private func pump(_ state: inout State, into completed: inout Completed) {
+        var rounds = 0
+        repeat {
+            rounds += 1
+            flushSends(&state, into: &completed)
+            drain(&state, into: &completed)
+        } while state.table.hasSendable && !state.table.socketBlocked && rounds < 1000
+    }
+
+    private func flushSends(_ state: inout State, into completed: inout Completed) {
+        while let (id, frame) = state.table.nextToSend() {
             do {
-                if try socket.send(frame, dontWait: true) {
-                    table.markSent(id: id)
+                if try state.socket.send(frame, dontWait: true) {
+                    state.table.markSent(id: id)
                 } else {
-                    table.socketBlocked = true  // no connection (ZMQ_IMMEDIATE) or high-water mark
+                    state.table.socketBlocked = true  // no connection (ZMQ_IMMEDIATE) or high-water mark
                     return
                 }
             } catch {
-                table.cancel(id: id)?(.failure(.unavailable("cannot send: \(error)")))
+                if let completion = state.table.cancel(id: id) {
+                    completed.append((completion, .failure(.unavailable("cannot send: \(error)"))))
+                }
             }
         }
     }
 
-    private func receiveResponses() {
-        while true {
+    /// Reads every waiting response, then confirms with ZMQ_EVENTS (which re-arms the edge-triggered ZMQ_FD).
+    private func drain(_ state: inout State, into completed: inout Completed) {
+        var attempts = 0
+        while attempts < 100_000 {
+            attempts += 1
             let frames: [[UInt8]]?
             do {
-                frames = try socket.receiveMultipart(dontWait: true)
+                frames = try state.socket.receiveMultipart(dontWait: true)
             } catch {
                 return
             }
-            guard let frames else { return }
+            guard let frames else {
+                guard let events = try? state.socket.events() else { return }
+                if events.contains(.pollOut) && state.table.socketBlocked && state.table.hasSendable {
+                    // The connection is up: send, then read again (a send may consume the fd's edge).
+                    state.table.socketBlocked = false
+                    flushSends(&state, into: &completed)
+                    continue
+                }
+                if events.contains(.pollIn) { continue }
+                return
+            }
             guard let last = frames.last, let response = try? Svx_Rpc_V1_Response(serializedBytes: last) else {
                 continue  // not a Response: ignore
             }
-            table.receive(id: response.requestID)?(.success(response))
+            if let completion = state.table.receive(id: response.requestID) {
+                completed.append((completion, .success(response)))
+            }
+        }
+    }
+
+    private func expire(_ state: inout State, into completed: inout Completed) {
+        for (completion, status) in state.table.expire(now: .now) {
+            completed.append((completion, .failure(status)))
         }
     }
 }

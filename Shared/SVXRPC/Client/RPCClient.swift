@@ -50,7 +50,7 @@ public final class RPCClient: Sendable {
     /// Fails every pending call with CANCELLED "client closed", closes the socket and joins the I/O thread.
     /// Later calls fail UNAVAILABLE. Idempotent.
     public func close() {
-        core.submitClose()
+        core.close()
         let thread = self.thread.withLock { thread -> JoinableThread? in
             defer { thread = nil }
             return thread
@@ -70,14 +70,14 @@ public final class RPCClient: Sendable {
             try await withCheckedThrowingContinuation {
                 (continuation: CheckedContinuation<Svx_Rpc_V1_Response, any Error>) in
                 core.submit(
-                    id: prepared.id, deadline: prepared.deadline, frame: prepared.frame,
+                    id: prepared.id, deadline: prepared.deadline, frame: prepared.frame, blocking: false,
                     isCancelled: { Task.isCancelled }
                 ) { result in
                     continuation.resume(with: result.mapError { $0 as any Error })
                 }
             }
         } onCancel: {
-            core.submitCancel(id: prepared.id)
+            core.cancel(id: prepared.id)
         }
         return try Self.decode(response, as: Resp.self)
     }
@@ -90,14 +90,23 @@ public final class RPCClient: Sendable {
     ) throws -> Resp {
         let prepared = try prepare(method, request, sessionToken, timeout, traceParent)
         let box = ResultBox()
-        core.submit(id: prepared.id, deadline: prepared.deadline, frame: prepared.frame, isCancelled: { false }) {
-            box.set($0)
+        let personal: Wakeup
+        do {
+            personal = try Wakeup()
+        } catch {
+            throw RPCStatus.unavailable("cannot wait for the call: \(error)")
         }
-        // The I/O thread fails the call at its deadline; the extra second only guards against a wedged I/O thread.
-        guard let result = box.wait(timeout: prepared.timeout + .seconds(1)) else {
-            core.submitCancel(id: prepared.id)
-            throw RPCStatus.deadlineExceeded("deadline exceeded")
+        let accepted = core.submit(
+            id: prepared.id, deadline: prepared.deadline, frame: prepared.frame, blocking: true, isCancelled: { false }
+        ) { result in
+            box.set(result)
+            personal.signal()
         }
+        if accepted {
+            // This thread reads the socket itself until its response (or its deadline) arrives.
+            core.waitBlocking(deadline: prepared.deadline, personal: personal, isDone: { box.isSet })
+        }
+        guard let result = box.result else { throw RPCStatus.deadlineExceeded("deadline exceeded") }
         return try Self.decode(result.get(), as: Resp.self)
     }
 
@@ -143,27 +152,14 @@ public final class RPCClient: Sendable {
     }
 }
 
-/// Where a blocking call waits for its result.
-private final class ResultBox: @unchecked Sendable {
-    // @unchecked Sendable: `result` is read and written only while `condition` is locked.
-    private let condition = NSCondition()
-    private var result: Result<Svx_Rpc_V1_Response, RPCStatus>?
+/// Where a blocking call's result lands.
+private final class ResultBox: Sendable {
+    private let value = Mutex<Result<Svx_Rpc_V1_Response, RPCStatus>?>(nil)
 
-    func set(_ value: Result<Svx_Rpc_V1_Response, RPCStatus>) {
-        condition.lock()
-        if result == nil { result = value }
-        condition.signal()
-        condition.unlock()
+    func set(_ result: Result<Svx_Rpc_V1_Response, RPCStatus>) {
+        value.withLock { if $0 == nil { $0 = result } }
     }
 
-    func wait(timeout: Duration) -> Result<Svx_Rpc_V1_Response, RPCStatus>? {
-        let (seconds, attoseconds) = timeout.components
-        let limit = Date(timeIntervalSinceNow: Double(seconds) + Double(attoseconds) / 1e18)
-        condition.lock()
-        defer { condition.unlock() }
-        while result == nil {
-            if !condition.wait(until: limit) { break }
-        }
-        return result
-    }
+    var isSet: Bool { value.withLock { $0 != nil } }
+    var result: Result<Svx_Rpc_V1_Response, RPCStatus>? { value.withLock { $0 } }
 }

@@ -13,9 +13,9 @@ enum IncomingDecision: Equatable {
 }
 
 /// Classifies ROUTER input: `[identity, Request]` is the only well-formed shape.
-struct IncomingFrames {
+struct IncomingFrames: Sendable {
     let maxMessageBytes: Int
-    let knownMethod: (String) -> Bool
+    let knownMethod: @Sendable (String) -> Bool
 
     func decide(_ frames: [[UInt8]]) -> IncomingDecision {
         guard frames.count >= 2, !frames[0].isEmpty else {

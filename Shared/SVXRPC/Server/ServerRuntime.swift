@@ -7,25 +7,15 @@ import Synchronization
 /// The threads and sockets of a running ``RPCServer``.
 final class ServerRuntime<Worker>: Sendable {
     let boundEndpoint: String
-    private let context: ZMQContext
-    private let controlEndpoint: String
+    private let core: ServerCore
     private let ioThread: Mutex<JoinableThread?>
     private let stopped: Latch
-    private let stopRequested = Atomic<Bool>(false)
 
-    private init(
-        boundEndpoint: String, context: ZMQContext, controlEndpoint: String, ioThread: JoinableThread,
-        stopped: Latch
-    ) {
+    private init(boundEndpoint: String, core: ServerCore, ioThread: JoinableThread, stopped: Latch) {
         self.boundEndpoint = boundEndpoint
-        self.context = context
-        self.controlEndpoint = controlEndpoint
+        self.core = core
         self.ioThread = Mutex(ioThread)
         self.stopped = stopped
-    }
-
-    private static func nextInstanceID() -> Int {
-        instanceCounter.add(1, ordering: .relaxed).newValue
     }
 
     static func start(
@@ -44,77 +34,54 @@ final class ServerRuntime<Worker>: Sendable {
         try routerSocket.bind(configuration.endpoint)
         let boundEndpoint = (try? routerSocket.lastEndpoint()) ?? configuration.endpoint
 
-        let replyEndpoint = "inproc://svxrpc-server-\(nextInstanceID())"
-        let replies = try ZMQSocket(context: context, type: .pull)
-        try replies.setOption(.receiveHighWaterMark, 0)
-        try replies.setOption(.linger, 0)
-        try replies.bind(replyEndpoint)
-
         let queue = BlockingQueue<ServerJob>(capacity: configuration.queueCapacity)
+        let core = try ServerCore(
+            configuration: configuration, router: routerSocket, queue: queue, knownMethods: Set(handlers.keys),
+            logger: logger, observer: observer)
 
-        // Workers: each builds its Worker and its PUSH socket on its own thread, then reports.
+        // Workers: each builds its Worker on its own thread, then reports.
         let startup = StartupReport(expected: configuration.workerCount)
         var workers: [JoinableThread] = []
         for index in 0..<configuration.workerCount {
             let loop = WorkerLoop<Worker>(
-                index: index, queue: queue, handlers: handlers, logger: logger, observer: observer)
+                index: index, queue: queue, handlers: handlers, logger: logger, observer: observer, core: core)
             workers.append(
                 JoinableThread(name: "svxrpc-w\(index)") {
-                    let push: ZMQSocket
                     let worker: Worker
                     do {
-                        push = try ZMQSocket(context: context, type: .push)
-                        try push.setOption(.sendHighWaterMark, 0)
-                        try push.setOption(.linger, 1000)
-                        try push.connect(replyEndpoint)
                         worker = try makeWorker(index)
                     } catch {
                         startup.report(error)
                         return
                     }
                     startup.report(nil)
-                    loop.run(worker: worker, replies: push)
-                    push.close()
+                    loop.run(worker: worker)
                 })
         }
         if let error = startup.wait() {
+            core.stopRequested.store(true, ordering: .releasing)
+            core.readerWake.signal()  // a worker may be polling the socket as reader
             queue.close()
             for thread in workers { thread.join() }
-            replies.close()
-            routerSocket.close()
+            core.close()
             throw error
         }
 
         let workerThreads = workers
-        let io = IOLoop(
-            configuration: configuration, router: routerSocket, replies: replies, queue: queue,
-            knownMethods: Set(handlers.keys), logger: logger, observer: observer)
         let ioThread = JoinableThread(name: "svxrpc-io") {
-            io.run()
+            core.runIOLoop()
             queue.close()
             for thread in workerThreads { thread.join() }
-            replies.close()
-            routerSocket.close()
+            core.close()
             stopped.open()
         }
-        return ServerRuntime(
-            boundEndpoint: boundEndpoint, context: context, controlEndpoint: replyEndpoint, ioThread: ioThread,
-            stopped: stopped)
+        return ServerRuntime(boundEndpoint: boundEndpoint, core: core, ioThread: ioThread, stopped: stopped)
     }
 
-    /// Sends the stop message to the I/O thread (once).
+    /// Tells the I/O thread to drain and stop.
     func requestStop() {
-        guard !stopRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
-        do {
-            let control = try ZMQSocket(context: context, type: .push)
-            try control.setOption(.linger, 1000)
-            try control.connect(controlEndpoint)
-            try control.send(IOLoop.stopMessage)
-            control.close()
-        } catch {
-            // Cannot happen short of memory exhaustion; the I/O thread would keep serving.
-            preconditionFailure("rpc server: cannot signal stop: \(error)")
-        }
+        guard !core.stopRequested.exchange(true, ordering: .acquiringAndReleasing) else { return }
+        core.control.signal()
     }
 
     /// Waits until every thread has finished, then reaps the I/O thread.
@@ -127,8 +94,6 @@ final class ServerRuntime<Worker>: Sendable {
         thread?.join()
     }
 }
-
-private let instanceCounter = Atomic<Int>(0)
 
 /// Collects the outcome of each worker's start-up.
 private final class StartupReport: @unchecked Sendable {
@@ -155,99 +120,207 @@ private final class StartupReport: @unchecked Sendable {
     }
 }
 
-// MARK: - I/O thread
+// MARK: - The shared ROUTER
 
-/// The loop of the I/O thread: reads the ROUTER, queues requests, sends the workers' replies.
-private final class IOLoop: @unchecked Sendable {
-    // @unchecked Sendable: created on the starting thread, then used only by the I/O thread.
-    static let stopMessage: [UInt8] = Array("stop".utf8)
+/// The ROUTER socket and its bookkeeping, shared by the I/O thread and the workers under one lock.
+///
+/// The I/O thread sleeps in `zmq_poll` on the socket's `ZMQ_FD` (not on the socket itself, so that workers may use
+/// the socket meanwhile); whoever holds the lock may read or send. `ZMQ_FD` is edge triggered, so every holder
+/// leaves only after ``drain(_:limit:)`` has read the socket until `ZMQ_EVENTS` shows no input (or hands the rest to
+/// the I/O thread). Workers send their own replies, so a reply costs no thread switch.
+final class ServerCore: Sendable {
+    struct State {
+        let router: ZMQSocket
+        /// Queued or running requests whose reply has not been sent yet.
+        var outstanding = 0
+        var draining = false
+        /// An idle worker holds the reading role (polls ZMQ_FD); the I/O thread then does not.
+        var readerHeld = false
+        /// The first request the reading worker read, kept to run itself (no hand-off).
+        var reserved: ServerJob?
+    }
 
+    let state: Mutex<State>
     let configuration: RPCServerConfiguration
-    let router: ZMQSocket
-    let replies: ZMQSocket
     let queue: BlockingQueue<ServerJob>
     let incoming: IncomingFrames
     let logger: Logger
     let observer: (any RPCServerObserver)?
-    /// Queued or running requests whose reply has not come back yet.
-    var outstanding = 0
-    var draining = false
+    /// Wakes the I/O thread: stop requested, more input than a worker would read, or the drain finished.
+    let control: Wakeup
+    /// Wakes the worker holding the reading role: a job was queued by someone else, or draining began.
+    let readerWake: Wakeup
+    let stopRequested = Atomic<Bool>(false)
+    /// How long the drained server keeps its socket open (answering UNAVAILABLE) before closing it.
+    static let closeGrace: Duration = .milliseconds(200)
 
     init(
-        configuration: RPCServerConfiguration, router: ZMQSocket, replies: ZMQSocket, queue: BlockingQueue<ServerJob>,
+        configuration: RPCServerConfiguration, router: ZMQSocket, queue: BlockingQueue<ServerJob>,
         knownMethods: Set<String>, logger: Logger, observer: (any RPCServerObserver)?
-    ) {
+    ) throws {
+        self.state = Mutex(State(router: router))
         self.configuration = configuration
-        self.router = router
-        self.replies = replies
         self.queue = queue
         self.incoming = IncomingFrames(
             maxMessageBytes: configuration.maxMessageBytes, knownMethod: { knownMethods.contains($0) })
         self.logger = logger
         self.observer = observer
+        self.control = try Wakeup()
+        self.readerWake = try Wakeup()
     }
 
-    func run() {
+    /// The I/O thread's loop; returns once draining is complete (stop requested and every reply sent).
+    func runIOLoop() {
+        let fd: Int32
+        do {
+            fd = try state.withLock { try $0.router.fileDescriptor() }
+        } catch {
+            preconditionFailure("rpc server: ZMQ_FD unavailable: \(error)")
+        }
         let poller = ZMQPoller()
-        let routerIndex = poller.add(router)
-        let repliesIndex = poller.add(replies)
-        while !(draining && outstanding == 0) {
+        let socketIndex = poller.add(fileDescriptor: fd)
+        let controlIndex = poller.add(fileDescriptor: control.readFD)
+        // After the last reply the socket stays open a moment longer: a client with ZMQ_IMMEDIATE drops replies it
+        // has received but not yet read when the connection closes (libzmq terminates the pipe without delay).
+        var closeAt: ContinuousClock.Instant?
+        while true {
+            let (finished, more, watch) = state.withLock { state -> (Bool, Bool, Bool) in
+                if stopRequested.load(ordering: .acquiring) && !state.draining {
+                    state.draining = true
+                    if state.readerHeld { readerWake.signal() }  // the reading worker lets go
+                    logger.info("rpc server draining", metadata: ["outstanding": "\(state.outstanding)"])
+                }
+                let more = drain(&state, limit: 1024, byReader: false)
+                return (state.draining && state.outstanding == 0, more, !state.readerHeld || state.draining)
+            }
+            poller.setEvents(watch ? .pollIn : [], at: socketIndex)
+            var timeout = -1
+            if finished {
+                let now = ContinuousClock.now
+                let deadline = closeAt ?? now + ServerCore.closeGrace
+                closeAt = deadline
+                if now >= deadline { break }
+                timeout = Int((deadline - now).millisecondsRoundedUp)
+            }
+            if more { continue }
             do {
-                try poller.poll(timeoutMilliseconds: -1)
-                if poller.returnedEvents(at: repliesIndex).contains(.pollIn) { try forwardReplies() }
-                if poller.returnedEvents(at: routerIndex).contains(.pollIn) { try readRequests() }
+                try poller.poll(timeoutMilliseconds: timeout)
             } catch {
-                logger.error("rpc server I/O error", metadata: ["error": "\(error)"])
-                // Errors here are not expected (ETERM cannot happen: we own the context); avoid a hot loop.
+                logger.error("rpc server poll failed", metadata: ["error": "\(error)"])
                 usleep(10_000)
             }
+            if poller.returnedEvents(at: controlIndex).contains(.pollIn) { control.drain() }
         }
         logger.info("rpc server stopped", metadata: ["endpoint": "\(configuration.endpoint)"])
     }
 
-    /// Moves every reply waiting on the inproc pipe to the ROUTER.
-    private func forwardReplies() throws {
-        while let frames = try replies.receiveMultipart(dontWait: true) {
-            if frames.count == 1 {
-                if frames[0] == IOLoop.stopMessage, !draining {
-                    draining = true
-                    logger.info(
-                        "rpc server draining", metadata: ["outstanding": "\(outstanding)"])
-                }
-                continue
-            }
-            outstanding -= 1
-            send(identity: frames[0], reply: frames[1])
+    /// A worker's reply: sent under the lock, then any waiting input is read.
+    func reply(identity: [UInt8], bytes: [UInt8]) {
+        let wakeIOThread = state.withLock { state -> Bool in
+            send(&state, identity: identity, reply: bytes)
+            state.outstanding -= 1
+            let more = drain(&state, limit: 64, byReader: false)
+            return more || (state.draining && state.outstanding == 0)
+        }
+        if wakeIOThread { control.signal() }
+    }
+
+    /// An idle worker takes the reading role (offered by the previous reader); false if draining or taken.
+    func claimReader() -> Bool {
+        state.withLock { state in
+            if state.draining || state.readerHeld || stopRequested.load(ordering: .acquiring) { return false }
+            state.readerHeld = true
+            return true
         }
     }
 
-    /// Reads a bounded batch of requests (so replies are not starved).
-    private func readRequests() throws {
-        for _ in 0..<256 {
-            guard let frames = try router.receiveMultipart(dontWait: true) else { return }
-            let received = ContinuousClock.now
-            switch incoming.decide(frames) {
-            case .drop(let reason):
-                logger.debug("rpc server dropped a malformed message", metadata: ["reason": "\(reason)"])
-            case .reject(let identity, let requestID, let method, let status):
-                reject(identity: identity, requestID: requestID, method: method, status: status, received: received)
-            case .dispatch(let identity, let request):
-                if draining {
-                    reject(
-                        identity: identity, requestID: request.requestID, method: request.method,
-                        status: .unavailable("server is shutting down"), received: received)
-                    continue
+    /// The reading worker's loop: poll ZMQ_FD, read, keep the first request to run it on this thread, queue the
+    /// rest; then pass the role on to an idle worker (or back to the I/O thread). Returns the job to run, or nil
+    /// when the role had to be given up without one (draining).
+    func readAsWorker(poller: ZMQPoller) -> ServerJob? {
+        while true {
+            var job: ServerJob?
+            var release = false
+            var more = false
+            state.withLock { state in
+                more = drain(&state, limit: 1024, byReader: true)
+                job = state.reserved ?? queue.tryPop()
+                state.reserved = nil
+                if job != nil || state.draining || stopRequested.load(ordering: .acquiring) {
+                    state.readerHeld = false
+                    release = true
                 }
-                let job = ServerJob(
-                    identity: identity, request: request, received: received,
-                    deadline: deadline(of: request, received: received), peerAddress: router.lastPeerAddress())
-                if queue.tryPush(job) {
-                    outstanding += 1
-                } else {
-                    reject(
-                        identity: identity, requestID: request.requestID, method: request.method,
-                        status: .resourceExhausted("server busy"), received: received)
-                }
+            }
+            if release {
+                if !queue.offerReaderRole() { control.signal() }  // no idle worker: the I/O thread reads
+                return job
+            }
+            if more { continue }
+            _ = try? poller.poll(timeoutMilliseconds: -1)
+            if poller.returnedEvents(at: 1).contains(.pollIn) { readerWake.drain() }
+        }
+    }
+
+    /// A poller over ZMQ_FD (index 0) and the reader wakeup (index 1), one per worker.
+    func makeReaderPoller() throws -> ZMQPoller {
+        let fd = try state.withLock { try $0.router.fileDescriptor() }
+        let poller = ZMQPoller()
+        poller.add(fileDescriptor: fd)
+        poller.add(fileDescriptor: readerWake.readFD)
+        return poller
+    }
+
+    /// Reads up to `limit` messages; returns whether input may remain.
+    private func drain(_ state: inout State, limit: Int, byReader: Bool) -> Bool {
+        var attempts = 0
+        while attempts < limit {
+            attempts += 1
+            let frames: [[UInt8]]?
+            do {
+                frames = try state.router.receiveMultipart(dontWait: true)
+            } catch {
+                logger.warning("rpc server receive failed", metadata: ["error": "\(error)"])
+                return false
+            }
+            guard let frames else {
+                // EAGAIN: confirm with ZMQ_EVENTS, which also re-arms the edge-triggered ZMQ_FD.
+                if let events = try? state.router.events(), events.contains(.pollIn) { continue }
+                return false
+            }
+            handle(frames, &state, byReader: byReader)
+        }
+        return true
+    }
+
+    private func handle(_ frames: [[UInt8]], _ state: inout State, byReader: Bool) {
+        let received = ContinuousClock.now
+        switch incoming.decide(frames) {
+        case .drop(let reason):
+            logger.debug("rpc server dropped a malformed message", metadata: ["reason": "\(reason)"])
+        case .reject(let identity, let requestID, let method, let status):
+            reject(&state, identity: identity, requestID: requestID, method: method, status: status, received: received)
+        case .dispatch(let identity, let request):
+            if state.draining {
+                reject(
+                    &state, identity: identity, requestID: request.requestID, method: request.method,
+                    status: .unavailable("server is shutting down"), received: received)
+                return
+            }
+            // Still under the lock, right after the receive: the socket's last message is this request's.
+            let job = ServerJob(
+                identity: identity, request: request, received: received,
+                deadline: deadline(of: request, received: received), peerAddress: state.router.lastPeerAddress())
+            if byReader && state.reserved == nil {
+                state.reserved = job
+                state.outstanding += 1
+            } else if queue.tryPush(job) {
+                state.outstanding += 1
+                // The reading worker is idle but polls the socket, not the queue: tell it.
+                if state.readerHeld && !byReader { readerWake.signal() }
+            } else {
+                reject(
+                    &state, identity: identity, requestID: request.requestID, method: request.method,
+                    status: .resourceExhausted("server busy"), received: received)
             }
         }
     }
@@ -262,13 +335,14 @@ private final class IOLoop: @unchecked Sendable {
     }
 
     private func reject(
-        identity: [UInt8], requestID: UInt64, method: String, status: RPCStatus, received: ContinuousClock.Instant
+        _ state: inout State, identity: [UInt8], requestID: UInt64, method: String, status: RPCStatus,
+        received: ContinuousClock.Instant
     ) {
         var response = Svx_Rpc_V1_Response()
         response.requestID = requestID
         response.status = status.wire
         if let bytes: [UInt8] = try? response.serializedBytes() {
-            send(identity: identity, reply: bytes)
+            send(&state, identity: identity, reply: bytes)
         }
         logger.debug(
             "rpc request rejected",
@@ -276,9 +350,9 @@ private final class IOLoop: @unchecked Sendable {
         observer?.requestCompleted(method: method, code: status.code, duration: ContinuousClock.now - received)
     }
 
-    private func send(identity: [UInt8], reply: [UInt8]) {
+    private func send(_ state: inout State, identity: [UInt8], reply: [UInt8]) {
         do {
-            if try !router.send(multipart: [identity, reply], dontWait: true) {
+            if try !state.router.send(multipart: [identity, reply], dontWait: true) {
                 logger.warning("rpc reply dropped: client send queue full (high-water mark)")
             }
         } catch let error as ZMQError where error.hostUnreachable {
@@ -286,6 +360,11 @@ private final class IOLoop: @unchecked Sendable {
         } catch {
             logger.warning("rpc reply dropped", metadata: ["error": "\(error)"])
         }
+    }
+
+    /// Closes the socket (after the I/O loop and the workers have finished).
+    func close() {
+        state.withLock { $0.router.close() }
     }
 }
 
@@ -298,20 +377,51 @@ private final class WorkerLoop<Worker>: Sendable {
     let handlers: [String: RPCRouter<Worker>.Handler]
     let logger: Logger
     let observer: (any RPCServerObserver)?
+    let core: ServerCore
 
     init(
         index: Int, queue: BlockingQueue<ServerJob>, handlers: [String: RPCRouter<Worker>.Handler], logger: Logger,
-        observer: (any RPCServerObserver)?
+        observer: (any RPCServerObserver)?, core: ServerCore
     ) {
         self.index = index
         self.queue = queue
         self.handlers = handlers
         self.logger = logger
         self.observer = observer
+        self.core = core
     }
 
-    func run(worker: Worker, replies: ZMQSocket) {
-        while let job = queue.pop() {
+    func run(worker: Worker) {
+        let readerPoller: ZMQPoller
+        do {
+            readerPoller = try core.makeReaderPoller()
+        } catch {
+            preconditionFailure("rpc server: ZMQ_FD unavailable: \(error)")
+        }
+        while true {
+            if let job = queue.tryPop() {
+                process(job, worker: worker)
+                continue
+            }
+            // Idle: read the socket ourselves if nobody else does (the I/O thread stops watching once it sees it).
+            if core.claimReader() {
+                if let job = core.readAsWorker(poller: readerPoller) { process(job, worker: worker) }
+                continue
+            }
+            switch queue.next() {
+            case .closed:
+                return
+            case .element(let job):
+                process(job, worker: worker)
+            case .read:
+                guard core.claimReader() else { continue }
+                if let job = core.readAsWorker(poller: readerPoller) { process(job, worker: worker) }
+            }
+        }
+    }
+
+    private func process(_ job: ServerJob, worker: Worker) {
+        do {
             let request = job.request
             var response = Svx_Rpc_V1_Response()
             response.requestID = request.requestID
@@ -343,12 +453,17 @@ private final class WorkerLoop<Worker>: Sendable {
                 code = .unimplemented
                 response.status = RPCStatus.unimplemented("unknown method").wire
             }
+            let bytes: [UInt8]
             do {
-                let bytes: [UInt8] = try response.serializedBytes()
-                try replies.send(multipart: [job.identity, bytes])
+                bytes = try response.serializedBytes()
             } catch {
-                logger.error("rpc worker cannot hand back a reply", metadata: ["error": "\(error)"])
+                logger.error("rpc response cannot be serialized", metadata: ["error_type": "\(type(of: error))"])
+                var fallback = Svx_Rpc_V1_Response()
+                fallback.requestID = request.requestID
+                fallback.status = RPCStatus.internal("internal error").wire
+                bytes = (try? fallback.serializedBytes()) ?? []
             }
+            core.reply(identity: job.identity, bytes: bytes)
             observer?.requestCompleted(method: request.method, code: code, duration: ContinuousClock.now - job.received)
         }
     }

@@ -46,6 +46,61 @@ final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
         return element
     }
 
+    /// What an idle server worker does next.
+    enum Next {
+        case element(Element)
+        /// Take the reading role (offered by ``offerReaderRole()``).
+        case read
+        case closed
+    }
+
+    private var readerOffered = false
+
+    /// The next element; else the reading role if it is on offer; else waits. `.closed` once closed and empty.
+    func next() -> Next {
+        condition.lock()
+        defer { condition.unlock() }
+        while true {
+            // The role first: an offer is made only to waiting consumers, and one of them must take it.
+            if readerOffered && !closed {
+                readerOffered = false
+                return .read
+            }
+            if count > 0 {
+                let element = buffer[head]!
+                buffer[head] = nil
+                head = (head + 1) % capacity
+                count -= 1
+                return .element(element)
+            }
+            if closed { return .closed }
+            waitingConsumers += 1
+            condition.wait()
+            waitingConsumers -= 1
+        }
+    }
+
+    /// Offers the reading role to a waiting consumer. Returns `false` if none is waiting (nothing is offered).
+    func offerReaderRole() -> Bool {
+        condition.lock()
+        defer { condition.unlock() }
+        guard waitingConsumers > 0, !closed else { return false }
+        readerOffered = true
+        condition.signal()
+        return true
+    }
+
+    func tryPop() -> Element? {
+        condition.lock()
+        defer { condition.unlock() }
+        guard count > 0 else { return nil }
+        let element = buffer[head]
+        buffer[head] = nil
+        head = (head + 1) % capacity
+        count -= 1
+        return element
+    }
+
     /// Refuses further pushes; consumers drain what is left, then get `nil`.
     func close() {
         condition.lock()

@@ -147,6 +147,16 @@ public final class ZMQSocket: @unchecked Sendable {
         return ZMQPollEvents(rawValue: Int16(truncatingIfNeeded: v))
     }
 
+    /// `ZMQ_FD`: a file descriptor that becomes readable when the socket's state may have changed. It is edge
+    /// triggered: after it signals, and after every send or receive on the socket, read ``events()`` and handle
+    /// `pollIn` until it is clear, or later messages may not signal again.
+    public func fileDescriptor() throws -> Int32 {
+        var fd: Int32 = -1
+        var size = MemoryLayout<Int32>.size
+        if zmq_getsockopt(rawHandle, ZMQ_FD, &fd, &size) != 0 { throw ZMQError.last("zmq_getsockopt(ZMQ_FD)") }
+        return fd
+    }
+
     // MARK: Send / receive
 
     /// Sends one frame; `more` marks it as a non-final part of a multipart message.
