@@ -20,68 +20,20 @@ enum PostgresProcess {
     /// Runs `executable` with `arguments`, as the `postgres` user when this process is root (initdb and the server
     /// refuse to run as root), in `directory`, killing it after `timeout` seconds.
     ///
-    /// posix_spawn + waitpid rather than Foundation's Process: the child is reaped by its pid under our own bounded
-    /// loop, and output goes to a file (a server forked by pg_ctl must never hold a pipe of ours open).
+    /// Through ``ChildProcess`` (posix_spawn + waitpid under a bounded loop), with output to a file: a server forked
+    /// by pg_ctl must never hold a pipe of ours open.
     static func run(
         _ executable: String, _ arguments: [String], in directory: URL, timeout: TimeInterval
     ) throws -> Outcome {
         // sh changes to `directory` (readable by postgres) and execs the command: $0 is the directory, "$@" the command.
         let command = ["/bin/sh", "-c", "cd \"$0\" && exec \"$@\"", directory.path, executable] + arguments
         let argv = (geteuid() == 0 ? [runuserPath(), "-u", "postgres", "--"] : []) + command
-        let outputPath = NSTemporaryDirectory() + "svx-pg-cmd-\(UUID().uuidString).log"
-        let outputFD = open(outputPath, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
-        guard outputFD >= 0 else { throw Failure(description: "cannot create \(outputPath)") }
-        defer {
-            close(outputFD)
-            unlink(outputPath)
+        do {
+            let (status, output) = try ChildProcess.run(argv[0], Array(argv.dropFirst()), timeout: .seconds(timeout))
+            return Outcome(status: status, output: output)
+        } catch let error as HarnessError {
+            throw Failure(description: "\((executable as NSString).lastPathComponent): \(error)")
         }
-
-        var actions = posix_spawn_file_actions_t()
-        posix_spawn_file_actions_init(&actions)
-        defer { posix_spawn_file_actions_destroy(&actions) }
-        posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
-
-        // A clean signal state for the child (our threads may block signals; PostgreSQL needs SIGINT and friends).
-        var attributes = posix_spawnattr_t()
-        posix_spawnattr_init(&attributes)
-        defer { posix_spawnattr_destroy(&attributes) }
-        var emptySet = sigset_t()
-        sigemptyset(&emptySet)
-        posix_spawnattr_setsigmask(&attributes, &emptySet)
-        var defaults = sigset_t()
-        sigemptyset(&defaults)
-        for signal in [SIGINT, SIGTERM, SIGQUIT, SIGHUP, SIGPIPE, SIGCHLD, SIGUSR1, SIGUSR2] { sigaddset(&defaults, signal) }
-        posix_spawnattr_setsigdefault(&attributes, &defaults)
-        posix_spawnattr_setflags(&attributes, Int16(POSIX_SPAWN_SETSIGMASK | POSIX_SPAWN_SETSIGDEF))
-
-        let cArguments = argv.map { strdup($0) } + [nil]
-        defer { cArguments.forEach { free($0) } }
-        var pid: pid_t = 0
-        let spawned = posix_spawn(&pid, argv[0], &actions, &attributes, cArguments, environ)
-        guard spawned == 0 else { throw Failure(description: "cannot run \(argv[0]): errno \(spawned)") }
-
-        var status: Int32 = 0
-        let deadline = Date().addingTimeInterval(timeout)
-        var reaped = false
-        while Date() < deadline {
-            let result = waitpid(pid, &status, WNOHANG)
-            if result == pid || (result < 0 && errno != EINTR) {
-                reaped = true
-                break
-            }
-            usleep(10_000)
-        }
-        if !reaped {
-            kill(pid, SIGKILL)
-            _ = waitpid(pid, &status, 0)
-            throw Failure(description: "\((executable as NSString).lastPathComponent) timed out after \(Int(timeout)) s")
-        }
-        let text = (try? String(contentsOfFile: outputPath, encoding: .utf8)) ?? ""
-        // WIFEXITED / WEXITSTATUS by hand (the macros do not import).
-        let exitCode = (status & 0x7f) == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)
-        return Outcome(status: exitCode, output: text)
     }
 
     static func runuserPath() -> String {
