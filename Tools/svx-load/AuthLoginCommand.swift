@@ -156,16 +156,7 @@ final class AuthLoadClient: LoadClient {
     }
 
     func run(window: Int, stop: StopFlag, recorder: Recorder) {
-        let group = DispatchGroup()
-        for _ in 1..<window {
-            group.enter()
-            Thread {
-                self.lane(stop: stop, recorder: recorder)
-                group.leave()
-            }.start()
-        }
-        lane(stop: stop, recorder: recorder)
-        group.wait()
+        runLanes(window: window) { self.lane(stop: stop, recorder: recorder) }
     }
 
     private func lane(stop: StopFlag, recorder: Recorder) {

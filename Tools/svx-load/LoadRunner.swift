@@ -28,6 +28,21 @@ protocol LoadClient: Sendable {
     func close()
 }
 
+/// Runs `lane` on `window` threads (this one included) and returns when every lane has returned:
+/// a client with a window of W keeps W blocking calls in flight.
+func runLanes(window: Int, _ lane: @escaping @Sendable () -> Void) {
+    let group = DispatchGroup()
+    for _ in 1..<max(window, 1) {
+        group.enter()
+        Thread {
+            lane()
+            group.leave()
+        }.start()
+    }
+    lane()
+    group.wait()
+}
+
 final class StopFlag: Sendable {
     private let flag = Atomic<Bool>(false)
     func set() { flag.store(true, ordering: .releasing) }
