@@ -3,7 +3,8 @@
 # (compose/bootstrap.sql), then each service role's password from the environment.
 set -euo pipefail
 psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d svx -f /svx/bootstrap.sql
+# Through stdin, not -c: a password on a command line is visible to every process (ps, /proc).
 for s in auth keystore vault sharing classification; do
   var="SVX_PG_PASSWORD_${s^^}"
-  psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d svx -c "ALTER ROLE svx_$s PASSWORD '${!var}'"
-done
+  printf "ALTER ROLE svx_%s PASSWORD '%s';\n" "$s" "${!var}"
+done | psql -v ON_ERROR_STOP=1 -U "$POSTGRES_USER" -d svx

@@ -40,10 +40,12 @@ up_postgres() {
   pg_psql "$data" "$pg_port" postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'svx'" | grep -q 1 \
     || pg_psql "$data" "$pg_port" postgres -c "CREATE DATABASE svx"
   pg_psql "$data" "$pg_port" svx < "$root/compose/bootstrap.sql" >/dev/null
+  # Through stdin, not -c: a password on a command line is readable by every local user (ps, /proc).
+  local s var
   for s in "${services[@]}"; do
-    local var="SVX_PG_PASSWORD_${s^^}"
-    pg_psql "$data" "$pg_port" svx -c "ALTER ROLE svx_$s PASSWORD '${!var}'" >/dev/null
-  done
+    var="SVX_PG_PASSWORD_${s^^}"
+    printf "ALTER ROLE svx_%s PASSWORD '%s';\n" "$s" "${!var}"
+  done | pg_psql "$data" "$pg_port" svx >/dev/null
 }
 
 up_service() {
@@ -52,8 +54,12 @@ up_service() {
   if alive "$pidfile" && "$probe" --timeout-ms 1000 "$endpoint" >/dev/null; then return 0; fi
   if alive "$pidfile"; then kill "$(cat "$pidfile")" 2>/dev/null || true; sleep 1; fi
   local pw="SVX_PG_PASSWORD_${s^^}" url="SVX_${s^^}_DATABASE_URL" ep="SVX_${s^^}_ENDPOINT"
-  env "$url=${!url:-postgresql://svx_$s:${!pw}@127.0.0.1:$pg_port/svx}" "$ep=$endpoint" \
-    nohup "$bin/svx-$s" >>"$stack/$s.log" 2>&1 </dev/null &
+  # Exported in a subshell that execs the service (same pid): the URL holds a password, so it goes
+  # through the environment (readable by the owner only), never through a command line.
+  (
+    export "$url=${!url:-postgresql://svx_$s:${!pw}@127.0.0.1:$pg_port/svx}" "$ep=$endpoint"
+    exec nohup "$bin/svx-$s" >>"$stack/$s.log" 2>&1 </dev/null
+  ) &
   echo $! > "$pidfile"
 }
 

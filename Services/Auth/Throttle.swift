@@ -66,6 +66,13 @@ struct Throttle: Sendable {
     func recordFailure(_ keys: [Key], on database: PostgresConnection) throws {
         for key in keys {
             try database.transaction { db in
+                // A full bucket first, so that FOR UPDATE always has a row to lock: two first failures at
+                // once must not both start from "full" and overwrite each other.
+                _ = try db.execute(
+                    """
+                    INSERT INTO auth.throttle_buckets (bucket_key, tokens, updated_at) VALUES ($1, $2, now())
+                    ON CONFLICT (bucket_key) DO NOTHING
+                    """, key.name, key.bucket.burst)
                 let rows = try db.query(
                     """
                     SELECT tokens, (EXTRACT(EPOCH FROM (now() - updated_at)) * 1000)::float8

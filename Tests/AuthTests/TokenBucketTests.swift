@@ -23,13 +23,24 @@ import Testing
         #expect(bucket.retryAfterMilliseconds(available: bucket.available(stored: stored, elapsedMilliseconds: 1000)) == nil)
     }
 
-    @Test func neverAboveBurstNorBelowZero() {
+    @Test func neverAboveBurstNorBelowMinusBurst() {
         #expect(bucket.available(stored: 1, elapsedMilliseconds: 1_000_000) == 3)
-        #expect(bucket.afterFailure(stored: 0, elapsedMilliseconds: 0) == 0)
-        #expect(bucket.available(stored: -5, elapsedMilliseconds: 0) == 0)
+        #expect(bucket.afterFailure(stored: -3, elapsedMilliseconds: 0) == -3)
+        #expect(bucket.available(stored: -5, elapsedMilliseconds: 0) == -3)
         // A clock step backwards never adds tokens.
         #expect(bucket.available(stored: 1, elapsedMilliseconds: -5000) == 1)
-        #expect(bucket.refillsCompletelyAfterMilliseconds == 3000)
+        #expect(bucket.refillsCompletelyAfterMilliseconds == 6000)
+    }
+
+    @Test func failuresThatRanTogetherBecomeDebtPaidBackByTime() {
+        // One token left; three failures passed the check at once (three workers). Each takes its token.
+        var stored: Double? = 1
+        for _ in 0..<3 { stored = bucket.afterFailure(stored: stored, elapsedMilliseconds: 0) }
+        #expect(stored == -2)
+        // The next attempt waits for the debt as well as for its own token: 3 refills, not 1.
+        #expect(bucket.retryAfterMilliseconds(available: bucket.available(stored: stored, elapsedMilliseconds: 0)) == 3000)
+        #expect(bucket.retryAfterMilliseconds(available: bucket.available(stored: stored, elapsedMilliseconds: 2999)) != nil)
+        #expect(bucket.retryAfterMilliseconds(available: bucket.available(stored: stored, elapsedMilliseconds: 3000)) == nil)
     }
 }
 

@@ -26,7 +26,8 @@ public struct AccountClient: Sendable {
     }
 
     /// Sign-up: a server-generated username → a new Secret Key → SRP salt and verifier from the
-    /// passphrase → register → log in.
+    /// passphrase → register → log in. If the login after a successful registration fails, the error
+    /// is ``SignUpLoginFailed``, which carries the Secret Key.
     public func signUp(passphrase: String) async throws -> SignUp {
         guard !passphrase.isEmpty else { throw SVXClientError(.invalidInput, "the passphrase is empty") }
         let reservation = try await auth.call(AuthRPC.reserveUsername, .init(), timeout: timeout)
@@ -38,8 +39,12 @@ public struct AccountClient: Sendable {
         register.srpSaltHex = Hex.encode(salt)
         register.srpVerifierHex = try parameters.paddedHex(parameters.verifier(salt: salt, username: secretKey.username, password: password))
         _ = try await auth.call(AuthRPC.register, register, timeout: timeout)
-        let session = try await logIn(username: secretKey.username, srpPassword: password)
-        return SignUp(secretKey: secretKey, session: session)
+        do {
+            let session = try await logIn(username: secretKey.username, srpPassword: password)
+            return SignUp(secretKey: secretKey, session: session)
+        } catch {
+            throw SignUpLoginFailed(secretKey: secretKey.description, underlying: error)
+        }
     }
 
     /// Login with the Secret Key and the passphrase.

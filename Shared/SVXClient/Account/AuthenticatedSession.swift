@@ -30,3 +30,15 @@ public struct SVXClientError: Error, Sendable, Equatable, CustomStringConvertibl
     }
     public var description: String { message }
 }
+
+/// Sign-up registered the account but its first login failed: the Secret Key must still reach the
+/// user (without it the account can never be used), who can then log in as usual.
+public struct SignUpLoginFailed: Error, Sendable, CustomStringConvertible {
+    public let secretKey: String
+    public let underlying: any Error
+    public init(secretKey: String, underlying: any Error) {
+        self.secretKey = secretKey
+        self.underlying = underlying
+    }
+    public var description: String { "registered, but the first login failed: \(underlying)" }
+}

@@ -72,11 +72,13 @@ public final class RemoteSessionValidator: SessionValidator {
             throw RPCStatus(.unavailable, "authentication service unavailable, try again")
         }
 
-        var until = ContinuousClock.now + cacheTTL
+        // Counted from before the call: an answer is never trusted longer than cacheTTL after Auth could
+        // have given it, however slow the call was (a revoke is seen everywhere within cacheTTL + one call).
+        var until = now + cacheTTL
         if let session {
             // Never cache past the session's absolute expiry.
             let remaining = Int64(session.expiresAtMs) - Int64(Date().timeIntervalSince1970 * 1000)
-            until = min(until, ContinuousClock.now + .milliseconds(max(0, remaining)))
+            until = min(until, now + .milliseconds(max(0, remaining)))
         }
         let entry = Entry(until: until, session: session)
         cache.withLock { cache in

@@ -19,7 +19,7 @@ struct LogoutCommand: AsyncParsableCommand {
         } catch {
             _ = try await clientFlow { throw error }
         }
-        state.removeSession()
+        try state.removeSession()
         if options.json { try printJSON(["logged_out": session.username]) } else { Terminal.printLine("Logged out \(session.username).") }
     }
 }
@@ -83,7 +83,7 @@ struct SessionsCommand: AsyncParsableCommand {
             let session = try state.loadSession()
             let account = try options.accountClient()
             try await clientFlow { try await account.revokeSession(id: sessionID, using: session) }
-            if sessionID == session.sessionID { state.removeSession() }
+            if sessionID.lowercased() == session.sessionID.lowercased() { try state.removeSession() }
             if options.json { try printJSON(["revoked": sessionID]) } else { Terminal.printLine("Revoked session \(sessionID).") }
         }
     }

@@ -20,7 +20,21 @@ struct SignUpCommand: AsyncParsableCommand {
         let state = ClientState()
         let passphrase = try readPassphrase(prompt: "Choose a passphrase: ", confirm: true)
         let account = try options.accountClient()
-        let signUp = try await clientFlow { try await account.signUp(passphrase: passphrase) }
+        let signUp: AccountClient.SignUp
+        do {
+            signUp = try await clientFlow { try await account.signUp(passphrase: passphrase) }
+        } catch let incomplete as SignUpLoginFailed {
+            // The account exists: its Secret Key must not be lost with this error.
+            if rememberSecretKey { try state.rememberSecretKey(incomplete.secretKey) }
+            Terminal.printLine("""
+                Your account is registered. Your Secret Key (shown only now):
+
+                    \(incomplete.secretKey)
+
+                Write it down and keep it apart from your passphrase.
+                """)
+            throw CLIError("the first login failed (\(incomplete.underlying)); run `svx login` with this Secret Key")
+        }
         try state.saveSession(signUp.session)
         if rememberSecretKey { try state.rememberSecretKey(signUp.secretKey.description) }
         if options.json {

@@ -48,7 +48,11 @@ struct ClientState {
         try writePrivate(try encoder.encode(session), to: sessionFile)
     }
 
-    func removeSession() { try? FileManager.default.removeItem(at: sessionFile) }
+    func removeSession() throws {
+        guard unlink(sessionFile.path) == 0 || errno == ENOENT else {
+            throw CLIError("cannot remove \(sessionFile.path): \(String(cString: strerror(errno)))")
+        }
+    }
 
     func rememberedSecretKey() -> String? {
         (try? String(contentsOf: secretKeyFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
@@ -56,20 +60,37 @@ struct ClientState {
 
     func rememberSecretKey(_ text: String) throws { try writePrivate(Data((text + "\n").utf8), to: secretKeyFile) }
 
-    /// Writes `data` to `file` with mode 0600 from the first byte (a temporary file in the same
-    /// directory, then an atomic rename), inside a 0700 directory.
+    /// Writes `data` to `file` with mode 0600 from the first byte (a new temporary file in the same
+    /// directory, created exclusively and never through a symlink, then an atomic rename), inside a
+    /// directory that must be the user's own, mode 0700.
     private func writePrivate(_ data: Data, to file: URL) throws {
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        chmod(directory.path, 0o700)
+        try checkPrivateDirectory()
         let temporary = directory.appendingPathComponent(".\(file.lastPathComponent).\(getpid()).tmp")
-        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+        unlink(temporary.path)  // a leftover of a crashed run; O_EXCL below refuses anything that reappears
+        let fd = open(temporary.path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0o600)
         guard fd >= 0 else { throw CLIError("cannot write \(temporary.path): \(String(cString: strerror(errno)))") }
+        fchmod(fd, 0o600)  // whatever the umask
         let written = data.withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
         let synced = fsync(fd)
         close(fd)
         guard written == data.count, synced == 0, rename(temporary.path, file.path) == 0 else {
             unlink(temporary.path)
             throw CLIError("cannot write \(file.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    /// The state directory must be a real directory (not a symlink) owned by this user; it is made 0700.
+    private func checkPrivateDirectory() throws {
+        var info = stat()
+        guard lstat(directory.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR else {
+            throw CLIError("\(directory.path) is not a directory")
+        }
+        guard info.st_uid == geteuid() else {
+            throw CLIError("\(directory.path) belongs to another user: refusing to keep a session there (set SVX_HOME)")
+        }
+        guard chmod(directory.path, 0o700) == 0 else {
+            throw CLIError("cannot make \(directory.path) private: \(String(cString: strerror(errno)))")
         }
     }
 }
