@@ -26,6 +26,9 @@ secrets() {  # one random password per service role, generated once, readable by
     (umask 077; for s in "${services[@]}"; do
       echo "SVX_PG_PASSWORD_${s^^}=$(head -c 24 /dev/urandom | base64 | tr -d '/+=' )"; done > "$file")
   fi
+  if ! grep -q '^SVX_AUTH_CHALLENGE_KEY=' "$file"; then  # Auth's challenge key (README, Configuration)
+    (umask 077; echo "SVX_AUTH_CHALLENGE_KEY=$(head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n')" >> "$file")
+  fi
   source "$file"
 }
 
@@ -58,6 +61,7 @@ up_service() {
   # through the environment (readable by the owner only), never through a command line.
   (
     export "$url=${!url:-postgresql://svx_$s:${!pw}@127.0.0.1:$pg_port/svx}" "$ep=$endpoint"
+    if [ "$s" = auth ]; then export SVX_AUTH_CHALLENGE_KEY; fi  # from secrets.env, for auth only
     exec nohup "$bin/svx-$s" >>"$stack/$s.log" 2>&1 </dev/null
   ) &
   echo $! > "$pidfile"

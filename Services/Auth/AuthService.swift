@@ -1,3 +1,4 @@
+import Cryppo
 import Foundation
 import SVXRPC
 import SVXService
@@ -11,6 +12,8 @@ final class AuthService: Sendable {
     let throttle: Throttle
     let secrets = ServerSecrets()
     let sessions: LocalSessionValidator
+    /// Derives each challenge's SRP b from its stored nonce (docs/ADR-002-auth.md); never in the database.
+    let challengeKey: [UInt8]
     private let housekeepingCounter = Atomic<Int>(0)
 
     init(configuration: AuthConfiguration) {
@@ -22,6 +25,9 @@ final class AuthService: Sendable {
                 burst: configuration.callerThrottleBurst,
                 refillMilliseconds: configuration.callerThrottleRefill.wholeMilliseconds))
         sessions = LocalSessionValidator(configuration: configuration)
+        // Without a configured key, one per process: logins begun before a restart, or on another replica, fail.
+        challengeKey = configuration.challengeKey ?? ((try? SecureRandom.bytes(count: 32)) ?? [])
+        precondition(challengeKey.count == 32, "no random bytes for the challenge key")
     }
 
     /// Every Auth method (handlers by concern: Registration, Login, Sessions).

@@ -12,6 +12,13 @@ extension AuthService {
     /// replayed or expired challenge).
     static let loginFailed = RPCStatus(.unauthenticated, "invalid username or passphrase")
 
+    /// The challenge's SRP b: HMAC-SHA256(challenge key, login id ‖ nonce). Only the nonce is stored, so the
+    /// database alone (which also holds the verifiers) cannot finish a login someone else began.
+    func ephemeralPrivateValue(loginID: UUID, nonce: [UInt8]) -> [UInt8] {
+        let id = withUnsafeBytes(of: loginID.uuid) { Array($0) }
+        return HMAC.sha256(key: challengeKey, message: id + nonce)
+    }
+
     func beginLogin(
         _ request: Svx_Auth_V1_BeginLoginRequest, _ context: RequestContext, _ worker: ServiceWorker
     ) throws -> Svx_Auth_V1_BeginLoginResponse {
@@ -51,15 +58,17 @@ extension AuthService {
             salt = FakeCredentials.salt(secret: secret, username: username)
             verifier = try FakeCredentials.verifier(secret: secret, username: username)
         }
-        let b = try SecureRandom.bytes(count: 32)
+        let loginID = UUID()
+        let nonce = try SecureRandom.bytes(count: 32)
+        var b = ephemeralPrivateValue(loginID: loginID, nonce: nonce)
+        defer { secureZero(&b) }
         let B = try parameters.pad(
             try parameters.serverPublicKey(b: BigNumber(bytes: b), verifier: BigNumber(bytes: verifier)))
-        let loginID = UUID()
         _ = try db.execute(
             """
-            INSERT INTO auth.login_challenges (login_id, user_id, username, srp_a, srp_b_priv, srp_b, expires_at)
+            INSERT INTO auth.login_challenges (login_id, user_id, username, srp_a, srp_b_nonce, srp_b, expires_at)
             VALUES ($1, $2, $3, $4, $5, $6, now() + $7::float8 * interval '1 millisecond')
-            """, loginID, userID, username, A, b, B, Double(configuration.challengeTTL.wholeMilliseconds))
+            """, loginID, userID, username, A, nonce, B, Double(configuration.challengeTTL.wholeMilliseconds))
         var response = Svx_Auth_V1_BeginLoginResponse()
         response.loginID = loginID.wire
         response.srpSaltHex = Hex.encode(salt)
@@ -81,9 +90,9 @@ extension AuthService {
             """
             WITH c AS (
                 DELETE FROM auth.login_challenges WHERE login_id = $1
-                RETURNING user_id, username, srp_a, srp_b_priv, srp_b, expires_at > now() AS live
+                RETURNING user_id, username, srp_a, srp_b_nonce, srp_b, expires_at > now() AS live
             )
-            SELECT c.user_id, c.username, c.srp_a, c.srp_b_priv, c.srp_b, c.live, u.srp_verifier,
+            SELECT c.user_id, c.username, c.srp_a, c.srp_b_nonce, c.srp_b, c.live, u.srp_verifier,
                    \(Throttle.columns("bu")), \(Throttle.columns("bc"))
             FROM c LEFT JOIN auth.users u ON u.user_id = c.user_id
             LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = 'u:' || c.username
@@ -116,7 +125,9 @@ extension AuthService {
         }
         let parameters = WireValidation.parameters
         let A = BigNumber(bytes: try row.decode([UInt8].self, at: 2))
-        let b = BigNumber(bytes: try row.decode([UInt8].self, at: 3))
+        var bBytes = ephemeralPrivateValue(loginID: loginID, nonce: try row.decode([UInt8].self, at: 3))
+        defer { secureZero(&bBytes) }
+        let b = BigNumber(bytes: bBytes)
         let B = BigNumber(bytes: try row.decode([UInt8].self, at: 4))
         let u = try parameters.u(A: A, B: B)
         var proofMatches = false

@@ -64,6 +64,29 @@ import Testing
         #expect(!service.log().contains(login.sessionToken))
     }
 
+    @Test func theDatabaseDoesNotHoldTheChallengesPrivateValue() async throws {
+        let (service, database) = try await startService("auth")
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let user = try await auth.signUp(password: password("pw"))
+        let (_, challenge, _) = try await auth.prepareLogin(username: user.username, password: password("pw"))
+        let db = try database.connect()
+        defer { db.close() }
+        let row = try #require(try db.query(
+            """
+            SELECT c.srp_b_nonce, c.srp_b, u.srp_verifier FROM auth.login_challenges c JOIN auth.users u USING (user_id)
+            WHERE c.login_id = $1::uuid
+            """, challenge.loginID).first)
+        let stored = try row.decode([UInt8].self, at: 0)
+        let B = try row.decode([UInt8].self, at: 1)
+        let verifier = try row.decode([UInt8].self, at: 2)
+        #expect(Hex.encode(B) == challenge.srpBHex)
+        // Were the stored value b, then B = k·v + g^b: it is not, so a reader of the schema cannot finish the login.
+        let fromStored = try srp.pad(try srp.serverPublicKey(b: BigNumber(bytes: stored), verifier: BigNumber(bytes: verifier)))
+        #expect(fromStored != B)
+    }
+
     @Test func challengesAreSingleUseAndExpire() async throws {
         // A TTL long enough for a login on a loaded two-core machine, short enough to wait out.
         let (service, _) = try await startService("auth", environment: ["SVX_AUTH_CHALLENGE_TTL_MS": "2000"])

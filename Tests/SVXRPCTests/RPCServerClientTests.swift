@@ -169,15 +169,17 @@ struct RPCServerClientTests {
     }
 
     @Test func requestThatExpiresInTheQueueIsNotExecuted() async throws {
-        let test = try TestServer.start(workers: 1, slowDelay: .milliseconds(400))
+        // The slow handler runs long enough that the echo below is surely sent while it runs, even when
+        // this task stalls for a second on a loaded two-core machine.
+        let test = try TestServer.start(workers: 1, slowDelay: .milliseconds(2000))
         defer { test.server.shutdown() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        async let slow = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(5))
+        async let slow = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(8))
         #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
         // Queued behind the slow one, with a deadline that passes before the only worker is free.
         let status = await expectStatus {
-            try await client.call(TestRPC.echo, HealthRequest(), timeout: .milliseconds(100))
+            try await client.call(TestRPC.echo, HealthRequest(), timeout: .milliseconds(200))
         }
         #expect(status?.code == .deadlineExceeded)
         _ = try await slow

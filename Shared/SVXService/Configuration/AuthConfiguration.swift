@@ -19,12 +19,17 @@ public struct AuthConfiguration: Sendable, Equatable {
     public var callerThrottleBurst: Int
     /// One more failed login allowed per caller address every this many ms, `SVX_AUTH_THROTTLE_CALLER_REFILL_MS`.
     public var callerThrottleRefill: Duration
+    /// 32 bytes, `SVX_AUTH_CHALLENGE_KEY` (64 hex characters): the SRP ephemeral b of a login challenge is
+    /// HMAC(key, login id ‖ nonce) and only the nonce is stored, so reading the database is not enough to finish
+    /// someone else's login. Every replica needs the same key; nil means one random key per process.
+    public var challengeKey: [UInt8]?
 
     public init(
         challengeTTL: Duration = .milliseconds(60_000), reservationTTL: Duration = .milliseconds(600_000),
         sessionIdle: Duration = .milliseconds(1_800_000), sessionMax: Duration = .milliseconds(43_200_000),
         throttleBurst: Int = 5, throttleRefill: Duration = .milliseconds(60_000),
-        callerThrottleBurst: Int = 50, callerThrottleRefill: Duration = .milliseconds(6_000)
+        callerThrottleBurst: Int = 50, callerThrottleRefill: Duration = .milliseconds(6_000),
+        challengeKey: [UInt8]? = nil
     ) {
         self.challengeTTL = challengeTTL
         self.reservationTTL = reservationTTL
@@ -34,13 +39,14 @@ public struct AuthConfiguration: Sendable, Equatable {
         self.throttleRefill = throttleRefill
         self.callerThrottleBurst = callerThrottleBurst
         self.callerThrottleRefill = callerThrottleRefill
+        self.challengeKey = challengeKey
     }
 
     /// Every variable the Auth service reads beyond ``ServiceConfiguration``'s.
     public static let variables = [
         "SVX_AUTH_CHALLENGE_TTL_MS", "SVX_AUTH_RESERVATION_TTL_MS", "SVX_AUTH_SESSION_IDLE_MS",
         "SVX_AUTH_SESSION_MAX_MS", "SVX_AUTH_THROTTLE_BURST", "SVX_AUTH_THROTTLE_REFILL_MS",
-        "SVX_AUTH_THROTTLE_CALLER_BURST", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS",
+        "SVX_AUTH_THROTTLE_CALLER_BURST", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS", "SVX_AUTH_CHALLENGE_KEY",
     ]
 
     public static func fromEnvironment(
@@ -56,7 +62,24 @@ public struct AuthConfiguration: Sendable, Equatable {
             return value
         }
         let day = 86_400_000
-        let configuration = AuthConfiguration(
+        var challengeKey: [UInt8]?
+        if let raw = environment["SVX_AUTH_CHALLENGE_KEY"], !raw.isEmpty {
+            let digits = Array(raw.utf8)
+            func nibble(_ c: UInt8) -> UInt8? {
+                switch c {
+                case 48...57: c - 48
+                case 97...102: c - 87
+                case 65...70: c - 55
+                default: nil
+                }
+            }
+            let nibbles = digits.compactMap(nibble)
+            guard digits.count == 64, nibbles.count == 64 else {
+                throw ConfigurationError(variable: "SVX_AUTH_CHALLENGE_KEY", message: "expected 64 hex characters (32 bytes)")
+            }
+            challengeKey = stride(from: 0, to: 64, by: 2).map { nibbles[$0] << 4 | nibbles[$0 + 1] }
+        }
+        var configuration = AuthConfiguration(
             challengeTTL: .milliseconds(try integer("SVX_AUTH_CHALLENGE_TTL_MS", 60_000, 100...3_600_000)),
             reservationTTL: .milliseconds(try integer("SVX_AUTH_RESERVATION_TTL_MS", 600_000, 1_000...day)),
             sessionIdle: .milliseconds(try integer("SVX_AUTH_SESSION_IDLE_MS", 1_800_000, 100...(30 * day))),
@@ -65,6 +88,7 @@ public struct AuthConfiguration: Sendable, Equatable {
             throttleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_REFILL_MS", 60_000, 1...day)),
             callerThrottleBurst: try integer("SVX_AUTH_THROTTLE_CALLER_BURST", 50, 1...1_000_000),
             callerThrottleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_CALLER_REFILL_MS", 6_000, 1...day)))
+        configuration.challengeKey = challengeKey
         guard configuration.sessionIdle <= configuration.sessionMax else {
             throw ConfigurationError(
                 variable: "SVX_AUTH_SESSION_IDLE_MS", message: "must not exceed SVX_AUTH_SESSION_MAX_MS")
