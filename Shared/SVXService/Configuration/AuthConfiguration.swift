@@ -1,3 +1,4 @@
+import Cryppo
 import Foundation
 
 /// The Auth service's own settings (README.md, "Configuration"). Parsed like ``ServiceConfiguration``: a pure
@@ -53,31 +54,15 @@ public struct AuthConfiguration: Sendable, Equatable {
         _ environment: [String: String] = ProcessInfo.processInfo.environment
     ) throws(ConfigurationError) -> AuthConfiguration {
         func integer(_ key: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-            guard let raw = environment[key], !raw.isEmpty else { return fallback }
-            guard let value = Int(raw), range.contains(value) else {
-                throw ConfigurationError(
-                    variable: key,
-                    message: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(raw)\"")
-            }
-            return value
+            try ConfigurationError.integer(environment, key, fallback, range)
         }
         let day = 86_400_000
         var challengeKey: [UInt8]?
         if let raw = environment["SVX_AUTH_CHALLENGE_KEY"], !raw.isEmpty {
-            let digits = Array(raw.utf8)
-            func nibble(_ c: UInt8) -> UInt8? {
-                switch c {
-                case 48...57: c - 48
-                case 97...102: c - 87
-                case 65...70: c - 55
-                default: nil
-                }
-            }
-            let nibbles = digits.compactMap(nibble)
-            guard digits.count == 64, nibbles.count == 64 else {
+            guard raw.utf8.count == 64, let key = try? Hex.decode(raw) else {
                 throw ConfigurationError(variable: "SVX_AUTH_CHALLENGE_KEY", message: "expected 64 hex characters (32 bytes)")
             }
-            challengeKey = stride(from: 0, to: 64, by: 2).map { nibbles[$0] << 4 | nibbles[$0 + 1] }
+            challengeKey = key
         }
         var configuration = AuthConfiguration(
             challengeTTL: .milliseconds(try integer("SVX_AUTH_CHALLENGE_TTL_MS", 60_000, 100...3_600_000)),

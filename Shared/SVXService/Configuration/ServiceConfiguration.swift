@@ -67,11 +67,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
             return value
         }
         func integer(_ key: String, _ fallback: Int, _ range: ClosedRange<Int>) throws(ConfigurationError) -> Int {
-            guard let raw = environment[key], !raw.isEmpty else { return fallback }
-            guard let value = Int(raw), range.contains(value) else {
-                throw ConfigurationError(variable: key, message: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(raw)\"")
-            }
-            return value
+            try ConfigurationError.integer(environment, key, fallback, range)
         }
 
         let endpoint = string(prefix + "ENDPOINT", "tcp://127.0.0.1:\(port)")
@@ -112,4 +108,17 @@ public struct ConfigurationError: Error, Sendable, Equatable, CustomStringConver
     public var variable: String
     public var message: String
     public var description: String { "\(variable): \(message)" }
+
+    /// `environment[key]` as an integer in `range`, `fallback` when unset or empty; the one parser every
+    /// configuration type uses.
+    static func integer(
+        _ environment: [String: String], _ key: String, _ fallback: Int, _ range: ClosedRange<Int>
+    ) throws(ConfigurationError) -> Int {
+        guard let raw = environment[key], !raw.isEmpty else { return fallback }
+        guard let value = Int(raw), range.contains(value) else {
+            throw ConfigurationError(
+                variable: key, message: "expected an integer in \(range.lowerBound)...\(range.upperBound), got \"\(raw)\"")
+        }
+        return value
+    }
 }
