@@ -76,7 +76,9 @@ let package = Package(
             path: "Services/Auth",
             resources: [.copy("Migrations")]),
         .executableTarget(
-            name: "Keystore", dependencies: ["SVXService"], path: "Services/Keystore",
+            name: "Keystore",
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo"],
+            path: "Services/Keystore",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Vault", dependencies: ["SVXService"], path: "Services/Vault",

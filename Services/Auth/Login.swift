@@ -29,7 +29,8 @@ extension AuthService {
         // One round trip: the user (if any) and both throttle buckets (checked before any SRP work).
         let row = try db.query(
             """
-            SELECT u.user_id, u.srp_salt, u.srp_verifier, \(Throttle.columns("bu")), \(Throttle.columns("bc"))
+            SELECT u.user_id, u.srp_salt, u.srp_verifier, \(Throttle.columns("bu")), \(Throttle.columns("bc")),
+                   u.credential_generation
             FROM (SELECT 1) AS one
             LEFT JOIN auth.users u ON u.username = $1
             LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = $2
@@ -47,6 +48,7 @@ extension AuthService {
         let userID: UUID?
         let salt: [UInt8]
         let verifier: [UInt8]
+        let generation = try row.decode(Int64?.self, at: 7)
         if let knownID = try row.decode(UUID?.self, at: 0) {
             userID = knownID
             salt = try row.decode([UInt8].self, at: 1)
@@ -66,9 +68,11 @@ extension AuthService {
             try parameters.serverPublicKey(b: BigNumber(bytes: b), verifier: BigNumber(bytes: verifier)))
         _ = try db.execute(
             """
-            INSERT INTO auth.login_challenges (login_id, user_id, username, srp_a, srp_b_nonce, srp_b, expires_at)
-            VALUES ($1, $2, $3, $4, $5, $6, now() + $7::float8 * interval '1 millisecond')
-            """, loginID, userID, username, A, nonce, B, Double(configuration.challengeTTL.wholeMilliseconds))
+            INSERT INTO auth.login_challenges
+                (login_id, user_id, username, srp_a, srp_b_nonce, srp_b, expires_at, credential_generation)
+            VALUES ($1, $2, $3, $4, $5, $6, now() + $7::float8 * interval '1 millisecond', $8)
+            """, loginID, userID, username, A, nonce, B, Double(configuration.challengeTTL.wholeMilliseconds),
+            generation)
         var response = Svx_Auth_V1_BeginLoginResponse()
         response.loginID = loginID.wire
         response.srpSaltHex = Hex.encode(salt)
@@ -90,10 +94,11 @@ extension AuthService {
             """
             WITH c AS (
                 DELETE FROM auth.login_challenges WHERE login_id = $1
-                RETURNING user_id, username, srp_a, srp_b_nonce, srp_b, expires_at > now() AS live
+                RETURNING user_id, username, srp_a, srp_b_nonce, srp_b, expires_at > now() AS live,
+                          credential_generation
             )
             SELECT c.user_id, c.username, c.srp_a, c.srp_b_nonce, c.srp_b, c.live, u.srp_verifier,
-                   \(Throttle.columns("bu")), \(Throttle.columns("bc"))
+                   \(Throttle.columns("bu")), \(Throttle.columns("bc")), c.credential_generation
             FROM c LEFT JOIN auth.users u ON u.user_id = c.user_id
             LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = 'u:' || c.username
             LEFT JOIN auth.throttle_buckets bc ON bc.bucket_key = $2
@@ -146,7 +151,22 @@ extension AuthService {
             throw Self.loginFailed
         }
 
-        let session = try createSession(userID: userID, on: worker)
+        // The session is made only if the passphrase is still the one the challenge began with. The row lock
+        // orders this against ChangeVerifier: either the change sees (and revokes) this session, or this sees the
+        // new generation and refuses, so a login with the old passphrase never outlives a change.
+        let generation = try row.decode(Int64?.self, at: 11)
+        let session = try db.transaction { db -> NewSession? in
+            let current = try db.query(
+                "SELECT credential_generation FROM auth.users WHERE user_id = $1 FOR SHARE", userID)
+            guard let current = current.first, let generation, try current.decode(Int64.self, at: 0) == generation else {
+                return nil
+            }
+            return try createSession(userID: userID, on: db)
+        }
+        guard let session else {
+            context.logger.info("login failed", metadata: ["reason": "passphrase changed during the login"])
+            throw Self.loginFailed
+        }
         context.logger.info("login", metadata: ["user_id": "\(userID.wire)", "session_id": "\(session.sessionID)"])
         var response = Svx_Auth_V1_FinishLoginResponse()
         response.srpM2Hex = Hex.encode(M2)
@@ -154,6 +174,7 @@ extension AuthService {
         response.sessionID = session.sessionID
         response.userID = userID.wire
         response.expiresAtMs = session.expiresAtMs
+        response.credentialGeneration = UInt64(generation ?? 0)
         return response
     }
 }

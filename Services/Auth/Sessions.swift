@@ -29,13 +29,14 @@ final class LocalSessionValidator: SessionValidator {
 
     static func tokenHash(_ token: String) -> [UInt8] { HashFunction.sha256.hash(Array(token.utf8)) }
 
-    func validate(token: String, context: RequestContext, worker: ServiceWorker) throws -> AuthenticatedSession {
+    /// Always fresh: these are Auth's own tables.
+    func validate(token: String, context: RequestContext, worker: ServiceWorker, fresh _: Bool) throws -> AuthenticatedSession {
         guard !token.isEmpty, token.utf8.count <= Self.maximumTokenLength else { throw RPCStatus.invalidSession }
         let db = worker.database
         let rows = try db.query(
             """
             SELECT s.session_id, s.user_id, u.username, \(epochMilliseconds("s.expires_at")),
-                   s.last_seen_at < now() - $3::float8 * interval '1 millisecond'
+                   s.last_seen_at < now() - $3::float8 * interval '1 millisecond', u.credential_generation
             FROM auth.sessions s JOIN auth.users u ON u.user_id = s.user_id
             WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
               AND s.last_seen_at > now() - $2::float8 * interval '1 millisecond'
@@ -47,16 +48,17 @@ final class LocalSessionValidator: SessionValidator {
         }
         return AuthenticatedSession(
             userID: try row.decode(UUID.self, at: 1).wire, sessionID: sessionID.wire,
-            username: try row.decode(String.self, at: 2), expiresAtMs: UInt64(try row.decode(Int64.self, at: 3)))
+            username: try row.decode(String.self, at: 2), expiresAtMs: UInt64(try row.decode(Int64.self, at: 3)),
+            credentialGeneration: UInt64(try row.decode(Int64.self, at: 5)))
     }
 }
 
 extension AuthService {
-    func createSession(userID: UUID, on worker: ServiceWorker) throws -> NewSession {
+    func createSession(userID: UUID, on db: PostgresConnection) throws -> NewSession {
         // 43 characters: URL-safe base64 without the padding '='.
         let token = String(Base64URL.encode(try SecureRandom.bytes(count: 32)).prefix { $0 != "=" })
         let sessionID = UUID()
-        let rows = try worker.database.query(
+        let rows = try db.query(
             """
             INSERT INTO auth.sessions (session_id, user_id, token_sha256, expires_at)
             VALUES ($1, $2, $3, now() + $4::float8 * interval '1 millisecond')
@@ -70,8 +72,9 @@ extension AuthService {
     func validateSession(
         _ request: Svx_Auth_V1_ValidateSessionRequest, _ context: RequestContext, _ worker: ServiceWorker
     ) throws -> Svx_Auth_V1_ValidateSessionResponse {
-        let session = try sessions.validate(token: request.sessionToken, context: context, worker: worker)
+        let session = try sessions.validate(token: request.sessionToken, context: context, worker: worker, fresh: true)
         var response = Svx_Auth_V1_ValidateSessionResponse()
+        response.credentialGeneration = session.credentialGeneration
         response.userID = session.userID
         response.sessionID = session.sessionID
         response.expiresAtMs = session.expiresAtMs
@@ -131,26 +134,57 @@ extension AuthService {
         return .init()
     }
 
-    /// A passphrase change: new salt and verifier. The calling session stays; every other session of the user
-    /// and every pending login challenge ends.
+    /// Step 2 of a passphrase change (docs/ADR-004-keystore.md): new salt and verifier, and the credential
+    /// generation moved from `expected_generation` to `new_generation` (compare-and-set; it never goes down).
+    /// Needs a session from a recent login. The calling session stays; every other session of the user and
+    /// every pending login challenge ends.
     func changeVerifier(
         _ request: Svx_Auth_V1_ChangeVerifierRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Auth_V1_ChangeVerifierResponse {
         let salt = try WireValidation.hex(request.srpSaltHex, field: "srp_salt_hex", bytes: WireValidation.saltLength)
         let verifier = try WireValidation.groupElement(request.srpVerifierHex, field: "srp_verifier_hex")
-        try worker.database.transaction { db in
-            _ = try db.execute(
-                "UPDATE auth.users SET srp_salt = $2, srp_verifier = $3, updated_at = now() WHERE user_id = $1::uuid",
-                session.userID, salt, verifier)
-            _ = try db.execute(
+        guard request.expectedGeneration >= 1, request.expectedGeneration <= UInt64(Int64.max) else {
+            throw RPCStatus(.invalidArgument, "expected_generation is required (the generation your login returned)",
+                            details: ["field": "expected_generation"])
+        }
+        guard request.newGeneration > request.expectedGeneration, request.newGeneration <= UInt64(Int64.max) else {
+            throw RPCStatus(.invalidArgument, "new_generation must be greater than expected_generation",
+                            details: ["field": "new_generation"])
+        }
+        let reauthWindow = Double(configuration.reauthWindow.wholeMilliseconds)
+        let revoked = try worker.database.transaction { db -> Int in
+            let fresh = try db.query(
+                "SELECT created_at > now() - $2::float8 * interval '1 millisecond' FROM auth.sessions WHERE session_id = $1::uuid",
+                session.sessionID, reauthWindow)
+            guard let fresh = fresh.first, try fresh.decode(Bool.self, at: 0) else {
+                throw RPCStatus(
+                    .failedPrecondition,
+                    "changing the passphrase needs a recent login: log in again with the current passphrase")
+            }
+            let changed = try db.execute(
+                """
+                UPDATE auth.users SET srp_salt = $2, srp_verifier = $3, credential_generation = $5, updated_at = now()
+                WHERE user_id = $1::uuid AND credential_generation = $4
+                """, session.userID, salt, verifier, Int64(request.expectedGeneration), Int64(request.newGeneration))
+            guard changed == 1 else {
+                throw RPCStatus(
+                    .aborted, "the passphrase was changed by another session: log in again",
+                    details: ["field": "expected_generation"])
+            }
+            let revoked = try db.execute(
                 """
                 UPDATE auth.sessions SET revoked_at = now()
                 WHERE user_id = $1::uuid AND session_id <> $2::uuid AND revoked_at IS NULL
                 """, session.userID, session.sessionID)
             _ = try db.execute("DELETE FROM auth.login_challenges WHERE user_id = $1::uuid", session.userID)
+            return revoked
         }
-        context.logger.info("verifier changed", metadata: ["user_id": "\(session.userID)"])
-        return .init()
+        context.logger.info("verifier changed", metadata: [
+            "user_id": "\(session.userID)", "credential_generation": "\(request.newGeneration)",
+        ])
+        var response = Svx_Auth_V1_ChangeVerifierResponse()
+        response.revokedSessions = UInt32(clamping: revoked)
+        return response
     }
 }

@@ -2,6 +2,7 @@ import Cryppo
 import Foundation
 import SRP
 import SVXRPC
+import SVXService
 
 /// Checks of request fields, before any database or SRP work. Every refusal is INVALID_ARGUMENT with
 /// `details["field"]` naming the field. Pure: unit-tested in AuthTests.
@@ -15,9 +16,7 @@ enum WireValidation {
     static let saltLength = 32
     static let proofLength = 32
 
-    static func invalid(_ field: String, _ message: String) -> RPCStatus {
-        RPCStatus(.invalidArgument, message, details: ["field": field])
-    }
+    static func invalid(_ field: String, _ message: String) -> RPCStatus { FieldValidation.invalid(field, message) }
 
     /// A username: 1...64 characters of `A-Z a-z 0-9 _ -` (server-generated ones are base58).
     static func username(_ text: String, field: String = "username") throws(RPCStatus) -> String {
@@ -69,16 +68,7 @@ enum WireValidation {
         return bytes
     }
 
-    /// A UUID in its canonical text form (either case).
     static func uuid(_ text: String, field: String) throws(RPCStatus) -> UUID {
-        guard text.utf8.count == 36, let value = UUID(uuidString: text) else {
-            throw invalid(field, "\(field) must be a UUID")
-        }
-        return value
+        try FieldValidation.uuid(text, field: field)
     }
-}
-
-extension UUID {
-    /// Lowercase canonical text, as svx puts ids on the wire.
-    var wire: String { uuidString.lowercased() }
 }

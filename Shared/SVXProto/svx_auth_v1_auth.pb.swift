@@ -147,6 +147,10 @@ public nonisolated struct Svx_Auth_V1_FinishLoginResponse: Sendable {
 
   public var expiresAtMs: UInt64 = 0
 
+  /// Which passphrase this login proved: starts at 1 at Register and grows with every passphrase change.
+  /// The client fetches the KEK wrapped for this generation from the Keystore (docs/ADR-004-keystore.md).
+  public var credentialGeneration: UInt64 = 0
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -240,8 +244,12 @@ public nonisolated struct Svx_Auth_V1_RevokeSessionResponse: Sendable {
   public init() {}
 }
 
-/// svx.auth.v1.Auth/ChangeVerifier: replaces the caller's SRP salt and verifier (passphrase change),
-/// with the current session in the envelope.
+/// svx.auth.v1.Auth/ChangeVerifier: step 2 of a passphrase change (docs/ADR-004-keystore.md): replaces the
+/// caller's SRP salt and verifier and moves the credential generation from expected_generation to
+/// new_generation (the one the Keystore gave the staged KEK wrap). Compare-and-set: ABORTED if the
+/// generation is no longer expected_generation (another session changed the passphrase). The session in the
+/// envelope must come from a login within the last SVX_AUTH_REAUTH_WINDOW_MS (FAILED_PRECONDITION
+/// otherwise). Every other session of the user ends.
 public nonisolated struct Svx_Auth_V1_ChangeVerifierRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -250,6 +258,11 @@ public nonisolated struct Svx_Auth_V1_ChangeVerifierRequest: Sendable {
   public var srpSaltHex: String = String()
 
   public var srpVerifierHex: String = String()
+
+  public var expectedGeneration: UInt64 = 0
+
+  /// > expected_generation
+  public var newGeneration: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -260,6 +273,8 @@ public nonisolated struct Svx_Auth_V1_ChangeVerifierResponse: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
   // methods supported on all messages.
+
+  public var revokedSessions: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -292,6 +307,9 @@ public nonisolated struct Svx_Auth_V1_ValidateSessionResponse: Sendable {
   public var expiresAtMs: UInt64 = 0
 
   public var username: String = String()
+
+  /// The user's credential generation now (not when the session began); it only ever grows.
+  public var credentialGeneration: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -538,7 +556,7 @@ nonisolated extension Svx_Auth_V1_FinishLoginRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Svx_Auth_V1_FinishLoginResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FinishLoginResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_m2_hex\0\u{3}session_token\0\u{3}session_id\0\u{3}user_id\0\u{3}expires_at_ms\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_m2_hex\0\u{3}session_token\0\u{3}session_id\0\u{3}user_id\0\u{3}expires_at_ms\0\u{3}credential_generation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -551,6 +569,7 @@ nonisolated extension Svx_Auth_V1_FinishLoginResponse: SwiftProtobuf.Message, Sw
       case 3: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.userID) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.credentialGeneration) }()
       default: break
       }
     }
@@ -572,6 +591,9 @@ nonisolated extension Svx_Auth_V1_FinishLoginResponse: SwiftProtobuf.Message, Sw
     if self.expiresAtMs != 0 {
       try visitor.visitSingularUInt64Field(value: self.expiresAtMs, fieldNumber: 5)
     }
+    if self.credentialGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.credentialGeneration, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -581,6 +603,7 @@ nonisolated extension Svx_Auth_V1_FinishLoginResponse: SwiftProtobuf.Message, Sw
     if lhs.sessionID != rhs.sessionID {return false}
     if lhs.userID != rhs.userID {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.credentialGeneration != rhs.credentialGeneration {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -774,7 +797,7 @@ nonisolated extension Svx_Auth_V1_RevokeSessionResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeVerifierRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_salt_hex\0\u{3}srp_verifier_hex\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_salt_hex\0\u{3}srp_verifier_hex\0\u{3}expected_generation\0\u{3}new_generation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -784,6 +807,8 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, 
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.srpSaltHex) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.srpVerifierHex) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expectedGeneration) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.newGeneration) }()
       default: break
       }
     }
@@ -796,12 +821,20 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, 
     if !self.srpVerifierHex.isEmpty {
       try visitor.visitSingularStringField(value: self.srpVerifierHex, fieldNumber: 2)
     }
+    if self.expectedGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expectedGeneration, fieldNumber: 3)
+    }
+    if self.newGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.newGeneration, fieldNumber: 4)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Svx_Auth_V1_ChangeVerifierRequest, rhs: Svx_Auth_V1_ChangeVerifierRequest) -> Bool {
     if lhs.srpSaltHex != rhs.srpSaltHex {return false}
     if lhs.srpVerifierHex != rhs.srpVerifierHex {return false}
+    if lhs.expectedGeneration != rhs.expectedGeneration {return false}
+    if lhs.newGeneration != rhs.newGeneration {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -809,18 +842,29 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Svx_Auth_V1_ChangeVerifierResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeVerifierResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}revoked_sessions\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
-    // Load everything into unknown fields
-    while try decoder.nextFieldNumber() != nil {}
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.revokedSessions) }()
+      default: break
+      }
+    }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.revokedSessions != 0 {
+      try visitor.visitSingularUInt32Field(value: self.revokedSessions, fieldNumber: 1)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Svx_Auth_V1_ChangeVerifierResponse, rhs: Svx_Auth_V1_ChangeVerifierResponse) -> Bool {
+    if lhs.revokedSessions != rhs.revokedSessions {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -858,7 +902,7 @@ nonisolated extension Svx_Auth_V1_ValidateSessionRequest: SwiftProtobuf.Message,
 
 nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ValidateSessionResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}session_id\0\u{3}expires_at_ms\0\u{1}username\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}session_id\0\u{3}expires_at_ms\0\u{1}username\0\u{3}credential_generation\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -870,6 +914,7 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
       case 2: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.username) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.credentialGeneration) }()
       default: break
       }
     }
@@ -888,6 +933,9 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
     if !self.username.isEmpty {
       try visitor.visitSingularStringField(value: self.username, fieldNumber: 4)
     }
+    if self.credentialGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.credentialGeneration, fieldNumber: 5)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -896,6 +944,7 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
     if lhs.sessionID != rhs.sessionID {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
     if lhs.username != rhs.username {return false}
+    if lhs.credentialGeneration != rhs.credentialGeneration {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -77,7 +77,8 @@ public struct AccountClient: Sendable {
         }
         return AuthenticatedSession(
             username: username, userID: result.userID, sessionID: result.sessionID, token: result.sessionToken,
-            expiresAt: Date(timeIntervalSince1970: Double(result.expiresAtMs) / 1000))
+            expiresAt: Date(timeIntervalSince1970: Double(result.expiresAtMs) / 1000),
+            credentialGeneration: result.credentialGeneration)
     }
 
     /// Ends the session at Auth.

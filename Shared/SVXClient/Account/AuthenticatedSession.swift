@@ -9,19 +9,47 @@ public struct AuthenticatedSession: Sendable, Codable, Equatable {
     public var token: String
     /// Absolute expiry given by Auth at login (an idle session can end sooner).
     public var expiresAt: Date
+    /// Which passphrase the login proved (Auth's FinishLogin); the KEK is fetched wrapped for this generation.
+    /// 0 in a session saved before generations existed: log in again.
+    public var credentialGeneration: UInt64
 
-    public init(username: String, userID: String, sessionID: String, token: String, expiresAt: Date) {
+    public init(
+        username: String, userID: String, sessionID: String, token: String, expiresAt: Date,
+        credentialGeneration: UInt64
+    ) {
         self.username = username
         self.userID = userID
         self.sessionID = sessionID
         self.token = token
         self.expiresAt = expiresAt
+        self.credentialGeneration = credentialGeneration
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case username, userID, sessionID, token, expiresAt, credentialGeneration
+    }
+
+    public init(from decoder: any Decoder) throws {
+        let container = try decoder.container(keyedBy: CodingKeys.self)
+        username = try container.decode(String.self, forKey: .username)
+        userID = try container.decode(String.self, forKey: .userID)
+        sessionID = try container.decode(String.self, forKey: .sessionID)
+        token = try container.decode(String.self, forKey: .token)
+        expiresAt = try container.decode(Date.self, forKey: .expiresAt)
+        credentialGeneration = try container.decodeIfPresent(UInt64.self, forKey: .credentialGeneration) ?? 0
     }
 }
 
 /// A failure on the client's side of a flow (the server's answers arrive as `RPCStatus`).
 public struct SVXClientError: Error, Sendable, Equatable, CustomStringConvertible {
-    public enum Code: String, Sendable { case serverProofMismatch, malformedResponse, invalidInput }
+    public enum Code: String, Sendable {
+        case serverProofMismatch, malformedResponse, invalidInput
+        /// A wrapped key did not open with the key that should wrap it (wrong passphrase, or tampered data).
+        case keyUnwrapFailed
+        /// The keystore's state does not allow the step (e.g. the hierarchy is incomplete in a way the client
+        /// cannot repair).
+        case keystoreInconsistent
+    }
     public let code: Code
     public let message: String
     public init(_ code: Code, _ message: String) {

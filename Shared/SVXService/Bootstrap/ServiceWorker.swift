@@ -39,9 +39,10 @@ extension ServiceRoutes {
     /// Registers a method that requires a session: the envelope's session token is validated first (with Auth
     /// over RPC in every service but Auth, briefly cached; against Auth's own tables in Auth). A missing,
     /// unknown, expired or revoked token is UNAUTHENTICATED and the handler never runs; when Auth cannot answer,
-    /// UNAVAILABLE (fail closed).
+    /// UNAVAILABLE (fail closed). `freshSession`: Auth is asked on every call, never a cached answer (methods
+    /// that act on the credential generation).
     public func registerAuthenticated<Request, Response>(
-        _ method: RPCMethod<Request, Response>,
+        _ method: RPCMethod<Request, Response>, freshSession: Bool = false,
         _ handler: @escaping @Sendable (Request, RequestContext, ServiceWorker, AuthenticatedSession) throws -> Response
     ) {
         let validator = sessionValidator
@@ -51,7 +52,8 @@ extension ServiceRoutes {
                 throw RPCStatus(.unavailable, "authentication service unavailable, try again")
             }
             guard !context.sessionToken.isEmpty else { throw RPCStatus(.unauthenticated, "missing session token") }
-            let session = try validator.validate(token: context.sessionToken, context: context, worker: worker)
+            let session = try validator.validate(
+                token: context.sessionToken, context: context, worker: worker, fresh: freshSession)
             return try handler(request, context, worker, session)
         }
     }

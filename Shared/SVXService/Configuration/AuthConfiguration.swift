@@ -24,13 +24,16 @@ public struct AuthConfiguration: Sendable, Equatable {
     /// HMAC(key, login id ‖ nonce) and only the nonce is stored, so reading the database is not enough to finish
     /// someone else's login. Every replica needs the same key; nil means one random key per process.
     public var challengeKey: [UInt8]?
+    /// A passphrase change (ChangeVerifier) needs a session whose login is at most this old,
+    /// `SVX_AUTH_REAUTH_WINDOW_MS`: a stolen older session token cannot change the passphrase.
+    public var reauthWindow: Duration
 
     public init(
         challengeTTL: Duration = .milliseconds(60_000), reservationTTL: Duration = .milliseconds(600_000),
         sessionIdle: Duration = .milliseconds(1_800_000), sessionMax: Duration = .milliseconds(43_200_000),
         throttleBurst: Int = 5, throttleRefill: Duration = .milliseconds(60_000),
         callerThrottleBurst: Int = 50, callerThrottleRefill: Duration = .milliseconds(6_000),
-        challengeKey: [UInt8]? = nil
+        challengeKey: [UInt8]? = nil, reauthWindow: Duration = .milliseconds(300_000)
     ) {
         self.challengeTTL = challengeTTL
         self.reservationTTL = reservationTTL
@@ -41,6 +44,7 @@ public struct AuthConfiguration: Sendable, Equatable {
         self.callerThrottleBurst = callerThrottleBurst
         self.callerThrottleRefill = callerThrottleRefill
         self.challengeKey = challengeKey
+        self.reauthWindow = reauthWindow
     }
 
     /// Every variable the Auth service reads beyond ``ServiceConfiguration``'s.
@@ -48,6 +52,7 @@ public struct AuthConfiguration: Sendable, Equatable {
         "SVX_AUTH_CHALLENGE_TTL_MS", "SVX_AUTH_RESERVATION_TTL_MS", "SVX_AUTH_SESSION_IDLE_MS",
         "SVX_AUTH_SESSION_MAX_MS", "SVX_AUTH_THROTTLE_BURST", "SVX_AUTH_THROTTLE_REFILL_MS",
         "SVX_AUTH_THROTTLE_CALLER_BURST", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS", "SVX_AUTH_CHALLENGE_KEY",
+        "SVX_AUTH_REAUTH_WINDOW_MS",
     ]
 
     public static func fromEnvironment(
@@ -72,7 +77,8 @@ public struct AuthConfiguration: Sendable, Equatable {
             throttleBurst: try integer("SVX_AUTH_THROTTLE_BURST", 5, 1...1_000_000),
             throttleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_REFILL_MS", 60_000, 1...day)),
             callerThrottleBurst: try integer("SVX_AUTH_THROTTLE_CALLER_BURST", 50, 1...1_000_000),
-            callerThrottleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_CALLER_REFILL_MS", 6_000, 1...day)))
+            callerThrottleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_CALLER_REFILL_MS", 6_000, 1...day)),
+            reauthWindow: .milliseconds(try integer("SVX_AUTH_REAUTH_WINDOW_MS", 300_000, 1_000...day)))
         configuration.challengeKey = challengeKey
         guard configuration.sessionIdle <= configuration.sessionMax else {
             throw ConfigurationError(

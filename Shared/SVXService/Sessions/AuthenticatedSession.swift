@@ -8,12 +8,16 @@ public struct AuthenticatedSession: Sendable, Equatable {
     public let username: String
     /// The session's absolute expiry, Unix epoch milliseconds.
     public let expiresAtMs: UInt64
+    /// The user's credential generation when Auth answered (docs/ADR-004-keystore.md). It only ever grows, so
+    /// even a cached answer is a lower bound of the current one.
+    public let credentialGeneration: UInt64
 
-    public init(userID: String, sessionID: String, username: String, expiresAtMs: UInt64) {
+    public init(userID: String, sessionID: String, username: String, expiresAtMs: UInt64, credentialGeneration: UInt64) {
         self.userID = userID
         self.sessionID = sessionID
         self.username = username
         self.expiresAtMs = expiresAtMs
+        self.credentialGeneration = credentialGeneration
     }
 }
 
@@ -21,7 +25,8 @@ public struct AuthenticatedSession: Sendable, Equatable {
 /// Throws ``RPCStatus``: UNAUTHENTICATED for a missing, unknown, expired or revoked token; UNAVAILABLE when
 /// it cannot tell (fail closed).
 public protocol SessionValidator: Sendable {
-    func validate(token: String, context: RequestContext, worker: ServiceWorker) throws -> AuthenticatedSession
+    /// `fresh`: ask Auth now, never a cached answer (for methods that act on the credential generation).
+    func validate(token: String, context: RequestContext, worker: ServiceWorker, fresh: Bool) throws -> AuthenticatedSession
 }
 
 extension RPCStatus {

@@ -37,16 +37,19 @@ public final class RemoteSessionValidator: SessionValidator {
 
     public func close() { client.close() }
 
-    public func validate(token: String, context: RequestContext, worker: ServiceWorker) throws -> AuthenticatedSession {
-        try validate(token: token, context: context)
+    public func validate(
+        token: String, context: RequestContext, worker: ServiceWorker, fresh: Bool
+    ) throws -> AuthenticatedSession {
+        try validate(token: token, context: context, fresh: fresh)
     }
 
-    /// The same without a worker (the remote check needs no database).
-    public func validate(token: String, context: RequestContext) throws -> AuthenticatedSession {
+    /// The same without a worker (the remote check needs no database). `fresh` skips the cache (the answer is
+    /// still cached for the calls after it).
+    public func validate(token: String, context: RequestContext, fresh: Bool = false) throws -> AuthenticatedSession {
         guard !token.isEmpty else { throw RPCStatus.invalidSession }
         let key = HashFunction.sha256.hash(Array(token.utf8))
         let now = ContinuousClock.now
-        if let entry = cache.withLock({ $0[key] }), entry.until > now {
+        if !fresh, let entry = cache.withLock({ $0[key] }), entry.until > now {
             guard let session = entry.session else { throw RPCStatus.invalidSession }
             return session
         }
@@ -61,7 +64,7 @@ public final class RemoteSessionValidator: SessionValidator {
                 AuthRPC.validateSession, request, timeout: timeout, traceParent: context.traceParent)
             session = AuthenticatedSession(
                 userID: response.userID, sessionID: response.sessionID, username: response.username,
-                expiresAtMs: response.expiresAtMs)
+                expiresAtMs: response.expiresAtMs, credentialGeneration: response.credentialGeneration)
         } catch let status as RPCStatus where status.code == .unauthenticated {
             session = nil
         } catch let status as RPCStatus {

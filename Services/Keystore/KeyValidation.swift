@@ -1,0 +1,160 @@
+import Cryppo
+import Foundation
+import SVXProto
+import SVXRPC
+import SVXService
+
+/// Checks of the wrapped keys and their companions, before any database work. The Keystore cannot look inside
+/// a wrapped key, but it can tell that it is one: a Cryppo string of the expected strategy whose artefacts and
+/// ciphertext have the sizes a wrapped key has. Plaintext keys, PEM private keys, other strategies and
+/// derived-key strings are refused. Pure: unit-tested in KeystoreTests.
+enum KeyValidation {
+    static let keyLength = 32
+    /// A KEK or DEK string is ~110 characters; anything much longer is not one.
+    static let maximumWrappedKeyCharacters = 512
+    /// A PKCS#1 PEM of an RSA-16384 private key is ~12.5 KB; its wrapped string ~17 KB.
+    static let maximumWrappedPrivateKeyCharacters = 24 * 1024
+    static let minimumPrivateKeyBytes = 256
+    static let maximumPrivateKeyBytes = 16 * 1024
+    static let maximumPublicKeyCharacters = 8 * 1024
+    static let maximumPublicKeyBits = 16_384
+    static let maximumExternalIdentifiers = 16
+    static let maximumMetadataEntries = 32
+    static let maximumMetadataValueBytes = 1024
+    static let minimumIterations: UInt32 = 100_000
+    static let maximumIterations: UInt32 = 10_000_000
+
+    private static func invalid(_ field: String, _ message: String) -> RPCStatus {
+        FieldValidation.invalid(field, message)
+    }
+
+    /// A 32-byte key (KEK or DEK) wrapped with AES-256-GCM: `Aes256Gcm.<32 bytes>.<artefacts>`.
+    static func wrappedKey(_ text: String, field: String) throws(RPCStatus) -> String {
+        try wrapped(text, field: field, maximumCharacters: maximumWrappedKeyCharacters, bytes: keyLength...keyLength,
+                    what: "a 32-byte key")
+    }
+
+    /// An RSA private key (PKCS#1 PEM) wrapped with AES-256-GCM.
+    static func wrappedPrivateKey(_ text: String, field: String) throws(RPCStatus) -> String {
+        try wrapped(text, field: field, maximumCharacters: maximumWrappedPrivateKeyCharacters,
+                    bytes: minimumPrivateKeyBytes...maximumPrivateKeyBytes, what: "a PEM private key")
+    }
+
+    private static func wrapped(
+        _ text: String, field: String, maximumCharacters: Int, bytes: ClosedRange<Int>, what: String
+    ) throws(RPCStatus) -> String {
+        guard !text.isEmpty else { throw invalid(field, "\(field) is required") }
+        guard text.utf8.count <= maximumCharacters else {
+            throw invalid(field, "\(field) is longer than \(maximumCharacters) characters: not a wrapped key")
+        }
+        if text.hasPrefix("-----BEGIN") {
+            throw invalid(field, "\(field) is a plaintext PEM key: wrap it with the KEK on the client first")
+        }
+        let parsed: CryppoString
+        do {
+            parsed = try CryppoString(parsing: text)
+        } catch {
+            throw invalid(field, "\(field) is not a Cryppo string (Aes256Gcm.<ciphertext>.<artefacts>): plaintext keys are refused")
+        }
+        guard parsed.strategy == .aes256Gcm else {
+            throw invalid(field, "\(field) must be wrapped with Aes256Gcm, not \(parsed.strategy.rawValue)")
+        }
+        guard parsed.derivation == nil else {
+            throw invalid(field, "\(field) must be wrapped with a key, not a passphrase-derived Cryppo string")
+        }
+        guard let artefacts = parsed.artefacts, artefacts.iv.count == 12, artefacts.tag.count == 16 else {
+            throw invalid(field, "\(field) needs AES-GCM artefacts with a 12-byte IV and a 16-byte tag")
+        }
+        guard bytes.contains(parsed.ciphertext.count) else {
+            throw invalid(
+                field,
+                "\(field) wraps \(parsed.ciphertext.count) bytes; \(what) is \(bytes.lowerBound == bytes.upperBound ? "\(bytes.lowerBound)" : "\(bytes.lowerBound)-\(bytes.upperBound)") bytes")
+        }
+        return text
+    }
+
+    /// An RSA public key as SPKI PEM, 2048 to 16384 bits.
+    static func publicKeyPEM(_ text: String, field: String = "public_key_pem") throws(RPCStatus) -> String {
+        guard !text.isEmpty else { throw invalid(field, "\(field) is required") }
+        guard text.utf8.count <= maximumPublicKeyCharacters else {
+            throw invalid(field, "\(field) is longer than \(maximumPublicKeyCharacters) characters")
+        }
+        guard text.hasPrefix("-----BEGIN PUBLIC KEY-----") else {
+            throw invalid(field, "\(field) must be an SPKI PEM public key (-----BEGIN PUBLIC KEY-----)")
+        }
+        let key: RSAPublicKey
+        do {
+            key = try RSAPublicKey(pem: text)
+        } catch {
+            throw invalid(field, "\(field) is not an RSA public key of at least 2048 bits")
+        }
+        guard key.bits <= maximumPublicKeyBits else {
+            throw invalid(field, "\(field) is an RSA key of \(key.bits) bits (at most \(maximumPublicKeyBits))")
+        }
+        return text
+    }
+
+    /// How the PDK is derived: only what the SDK does today is accepted (reference/meeco-compat.md §2).
+    static func derivation(_ artefacts: Svx_Keystore_V1_DerivationArtefacts?, field: String = "derivation") throws(RPCStatus)
+        -> Svx_Keystore_V1_DerivationArtefacts
+    {
+        guard let artefacts else { throw invalid(field, "\(field) is required") }
+        guard artefacts.algorithm == "PBKDF2-HMAC-SHA256" else {
+            throw invalid("\(field).algorithm", "\(field).algorithm must be PBKDF2-HMAC-SHA256")
+        }
+        guard artefacts.saltSource == "secret_key" else {
+            throw invalid("\(field).salt_source", "\(field).salt_source must be secret_key")
+        }
+        guard (minimumIterations...maximumIterations).contains(artefacts.iterations) else {
+            throw invalid("\(field).iterations", "\(field).iterations must be \(minimumIterations) to \(maximumIterations)")
+        }
+        guard artefacts.keyLength == UInt32(keyLength) else {
+            throw invalid("\(field).key_length", "\(field).key_length must be 32")
+        }
+        guard artefacts.version == 1 else { throw invalid("\(field).version", "\(field).version must be 1") }
+        return artefacts
+    }
+
+    static func externalIdentifiers(_ identifiers: [String], field: String = "external_identifiers") throws(RPCStatus)
+        -> [String]
+    {
+        guard identifiers.count <= maximumExternalIdentifiers else {
+            throw invalid(field, "at most \(maximumExternalIdentifiers) \(field)")
+        }
+        for identifier in identifiers { _ = try FieldValidation.identifier(identifier, field: field) }
+        guard Set(identifiers).count == identifiers.count else { throw invalid(field, "\(field) repeats an identifier") }
+        return identifiers
+    }
+
+    /// The metadata as the JSON object stored in `keypairs.metadata`.
+    static func metadataJSON(_ metadata: [String: String], field: String = "metadata") throws(RPCStatus) -> String {
+        guard metadata.count <= maximumMetadataEntries else {
+            throw invalid(field, "at most \(maximumMetadataEntries) \(field) entries")
+        }
+        for (key, value) in metadata {
+            _ = try FieldValidation.identifier(key, field: "\(field) key", maximumBytes: 64)
+            guard value.utf8.count <= maximumMetadataValueBytes else {
+                throw invalid(field, "\(field) value of \(key) is longer than \(maximumMetadataValueBytes) bytes")
+            }
+            guard !value.utf8.contains(0) else { throw invalid(field, "\(field) value of \(key) contains NUL") }
+        }
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = .sortedKeys
+        guard let data = try? encoder.encode(metadata), let json = String(data: data, encoding: .utf8) else {
+            throw invalid(field, "\(field) cannot be stored")
+        }
+        return json
+    }
+
+    static func kekVersion(_ value: UInt32, field: String = "kek_version") throws(RPCStatus) -> Int32 {
+        guard value >= 1, value <= UInt32(Int32.max) else {
+            throw invalid(field, "\(field) is required (the version of the KEK that wraps the key)")
+        }
+        return Int32(value)
+    }
+
+    static func generation(_ value: UInt64, field: String = "credential_generation") throws(RPCStatus) -> Int64 {
+        guard value >= 1, value <= UInt64(Int64.max) else { throw invalid(field, "\(field) is required") }
+        return Int64(value)
+    }
+}

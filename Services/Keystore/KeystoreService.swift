@@ -1,0 +1,69 @@
+import Foundation
+import SVXContracts
+import SVXProto
+import SVXRPC
+import SVXService
+import SVXStore
+
+/// Every Keystore method (handlers by concern: KeyEncryptionKeys, DataEncryptionKeys, Keypairs, Rotation).
+/// docs/ADR-004-keystore.md.
+///
+/// Concurrency: every write that depends on the KEK version locks the user's `keystore.users` row: creations
+/// with FOR SHARE, a rotation or a passphrase change with FOR UPDATE. So a key created while a rotation commits
+/// is either part of the rotation or refused as ABORTED, never left wrapped by a KEK that no longer exists.
+final class KeystoreService: Sendable {
+    func register(_ routes: ServiceRoutes) {
+        routes.registerAuthenticated(KeystoreRPC.createKEK, freshSession: true) { [self] in try createKEK($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.getKEK) { [self] in try getKEK($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.stagePassphraseChange, freshSession: true) { [self] in
+            try stagePassphraseChange($0, $1, $2, $3)
+        }
+        routes.registerAuthenticated(KeystoreRPC.commitPassphraseChange, freshSession: true) { [self] in
+            try commitPassphraseChange($0, $1, $2, $3)
+        }
+        routes.registerAuthenticated(KeystoreRPC.createDEK) { [self] in try createDEK($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.getDEK) { [self] in try getDEK($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.listDEKs) { [self] in try listDEKs($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.deleteDEK) { [self] in try deleteDEK($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.createKeypair) { [self] in try createKeypair($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.getKeypair) { [self] in try getKeypair($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.listKeypairs) { [self] in try listKeypairs($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.deleteKeypair) { [self] in try deleteKeypair($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.rotateKEK, freshSession: true) { [self] in try rotateKEK($0, $1, $2, $3) }
+    }
+
+    /// The caller's user id (Auth vouched for it).
+    static func userID(_ session: AuthenticatedSession) throws -> UUID {
+        guard let id = UUID(uuidString: session.userID) else {
+            throw RPCStatus(.unavailable, "authentication service gave an unusable answer, try again")
+        }
+        return id
+    }
+
+    /// The user's current KEK version, with the row locked (`FOR UPDATE` or `FOR SHARE`); nil when the user has
+    /// no KEK yet.
+    static func lockedKEKVersion(_ db: PostgresConnection, _ userID: UUID, exclusive: Bool) throws -> Int32? {
+        let rows = try db.query(
+            "SELECT kek_version FROM keystore.users WHERE user_id = $1 FOR \(exclusive ? "UPDATE" : "SHARE")", userID)
+        return try rows.first?.decode(Int32.self, at: 0)
+    }
+
+    /// Refuses a key wrapped by anything but the current KEK (called with the user's row locked).
+    static func requireCurrentKEK(_ db: PostgresConnection, _ userID: UUID, _ kekVersion: Int32) throws {
+        guard let current = try lockedKEKVersion(db, userID, exclusive: false) else {
+            throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
+        }
+        guard current == kekVersion else {
+            throw RPCStatus(
+                .aborted, "kek_version \(kekVersion) is not the current KEK (version \(current)): the keys were rotated; unwrap the KEK again",
+                details: ["field": "kek_version"])
+        }
+    }
+
+    static func notFound(_ what: String, field: String) -> RPCStatus {
+        RPCStatus(.notFound, "\(what) not found", details: ["field": field])
+    }
+}
+
+/// Unix epoch milliseconds of a timestamptz, as SQL.
+func epochMilliseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000)::bigint" }

@@ -1,0 +1,123 @@
+import Foundation
+import SVXProto
+import SVXRPC
+import SVXService
+import SVXStore
+
+/// RotateKEK: a new KEK version and every DEK and private key re-wrapped by it, in one transaction.
+/// The DEKs themselves do not change, so everything they encrypted stays readable. docs/ADR-004-keystore.md.
+extension KeystoreService {
+    private struct Rewrap: Encodable {
+        let id: String
+        let wrapped: String
+    }
+
+    private static func rewraps(
+        _ keys: [Svx_Keystore_V1_RewrappedKey], field: String, validate: (String, String) throws(RPCStatus) -> String
+    ) throws(RPCStatus) -> [UUID: String] {
+        var result: [UUID: String] = [:]
+        result.reserveCapacity(keys.count)
+        for key in keys {
+            let id = try FieldValidation.uuid(key.id, field: "\(field).id")
+            let wrapped = try validate(key.wrappedKey, "\(field).wrapped_key")
+            guard result.updateValue(wrapped, forKey: id) == nil else {
+                throw FieldValidation.invalid("\(field).id", "\(field) lists \(id.wire) twice")
+            }
+        }
+        return result
+    }
+
+    /// The rewrapped keys as a JSON array for `jsonb_to_recordset` (one UPDATE for all of them).
+    private static func json(_ keys: [UUID: String]) throws -> String {
+        let data = try JSONEncoder().encode(keys.map { Rewrap(id: $0.key.wire, wrapped: $0.value) })
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    /// Refuses unless `submitted` is exactly the user's set of keys (read with the rows locked).
+    private static func requireSameKeys(_ stored: [UUID], _ submitted: [UUID: String], what: String) throws {
+        guard stored.count == submitted.count, stored.allSatisfy({ submitted[$0] != nil }) else {
+            throw RPCStatus(
+                .aborted,
+                "the \(what) changed since they were listed (\(stored.count) stored, \(submitted.count) submitted): list and re-wrap them again")
+        }
+    }
+
+    func rotateKEK(
+        _ request: Svx_Keystore_V1_RotateKEKRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Keystore_V1_RotateKEKResponse {
+        let expected = try KeyValidation.kekVersion(request.expectedKekVersion, field: "expected_kek_version")
+        let generation = try KeyValidation.generation(request.credentialGeneration)
+        let wrappedKEK = try KeyValidation.wrappedKey(request.wrappedKek, field: "wrapped_kek")
+        let derivation = try KeyValidation.derivation(request.hasDerivation ? request.derivation : nil)
+        let deks = try Self.rewraps(request.deks, field: "deks", validate: KeyValidation.wrappedKey)
+        let keypairs = try Self.rewraps(request.keypairs, field: "keypairs", validate: KeyValidation.wrappedPrivateKey)
+        let userID = try Self.userID(session)
+        let current = try Self.sessionGeneration(session)
+        guard generation == current else {
+            throw RPCStatus(
+                .aborted, "the passphrase changed (credential generation \(current), not \(generation)): log in again",
+                details: ["field": "credential_generation"])
+        }
+        guard expected < Int32.max else { throw FieldValidation.invalid("expected_kek_version", "no KEK version after this one") }
+        let newVersion = expected + 1
+
+        try worker.database.transaction { db in
+            guard let version = try Self.lockedKEKVersion(db, userID, exclusive: true) else {
+                throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
+            }
+            guard version == expected else {
+                throw RPCStatus(
+                    .aborted, "the KEK is at version \(version), not \(expected): another rotation committed first",
+                    details: ["field": "expected_kek_version"])
+            }
+            let pending = try db.query(
+                "SELECT 1 FROM keystore.kek_wraps WHERE user_id = $1 AND credential_generation > $2 LIMIT 1",
+                userID, generation)
+            guard pending.isEmpty else {
+                throw RPCStatus(
+                    .failedPrecondition,
+                    "a passphrase change is unfinished: finish it (or change the passphrase again) before rotating")
+            }
+            try Self.requireSameKeys(
+                try db.query(
+                    "SELECT dek_id FROM keystore.data_encryption_keys WHERE user_id = $1 FOR UPDATE", userID
+                ).map { try $0.decode(UUID.self, at: 0) }, deks, what: "DEKs")
+            try Self.requireSameKeys(
+                try db.query("SELECT keypair_id FROM keystore.keypairs WHERE user_id = $1 FOR UPDATE", userID)
+                    .map { try $0.decode(UUID.self, at: 0) }, keypairs, what: "keypairs")
+            if !deks.isEmpty {
+                _ = try db.execute(
+                    """
+                    UPDATE keystore.data_encryption_keys d SET wrapped_dek = r.wrapped, kek_version = $3, updated_at = now()
+                    FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, wrapped text)
+                    WHERE d.user_id = $1 AND d.dek_id = r.id
+                    """, userID, try Self.json(deks), newVersion)
+            }
+            if !keypairs.isEmpty {
+                _ = try db.execute(
+                    """
+                    UPDATE keystore.keypairs k SET wrapped_private_key = r.wrapped, kek_version = $3, updated_at = now()
+                    FROM jsonb_to_recordset($2::jsonb) AS r(id uuid, wrapped text)
+                    WHERE k.user_id = $1 AND k.keypair_id = r.id
+                    """, userID, try Self.json(keypairs), newVersion)
+            }
+            // The old KEK's wraps go in the same transaction: the old version is kept only until this commits.
+            _ = try db.execute("DELETE FROM keystore.kek_wraps WHERE user_id = $1", userID)
+            _ = try Self.insertWrap(
+                db, userID: userID, generation: generation, kekVersion: newVersion, wrappedKEK: wrappedKEK,
+                derivation: derivation)
+            _ = try db.execute(
+                "UPDATE keystore.users SET kek_version = $2, rotated_at = now() WHERE user_id = $1", userID, newVersion)
+        }
+        context.logger.info("kek rotated", metadata: [
+            "user_id": "\(session.userID)", "kek_version": "\(newVersion)", "deks": "\(deks.count)",
+            "keypairs": "\(keypairs.count)",
+        ])
+        var response = Svx_Keystore_V1_RotateKEKResponse()
+        response.kekVersion = UInt32(newVersion)
+        response.rewrappedDeks = UInt32(deks.count)
+        response.rewrappedKeypairs = UInt32(keypairs.count)
+        return response
+    }
+}

@@ -1,0 +1,275 @@
+import Cryppo
+import Foundation
+import SVXContracts
+import SVXProto
+import SVXRPC
+
+/// The keys a logged-in client holds in memory once the hierarchy is unwrapped (reference/meeco-compat.md §4).
+public struct UnlockedKeys: Sendable {
+    /// The credential generation whose KEK wrap was opened.
+    public let credentialGeneration: UInt64
+    public let kekVersion: UInt32
+    public let kek: SymmetricKey
+    /// The user's private DEK (keystore external id `private`): every slot value of an owned item is wrapped by it.
+    public let privateDEKID: String
+    public let privateDEK: SymmetricKey
+    /// The account keypair (external identifier `auth`).
+    public let authKeypairID: String
+    public let authPrivateKey: RSAPrivateKey
+    public let authPublicKeyPEM: String
+}
+
+/// What ``KeyringClient`` is doing, for a client that shows progress (RSA-4096 generation takes seconds).
+public enum KeyringProgress: Sendable, Equatable {
+    case creatingKEK
+    case generatingKeypair(bits: Int)
+    case keypairGenerated
+    case creatingPrivateDEK
+    case rewrapping(keys: Int)
+}
+
+/// The client half of the Keystore: every key is made, wrapped and unwrapped here; the Keystore stores only
+/// wrapped keys. docs/ADR-004-keystore.md.
+public struct KeyringClient: Sendable {
+    public static let authKeypairIdentifier = "auth"
+    public static let privateDEKIdentifier = "private"
+
+    public let keystore: RPCClient
+    public var timeout: Duration
+    /// RSA modulus size of a new account keypair (4096 as Meeco; tests may use 2048, the Keystore's minimum).
+    public var keypairBits: Int
+
+    public init(keystore: RPCClient, timeout: Duration = .seconds(10), keypairBits: Int = 4096) {
+        self.keystore = keystore
+        self.timeout = timeout
+        self.keypairBits = keypairBits
+    }
+
+    /// How svx derives a PDK (reference/meeco-compat.md §2), as the Keystore stores it.
+    public static var derivationArtefacts: Svx_Keystore_V1_DerivationArtefacts {
+        var artefacts = Svx_Keystore_V1_DerivationArtefacts()
+        artefacts.algorithm = "PBKDF2-HMAC-SHA256"
+        artefacts.saltSource = "secret_key"
+        artefacts.iterations = UInt32(SecretKey.iterations)
+        artefacts.keyLength = 32
+        artefacts.version = 1
+        return artefacts
+    }
+
+    // MARK: Unlock (sign-up and login)
+
+    /// After a login: opens the KEK wrapped for the session's credential generation with `pdk`, then the `auth`
+    /// keypair and the private DEK. Whatever of the hierarchy is missing (a new account, or a sign-up that
+    /// stopped half-way) is created, in Meeco's order: KEK, keypair, DEK. Wraps of earlier credential
+    /// generations are cleaned up (the last step of an interrupted passphrase change).
+    public func unlock(
+        session: AuthenticatedSession, pdk: SymmetricKey, progress: @Sendable (KeyringProgress) -> Void = { _ in }
+    ) async throws -> UnlockedKeys {
+        guard session.credentialGeneration >= 1 else {
+            throw SVXClientError(.invalidInput, "the session has no credential generation: log in again")
+        }
+        let (kek, kekVersion) = try await openOrCreateKEK(session: session, pdk: pdk, progress: progress)
+        // Best effort: the wraps of earlier generations are useless once this login proved the current one.
+        var commit = Svx_Keystore_V1_CommitPassphraseChangeRequest()
+        commit.credentialGeneration = session.credentialGeneration
+        _ = try? await keystore.call(KeystoreRPC.commitPassphraseChange, commit, sessionToken: session.token, timeout: timeout)
+
+        let keypair = try await openOrCreateAuthKeypair(session: session, kek: kek, kekVersion: kekVersion, progress: progress)
+        let dek = try await openOrCreatePrivateDEK(session: session, kek: kek, kekVersion: kekVersion, progress: progress)
+        return UnlockedKeys(
+            credentialGeneration: session.credentialGeneration, kekVersion: kekVersion, kek: kek,
+            privateDEKID: dek.id, privateDEK: dek.key, authKeypairID: keypair.id, authPrivateKey: keypair.privateKey,
+            authPublicKeyPEM: keypair.publicKeyPEM)
+    }
+
+    private func openOrCreateKEK(
+        session: AuthenticatedSession, pdk: SymmetricKey, progress: @Sendable (KeyringProgress) -> Void
+    ) async throws -> (SymmetricKey, UInt32) {
+        var get = Svx_Keystore_V1_GetKEKRequest()
+        get.credentialGeneration = session.credentialGeneration
+        do {
+            let stored = try await keystore.call(KeystoreRPC.getKEK, get, sessionToken: session.token, timeout: timeout).kek
+            return (try Self.unwrapKEK(stored, pdk: pdk), stored.kekVersion)
+        } catch let status as RPCStatus where status.code == .notFound {
+            // No KEK for this generation: a new account (or one whose sign-up stopped before the KEK).
+        }
+        progress(.creatingKEK)
+        let kek = try SymmetricKey.random()
+        var create = Svx_Keystore_V1_CreateKEKRequest()
+        create.wrappedKek = try Cryppo.encrypt(kek.bytes, key: pdk)
+        create.derivation = Self.derivationArtefacts
+        do {
+            let created = try await keystore.call(KeystoreRPC.createKEK, create, sessionToken: session.token, timeout: timeout)
+            return (kek, created.kek.kekVersion)
+        } catch let status as RPCStatus where status.code == .alreadyExists {
+            // Another client created it in between: use theirs. If there is still none for this generation, the
+            // hierarchy was made for another passphrase and this one cannot open it.
+            do {
+                let stored = try await keystore.call(KeystoreRPC.getKEK, get, sessionToken: session.token, timeout: timeout).kek
+                return (try Self.unwrapKEK(stored, pdk: pdk), stored.kekVersion)
+            } catch let status as RPCStatus where status.code == .notFound {
+                throw SVXClientError(
+                    .keystoreInconsistent, "the keystore has no KEK for this passphrase (credential generation \(session.credentialGeneration))")
+            }
+        }
+    }
+
+    static func unwrapKEK(_ stored: Svx_Keystore_V1_KeyEncryptionKey, pdk: SymmetricKey) throws -> SymmetricKey {
+        let expected = derivationArtefacts
+        guard stored.derivation.algorithm == expected.algorithm, stored.derivation.saltSource == expected.saltSource,
+            stored.derivation.iterations == expected.iterations, stored.derivation.keyLength == expected.keyLength
+        else {
+            throw SVXClientError(.keystoreInconsistent, "the KEK was wrapped with a key derivation this client does not know")
+        }
+        return SymmetricKey(bytes: try unwrap(stored.wrappedKek, with: pdk, what: "the KEK (wrong passphrase?)", bytes: 32))
+    }
+
+    /// Decrypts a wrapped key; a failure is ``SVXClientError/Code/keyUnwrapFailed`` naming `what`.
+    static func unwrap(_ wrapped: String, with key: SymmetricKey, what: String, bytes: Int? = nil) throws -> [UInt8] {
+        let plain: [UInt8]
+        do {
+            plain = try Cryppo.decrypt(wrapped, key: key)
+        } catch {
+            throw SVXClientError(.keyUnwrapFailed, "could not unwrap \(what)")
+        }
+        if let bytes, plain.count != bytes {
+            throw SVXClientError(.keyUnwrapFailed, "\(what) unwrapped to \(plain.count) bytes, not \(bytes)")
+        }
+        return plain
+    }
+
+    private func openOrCreateAuthKeypair(
+        session: AuthenticatedSession, kek: SymmetricKey, kekVersion: UInt32, progress: @Sendable (KeyringProgress) -> Void
+    ) async throws -> (id: String, privateKey: RSAPrivateKey, publicKeyPEM: String) {
+        var get = Svx_Keystore_V1_GetKeypairRequest()
+        get.externalIdentifier = Self.authKeypairIdentifier
+        func open(_ stored: Svx_Keystore_V1_Keypair) throws -> (id: String, privateKey: RSAPrivateKey, publicKeyPEM: String) {
+            let pem = try Self.unwrap(stored.wrappedPrivateKey, with: kek, what: "the auth keypair's private key")
+            let privateKey: RSAPrivateKey
+            do {
+                privateKey = try RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self))
+            } catch {
+                throw SVXClientError(.keyUnwrapFailed, "the auth keypair's private key is not a PEM RSA key")
+            }
+            return (stored.keypairID, privateKey, stored.publicKeyPem)
+        }
+        do {
+            return try open(try await keystore.call(KeystoreRPC.getKeypair, get, sessionToken: session.token, timeout: timeout).keypair)
+        } catch let status as RPCStatus where status.code == .notFound {}
+
+        progress(.generatingKeypair(bits: keypairBits))
+        let bits = keypairBits
+        let privateKey = try await Task.detached { try RSAPrivateKey.generate(bits: bits) }.value
+        progress(.keypairGenerated)
+        var create = Svx_Keystore_V1_CreateKeypairRequest()
+        create.publicKeyPem = try privateKey.publicKeyPEM
+        create.wrappedPrivateKey = try Cryppo.encrypt(Array(try privateKey.pem.utf8), key: kek)
+        create.externalIdentifiers = [Self.authKeypairIdentifier]
+        create.kekVersion = kekVersion
+        do {
+            let created = try await keystore.call(KeystoreRPC.createKeypair, create, sessionToken: session.token, timeout: timeout)
+            return (created.keypair.keypairID, privateKey, created.keypair.publicKeyPem)
+        } catch let status as RPCStatus where status.code == .alreadyExists {
+            return try open(try await keystore.call(KeystoreRPC.getKeypair, get, sessionToken: session.token, timeout: timeout).keypair)
+        }
+    }
+
+    private func openOrCreatePrivateDEK(
+        session: AuthenticatedSession, kek: SymmetricKey, kekVersion: UInt32, progress: @Sendable (KeyringProgress) -> Void
+    ) async throws -> (id: String, key: SymmetricKey) {
+        var get = Svx_Keystore_V1_GetDEKRequest()
+        get.externalID = Self.privateDEKIdentifier
+        func open(_ stored: Svx_Keystore_V1_DataEncryptionKey) throws -> (id: String, key: SymmetricKey) {
+            (stored.dekID, SymmetricKey(bytes: try Self.unwrap(stored.wrappedDek, with: kek, what: "the private DEK", bytes: 32)))
+        }
+        do {
+            return try open(try await keystore.call(KeystoreRPC.getDEK, get, sessionToken: session.token, timeout: timeout).dek)
+        } catch let status as RPCStatus where status.code == .notFound {}
+
+        progress(.creatingPrivateDEK)
+        let dek = try SymmetricKey.random()
+        var create = Svx_Keystore_V1_CreateDEKRequest()
+        create.externalID = Self.privateDEKIdentifier
+        create.kekVersion = kekVersion
+        create.wrappedDek = try Cryppo.encrypt(dek.bytes, key: kek)
+        do {
+            let created = try await keystore.call(KeystoreRPC.createDEK, create, sessionToken: session.token, timeout: timeout)
+            return (created.dek.dekID, dek)
+        } catch let status as RPCStatus where status.code == .alreadyExists {
+            return try open(try await keystore.call(KeystoreRPC.getDEK, get, sessionToken: session.token, timeout: timeout).dek)
+        }
+    }
+
+    // MARK: Listing
+
+    /// Every DEK and keypair of the user (all pages), and the current KEK wrap.
+    public struct Inventory: Sendable {
+        public let kek: Svx_Keystore_V1_KeyEncryptionKey
+        public let passphraseChangePending: Bool
+        public let deks: [Svx_Keystore_V1_DataEncryptionKey]
+        public let keypairs: [Svx_Keystore_V1_Keypair]
+    }
+
+    /// At most `maximumPages` pages of 500 of each kind (a bound, not a limit anyone should meet).
+    public func inventory(session: AuthenticatedSession, maximumPages: Int = 1_000) async throws -> Inventory {
+        var getKEK = Svx_Keystore_V1_GetKEKRequest()
+        getKEK.credentialGeneration = session.credentialGeneration
+        let kek = try await keystore.call(KeystoreRPC.getKEK, getKEK, sessionToken: session.token, timeout: timeout)
+        var deks: [Svx_Keystore_V1_DataEncryptionKey] = []
+        var request = Svx_Keystore_V1_ListDEKsRequest()
+        request.pageSize = 500
+        for _ in 0..<maximumPages {
+            let page = try await keystore.call(KeystoreRPC.listDEKs, request, sessionToken: session.token, timeout: timeout)
+            deks += page.deks
+            guard !page.nextPageToken.isEmpty else { break }
+            request.pageToken = page.nextPageToken
+        }
+        var keypairs: [Svx_Keystore_V1_Keypair] = []
+        var keypairRequest = Svx_Keystore_V1_ListKeypairsRequest()
+        keypairRequest.pageSize = 500
+        for _ in 0..<maximumPages {
+            let page = try await keystore.call(KeystoreRPC.listKeypairs, keypairRequest, sessionToken: session.token, timeout: timeout)
+            keypairs += page.keypairs
+            guard !page.nextPageToken.isEmpty else { break }
+            keypairRequest.pageToken = page.nextPageToken
+        }
+        return Inventory(kek: kek.kek, passphraseChangePending: kek.passphraseChangePending, deks: deks, keypairs: keypairs)
+    }
+
+    // MARK: Rotation
+
+    /// A new KEK: every DEK and private key is unwrapped with the current KEK and re-wrapped with the new one, and
+    /// all of it is sent in one RotateKEK (atomic in the Keystore). The DEKs do not change, so everything they
+    /// encrypted stays readable. Returns the keys unlocked under the new KEK.
+    public func rotate(
+        session: AuthenticatedSession, pdk: SymmetricKey, progress: @Sendable (KeyringProgress) -> Void = { _ in }
+    ) async throws -> UnlockedKeys {
+        let inventory = try await inventory(session: session)
+        let oldKEK = try Self.unwrapKEK(inventory.kek, pdk: pdk)
+        let newKEK = try SymmetricKey.random()
+        progress(.rewrapping(keys: inventory.deks.count + inventory.keypairs.count))
+        var request = Svx_Keystore_V1_RotateKEKRequest()
+        request.expectedKekVersion = inventory.kek.kekVersion
+        request.credentialGeneration = session.credentialGeneration
+        request.wrappedKek = try Cryppo.encrypt(newKEK.bytes, key: pdk)
+        request.derivation = Self.derivationArtefacts
+        request.deks = try inventory.deks.map { dek in
+            var key = try Self.unwrap(dek.wrappedDek, with: oldKEK, what: "DEK \(dek.dekID)", bytes: 32)
+            defer { secureZero(&key) }
+            var rewrapped = Svx_Keystore_V1_RewrappedKey()
+            rewrapped.id = dek.dekID
+            rewrapped.wrappedKey = try Cryppo.encrypt(key, key: newKEK)
+            return rewrapped
+        }
+        request.keypairs = try inventory.keypairs.map { keypair in
+            var pem = try Self.unwrap(keypair.wrappedPrivateKey, with: oldKEK, what: "the private key of keypair \(keypair.keypairID)")
+            defer { secureZero(&pem) }
+            var rewrapped = Svx_Keystore_V1_RewrappedKey()
+            rewrapped.id = keypair.keypairID
+            rewrapped.wrappedKey = try Cryppo.encrypt(pem, key: newKEK)
+            return rewrapped
+        }
+        _ = try await keystore.call(KeystoreRPC.rotateKEK, request, sessionToken: session.token, timeout: timeout)
+        return try await unlock(session: session, pdk: pdk, progress: progress)
+    }
+}

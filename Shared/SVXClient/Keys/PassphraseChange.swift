@@ -1,0 +1,114 @@
+import Cryppo
+import Foundation
+import SRP
+import SVXContracts
+import SVXProto
+import SVXRPC
+
+/// A passphrase change without re-encrypting anything: the KEK is re-wrapped by the new PDK and Auth gets a new
+/// SRP verifier. Three steps over two services; a stop after any of them never locks the user out
+/// (docs/ADR-004-keystore.md):
+///
+/// 1. ``begin(secretKey:currentPassphrase:)``: a fresh login with the current passphrase (Auth wants a recent
+///    login for step 3) and the keys unlocked with it.
+/// 2. ``stage(_:newPassphrase:)``: the Keystore stores the KEK wrapped by the new PDK under a new credential
+///    generation. Stopped here: the old passphrase still works; the staged wrap is never used.
+/// 3. ``changeVerifier(_:)``: Auth's verifier and generation move to the new ones (compare-and-set). Stopped
+///    here: the new passphrase works (its wrap is in the Keystore), the old one is refused; the next login
+///    finishes step 4.
+/// 4. ``commit(_:)``: the Keystore drops the wraps of earlier generations.
+///
+/// ``run(secretKey:currentPassphrase:newPassphrase:)`` does all four.
+public struct PassphraseChange: Sendable {
+    public let account: AccountClient
+    public let keyring: KeyringClient
+
+    public init(account: AccountClient, keyring: KeyringClient) {
+        self.account = account
+        self.keyring = keyring
+    }
+
+    public struct Begun: Sendable {
+        public let secretKey: SecretKey
+        public let session: AuthenticatedSession
+        public let keys: UnlockedKeys
+    }
+
+    public struct Staged: Sendable {
+        public let begun: Begun
+        public let newPassphrase: String
+        public let newGeneration: UInt64
+    }
+
+    public struct Changed: Sendable {
+        /// The session of step 1, now at the new generation (Auth ended every other session of the user).
+        public let session: AuthenticatedSession
+        public let keys: UnlockedKeys
+        public let revokedSessions: Int
+    }
+
+    public func run(
+        secretKey: SecretKey, currentPassphrase: String, newPassphrase: String,
+        progress: @Sendable (KeyringProgress) -> Void = { _ in }
+    ) async throws -> Changed {
+        let begun = try await begin(secretKey: secretKey, currentPassphrase: currentPassphrase, progress: progress)
+        let staged = try await stage(begun, newPassphrase: newPassphrase)
+        let changed = try await changeVerifier(staged)
+        try await commit(changed)
+        return changed
+    }
+
+    public func begin(
+        secretKey: SecretKey, currentPassphrase: String, progress: @Sendable (KeyringProgress) -> Void = { _ in }
+    ) async throws -> Begun {
+        let session = try await account.logIn(secretKey: secretKey, passphrase: currentPassphrase)
+        let keys = try await keyring.unlock(
+            session: session, pdk: try secretKey.passphraseDerivedKey(passphrase: currentPassphrase), progress: progress)
+        return Begun(secretKey: secretKey, session: session, keys: keys)
+    }
+
+    public func stage(_ begun: Begun, newPassphrase: String) async throws -> Staged {
+        guard !newPassphrase.isEmpty else { throw SVXClientError(.invalidInput, "the new passphrase is empty") }
+        let pdk = try begun.secretKey.passphraseDerivedKey(passphrase: newPassphrase)
+        var request = Svx_Keystore_V1_StagePassphraseChangeRequest()
+        request.kekVersion = begun.keys.kekVersion
+        request.wrappedKek = try Cryppo.encrypt(begun.keys.kek.bytes, key: pdk)
+        request.derivation = KeyringClient.derivationArtefacts
+        let response = try await keyring.keystore.call(
+            KeystoreRPC.stagePassphraseChange, request, sessionToken: begun.session.token, timeout: keyring.timeout)
+        guard response.credentialGeneration > begun.session.credentialGeneration else {
+            throw SVXClientError(.malformedResponse, "the keystore staged the change under an old credential generation")
+        }
+        return Staged(begun: begun, newPassphrase: newPassphrase, newGeneration: response.credentialGeneration)
+    }
+
+    public func changeVerifier(_ staged: Staged) async throws -> Changed {
+        let begun = staged.begun
+        let parameters = account.parameters
+        let password = try begun.secretKey.srpPassword(passphrase: staged.newPassphrase)
+        let salt = try SecureRandom.bytes(count: 32)
+        var request = Svx_Auth_V1_ChangeVerifierRequest()
+        request.srpSaltHex = Hex.encode(salt)
+        request.srpVerifierHex = try parameters.paddedHex(
+            parameters.verifier(salt: salt, username: begun.secretKey.username, password: password))
+        request.expectedGeneration = begun.session.credentialGeneration
+        request.newGeneration = staged.newGeneration
+        let response = try await account.auth.call(
+            AuthRPC.changeVerifier, request, sessionToken: begun.session.token, timeout: account.timeout)
+        var session = begun.session
+        session.credentialGeneration = staged.newGeneration
+        let keys = UnlockedKeys(
+            credentialGeneration: staged.newGeneration, kekVersion: begun.keys.kekVersion, kek: begun.keys.kek,
+            privateDEKID: begun.keys.privateDEKID, privateDEK: begun.keys.privateDEK,
+            authKeypairID: begun.keys.authKeypairID, authPrivateKey: begun.keys.authPrivateKey,
+            authPublicKeyPEM: begun.keys.authPublicKeyPEM)
+        return Changed(session: session, keys: keys, revokedSessions: Int(response.revokedSessions))
+    }
+
+    public func commit(_ changed: Changed) async throws {
+        var request = Svx_Keystore_V1_CommitPassphraseChangeRequest()
+        request.credentialGeneration = changed.session.credentialGeneration
+        _ = try await keyring.keystore.call(
+            KeystoreRPC.commitPassphraseChange, request, sessionToken: changed.session.token, timeout: keyring.timeout)
+    }
+}
