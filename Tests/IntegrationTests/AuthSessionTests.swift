@@ -117,20 +117,96 @@ import Testing
         let current = try await auth.login(username: user.username, password: password("old"))
         let other = try await auth.login(username: user.username, password: password("old"))
 
-        var change = Svx_Auth_V1_ChangeVerifierRequest()
-        let salt = try SecureRandom.bytes(count: 32)
-        change.srpSaltHex = Hex.encode(salt)
-        change.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: user.username, password: password("new")))
-        _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
+        #expect(current.credentialGeneration == 1)
+        #expect(try await auth.validate(current.sessionToken).credentialGeneration == 1)
+
+        var change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+        let response = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
+        #expect(response.revokedSessions == 1)
 
         #expect(try await auth.validate(current.sessionToken).userID == user.userID)
+        #expect(try await auth.validate(current.sessionToken).credentialGeneration == 2)
         #expect(await status { _ = try await auth.validate(other.sessionToken) }?.code == .unauthenticated)
         let old = await status { _ = try await auth.login(username: user.username, password: password("old")) }
         #expect(old?.code == .unauthenticated)
         #expect(old?.message == loginFailedMessage)
-        _ = try await auth.login(username: user.username, password: password("new"))
+        #expect(try await auth.login(username: user.username, password: password("new")).credentialGeneration == 2)
         let noSession = await status { _ = try await auth.client.call(AuthRPC.changeVerifier, change, timeout: .seconds(5)) }
         #expect(noSession?.code == .unauthenticated)
+
+        // Compare-and-set: a change made from a stale generation is ABORTED and changes nothing.
+        change = try changeRequest(username: user.username, password: password("third"), from: 1, to: 3)
+        let stale = await status {
+            _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
+        }
+        #expect(stale?.code == .aborted)
+        #expect(stale?.details["field"] == "expected_generation")
+        #expect(try await auth.login(username: user.username, password: password("new")).credentialGeneration == 2)
+        #expect(await status { _ = try await auth.login(username: user.username, password: password("third")) }?.code == .unauthenticated)
+
+        // The generations must be given, and go up.
+        for (from, to, field) in [(0, 3, "expected_generation"), (2, 2, "new_generation"), (2, 1, "new_generation"), (2, 0, "new_generation")] {
+            let request = try changeRequest(username: user.username, password: password("x"), from: UInt64(from), to: UInt64(to))
+            let failure = await status {
+                _ = try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: current.sessionToken, timeout: .seconds(5))
+            }
+            #expect(failure?.code == .invalidArgument, "\(from) → \(to)")
+            #expect(failure?.details["field"] == field)
+        }
+    }
+
+    func changeRequest(username: String, password: [UInt8], from: UInt64, to: UInt64) throws -> Svx_Auth_V1_ChangeVerifierRequest {
+        var change = Svx_Auth_V1_ChangeVerifierRequest()
+        let salt = try SecureRandom.bytes(count: 32)
+        change.srpSaltHex = Hex.encode(salt)
+        change.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: username, password: password))
+        change.expectedGeneration = from
+        change.newGeneration = to
+        return change
+    }
+
+    /// A login that began before a passphrase change cannot finish after it, even when the proof would still
+    /// match (here the "change" keeps the same salt and verifier, so only the generation differs).
+    @Test func aLoginBegunBeforeAPassphraseChangeCannotFinishAfterIt() async throws {
+        let (service, _) = try await startService("auth")
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let user = try await auth.signUp(password: password("same"))
+        let current = try await auth.login(username: user.username, password: password("same"))
+        var (_, challenge, m1) = try await auth.prepareLogin(username: user.username, password: password("same"))
+        var change = try changeRequest(username: user.username, password: password("same"), from: 1, to: 2)
+        change.srpSaltHex = challenge.srpSaltHex
+        change.srpVerifierHex = Hex.encode(
+            try srp.verifier(salt: try Hex.decode(challenge.srpSaltHex), username: user.username, password: password("same")))
+        _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
+        // ChangeVerifier ended the pending challenge; the same proof is refused.
+        let raced = await status { _ = try await auth.finish(loginID: challenge.loginID, m1Hex: m1) }
+        #expect(raced?.code == .unauthenticated)
+        // A new login with the same passphrase works, at generation 2.
+        (_, challenge, m1) = try await auth.prepareLogin(username: user.username, password: password("same"))
+        #expect(try await auth.finish(loginID: challenge.loginID, m1Hex: m1).credentialGeneration == 2)
+    }
+
+    /// A passphrase change needs a session from a recent login (SVX_AUTH_REAUTH_WINDOW_MS).
+    @Test func changeVerifierNeedsARecentLogin() async throws {
+        let (service, _) = try await startService("auth", environment: ["SVX_AUTH_REAUTH_WINDOW_MS": "1000"])
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let user = try await auth.signUp(password: password("old"))
+        let session = try await auth.login(username: user.username, password: password("old"))
+        try await Task.sleep(for: .milliseconds(1_500))
+        let change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+        let failure = await status {
+            _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: session.sessionToken, timeout: .seconds(5))
+        }
+        #expect(failure?.code == .failedPrecondition)
+        #expect(try await auth.login(username: user.username, password: password("old")).credentialGeneration == 1)
+        // A fresh login can.
+        let fresh = try await auth.login(username: user.username, password: password("old"))
+        _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: fresh.sessionToken, timeout: .seconds(5))
+        #expect(try await auth.login(username: user.username, password: password("new")).credentialGeneration == 2)
     }
 
     /// Calls keystore's Test/WhoAmI until it fails; returns the status and how long that took (bounded: 3 s).

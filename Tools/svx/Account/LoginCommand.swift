@@ -18,25 +18,30 @@ struct LoginCommand: AsyncParsableCommand {
 
     func run() async throws {
         let state = ClientState()
-        let secretKey = try CryptoIO.run { try SecretKey(parsing: try readSecretKey(state: state)) }
+        let secretKey = try readSecretKey(file: secretKeyFile, state: state)
         let passphrase = try readPassphrase(prompt: "Passphrase: ")
         let account = try options.accountClient()
-        let session = try await clientFlow { try await account.logIn(secretKey: secretKey, passphrase: passphrase) }
+        let keyring = try options.keyringClient()
+        let progress = ProgressLine()
+        // The keys are opened (and whatever a half-done sign-up left missing is created) before the session is
+        // kept: a login that cannot reach its keys is not a login.
+        let session = try await clientFlow {
+            let session = try await account.logIn(secretKey: secretKey, passphrase: passphrase)
+            let pdk = try secretKey.passphraseDerivedKey(passphrase: passphrase)
+            do {
+                _ = try await keyring.unlock(session: session, pdk: pdk, progress: progress.keyringEvents)
+            } catch {
+                progress.end("failed")
+                try? await account.logOut(session)
+                throw error
+            }
+            return session
+        }
         try state.saveSession(session)
         if options.json {
             try printJSON(["username": session.username, "user_id": session.userID, "session_expires_at": session.expiresAt.iso8601])
         } else {
             Terminal.printLine("Logged in as \(session.username) until \(session.expiresAt.iso8601).")
         }
-    }
-
-    private func readSecretKey(state: ClientState) throws -> String {
-        if let secretKeyFile { return try CryptoIO.readText(file: secretKeyFile).trimmingCharacters(in: .whitespacesAndNewlines) }
-        if let value = ProcessInfo.processInfo.environment["SVX_SECRET_KEY"], !value.isEmpty { return value }
-        if let remembered = state.rememberedSecretKey() { return remembered }
-        guard isatty(STDIN_FILENO) == 1 else {
-            throw CLIError("no Secret Key: give --secret-key-file or $SVX_SECRET_KEY (stdin is not a terminal)")
-        }
-        return try Terminal.passphrase(prompt: "Secret Key: ").trimmingCharacters(in: .whitespacesAndNewlines)
     }
 }

@@ -37,22 +37,42 @@ struct SignUpCommand: AsyncParsableCommand {
         }
         try state.saveSession(signUp.session)
         if rememberSecretKey { try state.rememberSecretKey(signUp.secretKey.description) }
+
+        // The key hierarchy (KEK, RSA-4096 keypair, private DEK). If this fails the account still exists and the
+        // Secret Key below must not be lost: the next `svx login` creates whatever is missing.
+        let keyring = try options.keyringClient()
+        let progress = ProgressLine()
+        var keysFailure: (any Error)?
+        do {
+            let pdk = try signUp.secretKey.passphraseDerivedKey(passphrase: passphrase)
+            _ = try await clientFlow {
+                try await keyring.unlock(session: signUp.session, pdk: pdk, progress: progress.keyringEvents)
+            }
+        } catch {
+            progress.end("failed")
+            keysFailure = error
+        }
+
         if options.json {
             try printJSON([
                 "username": signUp.session.username, "user_id": signUp.session.userID,
                 "secret_key": signUp.secretKey.description, "session_expires_at": signUp.session.expiresAt.iso8601,
+                "keys_ready": keysFailure == nil,
             ])
-            return
+        } else {
+            Terminal.printLine("""
+                Your Secret Key (shown only now):
+
+                    \(signUp.secretKey.description)
+
+                Write it down and keep it apart from your passphrase. You need both to log in on any device;
+                svx cannot recover either, and without them nobody can decrypt your data, svx included.
+                \(rememberSecretKey ? "A copy is kept in \(state.secretKeyFile.path) (readable by you only).\n" : "")
+                Logged in as \(signUp.session.username) until \(signUp.session.expiresAt.iso8601).
+                """)
         }
-        Terminal.printLine("""
-            Your Secret Key (shown only now):
-
-                \(signUp.secretKey.description)
-
-            Write it down and keep it apart from your passphrase. You need both to log in on any device;
-            svx cannot recover either, and without them nobody can decrypt your data, svx included.
-            \(rememberSecretKey ? "A copy is kept in \(state.secretKeyFile.path) (readable by you only).\n" : "")
-            Logged in as \(signUp.session.username) until \(signUp.session.expiresAt.iso8601).
-            """)
+        if let keysFailure {
+            throw CLIError("your account exists but its keys could not be created (\(keysFailure)); run `svx login` to finish")
+        }
     }
 }

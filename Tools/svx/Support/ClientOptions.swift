@@ -1,4 +1,5 @@
 import ArgumentParser
+import Cryppo
 import Foundation
 import SVXClient
 import SVXRPC
@@ -8,18 +9,45 @@ struct ClientOptions: ParsableArguments {
     @Option(name: .customLong("auth-endpoint"), help: "Auth's endpoint (default: $SVX_AUTH_ENDPOINT or tcp://127.0.0.1:7101).")
     var authEndpoint: String?
 
+    @Option(
+        name: .customLong("keystore-endpoint"),
+        help: "Keystore's endpoint (default: $SVX_KEYSTORE_ENDPOINT or tcp://127.0.0.1:7102).")
+    var keystoreEndpoint: String?
+
     @Flag(help: "Print machine-readable JSON on stdout.")
     var json = false
 
     var endpoints: ServiceEndpoints {
         var endpoints = ServiceEndpoints.fromEnvironment()
         if let authEndpoint { endpoints.auth = authEndpoint }
+        if let keystoreEndpoint { endpoints.keystore = keystoreEndpoint }
         return endpoints
     }
 
     func accountClient() throws -> AccountClient {
         AccountClient(auth: try RPCClient(endpoint: endpoints.auth))
     }
+
+    /// RSA-4096 account keypairs, as Meeco's SDK makes them.
+    func keyringClient() throws -> KeyringClient {
+        KeyringClient(keystore: try RPCClient(endpoint: endpoints.keystore), timeout: .seconds(30))
+    }
+}
+
+/// The Secret Key: `--secret-key-file`, `$SVX_SECRET_KEY`, the copy kept by `signup --remember-secret-key`,
+/// or a no-echo prompt.
+func readSecretKey(file: String?, state: ClientState) throws -> SecretKey {
+    try CryptoIO.run { try SecretKey(parsing: try readSecretKeyText(file: file, state: state)) }
+}
+
+private func readSecretKeyText(file: String?, state: ClientState) throws -> String {
+    if let file { return try CryptoIO.readText(file: file).trimmingCharacters(in: .whitespacesAndNewlines) }
+    if let value = ProcessInfo.processInfo.environment["SVX_SECRET_KEY"], !value.isEmpty { return value }
+    if let remembered = state.rememberedSecretKey() { return remembered }
+    guard isatty(STDIN_FILENO) == 1 else {
+        throw CLIError("no Secret Key: give --secret-key-file or $SVX_SECRET_KEY (stdin is not a terminal)")
+    }
+    return try Terminal.passphrase(prompt: "Secret Key: ").trimmingCharacters(in: .whitespacesAndNewlines)
 }
 
 /// The passphrase for scripts and people: `$SVX_PASSPHRASE`, else a no-echo prompt on a terminal,
@@ -60,6 +88,8 @@ func clientFlow<T>(_ body: () async throws -> T) async throws -> T {
         }
     } catch let error as SVXClientError {
         throw CLIError(error.message)
+    } catch let error as CryppoError {
+        throw CLIError("\(error)")
     }
 }
 

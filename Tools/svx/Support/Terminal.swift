@@ -1,4 +1,6 @@
 import Foundation
+import SVXClient
+import Synchronization
 
 #if canImport(Glibc)
     import Glibc
@@ -30,24 +32,74 @@ enum Terminal {
 
     /// Reads a passphrase: a no-echo prompt on the terminal, or the first line of stdin when not a TTY.
     static func passphrase(prompt: String) throws -> String {
-        if isatty(STDIN_FILENO) == 1 {
-            FileHandle.standardError.write(Data(prompt.utf8))
-            var old = termios()
-            tcgetattr(STDIN_FILENO, &old)
-            var noEcho = old
-            noEcho.c_lflag &= ~tcflag_t(ECHO)
-            tcsetattr(STDIN_FILENO, TCSAFLUSH, &noEcho)
-            defer {
-                tcsetattr(STDIN_FILENO, TCSAFLUSH, &old)
-                FileHandle.standardError.write(Data("\n".utf8))
-            }
-            guard let line = readLine(strippingNewline: true) else { throw CLIError("no passphrase given") }
-            return line
-        }
+        try passphrases(prompts: [prompt])[0]
+    }
+
+    /// Reads several passphrases: one no-echo prompt each on the terminal, or the first lines of stdin (one each)
+    /// when not a TTY.
+    static func passphrases(prompts: [String]) throws -> [String] {
+        if isatty(STDIN_FILENO) == 1 { return try prompts.map(prompted) }
         let bytes = [UInt8](FileHandle.standardInput.readDataToEndOfFile())
         guard let text = String(validating: bytes, as: UTF8.self) else { throw CLIError("passphrase is not UTF-8") }
-        var line = Substring(text.split(separator: "\n", maxSplits: 1, omittingEmptySubsequences: false).first ?? "")
-        if line.hasSuffix("\r") { line = line.dropLast() }
-        return String(line)
+        let lines = text.split(separator: "\n", maxSplits: prompts.count, omittingEmptySubsequences: false)
+        return prompts.indices.map { index in
+            var line = index < lines.count ? lines[index] : ""
+            if line.hasSuffix("\r") { line = line.dropLast() }
+            return String(line)
+        }
+    }
+
+    private static func prompted(_ prompt: String) throws -> String {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        var old = termios()
+        tcgetattr(STDIN_FILENO, &old)
+        var noEcho = old
+        noEcho.c_lflag &= ~tcflag_t(ECHO)
+        tcsetattr(STDIN_FILENO, TCSAFLUSH, &noEcho)
+        defer {
+            tcsetattr(STDIN_FILENO, TCSAFLUSH, &old)
+            FileHandle.standardError.write(Data("\n".utf8))
+        }
+        guard let line = readLine(strippingNewline: true) else { throw CLIError("no passphrase given") }
+        return line
+    }
+}
+
+/// One line on stderr for a slow step (stdout stays for results): the label when it starts, a dot a second on
+/// a terminal, and how long it took when it ends.
+final class ProgressLine: Sendable {
+    private let running = Mutex<(start: ContinuousClock.Instant, ticker: Task<Void, Never>)?>(nil)
+
+    func begin(_ label: String) {
+        FileHandle.standardError.write(Data("\(label)...".utf8))
+        let ticker = Task {
+            guard isatty(STDERR_FILENO) == 1 else { return }
+            while !Task.isCancelled {
+                try? await Task.sleep(for: .seconds(1))
+                if !Task.isCancelled { FileHandle.standardError.write(Data(".".utf8)) }
+            }
+        }
+        running.withLock { $0 = (ContinuousClock.now, ticker) }
+    }
+
+    func end(_ outcome: String = "done") {
+        guard let (start, ticker) = running.withLock({ state in defer { state = nil }; return state }) else { return }
+        ticker.cancel()
+        let elapsed = ContinuousClock.now - start
+        let seconds = Double(elapsed.components.seconds) + Double(elapsed.components.attoseconds) / 1e18
+        FileHandle.standardError.write(Data(" \(outcome) (\(String(format: "%.1f", seconds)) s)\n".utf8))
+    }
+
+    /// The SDK's key events as progress lines (the RSA keypair takes seconds to generate).
+    var keyringEvents: @Sendable (KeyringProgress) -> Void {
+        { [self] event in
+            switch event {
+            case .generatingKeypair(let bits): begin("Generating your RSA-\(bits) keypair (this takes a few seconds)")
+            case .keypairGenerated: end()
+            case .creatingKEK: Terminal.printError("Creating your key encryption key.")
+            case .creatingPrivateDEK: Terminal.printError("Creating your private data key.")
+            case .rewrapping(let keys): Terminal.printError("Re-wrapping \(keys) keys under a new key encryption key.")
+            }
+        }
     }
 }

@@ -1,0 +1,155 @@
+import ArgumentParser
+import Cryppo
+import Foundation
+import SVXClient
+import SVXProto
+import SVXRPC
+
+/// `svx keys list|rotate`: the key hierarchy kept (wrapped) by the Keystore.
+struct KeysCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "keys", abstract: "List your keys or rotate your key encryption key.",
+        subcommands: [List.self, Rotate.self])
+
+    struct List: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "List your KEK, data keys and keypairs (ids and versions; no key material).")
+        @OptionGroup var options: ClientOptions
+
+        func run() async throws {
+            let session = try ClientState().loadSession()
+            guard session.credentialGeneration >= 1 else { throw CLIError("this session predates key generations: run `svx login` again") }
+            let keyring = try options.keyringClient()
+            let inventory = try await clientFlow { try await keyring.inventory(session: session) }
+            func date(_ ms: UInt64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).iso8601 }
+            func bits(_ pem: String) -> Int? { try? RSAPublicKey(pem: pem).bits }
+            if options.json {
+                try printJSON([
+                    "kek": [
+                        "kek_version": inventory.kek.kekVersion, "credential_generation": inventory.kek.credentialGeneration,
+                        "created_at": date(inventory.kek.createdAtMs), "derivation": inventory.kek.derivation.algorithm,
+                        "iterations": inventory.kek.derivation.iterations,
+                        "passphrase_change_pending": inventory.passphraseChangePending,
+                    ] as [String: Any],
+                    "deks": inventory.deks.map {
+                        ["dek_id": $0.dekID, "external_id": $0.externalID, "kek_version": $0.kekVersion, "created_at": date($0.createdAtMs)]
+                            as [String: Any]
+                    },
+                    "keypairs": inventory.keypairs.map {
+                        ["keypair_id": $0.keypairID, "external_identifiers": $0.externalIdentifiers, "kek_version": $0.kekVersion,
+                         "bits": bits($0.publicKeyPem) ?? 0, "created_at": date($0.createdAtMs)] as [String: Any]
+                    },
+                ])
+                return
+            }
+            let kek = inventory.kek
+            Terminal.printLine("KEK        version \(kek.kekVersion), wrapped for passphrase generation \(kek.credentialGeneration) (\(kek.derivation.algorithm), \(kek.derivation.iterations) iterations), since \(date(kek.createdAtMs))")
+            if inventory.passphraseChangePending {
+                Terminal.printLine("           a passphrase change was started and not finished (`svx passphrase change` again settles it)")
+            }
+            Terminal.printLine("\nData keys (\(inventory.deks.count))")
+            for dek in inventory.deks {
+                Terminal.printLine("  \(dek.dekID)  \(dek.externalID.isEmpty ? "-" : dek.externalID)  KEK v\(dek.kekVersion)  \(date(dek.createdAtMs))")
+            }
+            Terminal.printLine("\nKeypairs (\(inventory.keypairs.count))")
+            for keypair in inventory.keypairs {
+                let size = bits(keypair.publicKeyPem).map { "RSA-\($0)" } ?? "RSA"
+                let names = keypair.externalIdentifiers.isEmpty ? "-" : keypair.externalIdentifiers.joined(separator: ",")
+                Terminal.printLine("  \(keypair.keypairID)  \(names)  \(size)  KEK v\(keypair.kekVersion)  \(date(keypair.createdAtMs))")
+            }
+        }
+    }
+
+    struct Rotate: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Make a new KEK and re-wrap every data key and private key with it, in one atomic step.",
+            discussion: """
+                Nothing you stored is re-encrypted: the data keys stay the same, only the key that wraps them changes.
+                Needs your Secret Key and passphrase (see `svx login --help` for where they come from).
+                """)
+        @OptionGroup var options: ClientOptions
+        @Option(help: "A file holding the Secret Key (1.<username>.<key>).") var secretKeyFile: String?
+
+        func run() async throws {
+            let state = ClientState()
+            let session = try state.loadSession()
+            guard session.credentialGeneration >= 1 else { throw CLIError("this session predates key generations: run `svx login` again") }
+            let secretKey = try readSecretKey(file: secretKeyFile, state: state)
+            guard secretKey.username == session.username else {
+                throw CLIError("this Secret Key belongs to \(secretKey.username), the session to \(session.username)")
+            }
+            let passphrase = try readPassphrase(prompt: "Passphrase: ")
+            let keyring = try options.keyringClient()
+            let progress = ProgressLine()
+            let keys = try await clientFlow {
+                do {
+                    return try await keyring.rotate(
+                        session: session, pdk: try secretKey.passphraseDerivedKey(passphrase: passphrase),
+                        progress: progress.keyringEvents)
+                } catch let status as RPCStatus where status.code == .failedPrecondition {
+                    throw CLIError("\(status.message). Run `svx passphrase change` (you may keep the same passphrase), then rotate again.")
+                }
+            }
+            if options.json {
+                try printJSON(["kek_version": keys.kekVersion])
+            } else {
+                Terminal.printLine("Rotated: your keys are now wrapped by KEK version \(keys.kekVersion).")
+            }
+        }
+    }
+}
+
+/// `svx passphrase change`.
+struct PassphraseCommand: AsyncParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "passphrase", abstract: "Change your passphrase.", subcommands: [Change.self])
+
+    struct Change: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Change your passphrase: nothing is re-encrypted, your KEK is re-wrapped and Auth gets a new verifier.",
+            discussion: """
+                The current passphrase comes from $SVX_PASSPHRASE, the new one from $SVX_NEW_PASSPHRASE; otherwise
+                both are asked (the new one twice) on the terminal, or read as the first two lines of stdin.
+                Every other session of yours ends; this one continues. If the change is interrupted, log in with the
+                new passphrase if it was accepted, else the old one: either way nothing is lost.
+                """)
+        @OptionGroup var options: ClientOptions
+        @Option(help: "A file holding the Secret Key (1.<username>.<key>).") var secretKeyFile: String?
+
+        func run() async throws {
+            let state = ClientState()
+            let secretKey = try readSecretKey(file: secretKeyFile, state: state)
+            let (current, new) = try readPassphrases()
+            let change = PassphraseChange(account: try options.accountClient(), keyring: try options.keyringClient())
+            let progress = ProgressLine()
+            let changed = try await clientFlow {
+                try await change.run(
+                    secretKey: secretKey, currentPassphrase: current, newPassphrase: new, progress: progress.keyringEvents)
+            }
+            try state.saveSession(changed.session)
+            if options.json {
+                try printJSON([
+                    "username": changed.session.username, "credential_generation": changed.session.credentialGeneration,
+                    "revoked_sessions": changed.revokedSessions,
+                ])
+            } else {
+                Terminal.printLine("Passphrase changed for \(changed.session.username). \(changed.revokedSessions) other session(s) ended.")
+            }
+        }
+
+        private func readPassphrases() throws -> (String, String) {
+            let environment = ProcessInfo.processInfo.environment
+            let current = environment["SVX_PASSPHRASE"].flatMap { $0.isEmpty ? nil : $0 }
+            let new = environment["SVX_NEW_PASSPHRASE"].flatMap { $0.isEmpty ? nil : $0 }
+            var prompts: [String] = []
+            if current == nil { prompts.append("Current passphrase: ") }
+            if new == nil { prompts += isatty(STDIN_FILENO) == 1 ? ["New passphrase: ", "Repeat the new passphrase: "] : ["New passphrase: "] }
+            var answers = prompts.isEmpty ? [] : try Terminal.passphrases(prompts: prompts)
+            let currentValue = current ?? answers.removeFirst()
+            let newValue = new ?? answers.removeFirst()
+            if new == nil, isatty(STDIN_FILENO) == 1, answers.first != newValue { throw CLIError("the new passphrases differ") }
+            guard !currentValue.isEmpty, !newValue.isEmpty else { throw CLIError("a passphrase is empty") }
+            return (currentValue, newValue)
+        }
+    }
+}
