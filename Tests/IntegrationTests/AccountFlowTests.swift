@@ -32,19 +32,25 @@ import Testing
     }
 
     @Test func commandLineSignUpLoginWhoAmIAndLogout() async throws {
-        let (auth, _) = try await startService("auth")
+        let (auth, database) = try await startService("auth")
         defer { auth.stop() }
+        let (keystore, _) = try await startService("keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint])
+        defer { keystore.stop() }
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: home) }
         let svx = try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path
         var environment = ProcessInfo.processInfo.environment
         environment["SVX_HOME"] = home.path
         environment["SVX_AUTH_ENDPOINT"] = auth.endpoint
+        environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
         environment["SVX_PASSPHRASE"] = "a long passphrase for the cli"
 
-        let signUp = try ChildProcess.run(svx, ["signup", "--json"], environment: environment, timeout: .seconds(60))
-        #expect(signUp.status == 0, "\(signUp.output)")
-        let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.output.utf8)) as? [String: Any])
+        let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
+        #expect(signUp.status == 0, "\(signUp.stdout)\(signUp.stderr)")
+        // The RSA-4096 keypair takes seconds: progress is shown on stderr, stdout stays JSON.
+        #expect(signUp.stderr.contains("Generating your RSA-4096 keypair") && signUp.stderr.contains("done ("), "\(signUp.stderr)")
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
+        #expect(fields["keys_ready"] as? Bool == true)
         let secretKey = try #require(fields["secret_key"] as? String)
         #expect(try SecretKey(parsing: secretKey).username == fields["username"] as? String)
 
@@ -74,5 +80,65 @@ import Testing
         let wrong = try ChildProcess.run(svx, ["login"], environment: loginEnvironment, timeout: .seconds(60))
         #expect(wrong.status != 0, "\(wrong.output)")
         #expect(!wrong.output.contains(secretKey))
+    }
+
+    /// The acceptance check of the Keystore issue, through the `svx` binary: keys after sign-up, a passphrase
+    /// change after which only the new passphrase logs in, a rotation.
+    @Test func commandLineKeysPassphraseChangeAndRotation() async throws {
+        let (auth, database) = try await startService("auth")
+        defer { auth.stop() }
+        let (keystore, _) = try await startService("keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint])
+        defer { keystore.stop() }
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: home) }
+        let svx = try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["SVX_HOME"] = home.path
+        environment["SVX_AUTH_ENDPOINT"] = auth.endpoint
+        environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
+        environment["SVX_PASSPHRASE"] = "the old passphrase"
+
+        let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
+        #expect(signUp.status == 0, "\(signUp.stdout)\(signUp.stderr)")
+        let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
+        environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
+
+        func keys() throws -> [String: Any] {
+            let list = try ChildProcess.runSeparately(svx, ["keys", "list", "--json"], environment: environment)
+            #expect(list.status == 0, "\(list.stdout)\(list.stderr)")
+            return try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
+        }
+        var listed = try keys()
+        #expect((listed["kek"] as? [String: Any])?["kek_version"] as? Int == 1)
+        #expect((listed["deks"] as? [[String: Any]])?.map { $0["external_id"] as? String } == ["private"])
+        let keypairs = try #require(listed["keypairs"] as? [[String: Any]])
+        #expect(keypairs.count == 1 && keypairs[0]["bits"] as? Int == 4096)
+        #expect(keypairs[0]["external_identifiers"] as? [String] == ["auth"])
+        let human = try ChildProcess.run(svx, ["keys", "list"], environment: environment)
+        #expect(human.status == 0 && human.output.contains("KEK        version 1") && human.output.contains("RSA-4096"), "\(human.output)")
+
+        var change = environment
+        change["SVX_NEW_PASSPHRASE"] = "the new passphrase"
+        let changed = try ChildProcess.run(svx, ["passphrase", "change"], environment: change, timeout: .seconds(60))
+        #expect(changed.status == 0 && changed.output.contains("Passphrase changed"), "\(changed.output)")
+        // The session the change kept is still good.
+        #expect(try ChildProcess.run(svx, ["whoami"], environment: environment).status == 0)
+
+        let old = try ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
+        #expect(old.status != 0 && old.output.contains("invalid username or passphrase"), "\(old.output)")
+        environment["SVX_PASSPHRASE"] = "the new passphrase"
+        let new = try ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
+        #expect(new.status == 0, "\(new.output)")
+        listed = try keys()
+        #expect((listed["kek"] as? [String: Any])?["credential_generation"] as? Int == 2)
+
+        let rotate = try ChildProcess.run(svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
+        #expect(rotate.status == 0 && rotate.output.contains("KEK version 2"), "\(rotate.output)")
+        listed = try keys()
+        #expect((listed["kek"] as? [String: Any])?["kek_version"] as? Int == 2)
+        #expect((listed["deks"] as? [[String: Any]])?.allSatisfy { $0["kek_version"] as? Int == 2 } == true)
+        // After the rotation the new passphrase still logs in and opens everything.
+        let again = try ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
+        #expect(again.status == 0, "\(again.output)")
     }
 }

@@ -14,20 +14,29 @@ public final class ChildProcess: @unchecked Sendable {  // state guarded by `loc
     private let lock = NSLock()
     private var exitStatus: Int32?
 
-    /// Starts `executable` with `arguments` and `environment`; stdin is /dev/null, stdout and stderr
-    /// go to `outputFile` (created or truncated).
-    public init(executable: String, arguments: [String] = [], environment: [String: String], outputFile: URL) throws {
+    /// Starts `executable` with `arguments` and `environment`; stdin is /dev/null, stdout goes to `outputFile`
+    /// (created or truncated), stderr to `errorFile`, or to `outputFile` too when it is nil.
+    public init(
+        executable: String, arguments: [String] = [], environment: [String: String], outputFile: URL,
+        errorFile: URL? = nil
+    ) throws {
         self.executable = executable
         let outputFD = open(outputFile.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
         guard outputFD >= 0 else { throw HarnessError("cannot create \(outputFile.path)") }
         defer { close(outputFD) }
+        var errorFD = outputFD
+        if let errorFile {
+            errorFD = open(errorFile.path, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0o600)
+            guard errorFD >= 0 else { throw HarnessError("cannot create \(errorFile.path)") }
+        }
+        defer { if errorFD != outputFD { close(errorFD) } }
 
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
         posix_spawn_file_actions_addopen(&actions, 0, "/dev/null", O_RDONLY, 0)
         posix_spawn_file_actions_adddup2(&actions, outputFD, 1)
-        posix_spawn_file_actions_adddup2(&actions, outputFD, 2)
+        posix_spawn_file_actions_adddup2(&actions, errorFD, 2)
 
         // A clean signal state: the test process's threads may block signals the child relies on (SIGTERM).
         var attributes = posix_spawnattr_t()
@@ -106,5 +115,28 @@ public final class ChildProcess: @unchecked Sendable {  // state guarded by `loc
             throw HarnessError("\(executable) did not finish within \(timeout)")
         }
         return (status, (try? String(contentsOf: output, encoding: .utf8)) ?? "")
+    }
+
+    /// The same with stdout and stderr apart (for commands whose stdout is JSON and stderr shows progress).
+    public static func runSeparately(
+        _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        timeout: Duration = .seconds(30)
+    ) throws -> (status: Int32, stdout: String, stderr: String) {
+        let base = FileManager.default.temporaryDirectory.appendingPathComponent("svx-cmd-\(UUID().uuidString)")
+        let output = base.appendingPathExtension("out"), errors = base.appendingPathExtension("err")
+        defer {
+            try? FileManager.default.removeItem(at: output)
+            try? FileManager.default.removeItem(at: errors)
+        }
+        let child = try ChildProcess(
+            executable: executable, arguments: arguments, environment: environment, outputFile: output, errorFile: errors)
+        guard let status = child.waitForExit(timeout: timeout) else {
+            child.kill()
+            throw HarnessError("\(executable) did not finish within \(timeout)")
+        }
+        return (
+            status, (try? String(contentsOf: output, encoding: .utf8)) ?? "",
+            (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+        )
     }
 }
