@@ -122,6 +122,7 @@ let package = Package(
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
+        .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -16,14 +16,14 @@ import Testing
             "SVX_AUTH_SESSION_IDLE_MS": "1500", "SVX_AUTH_SESSION_MAX_MS": "3000",
             "SVX_AUTH_THROTTLE_BURST": "2", "SVX_AUTH_THROTTLE_REFILL_MS": "700",
             "SVX_AUTH_THROTTLE_CALLER_BURST": "9", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS": "800",
-            "SVX_AUTH_CHALLENGE_KEY": String(repeating: "0F", count: 32),
+            "SVX_AUTH_CHALLENGE_KEY": String(repeating: "0F", count: 32), "SVX_AUTH_REAUTH_WINDOW_MS": "90000",
         ])
         #expect(configuration == AuthConfiguration(
             challengeTTL: .milliseconds(500), reservationTTL: .milliseconds(2000), sessionIdle: .milliseconds(1500),
             sessionMax: .milliseconds(3000), throttleBurst: 2, throttleRefill: .milliseconds(700),
             callerThrottleBurst: 9, callerThrottleRefill: .milliseconds(800),
-            challengeKey: [UInt8](repeating: 0x0F, count: 32)))
-        #expect(AuthConfiguration.variables.count == 9)
+            challengeKey: [UInt8](repeating: 0x0F, count: 32), reauthWindow: .milliseconds(90_000)))
+        #expect(AuthConfiguration.variables.count == 10)
         #expect(try AuthConfiguration.fromEnvironment([:]).challengeKey == nil)
         #expect(ServiceConfiguration.variables(service: "auth").contains("SVX_AUTH_THROTTLE_BURST"))
         #expect(ServiceConfiguration.variables(service: "vault").contains("SVX_AUTH_ENDPOINT"))
@@ -32,7 +32,7 @@ import Testing
     @Test(arguments: [
         ("SVX_AUTH_CHALLENGE_TTL_MS", "0"), ("SVX_AUTH_THROTTLE_BURST", "many"), ("SVX_AUTH_THROTTLE_REFILL_MS", "-1"),
         ("SVX_AUTH_SESSION_IDLE_MS", "999999999"), ("SVX_AUTH_CHALLENGE_KEY", "abcd"),
-        ("SVX_AUTH_CHALLENGE_KEY", String(repeating: "zz", count: 32)),
+        ("SVX_AUTH_CHALLENGE_KEY", String(repeating: "zz", count: 32)), ("SVX_AUTH_REAUTH_WINDOW_MS", "10"),
     ])
     func refusesBadValuesNamingTheVariable(variable: String, value: String) {
         #expect {

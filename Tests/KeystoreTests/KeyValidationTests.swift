@@ -1,0 +1,127 @@
+import Cryppo
+import Foundation
+import SVXProto
+import SVXRPC
+import Testing
+
+@testable import Keystore
+
+/// What the Keystore accepts as a wrapped key, a public key, derivation artefacts, identifiers and metadata
+/// (pure checks, before any database work).
+@Suite struct KeyValidationTests {
+    let key = try! SymmetricKey.random()
+
+    /// The field an INVALID_ARGUMENT names (nil if `body` succeeded).
+    func field(_ body: () throws -> Any) -> String? {
+        do {
+            _ = try body()
+            return nil
+        } catch {
+            let status = error as? RPCStatus
+            #expect(status?.code == .invalidArgument, "\(error)")
+            return status?.details["field"]
+        }
+    }
+
+    @Test func aWrapped32ByteKeyIsAccepted() throws {
+        let wrapped = try Cryppo.encrypt(try SymmetricKey.random().bytes, key: key)
+        #expect(try KeyValidation.wrappedKey(wrapped, field: "wrapped_dek") == wrapped)
+        // Legacy (YAML artefacts) strings written by older Meeco clients parse too: 16 bytes here, so refused
+        // only for its size, not its format.
+        let legacy = "Aes256Gcm.njxkD8E8FUblb27R6hvN_Q==.LS0tCml2OiAhYmluYXJ5IHwtCiAgKzdhbXl4cjhBWEdQRlVuNwphdDogIWJpbmFyeSB8LQogIHQxa2hBTXBjSStjcENrcWNZUTVxWUE9PQphZDogbm9uZQo="
+        let status = #expect(throws: RPCStatus.self) { try KeyValidation.wrappedKey(legacy, field: "wrapped_dek") }
+        #expect(status?.message.contains("wraps 16 bytes") == true)
+    }
+
+    @Test func plaintextAndOtherStrategiesAreRefused() throws {
+        let raw = try SymmetricKey.random()
+        let privateKey = try RSAPrivateKey.generate(bits: 2048)
+        let cases: [String] = [
+            "",
+            raw.base64URL,  // a plaintext key
+            Hex.encode(raw.bytes),
+            try privateKey.pem,  // a plaintext PEM private key
+            try Cryppo.encrypt(raw.bytes, publicKey: try privateKey.publicKey),  // Rsa4096 strategy
+            try Cryppo.encrypt(raw.bytes, passphrase: "pass"),  // passphrase-derived, 5 parts
+            try Cryppo.encrypt(Array(repeating: 1, count: 16), key: key),  // not 32 bytes
+            try Cryppo.encrypt(Array(repeating: 1, count: 64), key: key),
+            String(repeating: "A", count: 600),
+            "Aes256Gcm.AAAA.QUAAAAA=",  // artefacts without an IV and a tag
+        ]
+        for text in cases {
+            #expect(field { try KeyValidation.wrappedKey(text, field: "wrapped_kek") } == "wrapped_kek", "\(text.prefix(40))")
+        }
+        #expect(field { try KeyValidation.wrappedPrivateKey(try! privateKey.pem, field: "wrapped_private_key") } == "wrapped_private_key")
+        let wrappedPEM = try Cryppo.encrypt(Array(try privateKey.pem.utf8), key: key)
+        #expect(try KeyValidation.wrappedPrivateKey(wrappedPEM, field: "wrapped_private_key") == wrappedPEM)
+        // A wrapped 32-byte key is not a private key.
+        #expect(field { try KeyValidation.wrappedPrivateKey(try! Cryppo.encrypt(raw.bytes, key: key), field: "k") } == "k")
+    }
+
+    @Test func publicKeysMustBeRSASPKIOfAtLeast2048Bits() throws {
+        let privateKey = try RSAPrivateKey.generate(bits: 2048)
+        let pem = try privateKey.publicKeyPEM
+        #expect(try KeyValidation.publicKeyPEM(pem) == pem)
+        #expect(try KeyValidation.publicKeyPEM(pem.replacingOccurrences(of: "\n", with: "\r\n")).isEmpty == false)
+        // Made with `openssl ecparam -genkey -name prime256v1 | openssl ec -pubout` and
+        // `openssl genrsa 1024 | openssl rsa -pubout`: well-formed SPKI, but not RSA / too small.
+        let ecKey = """
+            -----BEGIN PUBLIC KEY-----
+            MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEIN0vCeutJyuAztzWcMG0OGD7/LTF
+            Ho75AxnLOv9rKG7UjSEe7gB0N5zuLdNG5zslvx3d1ozsYSfG2OD90edmsQ==
+            -----END PUBLIC KEY-----
+            """
+        let rsa1024 = """
+            -----BEGIN PUBLIC KEY-----
+            MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC8P28nUKjVCmSgrQMb1kS4aq5W
+            89tyYJDXwk/yHsKT7m/5/N63Uvl0xHNFpPAWVOunDHR165oFS8ue8NvZEzRngi7w
+            VfLsqzgL21JwgDoK1/kOxfDL40cPRPoM8Phre3TN6FgPez4EHcUK79kR96EF1ozH
+            ACEnk7yKKha31ol6wwIDAQAB
+            -----END PUBLIC KEY-----
+            """
+        for text in ["", "not a key", try privateKey.pem, ecKey, rsa1024, String(repeating: "-", count: 9000)] {
+            #expect(field { try KeyValidation.publicKeyPEM(text) } == "public_key_pem", "\(text.prefix(30))")
+        }
+    }
+
+    @Test func derivationArtefactsAreWhatTheSDKUses() throws {
+        var good = Svx_Keystore_V1_DerivationArtefacts()
+        good.algorithm = "PBKDF2-HMAC-SHA256"
+        good.saltSource = "secret_key"
+        good.iterations = 100_000
+        good.keyLength = 32
+        good.version = 1
+        #expect(try KeyValidation.derivation(good) == good)
+        #expect(field { try KeyValidation.derivation(nil) } == "derivation")
+        var bad = good
+        bad.algorithm = "scrypt"
+        #expect(field { try KeyValidation.derivation(bad) } == "derivation.algorithm")
+        bad = good
+        bad.iterations = 1_000
+        #expect(field { try KeyValidation.derivation(bad) } == "derivation.iterations")
+        bad = good
+        bad.keyLength = 16
+        #expect(field { try KeyValidation.derivation(bad) } == "derivation.key_length")
+        bad = good
+        bad.saltSource = "username"
+        #expect(field { try KeyValidation.derivation(bad) } == "derivation.salt_source")
+        bad = good
+        bad.version = 2
+        #expect(field { try KeyValidation.derivation(bad) } == "derivation.version")
+    }
+
+    @Test func identifiersAndMetadataAreBounded() throws {
+        #expect(try KeyValidation.externalIdentifiers(["auth", "connection-1"]) == ["auth", "connection-1"])
+        for identifiers in [[""], ["a", "a"], ["tab\there"], [" padded"], [String(repeating: "x", count: 129)],
+                            (0..<17).map { "id\($0)" }] {
+            #expect(field { try KeyValidation.externalIdentifiers(identifiers) } == "external_identifiers", "\(identifiers)")
+        }
+        #expect(try KeyValidation.metadataJSON(["b": "2", "a": "1"]) == #"{"a":"1","b":"2"}"#)
+        #expect(field { try KeyValidation.metadataJSON(Dictionary(uniqueKeysWithValues: (0..<33).map { ("k\($0)", "v") })) } == "metadata")
+        #expect(field { try KeyValidation.metadataJSON(["k": String(repeating: "v", count: 1025)]) } == "metadata")
+        #expect(field { try KeyValidation.metadataJSON(["": "v"]) } == "metadata key")
+        #expect(field { try KeyValidation.kekVersion(0) } == "kek_version")
+        #expect(field { try KeyValidation.generation(0) } == "credential_generation")
+        #expect(field { try KeyValidation.generation(UInt64(Int64.max) + 1) } == "credential_generation")
+    }
+}
