@@ -1,0 +1,312 @@
+import Cryppo
+import Foundation
+import SRP
+import SVXClient
+import SVXContracts
+import SVXProto
+import SVXRPC
+import SVXStore
+import SVXTestHarness
+import Testing
+
+/// svx-auth and svx-keystore on one database (the Keystore checks every session with this Auth), with a client
+/// for each. `stop()` ends both processes.
+struct KeystoreStack {
+    let auth: ServiceProcess
+    let keystore: ServiceProcess
+    let database: TestDatabase
+    let authClient: AuthTestClient
+    let keystoreClient: RPCClient
+
+    static func start() async throws -> KeystoreStack {
+        let (auth, database) = try await startService("auth")
+        do {
+            let (keystore, _) = try await startService(
+                "keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint])
+            do {
+                let authClient = try AuthTestClient(auth)
+                return KeystoreStack(
+                    auth: auth, keystore: keystore, database: database, authClient: authClient,
+                    keystoreClient: try RPCClient(endpoint: keystore.endpoint))
+            } catch {
+                keystore.stop()
+                throw error
+            }
+        } catch {
+            auth.stop()
+            throw error
+        }
+    }
+
+    func stop() {
+        keystoreClient.close()
+        authClient.close()
+        keystore.stop()
+        auth.stop()
+    }
+
+    /// Sign-up and login: a user whose session is at credential generation 1.
+    func newUser(passphrase: String = "pw") async throws -> KeystoreUser {
+        let account = try await authClient.signUp(password: password(passphrase))
+        let login = try await authClient.login(username: account.username, password: password(passphrase))
+        return KeystoreUser(
+            username: account.username, userID: account.userID, sessionToken: login.sessionToken,
+            credentialGeneration: login.credentialGeneration, keystore: keystoreClient, auth: authClient)
+    }
+}
+
+/// A logged-in user calling the Keystore with its session.
+struct KeystoreUser {
+    let username: String
+    let userID: String
+    let sessionToken: String
+    let credentialGeneration: UInt64
+    let keystore: RPCClient
+    let auth: AuthTestClient
+
+    func call<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
+        try await keystore.call(method, request, sessionToken: sessionToken, timeout: .seconds(10))
+    }
+
+    /// The status the call fails with (nil if it succeeded).
+    func failure<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async -> RPCStatus? {
+        await status { _ = try await call(method, request) }
+    }
+
+    /// A random KEK stored wrapped by a random PDK (CreateKEK).
+    func createKEK() async throws -> (kek: SymmetricKey, pdk: SymmetricKey, stored: Svx_Keystore_V1_KeyEncryptionKey) {
+        let kek = try SymmetricKey.random()
+        let pdk = try SymmetricKey.random()
+        let created = try await call(KeystoreRPC.createKEK, .init(wrappedKek: try Cryppo.encrypt(kek.bytes, key: pdk)))
+        return (kek, pdk, created.kek)
+    }
+
+    /// A random DEK stored wrapped by `kek`; returns the stored DEK and its raw bytes.
+    func createDEK(kek: SymmetricKey, kekVersion: UInt32 = 1, externalID: String = "") async throws
+        -> (dek: Svx_Keystore_V1_DataEncryptionKey, key: [UInt8])
+    {
+        let key = try SecureRandom.bytes(count: 32)
+        let request = Svx_Keystore_V1_CreateDEKRequest(
+            wrapped: try Cryppo.encrypt(key, key: kek), kekVersion: kekVersion, externalID: externalID)
+        return (try await call(KeystoreRPC.createDEK, request).dek, key)
+    }
+
+    /// `privateKey` stored as a keypair, its PEM wrapped by `kek`.
+    func createKeypair(
+        _ privateKey: RSAPrivateKey, kek: SymmetricKey, kekVersion: UInt32 = 1, identifiers: [String] = [],
+        metadata: [String: String] = [:]
+    ) async throws -> Svx_Keystore_V1_Keypair {
+        let request = try Svx_Keystore_V1_CreateKeypairRequest(
+            privateKey, kek: kek, kekVersion: kekVersion, identifiers: identifiers, metadata: metadata)
+        return try await call(KeystoreRPC.createKeypair, request).keypair
+    }
+
+    /// Every DEK, page by page.
+    func allDEKs(pageSize: UInt32 = 0) async throws -> [Svx_Keystore_V1_DataEncryptionKey] {
+        var deks: [Svx_Keystore_V1_DataEncryptionKey] = []
+        var token = ""
+        for _ in 0..<1000 {
+            let page = try await call(KeystoreRPC.listDEKs, .init(pageSize: pageSize, pageToken: token))
+            deks += page.deks
+            token = page.nextPageToken
+            if token.isEmpty { return deks }
+        }
+        Issue.record("ListDEKs did not reach its last page")
+        return deks
+    }
+
+    /// Every keypair, page by page.
+    func allKeypairs(pageSize: UInt32 = 0) async throws -> [Svx_Keystore_V1_Keypair] {
+        var keypairs: [Svx_Keystore_V1_Keypair] = []
+        var token = ""
+        for _ in 0..<1000 {
+            let page = try await call(KeystoreRPC.listKeypairs, .init(pageSize: pageSize, pageToken: token))
+            keypairs += page.keypairs
+            token = page.nextPageToken
+            if token.isEmpty { return keypairs }
+        }
+        Issue.record("ListKeypairs did not reach its last page")
+        return keypairs
+    }
+
+    /// Auth's ChangeVerifier with a verifier for `newPassphrase` (step 2 of a passphrase change).
+    func changeVerifier(to newPassphrase: String, expected: UInt64, new: UInt64) async throws
+        -> Svx_Auth_V1_ChangeVerifierResponse
+    {
+        var request = Svx_Auth_V1_ChangeVerifierRequest()
+        let salt = try SecureRandom.bytes(count: 32)
+        request.srpSaltHex = Hex.encode(salt)
+        request.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: username, password: password(newPassphrase)))
+        request.expectedGeneration = expected
+        request.newGeneration = new
+        return try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: sessionToken, timeout: .seconds(10))
+    }
+}
+
+/// Checks that `body` fails with INVALID_ARGUMENT naming `field` in `details["field"]`; `what` names the case.
+func expectInvalid(
+    _ field: String, _ what: String = "", sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async {
+    let failure = await status(body)
+    #expect(failure?.code == .invalidArgument, "\(what): \(failure.map { "\($0)" } ?? "succeeded")", sourceLocation: sourceLocation)
+    #expect(failure?.details["field"] == field, "\(what): details \(failure?.details ?? [:])", sourceLocation: sourceLocation)
+}
+
+/// Every row of the keystore tables as JSON text, in a stable order (for "nothing changed" and "no plaintext"
+/// checks).
+func dumpKeystoreSchema(_ database: TestDatabase) throws -> String {
+    let connection = try database.connect()
+    defer { connection.close() }
+    var text = ""
+    for table in ["users", "kek_wraps", "data_encryption_keys", "keypairs", "keypair_external_ids"] {
+        text += "-- \(table)\n"
+        for row in try connection.query("SELECT row_to_json(t)::text AS j FROM keystore.\(table) t ORDER BY j") {
+            text += try row.decode(String.self, at: 0) + "\n"
+        }
+    }
+    return text
+}
+
+/// A random lowercase UUID no row has.
+func unknownID() -> String { UUID().uuidString.lowercased() }
+
+// MARK: Requests
+
+extension Svx_Keystore_V1_CreateKEKRequest {
+    init(wrappedKek: String, derivation: Svx_Keystore_V1_DerivationArtefacts? = KeyringClient.derivationArtefacts) {
+        self.init()
+        self.wrappedKek = wrappedKek
+        if let derivation { self.derivation = derivation }
+    }
+}
+
+extension Svx_Keystore_V1_GetKEKRequest {
+    init(generation: UInt64) {
+        self.init()
+        credentialGeneration = generation
+    }
+}
+
+extension Svx_Keystore_V1_StagePassphraseChangeRequest {
+    init(kekVersion: UInt32, wrappedKek: String,
+         derivation: Svx_Keystore_V1_DerivationArtefacts? = KeyringClient.derivationArtefacts) {
+        self.init()
+        self.kekVersion = kekVersion
+        self.wrappedKek = wrappedKek
+        if let derivation { self.derivation = derivation }
+    }
+}
+
+extension Svx_Keystore_V1_CommitPassphraseChangeRequest {
+    init(generation: UInt64) {
+        self.init()
+        credentialGeneration = generation
+    }
+}
+
+extension Svx_Keystore_V1_CreateDEKRequest {
+    init(wrapped: String, kekVersion: UInt32 = 1, externalID: String = "") {
+        self.init()
+        wrappedDek = wrapped
+        self.kekVersion = kekVersion
+        self.externalID = externalID
+    }
+}
+
+extension Svx_Keystore_V1_GetDEKRequest {
+    init(id: String = "", externalID: String = "") {
+        self.init()
+        dekID = id
+        self.externalID = externalID
+    }
+}
+
+extension Svx_Keystore_V1_DeleteDEKRequest {
+    init(id: String) {
+        self.init()
+        dekID = id
+    }
+}
+
+extension Svx_Keystore_V1_ListDEKsRequest {
+    init(pageSize: UInt32 = 0, pageToken: String = "") {
+        self.init()
+        self.pageSize = pageSize
+        self.pageToken = pageToken
+    }
+}
+
+extension Svx_Keystore_V1_CreateKeypairRequest {
+    init(publicKeyPEM: String, wrappedPrivateKey: String, kekVersion: UInt32 = 1, identifiers: [String] = [],
+         metadata: [String: String] = [:]) {
+        self.init()
+        publicKeyPem = publicKeyPEM
+        self.wrappedPrivateKey = wrappedPrivateKey
+        self.kekVersion = kekVersion
+        externalIdentifiers = identifiers
+        self.metadata = metadata
+    }
+
+    /// `privateKey`'s public half, and its PEM wrapped by `kek`.
+    init(_ privateKey: RSAPrivateKey, kek: SymmetricKey, kekVersion: UInt32 = 1, identifiers: [String] = [],
+         metadata: [String: String] = [:]) throws {
+        self.init(
+            publicKeyPEM: try privateKey.publicKeyPEM, wrappedPrivateKey: try Cryppo.encrypt(Array(try privateKey.pem.utf8), key: kek),
+            kekVersion: kekVersion, identifiers: identifiers, metadata: metadata)
+    }
+}
+
+extension Svx_Keystore_V1_GetKeypairRequest {
+    init(id: String = "", externalIdentifier: String = "") {
+        self.init()
+        keypairID = id
+        self.externalIdentifier = externalIdentifier
+    }
+}
+
+extension Svx_Keystore_V1_DeleteKeypairRequest {
+    init(id: String) {
+        self.init()
+        keypairID = id
+    }
+}
+
+extension Svx_Keystore_V1_ListKeypairsRequest {
+    init(pageSize: UInt32 = 0, pageToken: String = "") {
+        self.init()
+        self.pageSize = pageSize
+        self.pageToken = pageToken
+    }
+}
+
+extension Svx_Keystore_V1_RewrappedKey {
+    init(id: String, wrapped: String) {
+        self.init()
+        self.id = id
+        wrappedKey = wrapped
+    }
+}
+
+extension Svx_Keystore_V1_RotateKEKRequest {
+    /// A rotation to `newKEK` (wrapped by `pdk`), every key given re-wrapped by it.
+    init(expected: UInt32, generation: UInt64, newKEK: SymmetricKey, pdk: SymmetricKey,
+         deks: [(id: String, key: [UInt8])], keypairs: [(id: String, pem: String)]) throws {
+        self.init()
+        expectedKekVersion = expected
+        credentialGeneration = generation
+        wrappedKek = try Cryppo.encrypt(newKEK.bytes, key: pdk)
+        derivation = KeyringClient.derivationArtefacts
+        self.deks = try deks.map { .init(id: $0.id, wrapped: try Cryppo.encrypt($0.key, key: newKEK)) }
+        self.keypairs = try keypairs.map { .init(id: $0.id, wrapped: try Cryppo.encrypt(Array($0.pem.utf8), key: newKEK)) }
+    }
+}
+
+extension Svx_Keystore_V1_DerivationArtefacts {
+    /// svx's derivation with one field changed.
+    static func changed(_ change: (inout Svx_Keystore_V1_DerivationArtefacts) -> Void) -> Svx_Keystore_V1_DerivationArtefacts {
+        var artefacts = KeyringClient.derivationArtefacts
+        change(&artefacts)
+        return artefacts
+    }
+}
