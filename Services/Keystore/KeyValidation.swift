@@ -82,6 +82,14 @@ enum KeyValidation {
         guard text.hasPrefix("-----BEGIN PUBLIC KEY-----") else {
             throw invalid(field, "\(field) must be an SPKI PEM public key (-----BEGIN PUBLIC KEY-----)")
         }
+        // Exactly one PEM block: OpenSSL reads the first and ignores the rest, which would be stored as it came.
+        let end = "-----END PUBLIC KEY-----"
+        guard let endRange = text.range(of: end),
+            text[endRange.upperBound...].unicodeScalars.allSatisfy({ " \t\r\n".unicodeScalars.contains($0) }),
+            text.components(separatedBy: "-----BEGIN").count == 2
+        else {
+            throw invalid(field, "\(field) must hold exactly one PEM public key and nothing else")
+        }
         let key: RSAPublicKey
         do {
             key = try RSAPublicKey(pem: text)

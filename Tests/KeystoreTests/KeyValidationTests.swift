@@ -79,7 +79,9 @@ import Testing
             ACEnk7yKKha31ol6wwIDAQAB
             -----END PUBLIC KEY-----
             """
-        for text in ["", "not a key", try privateKey.pem, ecKey, rsa1024, String(repeating: "-", count: 9000)] {
+        // Text after the block would be stored as it came (OpenSSL reads only the first block).
+        let smuggled = pem + "\n" + (try privateKey.pem)
+        for text in ["", "not a key", try privateKey.pem, ecKey, rsa1024, String(repeating: "-", count: 9000), smuggled, pem + pem] {
             #expect(field { try KeyValidation.publicKeyPEM(text) } == "public_key_pem", "\(text.prefix(30))")
         }
     }
