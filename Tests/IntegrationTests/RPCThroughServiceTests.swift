@@ -194,7 +194,13 @@ import Testing
         // The harness already called Health while waiting for the service to come up.
         let before = try #require(healthCount(try await client.call(MetricsRPC.scrape, .init(), timeout: .seconds(2)).text))
         for _ in 0..<3 { _ = try await client.call(HealthRPC.check, .init(), timeout: .seconds(2)) }
-        let text = try await client.call(MetricsRPC.scrape, .init(), timeout: .seconds(2)).text
+        // A request is counted once its answer is sent, possibly after the client already has it: poll (bounded).
+        var text = ""
+        for _ in 0..<40 {
+            text = try await client.call(MetricsRPC.scrape, .init(), timeout: .seconds(2)).text
+            if let count = healthCount(text), count >= before + 3 { break }
+            try await Task.sleep(for: .milliseconds(50))
+        }
         #expect(healthCount(text) == before + 3, "\(text)")
         #expect(text.contains("svx_rpc_request_duration_seconds_bucket"))
     }
