@@ -18,9 +18,11 @@ struct NewSession {
 final class LocalSessionValidator: SessionValidator {
     let idleMilliseconds: Double
     let refreshIntervalMilliseconds: Double
+    let reauthWindowMilliseconds: Double
 
     init(configuration: AuthConfiguration) {
         idleMilliseconds = Double(configuration.sessionIdle.wholeMilliseconds)
+        reauthWindowMilliseconds = Double(configuration.reauthWindow.wholeMilliseconds)
         refreshIntervalMilliseconds = min(5_000, idleMilliseconds / 4)
     }
 
@@ -36,11 +38,12 @@ final class LocalSessionValidator: SessionValidator {
         let rows = try db.query(
             """
             SELECT s.session_id, s.user_id, u.username, \(epochMilliseconds("s.expires_at")),
-                   s.last_seen_at < now() - $3::float8 * interval '1 millisecond', u.credential_generation
+                   s.last_seen_at < now() - $3::float8 * interval '1 millisecond', u.credential_generation,
+                   s.created_at > now() - $4::float8 * interval '1 millisecond'
             FROM auth.sessions s JOIN auth.users u ON u.user_id = s.user_id
             WHERE s.token_sha256 = $1 AND s.revoked_at IS NULL AND s.expires_at > now()
               AND s.last_seen_at > now() - $2::float8 * interval '1 millisecond'
-            """, Self.tokenHash(token), idleMilliseconds, refreshIntervalMilliseconds)
+            """, Self.tokenHash(token), idleMilliseconds, refreshIntervalMilliseconds, reauthWindowMilliseconds)
         guard let row = rows.first else { throw RPCStatus.invalidSession }
         let sessionID = try row.decode(UUID.self, at: 0)
         if try row.decode(Bool.self, at: 4) {
@@ -49,7 +52,8 @@ final class LocalSessionValidator: SessionValidator {
         return AuthenticatedSession(
             userID: try row.decode(UUID.self, at: 1).wire, sessionID: sessionID.wire,
             username: try row.decode(String.self, at: 2), expiresAtMs: UInt64(try row.decode(Int64.self, at: 3)),
-            credentialGeneration: UInt64(try row.decode(Int64.self, at: 5)))
+            credentialGeneration: UInt64(try row.decode(Int64.self, at: 5)),
+            recentlyAuthenticated: try row.decode(Bool.self, at: 6))
     }
 }
 
@@ -75,6 +79,7 @@ extension AuthService {
         let session = try sessions.validate(token: request.sessionToken, context: context, worker: worker, fresh: true)
         var response = Svx_Auth_V1_ValidateSessionResponse()
         response.credentialGeneration = session.credentialGeneration
+        response.recentlyAuthenticated = session.recentlyAuthenticated
         response.userID = session.userID
         response.sessionID = session.sessionID
         response.expiresAtMs = session.expiresAtMs
@@ -138,6 +143,9 @@ extension AuthService {
     /// generation moved from `expected_generation` to `new_generation` (compare-and-set; it never goes down).
     /// Needs a session from a recent login. The calling session stays; every other session of the user and
     /// every pending login challenge ends.
+    /// How far one passphrase change may move the generation (abandoned staged changes are skipped over).
+    static let maximumGenerationStep: UInt64 = 1_000
+
     func changeVerifier(
         _ request: Svx_Auth_V1_ChangeVerifierRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -148,15 +156,24 @@ extension AuthService {
             throw RPCStatus(.invalidArgument, "expected_generation is required (the generation your login returned)",
                             details: ["field": "expected_generation"])
         }
-        guard request.newGeneration > request.expectedGeneration, request.newGeneration <= UInt64(Int64.max) else {
-            throw RPCStatus(.invalidArgument, "new_generation must be greater than expected_generation",
-                            details: ["field": "new_generation"])
+        // The Keystore stages max(seen) + 1, so a new generation is never far above the current one; the bound keeps
+        // generations far from overflowing.
+        guard request.newGeneration > request.expectedGeneration,
+            request.newGeneration - request.expectedGeneration <= Self.maximumGenerationStep,
+            request.newGeneration <= UInt64(Int64.max)
+        else {
+            throw RPCStatus(
+                .invalidArgument,
+                "new_generation must be greater than expected_generation, by at most \(Self.maximumGenerationStep)",
+                details: ["field": "new_generation"])
         }
         let reauthWindow = Double(configuration.reauthWindow.wholeMilliseconds)
         let revoked = try worker.database.transaction { db -> Int in
             let fresh = try db.query(
-                "SELECT created_at > now() - $2::float8 * interval '1 millisecond' FROM auth.sessions WHERE session_id = $1::uuid",
-                session.sessionID, reauthWindow)
+                """
+                SELECT created_at > now() - $2::float8 * interval '1 millisecond' FROM auth.sessions
+                WHERE session_id = $1::uuid AND revoked_at IS NULL AND expires_at > now() FOR UPDATE
+                """, session.sessionID, reauthWindow)
             guard let fresh = fresh.first, try fresh.decode(Bool.self, at: 0) else {
                 throw RPCStatus(
                     .failedPrecondition,

@@ -101,9 +101,25 @@ extension KeystoreService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_DeleteDEKResponse {
         let id = try FieldValidation.uuid(request.dekID, field: "dek_id")
-        let deleted = try worker.database.execute(
-            "DELETE FROM keystore.data_encryption_keys WHERE user_id = $1 AND dek_id = $2", try Self.userID(session), id)
-        guard deleted == 1 else { throw Self.notFound("DEK", field: "dek_id") }
+        let userID = try Self.userID(session)
+        // The private DEK wraps every slot value of the vault: deleting it would lose them all (and the next login
+        // would quietly make a new one), so it is never deleted.
+        let deleted = try worker.database.query(
+            """
+            DELETE FROM keystore.data_encryption_keys
+            WHERE user_id = $1 AND dek_id = $2 AND external_id IS DISTINCT FROM $3
+            RETURNING 1
+            """, userID, id, Self.reservedDEK)
+        guard deleted.count == 1 else {
+            let reserved = try worker.database.query(
+                "SELECT 1 FROM keystore.data_encryption_keys WHERE user_id = $1 AND dek_id = $2", userID, id)
+            if !reserved.isEmpty {
+                throw RPCStatus(
+                    .failedPrecondition, "the private DEK cannot be deleted: everything in the vault is encrypted with it",
+                    details: ["field": "dek_id"])
+            }
+            throw Self.notFound("DEK", field: "dek_id")
+        }
         context.logger.info("dek deleted", metadata: ["user_id": "\(session.userID)", "dek_id": "\(id.wire)"])
         return .init()
     }

@@ -29,21 +29,54 @@ extension KeystoreService {
         return kek
     }
 
+    /// A staged wrap whose ChangeVerifier has not come within this long never will: Auth wants a login at most
+    /// `SVX_AUTH_REAUTH_WINDOW_MS` old (at most one hour) and the stage happens after that login. Two hours leave
+    /// room for clock skew between the services' databases.
+    static let stagedWrapLifetimeMilliseconds: Double = 2 * 3_600_000
+
     static func insertWrap(
         _ db: PostgresConnection, userID: UUID, generation: Int64, kekVersion: Int32, wrappedKEK: String,
-        derivation: Svx_Keystore_V1_DerivationArtefacts
+        derivation: Svx_Keystore_V1_DerivationArtefacts, stagedFrom: Int64? = nil
     ) throws -> Svx_Keystore_V1_KeyEncryptionKey {
         let rows = try db.query(
             """
             INSERT INTO keystore.kek_wraps (user_id, credential_generation, kek_version, wrapped_kek,
                 derivation_algorithm, derivation_salt_source, derivation_iterations, derivation_key_length,
-                derivation_version)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)
+                derivation_version, staged_from)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
             RETURNING \(wrapColumns)
             """, userID, generation, kekVersion, wrappedKEK, derivation.algorithm, derivation.saltSource,
-            Int32(derivation.iterations), Int32(derivation.keyLength), Int32(derivation.version))
+            Int32(derivation.iterations), Int32(derivation.keyLength), Int32(derivation.version), stagedFrom)
         return try keyEncryptionKey(rows[0])
     }
+
+    /// Deletes the wraps that can never be used again, Auth being at `current` (a lower bound: it only grows),
+    /// with the user's row locked:
+    /// - wraps of earlier generations, but only while the wrap of `current` exists (otherwise the old wrap may be
+    ///   the last copy of the KEK that the owner's passphrase opens: it is kept for recovery);
+    /// - staged wraps whose `staged_from` Auth has left (their compare-and-set can no longer succeed);
+    /// - staged wraps older than ``stagedWrapLifetimeMilliseconds`` (Auth would refuse their ChangeVerifier).
+    /// Returns how many went.
+    static func deleteDeadWraps(_ db: PostgresConnection, userID: UUID, current: Int64) throws -> Int {
+        try db.execute(
+            """
+            DELETE FROM keystore.kek_wraps w
+            WHERE w.user_id = $1 AND (
+                (w.credential_generation < $2 AND EXISTS (
+                    SELECT 1 FROM keystore.kek_wraps c WHERE c.user_id = $1 AND c.credential_generation = $2))
+                OR (w.credential_generation > $2 AND w.staged_from IS NOT NULL AND w.staged_from < $2)
+                OR (w.credential_generation > $2 AND w.staged_from IS NOT NULL
+                    AND w.created_at < now() - $3::float8 * interval '1 millisecond'))
+            """, userID, current, stagedWrapLifetimeMilliseconds)
+    }
+
+    /// The SQL condition of a staged wrap that may still become current (`w` the wraps, $1 the user, $2 Auth's
+    /// current generation, $3 the staged-wrap lifetime in ms).
+    static let liveStagedWrap = """
+        w.user_id = $1 AND w.credential_generation > $2
+        AND (w.staged_from IS NULL OR w.staged_from >= $2)
+        AND w.created_at >= now() - $3::float8 * interval '1 millisecond'
+        """
 
     static func sessionGeneration(_ session: AuthenticatedSession) throws -> Int64 {
         guard session.credentialGeneration >= 1, session.credentialGeneration <= UInt64(Int64.max) else {
@@ -84,9 +117,9 @@ extension KeystoreService {
         let rows = try worker.database.query(
             """
             SELECT \(Self.wrapColumns),
-                   EXISTS (SELECT 1 FROM keystore.kek_wraps p WHERE p.user_id = $1 AND p.credential_generation > $2)
+                   EXISTS (SELECT 1 FROM keystore.kek_wraps w WHERE \(Self.liveStagedWrap))
             FROM keystore.kek_wraps WHERE user_id = $1 AND credential_generation = $2
-            """, userID, generation)
+            """, userID, generation, Self.stagedWrapLifetimeMilliseconds)
         guard let row = rows.first else {
             throw Self.notFound("KEK for credential generation \(generation)", field: "credential_generation")
         }
@@ -105,6 +138,7 @@ extension KeystoreService {
         let kekVersion = try KeyValidation.kekVersion(request.kekVersion)
         let wrapped = try KeyValidation.wrappedKey(request.wrappedKek, field: "wrapped_kek")
         let derivation = try KeyValidation.derivation(request.hasDerivation ? request.derivation : nil)
+        guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
         let userID = try Self.userID(session)
         let current = try Self.sessionGeneration(session)
         let staged = try worker.database.transaction { db -> Int64 in
@@ -116,21 +150,21 @@ extension KeystoreService {
                     .aborted, "kek_version \(kekVersion) is not the current KEK (version \(version)): unwrap the KEK again",
                     details: ["field": "kek_version"])
             }
-            // Auth is at `current` or later, and never goes back: earlier wraps can no longer be used.
-            _ = try db.execute(
-                "DELETE FROM keystore.kek_wraps WHERE user_id = $1 AND credential_generation < $2", userID, current)
+            _ = try Self.deleteDeadWraps(db, userID: userID, current: current)
             let existing = try db.query(
                 "SELECT count(*)::bigint, coalesce(max(credential_generation), 0) FROM keystore.kek_wraps WHERE user_id = $1",
                 userID)[0]
             guard try existing.decode(Int64.self, at: 0) < Int64(Self.maximumKEKWraps) else {
                 throw RPCStatus(
                     .resourceExhausted,
-                    "too many unfinished passphrase changes: finish one (log in with its passphrase) before staging another")
+                    "too many passphrase changes in progress: finish one, or wait two hours for the unfinished ones to expire")
             }
-            let generation = max(try existing.decode(Int64.self, at: 1), current) + 1
+            // Above every generation seen, so none is ever reused; generations are bounded far below Int64.max.
+            let (generation, overflow) = max(try existing.decode(Int64.self, at: 1), current).addingReportingOverflow(1)
+            guard !overflow else { throw RPCStatus(.failedPrecondition, "no credential generation is left for this user") }
             _ = try Self.insertWrap(
                 db, userID: userID, generation: generation, kekVersion: kekVersion, wrappedKEK: wrapped,
-                derivation: derivation)
+                derivation: derivation, stagedFrom: current)
             return generation
         }
         context.logger.info("passphrase change staged", metadata: [
@@ -156,7 +190,17 @@ extension KeystoreService {
                 "Auth is at credential generation \(current), not \(generation): change the verifier first",
                 details: ["field": "credential_generation"])
         }
-        let removed = try worker.database.transaction { db -> Int in
+        // Most logins find nothing to delete: look without locking first.
+        let look = try worker.database.query(
+            """
+            SELECT EXISTS (SELECT 1 FROM keystore.users WHERE user_id = $1),
+                   EXISTS (SELECT 1 FROM keystore.kek_wraps w WHERE w.user_id = $1 AND w.credential_generation <> $2
+                           AND NOT (\(Self.liveStagedWrap)))
+            """, userID, current, Self.stagedWrapLifetimeMilliseconds)[0]
+        guard try look.decode(Bool.self, at: 0) else {
+            throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
+        }
+        let removed = try !look.decode(Bool.self, at: 1) ? 0 : try worker.database.transaction { db -> Int in
             guard try Self.lockedKEKVersion(db, userID, exclusive: true) != nil else {
                 throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
             }
@@ -167,8 +211,7 @@ extension KeystoreService {
                     .failedPrecondition, "there is no KEK wrap for the current credential generation \(current)",
                     details: ["field": "credential_generation"])
             }
-            return try db.execute(
-                "DELETE FROM keystore.kek_wraps WHERE user_id = $1 AND credential_generation < $2", userID, generation)
+            return try Self.deleteDeadWraps(db, userID: userID, current: current)
         }
         if removed > 0 {
             context.logger.info("passphrase change committed", metadata: [

@@ -43,37 +43,12 @@ enum KeyValidation {
     private static func wrapped(
         _ text: String, field: String, maximumCharacters: Int, bytes: ClosedRange<Int>, what: String
     ) throws(RPCStatus) -> String {
-        guard !text.isEmpty else { throw invalid(field, "\(field) is required") }
-        guard text.utf8.count <= maximumCharacters else {
-            throw invalid(field, "\(field) is longer than \(maximumCharacters) characters: not a wrapped key")
-        }
-        if text.hasPrefix("-----BEGIN") {
-            throw invalid(field, "\(field) is a plaintext PEM key: wrap it with the KEK on the client first")
-        }
-        let parsed: CryppoString
-        do {
-            parsed = try CryppoString(parsing: text)
-        } catch {
-            throw invalid(field, "\(field) is not a Cryppo string (Aes256Gcm.<ciphertext>.<artefacts>): plaintext keys are refused")
-        }
-        guard parsed.strategy == .aes256Gcm else {
-            throw invalid(field, "\(field) must be wrapped with Aes256Gcm, not \(parsed.strategy.rawValue)")
-        }
-        guard parsed.derivation == nil else {
-            throw invalid(field, "\(field) must be wrapped with a key, not a passphrase-derived Cryppo string")
-        }
-        guard let artefacts = parsed.artefacts, artefacts.iv.count == 12, artefacts.tag.count == 16 else {
-            throw invalid(field, "\(field) needs AES-GCM artefacts with a 12-byte IV and a 16-byte tag")
-        }
-        guard bytes.contains(parsed.ciphertext.count) else {
-            throw invalid(
-                field,
-                "\(field) wraps \(parsed.ciphertext.count) bytes; \(what) is \(bytes.lowerBound == bytes.upperBound ? "\(bytes.lowerBound)" : "\(bytes.lowerBound)-\(bytes.upperBound)") bytes")
-        }
+        _ = try FieldValidation.aesGCMString(
+            text, field: field, maximumCharacters: maximumCharacters, ciphertextBytes: bytes, what: what)
         return text
     }
 
-    /// An RSA public key as SPKI PEM, 2048 to 16384 bits.
+    /// An RSA public key as SPKI PEM, 2048 to 16384 bits; returns its canonical PEM (what is stored).
     static func publicKeyPEM(_ text: String, field: String = "public_key_pem") throws(RPCStatus) -> String {
         guard !text.isEmpty else { throw invalid(field, "\(field) is required") }
         guard text.utf8.count <= maximumPublicKeyCharacters else {
@@ -99,7 +74,10 @@ enum KeyValidation {
         guard key.bits <= maximumPublicKeyBits else {
             throw invalid(field, "\(field) is an RSA key of \(key.bits) bits (at most \(maximumPublicKeyBits))")
         }
-        return text
+        // Stored as OpenSSL writes the key back: nothing the parser skipped (bytes after the key inside the
+        // base64 body, say) is kept.
+        guard let canonical = try? key.pem else { throw invalid(field, "\(field) cannot be re-encoded") }
+        return canonical
     }
 
     /// How the PDK is derived: only what the SDK does today is accepted (reference/meeco-compat.md §2).

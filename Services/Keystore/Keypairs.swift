@@ -43,7 +43,7 @@ extension KeystoreService {
                 INSERT INTO keystore.keypairs (user_id, keypair_id, public_key_pem, wrapped_private_key, metadata, kek_version)
                 VALUES ($1, $2, $3, $4, $5::jsonb, $6)
                 """, userID, keypairID, publicKey, wrapped, metadata, kekVersion)
-            for identifier in identifiers {
+            for identifier in identifiers.sorted() {  // one order for every request: no deadlock between two
                 do {
                     _ = try db.execute(
                         "INSERT INTO keystore.keypair_external_ids (user_id, external_id, keypair_id) VALUES ($1, $2, $3)",
@@ -119,10 +119,25 @@ extension KeystoreService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_DeleteKeypairResponse {
         let id = try FieldValidation.uuid(request.keypairID, field: "keypair_id")
-        // The external identifiers go with it (ON DELETE CASCADE).
-        let deleted = try worker.database.execute(
-            "DELETE FROM keystore.keypairs WHERE user_id = $1 AND keypair_id = $2", try Self.userID(session), id)
-        guard deleted == 1 else { throw Self.notFound("keypair", field: "keypair_id") }
+        let userID = try Self.userID(session)
+        // The external identifiers go with it (ON DELETE CASCADE). The account keypair is never deleted.
+        let deleted = try worker.database.query(
+            """
+            DELETE FROM keystore.keypairs k WHERE k.user_id = $1 AND k.keypair_id = $2
+              AND NOT EXISTS (SELECT 1 FROM keystore.keypair_external_ids x
+                              WHERE x.user_id = k.user_id AND x.keypair_id = k.keypair_id AND x.external_id = $3)
+            RETURNING 1
+            """, userID, id, Self.reservedKeypair)
+        guard deleted.count == 1 else {
+            let exists = try worker.database.query(
+                "SELECT 1 FROM keystore.keypairs WHERE user_id = $1 AND keypair_id = $2", userID, id)
+            if !exists.isEmpty {
+                throw RPCStatus(
+                    .failedPrecondition, "the account keypair (external identifier auth) cannot be deleted",
+                    details: ["field": "keypair_id"])
+            }
+            throw Self.notFound("keypair", field: "keypair_id")
+        }
         context.logger.info("keypair deleted", metadata: ["user_id": "\(session.userID)", "keypair_id": "\(id.wire)"])
         return .init()
     }

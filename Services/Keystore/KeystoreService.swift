@@ -60,6 +60,10 @@ final class KeystoreService: Sendable {
         }
     }
 
+    /// The private DEK's external id and the account keypair's external identifier: never deleted.
+    static let reservedDEK = "private"
+    static let reservedKeypair = "auth"
+
     static func notFound(_ what: String, field: String) -> RPCStatus {
         RPCStatus(.notFound, "\(what) not found", details: ["field": field])
     }

@@ -52,6 +52,7 @@ extension KeystoreService {
         let derivation = try KeyValidation.derivation(request.hasDerivation ? request.derivation : nil)
         let deks = try Self.rewraps(request.deks, field: "deks", validate: KeyValidation.wrappedKey)
         let keypairs = try Self.rewraps(request.keypairs, field: "keypairs", validate: KeyValidation.wrappedPrivateKey)
+        guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
         let userID = try Self.userID(session)
         let current = try Self.sessionGeneration(session)
         guard generation == current else {
@@ -72,12 +73,14 @@ extension KeystoreService {
                     details: ["field": "expected_kek_version"])
             }
             let pending = try db.query(
-                "SELECT 1 FROM keystore.kek_wraps WHERE user_id = $1 AND credential_generation > $2 LIMIT 1",
-                userID, generation)
+                "SELECT 1 FROM keystore.kek_wraps w WHERE \(Self.liveStagedWrap) LIMIT 1",
+                userID, generation, Self.stagedWrapLifetimeMilliseconds)
             guard pending.isEmpty else {
+                // Its wrap holds this KEK: after the rotation it would open nothing.
                 throw RPCStatus(
                     .failedPrecondition,
-                    "a passphrase change is unfinished: finish it (or change the passphrase again) before rotating")
+                    "a passphrase change is in progress: finish it (or change the passphrase again) before rotating",
+                    details: ["reason": "passphrase_change_pending"])
             }
             try Self.requireSameKeys(
                 try db.query(

@@ -311,6 +311,9 @@ public nonisolated struct Svx_Auth_V1_ValidateSessionResponse: Sendable {
   /// The user's credential generation now (not when the session began); it only ever grows.
   public var credentialGeneration: UInt64 = 0
 
+  /// The session's login is at most SVX_AUTH_REAUTH_WINDOW_MS old: what destroys or replaces keys wants this.
+  public var recentlyAuthenticated: Bool = false
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -902,7 +905,7 @@ nonisolated extension Svx_Auth_V1_ValidateSessionRequest: SwiftProtobuf.Message,
 
 nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ValidateSessionResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}session_id\0\u{3}expires_at_ms\0\u{1}username\0\u{3}credential_generation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}session_id\0\u{3}expires_at_ms\0\u{1}username\0\u{3}credential_generation\0\u{3}recently_authenticated\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -915,6 +918,7 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.username) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.credentialGeneration) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.recentlyAuthenticated) }()
       default: break
       }
     }
@@ -936,6 +940,9 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
     if self.credentialGeneration != 0 {
       try visitor.visitSingularUInt64Field(value: self.credentialGeneration, fieldNumber: 5)
     }
+    if self.recentlyAuthenticated != false {
+      try visitor.visitSingularBoolField(value: self.recentlyAuthenticated, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -945,6 +952,7 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
     if lhs.username != rhs.username {return false}
     if lhs.credentialGeneration != rhs.credentialGeneration {return false}
+    if lhs.recentlyAuthenticated != rhs.recentlyAuthenticated {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -188,6 +188,26 @@ import Testing
         #expect(try await auth.finish(loginID: challenge.loginID, m1Hex: m1).credentialGeneration == 2)
     }
 
+    /// FinishLogin's own check, with the challenge still there: the generation moves (as a concurrent change
+    /// would, after FinishLogin read the challenge) and the proof, still valid, gets no session.
+    @Test func finishLoginRefusesAChallengeFromAnEarlierGeneration() async throws {
+        let (service, database) = try await startService("auth")
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let user = try await auth.signUp(password: password("pw"))
+        let (_, challenge, m1) = try await auth.prepareLogin(username: user.username, password: password("pw"))
+        let connection = try database.connect()
+        defer { connection.close() }
+        _ = try connection.execute(
+            "UPDATE auth.users SET credential_generation = credential_generation + 1 WHERE user_id = $1::uuid", user.userID)
+        let failure = await status { _ = try await auth.finish(loginID: challenge.loginID, m1Hex: m1) }
+        #expect(failure?.code == .unauthenticated)
+        #expect(failure?.message == loginFailedMessage)
+        #expect(try connection.query("SELECT 1 FROM auth.sessions WHERE user_id = $1::uuid", user.userID).isEmpty)
+        #expect(try await auth.login(username: user.username, password: password("pw")).credentialGeneration == 2)
+    }
+
     /// A passphrase change needs a session from a recent login (SVX_AUTH_REAUTH_WINDOW_MS).
     @Test func changeVerifierNeedsARecentLogin() async throws {
         let (service, _) = try await startService("auth", environment: ["SVX_AUTH_REAUTH_WINDOW_MS": "1000"])

@@ -18,8 +18,8 @@ struct KeystoreStack {
     let authClient: AuthTestClient
     let keystoreClient: RPCClient
 
-    static func start() async throws -> KeystoreStack {
-        let (auth, database) = try await startService("auth")
+    static func start(authEnvironment: [String: String] = [:]) async throws -> KeystoreStack {
+        let (auth, database) = try await startService("auth", environment: authEnvironment)
         do {
             let (keystore, _) = try await startService(
                 "keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint])

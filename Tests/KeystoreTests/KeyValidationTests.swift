@@ -30,7 +30,7 @@ import Testing
         // only for its size, not its format.
         let legacy = "Aes256Gcm.njxkD8E8FUblb27R6hvN_Q==.LS0tCml2OiAhYmluYXJ5IHwtCiAgKzdhbXl4cjhBWEdQRlVuNwphdDogIWJpbmFyeSB8LQogIHQxa2hBTXBjSStjcENrcWNZUTVxWUE9PQphZDogbm9uZQo="
         let status = #expect(throws: RPCStatus.self) { try KeyValidation.wrappedKey(legacy, field: "wrapped_dek") }
-        #expect(status?.message.contains("wraps 16 bytes") == true)
+        #expect(status?.message.contains("holds 16 bytes") == true)
     }
 
     @Test func plaintextAndOtherStrategiesAreRefused() throws {

@@ -121,7 +121,16 @@ public struct KeyringClient: Sendable {
         else {
             throw SVXClientError(.keystoreInconsistent, "the KEK was wrapped with a key derivation this client does not know")
         }
-        return SymmetricKey(bytes: try unwrap(stored.wrappedKek, with: pdk, what: "the KEK (wrong passphrase?)", bytes: 32))
+        var bytes = try unwrap(stored.wrappedKek, with: pdk, what: "the KEK (wrong passphrase?)", bytes: 32)
+        defer { secureZero(&bytes) }
+        return SymmetricKey(bytes: bytes)
+    }
+
+    /// A key wrapped by another KEK version than the one just opened: a rotation committed in between.
+    static func requireVersion(_ stored: UInt32, _ opened: UInt32) throws {
+        guard stored == opened else {
+            throw SVXClientError(.keystoreInconsistent, "the keys were rotated while they were being opened: log in again")
+        }
     }
 
     /// Decrypts a wrapped key; a failure is ``SVXClientError/Code/keyUnwrapFailed`` naming `what`.
@@ -144,7 +153,9 @@ public struct KeyringClient: Sendable {
         var get = Svx_Keystore_V1_GetKeypairRequest()
         get.externalIdentifier = Self.authKeypairIdentifier
         func open(_ stored: Svx_Keystore_V1_Keypair) throws -> (id: String, privateKey: RSAPrivateKey, publicKeyPEM: String) {
-            let pem = try Self.unwrap(stored.wrappedPrivateKey, with: kek, what: "the auth keypair's private key")
+            try Self.requireVersion(stored.kekVersion, kekVersion)
+            var pem = try Self.unwrap(stored.wrappedPrivateKey, with: kek, what: "the auth keypair's private key")
+            defer { secureZero(&pem) }
             let privateKey: RSAPrivateKey
             do {
                 privateKey = try RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self))
@@ -180,7 +191,10 @@ public struct KeyringClient: Sendable {
         var get = Svx_Keystore_V1_GetDEKRequest()
         get.externalID = Self.privateDEKIdentifier
         func open(_ stored: Svx_Keystore_V1_DataEncryptionKey) throws -> (id: String, key: SymmetricKey) {
-            (stored.dekID, SymmetricKey(bytes: try Self.unwrap(stored.wrappedDek, with: kek, what: "the private DEK", bytes: 32)))
+            try Self.requireVersion(stored.kekVersion, kekVersion)
+            var bytes = try Self.unwrap(stored.wrappedDek, with: kek, what: "the private DEK", bytes: 32)
+            defer { secureZero(&bytes) }
+            return (stored.dekID, SymmetricKey(bytes: bytes))
         }
         do {
             return try open(try await keystore.call(KeystoreRPC.getDEK, get, sessionToken: session.token, timeout: timeout).dek)
@@ -240,7 +254,8 @@ public struct KeyringClient: Sendable {
 
     /// A new KEK: every DEK and private key is unwrapped with the current KEK and re-wrapped with the new one, and
     /// all of it is sent in one RotateKEK (atomic in the Keystore). The DEKs do not change, so everything they
-    /// encrypted stays readable. Returns the keys unlocked under the new KEK.
+    /// encrypted stays readable. Returns the keys unlocked under the new KEK. The session must come from a recent
+    /// login (FAILED_PRECONDITION with details["reason"] `reauthentication_required` otherwise).
     public func rotate(
         session: AuthenticatedSession, pdk: SymmetricKey, progress: @Sendable (KeyringProgress) -> Void = { _ in }
     ) async throws -> UnlockedKeys {
@@ -270,6 +285,11 @@ public struct KeyringClient: Sendable {
             return rewrapped
         }
         _ = try await keystore.call(KeystoreRPC.rotateKEK, request, sessionToken: session.token, timeout: timeout)
-        return try await unlock(session: session, pdk: pdk, progress: progress)
+        do {
+            return try await unlock(session: session, pdk: pdk, progress: progress)
+        } catch {
+            throw SVXClientError(
+                .keystoreInconsistent, "the rotation is done, but opening the keys again failed (\(error)): log in again")
+        }
     }
 }

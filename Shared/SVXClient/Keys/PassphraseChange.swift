@@ -18,7 +18,9 @@ import SVXRPC
 ///    finishes step 4.
 /// 4. ``commit(_:)``: the Keystore drops the wraps of earlier generations.
 ///
-/// ``run(secretKey:currentPassphrase:newPassphrase:)`` does all four.
+/// ``run(secretKey:currentPassphrase:newPassphrase:progress:)`` does all four; it succeeds once step 3 has (step 4
+/// is best effort). If step 3 fails with UNAVAILABLE or DEADLINE_EXCEEDED its outcome is unknown: the new
+/// passphrase may or may not be the one Auth accepts now; whichever it is, it opens the keys.
 public struct PassphraseChange: Sendable {
     public let account: AccountClient
     public let keyring: KeyringClient
@@ -54,7 +56,8 @@ public struct PassphraseChange: Sendable {
         let begun = try await begin(secretKey: secretKey, currentPassphrase: currentPassphrase, progress: progress)
         let staged = try await stage(begun, newPassphrase: newPassphrase)
         let changed = try await changeVerifier(staged)
-        try await commit(changed)
+        // Done once Auth took it: the commit only tidies up, and the next login does it if this one fails.
+        try? await commit(changed)
         return changed
     }
 

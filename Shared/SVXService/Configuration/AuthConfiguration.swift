@@ -25,7 +25,8 @@ public struct AuthConfiguration: Sendable, Equatable {
     /// someone else's login. Every replica needs the same key; nil means one random key per process.
     public var challengeKey: [UInt8]?
     /// A passphrase change (ChangeVerifier) needs a session whose login is at most this old,
-    /// `SVX_AUTH_REAUTH_WINDOW_MS`: a stolen older session token cannot change the passphrase.
+    /// `SVX_AUTH_REAUTH_WINDOW_MS` (at most one hour: the Keystore drops staged wraps after two): a stolen older
+    /// session token cannot change the passphrase or rotate the keys.
     public var reauthWindow: Duration
 
     public init(
@@ -78,7 +79,7 @@ public struct AuthConfiguration: Sendable, Equatable {
             throttleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_REFILL_MS", 60_000, 1...day)),
             callerThrottleBurst: try integer("SVX_AUTH_THROTTLE_CALLER_BURST", 50, 1...1_000_000),
             callerThrottleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_CALLER_REFILL_MS", 6_000, 1...day)),
-            reauthWindow: .milliseconds(try integer("SVX_AUTH_REAUTH_WINDOW_MS", 300_000, 1_000...day)))
+            reauthWindow: .milliseconds(try integer("SVX_AUTH_REAUTH_WINDOW_MS", 300_000, 1_000...3_600_000)))
         configuration.challengeKey = challengeKey
         guard configuration.sessionIdle <= configuration.sessionMax else {
             throw ConfigurationError(

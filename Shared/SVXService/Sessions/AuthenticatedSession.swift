@@ -11,13 +11,19 @@ public struct AuthenticatedSession: Sendable, Equatable {
     /// The user's credential generation when Auth answered (docs/ADR-004-keystore.md). It only ever grows, so
     /// even a cached answer is a lower bound of the current one.
     public let credentialGeneration: UInt64
+    /// The session's login is recent (Auth's `SVX_AUTH_REAUTH_WINDOW_MS`): required by what replaces or destroys keys.
+    public let recentlyAuthenticated: Bool
 
-    public init(userID: String, sessionID: String, username: String, expiresAtMs: UInt64, credentialGeneration: UInt64) {
+    public init(
+        userID: String, sessionID: String, username: String, expiresAtMs: UInt64, credentialGeneration: UInt64,
+        recentlyAuthenticated: Bool
+    ) {
         self.userID = userID
         self.sessionID = sessionID
         self.username = username
         self.expiresAtMs = expiresAtMs
         self.credentialGeneration = credentialGeneration
+        self.recentlyAuthenticated = recentlyAuthenticated
     }
 }
 
@@ -32,4 +38,9 @@ public protocol SessionValidator: Sendable {
 extension RPCStatus {
     /// The one answer for a missing, unknown, expired or revoked session.
     public static let invalidSession = RPCStatus(.unauthenticated, "invalid or expired session")
+
+    /// The answer when a method needs a recent login and the session's is older.
+    public static let reauthenticationRequired = RPCStatus(
+        .failedPrecondition, "this needs a recent login: log in again and retry",
+        details: ["reason": "reauthentication_required"])
 }

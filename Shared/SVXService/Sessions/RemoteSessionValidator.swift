@@ -64,7 +64,8 @@ public final class RemoteSessionValidator: SessionValidator {
                 AuthRPC.validateSession, request, timeout: timeout, traceParent: context.traceParent)
             session = AuthenticatedSession(
                 userID: response.userID, sessionID: response.sessionID, username: response.username,
-                expiresAtMs: response.expiresAtMs, credentialGeneration: response.credentialGeneration)
+                expiresAtMs: response.expiresAtMs, credentialGeneration: response.credentialGeneration,
+                recentlyAuthenticated: response.recentlyAuthenticated)
         } catch let status as RPCStatus where status.code == .unauthenticated {
             session = nil
         } catch let status as RPCStatus {

@@ -79,17 +79,31 @@ struct KeysCommand: AsyncParsableCommand {
                 throw CLIError("this Secret Key belongs to \(secretKey.username), the session to \(session.username)")
             }
             let passphrase = try readPassphrase(prompt: "Passphrase: ")
+            let account = try options.accountClient()
             let keyring = try options.keyringClient()
             let progress = ProgressLine()
-            let keys = try await clientFlow {
+            // Rotation needs a recent login: this one also proves the passphrase before anything is re-wrapped.
+            let (fresh, keys) = try await clientFlow {
+                let fresh = try await account.logIn(secretKey: secretKey, passphrase: passphrase)
                 do {
-                    return try await keyring.rotate(
-                        session: session, pdk: try secretKey.passphraseDerivedKey(passphrase: passphrase),
+                    let keys = try await keyring.rotate(
+                        session: fresh, pdk: try secretKey.passphraseDerivedKey(passphrase: passphrase),
                         progress: progress.keyringEvents)
-                } catch let status as RPCStatus where status.code == .failedPrecondition {
-                    throw CLIError("\(status.message). Run `svx passphrase change` (you may keep the same passphrase), then rotate again.")
+                    return (fresh, keys)
+                } catch let status as RPCStatus
+                    where status.code == .failedPrecondition && status.details["reason"] == "passphrase_change_pending"
+                {
+                    try? await account.logOut(fresh)
+                    throw CLIError(
+                        "\(status.message). Run `svx passphrase change` (you may keep the same passphrase), then rotate again.")
+                } catch {
+                    progress.end("failed")
+                    try? await account.logOut(fresh)
+                    throw error
                 }
             }
+            try state.saveSession(fresh)
+            try? await account.logOut(session)
             if options.json {
                 try printJSON(["kek_version": keys.kekVersion])
             } else {
@@ -122,11 +136,30 @@ struct PassphraseCommand: AsyncParsableCommand {
             let (current, new) = try readPassphrases()
             let change = PassphraseChange(account: try options.accountClient(), keyring: try options.keyringClient())
             let progress = ProgressLine()
-            let changed = try await clientFlow {
-                try await change.run(
-                    secretKey: secretKey, currentPassphrase: current, newPassphrase: new, progress: progress.keyringEvents)
+            let staged = try await clientFlow {
+                do {
+                    let begun = try await change.begin(
+                        secretKey: secretKey, currentPassphrase: current, progress: progress.keyringEvents)
+                    return try await change.stage(begun, newPassphrase: new)
+                } catch {
+                    progress.end("failed")
+                    throw error
+                }
             }
+            let changed: PassphraseChange.Changed
+            do {
+                changed = try await change.changeVerifier(staged)
+            } catch let status as RPCStatus where status.code == .unavailable || status.code == .deadlineExceeded {
+                // The request may have reached Auth: either passphrase opens the keys, whichever Auth holds now.
+                throw CLIError(
+                    "no answer from Auth (\(status.code.name)): the change may or may not have happened. Log in with the new passphrase; if it is refused, the old one still works.")
+            } catch {
+                _ = try await clientFlow { throw error }
+                return
+            }
+            // From here the new passphrase is the one: keep the session that made the change (the others ended).
             try state.saveSession(changed.session)
+            try? await change.commit(changed)  // tidying up only: the next login does it if this fails
             if options.json {
                 try printJSON([
                     "username": changed.session.username, "credential_generation": changed.session.credentialGeneration,

@@ -1,1 +1,0 @@
-// SVXModels: placeholder until its issue lands.
