@@ -372,7 +372,9 @@ public nonisolated struct Svx_Vault_V1_DeleteTemplateResponse: Sendable {
 }
 
 /// svx.vault.v1.Vault/CreateItem: the template's slots are cloned; `slots` fills them by name (a slot of the
-/// template not named stays empty) and may add extra slots.
+/// template not named stays empty; for a template slot, an empty label or slot_type keeps the template's) and may
+/// add extra slots (those need a label or a name). An empty label takes the template's label.
+/// Bounds: label 1..256 bytes; at most 200 slots; an encrypted_value at most 64 KiB; names unique in the item.
 public nonisolated struct Svx_Vault_V1_CreateItemRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -463,6 +465,9 @@ public nonisolated struct Svx_Vault_V1_ListItemsRequest: Sendable {
   public var templateName: String = String()
 
   public var labelContains: String = String()
+
+  /// false: items come without their slots (a lighter listing)
+  public var includeSlots: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -563,10 +568,10 @@ public nonisolated struct Svx_Vault_V1_CreateAttachmentRequest: Sendable {
   /// the attachment's DEK wrapped by the private DEK (Cryppo string, 32 bytes)
   public var wrappedDek: String = String()
 
-  /// at most 1 GiB
+  /// 0 .. 256 MiB
   public var plaintextSize: UInt64 = 0
 
-  /// ceil(plaintext_size / block_size), at least 1
+  /// max(1, ceil(plaintext_size / block_size))
   public var blockCount: UInt32 = 0
 
   /// 1048576
@@ -624,8 +629,9 @@ public nonisolated struct Svx_Vault_V1_CreateAttachmentResponse: Sendable {
   fileprivate var _attachment: Svx_Vault_V1_Attachment? = nil
 }
 
-/// svx.vault.v1.Vault/UploadAttachmentBlock: block `index` (0-based) as a Cryppo string whose ciphertext is at
-/// most block_size bytes. Re-sending a block replaces it (until the attachment is complete: FAILED_PRECONDITION).
+/// svx.vault.v1.Vault/UploadAttachmentBlock: block `index` (0-based) as a Cryppo string whose ciphertext is
+/// exactly the block's plaintext size (block_size, or the rest for the last block; AES-GCM keeps sizes).
+/// Re-sending a block replaces it (until the attachment is complete: FAILED_PRECONDITION).
 public nonisolated struct Svx_Vault_V1_UploadAttachmentBlockRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1626,7 +1632,7 @@ nonisolated extension Svx_Vault_V1_GetItemResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Svx_Vault_V1_ListItemsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListItemsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0\u{3}template_id\0\u{3}template_name\0\u{3}label_contains\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0\u{3}template_id\0\u{3}template_name\0\u{3}label_contains\0\u{3}include_slots\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1639,6 +1645,7 @@ nonisolated extension Svx_Vault_V1_ListItemsRequest: SwiftProtobuf.Message, Swif
       case 3: try { try decoder.decodeSingularStringField(value: &self.templateID) }()
       case 4: try { try decoder.decodeSingularStringField(value: &self.templateName) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.labelContains) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.includeSlots) }()
       default: break
       }
     }
@@ -1660,6 +1667,9 @@ nonisolated extension Svx_Vault_V1_ListItemsRequest: SwiftProtobuf.Message, Swif
     if !self.labelContains.isEmpty {
       try visitor.visitSingularStringField(value: self.labelContains, fieldNumber: 5)
     }
+    if self.includeSlots != false {
+      try visitor.visitSingularBoolField(value: self.includeSlots, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1669,6 +1679,7 @@ nonisolated extension Svx_Vault_V1_ListItemsRequest: SwiftProtobuf.Message, Swif
     if lhs.templateID != rhs.templateID {return false}
     if lhs.templateName != rhs.templateName {return false}
     if lhs.labelContains != rhs.labelContains {return false}
+    if lhs.includeSlots != rhs.includeSlots {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
