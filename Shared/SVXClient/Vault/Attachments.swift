@@ -1,0 +1,293 @@
+import Cryppo
+import Foundation
+import SVXContracts
+import SVXModels
+import SVXProto
+import SVXRPC
+
+/// What the client keeps about a file in its attachment's `encrypted_metadata` (JSON, encrypted with the
+/// attachment's DEK): the Vault sees none of it.
+public struct AttachmentMetadata: Sendable, Codable, Equatable {
+    public var fileName: String
+    public var size: UInt64
+    public var mediaType: String
+
+    public init(fileName: String, size: UInt64, mediaType: String) {
+        self.fileName = fileName
+        self.size = size
+        self.mediaType = mediaType
+    }
+
+    private enum CodingKeys: String, CodingKey {
+        case fileName = "file_name"
+        case size
+        case mediaType = "media_type"
+    }
+}
+
+/// Bytes done of bytes in all, after each block (called from the transfer's task, in order).
+public typealias TransferProgress = @Sendable (_ done: UInt64, _ total: UInt64) -> Void
+
+/// Files in attachment slots (vault.proto, "Attachments"; reference/meeco-compat.md §4): each file has its own
+/// 32-byte DEK, wrapped by the private DEK; the file is encrypted in 1 MiB blocks, each `Aes256Gcm` with its own IV
+/// under that DEK, and moved one block per call with a few calls in flight. Neither direction holds the whole file
+/// in memory: at most ``VaultClient/blocksInFlight`` blocks (and their ciphertexts) at a time.
+extension VaultClient {
+    /// Plaintext bytes per block, fixed by the contract.
+    public static let attachmentBlockSize = 1_048_576
+    /// The largest attachment the Vault takes.
+    public static let maximumAttachmentSize: UInt64 = 256 << 20
+    /// Block calls in flight at once: enough to hide the round trip, few enough to bound memory and the Vault's load.
+    public static let blocksInFlight = 4
+
+    /// Encrypts and uploads the file at `fileURL`, then puts it in the slot `slotName` of item `itemID` (type
+    /// `attachment`, value the file's name), added or replacing an attachment slot of that name. `slotName` nil
+    /// derives it from `slotLabel`, itself the file's name when nil. Returns the item as updated.
+    ///
+    /// If the item changes while the file is uploading, the slot is put in again on the new version (a few times).
+    /// If this fails after the upload started, the unfinished or unused attachment is left to the Vault, which
+    /// deletes it after a day.
+    public func attachFile(
+        session: AuthenticatedSession, keys: UnlockedKeys, itemID: String, slotName: String? = nil,
+        slotLabel: String? = nil, fileURL: URL, mediaType: String? = nil, progress: TransferProgress = { _, _ in }
+    ) async throws -> DecryptedItem {
+        let fileName = fileURL.lastPathComponent
+        let label = slotLabel ?? fileName
+        let name = slotName ?? SlotName.derive(fromLabel: label)
+        guard SlotName.isValid(name) else {
+            throw SVXClientError(.invalidInput, "slot name \"\(name)\" is not valid: 1..\(SlotName.maximumLength) of a-z, 0-9 and _")
+        }
+        // The slot is checked before anything is uploaded: a slot of another type is never silently replaced.
+        let before = try await item(session: session, keys: keys, id: itemID)
+        try Self.checkAttachmentSlot(before, name: name)
+
+        let file = try BlockFileReader(url: fileURL)
+        guard file.size <= Self.maximumAttachmentSize else {
+            throw SVXClientError(.invalidInput, "\(fileName) is \(file.size) bytes; an attachment is at most 256 MiB")
+        }
+        // The Vault takes 1 byte to 256 MiB (an empty block is not a block it stores).
+        guard file.size > 0 else { throw SVXClientError(.invalidInput, "\(fileName) is empty: there is nothing to attach") }
+        let attachmentID = try await upload(
+            session: session, keys: keys, file: file,
+            metadata: AttachmentMetadata(
+                fileName: fileName, size: file.size, mediaType: mediaType ?? Self.mediaType(forFileName: fileName)),
+            progress: progress)
+
+        var slot = Svx_Vault_V1_SlotInput()
+        slot.name = name
+        slot.label = label
+        slot.slotType = SlotType.attachment.rawValue
+        slot.encryptedValue = try SlotCrypto.encrypt(fileName, key: keys.privateDEK)
+        slot.attachmentID = attachmentID
+        var current = before
+        for attempt in 1...3 {
+            var request = Svx_Vault_V1_UpdateItemRequest()
+            request.itemID = itemID
+            request.expectedVersion = current.version
+            request.upsertSlots = [slot]
+            do {
+                let response = try await vault.call(VaultRPC.updateItem, request, sessionToken: session.token, timeout: timeout)
+                return try SlotCrypto.decrypt(response.item, key: keys.privateDEK)
+            } catch let status as RPCStatus where status.code == .aborted && attempt < 3 {
+                current = try await item(session: session, keys: keys, id: itemID)
+                try Self.checkAttachmentSlot(current, name: name)
+            }
+        }
+        throw SVXClientError(.invalidInput, "item \(itemID) kept changing while the attachment was put in it")
+    }
+
+    /// Decrypts the file in attachment slot `slotName` of item `itemID` into `destination` (mode 0600). An existing
+    /// file is refused unless `overwrite`; a failed download leaves nothing under the destination's name. Every
+    /// block is checked (GCM tag and size) and the total must be the attachment's size.
+    @discardableResult
+    public func downloadAttachment(
+        session: AuthenticatedSession, keys: UnlockedKeys, itemID: String, slotName: String, to destination: URL,
+        overwrite: Bool = false, progress: TransferProgress = { _, _ in }
+    ) async throws -> AttachmentMetadata {
+        let item = try await item(session: session, keys: keys, id: itemID)
+        guard let slot = item.slot(named: slotName) else {
+            throw SVXClientError(.invalidInput, "item \(itemID) has no slot \(slotName)")
+        }
+        guard slot.type == .attachment, let attachmentID = slot.attachmentID else {
+            throw SVXClientError(.invalidInput, "slot \(slotName) of item \(itemID) holds no attachment")
+        }
+        var get = Svx_Vault_V1_GetAttachmentRequest()
+        get.attachmentID = attachmentID
+        let attachment = try await vault.call(VaultRPC.getAttachment, get, sessionToken: session.token, timeout: timeout).attachment
+        guard attachment.complete else {
+            throw SVXClientError(.malformedResponse, "attachment \(attachmentID) is not complete")
+        }
+        let layout = try Self.layout(of: attachment)
+        var dekBytes = try KeyringClient.unwrap(
+            attachment.wrappedDek, with: keys.privateDEK, what: "the key of attachment \(attachmentID)", bytes: 32)
+        let dek = SymmetricKey(bytes: dekBytes)
+        secureZero(&dekBytes)
+        let metadata = try Self.metadata(attachment, key: dek, fallbackName: slot.value ?? attachmentID)
+
+        let file = try DownloadFile(destination: destination, overwrite: overwrite)
+        defer { file.abandon() }
+        progress(0, attachment.plaintextSize)
+        try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
+            var next = 0
+            var ready: [Int: [UInt8]] = [:]
+            var written = 0
+            // A window of blocks in flight; they are written in order as soon as the next one is there.
+            while written < layout.count {
+                while next < layout.count && next < written + Self.blocksInFlight {
+                    let index = next
+                    group.addTask {
+                        (index, try await self.downloadBlock(session: session, attachmentID: attachmentID, index: index, key: dek))
+                    }
+                    next += 1
+                }
+                guard let (index, block) = try await group.next() else { break }
+                guard block.count == layout.sizes[index] else {
+                    throw SVXClientError(
+                        .malformedResponse, "block \(index) of attachment \(attachmentID) holds \(block.count) bytes, not \(layout.sizes[index])")
+                }
+                ready[index] = block
+                while let block = ready.removeValue(forKey: written) {
+                    try file.write(block)
+                    written += 1
+                    progress(file.written, attachment.plaintextSize)
+                }
+            }
+        }
+        guard file.written == attachment.plaintextSize else {
+            throw SVXClientError(
+                .malformedResponse, "attachment \(attachmentID) decrypted to \(file.written) bytes, not \(attachment.plaintextSize)")
+        }
+        try file.commit(overwrite: overwrite)
+        return metadata
+    }
+
+    // MARK: Upload
+
+    /// CreateAttachment, every block (a few in flight), FinishAttachment; returns the complete attachment's id.
+    private func upload(
+        session: AuthenticatedSession, keys: UnlockedKeys, file: BlockFileReader, metadata: AttachmentMetadata,
+        progress: TransferProgress
+    ) async throws -> String {
+        let blockSize = Self.attachmentBlockSize
+        let blockCount = max(1, Int((file.size + UInt64(blockSize) - 1) / UInt64(blockSize)))
+        let dek = try SymmetricKey.random()
+        var create = Svx_Vault_V1_CreateAttachmentRequest()
+        create.wrappedDek = try Cryppo.encrypt(dek.bytes, key: keys.privateDEK)
+        create.encryptedMetadata = try Cryppo.encrypt(Array(try JSONEncoder().encode(metadata)), key: dek)
+        create.plaintextSize = file.size
+        create.blockCount = UInt32(blockCount)
+        create.blockSize = UInt32(blockSize)
+        let attachmentID = try await vault.call(
+            VaultRPC.createAttachment, create, sessionToken: session.token, timeout: timeout
+        ).attachment.attachmentID
+
+        progress(0, file.size)
+        try await withThrowingTaskGroup(of: Int.self) { group in
+            var next = 0
+            var inFlight = 0
+            var done: UInt64 = 0
+            while next < blockCount || inFlight > 0 {
+                if next < blockCount && inFlight < Self.blocksInFlight {
+                    // Read here, in order; encrypt and send in the child task.
+                    let offset = UInt64(next) * UInt64(blockSize)
+                    let plaintext = try file.read(offset: offset, count: Int(min(UInt64(blockSize), file.size - offset)))
+                    let index = next
+                    group.addTask {
+                        var request = Svx_Vault_V1_UploadAttachmentBlockRequest()
+                        request.attachmentID = attachmentID
+                        request.index = UInt32(index)
+                        request.encryptedBlock = try Cryppo.encrypt(plaintext, key: dek)
+                        _ = try await self.vault.call(
+                            VaultRPC.uploadAttachmentBlock, request, sessionToken: session.token, timeout: self.timeout)
+                        return plaintext.count
+                    }
+                    next += 1
+                    inFlight += 1
+                } else if let count = try await group.next() {
+                    inFlight -= 1
+                    done += UInt64(count)
+                    progress(done, file.size)
+                }
+            }
+        }
+        var finish = Svx_Vault_V1_FinishAttachmentRequest()
+        finish.attachmentID = attachmentID
+        _ = try await vault.call(VaultRPC.finishAttachment, finish, sessionToken: session.token, timeout: timeout)
+        return attachmentID
+    }
+
+    // MARK: Download
+
+    private func downloadBlock(
+        session: AuthenticatedSession, attachmentID: String, index: Int, key: SymmetricKey
+    ) async throws -> [UInt8] {
+        var request = Svx_Vault_V1_GetAttachmentBlockRequest()
+        request.attachmentID = attachmentID
+        request.index = UInt32(index)
+        let encrypted = try await vault.call(
+            VaultRPC.getAttachmentBlock, request, sessionToken: session.token, timeout: timeout
+        ).encryptedBlock
+        do {
+            return try Cryppo.decrypt(encrypted, key: key)
+        } catch {
+            throw SVXClientError(.keyUnwrapFailed, "block \(index) of attachment \(attachmentID) does not decrypt with its key")
+        }
+    }
+
+    /// The size of every block, from the attachment's announced size: checked against what each block decrypts to.
+    private static func layout(of attachment: Svx_Vault_V1_Attachment) throws -> (count: Int, sizes: [Int]) {
+        let size = attachment.plaintextSize
+        let blockSize = UInt64(attachment.blockSize)
+        let count = Int(attachment.blockCount)
+        guard blockSize == UInt64(attachmentBlockSize), size <= maximumAttachmentSize,
+            count == max(1, Int((size + blockSize - 1) / blockSize))
+        else {
+            throw SVXClientError(
+                .malformedResponse,
+                "attachment \(attachment.attachmentID) has an impossible layout: \(size) bytes in \(count) blocks of \(blockSize)")
+        }
+        let sizes = (0..<count).map { index in Int(min(blockSize, size - UInt64(index) * blockSize)) }
+        return (count, sizes)
+    }
+
+    /// The attachment's metadata; one that does not decrypt is an error (its DEK is the one the blocks need).
+    private static func metadata(
+        _ attachment: Svx_Vault_V1_Attachment, key: SymmetricKey, fallbackName: String
+    ) throws -> AttachmentMetadata {
+        guard !attachment.encryptedMetadata.isEmpty else {
+            return AttachmentMetadata(fileName: fallbackName, size: attachment.plaintextSize, mediaType: "application/octet-stream")
+        }
+        let bytes: [UInt8]
+        do {
+            bytes = try Cryppo.decrypt(attachment.encryptedMetadata, key: key)
+        } catch {
+            throw SVXClientError(.keyUnwrapFailed, "the metadata of attachment \(attachment.attachmentID) does not decrypt with its key")
+        }
+        guard let metadata = try? JSONDecoder().decode(AttachmentMetadata.self, from: Data(bytes)) else {
+            throw SVXClientError(.malformedResponse, "the metadata of attachment \(attachment.attachmentID) is not svx's JSON")
+        }
+        return metadata
+    }
+
+    /// A slot `name` in `item` may receive a file only if it is absent or already an attachment slot.
+    private static func checkAttachmentSlot(_ item: DecryptedItem, name: String) throws {
+        if let existing = item.slot(named: name), existing.type != .attachment {
+            throw SVXClientError(
+                .invalidInput, "slot \(name) of item \(item.id) is a \(existing.type.rawValue) slot, not an attachment: choose another slot name")
+        }
+    }
+
+    /// A media type from the file name's extension (the common ones; else `application/octet-stream`).
+    public static func mediaType(forFileName name: String) -> String {
+        let types = [
+            "pdf": "application/pdf", "png": "image/png", "jpg": "image/jpeg", "jpeg": "image/jpeg", "gif": "image/gif",
+            "webp": "image/webp", "heic": "image/heic", "svg": "image/svg+xml", "txt": "text/plain", "csv": "text/csv",
+            "json": "application/json", "xml": "application/xml", "html": "text/html", "zip": "application/zip",
+            "doc": "application/msword", "docx": "application/vnd.openxmlformats-officedocument.wordprocessingml.document",
+            "xls": "application/vnd.ms-excel", "xlsx": "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            "mp3": "audio/mpeg", "mp4": "video/mp4", "mov": "video/quicktime",
+        ]
+        let ext = (name as NSString).pathExtension.lowercased()
+        return types[ext] ?? "application/octet-stream"
+    }
+}
