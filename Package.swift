@@ -94,7 +94,7 @@ let package = Package(
         .executableTarget(
             name: "SVXCommandLine",
             dependencies: [
-                "SVXClient", "Cryppo",
+                "SVXClient", "SVXModels", "Cryppo",
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
             ],
             path: "Tools/svx"),
@@ -126,7 +126,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "Cryppo", "SRP",
+                "SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "SVXModels", "Cryppo",
+                "SRP",
             ]),
     ],
     swiftLanguageModes: [.v6]

@@ -14,6 +14,10 @@ struct ClientOptions: ParsableArguments {
         help: "Keystore's endpoint (default: $SVX_KEYSTORE_ENDPOINT or tcp://127.0.0.1:7102).")
     var keystoreEndpoint: String?
 
+    @Option(
+        name: .customLong("vault-endpoint"), help: "Vault's endpoint (default: $SVX_VAULT_ENDPOINT or tcp://127.0.0.1:7103).")
+    var vaultEndpoint: String?
+
     @Flag(help: "Print machine-readable JSON on stdout.")
     var json = false
 
@@ -21,6 +25,7 @@ struct ClientOptions: ParsableArguments {
         var endpoints = ServiceEndpoints.fromEnvironment()
         if let authEndpoint { endpoints.auth = authEndpoint }
         if let keystoreEndpoint { endpoints.keystore = keystoreEndpoint }
+        if let vaultEndpoint { endpoints.vault = vaultEndpoint }
         return endpoints
     }
 
@@ -31,6 +36,10 @@ struct ClientOptions: ParsableArguments {
     /// RSA-4096 account keypairs, as Meeco's SDK makes them.
     func keyringClient() throws -> KeyringClient {
         KeyringClient(keystore: try RPCClient(endpoint: endpoints.keystore), timeout: .seconds(30))
+    }
+
+    func vaultClient() throws -> VaultClient {
+        VaultClient(vault: try RPCClient(endpoint: endpoints.vault), timeout: .seconds(30))
     }
 }
 

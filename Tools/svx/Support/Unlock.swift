@@ -1,0 +1,60 @@
+import ArgumentParser
+import Foundation
+import SVXClient
+
+/// Where the Secret Key comes from, for commands that decrypt or encrypt vault values.
+struct UnlockOptions: ParsableArguments {
+    @Option(help: "A file holding the Secret Key (1.<username>.<key>).") var secretKeyFile: String?
+}
+
+/// The saved session with the vault client, for commands that read no values (templates).
+struct VaultSession {
+    let session: AuthenticatedSession
+    let vault: VaultClient
+
+    init(options: ClientOptions) throws {
+        session = try ClientState().loadSession()
+        vault = try options.vaultClient()
+    }
+}
+
+/// The saved session with its keys open: what every command that touches item values needs. Values are
+/// encrypted and decrypted with the private DEK, which only the Secret Key and the passphrase reach; neither is
+/// kept, so each command asks for them again ($SVX_SECRET_KEY / --secret-key-file, $SVX_PASSPHRASE, or prompts).
+struct UnlockedVault {
+    let session: AuthenticatedSession
+    let keys: UnlockedKeys
+    let vault: VaultClient
+
+    /// Session → Secret Key → passphrase → the key hierarchy unwrapped (KEK, private DEK) → the vault user made sure
+    /// of. Errors come out as one clear line (`clientFlow`).
+    static func open(options: ClientOptions, unlock: UnlockOptions) async throws -> UnlockedVault {
+        let state = ClientState()
+        let session = try state.loadSession()
+        guard session.credentialGeneration >= 1 else { throw CLIError("this session predates key generations: run `svx login` again") }
+        let secretKey = try readSecretKey(file: unlock.secretKeyFile, state: state)
+        guard secretKey.username == session.username else {
+            throw CLIError("this Secret Key belongs to \(secretKey.username), the session to \(session.username)")
+        }
+        let passphrase = try readPassphrase(prompt: "Passphrase: ")
+        let keyring = try options.keyringClient()
+        let vault = try options.vaultClient()
+        let progress = ProgressLine()
+        let keys = try await clientFlow {
+            let pdk = try secretKey.passphraseDerivedKey(passphrase: passphrase)
+            let keys: UnlockedKeys
+            do {
+                keys = try await keyring.unlock(session: session, pdk: pdk, progress: progress.keyringEvents)
+            } catch let error as SVXClientError where error.code == .keyUnwrapFailed {
+                progress.end("failed")
+                throw CLIError("\(error.message). Check the passphrase.")
+            } catch {
+                progress.end("failed")
+                throw error
+            }
+            try await vault.ensureVaultUser(session: session, keys: keys)
+            return keys
+        }
+        return UnlockedVault(session: session, keys: keys, vault: vault)
+    }
+}

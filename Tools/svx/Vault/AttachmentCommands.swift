@@ -1,0 +1,99 @@
+import ArgumentParser
+import Foundation
+import SVXClient
+import SVXModels
+
+extension ItemsCommand {
+    struct AttachFile: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "attach-file", abstract: "Encrypt a file and put it in an attachment slot of an item.",
+            discussion: """
+                The file (at most 256 MiB) is encrypted here with a key of its own, in 1 MiB blocks; its name, size and
+                type are encrypted too. The slot is named after the file unless --slot names it; an attachment slot of
+                that name is replaced, a slot of another type is refused.
+                """)
+        @OptionGroup var options: ClientOptions
+        @OptionGroup var unlock: UnlockOptions
+        @Argument(help: "The item's id.") var id: String
+        @Argument(help: "The file to attach.") var path: String
+        @Option(help: "The slot's name (default: derived from the label).") var slot: String?
+        @Option(help: "The slot's label (default: the file's name).") var label: String?
+
+        func run() async throws {
+            let file = URL(fileURLWithPath: path)
+            let unlocked = try await UnlockedVault.open(options: options, unlock: unlock)
+            let progress = TransferLine("Uploading \(file.lastPathComponent)")
+            let item = try await clientFlow {
+                do {
+                    let item = try await unlocked.vault.attachFile(
+                        session: unlocked.session, keys: unlocked.keys, itemID: id, slotName: slot, slotLabel: label,
+                        fileURL: file, progress: progress.events)
+                    progress.end()
+                    return item
+                } catch {
+                    progress.end("failed")
+                    throw error
+                }
+            }
+            let name = slot ?? SlotName.derive(fromLabel: label ?? file.lastPathComponent)
+            let attached = item.slot(named: name)
+            if options.json {
+                try printJSON([
+                    "item_id": item.id, "version": item.version, "slot": name,
+                    "attachment_id": attached?.attachmentID ?? "", "file_name": file.lastPathComponent,
+                ])
+            } else {
+                Terminal.printLine("Attached \(file.lastPathComponent) to slot \(name) of item \(item.id) (version \(item.version)).")
+            }
+        }
+    }
+
+    struct GetAttachment: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "get-attachment", abstract: "Download and decrypt the file in an attachment slot.",
+            discussion: "The file is written with mode 0600. An existing file is never replaced unless --force.")
+        @OptionGroup var options: ClientOptions
+        @OptionGroup var unlock: UnlockOptions
+        @Argument(help: "The item's id.") var id: String
+        @Argument(help: "The attachment slot's name.") var slot: String
+        @Option(help: "Where to write the file (default: its own name, in the current directory).") var output: String?
+        @Flag(help: "Replace the output file if it exists.") var force = false
+
+        func run() async throws {
+            let unlocked = try await UnlockedVault.open(options: options, unlock: unlock)
+            let destination: URL
+            if let output {
+                destination = URL(fileURLWithPath: output)
+            } else {
+                // The file's own name, as the slot's (decrypted) value holds it; never a path.
+                let item = try await clientFlow { try await unlocked.vault.item(session: unlocked.session, keys: unlocked.keys, id: id) }
+                let name = (item.slot(named: slot)?.value).map { URL(fileURLWithPath: $0).lastPathComponent } ?? ""
+                guard !name.isEmpty, name != ".", name != "..", !name.hasPrefix("-") else {
+                    throw CLIError("slot \(slot) gives no usable file name: give --output")
+                }
+                destination = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(name)
+            }
+            let progress = TransferLine("Downloading to \(destination.lastPathComponent)")
+            let metadata = try await clientFlow {
+                do {
+                    let metadata = try await unlocked.vault.downloadAttachment(
+                        session: unlocked.session, keys: unlocked.keys, itemID: id, slotName: slot, to: destination,
+                        overwrite: force, progress: progress.events)
+                    progress.end()
+                    return metadata
+                } catch {
+                    progress.end("failed")
+                    throw error
+                }
+            }
+            if options.json {
+                try printJSON([
+                    "path": destination.path, "file_name": metadata.fileName, "size": metadata.size,
+                    "media_type": metadata.mediaType,
+                ])
+            } else {
+                Terminal.printLine("Wrote \(destination.path) (\(metadata.fileName), \(VaultOutput.byteCount(metadata.size)), \(metadata.mediaType)).")
+            }
+        }
+    }
+}
