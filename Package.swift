@@ -81,7 +81,9 @@ let package = Package(
             path: "Services/Keystore",
             resources: [.copy("Migrations")]),
         .executableTarget(
-            name: "Vault", dependencies: ["SVXService"], path: "Services/Vault",
+            name: "Vault",
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels", "Cryppo"],
+            path: "Services/Vault",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Sharing", dependencies: ["SVXService"], path: "Services/Sharing",
