@@ -205,8 +205,9 @@ func randomFile(bytes: Int) throws -> URL {
         let attached = try await stack.vault.attachFile(
             session: session, keys: keys, itemID: item.id, slotName: "scan", slotLabel: "Passport scan", fileURL: source,
             progress: uploads.record)
-        #expect(attached.version == item.version + 1)
-        let slot = try #require(attached.slot(named: "scan"))
+        #expect(attached.item.version == item.version + 1)
+        let slot = attached.slot
+        #expect(attached.item.slot(named: "scan") == slot)
         #expect(slot.type == .attachment && slot.label == "Passport scan" && slot.value == source.lastPathComponent)
         let attachmentID = try #require(slot.attachmentID)
         #expect(uploads.last == [20 << 20, 20 << 20])
@@ -243,18 +244,28 @@ func randomFile(bytes: Int) throws -> URL {
         defer { try? FileManager.default.removeItem(at: odd) }
         let replaced = try await stack.vault.attachFile(
             session: session, keys: keys, itemID: item.id, slotName: "scan", fileURL: odd)
-        #expect(replaced.slot(named: "scan")?.attachmentID != attachmentID)
+        #expect(replaced.slot.name == "scan" && replaced.slot.label == "Passport scan")
+        #expect(replaced.slot.attachmentID != attachmentID)
         try await stack.vault.downloadAttachment(
             session: session, keys: keys, itemID: item.id, slotName: "scan", to: destination, overwrite: true)
         #expect(try Data(contentsOf: destination) == Data(contentsOf: odd))
 
+        // Without a slot name a file goes to a new slot, never over another file; its name is no label.
+        let small = try randomFile(bytes: 10)
+        defer { try? FileManager.default.removeItem(at: small) }
+        let first = try await stack.vault.attachFile(session: session, keys: keys, itemID: item.id, fileURL: small)
+        #expect(first.slot.name == "attachment" && first.slot.label == "Attachment" && first.slot.value == small.lastPathComponent)
+        let second = try await stack.vault.attachFile(session: session, keys: keys, itemID: item.id, fileURL: small)
+        #expect(second.slot.name == "attachment_2" && second.slot.label == "Attachment 2")
+        #expect(second.item.slot(named: "attachment")?.attachmentID == first.slot.attachmentID)
+
         // The Vault holds neither the file nor its name in the clear.
         let dump = try stack.dumpVault()
-        #expect(!dump.contains(source.lastPathComponent) && !dump.contains(odd.lastPathComponent))
+        for name in [source, odd, small].map(\.lastPathComponent) { #expect(!dump.contains(name)) }
 
         // A slot of another type is never replaced by a file.
         let withValue = try await stack.vault.updateItem(
-            session: session, keys: keys, item: replaced, set: [SlotEdit(label: "Title", value: "kept")])
+            session: session, keys: keys, item: second.item, set: [SlotEdit(label: "Title", value: "kept")])
         do {
             _ = try await stack.vault.attachFile(session: session, keys: keys, itemID: item.id, slotName: "title", fileURL: odd)
             Issue.record("a key_value slot was replaced by a file")

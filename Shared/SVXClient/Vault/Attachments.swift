@@ -25,6 +25,12 @@ public struct AttachmentMetadata: Sendable, Codable, Equatable {
     }
 }
 
+/// A file put in an item: the item as updated, and the attachment slot that holds the file.
+public struct AttachedFile: Sendable {
+    public let item: DecryptedItem
+    public let slot: DecryptedSlot
+}
+
 /// Bytes done of bytes in all, after each block (called from the transfer's task, in order).
 public typealias TransferProgress = @Sendable (_ done: UInt64, _ total: UInt64) -> Void
 
@@ -41,8 +47,13 @@ extension VaultClient {
     public static let blocksInFlight = 4
 
     /// Encrypts and uploads the file at `fileURL`, then puts it in the slot `slotName` of item `itemID` (type
-    /// `attachment`, value the file's name), added or replacing an attachment slot of that name. `slotName` nil
-    /// derives it from `slotLabel`, itself the file's name when nil. Returns the item as updated.
+    /// `attachment`, value the file's name), added or replacing an attachment slot of that name. Returns the item as
+    /// updated.
+    ///
+    /// Slot labels are stored in clear, so the file's name is never one by default: it is kept only in the encrypted
+    /// value and metadata. `slotName` nil derives the name from `slotLabel`; with neither, the file goes to a new
+    /// slot `attachment` (or `attachment_2`, ...) labelled "Attachment" ("Attachment 2", ...). A replaced slot keeps
+    /// its label unless `slotLabel` gives one.
     ///
     /// If the item changes while the file is uploading, the slot is put in again on the new version (a few times).
     /// If this fails after the upload started, the unfinished or unused attachment is left to the Vault, which
@@ -50,16 +61,16 @@ extension VaultClient {
     public func attachFile(
         session: AuthenticatedSession, keys: UnlockedKeys, itemID: String, slotName: String? = nil,
         slotLabel: String? = nil, fileURL: URL, mediaType: String? = nil, progress: TransferProgress = { _, _ in }
-    ) async throws -> DecryptedItem {
+    ) async throws -> AttachedFile {
         let fileName = fileURL.lastPathComponent
-        let label = slotLabel ?? fileName
-        let name = slotName ?? SlotName.derive(fromLabel: label)
-        guard SlotName.isValid(name) else {
-            throw SVXClientError(.invalidInput, "slot name \"\(name)\" is not valid: 1..\(SlotName.maximumLength) of a-z, 0-9 and _")
-        }
         // The slot is checked before anything is uploaded: a slot of another type is never silently replaced.
         let before = try await item(session: session, keys: keys, id: itemID)
-        try Self.checkAttachmentSlot(before, name: name)
+        let (firstName, firstLabel) = Self.attachmentSlot(in: before, name: slotName, label: slotLabel)
+        guard SlotName.isValid(firstName) else {
+            throw SVXClientError(
+                .invalidInput, "slot name \"\(firstName)\" is not valid: 1..\(SlotName.maximumLength) of a-z, 0-9 and _")
+        }
+        try Self.checkAttachmentSlot(before, name: firstName)
 
         let file = try BlockFileReader(url: fileURL)
         guard file.size <= Self.maximumAttachmentSize else {
@@ -73,23 +84,30 @@ extension VaultClient {
                 fileName: fileName, size: file.size, mediaType: mediaType ?? Self.mediaType(forFileName: fileName)),
             progress: progress)
 
-        var slot = Svx_Vault_V1_SlotInput()
-        slot.name = name
-        slot.label = label
-        slot.slotType = SlotType.attachment.rawValue
-        slot.encryptedValue = try SlotCrypto.encrypt(fileName, key: keys.privateDEK)
-        slot.attachmentID = attachmentID
         var current = before
+        var (name, label) = (firstName, firstLabel)
         for attempt in 1...3 {
+            var slot = Svx_Vault_V1_SlotInput()
+            slot.name = name
+            slot.label = label
+            slot.slotType = SlotType.attachment.rawValue
+            slot.encryptedValue = try SlotCrypto.encrypt(fileName, key: keys.privateDEK)
+            slot.attachmentID = attachmentID
             var request = Svx_Vault_V1_UpdateItemRequest()
             request.itemID = itemID
             request.expectedVersion = current.version
             request.upsertSlots = [slot]
             do {
                 let response = try await vault.call(VaultRPC.updateItem, request, sessionToken: session.token, timeout: timeout)
-                return try SlotCrypto.decrypt(response.item, key: keys.privateDEK)
+                let updated = try SlotCrypto.decrypt(response.item, key: keys.privateDEK)
+                guard let attached = updated.slot(named: name), attached.attachmentID == attachmentID else {
+                    throw SVXClientError(.malformedResponse, "the Vault's answer does not hold the attachment in slot \(name)")
+                }
+                return AttachedFile(item: updated, slot: attached)
             } catch let status as RPCStatus where status.code == .aborted && attempt < 3 {
+                // Someone else changed the item: the slot is chosen and checked again on the version now there.
                 current = try await item(session: session, keys: keys, id: itemID)
+                (name, label) = Self.attachmentSlot(in: current, name: slotName, label: slotLabel)
                 try Self.checkAttachmentSlot(current, name: name)
             }
         }
@@ -267,6 +285,15 @@ extension VaultClient {
             throw SVXClientError(.malformedResponse, "the metadata of attachment \(attachment.attachmentID) is not svx's JSON")
         }
         return metadata
+    }
+
+    /// The name and label of the slot a file goes to (see ``attachFile(session:keys:itemID:slotName:slotLabel:fileURL:mediaType:progress:)``).
+    static func attachmentSlot(in item: DecryptedItem, name: String?, label: String?) -> (name: String, label: String) {
+        if let name { return (name, label ?? item.slot(named: name)?.label ?? "Attachment") }
+        if let label { return (SlotName.derive(fromLabel: label), label) }
+        var number = 1
+        while item.slot(named: number == 1 ? "attachment" : "attachment_\(number)") != nil { number += 1 }
+        return number == 1 ? ("attachment", "Attachment") : ("attachment_\(number)", "Attachment \(number)")
     }
 
     /// A slot `name` in `item` may receive a file only if it is absent or already an attachment slot.

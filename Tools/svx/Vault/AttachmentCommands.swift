@@ -1,49 +1,49 @@
 import ArgumentParser
 import Foundation
 import SVXClient
-import SVXModels
 
 extension ItemsCommand {
     struct AttachFile: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "attach-file", abstract: "Encrypt a file and put it in an attachment slot of an item.",
             discussion: """
-                The file (at most 256 MiB) is encrypted here with a key of its own, in 1 MiB blocks; its name, size and
-                type are encrypted too. The slot is named after the file unless --slot names it; an attachment slot of
-                that name is replaced, a slot of another type is refused.
+                The file (1 byte to 256 MiB) is encrypted here with a key of its own, in 1 MiB blocks; its name, size
+                and type are encrypted too. Without --slot or --label the file goes to a new slot `attachment`
+                (`attachment_2`, ...); an attachment slot named by --slot is replaced, a slot of another type is
+                refused. Slot labels are not encrypted: do not put secrets in --label.
                 """)
         @OptionGroup var options: ClientOptions
         @OptionGroup var unlock: UnlockOptions
         @Argument(help: "The item's id.") var id: String
         @Argument(help: "The file to attach.") var path: String
-        @Option(help: "The slot's name (default: derived from the label).") var slot: String?
-        @Option(help: "The slot's label (default: the file's name).") var label: String?
+        @Option(help: "The slot's name (default: derived from --label, else a new `attachment` slot).") var slot: String?
+        @Option(help: "The slot's label (stored in clear; default: \"Attachment\", or the replaced slot's).") var label: String?
 
         func run() async throws {
             let file = URL(fileURLWithPath: path)
             let unlocked = try await UnlockedVault.open(options: options, unlock: unlock)
             let progress = TransferLine("Uploading \(file.lastPathComponent)")
-            let item = try await clientFlow {
+            let attached = try await clientFlow {
                 do {
-                    let item = try await unlocked.vault.attachFile(
+                    let attached = try await unlocked.vault.attachFile(
                         session: unlocked.session, keys: unlocked.keys, itemID: id, slotName: slot, slotLabel: label,
                         fileURL: file, progress: progress.events)
                     progress.end()
-                    return item
+                    return attached
                 } catch {
                     progress.end("failed")
                     throw error
                 }
             }
-            let name = slot ?? SlotName.derive(fromLabel: label ?? file.lastPathComponent)
-            let attached = item.slot(named: name)
+            let item = attached.item
             if options.json {
                 try printJSON([
-                    "item_id": item.id, "version": item.version, "slot": name,
-                    "attachment_id": attached?.attachmentID ?? "", "file_name": file.lastPathComponent,
+                    "item_id": item.id, "version": item.version, "slot": attached.slot.name,
+                    "attachment_id": attached.slot.attachmentID ?? "", "file_name": file.lastPathComponent,
                 ])
             } else {
-                Terminal.printLine("Attached \(file.lastPathComponent) to slot \(name) of item \(item.id) (version \(item.version)).")
+                Terminal.printLine(
+                    "Attached \(file.lastPathComponent) to slot \(attached.slot.name) of item \(item.id) (version \(item.version)).")
             }
         }
     }
