@@ -7,9 +7,9 @@ extension ItemsCommand {
         static let configuration = CommandConfiguration(
             commandName: "attach-file", abstract: "Encrypt a file and put it in an attachment slot of an item.",
             discussion: """
-                The file (1 byte to 256 MiB) is encrypted here with a key of its own, in 1 MiB blocks; its name, size
-                and type are encrypted too. Without --slot or --label the file goes to a new slot `attachment`
-                (`attachment_2`, ...); an attachment slot named by --slot is replaced, a slot of another type is
+                The file (1 byte to 256 MiB) is encrypted here with a key of its own, in 1 MiB blocks; its name, size \
+                and type are encrypted too. Without --slot or --label the file goes to a new slot `attachment` \
+                (`attachment_2`, ...); an attachment slot named by --slot is replaced, a slot of another type is \
                 refused. Slot labels are not encrypted: do not put secrets in --label.
                 """)
         @OptionGroup var options: ClientOptions

@@ -9,8 +9,8 @@ struct ItemsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "items", abstract: "Create, list, read, change and delete your items and their files.",
         discussion: """
-            Every value is encrypted on this machine before it is sent; the vault stores only ciphertext. Each command
-            opens your keys: the Secret Key comes from --secret-key-file, $SVX_SECRET_KEY or the copy kept by
+            Every value is encrypted on this machine before it is sent; the vault stores only ciphertext. Each command \
+            opens your keys: the Secret Key comes from --secret-key-file, $SVX_SECRET_KEY or the copy kept by \
             `signup --remember-secret-key`; the passphrase from $SVX_PASSPHRASE or a prompt.
             """,
         subcommands: [
@@ -21,7 +21,7 @@ struct ItemsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Create an item from a template.",
             discussion: """
-                --set name=value fills the template's slot `name` (a label such as "Passport Number" works too); a name
+                --set name=value fills the template's slot `name` (a label such as "Passport Number" works too); a name \
                 the template does not have adds a key_value slot labelled as you typed it.
                 """)
         @OptionGroup var options: ClientOptions
@@ -99,8 +99,8 @@ struct ItemsCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "Change an item's label or values.",
             discussion: """
-                --set name=value replaces the value of slot `name` (keeping its label and type), or adds a key_value
-                slot if the item has none of that name; `--set name=` empties it. If the item changes between reading
+                --set name=value replaces the value of slot `name` (keeping its label and type), or adds a key_value \
+                slot if the item has none of that name; `--set name=` empties it. If the item changes between reading \
                 and writing, nothing is written and the command says so.
                 """)
         @OptionGroup var options: ClientOptions
