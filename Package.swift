@@ -81,7 +81,9 @@ let package = Package(
             path: "Services/Keystore",
             resources: [.copy("Migrations")]),
         .executableTarget(
-            name: "Vault", dependencies: ["SVXService"], path: "Services/Vault",
+            name: "Vault",
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels", "Cryppo"],
+            path: "Services/Vault",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Sharing", dependencies: ["SVXService"], path: "Services/Sharing",
@@ -123,6 +125,7 @@ let package = Package(
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
         .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXProto", "SVXRPC", "Cryppo"]),
+        .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

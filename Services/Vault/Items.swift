@@ -1,0 +1,389 @@
+import Foundation
+import SVXModels
+import SVXProto
+import SVXRPC
+import SVXService
+import SVXStore
+
+/// Items and their slots: CreateItem (cloned from a template), GetItem, ListItems, UpdateItem (optimistic
+/// concurrency on `version`), DeleteItem.
+extension VaultService {
+    static let itemColumns = """
+        i.item_id, coalesce(i.template_id::text, ''), i.template_name, i.label, i.version,
+        \(epochMilliseconds("i.created_at")), \(epochMilliseconds("i.updated_at"))
+        """
+    static let slotColumns = """
+        s.slot_id, s.name, s.label, s.slot_type, s.encrypted_value, s.encrypted_value_verification_key,
+        s.value_verification_hash, s.ordinal, s.attachment_id, \(epochMilliseconds("s.created_at")),
+        \(epochMilliseconds("s.updated_at"))
+        """
+
+    /// Items from rows of ``itemColumns`` followed (when `withSlots`) by ``slotColumns``, NULL for an item without
+    /// slots; rows of one item are consecutive.
+    static func items(_ rows: [PostgresRow], withSlots: Bool) throws -> [Svx_Vault_V1_Item] {
+        var items: [Svx_Vault_V1_Item] = []
+        var lastID: UUID?
+        for row in rows {
+            let id = try row.decode(UUID.self, at: 0)
+            if id != lastID {
+                lastID = id
+                var item = Svx_Vault_V1_Item()
+                item.itemID = id.wire
+                item.templateID = try row.decode(String.self, at: 1)
+                item.templateName = try row.decode(String.self, at: 2)
+                item.label = try row.decode(String.self, at: 3)
+                item.version = UInt64(try row.decode(Int64.self, at: 4))
+                item.createdAtMs = UInt64(try row.decode(Int64.self, at: 5))
+                item.updatedAtMs = UInt64(try row.decode(Int64.self, at: 6))
+                items.append(item)
+            }
+            guard withSlots, let slotID = try row.decode(UUID?.self, at: 7) else { continue }
+            var slot = Svx_Vault_V1_Slot()
+            slot.slotID = slotID.wire
+            slot.name = try row.decode(String.self, at: 8)
+            slot.label = try row.decode(String.self, at: 9)
+            slot.slotType = try row.decode(String.self, at: 10)
+            slot.encryptedValue = try row.decode(String?.self, at: 11) ?? ""
+            slot.encryptedValueVerificationKey = try row.decode(String?.self, at: 12) ?? ""
+            slot.valueVerificationHash = try row.decode(String?.self, at: 13) ?? ""
+            slot.ordinal = try row.decode(Int32.self, at: 14)
+            slot.attachmentID = try row.decode(UUID?.self, at: 15)?.wire ?? ""
+            slot.createdAtMs = UInt64(try row.decode(Int64.self, at: 16))
+            slot.updatedAtMs = UInt64(try row.decode(Int64.self, at: 17))
+            items[items.count - 1].slots.append(slot)
+        }
+        return items
+    }
+
+    static func loadItem(_ db: PostgresConnection, userID: UUID, itemID: UUID) throws -> Svx_Vault_V1_Item? {
+        let rows = try db.query(
+            """
+            SELECT \(itemColumns), \(slotColumns)
+            FROM vault.items i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
+            WHERE i.user_id = $1 AND i.item_id = $2
+            ORDER BY s.ordinal, s.name
+            """, userID, itemID)
+        return try items(rows, withSlots: true).first
+    }
+
+    /// A slot row for `jsonb_to_recordset` (one INSERT for all the slots of an item).
+    private struct SlotRecord: Encodable {
+        let slot_id: String
+        let name: String
+        let label: String
+        let slot_type: String
+        let encrypted_value: String?
+        let verification_key: String?
+        let verification_hash: String?
+        let ordinal: Int32
+        let attachment_id: String?
+
+        init(id: UUID, _ slot: ValidSlot) {
+            slot_id = id.wire
+            name = slot.name
+            label = slot.label
+            slot_type = slot.slotType
+            encrypted_value = slot.encryptedValue
+            verification_key = slot.verificationKey
+            verification_hash = slot.verificationHash
+            ordinal = slot.ordinal
+            attachment_id = slot.attachmentID
+        }
+    }
+
+    private static func insertSlots(_ db: PostgresConnection, userID: UUID, itemID: UUID, _ slots: [(UUID, ValidSlot)]) throws {
+        guard !slots.isEmpty else { return }
+        let json = String(decoding: try JSONEncoder().encode(slots.map { SlotRecord(id: $0.0, $0.1) }), as: UTF8.self)
+        do {
+            _ = try db.execute(
+                """
+                INSERT INTO vault.slots (user_id, item_id, slot_id, name, label, slot_type, encrypted_value,
+                    encrypted_value_verification_key, value_verification_hash, ordinal, attachment_id)
+                SELECT $1, $2, r.slot_id, r.name, r.label, r.slot_type, r.encrypted_value, r.verification_key,
+                       r.verification_hash, r.ordinal, r.attachment_id
+                FROM jsonb_to_recordset($3::jsonb) AS r(slot_id uuid, name text, label text, slot_type text,
+                    encrypted_value text, verification_key text, verification_hash text, ordinal integer, attachment_id uuid)
+                """, userID, itemID, json)
+        } catch let error as DatabaseError where error.kind == .uniqueViolation {
+            throw RPCStatus(.alreadyExists, "an attachment can be in one slot only", details: ["field": "slots"])
+        }
+    }
+
+    /// Every attachment a slot names must be the caller's and complete.
+    private static func checkAttachments(_ db: PostgresConnection, userID: UUID, _ slots: [ValidSlot], field: String) throws {
+        for slot in slots {
+            guard let attachment = slot.attachmentID else { continue }
+            let rows = try db.query(
+                "SELECT complete FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2::uuid", userID, attachment)
+            guard let row = rows.first else { throw notFound("attachment", field: "\(field).attachment_id") }
+            guard try row.decode(Bool.self, at: 0) else {
+                throw RPCStatus(
+                    .failedPrecondition, "attachment \(attachment) is not complete: finish its upload first",
+                    details: ["field": "\(field).attachment_id"])
+            }
+        }
+    }
+
+    func createItem(
+        _ request: Svx_Vault_V1_CreateItemRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Vault_V1_CreateItemResponse {
+        let userID = try Self.userID(session)
+        guard request.slots.count <= VaultValidation.maximumSlots else {
+            throw FieldValidation.invalid("slots", "an item has at most \(VaultValidation.maximumSlots) slots")
+        }
+        let db = worker.database
+        let template = try Self.template(
+            db, userID: userID, id: request.templateID, name: request.templateName, idField: "template_id",
+            nameField: "template_name")
+        let label = request.label.isEmpty ? template.label : try VaultValidation.label(request.label)
+        let byName = Dictionary(template.slots.map { ($0.name, $0) }, uniquingKeysWith: { first, _ in first })
+        var given: [String: ValidSlot] = [:]
+        var extras: [ValidSlot] = []
+        for (index, input) in request.slots.enumerated() {
+            let name = input.name.isEmpty ? SlotName.derive(fromLabel: input.label) : input.name
+            let slot = try VaultValidation.slot(input, field: "slots[\(index)]", template: byName[name])
+            if byName[slot.name] != nil {
+                guard given.updateValue(slot, forKey: slot.name) == nil else {
+                    throw FieldValidation.invalid("slots", "slots has two slots named \(slot.name)")
+                }
+            } else {
+                extras.append(slot)
+            }
+        }
+        let lastOrdinal = template.slots.map(\.ordinal).max() ?? 0
+        var slots = template.slots.map { templateSlot in
+            given[templateSlot.name] ?? ValidSlot(
+                name: templateSlot.name, label: templateSlot.label, slotType: templateSlot.slotType, encryptedValue: nil,
+                verificationKey: nil, verificationHash: nil, ordinal: templateSlot.ordinal, attachmentID: nil)
+        }
+        for (offset, var extra) in extras.enumerated() {
+            if extra.ordinal == 0 { extra.ordinal = lastOrdinal + Int32(offset) + 1 }
+            slots.append(extra)
+        }
+        try VaultValidation.uniqueNames(slots, field: "slots")
+
+        let itemID = try TimeOrderedID.make()
+        let withIDs = slots.map { (UUID(), $0) }
+        let times = try db.transaction { db -> (Int64, Int64) in
+            try Self.checkAttachments(db, userID: userID, slots, field: "slots")
+            let row = try db.query(
+                """
+                INSERT INTO vault.items (user_id, item_id, template_id, template_name, label) VALUES ($1, $2, $3, $4, $5)
+                RETURNING \(epochMilliseconds("created_at")), \(epochMilliseconds("updated_at"))
+                """, userID, itemID, template.id, template.name, label)[0]
+            try Self.insertSlots(db, userID: userID, itemID: itemID, withIDs)
+            return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
+        }
+        // The answer is built from what was written (no second read).
+        var item = Svx_Vault_V1_Item()
+        item.itemID = itemID.wire
+        item.templateID = template.id.wire
+        item.templateName = template.name
+        item.label = label
+        item.version = 1
+        item.createdAtMs = UInt64(times.0)
+        item.updatedAtMs = UInt64(times.1)
+        item.slots = withIDs.sorted { ($0.1.ordinal, $0.1.name) < ($1.1.ordinal, $1.1.name) }.map { id, slot in
+            var wire = Svx_Vault_V1_Slot()
+            wire.slotID = id.wire
+            wire.name = slot.name
+            wire.label = slot.label
+            wire.slotType = slot.slotType
+            wire.encryptedValue = slot.encryptedValue ?? ""
+            wire.encryptedValueVerificationKey = slot.verificationKey ?? ""
+            wire.valueVerificationHash = slot.verificationHash ?? ""
+            wire.ordinal = slot.ordinal
+            wire.attachmentID = slot.attachmentID ?? ""
+            wire.createdAtMs = UInt64(times.0)
+            wire.updatedAtMs = UInt64(times.1)
+            return wire
+        }
+        var response = Svx_Vault_V1_CreateItemResponse()
+        response.item = item
+        return response
+    }
+
+    func getItem(
+        _ request: Svx_Vault_V1_GetItemRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Vault_V1_GetItemResponse {
+        let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
+        guard let item = try Self.loadItem(worker.database, userID: try Self.userID(session), itemID: itemID) else {
+            throw Self.notFound("item", field: "item_id")
+        }
+        var response = Svx_Vault_V1_GetItemResponse()
+        response.item = item
+        return response
+    }
+
+    func listItems(
+        _ request: Svx_Vault_V1_ListItemsRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Vault_V1_ListItemsResponse {
+        let pageSize = try FieldValidation.pageSize(request.pageSize, defaultSize: 50)
+        let after = try FieldValidation.pageToken(request.pageToken)
+        guard request.templateID.isEmpty || request.templateName.isEmpty else {
+            throw FieldValidation.invalid("template_id", "give at most one of template_id and template_name")
+        }
+        let templateID = request.templateID.isEmpty ? nil : try FieldValidation.uuid(request.templateID, field: "template_id")
+        let templateName = request.templateName.isEmpty ? "" : try VaultValidation.templateName(request.templateName, field: "template_name")
+        guard request.labelContains.utf8.count <= VaultValidation.maximumLabelBytes else {
+            throw FieldValidation.invalid("label_contains", "label_contains is longer than \(VaultValidation.maximumLabelBytes) bytes")
+        }
+        let page = """
+            SELECT * FROM vault.items
+            WHERE user_id = $1 AND ($2::uuid IS NULL OR item_id > $2::uuid) AND ($3::uuid IS NULL OR template_id = $3::uuid)
+              AND ($4 = '' OR template_name = $4) AND ($5 = '' OR strpos(lower(label), lower($5)) > 0)
+            ORDER BY item_id LIMIT $6
+            """
+        let sql = request.includeSlots
+            ? """
+              WITH i AS (\(page))
+              SELECT \(Self.itemColumns), \(Self.slotColumns)
+              FROM i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
+              ORDER BY i.item_id, s.ordinal, s.name
+              """
+            : "SELECT \(Self.itemColumns) FROM (\(page)) i ORDER BY i.item_id"
+        let rows = try worker.database.query(
+            sql, try Self.userID(session), after, templateID, templateName, request.labelContains, pageSize + 1)
+        var items = try Self.items(rows, withSlots: request.includeSlots)
+        var response = Svx_Vault_V1_ListItemsResponse()
+        if items.count > pageSize {
+            items.removeLast(items.count - pageSize)
+            response.nextPageToken = items[items.count - 1].itemID
+        }
+        response.items = items
+        return response
+    }
+
+    func updateItem(
+        _ request: Svx_Vault_V1_UpdateItemRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Vault_V1_UpdateItemResponse {
+        let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
+        guard request.expectedVersion >= 1, request.expectedVersion <= UInt64(Int64.max) else {
+            throw FieldValidation.invalid("expected_version", "expected_version is required (the version you read)")
+        }
+        let label = request.label.isEmpty ? nil : try VaultValidation.label(request.label)
+        guard request.upsertSlots.count <= VaultValidation.maximumSlots,
+            request.removeSlots.count <= VaultValidation.maximumSlots
+        else {
+            throw FieldValidation.invalid("upsert_slots", "an item has at most \(VaultValidation.maximumSlots) slots")
+        }
+        let removals = try request.removeSlots.map { try VaultValidation.slotName($0, field: "remove_slots") }
+        guard Set(removals).count == removals.count else {
+            throw FieldValidation.invalid("remove_slots", "remove_slots names a slot twice")
+        }
+        // Checked once without the stored slots (what needs no database), again below with them (label and type
+        // of an existing slot are kept when the input leaves them empty).
+        let upserts = try request.upsertSlots.enumerated().map { index, input in
+            try VaultValidation.slot(input, field: "upsert_slots[\(index)]")
+        }
+        try VaultValidation.uniqueNames(upserts, field: "upsert_slots")
+        for slot in upserts where removals.contains(slot.name) {
+            throw FieldValidation.invalid("remove_slots", "\(slot.name) is both upserted and removed")
+        }
+        let userID = try Self.userID(session)
+        let item = try worker.database.transaction { db -> Svx_Vault_V1_Item in
+            let current = try db.query(
+                "SELECT version FROM vault.items WHERE user_id = $1 AND item_id = $2 FOR UPDATE", userID, itemID)
+            guard let version = try current.first?.decode(Int64.self, at: 0) else { throw Self.notFound("item", field: "item_id") }
+            guard version == Int64(request.expectedVersion) else {
+                throw RPCStatus(
+                    .aborted, "the item changed: it is at version \(version), not \(request.expectedVersion); read it again",
+                    details: ["field": "expected_version"])
+            }
+            var existing: [String: (id: UUID, row: TemplateSlotRow, attachment: UUID?)] = [:]
+            for row in try db.query(
+                "SELECT slot_id, name, label, slot_type, ordinal, attachment_id FROM vault.slots WHERE user_id = $1 AND item_id = $2",
+                userID, itemID)
+            {
+                let name = try row.decode(String.self, at: 1)
+                existing[name] = (
+                    try row.decode(UUID.self, at: 0),
+                    TemplateSlotRow(
+                        name: name, label: try row.decode(String.self, at: 2), slotType: try row.decode(String.self, at: 3),
+                        ordinal: try row.decode(Int32.self, at: 4)),
+                    try row.decode(UUID?.self, at: 5))
+            }
+            var freedAttachments: [UUID] = []
+            for name in removals {
+                guard let slot = existing.removeValue(forKey: name) else {
+                    throw RPCStatus(.notFound, "the item has no slot named \(name)", details: ["field": "remove_slots"])
+                }
+                _ = try db.execute("DELETE FROM vault.slots WHERE user_id = $1 AND item_id = $2 AND slot_id = $3", userID, itemID, slot.id)
+                if let attachment = slot.attachment { freedAttachments.append(attachment) }
+            }
+            var inserts: [(UUID, ValidSlot)] = []
+            for (index, input) in request.upsertSlots.enumerated() {
+                let name = upserts[index].name
+                var slot = try VaultValidation.slot(input, field: "upsert_slots[\(index)]", template: existing[name]?.row)
+                try Self.checkAttachments(db, userID: userID, [slot], field: "upsert_slots[\(index)]")
+                if let stored = existing[name] {
+                    if input.ordinal == 0 { slot.ordinal = stored.row.ordinal }
+                    if let old = stored.attachment, old.wire != slot.attachmentID { freedAttachments.append(old) }
+                    do {
+                        _ = try db.execute(
+                            """
+                            UPDATE vault.slots SET label = $4, slot_type = $5, encrypted_value = $6,
+                                encrypted_value_verification_key = $7, value_verification_hash = $8, ordinal = $9,
+                                attachment_id = $10::uuid, updated_at = now()
+                            WHERE user_id = $1 AND item_id = $2 AND slot_id = $3
+                            """, userID, itemID, stored.id, slot.label, slot.slotType, slot.encryptedValue,
+                            slot.verificationKey, slot.verificationHash, slot.ordinal, slot.attachmentID)
+                    } catch let error as DatabaseError where error.kind == .uniqueViolation {
+                        throw RPCStatus(.alreadyExists, "an attachment can be in one slot only", details: ["field": "upsert_slots"])
+                    }
+                } else {
+                    if input.ordinal == 0 {
+                        slot.ordinal = (existing.values.map(\.row.ordinal).max() ?? 0) + Int32(inserts.count) + 1
+                    }
+                    inserts.append((UUID(), slot))
+                }
+            }
+            guard existing.count + inserts.count <= VaultValidation.maximumSlots else {
+                throw FieldValidation.invalid("upsert_slots", "an item has at most \(VaultValidation.maximumSlots) slots")
+            }
+            try Self.insertSlots(db, userID: userID, itemID: itemID, inserts)
+            for attachment in freedAttachments {
+                _ = try db.execute("DELETE FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2", userID, attachment)
+            }
+            _ = try db.execute(
+                """
+                UPDATE vault.items SET label = coalesce($3, label), version = version + 1, updated_at = now()
+                WHERE user_id = $1 AND item_id = $2
+                """, userID, itemID, label)
+            guard let item = try Self.loadItem(db, userID: userID, itemID: itemID) else {
+                throw Self.notFound("item", field: "item_id")
+            }
+            return item
+        }
+        var response = Svx_Vault_V1_UpdateItemResponse()
+        response.item = item
+        return response
+    }
+
+    func deleteItem(
+        _ request: Svx_Vault_V1_DeleteItemRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Vault_V1_DeleteItemResponse {
+        let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
+        let userID = try Self.userID(session)
+        try worker.database.transaction { db in
+            // The slots go with the item (ON DELETE CASCADE), then the attachments they held.
+            let attachments = try db.query(
+                "SELECT attachment_id FROM vault.slots WHERE user_id = $1 AND item_id = $2 AND attachment_id IS NOT NULL",
+                userID, itemID
+            ).map { try $0.decode(UUID.self, at: 0) }
+            guard try db.execute("DELETE FROM vault.items WHERE user_id = $1 AND item_id = $2", userID, itemID) == 1 else {
+                throw Self.notFound("item", field: "item_id")
+            }
+            for attachment in attachments {
+                _ = try db.execute("DELETE FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2", userID, attachment)
+            }
+        }
+        context.logger.info("item deleted", metadata: ["user_id": "\(session.userID)", "item_id": "\(itemID.wire)"])
+        return .init()
+    }
+}

@@ -1,0 +1,62 @@
+import Foundation
+import SVXContracts
+import SVXProto
+import SVXRPC
+import SVXService
+import SVXStore
+import Synchronization
+
+/// Every Vault method (handlers by concern: VaultUsers, Templates, Items, Attachments). docs/ADR-005-vault.md.
+final class VaultService: Sendable {
+    private let housekeepingCounter = Atomic<Int>(0)
+
+    func register(_ routes: ServiceRoutes) {
+        routes.registerAuthenticated(VaultRPC.getVaultUser) { [self] in try getVaultUser($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.putVaultUser) { [self] in try putVaultUser($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.listTemplates) { [self] in try listTemplates($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.getTemplate) { [self] in try getTemplate($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.createTemplate) { [self] in try createTemplate($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.deleteTemplate) { [self] in try deleteTemplate($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.createItem) { [self] in try createItem($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.getItem) { [self] in try getItem($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.listItems) { [self] in try listItems($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.updateItem) { [self] in try updateItem($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.deleteItem) { [self] in try deleteItem($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.createAttachment) { [self] in try createAttachment($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.uploadAttachmentBlock) { [self] in try uploadAttachmentBlock($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.finishAttachment) { [self] in try finishAttachment($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.getAttachment) { [self] in try getAttachment($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.getAttachmentBlock) { [self] in try getAttachmentBlock($0, $1, $2, $3) }
+    }
+
+    /// The caller's user id (Auth vouched for it).
+    static func userID(_ session: AuthenticatedSession) throws -> UUID {
+        guard let id = UUID(uuidString: session.userID) else {
+            throw RPCStatus(.unavailable, "authentication service gave an unusable answer, try again")
+        }
+        return id
+    }
+
+    static func notFound(_ what: String, field: String) -> RPCStatus {
+        RPCStatus(.notFound, "\(what) not found", details: ["field": field])
+    }
+
+    /// Every 500th attachment creation (per process) deletes the attachments no slot has taken within a day
+    /// (uploads given up, or never put in a slot). Failures are logged, never fail the request.
+    func housekeepingIfDue(_ context: RequestContext, _ worker: ServiceWorker) {
+        guard housekeepingCounter.add(1, ordering: .relaxed).newValue % 500 == 0 else { return }
+        do {
+            let removed = try worker.database.execute(
+                """
+                DELETE FROM vault.attachments a WHERE a.created_at < now() - interval '1 day'
+                AND NOT EXISTS (SELECT 1 FROM vault.slots s WHERE s.user_id = a.user_id AND s.attachment_id = a.attachment_id)
+                """)
+            if removed > 0 { context.logger.info("unreferenced attachments deleted", metadata: ["count": "\(removed)"]) }
+        } catch {
+            context.logger.warning("vault housekeeping failed", metadata: ["error_type": "\(type(of: error))"])
+        }
+    }
+}
+
+/// Unix epoch milliseconds of a timestamptz, as SQL.
+func epochMilliseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000)::bigint" }
