@@ -828,25 +828,25 @@ import Testing
         // Templates.
         let templateSlot = Svx_Vault_V1_TemplateSlot("number", "Number", "key_value")
         let manyTemplateSlots = (0..<201).map { Svx_Vault_V1_TemplateSlot("s\($0)", "S \($0)", "key_value") }
-        let badTemplates: [(String, Svx_Vault_V1_CreateTemplateRequest, String)] = [
-            ("empty name", .init(name: "", label: "T", slots: [templateSlot]), "name"),
-            ("1000-byte name", .init(name: filler(1000, "t"), label: "T", slots: [templateSlot]), "name"),
-            ("NUL in the name", .init(name: "my\u{0}template", label: "T", slots: [templateSlot]), "name"),
-            ("257-byte label", .init(name: "my_template", label: filler(257), slots: [templateSlot]), "label"),
-            ("unknown slot type", .init(name: "my_template", label: "T", slots: [.init("number", "Number", "text")]), "slots.slot_type"),
-            ("bad slot name", .init(name: "my_template", label: "T", slots: [.init("Bad Name", "Number", "key_value")]), "slots.name"),
-            ("duplicate slot names", .init(name: "my_template", label: "T", slots: [templateSlot, templateSlot]), "slots.name"),
-            ("201 slots", .init(name: "my_template", label: "T", slots: manyTemplateSlots), "slots"),
+        let badTemplates: [(String, Svx_Vault_V1_CreateTemplateRequest, [String])] = [
+            ("empty name", .init(name: "", label: "T", slots: [templateSlot]), ["name"]),
+            ("1000-byte name", .init(name: filler(1000, "t"), label: "T", slots: [templateSlot]), ["name"]),
+            ("NUL in the name", .init(name: "my\u{0}template", label: "T", slots: [templateSlot]), ["name"]),
+            ("257-byte label", .init(name: "my_template", label: filler(257), slots: [templateSlot]), ["label"]),
+            ("unknown slot type", .init(name: "my_template", label: "T", slots: [.init("number", "Number", "text")]), ["slots.slot_type"]),
+            ("bad slot name", .init(name: "my_template", label: "T", slots: [.init("Bad Name", "Number", "key_value")]), ["slots.name"]),
+            ("duplicate slot names", .init(name: "my_template", label: "T", slots: [templateSlot, templateSlot]), ["slots.name", "slots"]),
+            ("201 slots", .init(name: "my_template", label: "T", slots: manyTemplateSlots), ["slots"]),
         ]
-        for (what, request, field) in badTemplates {
-            await expectInvalidField(field, what: what) { _ = try await user.call(VaultRPC.createTemplate, request) }
+        for (what, request, fields) in badTemplates {
+            await expectInvalidField(anyOf: fields, what: what) { _ = try await user.call(VaultRPC.createTemplate, request) }
         }
 
         // Slots.
         let tooLong = try user.encrypt(filler(70_000))  // a ~93 KB Cryppo string
         await expectSlotsInvalid([""], "201 slots", (0..<201).map { .init(name: "s\($0)", label: "S", value: value) })
-        await expectSlotsInvalid(["name"], "duplicate names", [.init(name: "a", label: "A", value: value), .init(name: "a", label: "B")])
-        await expectSlotsInvalid(["name"], "duplicate derived names", [.init(label: "A b", value: value), .init(label: "a-b")])
+        await expectSlotsInvalid(["name", ""], "duplicate names", [.init(name: "a", label: "A", value: value), .init(name: "a", label: "B")])
+        await expectSlotsInvalid(["name", ""], "duplicate derived names", [.init(label: "A b", value: value), .init(label: "a-b")])
         for name in ["Bad Name", "UPPER", "é", "with-dash", filler(65, "n")] {
             await expectSlotsInvalid(["name"], "name \(name)", [.init(name: name, label: "L", value: value)])
         }

@@ -161,6 +161,13 @@ func expectInvalidField(
     _ fields: String..., what: String = "", sourceLocation: SourceLocation = #_sourceLocation,
     _ body: () async throws -> Void
 ) async {
+    await expectInvalidField(anyOf: fields, what: what, sourceLocation: sourceLocation, body)
+}
+
+func expectInvalidField(
+    anyOf fields: [String], what: String = "", sourceLocation: SourceLocation = #_sourceLocation,
+    _ body: () async throws -> Void
+) async {
     let failure = await status(body)
     let field = failure?.details["field"].map(withoutIndices)
     #expect(failure?.code == .invalidArgument, "\(what): \(failure.map { "\($0)" } ?? "succeeded")", sourceLocation: sourceLocation)
