@@ -129,7 +129,8 @@ let package = Package(
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
-                "SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "Cryppo", "SRP",
+                "SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "SVXModels", "Cryppo",
+                "SRP",
             ]),
     ],
     swiftLanguageModes: [.v6]
