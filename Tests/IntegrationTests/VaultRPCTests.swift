@@ -892,7 +892,7 @@ import Testing
             ("block_count 3 for 2 MiB", attachment { $0.blockCount = 3 }, "block_count"),
             ("block_count 1 for 2 MiB", attachment { $0.blockCount = 1 }, "block_count"),
             ("block_count 0", attachment { $0.blockCount = 0 }, "block_count"),
-            ("block_count 0 for an empty file", attachment { $0.plaintextSize = 0; $0.blockCount = 0 }, "block_count"),
+            ("an empty file", attachment { $0.plaintextSize = 0; $0.blockCount = 1 }, "plaintext_size"),
             ("256 MiB + 1", attachment { $0.plaintextSize = 256 * mib + 1; $0.blockCount = 257 }, "plaintext_size"),
             ("1 TiB", attachment { $0.plaintextSize = 1 << 40; $0.blockCount = 1 << 20 }, "plaintext_size"),
             ("no metadata", attachment { $0.encryptedMetadata = "" }, "encrypted_metadata"),
@@ -928,7 +928,6 @@ import Testing
         ])
         #expect(try await user.call(VaultRPC.listItems, .init(pageSize: 500)).items.count == 6)
         _ = try await user.call(VaultRPC.createAttachment, attachment { $0.plaintextSize = 256 * mib; $0.blockCount = 256 })
-        _ = try await user.call(VaultRPC.createAttachment, attachment { $0.plaintextSize = 0; $0.blockCount = 1 })
     }
 
     // MARK: Sessions
