@@ -228,9 +228,7 @@ extension VaultService {
         }
         let templateID = request.templateID.isEmpty ? nil : try FieldValidation.uuid(request.templateID, field: "template_id")
         let templateName = request.templateName.isEmpty ? "" : try VaultValidation.templateName(request.templateName, field: "template_name")
-        guard request.labelContains.utf8.count <= VaultValidation.maximumLabelBytes else {
-            throw FieldValidation.invalid("label_contains", "label_contains is longer than \(VaultValidation.maximumLabelBytes) bytes")
-        }
+        _ = try VaultValidation.filter(request.labelContains, field: "label_contains")
         let page = """
             SELECT * FROM vault.items
             WHERE user_id = $1 AND ($2::uuid IS NULL OR item_id > $2::uuid) AND ($3::uuid IS NULL OR template_id = $3::uuid)

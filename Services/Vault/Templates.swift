@@ -88,9 +88,7 @@ extension VaultService {
         _ request: Svx_Vault_V1_ListTemplatesRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Vault_V1_ListTemplatesResponse {
-        guard request.nameContains.utf8.count <= VaultValidation.maximumLabelBytes else {
-            throw FieldValidation.invalid("name_contains", "name_contains is longer than \(VaultValidation.maximumLabelBytes) bytes")
-        }
+        _ = try VaultValidation.filter(request.nameContains, field: "name_contains")
         let userID = try Self.userID(session)
         let records = try Self.templates(
             worker.database, userID: userID,

@@ -42,6 +42,17 @@ enum VaultValidation {
 
     private static func invalid(_ field: String, _ message: String) -> RPCStatus { FieldValidation.invalid(field, message) }
 
+    /// A search filter: at most 256 bytes, no control characters (PostgreSQL refuses NUL in text).
+    static func filter(_ text: String, field: String) throws(RPCStatus) -> String {
+        guard text.utf8.count <= maximumLabelBytes else {
+            throw invalid(field, "\(field) is longer than \(maximumLabelBytes) bytes")
+        }
+        guard !text.unicodeScalars.contains(where: { $0.properties.generalCategory == .control }) else {
+            throw invalid(field, "\(field) must not contain control characters")
+        }
+        return text
+    }
+
     static func label(_ text: String, field: String = "label") throws(RPCStatus) -> String {
         try FieldValidation.identifier(text, field: field, maximumBytes: maximumLabelBytes)
     }
@@ -106,7 +117,8 @@ enum VaultValidation {
             verificationKey: try encryptedValue(
                 input.encryptedValueVerificationKey, field: "\(field).encrypted_value_verification_key",
                 maximumCharacters: maximumVerificationKeyCharacters),
-            verificationHash: hash.isEmpty ? nil : hash, ordinal: input.ordinal, attachmentID: attachmentID)
+            verificationHash: hash.isEmpty ? nil : hash,
+            ordinal: input.ordinal == 0 ? (template?.ordinal ?? 0) : input.ordinal, attachmentID: attachmentID)
     }
 
     /// Names must be unique within an item.

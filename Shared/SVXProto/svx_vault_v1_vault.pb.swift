@@ -372,7 +372,8 @@ public nonisolated struct Svx_Vault_V1_DeleteTemplateResponse: Sendable {
 }
 
 /// svx.vault.v1.Vault/CreateItem: the template's slots are cloned; `slots` fills them by name (a slot of the
-/// template not named stays empty; for a template slot, an empty label or slot_type keeps the template's) and may
+/// template not named stays empty; for a template slot, an empty label or slot_type, or a 0 ordinal, keeps the
+/// template's) and may
 /// add extra slots (those need a label or a name). An empty label takes the template's label.
 /// Bounds: label 1..256 bytes; at most 200 slots; an encrypted_value at most 64 KiB; names unique in the item.
 public nonisolated struct Svx_Vault_V1_CreateItemRequest: Sendable {
@@ -568,10 +569,10 @@ public nonisolated struct Svx_Vault_V1_CreateAttachmentRequest: Sendable {
   /// the attachment's DEK wrapped by the private DEK (Cryppo string, 32 bytes)
   public var wrappedDek: String = String()
 
-  /// 0 .. 256 MiB
+  /// 1 .. 256 MiB (an empty file has nothing to attach)
   public var plaintextSize: UInt64 = 0
 
-  /// max(1, ceil(plaintext_size / block_size))
+  /// ceil(plaintext_size / block_size)
   public var blockCount: UInt32 = 0
 
   /// 1048576
