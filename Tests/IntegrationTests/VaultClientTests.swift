@@ -13,8 +13,9 @@ import Testing
     import Glibc
 #endif
 
-/// Auth, Keystore and Vault on one database, with the SDK clients a user has.
-final class VaultStack: @unchecked Sendable {  // used from one test at a time
+/// Auth, Keystore and Vault on one database, with the SDK clients a user has (VaultStack, in VaultSupport.swift, has
+/// no Keystore: its users hold a made-up DEK).
+final class VaultClientStack: @unchecked Sendable {  // used from one test at a time
     let keys: KeyStack
     let vaultService: ServiceProcess
     let vault: VaultClient
@@ -85,7 +86,7 @@ func randomFile(bytes: Int) throws -> URL {
     ]
 
     @Test func itemLifecycleWithEncryptedValues() async throws {
-        let stack = try await VaultStack()
+        let stack = try await VaultClientStack()
         defer { stack.stop() }
         let (session, keys) = try await stack.signUp("vault passphrase")
         // A second call finds the record and changes nothing.
@@ -194,7 +195,7 @@ func randomFile(bytes: Int) throws -> URL {
     }
 
     @Test func attachmentRoundTripIsByteExact() async throws {
-        let stack = try await VaultStack()
+        let stack = try await VaultClientStack()
         defer { stack.stop() }
         let (session, keys) = try await stack.signUp("attachment passphrase")
         let item = try await stack.vault.createItem(session: session, keys: keys, templateName: "secure_note", label: "Scans")
@@ -295,7 +296,7 @@ func randomFile(bytes: Int) throws -> URL {
 
     /// The acceptance check of the Vault issue, through the `svx` binary.
     @Test func commandLineItemsAndTemplates() async throws {
-        let stack = try await VaultStack()
+        let stack = try await VaultClientStack()
         defer { stack.stop() }
         let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
         defer { try? FileManager.default.removeItem(at: home) }
