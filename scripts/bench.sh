@@ -42,7 +42,9 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
   # OUT_DIR (0600, test credentials only): one kept at 1 000 items, one seeded up to SVX_BENCH_VAULT_ITEMS.
   if want vault; then
     vault=(--auth-endpoint "$auth_endpoint" --vault-endpoint "$vault_endpoint" --secrets-file "$stack/secrets.env")
-    pids=(); for s in auth keystore vault sharing classification; do pids+=(--server-pid "$(cat "$stack/$s.pid")"); done
+    pids=(); for s in auth keystore vault sharing classification; do
+      if [ -f "$stack/$s.pid" ]; then pids+=(--server-pid "$(cat "$stack/$s.pid")"); fi
+    done
     small=(--credentials-file "$out_dir/vault-user-1k.json")
     echo; echo "## svx-load vault-seed --items 1000"
     "$load" vault-seed "${vault[@]}" "${small[@]}" --items 1000
