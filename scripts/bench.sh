@@ -41,7 +41,8 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
   # secrets), peak RSS of every service (VmHWM, reset before each run). Two benchmark users, credentials in
   # OUT_DIR (0600, test credentials only): one kept at 1 000 items, one seeded up to SVX_BENCH_VAULT_ITEMS.
   if want vault; then
-    vault=(--auth-endpoint "$auth_endpoint" --vault-endpoint "$vault_endpoint" --secrets-file "$stack/secrets.env")
+    vault=(--auth-endpoint "$auth_endpoint" --vault-endpoint "$vault_endpoint")
+    db=(--secrets-file "$stack/secrets.env")
     pids=(); for s in auth keystore vault sharing classification; do
       if [ -f "$stack/$s.pid" ]; then pids+=(--server-pid "$(cat "$stack/$s.pid")"); fi
     done
@@ -50,10 +51,10 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
     "$load" vault-seed "${vault[@]}" "${small[@]}" --items 1000
     for clients in 1 8; do
       echo; echo "## svx-load vault-get --clients $clients (1 000 items) beside raw libpq SELECT"
-      "$load" vault-get "${vault[@]}" "${small[@]}" --clients "$clients" --duration "$duration" "${pids[@]}"
+      "$load" vault-get "${vault[@]}" "${db[@]}" "${small[@]}" --clients "$clients" --duration "$duration" "${pids[@]}"
     done
     echo; echo "## svx-load vault-create --clients 8 beside raw libpq INSERT"
-    "$load" vault-create "${vault[@]}" "${small[@]}" --clients 8 --duration "$duration" "${pids[@]}"
+    "$load" vault-create "${vault[@]}" "${db[@]}" "${small[@]}" --clients 8 --duration "$duration" "${pids[@]}"
     # The large vault is opt-in: seeding 1 000 000 items takes long (BENCHMARKS.md has the rate); it is kept
     # between runs (the seeder only adds what is missing).
     big_items=${SVX_BENCH_VAULT_ITEMS:-0}
@@ -63,7 +64,7 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
       for clients in 1 8; do
         for user in 1k big; do
           echo; echo "## svx-load vault-get --clients $clients ($user vault) for the p99 comparison"
-          "$load" vault-get "${vault[@]}" --credentials-file "$out_dir/vault-user-$user.json" --clients "$clients" \
+          "$load" vault-get "${vault[@]}" "${db[@]}" --credentials-file "$out_dir/vault-user-$user.json" --clients "$clients" \
             --duration "$duration" "${pids[@]}"
         done
       done
