@@ -1,30 +1,76 @@
 #!/usr/bin/env bash
 # The measurements behind BENCHMARKS.md, in one run, written to OUT_DIR/bench-<time>.txt.
 # Every number is printed beside the raw limit measured in the same process run.
+# SVX_BENCH_SECTIONS (default "rpc crypto auth vault") picks sections; SVX_BENCH_VAULT_ITEMS=1000000 adds the
+# long vault-get runs on a large vault; SVX_AUTH_ENDPOINT / SVX_VAULT_ENDPOINT and SVX_STACK_DIR (pid files,
+# secrets.env) point the service sections at another stack.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out_dir=${1:-$root/.svx/bench}
 duration=${SVX_BENCH_DURATION:-10}
 load="$(cd "$root" && swift build -c release --show-bin-path)/svx-load"
+sections=" ${SVX_BENCH_SECTIONS:-rpc crypto auth vault} "
+want() { [[ $sections == *" $1 "* ]]; }
+stack=${SVX_STACK_DIR:-$root/.svx/stack}
+auth_endpoint=${SVX_AUTH_ENDPOINT:-tcp://127.0.0.1:7101}
+vault_endpoint=${SVX_VAULT_ENDPOINT:-tcp://127.0.0.1:7103}
 mkdir -p "$out_dir"
 report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
   echo "# svx benchmarks, $(date -u +%FT%TZ)"
   echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -srm)"
   echo "# git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
-  for clients in 1 8; do
-    echo; echo "## svx-load baseline --clients $clients --duration $duration"
-    "$load" baseline --clients "$clients" --duration "$duration"
-  done
-  echo; echo "## svx-load crypto"
-  "$load" crypto
+  if want rpc; then
+    for clients in 1 8; do
+      echo; echo "## svx-load baseline --clients $clients --duration $duration"
+      "$load" baseline --clients "$clients" --duration "$duration"
+    done
+  fi
+  if want crypto; then echo; echo "## svx-load crypto"; "$load" crypto; fi
   # Against the release services of the local stack (`make bench` runs `make up` first).
-  stack=${SVX_STACK_DIR:-$root/.svx/stack}
-  for clients in 1 8; do
-    echo; echo "## svx-load health --endpoint tcp://127.0.0.1:7101 (svx-auth of make up) --clients $clients"
-    "$load" health --endpoint tcp://127.0.0.1:7101 --clients "$clients" --duration "$duration"
-  done
-  echo; echo "## svx-load auth-login --endpoint tcp://127.0.0.1:7101 --clients 8 (svx-auth of make up, durable PostgreSQL)"
-  "$load" auth-login --endpoint tcp://127.0.0.1:7101 --clients 8 --duration "$duration" --server-pid "$(cat "$stack/auth.pid")"
+  if want auth; then
+    for clients in 1 8; do
+      echo; echo "## svx-load health --endpoint $auth_endpoint (svx-auth of make up) --clients $clients"
+      "$load" health --endpoint "$auth_endpoint" --clients "$clients" --duration "$duration"
+    done
+    echo; echo "## svx-load auth-login --endpoint $auth_endpoint --clients 8 (svx-auth of make up, durable PostgreSQL)"
+    "$load" auth-login --endpoint "$auth_endpoint" --clients 8 --duration "$duration" --server-pid "$(cat "$stack/auth.pid")"
+  fi
+
+  # Vault: GetItem / CreateItem beside raw libpq on the same rows (svx_vault role, password from the stack's
+  # secrets), peak RSS of every service (VmHWM, reset before each run). Two benchmark users, credentials in
+  # OUT_DIR (0600, test credentials only): one kept at 1 000 items, one seeded up to SVX_BENCH_VAULT_ITEMS.
+  if want vault; then
+    vault=(--auth-endpoint "$auth_endpoint" --vault-endpoint "$vault_endpoint")
+    db=(--secrets-file "$stack/secrets.env")
+    pids=(); for s in auth keystore vault sharing classification; do
+      if [ -f "$stack/$s.pid" ]; then pids+=(--server-pid "$(cat "$stack/$s.pid")"); fi
+    done
+    small=(--credentials-file "$out_dir/vault-user-1k.json")
+    echo; echo "## svx-load vault-seed --items 1000"
+    "$load" vault-seed "${vault[@]}" "${small[@]}" --items 1000
+    for clients in 1 8; do
+      echo; echo "## svx-load vault-get --clients $clients (1 000 items) beside raw libpq SELECT"
+      "$load" vault-get "${vault[@]}" "${db[@]}" "${small[@]}" --clients "$clients" --duration "$duration" "${pids[@]}"
+    done
+    echo; echo "## svx-load vault-create --clients 8 beside raw libpq INSERT"
+    "$load" vault-create "${vault[@]}" "${db[@]}" "${small[@]}" --clients 8 --duration "$duration" "${pids[@]}"
+    # The large vault is opt-in: seeding 1 000 000 items takes long (BENCHMARKS.md has the rate); it is kept
+    # between runs (the seeder only adds what is missing).
+    big_items=${SVX_BENCH_VAULT_ITEMS:-0}
+    if [ "$big_items" -gt 1000 ]; then
+      echo; echo "## svx-load vault-seed --items $big_items"
+      "$load" vault-seed "${vault[@]}" --credentials-file "$out_dir/vault-user-big.json" --items "$big_items" --max-seconds 7200
+      for clients in 1 8; do
+        for user in 1k big; do
+          echo; echo "## svx-load vault-get --clients $clients ($user vault) for the p99 comparison"
+          "$load" vault-get "${vault[@]}" "${db[@]}" --credentials-file "$out_dir/vault-user-$user.json" --clients "$clients" \
+            --duration "$duration" "${pids[@]}"
+        done
+      done
+    else
+      echo; echo "## vault-get with a large vault: skipped (SVX_BENCH_VAULT_ITEMS=1000000 make bench runs it)"
+    fi
+  fi
 } 2>&1 | tee "$report"
 echo "report: $report"

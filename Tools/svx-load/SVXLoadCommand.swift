@@ -6,7 +6,10 @@ struct SVXLoadCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "svx-load",
         abstract: "Load generator for svx services (loopback only, bounded in time and count).",
-        subcommands: [HealthLoadCommand.self, BaselineCommand.self, CryptoBenchCommand.self, AuthLoginCommand.self])
+        subcommands: [
+            HealthLoadCommand.self, BaselineCommand.self, CryptoBenchCommand.self, AuthLoginCommand.self,
+            VaultSeedCommand.self, VaultGetCommand.self, VaultCreateCommand.self,
+        ])
 }
 
 /// The traffic shape shared by the subcommands.
