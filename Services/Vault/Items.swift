@@ -61,7 +61,7 @@ extension VaultService {
             SELECT \(itemColumns), \(slotColumns)
             FROM vault.items i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
             WHERE i.user_id = $1 AND i.item_id = $2
-            ORDER BY s.ordinal, s.name
+            ORDER BY s.ordinal, s.name COLLATE "C"
             """, userID, itemID)
         return try items(rows, withSlots: true).first
     }
@@ -114,7 +114,9 @@ extension VaultService {
         for slot in slots {
             guard let attachment = slot.attachmentID else { continue }
             let rows = try db.query(
-                "SELECT complete FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2::uuid", userID, attachment)
+                // Locked so that housekeeping cannot delete it before the slot that takes it commits.
+                "SELECT complete FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2::uuid FOR KEY SHARE",
+                userID, attachment)
             guard let row = rows.first else { throw notFound("attachment", field: "\(field).attachment_id") }
             guard try row.decode(Bool.self, at: 0) else {
                 throw RPCStatus(
@@ -158,10 +160,14 @@ extension VaultService {
                 verificationKey: nil, verificationHash: nil, ordinal: templateSlot.ordinal, attachmentID: nil)
         }
         for (offset, var extra) in extras.enumerated() {
-            if extra.ordinal == 0 { extra.ordinal = lastOrdinal + Int32(offset) + 1 }
+            if extra.ordinal == 0 { extra.ordinal = min(VaultValidation.maximumOrdinal, lastOrdinal + Int32(offset) + 1) }
             slots.append(extra)
         }
         try VaultValidation.uniqueNames(slots, field: "slots")
+        guard VaultValidation.characters(slots) <= VaultValidation.maximumItemCharacters else {
+            throw FieldValidation.invalid(
+                "slots", "an item holds at most \(VaultValidation.maximumItemCharacters) characters of encrypted values")
+        }
 
         let itemID = try TimeOrderedID.make()
         let withIDs = slots.map { (UUID(), $0) }
@@ -221,7 +227,10 @@ extension VaultService {
         _ request: Svx_Vault_V1_ListItemsRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Vault_V1_ListItemsResponse {
-        let pageSize = try FieldValidation.pageSize(request.pageSize, defaultSize: 50)
+        // With slots, a page holds at most 50 items (an item is up to 1 MiB of encrypted values); the next page token
+        // says there is more.
+        let asked = try FieldValidation.pageSize(request.pageSize, defaultSize: 50)
+        let pageSize = request.includeSlots ? min(asked, 50) : asked
         let after = try FieldValidation.pageToken(request.pageToken)
         guard request.templateID.isEmpty || request.templateName.isEmpty else {
             throw FieldValidation.invalid("template_id", "give at most one of template_id and template_name")
@@ -240,7 +249,7 @@ extension VaultService {
               WITH i AS (\(page))
               SELECT \(Self.itemColumns), \(Self.slotColumns)
               FROM i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
-              ORDER BY i.item_id, s.ordinal, s.name
+              ORDER BY i.item_id, s.ordinal, s.name COLLATE "C"
               """
             : "SELECT \(Self.itemColumns) FROM (\(page)) i ORDER BY i.item_id"
         let rows = try worker.database.query(
@@ -283,6 +292,7 @@ extension VaultService {
             throw FieldValidation.invalid("remove_slots", "\(slot.name) is both upserted and removed")
         }
         let userID = try Self.userID(session)
+        let nothingToChange = label == nil && upserts.isEmpty && removals.isEmpty
         let item = try worker.database.transaction { db -> Svx_Vault_V1_Item in
             let current = try db.query(
                 "SELECT version FROM vault.items WHERE user_id = $1 AND item_id = $2 FOR UPDATE", userID, itemID)
@@ -292,6 +302,7 @@ extension VaultService {
                     .aborted, "the item changed: it is at version \(version), not \(request.expectedVersion); read it again",
                     details: ["field": "expected_version"])
             }
+            if nothingToChange, let item = try Self.loadItem(db, userID: userID, itemID: itemID) { return item }
             var existing: [String: (id: UUID, row: TemplateSlotRow, attachment: UUID?)] = [:]
             for row in try db.query(
                 "SELECT slot_id, name, label, slot_type, ordinal, attachment_id FROM vault.slots WHERE user_id = $1 AND item_id = $2",
@@ -320,6 +331,10 @@ extension VaultService {
                 try Self.checkAttachments(db, userID: userID, [slot], field: "upsert_slots[\(index)]")
                 if let stored = existing[name] {
                     if input.ordinal == 0 { slot.ordinal = stored.row.ordinal }
+                    // An attachment slot upserted without an attachment id keeps its file.
+                    if slot.slotType == SlotType.attachment.rawValue, slot.attachmentID == nil, let old = stored.attachment {
+                        slot.attachmentID = old.wire
+                    }
                     if let old = stored.attachment, old.wire != slot.attachmentID { freedAttachments.append(old) }
                     do {
                         _ = try db.execute(
@@ -335,7 +350,8 @@ extension VaultService {
                     }
                 } else {
                     if input.ordinal == 0 {
-                        slot.ordinal = (existing.values.map(\.row.ordinal).max() ?? 0) + Int32(inserts.count) + 1
+                        let last = existing.values.map(\.row.ordinal).max() ?? 0
+                        slot.ordinal = min(VaultValidation.maximumOrdinal, last + Int32(inserts.count) + 1)
                     }
                     inserts.append((UUID(), slot))
                 }
@@ -344,8 +360,23 @@ extension VaultService {
                 throw FieldValidation.invalid("upsert_slots", "an item has at most \(VaultValidation.maximumSlots) slots")
             }
             try Self.insertSlots(db, userID: userID, itemID: itemID, inserts)
+            let size = try db.query(
+                """
+                SELECT coalesce(sum(coalesce(octet_length(encrypted_value), 0)
+                                    + coalesce(octet_length(encrypted_value_verification_key), 0)), 0)::bigint
+                FROM vault.slots WHERE user_id = $1 AND item_id = $2
+                """, userID, itemID)[0]
+            guard try size.decode(Int64.self, at: 0) <= Int64(VaultValidation.maximumItemCharacters) else {
+                throw FieldValidation.invalid(
+                    "upsert_slots", "an item holds at most \(VaultValidation.maximumItemCharacters) characters of encrypted values")
+            }
+            // A freed attachment goes, unless another slot of this update took it.
             for attachment in freedAttachments {
-                _ = try db.execute("DELETE FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2", userID, attachment)
+                _ = try db.execute(
+                    """
+                    DELETE FROM vault.attachments a WHERE a.user_id = $1 AND a.attachment_id = $2
+                    AND NOT EXISTS (SELECT 1 FROM vault.slots s WHERE s.user_id = $1 AND s.attachment_id = $2)
+                    """, userID, attachment)
             }
             _ = try db.execute(
                 """
@@ -369,6 +400,10 @@ extension VaultService {
         let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
         let userID = try Self.userID(session)
         try worker.database.transaction { db in
+            // The item row first, locked: an update cannot add a slot (and an attachment) between the two reads.
+            let locked = try db.query(
+                "SELECT 1 FROM vault.items WHERE user_id = $1 AND item_id = $2 FOR UPDATE", userID, itemID)
+            guard !locked.isEmpty else { throw Self.notFound("item", field: "item_id") }
             // The slots go with the item (ON DELETE CASCADE), then the attachments they held.
             let attachments = try db.query(
                 "SELECT attachment_id FROM vault.slots WHERE user_id = $1 AND item_id = $2 AND attachment_id IS NOT NULL",

@@ -119,13 +119,17 @@ extension VaultService {
     ) throws -> Svx_Vault_V1_CreateTemplateResponse {
         let name = try VaultValidation.templateName(request.name)
         let label = request.label.isEmpty ? name : try VaultValidation.label(request.label)
-        guard request.description_p.utf8.count <= 1024 else {
-            throw FieldValidation.invalid("description", "description is longer than 1024 bytes")
+        if !request.description_p.isEmpty {
+            _ = try FieldValidation.identifier(request.description_p, field: "description", maximumBytes: 1024)
+        }
+        guard request.slots.count <= VaultValidation.maximumSlots else {
+            throw FieldValidation.invalid("slots", "a template has at most \(VaultValidation.maximumSlots) slots")
         }
         var names = Set<String>()
         var slots: [TemplateSlotRow] = []
         for (index, slot) in request.slots.enumerated() {
             let field = "slots[\(index)]"
+            try VaultValidation.ordinal(slot.ordinal, field: "\(field).ordinal")
             let slotName = slot.name.isEmpty
                 ? try VaultValidation.slotName(SlotName.derive(fromLabel: slot.label), field: "\(field).label")
                 : try VaultValidation.slotName(slot.name, field: "\(field).name")
@@ -137,9 +141,6 @@ extension VaultService {
                 slotType: try VaultValidation.slotType(slot.slotType, field: "\(field).slot_type").rawValue,
                 ordinal: slot.ordinal == 0 ? Int32(index + 1) : slot.ordinal))
         }
-        guard slots.count <= VaultValidation.maximumSlots else {
-            throw FieldValidation.invalid("slots", "a template has at most \(VaultValidation.maximumSlots) slots")
-        }
         let userID = try Self.userID(session)
         let id = UUID()
         let record = try worker.database.transaction { db in
@@ -147,6 +148,11 @@ extension VaultService {
                 "SELECT 1 FROM vault.templates WHERE name = $2 AND (owner_id IS NULL OR owner_id = $1)", userID, name)
             guard taken.isEmpty else {
                 throw RPCStatus(.alreadyExists, "a template named \(name) already exists", details: ["field": "name"])
+            }
+            let owned = try db.query("SELECT count(*)::bigint FROM vault.templates WHERE owner_id = $1", userID)[0]
+            guard try owned.decode(Int64.self, at: 0) < Int64(VaultValidation.maximumOwnTemplates) else {
+                throw RPCStatus(
+                    .resourceExhausted, "at most \(VaultValidation.maximumOwnTemplates) templates of your own: delete one first")
             }
             _ = try db.execute(
                 "INSERT INTO vault.templates (template_id, owner_id, name, label, description) VALUES ($1, $2, $3, $4, $5)",

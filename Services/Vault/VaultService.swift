@@ -46,10 +46,15 @@ final class VaultService: Sendable {
     func housekeepingIfDue(_ context: RequestContext, _ worker: ServiceWorker) {
         guard housekeepingCounter.add(1, ordering: .relaxed).newValue % 500 == 0 else { return }
         do {
+            // At most 100 at a time: the request that happens to run this stays short.
             let removed = try worker.database.execute(
                 """
-                DELETE FROM vault.attachments a WHERE a.created_at < now() - interval '1 day'
-                AND NOT EXISTS (SELECT 1 FROM vault.slots s WHERE s.user_id = a.user_id AND s.attachment_id = a.attachment_id)
+                DELETE FROM vault.attachments WHERE (user_id, attachment_id) IN (
+                    SELECT a.user_id, a.attachment_id FROM vault.attachments a
+                    WHERE a.created_at < now() - interval '1 day'
+                      AND NOT EXISTS (SELECT 1 FROM vault.slots s
+                                      WHERE s.user_id = a.user_id AND s.attachment_id = a.attachment_id)
+                    LIMIT 100 FOR UPDATE SKIP LOCKED)
                 """)
             if removed > 0 { context.logger.info("unreferenced attachments deleted", metadata: ["count": "\(removed)"]) }
         } catch {

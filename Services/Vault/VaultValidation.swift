@@ -39,6 +39,12 @@ enum VaultValidation {
     static let maximumAttachmentBytes: UInt64 = 256 * 1_048_576
     static let maximumBlockCharacters = 1_500_000  // a 1 MiB block as base64 plus its artefacts
     static let maximumTemplateNameBytes = 64
+    /// Ordinals order slots; beyond this they order nothing better (and sums of them stay far from overflowing).
+    static let maximumOrdinal: Int32 = 100_000
+    /// All the encrypted text of one item (values and verification keys): an item always fits in one message.
+    static let maximumItemCharacters = 1_048_576
+    /// Templates a user may own.
+    static let maximumOwnTemplates = 200
 
     private static func invalid(_ field: String, _ message: String) -> RPCStatus { FieldValidation.invalid(field, message) }
 
@@ -96,8 +102,15 @@ enum VaultValidation {
         }
         let template = template?.name == name ? template : nil
         let label = input.label.isEmpty ? (template?.label ?? name) : try self.label(input.label, field: "\(field).label")
-        let type = input.slotType.isEmpty && template != nil
-            ? (SlotType(rawValue: template!.slotType) ?? .default) : try slotType(input.slotType, field: "\(field).slot_type")
+        let type: SlotType
+        if input.slotType.isEmpty, let template {
+            type = SlotType(rawValue: template.slotType) ?? .default
+        } else if input.slotType.isEmpty, !input.attachmentID.isEmpty {
+            type = .attachment  // an attachment id says what the slot is
+        } else {
+            type = try slotType(input.slotType, field: "\(field).slot_type")
+        }
+        try ordinal(input.ordinal, field: "\(field).ordinal")
         let hash = input.valueVerificationHash
         if !hash.isEmpty {
             guard hash.utf8.count == 64, hash.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) }) else {
@@ -119,6 +132,17 @@ enum VaultValidation {
                 maximumCharacters: maximumVerificationKeyCharacters),
             verificationHash: hash.isEmpty ? nil : hash,
             ordinal: input.ordinal == 0 ? (template?.ordinal ?? 0) : input.ordinal, attachmentID: attachmentID)
+    }
+
+    static func ordinal(_ value: Int32, field: String) throws(RPCStatus) {
+        guard (0...maximumOrdinal).contains(value) else {
+            throw invalid(field, "\(field) must be 0 to \(maximumOrdinal)")
+        }
+    }
+
+    /// The encrypted text an item holds, for ``maximumItemCharacters``.
+    static func characters(_ slots: [ValidSlot]) -> Int {
+        slots.reduce(0) { $0 + ($1.encryptedValue?.utf8.count ?? 0) + ($1.verificationKey?.utf8.count ?? 0) }
     }
 
     /// Names must be unique within an item.

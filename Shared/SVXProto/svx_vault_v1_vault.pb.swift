@@ -467,7 +467,7 @@ public nonisolated struct Svx_Vault_V1_ListItemsRequest: Sendable {
 
   public var labelContains: String = String()
 
-  /// false: items come without their slots (a lighter listing)
+  /// false: items come without their slots (a lighter listing); true: at most 50 a page
   public var includeSlots: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()

@@ -536,15 +536,17 @@ import Testing
             return item
         })
 
-        // Default page size 50; a page of 500 holds everything.
+        // Default page size 50; a page of 500 holds everything (without slots: with them, pages hold at most 50).
         let defaultPage = try await user.call(VaultRPC.listItems, .init())
         #expect(defaultPage.items.map(\.itemID) == Array(ids.prefix(50)) && !defaultPage.nextPageToken.isEmpty)
-        let whole = try await user.call(VaultRPC.listItems, .init(pageSize: 500))
+        let whole = try await user.call(VaultRPC.listItems, .init(pageSize: 500, includeSlots: false))
         #expect(whole.items.map(\.itemID) == ids && whole.nextPageToken.isEmpty)
-        let exact = try await user.call(VaultRPC.listItems, .init(pageSize: 53))
+        let capped = try await user.call(VaultRPC.listItems, .init(pageSize: 500))
+        #expect(capped.items.map(\.itemID) == Array(ids.prefix(50)) && capped.nextPageToken == ids[49])
+        let exact = try await user.call(VaultRPC.listItems, .init(pageSize: 53, includeSlots: false))
         #expect(exact.items.count == 53)
         if !exact.nextPageToken.isEmpty {
-            let rest = try await user.call(VaultRPC.listItems, .init(pageSize: 53, pageToken: exact.nextPageToken))
+            let rest = try await user.call(VaultRPC.listItems, .init(pageSize: 53, pageToken: exact.nextPageToken, includeSlots: false))
             #expect(rest.items.isEmpty && rest.nextPageToken.isEmpty)
         }
 
@@ -700,11 +702,11 @@ import Testing
         let secondSlot = await user.failure(VaultRPC.updateItem, .init(
             itemID: item.itemID, expectedVersion: item.version,
             upsert: [.init(name: "copy", label: "Copy", type: "attachment", attachmentID: id)]))
-        #expect(secondSlot != nil, "an attachment in two slots of one item")
+        #expect(secondSlot?.code == .alreadyExists, "an attachment in two slots of one item: \(String(describing: secondSlot))")
         let otherItem = await user.failure(VaultRPC.updateItem, .init(
             itemID: other.itemID, expectedVersion: other.version,
             upsert: [.init(name: "copy", label: "Copy", type: "attachment", attachmentID: id)]))
-        #expect(otherItem != nil, "an attachment in slots of two items")
+        #expect(otherItem?.code == .alreadyExists, "an attachment in slots of two items: \(String(describing: otherItem))")
         after = try dumpVaultSchema(stack.database)
         #expect(after == withSlots, "\(dumpDifference(withSlots, after))")
 

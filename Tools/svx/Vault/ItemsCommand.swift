@@ -45,8 +45,9 @@ struct ItemsCommand: AsyncParsableCommand {
             if options.json {
                 try printJSON(VaultOutput.json(item))
             } else {
-                Terminal.printLine("Created item \(item.id).")
-                VaultOutput.printItem(item)
+                // Values are shown only when asked for (`svx items get`): a terminal may be watched or logged.
+                Terminal.printLine("Created item \(item.id) (\(item.slots.filter { $0.value != nil }.count) values set).")
+                Terminal.printLine("`svx items get \(item.id)` shows the values.")
             }
         }
     }
@@ -128,8 +129,7 @@ struct ItemsCommand: AsyncParsableCommand {
             if options.json {
                 try printJSON(VaultOutput.json(item))
             } else {
-                Terminal.printLine("Updated item \(item.id) (version \(item.version)).")
-                VaultOutput.printItem(item)
+                Terminal.printLine("Updated item \(item.id) (version \(item.version)). `svx items get \(item.id)` shows the values.")
             }
         }
     }
