@@ -32,17 +32,10 @@ import Testing
     }
 
     @Test func commandLineSignUpLoginWhoAmIAndLogout() async throws {
-        let (auth, database) = try await startService("auth")
-        defer { auth.stop() }
-        let (keystore, _) = try await startService("keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint])
-        defer { keystore.stop() }
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: home) }
-        let svx = try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path
-        var environment = ProcessInfo.processInfo.environment
-        environment["SVX_HOME"] = home.path
-        environment["SVX_AUTH_ENDPOINT"] = auth.endpoint
-        environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
+        let stack = try await CommandLineStack.start()
+        defer { stack.stop() }
+        let (home, svx) = (stack.home, stack.svx)
+        var environment = stack.environment
         environment["SVX_PASSPHRASE"] = "a long passphrase for the cli"
 
         let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
@@ -85,17 +78,10 @@ import Testing
     /// The acceptance check of the Keystore issue, through the `svx` binary: keys after sign-up, a passphrase
     /// change after which only the new passphrase logs in, a rotation.
     @Test func commandLineKeysPassphraseChangeAndRotation() async throws {
-        let (auth, database) = try await startService("auth")
-        defer { auth.stop() }
-        let (keystore, _) = try await startService("keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint])
-        defer { keystore.stop() }
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: home) }
-        let svx = try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path
-        var environment = ProcessInfo.processInfo.environment
-        environment["SVX_HOME"] = home.path
-        environment["SVX_AUTH_ENDPOINT"] = auth.endpoint
-        environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
+        let stack = try await CommandLineStack.start()
+        defer { stack.stop() }
+        let svx = stack.svx
+        var environment = stack.environment
         environment["SVX_PASSPHRASE"] = "the old passphrase"
 
         let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
@@ -140,5 +126,39 @@ import Testing
         // After the rotation the new passphrase still logs in and opens everything.
         let again = try ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(again.status == 0, "\(again.output)")
+    }
+}
+
+/// Auth and Keystore for the `svx` binary, and an SVX_HOME of its own: the environment a user's shell would have.
+struct CommandLineStack {
+    let auth: ServiceProcess
+    let keystore: ServiceProcess
+    let home: URL
+    let svx: String
+    let environment: [String: String]
+
+    static func start() async throws -> CommandLineStack {
+        let (auth, database) = try await startService("auth")
+        let keystore: ServiceProcess
+        do {
+            keystore = try await startService("keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint]).0
+        } catch {
+            auth.stop()
+            throw error
+        }
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
+        var environment = ProcessInfo.processInfo.environment
+        environment["SVX_HOME"] = home.path
+        environment["SVX_AUTH_ENDPOINT"] = auth.endpoint
+        environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
+        return CommandLineStack(
+            auth: auth, keystore: keystore, home: home,
+            svx: try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path, environment: environment)
+    }
+
+    func stop() {
+        keystore.stop()
+        auth.stop()
+        try? FileManager.default.removeItem(at: home)
     }
 }
