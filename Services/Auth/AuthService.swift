@@ -64,5 +64,3 @@ final class AuthService: Sendable {
     }
 }
 
-/// Unix epoch milliseconds of a timestamptz, as SQL: `(EXTRACT(EPOCH FROM x) * 1000)::bigint`.
-func epochMilliseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000)::bigint" }

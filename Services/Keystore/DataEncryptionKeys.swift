@@ -28,7 +28,7 @@ extension KeystoreService {
             ? nil : try FieldValidation.identifier(request.externalID, field: "external_id")
         let kekVersion = try KeyValidation.kekVersion(request.kekVersion)
         let wrapped = try KeyValidation.wrappedKey(request.wrappedDek, field: "wrapped_dek")
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let dek = try worker.database.transaction { db in
             try Self.requireCurrentKEK(db, userID, kekVersion)
             let rows: [PostgresRow]
@@ -52,7 +52,7 @@ extension KeystoreService {
         _ request: Svx_Keystore_V1_GetDEKRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_GetDEKResponse {
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let rows: [PostgresRow]
         switch (request.dekID.isEmpty, request.externalID.isEmpty) {
         case (false, true):
@@ -82,7 +82,7 @@ extension KeystoreService {
     ) throws -> Svx_Keystore_V1_ListDEKsResponse {
         let pageSize = try FieldValidation.pageSize(request.pageSize)
         let after = try FieldValidation.pageToken(request.pageToken)
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         // One more than asked: whether there is a next page, without a count.
         let rows = try worker.database.query(
             """
@@ -101,7 +101,7 @@ extension KeystoreService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_DeleteDEKResponse {
         let id = try FieldValidation.uuid(request.dekID, field: "dek_id")
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         // The private DEK wraps every slot value of the vault: deleting it would lose them all (and the next login
         // would quietly make a new one), so it is never deleted.
         let deleted = try worker.database.query(

@@ -91,7 +91,7 @@ extension KeystoreService {
     ) throws -> Svx_Keystore_V1_CreateKEKResponse {
         let wrapped = try KeyValidation.wrappedKey(request.wrappedKek, field: "wrapped_kek")
         let derivation = try KeyValidation.derivation(request.hasDerivation ? request.derivation : nil)
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let generation = try Self.sessionGeneration(session)
         let kek = try worker.database.transaction { db in
             let created = try db.execute(
@@ -110,7 +110,7 @@ extension KeystoreService {
         _ request: Svx_Keystore_V1_GetKEKRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_GetKEKResponse {
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let generation = request.credentialGeneration == 0
             ? try Self.sessionGeneration(session)
             : try KeyValidation.generation(request.credentialGeneration)
@@ -139,7 +139,7 @@ extension KeystoreService {
         let wrapped = try KeyValidation.wrappedKey(request.wrappedKek, field: "wrapped_kek")
         let derivation = try KeyValidation.derivation(request.hasDerivation ? request.derivation : nil)
         guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let current = try Self.sessionGeneration(session)
         let staged = try worker.database.transaction { db -> Int64 in
             guard let version = try Self.lockedKEKVersion(db, userID, exclusive: true) else {
@@ -182,7 +182,7 @@ extension KeystoreService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_CommitPassphraseChangeResponse {
         let generation = try KeyValidation.generation(request.credentialGeneration)
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let current = try Self.sessionGeneration(session)
         guard current >= generation else {
             throw RPCStatus(

@@ -34,7 +34,7 @@ extension KeystoreService {
         let identifiers = try KeyValidation.externalIdentifiers(request.externalIdentifiers)
         let metadata = try KeyValidation.metadataJSON(request.metadata)
         let kekVersion = try KeyValidation.kekVersion(request.kekVersion)
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let keypairID = UUID()
         let keypair = try worker.database.transaction { db in
             try Self.requireCurrentKEK(db, userID, kekVersion)
@@ -69,7 +69,7 @@ extension KeystoreService {
         _ request: Svx_Keystore_V1_GetKeypairRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_GetKeypairResponse {
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let rows: [PostgresRow]
         switch (request.keypairID.isEmpty, request.externalIdentifier.isEmpty) {
         case (false, true):
@@ -107,7 +107,7 @@ extension KeystoreService {
             SELECT \(Self.keypairColumns) FROM keystore.keypairs k
             WHERE k.user_id = $1 AND ($2::uuid IS NULL OR k.keypair_id > $2::uuid)
             ORDER BY k.keypair_id LIMIT $3
-            """, try Self.userID(session), after, pageSize + 1)
+            """, try session.userUUID, after, pageSize + 1)
         var response = Svx_Keystore_V1_ListKeypairsResponse()
         response.keypairs = try rows.prefix(pageSize).map(Self.keypair)
         if rows.count > pageSize, let last = response.keypairs.last { response.nextPageToken = last.keypairID }
@@ -119,7 +119,7 @@ extension KeystoreService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_DeleteKeypairResponse {
         let id = try FieldValidation.uuid(request.keypairID, field: "keypair_id")
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         // The external identifiers go with it (ON DELETE CASCADE). The account keypair is never deleted.
         let deleted = try worker.database.query(
             """

@@ -32,14 +32,6 @@ final class KeystoreService: Sendable {
         routes.registerAuthenticated(KeystoreRPC.rotateKEK, freshSession: true) { [self] in try rotateKEK($0, $1, $2, $3) }
     }
 
-    /// The caller's user id (Auth vouched for it).
-    static func userID(_ session: AuthenticatedSession) throws -> UUID {
-        guard let id = UUID(uuidString: session.userID) else {
-            throw RPCStatus(.unavailable, "authentication service gave an unusable answer, try again")
-        }
-        return id
-    }
-
     /// The user's current KEK version, with the row locked (`FOR UPDATE` or `FOR SHARE`); nil when the user has
     /// no KEK yet.
     static func lockedKEKVersion(_ db: PostgresConnection, _ userID: UUID, exclusive: Bool) throws -> Int32? {
@@ -69,5 +61,3 @@ final class KeystoreService: Sendable {
     }
 }
 
-/// Unix epoch milliseconds of a timestamptz, as SQL.
-func epochMilliseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000)::bigint" }

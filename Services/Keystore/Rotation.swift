@@ -53,7 +53,7 @@ extension KeystoreService {
         let deks = try Self.rewraps(request.deks, field: "deks", validate: KeyValidation.wrappedKey)
         let keypairs = try Self.rewraps(request.keypairs, field: "keypairs", validate: KeyValidation.wrappedPrivateKey)
         guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let current = try Self.sessionGeneration(session)
         guard generation == current else {
             throw RPCStatus(

@@ -57,7 +57,7 @@ extension VaultService {
             INSERT INTO vault.attachments (user_id, attachment_id, encrypted_metadata, wrapped_dek, plaintext_size,
                 block_count, block_size)
             VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING \(Self.attachmentColumns)
-            """, try Self.userID(session), UUID(), request.encryptedMetadata, request.wrappedDek,
+            """, try session.userUUID, UUID(), request.encryptedMetadata, request.wrappedDek,
             Int64(request.plaintextSize), Int32(request.blockCount), Int32(request.blockSize))[0]
         var response = Svx_Vault_V1_CreateAttachmentResponse()
         response.attachment = try Self.attachment(row)
@@ -72,7 +72,7 @@ extension VaultService {
         let block = try FieldValidation.aesGCMString(
             request.encryptedBlock, field: "encrypted_block", maximumCharacters: VaultValidation.maximumBlockCharacters,
             ciphertextBytes: 1...Int(VaultValidation.blockSize), what: "a block")
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         try worker.database.transaction { db in
             let rows = try db.query(
                 "SELECT plaintext_size, block_count, block_size, complete FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2 FOR SHARE",
@@ -105,7 +105,7 @@ extension VaultService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Vault_V1_FinishAttachmentResponse {
         let id = try FieldValidation.uuid(request.attachmentID, field: "attachment_id")
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let attachment = try worker.database.transaction { db -> Svx_Vault_V1_Attachment in
             let rows = try db.query(
                 """
@@ -136,7 +136,7 @@ extension VaultService {
         let id = try FieldValidation.uuid(request.attachmentID, field: "attachment_id")
         let rows = try worker.database.query(
             "SELECT \(Self.attachmentColumns) FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2",
-            try Self.userID(session), id)
+            try session.userUUID, id)
         guard let row = rows.first else { throw Self.notFound("attachment", field: "attachment_id") }
         var response = Svx_Vault_V1_GetAttachmentResponse()
         response.attachment = try Self.attachment(row)
@@ -154,7 +154,7 @@ extension VaultService {
             LEFT JOIN vault.attachment_blocks b
                 ON b.user_id = a.user_id AND b.attachment_id = a.attachment_id AND b.block_index = $3
             WHERE a.user_id = $1 AND a.attachment_id = $2
-            """, try Self.userID(session), id, Int32(clamping: request.index))
+            """, try session.userUUID, id, Int32(clamping: request.index))
         guard let row = rows.first else { throw Self.notFound("attachment", field: "attachment_id") }
         guard request.index < UInt32(try row.decode(Int32.self, at: 0)) else {
             throw RPCStatus(.outOfRange, "index is past the last block", details: ["field": "index"])

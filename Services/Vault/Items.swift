@@ -130,7 +130,7 @@ extension VaultService {
         _ request: Svx_Vault_V1_CreateItemRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Vault_V1_CreateItemResponse {
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         guard request.slots.count <= VaultValidation.maximumSlots else {
             throw FieldValidation.invalid("slots", "an item has at most \(VaultValidation.maximumSlots) slots")
         }
@@ -215,7 +215,7 @@ extension VaultService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Vault_V1_GetItemResponse {
         let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
-        guard let item = try Self.loadItem(worker.database, userID: try Self.userID(session), itemID: itemID) else {
+        guard let item = try Self.loadItem(worker.database, userID: try session.userUUID, itemID: itemID) else {
             throw Self.notFound("item", field: "item_id")
         }
         var response = Svx_Vault_V1_GetItemResponse()
@@ -253,7 +253,7 @@ extension VaultService {
               """
             : "SELECT \(Self.itemColumns) FROM (\(page)) i ORDER BY i.item_id"
         let rows = try worker.database.query(
-            sql, try Self.userID(session), after, templateID, templateName, request.labelContains, pageSize + 1)
+            sql, try session.userUUID, after, templateID, templateName, request.labelContains, pageSize + 1)
         var items = try Self.items(rows, withSlots: request.includeSlots)
         var response = Svx_Vault_V1_ListItemsResponse()
         if items.count > pageSize {
@@ -291,7 +291,7 @@ extension VaultService {
         for slot in upserts where removals.contains(slot.name) {
             throw FieldValidation.invalid("remove_slots", "\(slot.name) is both upserted and removed")
         }
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let nothingToChange = label == nil && upserts.isEmpty && removals.isEmpty
         let item = try worker.database.transaction { db -> Svx_Vault_V1_Item in
             let current = try db.query(
@@ -398,7 +398,7 @@ extension VaultService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Vault_V1_DeleteItemResponse {
         let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         try worker.database.transaction { db in
             // The item row first, locked: an update cannot add a slot (and an attachment) between the two reads.
             let locked = try db.query(

@@ -89,7 +89,7 @@ extension VaultService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Vault_V1_ListTemplatesResponse {
         _ = try VaultValidation.filter(request.nameContains, field: "name_contains")
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let records = try Self.templates(
             worker.database, userID: userID,
             where: """
@@ -107,7 +107,7 @@ extension VaultService {
     ) throws -> Svx_Vault_V1_GetTemplateResponse {
         var response = Svx_Vault_V1_GetTemplateResponse()
         response.template = try Self.template(
-            worker.database, userID: try Self.userID(session), id: request.templateID, name: request.name,
+            worker.database, userID: try session.userUUID, id: request.templateID, name: request.name,
             idField: "template_id", nameField: "name"
         ).wire
         return response
@@ -141,7 +141,7 @@ extension VaultService {
                 slotType: try VaultValidation.slotType(slot.slotType, field: "\(field).slot_type").rawValue,
                 ordinal: slot.ordinal == 0 ? Int32(index + 1) : slot.ordinal))
         }
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let id = UUID()
         let record = try worker.database.transaction { db in
             let taken = try db.query(
@@ -174,7 +174,7 @@ extension VaultService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Vault_V1_DeleteTemplateResponse {
         let id = try FieldValidation.uuid(request.templateID, field: "template_id")
-        let userID = try Self.userID(session)
+        let userID = try session.userUUID
         let deleted = try worker.database.execute(
             "DELETE FROM vault.templates WHERE template_id = $1 AND owner_id = $2", id, userID)
         guard deleted == 1 else {

@@ -29,14 +29,6 @@ final class VaultService: Sendable {
         routes.registerAuthenticated(VaultRPC.getAttachmentBlock) { [self] in try getAttachmentBlock($0, $1, $2, $3) }
     }
 
-    /// The caller's user id (Auth vouched for it).
-    static func userID(_ session: AuthenticatedSession) throws -> UUID {
-        guard let id = UUID(uuidString: session.userID) else {
-            throw RPCStatus(.unavailable, "authentication service gave an unusable answer, try again")
-        }
-        return id
-    }
-
     static func notFound(_ what: String, field: String) -> RPCStatus {
         RPCStatus(.notFound, "\(what) not found", details: ["field": field])
     }
@@ -63,5 +55,3 @@ final class VaultService: Sendable {
     }
 }
 
-/// Unix epoch milliseconds of a timestamptz, as SQL.
-func epochMilliseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000)::bigint" }

@@ -11,7 +11,7 @@ extension VaultService {
     ) throws -> Svx_Vault_V1_GetVaultUserResponse {
         let rows = try worker.database.query(
             "SELECT private_dek_external_id, \(epochMilliseconds("created_at")) FROM vault.users WHERE user_id = $1",
-            try Self.userID(session))
+            try session.userUUID)
         guard let row = rows.first else { throw RPCStatus(.notFound, "no vault record yet: PutVaultUser first") }
         var response = Svx_Vault_V1_GetVaultUserResponse()
         response.user.privateDekExternalID = try row.decode(String.self, at: 0)
@@ -29,7 +29,7 @@ extension VaultService {
             INSERT INTO vault.users (user_id, private_dek_external_id) VALUES ($1, $2)
             ON CONFLICT (user_id) DO UPDATE SET private_dek_external_id = EXCLUDED.private_dek_external_id, updated_at = now()
             RETURNING private_dek_external_id, \(epochMilliseconds("created_at"))
-            """, try Self.userID(session), external)[0]
+            """, try session.userUUID, external)[0]
         var response = Svx_Vault_V1_PutVaultUserResponse()
         response.user.privateDekExternalID = try row.decode(String.self, at: 0)
         response.user.createdAtMs = UInt64(try row.decode(Int64.self, at: 1))

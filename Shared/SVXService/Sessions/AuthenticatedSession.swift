@@ -1,3 +1,4 @@
+import Foundation
 import SVXProto
 import SVXRPC
 
@@ -33,6 +34,18 @@ public struct AuthenticatedSession: Sendable, Equatable {
 public protocol SessionValidator: Sendable {
     /// `fresh`: ask Auth now, never a cached answer (for methods that act on the credential generation).
     func validate(token: String, context: RequestContext, worker: ServiceWorker, fresh: Bool) throws -> AuthenticatedSession
+}
+
+extension AuthenticatedSession {
+    /// ``userID`` as a UUID, for queries (Auth vouched for it; anything else is Auth's fault: UNAVAILABLE).
+    public var userUUID: UUID {
+        get throws(RPCStatus) {
+            guard let id = UUID(uuidString: userID) else {
+                throw RPCStatus(.unavailable, "authentication service gave an unusable answer, try again")
+            }
+            return id
+        }
+    }
 }
 
 extension RPCStatus {
