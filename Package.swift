@@ -89,7 +89,9 @@ let package = Package(
             name: "Sharing", dependencies: ["SVXService"], path: "Services/Sharing",
             resources: [.copy("Migrations")]),
         .executableTarget(
-            name: "Classification", dependencies: ["SVXService"], path: "Services/Classification",
+            name: "Classification",
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels"],
+            path: "Services/Classification",
             resources: [.copy("Migrations")]),
 
         // Tools.

@@ -19,5 +19,6 @@ public enum VaultRPC {
     public static let uploadAttachmentBlock = RPCMethod<Svx_Vault_V1_UploadAttachmentBlockRequest, Svx_Vault_V1_UploadAttachmentBlockResponse>("svx.vault.v1.Vault/UploadAttachmentBlock")
     public static let finishAttachment = RPCMethod<Svx_Vault_V1_FinishAttachmentRequest, Svx_Vault_V1_FinishAttachmentResponse>("svx.vault.v1.Vault/FinishAttachment")
     public static let getAttachment = RPCMethod<Svx_Vault_V1_GetAttachmentRequest, Svx_Vault_V1_GetAttachmentResponse>("svx.vault.v1.Vault/GetAttachment")
+    public static let checkEntities = RPCMethod<Svx_Vault_V1_CheckEntitiesRequest, Svx_Vault_V1_CheckEntitiesResponse>("svx.vault.v1.Vault/CheckEntities")
     public static let getAttachmentBlock = RPCMethod<Svx_Vault_V1_GetAttachmentBlockRequest, Svx_Vault_V1_GetAttachmentBlockResponse>("svx.vault.v1.Vault/GetAttachmentBlock")
 }

@@ -25,6 +25,51 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// svx.vault.v1.Vault/CheckEntities: which of these are the caller's: items and slots of the caller's items, and
+/// templates the caller can use (its own and the system ones). What the Classification service asks before it
+/// links a node to one. At most 500 a call; answers in the order asked.
+public nonisolated enum Svx_Vault_V1_EntityKind: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case unspecified // = 0
+  case item // = 1
+  case slot // = 2
+  case template // = 3
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .item
+    case 2: self = .slot
+    case 3: self = .template
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .item: return 1
+    case .slot: return 2
+    case .template: return 3
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Svx_Vault_V1_EntityKind] = [
+    .unspecified,
+    .item,
+    .slot,
+    .template,
+  ]
+
+}
+
 public nonisolated struct Svx_Vault_V1_Slot: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -451,7 +496,9 @@ public nonisolated struct Svx_Vault_V1_GetItemResponse: Sendable {
 }
 
 /// svx.vault.v1.Vault/ListItems: the caller's items by creation (item_id order), page_size 1..500 (0: 50).
-/// Filters combine: a template (id or name) and a case-insensitive substring of the label.
+/// Filters combine: a template (id or name), a case-insensitive substring of the label, and a classification node
+/// (asked of the Classification service; UNAVAILABLE when it cannot answer or is not configured). With filters a
+/// page may hold fewer items than asked while a next page token says there is more.
 public nonisolated struct Svx_Vault_V1_ListItemsRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -469,6 +516,9 @@ public nonisolated struct Svx_Vault_V1_ListItemsRequest: Sendable {
 
   /// false: items come without their slots (a lighter listing); true: at most 50 a page
   public var includeSlots: Bool = false
+
+  /// A node id or `scheme:name`: only items classified under that node or any of its descendants.
+  public var classificationNode: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -755,9 +805,67 @@ public nonisolated struct Svx_Vault_V1_GetAttachmentBlockResponse: Sendable {
   public init() {}
 }
 
+public nonisolated struct Svx_Vault_V1_EntityReference: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kind: Svx_Vault_V1_EntityKind = .unspecified
+
+  public var id: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Vault_V1_CheckEntitiesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var entities: [Svx_Vault_V1_EntityReference] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Vault_V1_EntityCheck: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// false for a stranger's id and for an unknown one alike
+  public var found: Bool = false
+
+  /// for a slot: its item
+  public var itemID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Vault_V1_CheckEntitiesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var checks: [Svx_Vault_V1_EntityCheck] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "svx.vault.v1"
+
+nonisolated extension Svx_Vault_V1_EntityKind: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0ENTITY_KIND_UNSPECIFIED\0\u{1}ENTITY_KIND_ITEM\0\u{1}ENTITY_KIND_SLOT\0\u{1}ENTITY_KIND_TEMPLATE\0")
+}
 
 nonisolated extension Svx_Vault_V1_Slot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Slot"
@@ -1633,7 +1741,7 @@ nonisolated extension Svx_Vault_V1_GetItemResponse: SwiftProtobuf.Message, Swift
 
 nonisolated extension Svx_Vault_V1_ListItemsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListItemsRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0\u{3}template_id\0\u{3}template_name\0\u{3}label_contains\0\u{3}include_slots\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}page_size\0\u{3}page_token\0\u{3}template_id\0\u{3}template_name\0\u{3}label_contains\0\u{3}include_slots\0\u{3}classification_node\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1647,6 +1755,7 @@ nonisolated extension Svx_Vault_V1_ListItemsRequest: SwiftProtobuf.Message, Swif
       case 4: try { try decoder.decodeSingularStringField(value: &self.templateName) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.labelContains) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.includeSlots) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.classificationNode) }()
       default: break
       }
     }
@@ -1671,6 +1780,9 @@ nonisolated extension Svx_Vault_V1_ListItemsRequest: SwiftProtobuf.Message, Swif
     if self.includeSlots != false {
       try visitor.visitSingularBoolField(value: self.includeSlots, fieldNumber: 6)
     }
+    if !self.classificationNode.isEmpty {
+      try visitor.visitSingularStringField(value: self.classificationNode, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1681,6 +1793,7 @@ nonisolated extension Svx_Vault_V1_ListItemsRequest: SwiftProtobuf.Message, Swif
     if lhs.templateName != rhs.templateName {return false}
     if lhs.labelContains != rhs.labelContains {return false}
     if lhs.includeSlots != rhs.includeSlots {return false}
+    if lhs.classificationNode != rhs.classificationNode {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2250,6 +2363,136 @@ nonisolated extension Svx_Vault_V1_GetAttachmentBlockResponse: SwiftProtobuf.Mes
 
   public static func ==(lhs: Svx_Vault_V1_GetAttachmentBlockResponse, rhs: Svx_Vault_V1_GetAttachmentBlockResponse) -> Bool {
     if lhs.encryptedBlock != rhs.encryptedBlock {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Vault_V1_EntityReference: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EntityReference"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kind\0\u{1}id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.kind) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.id) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.kind != .unspecified {
+      try visitor.visitSingularEnumField(value: self.kind, fieldNumber: 1)
+    }
+    if !self.id.isEmpty {
+      try visitor.visitSingularStringField(value: self.id, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Vault_V1_EntityReference, rhs: Svx_Vault_V1_EntityReference) -> Bool {
+    if lhs.kind != rhs.kind {return false}
+    if lhs.id != rhs.id {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Vault_V1_CheckEntitiesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CheckEntitiesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}entities\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.entities) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.entities.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.entities, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Vault_V1_CheckEntitiesRequest, rhs: Svx_Vault_V1_CheckEntitiesRequest) -> Bool {
+    if lhs.entities != rhs.entities {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Vault_V1_EntityCheck: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".EntityCheck"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}found\0\u{3}item_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.found) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.found != false {
+      try visitor.visitSingularBoolField(value: self.found, fieldNumber: 1)
+    }
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Vault_V1_EntityCheck, rhs: Svx_Vault_V1_EntityCheck) -> Bool {
+    if lhs.found != rhs.found {return false}
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Vault_V1_CheckEntitiesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CheckEntitiesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}checks\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.checks) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.checks.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.checks, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Vault_V1_CheckEntitiesResponse, rhs: Svx_Vault_V1_CheckEntitiesResponse) -> Bool {
+    if lhs.checks != rhs.checks {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

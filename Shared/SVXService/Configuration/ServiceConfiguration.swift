@@ -46,7 +46,28 @@ public struct ServiceConfiguration: Sendable, Equatable {
         let own = [prefix + "ENDPOINT", prefix + "DATABASE_URL"]
         // svx-auth reads its own settings; every other service asks Auth about sessions.
         let specific = name == "auth" ? AuthConfiguration.variables : ["SVX_AUTH_ENDPOINT"]
-        return own + specific + sharedVariables
+        let peers = (peers[name] ?? []).map { "SVX_\($0.uppercased())_ENDPOINT" }
+        return own + specific + peers + sharedVariables
+    }
+
+    /// The services each service calls besides Auth (``PeerClient``): the Vault asks Classification to filter
+    /// items by node and to forget deleted entities; Classification asks the Vault who owns an entity.
+    public static let peers: [String: [String]] = ["vault": ["classification"], "classification": ["vault"]]
+
+    /// Where service `peer` answers, `SVX_<PEER>_ENDPOINT` (its default port when unset or empty), or nil when the
+    /// variable is `none`: the peer is switched off, and what needs it answers UNAVAILABLE.
+    public static func peerEndpoint(
+        _ peer: String, _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> String? {
+        let variable = "SVX_\(peer.uppercased())_ENDPOINT"
+        guard let value = environment[variable], !value.isEmpty else {
+            return "tcp://127.0.0.1:\(defaultPorts[peer] ?? 7100)"
+        }
+        if value == "none" { return nil }
+        guard value.hasPrefix("tcp://") || value.hasPrefix("ipc://") || value.hasPrefix("inproc://") else {
+            throw ConfigurationError(variable: variable, message: "expected tcp://HOST:PORT, ipc://PATH or none, got \"\(value)\"")
+        }
+        return value
     }
 
     /// The variables every service reads, whatever its name.
