@@ -1,9 +1,12 @@
-// svx-classification: schemes, node trees, classifications. Thin entry point: the bootstrap is SVXService.ServiceMain.
+// svx-classification: schemes, node trees, classifications. Thin entry point: the bootstrap is SVXService.ServiceMain;
+// the methods are in ClassificationService. docs/ADR-006-classification.md.
 import Foundation
 import SVXService
+
+let classification = ClassificationService(vault: PeerClient.fromEnvironment("vault"))
 
 await ServiceMain.run(ServiceDefinition(
     name: "classification",
     migrationsDirectory: Bundle.module.url(forResource: "Migrations", withExtension: nil),
-    routes: { _ in }  // the Classification methods arrive with the Classification issue
+    routes: { routes in classification.register(routes) }
 ))

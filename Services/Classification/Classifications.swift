@@ -1,0 +1,219 @@
+import Foundation
+import SVXContracts
+import SVXProto
+import SVXRPC
+import SVXService
+import SVXStore
+
+/// Classifications: links between a node the caller can see and one of the caller's entities in the Vault.
+/// Classify asks the Vault first; the Vault calls ForgetEntities before it deletes an entity (ADR-006).
+extension ClassificationService {
+    /// How long a forgotten entity cannot be classified again: far longer than any Classify can take between its
+    /// check with the Vault and its commit (bounded by request deadlines).
+    static let forgottenFor = "1 hour"
+
+    /// Asks the Vault whether the entity is the caller's; for a slot, also which item holds it.
+    func checkWithVault(
+        _ entity: EntityReference, _ context: RequestContext
+    ) throws -> (found: Bool, itemID: UUID?) {
+        guard let vault else {
+            throw RPCStatus(.unavailable, "the vault is not configured for this classification service")
+        }
+        var reference = Svx_Vault_V1_EntityReference()
+        reference.id = entity.id.wire
+        reference.kind = switch entity.type {
+        case .item: .item
+        case .slot: .slot
+        default: .template
+        }
+        var request = Svx_Vault_V1_CheckEntitiesRequest()
+        request.entities = [reference]
+        let response: Svx_Vault_V1_CheckEntitiesResponse
+        do {
+            response = try vault.call(VaultRPC.checkEntities, request, context: context)
+        } catch {
+            switch error.code {
+            case .unauthenticated, .unavailable, .deadlineExceeded:
+                throw error
+            default:
+                // The Vault refused what this service had already checked: not the caller's fault.
+                context.logger.error("vault refused an entity check", metadata: ["code": "\(error.code.name)"])
+                throw RPCStatus(.unavailable, "the vault could not check the entity, try again")
+            }
+        }
+        guard response.checks.count == 1 else {
+            throw RPCStatus(.unavailable, "the vault gave an unexpected answer, try again")
+        }
+        let check = response.checks[0]
+        return (check.found, check.itemID.isEmpty ? nil : UUID(uuidString: check.itemID))
+    }
+
+    static func entityName(_ type: Svx_Classification_V1_EntityType) -> String {
+        switch type {
+        case .item: "item"
+        case .slot: "slot"
+        default: "template"
+        }
+    }
+
+    func classify(
+        _ request: Svx_Classification_V1_ClassifyRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Classification_V1_ClassifyResponse {
+        let reference = try ClassificationValidation.node(request.node)
+        guard request.hasEntity else { throw FieldValidation.invalid("entity", "entity is required") }
+        let entity = try ClassificationValidation.entity(request.entity)
+        let userID = try session.userUUID
+        let db = worker.database
+        // The node first (no Vault call for a node that does not exist), then the Vault, outside any transaction:
+        // no lock is held while waiting for another service.
+        let nodeID = try Self.singleNodeID(db, userID: userID, reference, field: "node")
+        let notFound = Self.notFound(Self.entityName(entity.type), field: "entity.entity_id")
+        let check = try checkWithVault(entity, context)
+        guard check.found else { throw notFound }
+        let node = try db.transaction { db -> Svx_Classification_V1_Node in
+            try Self.lockUser(db, userID)
+            // Forgotten (the Vault is deleting it or has): a Classify that checked just before the deletion must not
+            // leave a link behind. Under the lock, a ForgetEntities either committed before (seen here) or runs
+            // after this commits (and deletes the link).
+            var ids = [entity.id]
+            if let item = check.itemID { ids.append(item) }
+            let forgotten = try db.query(
+                """
+                SELECT 1 FROM classification.forgotten_entities
+                WHERE user_id = $1 AND entity_id = ANY($2::uuid[]) AND created_at > now() - interval '\(Self.forgottenFor)'
+                """, userID, ClassificationValidation.uuidArray(ids))
+            guard forgotten.isEmpty else { throw notFound }
+            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else { throw Self.notFound("node", field: "node") }
+            _ = try db.execute(
+                """
+                INSERT INTO classification.classifications (user_id, node_id, entity_type, entity_id, item_id)
+                VALUES ($1, $2, $3::smallint, $4, $5) ON CONFLICT DO NOTHING
+                """, userID, nodeID, Int32(entity.type.rawValue), entity.id, check.itemID)
+            return node
+        }
+        var response = Svx_Classification_V1_ClassifyResponse()
+        response.node = node
+        return response
+    }
+
+    func unclassify(
+        _ request: Svx_Classification_V1_UnclassifyRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Classification_V1_UnclassifyResponse {
+        let reference = try ClassificationValidation.node(request.node)
+        guard request.hasEntity else { throw FieldValidation.invalid("entity", "entity is required") }
+        let entity = try ClassificationValidation.entity(request.entity)
+        let userID = try session.userUUID
+        try worker.database.transaction { db in
+            try Self.lockUser(db, userID)
+            let nodeIDs = try Self.nodeIDs(db, userID: userID, reference, field: "node")
+            let deleted = try db.execute(
+                """
+                DELETE FROM classification.classifications
+                WHERE user_id = $1 AND node_id = ANY($2::uuid[]) AND entity_id = $3 AND entity_type = $4::smallint
+                """, userID, ClassificationValidation.uuidArray(nodeIDs), entity.id, Int32(entity.type.rawValue))
+            guard deleted > 0 else { throw Self.notFound("classification", field: "entity.entity_id") }
+        }
+        return .init()
+    }
+
+    func listEntityNodes(
+        _ request: Svx_Classification_V1_ListEntityNodesRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Classification_V1_ListEntityNodesResponse {
+        guard request.hasEntity else { throw FieldValidation.invalid("entity", "entity is required") }
+        let entity = try ClassificationValidation.entity(request.entity)
+        let rows = try worker.database.query(
+            """
+            SELECT \(Self.nodeColumns)
+            FROM classification.classifications c JOIN classification.nodes n ON n.node_id = c.node_id
+                JOIN classification.schemes s ON s.scheme_id = n.scheme_id
+            WHERE c.user_id = $1 AND c.entity_id = $2 AND c.entity_type = $3::smallint AND \(Self.visible)
+            ORDER BY s.name COLLATE "C", n.name COLLATE "C", n.node_id
+            """, try session.userUUID, entity.id, Int32(entity.type.rawValue))
+        var response = Svx_Classification_V1_ListEntityNodesResponse()
+        response.nodes = try rows.map { try Self.node($0) }
+        return response
+    }
+
+    func listEntities(
+        _ request: Svx_Classification_V1_ListEntitiesRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Classification_V1_ListEntitiesResponse {
+        let reference = try ClassificationValidation.node(request.node)
+        let type = try ClassificationValidation.entityTypeFilter(request.type)
+        let pageSize = try FieldValidation.pageSize(request.pageSize)
+        let after = try FieldValidation.pageToken(request.pageToken)
+        let userID = try session.userUUID
+        let db = worker.database
+        let start = try Self.nodeIDs(db, userID: userID, reference, field: "node")
+        // One query: the subtrees of the named nodes, then the caller's links to any of their nodes, each entity
+        // once, in id order after the page token.
+        let rows = try db.query(
+            """
+            WITH RECURSIVE tree AS (
+                SELECT n.node_id, 0 AS depth FROM classification.nodes n WHERE n.node_id = ANY($2::uuid[]) AND \(Self.visible)
+                UNION
+                SELECT n.node_id, tree.depth + 1 FROM classification.nodes n JOIN tree ON n.parent_id = tree.node_id
+                WHERE \(Self.visible) AND tree.depth < \(ClassificationValidation.maximumDepth)
+            )
+            SELECT DISTINCT ON (c.entity_id) c.entity_id, c.entity_type, c.item_id
+            FROM classification.classifications c
+            WHERE c.user_id = $1 AND c.node_id IN (SELECT node_id FROM tree)
+              AND ($3::smallint = 0 OR c.entity_type = $3::smallint) AND ($4::uuid IS NULL OR c.entity_id > $4::uuid)
+            ORDER BY c.entity_id LIMIT $5
+            """, userID, ClassificationValidation.uuidArray(start), type, after, pageSize + 1)
+        var response = Svx_Classification_V1_ListEntitiesResponse()
+        for row in rows.prefix(pageSize) {
+            var entity = Svx_Classification_V1_Entity()
+            entity.entityID = try row.decode(UUID.self, at: 0).wire
+            entity.type = Svx_Classification_V1_EntityType(rawValue: Int(try row.decode(Int32.self, at: 1))) ?? .unspecified
+            entity.itemID = try row.decode(UUID?.self, at: 2)?.wire ?? ""
+            response.entities.append(entity)
+        }
+        if rows.count > pageSize { response.nextPageToken = response.entities[pageSize - 1].entityID }
+        return response
+    }
+
+    func forgetEntities(
+        _ request: Svx_Classification_V1_ForgetEntitiesRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Classification_V1_ForgetEntitiesResponse {
+        guard !request.entities.isEmpty else { throw FieldValidation.invalid("entities", "entities is required") }
+        guard request.entities.count <= ClassificationValidation.maximumForget else {
+            throw FieldValidation.invalid("entities", "at most \(ClassificationValidation.maximumForget) entities a call")
+        }
+        let entities = try request.entities.enumerated().map { index, entity in
+            try ClassificationValidation.entity(entity, field: "entities[\(index)]")
+        }
+        let ids = ClassificationValidation.uuidArray(entities.map(\.id))
+        let items = ClassificationValidation.uuidArray(entities.filter { $0.type == .item }.map(\.id))
+        let userID = try session.userUUID
+        let deleted = try worker.database.transaction { db -> Int in
+            try Self.lockUser(db, userID)
+            // An item's slots go with it: their links name the item.
+            let deleted = try db.execute(
+                """
+                DELETE FROM classification.classifications
+                WHERE user_id = $1 AND (entity_id = ANY($2::uuid[]) OR item_id = ANY($3::uuid[]))
+                """, userID, ids, items)
+            _ = try db.execute(
+                """
+                INSERT INTO classification.forgotten_entities (user_id, entity_id)
+                SELECT $1, unnest($2::uuid[]) ON CONFLICT (user_id, entity_id) DO UPDATE SET created_at = now()
+                """, userID, ids)
+            // Old marks go a few at a time, with the caller's own writes (bounded work per call).
+            _ = try db.execute(
+                """
+                DELETE FROM classification.forgotten_entities WHERE (user_id, entity_id) IN (
+                    SELECT user_id, entity_id FROM classification.forgotten_entities
+                    WHERE user_id = $1 AND created_at < now() - interval '\(Self.forgottenFor)' LIMIT 1000)
+                """, userID)
+            return deleted
+        }
+        var response = Svx_Classification_V1_ForgetEntitiesResponse()
+        response.deletedClassifications = UInt32(deleted)
+        return response
+    }
+}
