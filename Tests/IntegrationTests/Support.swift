@@ -16,12 +16,13 @@ let allServices = ["auth", "keystore", "vault", "sharing", "classification"]
 
 /// A fresh database with the roles and schemas of compose/bootstrap.sql, and a service started on it.
 func startService(
-    _ name: String = "auth", in database: TestDatabase? = nil, environment: [String: String] = [:]
+    _ name: String = "auth", in database: TestDatabase? = nil, environment: [String: String] = [:], port: Int? = nil
 ) async throws -> (ServiceProcess, TestDatabase) {
     let database = try database ?? TestPostgres.shared().createDatabase(prefix: "it")
     var environment = environment
     environment["SVX_ENABLE_TEST_METHODS"] = environment["SVX_ENABLE_TEST_METHODS"] ?? "1"
-    let service = try await ServiceProcess.start(name, databaseURL: database.conninfo(role: "svx_\(name)"), environment: environment)
+    let service = try await ServiceProcess.start(
+        name, databaseURL: database.conninfo(role: "svx_\(name)"), environment: environment, port: port)
     return (service, database)
 }
 

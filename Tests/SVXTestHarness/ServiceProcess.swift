@@ -29,14 +29,15 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
         throw HarnessError("no built svx-auth in \(candidates.map(\.path)); run `swift build --build-tests` first")
     }
 
-    /// Starts `svx-<name>` against `databaseURL` and waits until it answers Health SERVING.
+    /// Starts `svx-<name>` against `databaseURL` and waits until it answers Health SERVING. `port`: a port
+    /// chosen beforehand (when another service must know the endpoint first), else a free one.
     public static func start(
-        _ name: String, databaseURL: String, environment extra: [String: String] = [:],
+        _ name: String, databaseURL: String, environment extra: [String: String] = [:], port chosen: Int? = nil,
         healthyWithin timeout: Duration = .seconds(30)
     ) async throws -> ServiceProcess {
         var lastError: (any Error)?
         for _ in 0..<3 {  // a free port can be taken between the probe and the bind: retry on another
-            let port = try freeLoopbackPort()
+            let port = try chosen ?? freeLoopbackPort()
             let service = try ServiceProcess(name: name, port: port, databaseURL: databaseURL, environment: extra)
             do {
                 try await service.waitUntilHealthy(timeout: timeout)
