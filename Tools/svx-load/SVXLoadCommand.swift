@@ -8,7 +8,7 @@ struct SVXLoadCommand: AsyncParsableCommand {
         abstract: "Load generator for svx services (loopback only, bounded in time and count).",
         subcommands: [
             HealthLoadCommand.self, BaselineCommand.self, CryptoBenchCommand.self, AuthLoginCommand.self,
-            VaultSeedCommand.self, VaultGetCommand.self, VaultCreateCommand.self,
+            VaultSeedCommand.self, VaultGetCommand.self, VaultCreateCommand.self, ClassificationListCommand.self,
         ])
 }
 

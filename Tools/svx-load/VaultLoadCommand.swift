@@ -19,32 +19,34 @@ struct VaultLoadOptions: ParsableArguments {
     @Option(help: "Alternating rounds per target (the duration is split between them).")
     var rounds: Int = 2
 
-    @Option(help: "Where the raw baseline finds the svx_vault password when SVX_VAULT_DATABASE_URL is not set (SVX_PG_PASSWORD_VAULT=...).")
+    @Option(help: "Where the raw baseline finds the service role's password when SVX_<SERVICE>_DATABASE_URL is not set (SVX_PG_PASSWORD_<SERVICE>=...).")
     var secretsFile: String = ".svx/stack/secrets.env"
 
     @Option(help: "PostgreSQL port of the stack (with --secrets-file).")
     var pgPort: Int = 55432
 
     func validate() throws {
-        guard shape.window == 1 else { throw ValidationError("vault-get and vault-create are closed loops: --window 1") }
+        guard shape.window == 1 else { throw ValidationError("the vault and classification loads are closed loops: --window 1") }
         guard (1...10).contains(rounds), shape.duration >= rounds else {
             throw ValidationError("--rounds must be in 1...10 and at most --duration")
         }
     }
 
-    /// The svx_vault role's libpq URI: $SVX_VAULT_DATABASE_URL, or built from the stack's secrets file. Loopback only.
-    func databaseURL() throws -> String {
+    /// The libpq URI of the service's own role (`svx_vault`, `svx_classification`): $SVX_<SERVICE>_DATABASE_URL, or
+    /// built from the stack's secrets file. Loopback only.
+    func databaseURL(service: String = "vault") throws -> String {
+        let upper = service.uppercased()
         let url: String
-        if let fromEnvironment = ProcessInfo.processInfo.environment["SVX_VAULT_DATABASE_URL"], !fromEnvironment.isEmpty {
+        if let fromEnvironment = ProcessInfo.processInfo.environment["SVX_\(upper)_DATABASE_URL"], !fromEnvironment.isEmpty {
             url = fromEnvironment
         } else {
+            let key = "SVX_PG_PASSWORD_\(upper)="
             guard let text = try? String(contentsOfFile: secretsFile, encoding: .utf8),
-                let line = text.split(separator: "\n").first(where: { $0.hasPrefix("SVX_PG_PASSWORD_VAULT=") })
+                let line = text.split(separator: "\n").first(where: { $0.hasPrefix(key) })
             else {
-                throw ValidationError("set SVX_VAULT_DATABASE_URL or give --secrets-file with SVX_PG_PASSWORD_VAULT (the raw baseline needs the database)")
+                throw ValidationError("set SVX_\(upper)_DATABASE_URL or give --secrets-file with SVX_PG_PASSWORD_\(upper) (the raw baseline needs the database)")
             }
-            let password = line.dropFirst("SVX_PG_PASSWORD_VAULT=".count)
-            url = "postgresql://svx_vault:\(password)@127.0.0.1:\(pgPort)/svx"
+            url = "postgresql://svx_\(service):\(line.dropFirst(key.count))@127.0.0.1:\(pgPort)/svx"
         }
         guard url.contains("@127.0.0.1") || url.contains("@localhost") || url.contains("@[::1]") else {
             throw ValidationError("the raw baseline only targets a loopback PostgreSQL")
