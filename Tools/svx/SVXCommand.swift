@@ -8,6 +8,7 @@ struct SVXCommand: AsyncParsableCommand {
         abstract: "svx: end-to-end encrypted personal data vault, command line.",
         subcommands: [
             SignUpCommand.self, LoginCommand.self, LogoutCommand.self, WhoAmICommand.self, SessionsCommand.self,
-            KeysCommand.self, PassphraseCommand.self, TemplatesCommand.self, ItemsCommand.self, CryptoCommand.self,
+            KeysCommand.self, PassphraseCommand.self, TemplatesCommand.self, ItemsCommand.self, SchemesCommand.self,
+            NodesCommand.self, ClassifyCommand.self, UnclassifyCommand.self, CryptoCommand.self,
         ])
 }

@@ -49,6 +49,10 @@ public struct SVXClientError: Error, Sendable, Equatable, CustomStringConvertibl
         /// The keystore's state does not allow the step (e.g. the hierarchy is incomplete in a way the client
         /// cannot repair).
         case keystoreInconsistent
+        /// A name given to the client (a node, a slot) names nothing the caller can see.
+        case notFound
+        /// A name given to the client names more than one thing: the caller must give an id.
+        case ambiguous
     }
     public let code: Code
     public let message: String

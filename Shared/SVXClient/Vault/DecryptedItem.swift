@@ -94,9 +94,41 @@ public struct ItemPage: Sendable {
 public struct ItemFilter: Sendable, Equatable {
     public var templateName: String?
     public var labelContains: String?
+    /// A classification node id or `scheme:name`: only items classified under it or any of its descendants (the
+    /// Vault asks the Classification service; UNAVAILABLE when it cannot).
+    public var classificationNode: String?
 
-    public init(templateName: String? = nil, labelContains: String? = nil) {
+    public init(templateName: String? = nil, labelContains: String? = nil, classificationNode: String? = nil) {
         self.templateName = templateName
         self.labelContains = labelContains
+        self.classificationNode = classificationNode
+    }
+}
+
+/// A slot as the Vault lists it, without its value: enough to name it (classify it) without opening any key.
+public struct SlotOutline: Sendable, Equatable {
+    public let id: String
+    public let name: String
+    public let label: String
+    /// The Vault's slot type name (`key_value`, `password`, ...).
+    public let type: String
+
+    public init(id: String, name: String, label: String, type: String) {
+        self.id = id
+        self.name = name
+        self.label = label
+        self.type = type
+    }
+
+    /// The slot `nameOrID` means among an item's: its id (any case), its name, or a label from which the name is
+    /// derived (`"Passport Number"` → `passport_number`).
+    public static func find(_ nameOrID: String, in slots: [SlotOutline], itemID: String) throws -> SlotOutline {
+        let wanted = nameOrID.trimmingCharacters(in: .whitespaces)
+        if let slot = slots.first(where: { $0.id.lowercased() == wanted.lowercased() || $0.name == wanted })
+            ?? slots.first(where: { $0.name == SlotName.derive(fromLabel: wanted) })
+        {
+            return slot
+        }
+        throw SVXClientError(.notFound, "item \(itemID) has no slot \(wanted)")
     }
 }

@@ -91,6 +91,15 @@ public struct VaultClient: Sendable {
         return try SlotCrypto.decrypt(response.item, key: keys.privateDEK)
     }
 
+    /// The item's slots by id, name, label and type, with no value decrypted (no key is needed): what naming a slot
+    /// to another service (a classification) takes.
+    public func slotOutlines(session: AuthenticatedSession, itemID: String) async throws -> [SlotOutline] {
+        var request = Svx_Vault_V1_GetItemRequest()
+        request.itemID = itemID
+        let response = try await vault.call(VaultRPC.getItem, request, sessionToken: session.token, timeout: timeout)
+        return response.item.slots.map { SlotOutline(id: $0.slotID, name: $0.name, label: $0.label, type: $0.slotType) }
+    }
+
     /// One page of the caller's items, oldest first. `pageSize` 1...500 (nil: the Vault's default, 50).
     /// Without `includeSlots` the items come without slots (a lighter listing: ids, labels, versions).
     public func items(
@@ -105,6 +114,7 @@ public struct VaultClient: Sendable {
         request.pageToken = pageToken ?? ""
         request.templateName = filter.templateName ?? ""
         request.labelContains = filter.labelContains ?? ""
+        request.classificationNode = filter.classificationNode ?? ""
         request.includeSlots = includeSlots
         let response = try await vault.call(VaultRPC.listItems, request, sessionToken: session.token, timeout: timeout)
         return ItemPage(

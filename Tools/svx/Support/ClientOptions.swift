@@ -18,6 +18,11 @@ struct ClientOptions: ParsableArguments {
         name: .customLong("vault-endpoint"), help: "Vault's endpoint (default: $SVX_VAULT_ENDPOINT or tcp://127.0.0.1:7103).")
     var vaultEndpoint: String?
 
+    @Option(
+        name: .customLong("classification-endpoint"),
+        help: "Classification's endpoint (default: $SVX_CLASSIFICATION_ENDPOINT or tcp://127.0.0.1:7105).")
+    var classificationEndpoint: String?
+
     @Flag(help: "Print machine-readable JSON on stdout.")
     var json = false
 
@@ -26,6 +31,7 @@ struct ClientOptions: ParsableArguments {
         if let authEndpoint { endpoints.auth = authEndpoint }
         if let keystoreEndpoint { endpoints.keystore = keystoreEndpoint }
         if let vaultEndpoint { endpoints.vault = vaultEndpoint }
+        if let classificationEndpoint { endpoints.classification = classificationEndpoint }
         return endpoints
     }
 
@@ -40,6 +46,10 @@ struct ClientOptions: ParsableArguments {
 
     func vaultClient() throws -> VaultClient {
         VaultClient(vault: try RPCClient(endpoint: endpoints.vault), timeout: .seconds(30))
+    }
+
+    func classificationClient() throws -> ClassificationClient {
+        ClassificationClient(classification: try RPCClient(endpoint: endpoints.classification), timeout: .seconds(30))
     }
 }
 
@@ -76,6 +86,12 @@ func readPassphrase(prompt: String, confirm: Bool = false) throws -> String {
 /// Prints a value as JSON (sorted keys) on stdout.
 func printJSON(_ object: [String: Any]) throws {
     let data = try JSONSerialization.data(withJSONObject: object, options: [.sortedKeys, .prettyPrinted])
+    Terminal.printLine(String(decoding: data, as: UTF8.self))
+}
+
+/// Prints a list as a JSON array (each object with sorted keys) on stdout.
+func printJSON(_ array: [[String: Any]]) throws {
+    let data = try JSONSerialization.data(withJSONObject: array, options: [.sortedKeys, .prettyPrinted])
     Terminal.printLine(String(decoding: data, as: UTF8.self))
 }
 

@@ -58,13 +58,19 @@ struct ItemsCommand: AsyncParsableCommand {
         @OptionGroup var unlock: UnlockOptions
         @Option(help: "Only items made from this template.") var template: String?
         @Option(help: "Only items whose label contains this (any case).") var labelContains: String?
+        @Option(help: "Only items classified under this node or its descendants: its id or scheme:name.") var node: String?
+
+        func validate() throws {
+            if let node { _ = try nodeArgument(node) }
+        }
 
         func run() async throws {
+            let classificationNode = try node.map(nodeArgument)
             let unlocked = try await UnlockedVault.open(options: options, unlock: unlock)
             let items = try await clientFlow {
                 try await unlocked.vault.allItems(
                     session: unlocked.session, keys: unlocked.keys,
-                    filter: ItemFilter(templateName: template, labelContains: labelContains))
+                    filter: ItemFilter(templateName: template, labelContains: labelContains, classificationNode: classificationNode))
             }
             if options.json {
                 try printJSON(["items": items.map(VaultOutput.summaryJSON)])
