@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The measurements behind BENCHMARKS.md, in one run, written to OUT_DIR/bench-<time>.txt.
 # Every number is printed beside the raw limit measured in the same process run.
-# SVX_BENCH_SECTIONS (default "rpc crypto auth vault") picks sections; SVX_BENCH_VAULT_ITEMS=1000000 adds the
+# SVX_BENCH_SECTIONS (default "rpc crypto auth vault classification") picks sections; SVX_BENCH_VAULT_ITEMS=1000000 adds the
 # long vault-get runs on a large vault; SVX_AUTH_ENDPOINT / SVX_VAULT_ENDPOINT and SVX_STACK_DIR (pid files,
 # secrets.env) point the service sections at another stack.
 set -euo pipefail
@@ -9,11 +9,12 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out_dir=${1:-$root/.svx/bench}
 duration=${SVX_BENCH_DURATION:-10}
 load="$(cd "$root" && swift build -c release --show-bin-path)/svx-load"
-sections=" ${SVX_BENCH_SECTIONS:-rpc crypto auth vault} "
+sections=" ${SVX_BENCH_SECTIONS:-rpc crypto auth vault classification} "
 want() { [[ $sections == *" $1 "* ]]; }
 stack=${SVX_STACK_DIR:-$root/.svx/stack}
 auth_endpoint=${SVX_AUTH_ENDPOINT:-tcp://127.0.0.1:7101}
 vault_endpoint=${SVX_VAULT_ENDPOINT:-tcp://127.0.0.1:7103}
+classification_endpoint=${SVX_CLASSIFICATION_ENDPOINT:-tcp://127.0.0.1:7105}
 mkdir -p "$out_dir"
 report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
 {
@@ -71,6 +72,24 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
     else
       echo; echo "## vault-get with a large vault: skipped (SVX_BENCH_VAULT_ITEMS=1000000 make bench runs it)"
     fi
+  fi
+
+  # Classification: a third benchmark user with 10 000 items, all classified under one tree of 111 nodes in `tag`
+  # (made once, kept in OUT_DIR); ListEntities of the tree's root beside the same query through raw libpq (the
+  # svx_classification role), then the Vault's ListItems by that node.
+  if want classification; then
+    vault=(--auth-endpoint "$auth_endpoint" --vault-endpoint "$vault_endpoint")
+    pids=(); for s in vault classification; do
+      if [ -f "$stack/$s.pid" ]; then pids+=(--server-pid "$(cat "$stack/$s.pid")"); fi
+    done
+    tagged=(--credentials-file "$out_dir/classification-user.json")
+    echo; echo "## svx-load vault-seed --items 10000 (the classification user)"
+    "$load" vault-seed "${vault[@]}" "${tagged[@]}" --items 10000
+    for clients in 1 8; do
+      echo; echo "## svx-load classification-list --clients $clients (10 000 items under the node)"
+      "$load" classification-list "${vault[@]}" "${tagged[@]}" --classification-endpoint "$classification_endpoint" \
+        --secrets-file "$stack/secrets.env" --items 10000 --clients "$clients" --duration "$duration" "${pids[@]}"
+    done
   fi
 } 2>&1 | tee "$report"
 echo "report: $report"
