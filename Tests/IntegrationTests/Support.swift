@@ -14,13 +14,18 @@ enum TestRPC {
 
 let allServices = ["auth", "keystore", "vault", "sharing", "classification"]
 
-/// A fresh database with the roles and schemas of compose/bootstrap.sql, and a service started on it.
+/// A fresh database with the roles and schemas of compose/bootstrap.sql, and a service started on it. svx-vault's
+/// Classification peer is switched off (`none`) unless `environment` names one, so that a test never reaches
+/// whatever listens on the default port 7105.
 func startService(
     _ name: String = "auth", in database: TestDatabase? = nil, environment: [String: String] = [:]
 ) async throws -> (ServiceProcess, TestDatabase) {
     let database = try database ?? TestPostgres.shared().createDatabase(prefix: "it")
     var environment = environment
     environment["SVX_ENABLE_TEST_METHODS"] = environment["SVX_ENABLE_TEST_METHODS"] ?? "1"
+    if name == "vault" {
+        environment["SVX_CLASSIFICATION_ENDPOINT"] = environment["SVX_CLASSIFICATION_ENDPOINT"] ?? "none"
+    }
     let service = try await ServiceProcess.start(name, databaseURL: database.conninfo(role: "svx_\(name)"), environment: environment)
     return (service, database)
 }
