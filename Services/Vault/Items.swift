@@ -223,6 +223,41 @@ extension VaultService {
         return response
     }
 
+    /// The ListItems filters besides paging.
+    struct ItemFilter {
+        var templateID: UUID?
+        var templateName: String
+        var labelContains: String
+        var includeSlots: Bool
+    }
+
+    /// Up to `limit` of the caller's items after `after` in item_id order that pass `filter` (and, with `among`,
+    /// whose ids are in it), with their slots when the filter asks for them.
+    static func itemPage(
+        _ db: PostgresConnection, userID: UUID, after: UUID?, filter: ItemFilter, among ids: [UUID]? = nil, limit: Int
+    ) throws -> [Svx_Vault_V1_Item] {
+        var parameters: [(any PostgresEncodable)?] = [
+            userID, after, filter.templateID, filter.templateName, filter.labelContains, limit,
+        ]
+        if let ids { parameters.append(uuidArray(ids)) }
+        let page = """
+            SELECT * FROM vault.items
+            WHERE user_id = $1 AND ($2::uuid IS NULL OR item_id > $2::uuid) AND ($3::uuid IS NULL OR template_id = $3::uuid)
+              AND ($4 = '' OR template_name = $4) AND ($5 = '' OR strpos(lower(label), lower($5)) > 0)
+              \(ids == nil ? "" : "AND item_id = ANY($7::uuid[])")
+            ORDER BY item_id LIMIT $6
+            """
+        let sql = filter.includeSlots
+            ? """
+              WITH i AS (\(page))
+              SELECT \(itemColumns), \(slotColumns)
+              FROM i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
+              ORDER BY i.item_id, s.ordinal, s.name COLLATE "C"
+              """
+            : "SELECT \(itemColumns) FROM (\(page)) i ORDER BY i.item_id"
+        return try items(try db.query(sql, parameters: parameters), withSlots: filter.includeSlots)
+    }
+
     func listItems(
         _ request: Svx_Vault_V1_ListItemsRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -238,24 +273,19 @@ extension VaultService {
         let templateID = request.templateID.isEmpty ? nil : try FieldValidation.uuid(request.templateID, field: "template_id")
         let templateName = request.templateName.isEmpty ? "" : try VaultValidation.templateName(request.templateName, field: "template_name")
         _ = try VaultValidation.filter(request.labelContains, field: "label_contains")
-        let page = """
-            SELECT * FROM vault.items
-            WHERE user_id = $1 AND ($2::uuid IS NULL OR item_id > $2::uuid) AND ($3::uuid IS NULL OR template_id = $3::uuid)
-              AND ($4 = '' OR template_name = $4) AND ($5 = '' OR strpos(lower(label), lower($5)) > 0)
-            ORDER BY item_id LIMIT $6
-            """
-        let sql = request.includeSlots
-            ? """
-              WITH i AS (\(page))
-              SELECT \(Self.itemColumns), \(Self.slotColumns)
-              FROM i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
-              ORDER BY i.item_id, s.ordinal, s.name COLLATE "C"
-              """
-            : "SELECT \(Self.itemColumns) FROM (\(page)) i ORDER BY i.item_id"
-        let rows = try worker.database.query(
-            sql, try session.userUUID, after, templateID, templateName, request.labelContains, pageSize + 1)
-        var items = try Self.items(rows, withSlots: request.includeSlots)
+        let node = request.classificationNode.isEmpty
+            ? nil : try FieldValidation.identifier(request.classificationNode, field: "classification_node", maximumBytes: 200)
+        let filter = ItemFilter(
+            templateID: templateID, templateName: templateName, labelContains: request.labelContains,
+            includeSlots: request.includeSlots)
+        let userID = try session.userUUID
         var response = Svx_Vault_V1_ListItemsResponse()
+        if let node {
+            (response.items, response.nextPageToken) = try classifiedItemPage(
+                node: node, after: after, filter: filter, pageSize: pageSize, userID: userID, context, worker.database)
+            return response
+        }
+        var items = try Self.itemPage(worker.database, userID: userID, after: after, filter: filter, limit: pageSize + 1)
         if items.count > pageSize {
             items.removeLast(items.count - pageSize)
             response.nextPageToken = items[items.count - 1].itemID
@@ -317,11 +347,13 @@ extension VaultService {
                     try row.decode(UUID?.self, at: 5))
             }
             var freedAttachments: [UUID] = []
+            var removedSlots: [UUID] = []
             for name in removals {
                 guard let slot = existing.removeValue(forKey: name) else {
                     throw RPCStatus(.notFound, "the item has no slot named \(name)", details: ["field": "remove_slots"])
                 }
                 _ = try db.execute("DELETE FROM vault.slots WHERE user_id = $1 AND item_id = $2 AND slot_id = $3", userID, itemID, slot.id)
+                removedSlots.append(slot.id)
                 if let attachment = slot.attachment { freedAttachments.append(attachment) }
             }
             var inserts: [(UUID, ValidSlot)] = []
@@ -386,6 +418,9 @@ extension VaultService {
             guard let item = try Self.loadItem(db, userID: userID, itemID: itemID) else {
                 throw Self.notFound("item", field: "item_id")
             }
+            // Last, once every check has passed, with the item row still locked: inside the transaction so that a
+            // Classification failure rolls the removal back (forgetClassifications says why).
+            try forgetClassifications(removedSlots.map { Self.entity(.slot, $0) }, context)
             return item
         }
         var response = Svx_Vault_V1_UpdateItemResponse()
@@ -415,6 +450,9 @@ extension VaultService {
             for attachment in attachments {
                 _ = try db.execute("DELETE FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2", userID, attachment)
             }
+            // Inside the transaction, the deleted item row still locked: a Classification failure rolls the deletion
+            // back (forgetClassifications says why). The item's slots' classifications go with the item's.
+            try forgetClassifications([Self.entity(.item, itemID)], context)
         }
         context.logger.info("item deleted", metadata: ["user_id": "\(session.userID)", "item_id": "\(itemID.wire)"])
         return .init()

@@ -175,15 +175,18 @@ extension VaultService {
     ) throws -> Svx_Vault_V1_DeleteTemplateResponse {
         let id = try FieldValidation.uuid(request.templateID, field: "template_id")
         let userID = try session.userUUID
-        let deleted = try worker.database.execute(
-            "DELETE FROM vault.templates WHERE template_id = $1 AND owner_id = $2", id, userID)
-        guard deleted == 1 else {
-            let system = try worker.database.query(
-                "SELECT 1 FROM vault.templates WHERE template_id = $1 AND owner_id IS NULL", id)
-            if !system.isEmpty {
-                throw RPCStatus(.permissionDenied, "system templates are read-only", details: ["field": "template_id"])
+        try worker.database.transaction { db in
+            let deleted = try db.execute("DELETE FROM vault.templates WHERE template_id = $1 AND owner_id = $2", id, userID)
+            guard deleted == 1 else {
+                let system = try db.query("SELECT 1 FROM vault.templates WHERE template_id = $1 AND owner_id IS NULL", id)
+                if !system.isEmpty {
+                    throw RPCStatus(.permissionDenied, "system templates are read-only", details: ["field": "template_id"])
+                }
+                throw Self.notFound("template", field: "template_id")
             }
-            throw Self.notFound("template", field: "template_id")
+            // Inside the transaction, the deleted row still locked: a Classification failure rolls the deletion back
+            // (forgetClassifications says why).
+            try forgetClassifications([Self.entity(.template, id)], context)
         }
         return .init()
     }

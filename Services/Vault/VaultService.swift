@@ -6,9 +6,17 @@ import SVXService
 import SVXStore
 import Synchronization
 
-/// Every Vault method (handlers by concern: VaultUsers, Templates, Items, Attachments). docs/ADR-005-vault.md.
+/// Every Vault method (handlers by concern: VaultUsers, Templates, Items, Attachments, Entities; the calls to
+/// Classification in ClassificationPeer). docs/ADR-005-vault.md.
 final class VaultService: Sendable {
     private let housekeepingCounter = Atomic<Int>(0)
+    /// The Classification service (nil when `SVX_CLASSIFICATION_ENDPOINT` is `none`): ListItems filters by node
+    /// through it, and deletions tell it what to forget (ClassificationPeer.swift).
+    let classification: PeerClient?
+
+    init(classification: PeerClient?) {
+        self.classification = classification
+    }
 
     func register(_ routes: ServiceRoutes) {
         routes.registerAuthenticated(VaultRPC.getVaultUser) { [self] in try getVaultUser($0, $1, $2, $3) }
@@ -22,6 +30,7 @@ final class VaultService: Sendable {
         routes.registerAuthenticated(VaultRPC.listItems) { [self] in try listItems($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.updateItem) { [self] in try updateItem($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.deleteItem) { [self] in try deleteItem($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.checkEntities) { [self] in try checkEntities($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.createAttachment) { [self] in try createAttachment($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.uploadAttachmentBlock) { [self] in try uploadAttachmentBlock($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.finishAttachment) { [self] in try finishAttachment($0, $1, $2, $3) }

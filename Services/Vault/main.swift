@@ -3,7 +3,8 @@
 import Foundation
 import SVXService
 
-let vault = VaultService()
+// SVX_CLASSIFICATION_ENDPOINT (`none`: no classification; ListItems by node answers UNAVAILABLE).
+let vault = VaultService(classification: PeerClient.fromEnvironment("classification"))
 
 await ServiceMain.run(ServiceDefinition(
     name: "vault",

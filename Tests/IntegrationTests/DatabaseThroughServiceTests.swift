@@ -91,7 +91,8 @@ import Testing
         do {
             let service = try await ServiceProcess.start(
                 "vault", databaseURL: "postgresql://svx_vault@127.0.0.1:\(port)/svx",
-                environment: ["SVX_DATABASE_CONNECT_TIMEOUT_MS": "500"], healthyWithin: .seconds(10))
+                environment: ["SVX_DATABASE_CONNECT_TIMEOUT_MS": "500", "SVX_CLASSIFICATION_ENDPOINT": "none"],
+                healthyWithin: .seconds(10))
             service.stop()
             Issue.record("svx-vault became healthy without a database")
         } catch {
@@ -104,7 +105,7 @@ import Testing
         do {
             let service = try await ServiceProcess.start(
                 "vault", databaseURL: database.conninfo(role: "svx_vault"),
-                environment: ["SVX_WORKERS": "many"], healthyWithin: .seconds(10))
+                environment: ["SVX_WORKERS": "many", "SVX_CLASSIFICATION_ENDPOINT": "none"], healthyWithin: .seconds(10))
             service.stop()
             Issue.record("svx-vault started with SVX_WORKERS=many")
         } catch {

@@ -14,13 +14,18 @@ enum TestRPC {
 
 let allServices = ["auth", "keystore", "vault", "sharing", "classification"]
 
-/// A fresh database with the roles and schemas of compose/bootstrap.sql, and a service started on it.
+/// A fresh database with the roles and schemas of compose/bootstrap.sql, and a service started on it (on `port` when
+/// given). The peers of svx-vault and svx-classification are switched off (`none`) unless `environment` names them.
 func startService(
     _ name: String = "auth", in database: TestDatabase? = nil, environment: [String: String] = [:], port: Int? = nil
 ) async throws -> (ServiceProcess, TestDatabase) {
     let database = try database ?? TestPostgres.shared().createDatabase(prefix: "it")
     var environment = environment
     environment["SVX_ENABLE_TEST_METHODS"] = environment["SVX_ENABLE_TEST_METHODS"] ?? "1"
+    // Peers are switched off unless named: a test never reaches whatever listens on a default port.
+    for (service, peer) in [("vault", "SVX_CLASSIFICATION_ENDPOINT"), ("classification", "SVX_VAULT_ENDPOINT")] where name == service {
+        environment[peer] = environment[peer] ?? "none"
+    }
     let service = try await ServiceProcess.start(
         name, databaseURL: database.conninfo(role: "svx_\(name)"), environment: environment, port: port)
     return (service, database)

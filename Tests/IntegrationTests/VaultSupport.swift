@@ -9,7 +9,8 @@ import SVXTestHarness
 import Testing
 
 /// svx-auth and svx-vault on one database (the Vault checks every session with this Auth), with a client for
-/// each. `stop()` ends both processes.
+/// each. `stop()` ends both processes. Classification is switched off (`none`) unless `classification` names an
+/// endpoint.
 struct VaultStack {
     let auth: ServiceProcess
     let vault: ServiceProcess
@@ -17,10 +18,12 @@ struct VaultStack {
     let authClient: AuthTestClient
     let vaultClient: RPCClient
 
-    static func start() async throws -> VaultStack {
+    static func start(classification: String = "none") async throws -> VaultStack {
         let (auth, database) = try await startService("auth")
         do {
-            let (vault, _) = try await startService("vault", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint])
+            let (vault, _) = try await startService("vault", in: database, environment: [
+                "SVX_AUTH_ENDPOINT": auth.endpoint, "SVX_CLASSIFICATION_ENDPOINT": classification,
+            ])
             do {
                 return VaultStack(
                     auth: auth, vault: vault, database: database, authClient: try AuthTestClient(auth),
@@ -68,13 +71,17 @@ struct VaultUser {
     let dek: SymmetricKey
     let vault: RPCClient
 
-    func call<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
-        try await vault.call(method, request, sessionToken: sessionToken, timeout: .seconds(30))
+    func call<Request, Response>(
+        _ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration = .seconds(30)
+    ) async throws -> Response {
+        try await vault.call(method, request, sessionToken: sessionToken, timeout: timeout)
     }
 
     /// The status the call fails with (nil if it succeeded).
-    func failure<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async -> RPCStatus? {
-        await status { _ = try await call(method, request) }
+    func failure<Request, Response>(
+        _ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration = .seconds(30)
+    ) async -> RPCStatus? {
+        await status { _ = try await call(method, request, timeout: timeout) }
     }
 
     /// Cryppo(private DEK, UTF-8 value), as a client writes a slot value.
@@ -318,8 +325,9 @@ extension Svx_Vault_V1_DeleteItemRequest {
 
 extension Svx_Vault_V1_ListItemsRequest {
     init(pageSize: UInt32 = 0, pageToken: String = "", templateID: String = "", templateName: String = "",
-         labelContains: String = "", includeSlots: Bool = true) {
+         labelContains: String = "", includeSlots: Bool = true, classificationNode: String = "") {
         self.init()
+        self.classificationNode = classificationNode
         self.pageSize = pageSize
         self.pageToken = pageToken
         self.templateID = templateID
@@ -387,5 +395,20 @@ extension Svx_Vault_V1_GetAttachmentBlockRequest {
         self.init()
         attachmentID = id
         self.index = UInt32(index)
+    }
+}
+
+extension Svx_Vault_V1_EntityReference {
+    init(_ kind: Svx_Vault_V1_EntityKind, _ id: String) {
+        self.init()
+        self.kind = kind
+        self.id = id
+    }
+}
+
+extension Svx_Vault_V1_CheckEntitiesRequest {
+    init(_ entities: [Svx_Vault_V1_EntityReference]) {
+        self.init()
+        self.entities = entities
     }
 }

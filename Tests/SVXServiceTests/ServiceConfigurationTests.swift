@@ -48,6 +48,40 @@ import Testing
             (error as? ConfigurationError)?.variable == variable
         }
     }
+
+    @Test func peerEndpointDefaultsToThePeersPortAndNoneSwitchesItOff() throws {
+        #expect(try ServiceConfiguration.peerEndpoint("classification", [:]) == "tcp://127.0.0.1:7105")
+        #expect(try ServiceConfiguration.peerEndpoint("classification", ["SVX_CLASSIFICATION_ENDPOINT": ""]) == "tcp://127.0.0.1:7105")
+        #expect(try ServiceConfiguration.peerEndpoint("vault", [:]) == "tcp://127.0.0.1:7103")
+        #expect(try ServiceConfiguration.peerEndpoint("classification", ["SVX_CLASSIFICATION_ENDPOINT": "none"]) == nil)
+        #expect(try ServiceConfiguration.peerEndpoint(
+            "classification", ["SVX_CLASSIFICATION_ENDPOINT": "tcp://svx-classification:7105"]) == "tcp://svx-classification:7105")
+        #expect(try ServiceConfiguration.peerEndpoint("vault", ["SVX_VAULT_ENDPOINT": "ipc:///tmp/vault"]) == "ipc:///tmp/vault")
+        // Another peer's variable is not this one's.
+        #expect(try ServiceConfiguration.peerEndpoint("vault", ["SVX_CLASSIFICATION_ENDPOINT": "none"]) == "tcp://127.0.0.1:7103")
+    }
+
+    @Test(arguments: ["http://x", "127.0.0.1:7105", "NONE", "off"])
+    func aMalformedPeerEndpointNamesTheVariable(value: String) {
+        #expect {
+            _ = try ServiceConfiguration.peerEndpoint("classification", ["SVX_CLASSIFICATION_ENDPOINT": value])
+        } throws: { error in
+            (error as? ConfigurationError)?.variable == "SVX_CLASSIFICATION_ENDPOINT"
+        }
+    }
+
+    @Test func peersAreAmongTheVariablesTheyRead() {
+        let vault = ServiceConfiguration.variables(service: "vault")
+        let classification = ServiceConfiguration.variables(service: "classification")
+        #expect(vault.contains("SVX_CLASSIFICATION_ENDPOINT"))
+        #expect(classification.contains("SVX_VAULT_ENDPOINT"))
+        #expect(classification.contains("SVX_AUTH_ENDPOINT"))
+        for service in ["auth", "keystore", "sharing"] {
+            let variables = ServiceConfiguration.variables(service: service)
+            #expect(!variables.contains("SVX_CLASSIFICATION_ENDPOINT") && !variables.contains("SVX_VAULT_ENDPOINT"), "\(service)")
+        }
+        #expect(Set(vault).count == vault.count && Set(classification).count == classification.count)
+    }
 }
 
 /// The compose file, the native stack script and the README must agree with what the services read.
