@@ -142,7 +142,7 @@ extension ClassificationService {
         let userID = try session.userUUID
         let node = try worker.database.transaction { db -> Svx_Classification_V1_Node in
             try Self.lockUser(db, userID)
-            _ = try Self.ownNode(db, userID: userID, nodeID: nodeID, field: "node_id")
+            let current = try Self.ownNode(db, userID: userID, nodeID: nodeID, field: "node_id")
             do {
                 _ = try db.execute(
                     """
@@ -153,9 +153,12 @@ extension ClassificationService {
             } catch let error as DatabaseError {
                 throw Self.siblingTaken(error, name: name ?? "") ?? error
             }
-            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
+            guard var node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
                 throw Self.notFound("node", field: "node_id")
             }
+            // Its depth in the tree, as CreateNode and MoveNode answer (the ancestry holds the node itself).
+            let ancestry = try Self.ancestry(db, userID: userID, nodeID: nodeID, schemeID: current.schemeID, field: "node_id")
+            node.depth = UInt32(ancestry.count - 1)
             return node
         }
         var response = Svx_Classification_V1_UpdateNodeResponse()
@@ -262,15 +265,24 @@ extension ClassificationService {
         let db = worker.database
         let schemeID = request.scheme.isEmpty
             ? nil : try Self.scheme(db, userID: userID, try ClassificationValidation.scheme(request.scheme), field: "scheme").id
+        // Each node's depth in its tree (0 for a root): its ancestors, counted up to the bounded tree height.
         let rows = try db.query(
             """
-            SELECT \(Self.nodeColumns) FROM classification.nodes n JOIN classification.schemes s ON s.scheme_id = n.scheme_id
+            SELECT \(Self.nodeColumns), (
+                WITH RECURSIVE up(parent_id, hops) AS (
+                    SELECT n.parent_id, 0
+                    UNION ALL
+                    SELECT p.parent_id, up.hops + 1 FROM classification.nodes p JOIN up ON p.node_id = up.parent_id
+                    WHERE up.hops < \(ClassificationValidation.maximumDepth)
+                )
+                SELECT count(*) FILTER (WHERE parent_id IS NOT NULL) FROM up)::int
+            FROM classification.nodes n JOIN classification.schemes s ON s.scheme_id = n.scheme_id
             WHERE \(Self.visible) AND ($2::uuid IS NULL OR n.scheme_id = $2::uuid)
               AND ($3 = '' OR strpos(lower(n.name), lower($3)) > 0 OR strpos(lower(n.label), lower($3)) > 0)
             ORDER BY s.name COLLATE "C", n.name COLLATE "C", n.node_id LIMIT $4
             """, userID, schemeID, query, limit)
         var response = Svx_Classification_V1_SearchNodesResponse()
-        response.nodes = try rows.map { try Self.node($0) }
+        response.nodes = try rows.map { try Self.node($0, depthAt: 11) }
         return response
     }
 
