@@ -50,6 +50,18 @@ final class ClassificationService: Sendable {
         n.ordinal, n.owner_id IS NULL, \(epochMilliseconds("n.created_at"))
         """
 
+    /// ``nodeColumns`` and the node's depth in its tree (0 for a root): its ancestors, counted up to the bounded
+    /// tree height. Decoded by ``node(_:depthAt:)`` with `depthAt: 11`.
+    static let nodeColumnsWithDepth = nodeColumns + """
+        , (WITH RECURSIVE up(parent_id, hops) AS (
+               SELECT n.parent_id, 0
+               UNION ALL
+               SELECT p.parent_id, up.hops + 1 FROM classification.nodes p JOIN up ON p.node_id = up.parent_id
+               WHERE up.hops < \(ClassificationValidation.maximumDepth)
+           )
+           SELECT count(*) FILTER (WHERE parent_id IS NOT NULL) FROM up)::int
+        """
+
     /// Nodes the caller may see: the system ones and its own (`$1` is the caller).
     static let visible = "(n.owner_id IS NULL OR n.owner_id = $1)"
 
@@ -73,10 +85,10 @@ final class ClassificationService: Sendable {
     static func loadNode(_ db: PostgresConnection, userID: UUID, nodeID: UUID) throws -> Svx_Classification_V1_Node? {
         try db.query(
             """
-            SELECT \(nodeColumns) FROM classification.nodes n JOIN classification.schemes s ON s.scheme_id = n.scheme_id
+            SELECT \(nodeColumnsWithDepth) FROM classification.nodes n JOIN classification.schemes s ON s.scheme_id = n.scheme_id
             WHERE n.node_id = $2 AND \(visible)
             """, userID, nodeID
-        ).first.map { try node($0) }
+        ).first.map { try node($0, depthAt: 11) }
     }
 
     /// A scheme the caller can see.

@@ -126,14 +126,14 @@ extension ClassificationService {
         let entity = try ClassificationValidation.entity(request.entity)
         let rows = try worker.database.query(
             """
-            SELECT \(Self.nodeColumns)
+            SELECT \(Self.nodeColumnsWithDepth)
             FROM classification.classifications c JOIN classification.nodes n ON n.node_id = c.node_id
                 JOIN classification.schemes s ON s.scheme_id = n.scheme_id
             WHERE c.user_id = $1 AND c.entity_id = $2 AND c.entity_type = $3::smallint AND \(Self.visible)
             ORDER BY s.name COLLATE "C", n.name COLLATE "C", n.node_id
             """, try session.userUUID, entity.id, Int32(entity.type.rawValue))
         var response = Svx_Classification_V1_ListEntityNodesResponse()
-        response.nodes = try rows.map { try Self.node($0) }
+        response.nodes = try rows.map { try Self.node($0, depthAt: 11) }
         return response
     }
 

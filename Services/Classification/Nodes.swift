@@ -22,7 +22,7 @@ extension ClassificationService {
         return (try row.decode(UUID.self, at: 0), try row.decode(UUID?.self, at: 1))
     }
 
-    /// The depth of one of the caller's nodes in `schemeID` (0 for a root), and its ancestors, itself first.
+    /// One of the caller's nodes in `schemeID` and its ancestors, itself first (so its depth is the count - 1).
     static func ancestry(_ db: PostgresConnection, userID: UUID, nodeID: UUID, schemeID: UUID, field: String) throws -> [UUID] {
         let rows = try db.query(
             """
@@ -40,7 +40,7 @@ extension ClassificationService {
         return ids
     }
 
-    /// The levels below a node (0 for a leaf), and how many nodes its subtree holds (itself included).
+    /// The ids of one of the caller's nodes and of its descendants, the node first.
     static func subtree(_ db: PostgresConnection, userID: UUID, nodeID: UUID) throws -> [UUID] {
         try db.query(
             """
@@ -55,6 +55,7 @@ extension ClassificationService {
         ).map { try $0.decode(UUID.self, at: 0) }
     }
 
+    /// The levels below one of the caller's nodes (0 for a leaf).
     static func height(_ db: PostgresConnection, userID: UUID, nodeID: UUID) throws -> Int {
         let row = try db.query(
             """
@@ -117,10 +118,9 @@ extension ClassificationService {
             } catch let error as DatabaseError {
                 throw Self.siblingTaken(error, name: name) ?? error
             }
-            guard var node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
+            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
                 throw Self.notFound("node", field: "node_id")
             }
-            node.depth = UInt32(depth)
             return node
         }
         var response = Svx_Classification_V1_CreateNodeResponse()
@@ -142,7 +142,7 @@ extension ClassificationService {
         let userID = try session.userUUID
         let node = try worker.database.transaction { db -> Svx_Classification_V1_Node in
             try Self.lockUser(db, userID)
-            let current = try Self.ownNode(db, userID: userID, nodeID: nodeID, field: "node_id")
+            _ = try Self.ownNode(db, userID: userID, nodeID: nodeID, field: "node_id")
             do {
                 _ = try db.execute(
                     """
@@ -153,12 +153,9 @@ extension ClassificationService {
             } catch let error as DatabaseError {
                 throw Self.siblingTaken(error, name: name ?? "") ?? error
             }
-            guard var node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
+            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
                 throw Self.notFound("node", field: "node_id")
             }
-            // Its depth in the tree, as CreateNode and MoveNode answer (the ancestry holds the node itself).
-            let ancestry = try Self.ancestry(db, userID: userID, nodeID: nodeID, schemeID: current.schemeID, field: "node_id")
-            node.depth = UInt32(ancestry.count - 1)
             return node
         }
         var response = Svx_Classification_V1_UpdateNodeResponse()
@@ -203,10 +200,9 @@ extension ClassificationService {
                         .alreadyExists, "a node of that name is already there", details: ["field": "new_parent_id"])
                 }
             }
-            guard var node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
+            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
                 throw Self.notFound("node", field: "node_id")
             }
-            node.depth = UInt32(depth)
             return node
         }
         var response = Svx_Classification_V1_MoveNodeResponse()
@@ -265,18 +261,9 @@ extension ClassificationService {
         let db = worker.database
         let schemeID = request.scheme.isEmpty
             ? nil : try Self.scheme(db, userID: userID, try ClassificationValidation.scheme(request.scheme), field: "scheme").id
-        // Each node's depth in its tree (0 for a root): its ancestors, counted up to the bounded tree height.
         let rows = try db.query(
             """
-            SELECT \(Self.nodeColumns), (
-                WITH RECURSIVE up(parent_id, hops) AS (
-                    SELECT n.parent_id, 0
-                    UNION ALL
-                    SELECT p.parent_id, up.hops + 1 FROM classification.nodes p JOIN up ON p.node_id = up.parent_id
-                    WHERE up.hops < \(ClassificationValidation.maximumDepth)
-                )
-                SELECT count(*) FILTER (WHERE parent_id IS NOT NULL) FROM up)::int
-            FROM classification.nodes n JOIN classification.schemes s ON s.scheme_id = n.scheme_id
+            SELECT \(Self.nodeColumnsWithDepth) FROM classification.nodes n JOIN classification.schemes s ON s.scheme_id = n.scheme_id
             WHERE \(Self.visible) AND ($2::uuid IS NULL OR n.scheme_id = $2::uuid)
               AND ($3 = '' OR strpos(lower(n.name), lower($3)) > 0 OR strpos(lower(n.label), lower($3)) > 0)
             ORDER BY s.name COLLATE "C", n.name COLLATE "C", n.node_id LIMIT $4
