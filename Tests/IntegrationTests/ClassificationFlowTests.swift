@@ -2,6 +2,7 @@ import Foundation
 import SVXContracts
 import SVXProto
 import SVXRPC
+import SVXTestHarness
 import Testing
 
 /// Classifications through real svx-auth, svx-vault and svx-classification: Classify checked with the Vault,
@@ -197,5 +198,70 @@ import Testing
         #expect(try await entities(alice, aliceNode.nodeID) == [aliceItem.itemID])
         // Bob's ForgetEntities marked only his own rows: Alice may still classify her item.
         try await classify(alice, "tag:private", .item, aliceItem.itemID)
+    }
+
+    /// The acceptance check of the Classification issue through the `svx` binary: a node tree, classified items,
+    /// and the items under a parent node.
+    @Test func commandLineTreeClassifyAndListByNode() async throws {
+        let stack = try await ClassificationStack.start()
+        defer { stack.stop() }
+        let (keystore, _) = try await startService(
+            "keystore", in: stack.database, environment: ["SVX_AUTH_ENDPOINT": stack.vaultStack.auth.endpoint])
+        defer { keystore.stop() }
+        let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
+        defer { try? FileManager.default.removeItem(at: home) }
+        let svx = try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path
+        var environment = ProcessInfo.processInfo.environment
+        environment["SVX_HOME"] = home.path
+        environment["SVX_AUTH_ENDPOINT"] = stack.vaultStack.auth.endpoint
+        environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
+        environment["SVX_VAULT_ENDPOINT"] = stack.vaultStack.vault.endpoint
+        environment["SVX_CLASSIFICATION_ENDPOINT"] = stack.classification.endpoint
+        environment["SVX_PASSPHRASE"] = "command line passphrase"
+
+        func run(_ arguments: [String]) throws -> String {
+            let run = try ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(120))
+            #expect(run.status == 0, "\(arguments): \(run.stdout)\(run.stderr)")
+            return run.stdout
+        }
+        func json(_ arguments: [String]) throws -> Any {
+            let output = try run(arguments + ["--json"])
+            return try JSONSerialization.jsonObject(with: Data(output.utf8))
+        }
+        let signUp = try #require(try json(["signup"]) as? [String: Any])
+        environment["SVX_SECRET_KEY"] = try #require(signUp["secret_key"] as? String)
+
+        let homeNode = try #require(try json(["nodes", "create", "tag", "Home"]) as? [String: Any])
+        #expect(homeNode["name"] as? String == "home")
+        _ = try json(["nodes", "create", "tag", "Documents", "--parent", "tag:home"])
+        _ = try json(["nodes", "create", "tag", "Travel", "--parent", "tag:documents"])
+        let tree = try run(["nodes", "list", "tag", "--tree"])
+        #expect(tree.contains("home") && tree.contains("documents") && tree.contains("travel"), "\(tree)")
+
+        var ids: [String] = []
+        for (label, node) in [("Passport", "tag:travel"), ("Insurance", "tag:documents"), ("Unfiled", "")] {
+            let item = try #require(try json([
+                "items", "create", "--template", "passport", "--label", label, "--set", "full_name=Ada Lovelace",
+            ]) as? [String: Any])
+            let id = try #require(item["item_id"] as? String)
+            ids.append(id)
+            if !node.isEmpty { _ = try run(["classify", id, node]) }
+        }
+        func listed(_ node: String) throws -> [String] {
+            let list = try #require(try json(["items", "list", "--node", node]) as? [String: Any])
+            return (list["items"] as? [[String: Any]] ?? []).compactMap { $0["item_id"] as? String }
+        }
+        #expect(try listed("tag:home") == [ids[0], ids[1]])  // under the parent: both, from its descendants
+        #expect(try listed("tag:travel") == [ids[0]])
+        let human = try run(["items", "list", "--node", "tag:documents"])
+        #expect(human.contains("Passport") && human.contains("Insurance") && !human.contains("Unfiled"), "\(human)")
+
+        // A cycle is refused with a clear message and a failing exit status.
+        let cycle = try ChildProcess.runSeparately(
+            svx, ["nodes", "move", "tag:home", "--to", "tag:travel"], environment: environment, timeout: .seconds(60))
+        #expect(cycle.status != 0 && cycle.stderr.contains("descendants"), "\(cycle.stdout)\(cycle.stderr)")
+
+        _ = try run(["items", "delete", ids[0]])
+        #expect(try listed("tag:home") == [ids[1]])
     }
 }
