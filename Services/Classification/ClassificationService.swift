@@ -124,12 +124,13 @@ final class ClassificationService: Sendable {
         switch reference {
         case .id(let id):
             rows = try db.query("SELECT n.node_id FROM classification.nodes n WHERE n.node_id = $2 AND \(visible)", userID, id)
-        case .named(let schemeName, let name):
-            let scheme = try scheme(db, userID: userID, .name(schemeName), field: field)
+        case .named(let schemeReference, let name):
+            // No limit: a user has at most 10 000 nodes, and a name may be shared by many of them.
+            let scheme = try scheme(db, userID: userID, schemeReference, field: field)
             rows = try db.query(
                 """
                 SELECT n.node_id FROM classification.nodes n
-                WHERE n.scheme_id = $2 AND n.name = $3 AND \(visible) ORDER BY n.node_id LIMIT 100
+                WHERE n.scheme_id = $2 AND n.name = $3 AND \(visible) ORDER BY n.node_id
                 """, userID, scheme.id, name)
         }
         let ids = try rows.map { try $0.decode(UUID.self, at: 0) }

@@ -4,11 +4,11 @@ import SVXProto
 import SVXRPC
 import SVXService
 
-/// A reference to nodes as callers write it: a node id, or `scheme:name` (every visible node of that name in the
-/// scheme, which names need not make unique: names are unique among siblings only).
+/// A reference to nodes as callers write it: a node id, or `scheme:name` with the scheme's name or id (every visible
+/// node of that name in the scheme, which names need not make unique: names are unique among siblings only).
 enum NodeReference: Equatable, Sendable {
     case id(UUID)
-    case named(scheme: String, name: String)
+    case named(scheme: ClassificationValidation.SchemeReference, name: String)
 }
 
 /// An entity of the Vault as a request names it.
@@ -29,6 +29,8 @@ enum ClassificationValidation {
     static let maximumSchemesPerUser = 100
     static let maximumSubtreeNodes = 10_000
     static let maximumForget = 500
+    /// Nodes one entity may be classified under.
+    static let maximumNodesPerEntity = 100
 
     private static func invalid(_ field: String, _ message: String) -> RPCStatus { FieldValidation.invalid(field, message) }
 
@@ -66,7 +68,7 @@ enum ClassificationValidation {
     }
 
     /// A scheme as a request names it: its id or its name.
-    enum SchemeReference: Equatable {
+    enum SchemeReference: Equatable, Sendable {
         case id(UUID)
         case name(String)
     }
@@ -84,10 +86,15 @@ enum ClassificationValidation {
         guard !text.isEmpty else { throw invalid(field, "\(field) is required (a node id or scheme:name)") }
         if text.utf8.count == 36, let id = UUID(uuidString: text) { return .id(id) }
         let parts = text.split(separator: ":", maxSplits: 1, omittingEmptySubsequences: false)
-        guard parts.count == 2, SlotName.isValid(String(parts[0])), SlotName.isValid(String(parts[1])) else {
+        guard parts.count == 2, SlotName.isValid(String(parts[1])) else {
             throw invalid(field, "\(field) must be a node id or scheme:name (a-z, 0-9 and _ on each side)")
         }
-        return .named(scheme: String(parts[0]), name: String(parts[1]))
+        let scheme = String(parts[0])
+        if scheme.utf8.count == 36, let id = UUID(uuidString: scheme) { return .named(scheme: .id(id), name: String(parts[1])) }
+        guard SlotName.isValid(scheme) else {
+            throw invalid(field, "\(field) must be a node id or scheme:name (a-z, 0-9 and _ on each side)")
+        }
+        return .named(scheme: .name(scheme), name: String(parts[1]))
     }
 
     /// An optional node id (a parent): empty is nil.

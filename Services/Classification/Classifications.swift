@@ -83,8 +83,27 @@ extension ClassificationService {
                 SELECT 1 FROM classification.forgotten_entities
                 WHERE user_id = $1 AND entity_id = ANY($2::uuid[]) AND created_at > now() - interval '\(Self.forgottenFor)'
                 """, userID, ClassificationValidation.uuidArray(ids))
-            guard forgotten.isEmpty else { throw notFound }
+            // The Vault still had it a moment ago: it is being deleted (or its deletion failed after the Vault told
+            // this service; deleting it again settles it). The caller's own entity: nothing of another user's is told.
+            guard forgotten.isEmpty else {
+                throw RPCStatus(
+                    .failedPrecondition,
+                    "this \(Self.entityName(entity.type)) is being deleted; if it still exists, delete it again before classifying it",
+                    details: ["field": "entity.entity_id", "reason": "recently_deleted"])
+            }
             guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else { throw Self.notFound("node", field: "node") }
+            let links = try db.query(
+                """
+                SELECT count(*)::bigint, count(*) FILTER (WHERE node_id = $3)::bigint FROM classification.classifications
+                WHERE user_id = $1 AND entity_id = $2
+                """, userID, entity.id, nodeID)[0]
+            guard try links.decode(Int64.self, at: 1) > 0
+                || links.decode(Int64.self, at: 0) < ClassificationValidation.maximumNodesPerEntity
+            else {
+                throw RPCStatus(
+                    .resourceExhausted, "an entity is classified under at most \(ClassificationValidation.maximumNodesPerEntity) nodes",
+                    details: ["field": "node"])
+            }
             _ = try db.execute(
                 """
                 INSERT INTO classification.classifications (user_id, node_id, entity_type, entity_id, item_id)
@@ -187,8 +206,9 @@ extension ClassificationService {
         let entities = try request.entities.enumerated().map { index, entity in
             try ClassificationValidation.entity(entity, field: "entities[\(index)]")
         }
-        let ids = ClassificationValidation.uuidArray(entities.map(\.id))
-        let items = ClassificationValidation.uuidArray(entities.filter { $0.type == .item }.map(\.id))
+        // Each id once (one INSERT ... ON CONFLICT cannot touch a row twice).
+        let ids = ClassificationValidation.uuidArray(Array(Set(entities.map(\.id))))
+        let items = ClassificationValidation.uuidArray(Array(Set(entities.filter { $0.type == .item }.map(\.id))))
         let userID = try session.userUUID
         let deleted = try worker.database.transaction { db -> Int in
             try Self.lockUser(db, userID)

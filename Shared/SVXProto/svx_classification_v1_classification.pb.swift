@@ -527,7 +527,8 @@ public nonisolated struct Svx_Classification_V1_ListSubtreeResponse: Sendable {
 
 /// svx.classification.v1.Classification/Classify: links a node visible to the caller to one of the caller's items,
 /// slots or templates (system templates too). The Vault is asked that the entity exists and is the caller's
-/// (NOT_FOUND otherwise). Linking twice is harmless. At most 1 000 000 classifications per user.
+/// (NOT_FOUND otherwise); an entity ForgetEntities was told about in the last hour is FAILED_PRECONDITION with details
+/// reason `recently_deleted`. Linking twice is harmless. An entity is under at most 100 nodes (RESOURCE_EXHAUSTED).
 public nonisolated struct Svx_Classification_V1_ClassifyRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -30,7 +30,8 @@ import Testing
     @Test func nodeReferencesAreIDsOrSchemeColonName() throws {
         let id = UUID()
         #expect(try ClassificationValidation.node(id.uuidString) == .id(id))
-        #expect(try ClassificationValidation.node("tag:work") == .named(scheme: "tag", name: "work"))
+        #expect(try ClassificationValidation.node("tag:work") == .named(scheme: .name("tag"), name: "work"))
+        #expect(try ClassificationValidation.node("\(id.uuidString):work") == .named(scheme: .id(id), name: "work"))
         for bad in ["", "work", ":work", "tag:", "a:b:c", "Tag:work", "tag:wo rk", String(repeating: "x", count: 36)] {
             #expect(field { try ClassificationValidation.node(bad) } == "node", "\(bad) was accepted")
         }

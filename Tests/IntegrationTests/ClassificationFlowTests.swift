@@ -50,6 +50,7 @@ import Testing
         #expect(try await entities(user, chain[0].nodeID) == [ids[0], ids[1], ids[2]])
         #expect(try await entities(user, chain[0].nodeID, pageSize: 1) == [ids[0], ids[1], ids[2]])
         #expect(try await entities(user, "tag:level_4") == [ids[1], ids[2]])
+        #expect(try await entities(user, "\(chain[4].schemeID):level_4") == [ids[1], ids[2]])  // the scheme by id
         #expect(try await entities(user, chain[9].nodeID, type: .item) == [ids[2]])
         #expect(try await entities(user, chain[9].nodeID, type: .slot).isEmpty)
         #expect(try await entities(user, other.nodeID) == [ids[3]])
@@ -99,6 +100,21 @@ import Testing
         #expect(wrongType?.code == .notFound)
         let unknown = await user.failure(ClassificationRPC.classify, .init(node: node.nodeID, entity: .init(.item, UUID().uuidString)))
         #expect(unknown?.code == .notFound && unknown?.details["field"] == "entity.entity_id")
+    }
+
+    @Test func anEntityIsUnderAtMostAHundredNodes() async throws {
+        let stack = try await ClassificationStack.start()
+        defer { stack.stop() }
+        let user = try await stack.newUser()
+        let item = try await user.vaultUser.createItem(template: "passport")
+        var nodes: [Svx_Classification_V1_Node] = []
+        for index in 0...100 { nodes.append(try await user.createNode(label: "Tag \(index)")) }
+        for node in nodes.prefix(100) { try await classify(user, node.nodeID, .item, item.itemID) }
+        let refused = await user.failure(ClassificationRPC.classify, .init(node: nodes[100].nodeID, entity: .init(.item, item.itemID)))
+        #expect(refused?.code == .resourceExhausted)
+        try await classify(user, nodes[0].nodeID, .item, item.itemID)  // an existing link again: still harmless
+        let under = try await user.call(ClassificationRPC.listEntityNodes, .init(entity: .init(.item, item.itemID))).nodes
+        #expect(under.count == 100)
     }
 
     @Test func deletingInTheVaultTakesTheLinksAlong() async throws {
@@ -155,10 +171,12 @@ import Testing
         _ = try await user.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, item.itemID)]))
         _ = try await user.vaultUser.getItem(item.itemID)  // still in the Vault
         let refused = await user.failure(ClassificationRPC.classify, .init(node: node.nodeID, entity: .init(.item, item.itemID)))
-        #expect(refused?.code == .notFound)
+        #expect(refused?.code == .failedPrecondition && refused?.details["reason"] == "recently_deleted")
         let slot = try #require(item.slots.first)
         let slotRefused = await user.failure(ClassificationRPC.classify, .init(node: node.nodeID, entity: .init(.slot, slot.slotID)))
-        #expect(slotRefused?.code == .notFound, "a slot of a forgotten item")
+        #expect(slotRefused?.details["reason"] == "recently_deleted", "a slot of a forgotten item")
+        // The same id twice in one call is harmless.
+        _ = try await user.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, item.itemID), .init(.item, item.itemID)]))
         #expect(try await entities(user, node.nodeID).isEmpty)
     }
 

@@ -87,7 +87,7 @@ struct NodesCommand: AsyncParsableCommand {
             abstract: "Move a node of yours, with its subtree, under another node of the same scheme, or make it a root.")
         @OptionGroup var options: ClientOptions
         @Argument(help: "The node: its id or scheme:name.") var node: String
-        @Option(help: "The new parent: its id, scheme:name, or name in the node's scheme.") var to: String?
+        @Option(help: "The new parent: its id or scheme:name (a bare name when NODE is given as scheme:name).") var to: String?
         @Flag(help: "Make the node a root.") var root = false
 
         func validate() throws {

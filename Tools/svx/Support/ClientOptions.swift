@@ -101,6 +101,9 @@ func clientFlow<T>(_ body: () async throws -> T) async throws -> T {
         return try await body()
     } catch let status as RPCStatus {
         switch status.code {
+        case .unavailable where status.details["field"] != nil:
+            // The service answered: something it needs is switched off, not a stack that is down.
+            throw CLIError("\(status.code.name): \(status.message)")
         case .unavailable, .deadlineExceeded:
             throw CLIError("cannot reach svx (\(status.code.name)): \(status.message). Is the stack up (`make up`)?")
         case .unauthenticated:
