@@ -118,9 +118,4 @@ enum ClassificationValidation {
         default: throw invalid(field, "\(field) is not an entity type")
         }
     }
-
-    /// `ids` as a PostgreSQL uuid[] literal (the ids are parsed UUIDs: nothing to escape).
-    static func uuidArray(_ ids: [UUID]) -> String {
-        "{" + ids.map(\.wire).joined(separator: ",") + "}"
-    }
 }

@@ -82,7 +82,7 @@ extension ClassificationService {
                 """
                 SELECT 1 FROM classification.forgotten_entities
                 WHERE user_id = $1 AND entity_id = ANY($2::uuid[]) AND created_at > now() - interval '\(Self.forgottenFor)'
-                """, userID, ClassificationValidation.uuidArray(ids))
+                """, userID, uuidArrayLiteral(ids))
             // The Vault still had it a moment ago: it is being deleted (or its deletion failed after the Vault told
             // this service; deleting it again settles it). The caller's own entity: nothing of another user's is told.
             guard forgotten.isEmpty else {
@@ -131,7 +131,7 @@ extension ClassificationService {
                 """
                 DELETE FROM classification.classifications
                 WHERE user_id = $1 AND node_id = ANY($2::uuid[]) AND entity_id = $3 AND entity_type = $4::smallint
-                """, userID, ClassificationValidation.uuidArray(nodeIDs), entity.id, Int32(entity.type.rawValue))
+                """, userID, uuidArrayLiteral(nodeIDs), entity.id, Int32(entity.type.rawValue))
             guard deleted > 0 else { throw Self.notFound("classification", field: "entity.entity_id") }
         }
         return .init()
@@ -182,7 +182,7 @@ extension ClassificationService {
             WHERE c.user_id = $1 AND c.node_id IN (SELECT node_id FROM tree)
               AND ($3::smallint = 0 OR c.entity_type = $3::smallint) AND ($4::uuid IS NULL OR c.entity_id > $4::uuid)
             ORDER BY c.entity_id LIMIT $5
-            """, userID, ClassificationValidation.uuidArray(start), type, after, pageSize + 1)
+            """, userID, uuidArrayLiteral(start), type, after, pageSize + 1)
         var response = Svx_Classification_V1_ListEntitiesResponse()
         for row in rows.prefix(pageSize) {
             var entity = Svx_Classification_V1_Entity()
@@ -207,8 +207,8 @@ extension ClassificationService {
             try ClassificationValidation.entity(entity, field: "entities[\(index)]")
         }
         // Each id once (one INSERT ... ON CONFLICT cannot touch a row twice).
-        let ids = ClassificationValidation.uuidArray(Array(Set(entities.map(\.id))))
-        let items = ClassificationValidation.uuidArray(Array(Set(entities.filter { $0.type == .item }.map(\.id))))
+        let ids = uuidArrayLiteral(Array(Set(entities.map(\.id))))
+        let items = uuidArrayLiteral(Array(Set(entities.filter { $0.type == .item }.map(\.id))))
         let userID = try session.userUUID
         let deleted = try worker.database.transaction { db -> Int in
             try Self.lockUser(db, userID)

@@ -220,7 +220,7 @@ extension ClassificationService {
             try Self.lockUser(db, userID)
             _ = try Self.ownNode(db, userID: userID, nodeID: nodeID, field: "node_id")
             let subtree = try Self.subtree(db, userID: userID, nodeID: nodeID)
-            let ids = ClassificationValidation.uuidArray(subtree)
+            let ids = uuidArrayLiteral(subtree)
             if !request.cascade {
                 guard subtree.count == 1 else {
                     throw RPCStatus(

@@ -9,11 +9,6 @@ import SVXStore
 extension VaultService {
     static let maximumCheckedEntities = 500
 
-    /// `ids` as a PostgreSQL array literal for a `$n::uuid[]` parameter (canonical UUIDs need no quoting).
-    static func uuidArray(_ ids: some Sequence<UUID>) -> String {
-        "{" + ids.map(\.wire).joined(separator: ",") + "}"
-    }
-
     func checkEntities(
         _ request: Svx_Vault_V1_CheckEntitiesRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -41,12 +36,12 @@ extension VaultService {
         var templates: Set<UUID> = []
         if let ids = byKind[.item] {
             items = Set(try db.query(
-                "SELECT item_id FROM vault.items WHERE user_id = $1 AND item_id = ANY($2::uuid[])", userID, Self.uuidArray(ids)
+                "SELECT item_id FROM vault.items WHERE user_id = $1 AND item_id = ANY($2::uuid[])", userID, uuidArrayLiteral(ids)
             ).map { try $0.decode(UUID.self, at: 0) })
         }
         if let ids = byKind[.slot] {
             for row in try db.query(
-                "SELECT slot_id, item_id FROM vault.slots WHERE user_id = $1 AND slot_id = ANY($2::uuid[])", userID, Self.uuidArray(ids))
+                "SELECT slot_id, item_id FROM vault.slots WHERE user_id = $1 AND slot_id = ANY($2::uuid[])", userID, uuidArrayLiteral(ids))
             {
                 slots[try row.decode(UUID.self, at: 0)] = try row.decode(UUID.self, at: 1)
             }
@@ -56,7 +51,7 @@ extension VaultService {
                 """
                 SELECT template_id FROM vault.templates
                 WHERE template_id = ANY($2::uuid[]) AND (owner_id IS NULL OR owner_id = $1)
-                """, userID, Self.uuidArray(ids)
+                """, userID, uuidArrayLiteral(ids)
             ).map { try $0.decode(UUID.self, at: 0) })
         }
         var response = Svx_Vault_V1_CheckEntitiesResponse()

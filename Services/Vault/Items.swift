@@ -239,7 +239,7 @@ extension VaultService {
         var parameters: [(any PostgresEncodable)?] = [
             userID, after, filter.templateID, filter.templateName, filter.labelContains, limit,
         ]
-        if let ids { parameters.append(uuidArray(ids)) }
+        if let ids { parameters.append(uuidArrayLiteral(ids)) }
         let page = """
             SELECT * FROM vault.items
             WHERE user_id = $1 AND ($2::uuid IS NULL OR item_id > $2::uuid) AND ($3::uuid IS NULL OR template_id = $3::uuid)

@@ -74,10 +74,4 @@ import Testing
         #expect(field { try ClassificationValidation.ordinal(-1) } == "ordinal")
         #expect(field { try ClassificationValidation.ordinal(100_001) } == "ordinal")
     }
-
-    @Test func uuidArraysAreLiterals() {
-        let ids = [UUID(), UUID()]
-        #expect(ClassificationValidation.uuidArray(ids) == "{\(ids[0].wire),\(ids[1].wire)}")
-        #expect(ClassificationValidation.uuidArray([]) == "{}")
-    }
 }
