@@ -253,7 +253,7 @@ import Testing
         #expect(homeNode["name"] as? String == "home")
         _ = try json(["nodes", "create", "tag", "Documents", "--parent", "tag:home"])
         _ = try json(["nodes", "create", "tag", "Travel", "--parent", "tag:documents"])
-        let tree = try run(["nodes", "list", "tag", "--tree"])
+        let tree = try run(["nodes", "list", "tag"])
         #expect(tree.contains("home") && tree.contains("documents") && tree.contains("travel"), "\(tree)")
 
         var ids: [String] = []

@@ -35,9 +35,34 @@ func nodeArgument(_ text: String) throws -> String {
     }
 }
 
-/// How the classification commands print: JSON on stdout (objects with sorted keys; lists as JSON arrays), except
-/// `svx nodes list --tree`, which draws the tree for people.
+/// How the classification commands print, like every svx command: lines and aligned tables for people, JSON with
+/// `--json` for scripts (objects with sorted keys; lists as JSON arrays).
 enum ClassificationOutput {
+    static func printSchemes(_ schemes: [ClassificationScheme]) {
+        VaultOutput.printTable(
+            ["NAME", "LABEL", "OWNER", "YOUR NODES", "ID"],
+            schemes.map { [$0.name, $0.label, $0.isSystem ? "system" : "you", $0.takesUserNodes ? "yes" : "no", $0.id] })
+    }
+
+    static func printNodes(_ nodes: [ClassificationNode]) {
+        if nodes.isEmpty { Terminal.printError("No nodes.") }
+        VaultOutput.printTable(
+            ["NODE", "LABEL", "DEPTH", "ID"], nodes.map { ["\($0.schemeName):\($0.name)", $0.label, "\($0.depth)", $0.id] })
+    }
+
+    /// One node on one line: `scheme:name "Label" (depth N, id ID)`.
+    static func line(_ node: ClassificationNode) -> String {
+        "\(node.schemeName):\(node.name) \"\(node.label)\" (depth \(node.depth), id \(node.id))"
+    }
+
+    static func line(_ entity: ClassificationEntity) -> String {
+        "\(entity.kind.rawValue) \(entity.id)"
+    }
+
+    static func line(_ deletion: ClassificationDeletion) -> String {
+        "\(deletion.deletedNodes) node(s) and \(deletion.deletedClassifications) classification(s) deleted"
+    }
+
     static func json(_ scheme: ClassificationScheme) -> [String: Any] {
         [
             "scheme_id": scheme.id, "name": scheme.name, "label": scheme.label, "description": scheme.description,

@@ -43,7 +43,11 @@ struct ClassifyCommand: AsyncParsableCommand {
             let (node, entity) = try await target.resolve(classification)
             return (entity, try await classification.classification.classify(session: classification.session, node: node, entity: entity))
         }
-        try printJSON(["entity": ClassificationOutput.json(entity), "node": ClassificationOutput.json(node)])
+        if options.json {
+            try printJSON(["entity": ClassificationOutput.json(entity), "node": ClassificationOutput.json(node)])
+        } else {
+            Terminal.printLine("Classified \(ClassificationOutput.line(entity)) under \(ClassificationOutput.line(node)).")
+        }
     }
 }
 
@@ -62,6 +66,10 @@ struct UnclassifyCommand: AsyncParsableCommand {
             try await classification.classification.unclassify(session: classification.session, node: node, entity: entity)
             return (node, entity)
         }
-        try printJSON(["entity": ClassificationOutput.json(entity), "node": node, "unclassified": true])
+        if options.json {
+            try printJSON(["entity": ClassificationOutput.json(entity), "node": node, "unclassified": true])
+        } else {
+            Terminal.printLine("Unclassified \(ClassificationOutput.line(entity)) from \(node).")
+        }
     }
 }

@@ -10,8 +10,8 @@ struct NodesCommand: AsyncParsableCommand {
         commandName: "nodes", abstract: "Create, list, move, delete and search the nodes of classification schemes.",
         discussion: """
             NODE is a node id or scheme:name (a bare name where the scheme is known). Node names, labels and \
-            descriptions are stored in clear: never put a secret in them. Output is JSON on stdout (`nodes list --tree` \
-            draws the tree instead).
+            descriptions are stored in clear: never put a secret in them. Lines, tables and trees for people; --json \
+            for scripts.
             """,
         subcommands: [Create.self, List.self, Move.self, Delete.self, Search.self])
 
@@ -42,7 +42,11 @@ struct NodesCommand: AsyncParsableCommand {
                     session: classification.session, scheme: scheme, parentID: parentID, name: name, label: label,
                     description: nodeDescription ?? "", image: image ?? "", ordinal: ordinal ?? 0)
             }
-            try printJSON(ClassificationOutput.json(node))
+            if options.json {
+                try printJSON(ClassificationOutput.json(node))
+            } else {
+                Terminal.printLine("Created \(ClassificationOutput.line(node)).")
+            }
         }
     }
 
@@ -50,14 +54,13 @@ struct NodesCommand: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List a scheme's tree, or the subtree under one node (depth first).",
             discussion: """
-                JSON (an array of nodes, each with its depth) by default; --tree draws an indented tree (name, label, \
-                id). The service lists at most 10 000 nodes at once: a longer listing is cut, and said so on stderr.
+                An indented tree (name, label, id) for people; --json gives an array of nodes, each with its depth. The \
+                service lists at most 10 000 nodes at once: a longer listing is cut, and said so on stderr.
                 """)
         @OptionGroup var options: ClientOptions
         @Argument(help: "The scheme's name or id.") var scheme: String
         @Option(help: "Only this node and its descendants: its id, scheme:name or name.") var under: String?
         @Option(help: "At most this many levels below (default: all).") var depth: Int?
-        @Flag(help: "Draw an indented tree for people instead of JSON.") var tree = false
 
         func validate() throws {
             if let depth, depth < 1 { throw ValidationError("--depth must be at least 1") }
@@ -73,7 +76,7 @@ struct NodesCommand: AsyncParsableCommand {
             if subtree.truncated {
                 Terminal.printError("The listing was cut at the service's limit: list a subtree (--under) or fewer levels (--depth).")
             }
-            guard tree else {
+            if options.json {
                 try printJSON(subtree.nodes.map(ClassificationOutput.json))
                 return
             }
@@ -105,7 +108,11 @@ struct NodesCommand: AsyncParsableCommand {
                 return try await classification.classification.moveNode(
                     session: classification.session, nodeID: nodeID, newParentID: parentID)
             }
-            try printJSON(ClassificationOutput.json(moved))
+            if options.json {
+                try printJSON(ClassificationOutput.json(moved))
+            } else {
+                Terminal.printLine("Moved: \(ClassificationOutput.line(moved)).")
+            }
         }
     }
 
@@ -123,13 +130,17 @@ struct NodesCommand: AsyncParsableCommand {
                 let nodeID = try await classification.nodeID(node)
                 return (nodeID, try await classification.classification.deleteNode(session: classification.session, nodeID: nodeID, cascade: cascade))
             }
-            try printJSON(ClassificationOutput.json(deletion).merging(["node_id": nodeID, "deleted": true]) { old, _ in old })
+            if options.json {
+                try printJSON(ClassificationOutput.json(deletion).merging(["node_id": nodeID, "deleted": true]) { old, _ in old })
+            } else {
+                Terminal.printLine("\(ClassificationOutput.line(deletion)).")
+            }
         }
     }
 
     struct Search: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
-            abstract: "Find nodes whose name or label contains QUERY (any case), by scheme then name (a JSON array).")
+            abstract: "Find nodes whose name or label contains QUERY (any case), by scheme then name.")
         @OptionGroup var options: ClientOptions
         @Argument(help: "What the name or label contains (\"\" lists every node).") var query: String
         @Option(help: "Only in this scheme (name or id).") var scheme: String?
@@ -147,7 +158,7 @@ struct NodesCommand: AsyncParsableCommand {
                 try await classification.classification.searchNodes(
                     session: classification.session, query: query, scheme: scheme, limit: limit)
             }
-            try printJSON(nodes.map(ClassificationOutput.json))
+            if options.json { try printJSON(nodes.map(ClassificationOutput.json)) } else { ClassificationOutput.printNodes(nodes) }
         }
     }
 }

@@ -8,18 +8,18 @@ struct SchemesCommand: AsyncParsableCommand {
         commandName: "schemes", abstract: "List, create and delete classification schemes (trees of nodes).",
         discussion: """
             Scheme and node names, labels and descriptions are stored in clear (they are how things are found): never \
-            put a secret in them. Output is JSON on stdout.
+            put a secret in them. Tables for people; --json for scripts.
             """,
         subcommands: [List.self, Create.self, Delete.self])
 
     struct List: AsyncParsableCommand {
-        static let configuration = CommandConfiguration(abstract: "List the system schemes and your own (a JSON array).")
+        static let configuration = CommandConfiguration(abstract: "List the system schemes and your own.")
         @OptionGroup var options: ClientOptions
 
         func run() async throws {
             let classification = try ClassificationSession(options: options)
             let schemes = try await clientFlow { try await classification.classification.listSchemes(session: classification.session) }
-            try printJSON(schemes.map(ClassificationOutput.json))
+            if options.json { try printJSON(schemes.map(ClassificationOutput.json)) } else { ClassificationOutput.printSchemes(schemes) }
         }
     }
 
@@ -42,7 +42,11 @@ struct SchemesCommand: AsyncParsableCommand {
                 try await classification.classification.createScheme(
                     session: classification.session, name: name, label: label, description: schemeDescription ?? "")
             }
-            try printJSON(ClassificationOutput.json(scheme))
+            if options.json {
+                try printJSON(ClassificationOutput.json(scheme))
+            } else {
+                Terminal.printLine("Scheme \(scheme.name) \"\(scheme.label)\" created (id \(scheme.id)).")
+            }
         }
     }
 
@@ -59,7 +63,11 @@ struct SchemesCommand: AsyncParsableCommand {
             let deletion = try await clientFlow {
                 try await classification.classification.deleteScheme(session: classification.session, scheme: scheme, cascade: cascade)
             }
-            try printJSON(ClassificationOutput.json(deletion).merging(["scheme": scheme, "deleted": true]) { old, _ in old })
+            if options.json {
+                try printJSON(ClassificationOutput.json(deletion).merging(["scheme": scheme, "deleted": true]) { old, _ in old })
+            } else {
+                Terminal.printLine("Scheme \(scheme) deleted: \(ClassificationOutput.line(deletion)).")
+            }
         }
     }
 }
