@@ -40,8 +40,8 @@ extension ClassificationService {
         return ids
     }
 
-    /// The ids of one of the caller's nodes and of its descendants, the node first.
-    static func subtree(_ db: PostgresConnection, userID: UUID, nodeID: UUID) throws -> [UUID] {
+    /// One of the caller's nodes and its descendants, each with its depth below the node (the node first, at 0).
+    static func subtree(_ db: PostgresConnection, userID: UUID, nodeID: UUID) throws -> [(id: UUID, depth: Int)] {
         try db.query(
             """
             WITH RECURSIVE down AS (
@@ -52,22 +52,7 @@ extension ClassificationService {
             )
             SELECT node_id, depth FROM down ORDER BY depth
             """, userID, nodeID
-        ).map { try $0.decode(UUID.self, at: 0) }
-    }
-
-    /// The levels below one of the caller's nodes (0 for a leaf).
-    static func height(_ db: PostgresConnection, userID: UUID, nodeID: UUID) throws -> Int {
-        let row = try db.query(
-            """
-            WITH RECURSIVE down AS (
-                SELECT node_id, 0 AS depth FROM classification.nodes WHERE node_id = $2 AND owner_id = $1
-                UNION ALL
-                SELECT n.node_id, down.depth + 1 FROM classification.nodes n JOIN down ON n.parent_id = down.node_id
-                WHERE n.owner_id = $1 AND down.depth < \(ClassificationValidation.maximumDepth)
-            )
-            SELECT max(depth) FROM down
-            """, userID, nodeID)[0]
-        return Int(try row.decode(Int32?.self, at: 0) ?? 0)
+        ).map { (try $0.decode(UUID.self, at: 0), Int(try $0.decode(Int32.self, at: 1))) }
     }
 
     static func siblingTaken(_ error: DatabaseError, name: String) -> RPCStatus? {
@@ -185,7 +170,8 @@ extension ClassificationService {
                 }
                 depth = ancestors.count
             }
-            guard depth + (try Self.height(db, userID: userID, nodeID: nodeID)) < ClassificationValidation.maximumDepth else {
+            let height = try Self.subtree(db, userID: userID, nodeID: nodeID).last?.depth ?? 0
+            guard depth + height < ClassificationValidation.maximumDepth else {
                 throw RPCStatus(
                     .failedPrecondition, "a tree has at most \(ClassificationValidation.maximumDepth) levels",
                     details: ["field": "new_parent_id", "reason": "too_deep"])
@@ -219,7 +205,7 @@ extension ClassificationService {
         let counts = try worker.database.transaction { db -> (Int, Int) in
             try Self.lockUser(db, userID)
             _ = try Self.ownNode(db, userID: userID, nodeID: nodeID, field: "node_id")
-            let subtree = try Self.subtree(db, userID: userID, nodeID: nodeID)
+            let subtree = try Self.subtree(db, userID: userID, nodeID: nodeID).map(\.id)
             let ids = uuidArrayLiteral(subtree)
             if !request.cascade {
                 guard subtree.count == 1 else {
