@@ -82,13 +82,15 @@ final class ClassificationService: Sendable {
         return node
     }
 
-    static func loadNode(_ db: PostgresConnection, userID: UUID, nodeID: UUID) throws -> Svx_Classification_V1_Node? {
-        try db.query(
+    /// A node the caller can see, with its depth; NOT_FOUND naming `field` otherwise.
+    static func loadNode(_ db: PostgresConnection, userID: UUID, nodeID: UUID, field: String) throws -> Svx_Classification_V1_Node {
+        let rows = try db.query(
             """
             SELECT \(nodeColumnsWithDepth) FROM classification.nodes n JOIN classification.schemes s ON s.scheme_id = n.scheme_id
             WHERE n.node_id = $2 AND \(visible)
-            """, userID, nodeID
-        ).first.map { try node($0, depthAt: 11) }
+            """, userID, nodeID)
+        guard let row = rows.first else { throw notFound("node", field: field) }
+        return try node(row, depthAt: 11)
     }
 
     /// A scheme the caller can see.

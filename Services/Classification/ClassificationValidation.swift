@@ -102,6 +102,12 @@ enum ClassificationValidation {
         text.isEmpty ? nil : try FieldValidation.uuid(text, field: field)
     }
 
+    /// The entity of a request (`present`: the request has one; INVALID_ARGUMENT when it has not).
+    static func entity(_ entity: Svx_Classification_V1_Entity, present: Bool) throws(RPCStatus) -> EntityReference {
+        guard present else { throw invalid("entity", "entity is required") }
+        return try self.entity(entity)
+    }
+
     static func entity(_ entity: Svx_Classification_V1_Entity, field: String = "entity") throws(RPCStatus) -> EntityReference {
         switch entity.type {
         case .item, .slot, .template: break

@@ -61,8 +61,7 @@ extension ClassificationService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Classification_V1_ClassifyResponse {
         let reference = try ClassificationValidation.node(request.node)
-        guard request.hasEntity else { throw FieldValidation.invalid("entity", "entity is required") }
-        let entity = try ClassificationValidation.entity(request.entity)
+        let entity = try ClassificationValidation.entity(request.entity, present: request.hasEntity)
         let userID = try session.userUUID
         let db = worker.database
         // The node first (no Vault call for a node that does not exist), then the Vault, outside any transaction:
@@ -91,7 +90,7 @@ extension ClassificationService {
                     "this \(Self.entityName(entity.type)) is being deleted; if it still exists, delete it again before classifying it",
                     details: ["field": "entity.entity_id", "reason": "recently_deleted"])
             }
-            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else { throw Self.notFound("node", field: "node") }
+            let node = try Self.loadNode(db, userID: userID, nodeID: nodeID, field: "node")
             let links = try db.query(
                 """
                 SELECT count(*)::bigint, count(*) FILTER (WHERE node_id = $3)::bigint FROM classification.classifications
@@ -121,8 +120,7 @@ extension ClassificationService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Classification_V1_UnclassifyResponse {
         let reference = try ClassificationValidation.node(request.node)
-        guard request.hasEntity else { throw FieldValidation.invalid("entity", "entity is required") }
-        let entity = try ClassificationValidation.entity(request.entity)
+        let entity = try ClassificationValidation.entity(request.entity, present: request.hasEntity)
         let userID = try session.userUUID
         try worker.database.transaction { db in
             try Self.lockUser(db, userID)
@@ -141,8 +139,7 @@ extension ClassificationService {
         _ request: Svx_Classification_V1_ListEntityNodesRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Classification_V1_ListEntityNodesResponse {
-        guard request.hasEntity else { throw FieldValidation.invalid("entity", "entity is required") }
-        let entity = try ClassificationValidation.entity(request.entity)
+        let entity = try ClassificationValidation.entity(request.entity, present: request.hasEntity)
         let rows = try worker.database.query(
             """
             SELECT \(Self.nodeColumnsWithDepth)

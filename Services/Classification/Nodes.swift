@@ -103,10 +103,7 @@ extension ClassificationService {
             } catch let error as DatabaseError {
                 throw Self.siblingTaken(error, name: name) ?? error
             }
-            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
-                throw Self.notFound("node", field: "node_id")
-            }
-            return node
+            return try Self.loadNode(db, userID: userID, nodeID: nodeID, field: "node_id")
         }
         var response = Svx_Classification_V1_CreateNodeResponse()
         response.node = node
@@ -138,10 +135,7 @@ extension ClassificationService {
             } catch let error as DatabaseError {
                 throw Self.siblingTaken(error, name: name ?? "") ?? error
             }
-            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
-                throw Self.notFound("node", field: "node_id")
-            }
-            return node
+            return try Self.loadNode(db, userID: userID, nodeID: nodeID, field: "node_id")
         }
         var response = Svx_Classification_V1_UpdateNodeResponse()
         response.node = node
@@ -186,10 +180,7 @@ extension ClassificationService {
                         .alreadyExists, "a node of that name is already there", details: ["field": "new_parent_id"])
                 }
             }
-            guard let node = try Self.loadNode(db, userID: userID, nodeID: nodeID) else {
-                throw Self.notFound("node", field: "node_id")
-            }
-            return node
+            return try Self.loadNode(db, userID: userID, nodeID: nodeID, field: "node_id")
         }
         var response = Svx_Classification_V1_MoveNodeResponse()
         response.node = node
@@ -271,7 +262,7 @@ extension ClassificationService {
         let db = worker.database
         var schemeID: UUID?
         if let nodeID {
-            guard try Self.loadNode(db, userID: userID, nodeID: nodeID) != nil else { throw Self.notFound("node", field: "node_id") }
+            _ = try Self.loadNode(db, userID: userID, nodeID: nodeID, field: "node_id")
         } else {
             schemeID = try Self.scheme(db, userID: userID, try ClassificationValidation.scheme(request.scheme), field: "scheme").id
         }
