@@ -108,17 +108,17 @@ import Testing
 
         // Concurrently (on different rows: none waits for another's lock), each bounded by the request's deadline,
         // longer than the peer call's 5 s.
-        let started = ContinuousClock.now
         async let deleteItem = alice.failure(VaultRPC.deleteItem, .init(itemID: item.itemID), timeout: .seconds(9))
         async let removeSlot = alice.failure(VaultRPC.updateItem, .init(
             itemID: other.itemID, expectedVersion: relabelled.version, remove: ["password"]), timeout: .seconds(9))
         async let deleteTemplate = alice.failure(VaultRPC.deleteTemplate, .init(id: template.templateID), timeout: .seconds(9))
         async let listByNode = alice.failure(VaultRPC.listItems, .init(classificationNode: "tag:work"), timeout: .seconds(9))
         let failures = await [deleteItem, removeSlot, deleteTemplate, listByNode]
+        // UNAVAILABLE, not the client's DEADLINE_EXCEEDED: the Vault answered within each request's 9 s deadline
+        // (the peer call is bounded), so nothing hangs. No wall-clock assertion: a loaded CI machine stretches it.
         for failure in failures {
             #expect(failure?.code == .unavailable, "\(String(describing: failure))")
         }
-        #expect(ContinuousClock.now - started < .seconds(8))
 
         // Nothing was deleted.
         let stillThere = try await alice.getItem(item.itemID)
