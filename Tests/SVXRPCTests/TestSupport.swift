@@ -16,6 +16,10 @@ enum TestRPC {
     static let fail = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Fail")
     static let notFound = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/NotFound")
     static let missing = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Missing")
+    /// Inline (run by the reading thread): echoes `service`, answers `version` = "<requestID>/<workerIndex>".
+    static let inlineEcho = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/InlineEcho")
+    /// Inline: `service` "internal" throws a non-status error, anything else a NOT_FOUND status.
+    static let inlineFail = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/InlineFail")
 }
 
 struct SecretError: Error, CustomStringConvertible {
@@ -25,6 +29,7 @@ struct SecretError: Error, CustomStringConvertible {
 /// Counts handler runs, so tests can prove a handler did (not) run.
 final class Counters: Sendable {
     let echo = Atomic<Int>(0)
+    let inlineEcho = Atomic<Int>(0)
     let slowStarted = Atomic<Int>(0)
     let slowFinished = Atomic<Int>(0)
 }
@@ -43,15 +48,26 @@ struct TestServer {
 
     static func start(
         workers: Int = 4, maxMessageBytes: Int = 1 << 20, queueCapacity: Int = 1024,
-        slowDelay: Duration = .milliseconds(300)
+        slowDelay: Duration = .milliseconds(300), observer: (any RPCServerObserver)? = nil
     ) throws -> TestServer {
         let counters = Counters()
         let router = RPCRouter<Void>()
-        router.register(HealthRPC.check) { request, _, _ in
+        router.registerInline(HealthRPC.check) { request, _ in
             var response = HealthResponse()
             response.status = .serving
             response.service = request.service
             return response
+        }
+        router.registerInline(TestRPC.inlineEcho) { request, context in
+            counters.inlineEcho.add(1, ordering: .relaxed)
+            var response = HealthResponse()
+            response.service = request.service
+            response.version = "\(context.requestID)/\(context.workerIndex)"
+            return response
+        }
+        router.registerInline(TestRPC.inlineFail) { request, _ in
+            if request.service == "internal" { throw SecretError() }
+            throw RPCStatus.notFound("no such inline thing", details: ["field": "service"])
         }
         router.register(TestRPC.echo) { request, context, _ in
             counters.echo.add(1, ordering: .relaxed)
@@ -75,7 +91,9 @@ struct TestServer {
         let configuration = RPCServerConfiguration(
             endpoint: "tcp://127.0.0.1:*", workerCount: workers, maxMessageBytes: maxMessageBytes,
             queueCapacity: queueCapacity, defaultTimeout: .seconds(5))
-        let server = RPCServer(configuration: configuration, router: router, logger: testLogger) { _ in () }
+        let server = RPCServer(configuration: configuration, router: router, logger: testLogger, observer: observer) {
+            _ in ()
+        }
         try server.start()
         return TestServer(server: server, endpoint: server.boundEndpoint!, counters: counters)
     }

@@ -27,6 +27,9 @@ struct BaselineCommand: ParsableCommand {
     @Flag(help: "Also measure a raw client against the SVXRPC server (server-side overhead alone).")
     var serverOnly = false
 
+    @Flag(help: "Also measure the same request answered by the server's worker pool instead of inline.")
+    var pooled = false
+
     func validate() throws {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be in 1...64") }
         guard (1...10).contains(rounds), shape.duration >= rounds else {
@@ -43,7 +46,9 @@ struct BaselineCommand: ParsableCommand {
         defer { raw.shutdown() }
 
         let router = RPCRouter<Void>()
-        router.register(HealthRPC.check) { request, _, _ in LoadPayload.answer(request) }
+        // Inline, as every svx service serves Health; the pooled copy measures the worker-pool path.
+        router.registerInline(HealthRPC.check) { request, _ in LoadPayload.answer(request) }
+        router.register(LoadPayload.pooledCheck) { request, _, _ in LoadPayload.answer(request) }
         let server = RPCServer(
             configuration: RPCServerConfiguration(
                 endpoint: "tcp://127.0.0.1:*", workerCount: workers, queueCapacity: 4096),
@@ -59,11 +64,13 @@ struct BaselineCommand: ParsableCommand {
         printFlushed("  raw    = raw DEALER loop -> raw ROUTER echo thread (\(raw.endpoint))")
         printFlushed("  svxrpc = RPCClient.callBlocking -> RPCServer, \(workers) worker(s) (\(svxEndpoint))")
         if serverOnly { printFlushed("  mixed  = raw DEALER loop -> RPCServer") }
+        if pooled { printFlushed("  pooled = RPCClient.callBlocking -> RPCServer worker pool (\(LoadPayload.pooledCheck.name))") }
         printFlushed("  machine: \(ProcessInfo.processInfo.activeProcessorCount) CPU(s)")
 
         var rawResult = LoadResult()
         var svxResult = LoadResult()
         var mixedResult = LoadResult()
+        var pooledResult = LoadResult()
         for round in 1...rounds {
             rawResult.merge(
                 try LoadRunner(shape: perRound, target: RawTarget(endpoint: raw.endpoint), label: "raw r\(round)")
@@ -76,11 +83,19 @@ struct BaselineCommand: ParsableCommand {
                     try LoadRunner(shape: perRound, target: RawTarget(endpoint: svxEndpoint), label: "mixed r\(round)")
                         .run(progress: true))
             }
+            if pooled {
+                pooledResult.merge(
+                    try LoadRunner(
+                        shape: perRound, target: SVXRPCTarget(endpoint: svxEndpoint, method: LoadPayload.pooledCheck),
+                        label: "pooled r\(round)"
+                    ).run(progress: true))
+            }
         }
 
         printFlushed(rawResult.summary(title: "raw libzmq + protobuf"))
         printFlushed(svxResult.summary(title: "SVXRPC"))
         if serverOnly { printFlushed(mixedResult.summary(title: "raw client -> SVXRPC server")) }
+        if pooled { printFlushed(pooledResult.summary(title: "SVXRPC, handler on the worker pool")) }
         let throughputRatio = rawResult.throughput > 0 ? svxResult.throughput / rawResult.throughput : 0
         let p50Ratio = rawResult.requests > 0 && svxResult.requests > 0 ? svxResult.percentile(50) / rawResult.percentile(50) : 0
         printFlushed("== ratios (SVXRPC / raw)")
@@ -91,6 +106,12 @@ struct BaselineCommand: ParsableCommand {
                 String(
                     format: "   server only: throughput %.2f  p50 %.2f", mixedResult.throughput / rawResult.throughput,
                     mixedResult.percentile(50) / rawResult.percentile(50)))
+        }
+        if pooled && rawResult.throughput > 0 && pooledResult.requests > 0 {
+            printFlushed(
+                String(
+                    format: "   worker pool: throughput %.2f  p50 %.2f", pooledResult.throughput / rawResult.throughput,
+                    pooledResult.percentile(50) / rawResult.percentile(50)))
         }
     }
 }

@@ -51,6 +51,10 @@ final class StopFlag: Sendable {
 
 /// The Health request every load client sends (same bytes for every target).
 enum LoadPayload {
+    /// `Health/Check`'s messages under a method the baseline's server runs on its worker pool (Health runs inline).
+    static let pooledCheck = RPCMethod<Svx_Rpc_V1_HealthCheckRequest, Svx_Rpc_V1_HealthCheckResponse>(
+        "svx.load.v1.Pooled/Check")
+
     static let request: Svx_Rpc_V1_HealthCheckRequest = {
         var request = Svx_Rpc_V1_HealthCheckRequest()
         request.service = "svx-load"

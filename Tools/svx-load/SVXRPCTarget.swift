@@ -6,20 +6,27 @@ import SVXRPC
 /// each in a closed loop of `callBlocking`.
 struct SVXRPCTarget: LoadTarget {
     let endpoint: String
+    /// The method called: `Health/Check` by default; the baseline also calls a pooled copy of it.
+    var method = HealthRPC.check
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
         SVXRPCLoadClient(
             client: try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 1000, defaultTimeout: timeout)),
-            timeout: timeout)
+            method: method, timeout: timeout)
     }
 }
 
 final class SVXRPCLoadClient: LoadClient {
     let client: RPCClient
+    let method: RPCMethod<Svx_Rpc_V1_HealthCheckRequest, Svx_Rpc_V1_HealthCheckResponse>
     let timeout: Duration
 
-    init(client: RPCClient, timeout: Duration) {
+    init(
+        client: RPCClient, method: RPCMethod<Svx_Rpc_V1_HealthCheckRequest, Svx_Rpc_V1_HealthCheckResponse> = HealthRPC.check,
+        timeout: Duration
+    ) {
         self.client = client
+        self.method = method
         self.timeout = timeout
     }
 
@@ -32,7 +39,7 @@ final class SVXRPCLoadClient: LoadClient {
         while !stop.isSet {
             let start = ContinuousClock.now
             do {
-                let response = try client.callBlocking(HealthRPC.check, request, timeout: timeout)
+                let response = try client.callBlocking(method, request, timeout: timeout)
                 if response.status == .serving {
                     recorder.success(ContinuousClock.now - start)
                 } else {

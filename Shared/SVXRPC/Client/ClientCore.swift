@@ -30,6 +30,8 @@ final class ClientCore: Sendable {
     private let state: Mutex<State>
     private let ids = Atomic<UInt64>(0)
     private let wakeup: Wakeup
+    /// Blocking callers' wakeups, reused (an eventfd per call would cost two system calls).
+    private let spareWakeups = Mutex<[Wakeup]>([])
     let socketFD: Int32
 
     init(socket: ZMQSocket, maxInFlight: Int) throws {
@@ -40,6 +42,19 @@ final class ClientCore: Sendable {
 
     func nextID() -> UInt64 {
         ids.add(1, ordering: .relaxed).newValue
+    }
+
+    /// A wakeup for one blocking call; give it back with ``returnWakeup(_:)``. It may carry a stale signal from an
+    /// earlier call (completed by another thread just as its caller returned), which ``waitBlocking`` tolerates.
+    func borrowWakeup() throws -> Wakeup {
+        if let spare = spareWakeups.withLock({ $0.popLast() }) { return spare }
+        return try Wakeup()
+    }
+
+    func returnWakeup(_ wakeup: Wakeup) {
+        spareWakeups.withLock { spares in
+            if spares.count < 64 { spares.append(wakeup) }
+        }
     }
 
     // MARK: Any thread
@@ -87,6 +102,7 @@ final class ClientCore: Sendable {
         while !isDone() {
             let timeout = max(0, (deadline - .now).millisecondsRoundedUp)
             _ = try? poller.poll(timeoutMilliseconds: Int(timeout))
+            if poller.returnedEvents(at: 1).contains(.pollIn) { personal.drain() }
             var completed: Completed = []
             state.withLock { state in
                 pump(&state, into: &completed)
@@ -204,16 +220,16 @@ final class ClientCore: Sendable {
             } catch {
                 return
             }
+            // EAGAIN: the receive processed the socket's pending commands first (as a ZMQ_EVENTS query would), so
+            // ZMQ_FD is re-armed. Only a blocked sender asks ZMQ_EVENTS whether the connection is up now.
             guard let frames else {
-                guard let events = try? state.socket.events() else { return }
-                if events.contains(.pollOut) && state.table.socketBlocked && state.table.hasSendable {
-                    // The connection is up: send, then read again (a send may consume the fd's edge).
-                    state.table.socketBlocked = false
-                    flushSends(&state, into: &completed)
-                    continue
-                }
-                if events.contains(.pollIn) { continue }
-                return
+                guard state.table.socketBlocked && state.table.hasSendable,
+                    let events = try? state.socket.events(), events.contains(.pollOut)
+                else { return }
+                // The connection is up: send, then read again (a send may consume the fd's edge).
+                state.table.socketBlocked = false
+                flushSends(&state, into: &completed)
+                continue
             }
             guard let last = frames.last, let response = try? Svx_Rpc_V1_Response(serializedBytes: last) else {
                 continue  // not a Response: ignore

@@ -92,15 +92,18 @@ public final class RPCClient: Sendable {
         let box = ResultBox()
         let personal: Wakeup
         do {
-            personal = try Wakeup()
+            personal = try core.borrowWakeup()
         } catch {
             throw RPCStatus.unavailable("cannot wait for the call: \(error)")
         }
+        defer { core.returnWakeup(personal) }
+        let caller = pthread_self()
         let accepted = core.submit(
             id: prepared.id, deadline: prepared.deadline, frame: prepared.frame, blocking: true, isCancelled: { false }
         ) { result in
             box.set(result)
-            personal.signal()
+            // Whoever read the response wakes the caller, unless that is the caller itself (it is not asleep).
+            if pthread_equal(pthread_self(), caller) == 0 { personal.signal() }
         }
         if accepted {
             // This thread reads the socket itself until its response (or its deadline) arrives.

@@ -12,13 +12,26 @@ public struct RequestContext: Sendable {
     /// When the caller stops waiting. Handlers doing long work should check it.
     public let deadline: ContinuousClock.Instant
     public let traceParent: String
-    /// The server's logger with `request_id` and `method` metadata (never the token).
-    public var logger: Logger
-    /// Which worker thread (0..<workerCount) runs the handler.
+    /// The server's logger with `request_id` and `method` metadata (never the token). Built when first read, so
+    /// that a request that logs nothing pays nothing for it.
+    public var logger: Logger {
+        get {
+            if let customLogger { return customLogger }
+            var logger = baseLogger
+            logger[metadataKey: "request_id"] = "\(requestID)"
+            logger[metadataKey: "method"] = "\(method)"
+            return logger
+        }
+        set { customLogger = newValue }
+    }
+    private let baseLogger: Logger
+    private var customLogger: Logger?
+    /// Which worker thread (0..<workerCount) runs the handler; -1 for an inline handler (``RPCRouter/registerInline(_:_:)``).
     public let workerIndex: Int
     /// The caller's IP address from ZeroMQ's "Peer-Address" metadata; empty when unknown.
     public let peerAddress: String
 
+    /// `logger` is the server's logger: ``logger`` adds the request's metadata to it.
     public init(
         method: String, requestID: UInt64, sessionToken: String = "", deadline: ContinuousClock.Instant,
         traceParent: String = "", logger: Logger, workerIndex: Int = 0, peerAddress: String = ""
@@ -28,7 +41,7 @@ public struct RequestContext: Sendable {
         self.sessionToken = sessionToken
         self.deadline = deadline
         self.traceParent = traceParent
-        self.logger = logger
+        self.baseLogger = logger
         self.workerIndex = workerIndex
         self.peerAddress = peerAddress
     }
@@ -40,12 +53,25 @@ public struct RequestContext: Sendable {
 /// Method name → handler. `Worker` is per-thread state handed to every handler on that thread
 /// (for example the worker's own database connection).
 ///
+/// Two kinds of handler:
+/// - ``register(_:_:)``: runs on a worker thread of the pool and may block (database calls, peer RPCs).
+/// - ``registerInline(_:_:)``: runs at once on the thread that read the request from the socket, without a hand-off to
+///   the pool; it gets no `Worker`. For methods that only read memory and finish in microseconds (`Health/Check`):
+///   they are answered even while every worker is busy, and cost no thread switch.
+///
 /// Register every method before ``RPCServer/start()``: the server takes a snapshot when it starts.
 public final class RPCRouter<Worker>: Sendable {
-    /// A type-erased handler: request payload in, response payload out.
+    /// A type-erased pooled handler: request payload in, response payload out.
     typealias Handler = @Sendable (Data, RequestContext, Worker) throws -> [UInt8]
+    /// A type-erased inline handler.
+    typealias InlineHandler = @Sendable (Data, RequestContext) throws -> [UInt8]
 
-    private let handlers = Mutex<[String: Handler]>([:])
+    enum Route: Sendable {
+        case pooled(Handler)
+        case inline(InlineHandler)
+    }
+
+    private let routes = Mutex<[String: Route]>([:])
 
     public init() {}
 
@@ -58,24 +84,42 @@ public final class RPCRouter<Worker>: Sendable {
     ) {
         let name = method.name
         let erased: Handler = { payload, context, worker in
-            let request: Req
-            do {
-                request = try Req(serializedBytes: payload)
-            } catch {
-                throw RPCStatus.invalidArgument("invalid request payload for \(name)")
-            }
-            let response = try handler(request, context, worker)
-            return try response.serializedBytes()
+            let request = try Self.decode(Req.self, payload, method: name)
+            return try handler(request, context, worker).serializedBytes()
         }
-        handlers.withLock { $0[name] = erased }
+        routes.withLock { $0[name] = .pooled(erased) }
+    }
+
+    /// Registers (or replaces) `method` as an inline handler: it runs on the thread that read the request (a worker
+    /// holding the reading role or the server's I/O thread), before that thread reads on. It must not block or do
+    /// I/O and must finish in microseconds; while it runs, requests behind it on the socket wait.
+    /// `RequestContext.workerIndex` is -1. Errors are answered as for ``register(_:_:)``.
+    public func registerInline<Req, Resp>(
+        _ method: RPCMethod<Req, Resp>,
+        _ handler: @escaping @Sendable (Req, RequestContext) throws -> Resp
+    ) {
+        let name = method.name
+        let erased: InlineHandler = { payload, context in
+            let request = try Self.decode(Req.self, payload, method: name)
+            return try handler(request, context).serializedBytes()
+        }
+        routes.withLock { $0[name] = .inline(erased) }
+    }
+
+    private static func decode<Req: SwiftProtobuf.Message>(_: Req.Type, _ payload: Data, method: String) throws -> Req {
+        do {
+            return try Req(serializedBytes: payload)
+        } catch {
+            throw RPCStatus.invalidArgument("invalid request payload for \(method)")
+        }
     }
 
     /// The registered method names, sorted.
     public var methods: [String] {
-        handlers.withLock { $0.keys.sorted() }
+        routes.withLock { $0.keys.sorted() }
     }
 
-    func snapshot() -> [String: Handler] {
-        handlers.withLock { $0 }
+    func snapshot() -> [String: Route] {
+        routes.withLock { $0 }
     }
 }

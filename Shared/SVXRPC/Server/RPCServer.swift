@@ -13,9 +13,10 @@ struct ServerJob: Sendable {
     var peerAddress = ""
 }
 
-/// A ZeroMQ RPC server: one I/O thread owns a ROUTER socket bound at the endpoint; decoded requests go to a bounded
-/// queue served by `workerCount` worker threads (a free worker takes the next request); workers push their replies
-/// over an inproc PUSH→PULL pipe back to the I/O thread, which sends them on the ROUTER. See docs/rpc.md.
+/// A ZeroMQ RPC server: a ROUTER socket bound at the endpoint, shared under a lock by one I/O thread and
+/// `workerCount` worker threads. An idle worker (or, when none is idle, the I/O thread) reads the socket; inline
+/// methods are answered at once by the reader, other requests run on the worker pool (the reading worker runs the
+/// first itself, the rest go to a bounded queue); workers send their own replies. See docs/rpc.md.
 public final class RPCServer<Worker>: Sendable {
     private let configuration: RPCServerConfiguration
     private let router: RPCRouter<Worker>
@@ -60,7 +61,7 @@ public final class RPCServer<Worker>: Sendable {
         }
         do {
             let runtime = try ServerRuntime<Worker>.start(
-                configuration: configuration, handlers: router.snapshot(), logger: logger, observer: observer,
+                configuration: configuration, routes: router.snapshot(), logger: logger, observer: observer,
                 makeWorker: makeWorker, stopped: stopped)
             state.withLock { $0 = .running(runtime) }
             logger.info(

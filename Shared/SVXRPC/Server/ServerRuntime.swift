@@ -19,9 +19,17 @@ final class ServerRuntime<Worker>: Sendable {
     }
 
     static func start(
-        configuration: RPCServerConfiguration, handlers: [String: RPCRouter<Worker>.Handler], logger: Logger,
+        configuration: RPCServerConfiguration, routes: [String: RPCRouter<Worker>.Route], logger: Logger,
         observer: (any RPCServerObserver)?, makeWorker: @escaping @Sendable (Int) throws -> Worker, stopped: Latch
     ) throws -> ServerRuntime {
+        var handlers: [String: RPCRouter<Worker>.Handler] = [:]
+        var inlineHandlers: [String: InlineHandler] = [:]
+        for (method, route) in routes {
+            switch route {
+            case .pooled(let handler): handlers[method] = handler
+            case .inline(let handler): inlineHandlers[method] = handler
+            }
+        }
         let context = try ZMQContext(ioThreads: 1)
         let hwm = max(10_000, configuration.queueCapacity * 4)
 
@@ -36,8 +44,8 @@ final class ServerRuntime<Worker>: Sendable {
 
         let queue = BlockingQueue<ServerJob>(capacity: configuration.queueCapacity)
         let core = try ServerCore(
-            configuration: configuration, router: routerSocket, queue: queue, knownMethods: Set(handlers.keys),
-            logger: logger, observer: observer)
+            configuration: configuration, router: routerSocket, queue: queue, knownMethods: Set(routes.keys),
+            inlineHandlers: inlineHandlers, logger: logger, observer: observer)
 
         // Workers: each builds its Worker on its own thread, then reports.
         let startup = StartupReport(expected: configuration.workerCount)
@@ -138,12 +146,21 @@ final class ServerCore: Sendable {
         var readerHeld = false
         /// The first request the reading worker read, kept to run itself (no hand-off).
         var reserved: ServerJob?
+        /// Requests for inline handlers read by the current lock holder, answered by it once it lets go of the lock.
+        var inline: [ServerJob] = []
+
+        mutating func takeInline() -> [ServerJob] {
+            if inline.isEmpty { return [] }
+            defer { inline = [] }
+            return inline
+        }
     }
 
     let state: Mutex<State>
     let configuration: RPCServerConfiguration
     let queue: BlockingQueue<ServerJob>
     let incoming: IncomingFrames
+    let inlineHandlers: [String: InlineHandler]
     let logger: Logger
     let observer: (any RPCServerObserver)?
     /// Wakes the I/O thread: stop requested, more input than a worker would read, or the drain finished.
@@ -156,9 +173,11 @@ final class ServerCore: Sendable {
 
     init(
         configuration: RPCServerConfiguration, router: ZMQSocket, queue: BlockingQueue<ServerJob>,
-        knownMethods: Set<String>, logger: Logger, observer: (any RPCServerObserver)?
+        knownMethods: Set<String>, inlineHandlers: [String: InlineHandler], logger: Logger,
+        observer: (any RPCServerObserver)?
     ) throws {
         self.state = Mutex(State(router: router))
+        self.inlineHandlers = inlineHandlers
         self.configuration = configuration
         self.queue = queue
         self.incoming = IncomingFrames(
@@ -184,6 +203,7 @@ final class ServerCore: Sendable {
         // has received but not yet read when the connection closes (libzmq terminates the pipe without delay).
         var closeAt: ContinuousClock.Instant?
         while true {
+            var inline: [ServerJob] = []
             let (finished, more, watch) = state.withLock { state -> (Bool, Bool, Bool) in
                 if stopRequested.load(ordering: .acquiring) && !state.draining {
                     state.draining = true
@@ -191,7 +211,12 @@ final class ServerCore: Sendable {
                     logger.info("rpc server draining", metadata: ["outstanding": "\(state.outstanding)"])
                 }
                 let more = drain(&state, limit: 1024, byReader: false)
+                inline = state.takeInline()
                 return (state.draining && state.outstanding == 0, more, !state.readerHeld || state.draining)
+            }
+            if !inline.isEmpty {
+                _ = answerInline(inline)
+                continue  // read again before sleeping: the state may have changed meanwhile
             }
             poller.setEvents(watch ? .pollIn : [], at: socketIndex)
             var timeout = -1
@@ -214,15 +239,60 @@ final class ServerCore: Sendable {
         logger.info("rpc server stopped", metadata: ["endpoint": "\(configuration.endpoint)"])
     }
 
-    /// A worker's reply: sent under the lock, then any waiting input is read.
+    /// A worker's reply: sent under the lock, then any waiting input is read (inline requests among it answered).
     func reply(identity: [UInt8], bytes: [UInt8]) {
-        let wakeIOThread = state.withLock { state -> Bool in
+        var inline: [ServerJob] = []
+        var wakeIOThread = state.withLock { state -> Bool in
             send(&state, identity: identity, reply: bytes)
             state.outstanding -= 1
             let more = drain(&state, limit: 64, byReader: false)
+            inline = state.takeInline()
             return more || (state.draining && state.outstanding == 0)
         }
+        if !inline.isEmpty, answerInline(inline) { wakeIOThread = true }
         if wakeIOThread { control.signal() }
+    }
+
+    /// Answers inline requests: each handler runs outside the lock, the replies are sent under it, then the socket is
+    /// read again (inline requests found there are answered the same way, at most 64 rounds). Returns whether the
+    /// I/O thread should look at the socket (input may remain, or the drain finished).
+    func answerInline(_ jobs: [ServerJob]) -> Bool {
+        var jobs = jobs
+        var rounds = 0
+        var wake = false
+        while !jobs.isEmpty {
+            rounds += 1
+            let replies = jobs.map { job in
+                execute(job, logger: logger, workerIndex: -1) { payload, context in
+                    guard let handler = inlineHandlers[job.request.method] else {
+                        throw RPCStatus.unimplemented("unknown method")  // unreachable: only inline methods get here
+                    }
+                    return try handler(payload, context)
+                }
+            }
+            let answered = jobs
+            jobs = state.withLock { state -> [ServerJob] in
+                for (job, reply) in zip(answered, replies) { send(&state, identity: job.identity, reply: reply.bytes) }
+                state.outstanding -= answered.count
+                let more = drain(&state, limit: 64, byReader: false)
+                wake = more || (state.draining && state.outstanding == 0)
+                let next = state.takeInline()
+                if rounds >= 64 && !next.isEmpty {
+                    // Someone else answers the rest: hand them to the I/O thread via the next drain.
+                    state.inline = next
+                    wake = true
+                    return []
+                }
+                return next
+            }
+            if let observer {
+                let now = ContinuousClock.now
+                for (job, reply) in zip(answered, replies) {
+                    observer.requestCompleted(method: job.request.method, code: reply.code, duration: now - job.received)
+                }
+            }
+        }
+        return wake
     }
 
     /// An idle worker takes the reading role (offered by the previous reader); false if draining or taken.
@@ -234,16 +304,18 @@ final class ServerCore: Sendable {
         }
     }
 
-    /// The reading worker's loop: poll ZMQ_FD, read, keep the first request to run it on this thread, queue the
-    /// rest; then pass the role on to an idle worker (or back to the I/O thread). Returns the job to run, or nil
-    /// when the role had to be given up without one (draining).
+    /// The reading worker's loop: poll ZMQ_FD, read, answer inline requests, keep the first pooled request to run it
+    /// on this thread, queue the rest; then pass the role on to an idle worker (or back to the I/O thread). Returns
+    /// the job to run, or nil when the role had to be given up without one (draining).
     func readAsWorker(poller: ZMQPoller) -> ServerJob? {
         while true {
             var job: ServerJob?
             var release = false
             var more = false
+            var inline: [ServerJob] = []
             state.withLock { state in
                 more = drain(&state, limit: 1024, byReader: true)
+                inline = state.takeInline()
                 job = state.reserved ?? queue.tryPop()
                 state.reserved = nil
                 if job != nil || state.draining || stopRequested.load(ordering: .acquiring) {
@@ -253,8 +325,12 @@ final class ServerCore: Sendable {
             }
             if release {
                 if !queue.offerReaderRole() { control.signal() }  // no idle worker: the I/O thread reads
+                if !inline.isEmpty, answerInline(inline) { control.signal() }
                 return job
             }
+            // Still the reader. answerInline read the socket after its last send (re-arming ZMQ_FD), and anything it
+            // queued meanwhile wrote readerWake: poll again unless input may remain or the server began to drain.
+            if !inline.isEmpty && answerInline(inline) { continue }
             if more { continue }
             _ = try? poller.poll(timeoutMilliseconds: -1)
             if poller.returnedEvents(at: 1).contains(.pollIn) { readerWake.drain() }
@@ -282,11 +358,9 @@ final class ServerCore: Sendable {
                 logger.warning("rpc server receive failed", metadata: ["error": "\(error)"])
                 return false
             }
-            guard let frames else {
-                // EAGAIN: confirm with ZMQ_EVENTS, which also re-arms the edge-triggered ZMQ_FD.
-                if let events = try? state.router.events(), events.contains(.pollIn) { continue }
-                return false
-            }
+            // EAGAIN: a non-blocking receive that finds nothing first processes the socket's pending commands (as a
+            // ZMQ_EVENTS query would) and tries again, so ZMQ_FD is re-armed: the next arrival signals it.
+            guard let frames else { return false }
             handle(frames, &state, byReader: byReader)
         }
         return true
@@ -310,7 +384,10 @@ final class ServerCore: Sendable {
             let job = ServerJob(
                 identity: identity, request: request, received: received,
                 deadline: deadline(of: request, received: received), peerAddress: state.router.lastPeerAddress())
-            if byReader && state.reserved == nil {
+            if inlineHandlers[request.method] != nil {
+                state.inline.append(job)
+                state.outstanding += 1
+            } else if byReader && state.reserved == nil {
                 state.reserved = job
                 state.outstanding += 1
             } else if queue.tryPush(job) {
@@ -421,50 +498,58 @@ private final class WorkerLoop<Worker>: Sendable {
     }
 
     private func process(_ job: ServerJob, worker: Worker) {
-        do {
-            let request = job.request
-            var response = Svx_Rpc_V1_Response()
-            response.requestID = request.requestID
-            let code: RPCStatus.Code
-            if ContinuousClock.now >= job.deadline {
-                code = .deadlineExceeded
-                response.status = RPCStatus.deadlineExceeded("deadline exceeded before the request started").wire
-            } else if let handler = handlers[request.method] {
-                var requestLogger = logger
-                requestLogger[metadataKey: "request_id"] = "\(request.requestID)"
-                requestLogger[metadataKey: "method"] = "\(request.method)"
-                let context = RequestContext(
-                    method: request.method, requestID: request.requestID, sessionToken: request.sessionToken,
-                    deadline: job.deadline, traceParent: request.traceParent, logger: requestLogger,
-                    workerIndex: index, peerAddress: job.peerAddress)
-                do {
-                    response.payload = Data(try handler(request.payload, context, worker))
-                    code = .ok
-                } catch let status as RPCStatus {
-                    code = status.code
-                    response.status = status.wire
-                } catch {
-                    code = .internal
-                    response.status = RPCStatus.internal("internal error").wire
-                    requestLogger.error("rpc handler failed", metadata: ["error_type": "\(type(of: error))"])
-                }
-            } else {
-                // Unreachable: the I/O thread only queues known methods.
-                code = .unimplemented
-                response.status = RPCStatus.unimplemented("unknown method").wire
+        let reply = execute(job, logger: logger, workerIndex: index) { payload, context in
+            guard let handler = handlers[job.request.method] else {
+                throw RPCStatus.unimplemented("unknown method")  // unreachable: the reader queues known methods only
             }
-            let bytes: [UInt8]
-            do {
-                bytes = try response.serializedBytes()
-            } catch {
-                logger.error("rpc response cannot be serialized", metadata: ["error_type": "\(type(of: error))"])
-                var fallback = Svx_Rpc_V1_Response()
-                fallback.requestID = request.requestID
-                fallback.status = RPCStatus.internal("internal error").wire
-                bytes = (try? fallback.serializedBytes()) ?? []
-            }
-            core.reply(identity: job.identity, bytes: bytes)
-            observer?.requestCompleted(method: request.method, code: code, duration: ContinuousClock.now - job.received)
+            return try handler(payload, context, worker)
         }
+        core.reply(identity: job.identity, bytes: reply.bytes)
+        observer?.requestCompleted(method: job.request.method, code: reply.code, duration: ContinuousClock.now - job.received)
+    }
+}
+
+// MARK: - Running one request
+
+/// A type-erased inline handler (``RPCRouter/registerInline(_:_:)``).
+typealias InlineHandler = @Sendable (Data, RequestContext) throws -> [UInt8]
+
+/// Runs one request's handler (unless its deadline has passed) and encodes the `Response`: the same for pooled and
+/// inline handlers. A handler's ``RPCStatus`` is sent as is; any other error is INTERNAL, logged by type only.
+func execute(
+    _ job: ServerJob, logger: Logger, workerIndex: Int, run: (Data, RequestContext) throws -> [UInt8]
+) -> (bytes: [UInt8], code: RPCStatus.Code) {
+    let request = job.request
+    var response = Svx_Rpc_V1_Response()
+    response.requestID = request.requestID
+    let code: RPCStatus.Code
+    if ContinuousClock.now >= job.deadline {
+        code = .deadlineExceeded
+        response.status = RPCStatus.deadlineExceeded("deadline exceeded before the request started").wire
+    } else {
+        let context = RequestContext(
+            method: request.method, requestID: request.requestID, sessionToken: request.sessionToken,
+            deadline: job.deadline, traceParent: request.traceParent, logger: logger,
+            workerIndex: workerIndex, peerAddress: job.peerAddress)
+        do {
+            response.payload = Data(try run(request.payload, context))
+            code = .ok
+        } catch let status as RPCStatus {
+            code = status.code
+            response.status = status.wire
+        } catch {
+            code = .internal
+            response.status = RPCStatus.internal("internal error").wire
+            context.logger.error("rpc handler failed", metadata: ["error_type": "\(type(of: error))"])
+        }
+    }
+    do {
+        return (try response.serializedBytes(), code)
+    } catch {
+        logger.error("rpc response cannot be serialized", metadata: ["error_type": "\(type(of: error))"])
+        var fallback = Svx_Rpc_V1_Response()
+        fallback.requestID = request.requestID
+        fallback.status = RPCStatus.internal("internal error").wire
+        return ((try? fallback.serializedBytes()) ?? [], .internal)
     }
 }

@@ -42,7 +42,12 @@ final class Wakeup: Sendable {
     }
 
     func drain() {
+        #if os(Linux)
+        var count: UInt64 = 0
+        _ = read(readFD, &count, 8)  // one read resets an eventfd's counter
+        #else
         var buffer = (UInt64(0), UInt64(0), UInt64(0), UInt64(0))
         while withUnsafeMutableBytes(of: &buffer, { read(readFD, $0.baseAddress, $0.count) }) > 0 {}
+        #endif
     }
 }

@@ -128,7 +128,8 @@ public enum ServiceMain {
         _ routes: ServiceRoutes, definition: ServiceDefinition, health: DatabaseHealth, metrics: RequestMetrics
     ) {
         let name = definition.name, version = definition.version
-        routes.register(HealthRPC.check) { _, _, _ in
+        // Inline: reads an atomic flag kept by DatabaseHealthMonitor, so it answers even when every worker is busy.
+        routes.registerInline(HealthRPC.check) { _, _ in
             var response = Svx_Rpc_V1_HealthCheckResponse()
             response.status = health.isHealthy ? .serving : .notServing
             response.service = name

@@ -33,6 +33,16 @@ public final class ServiceRoutes: Sendable {
             }
         }
     }
+
+    /// Registers a method answered at once by the thread that reads the request, without a pool worker (see
+    /// `RPCRouter.registerInline`): only for handlers that read memory and finish in microseconds, such as
+    /// `Health/Check`, which must answer even while every worker waits on the database.
+    public func registerInline<Request, Response>(
+        _ method: RPCMethod<Request, Response>,
+        _ handler: @escaping @Sendable (Request, RequestContext) throws -> Response
+    ) {
+        router.registerInline(method, handler)
+    }
 }
 
 extension ServiceRoutes {

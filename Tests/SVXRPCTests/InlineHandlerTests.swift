@@ -1,0 +1,164 @@
+import Foundation
+import SVXProto
+import Synchronization
+import Testing
+
+@testable import SVXRPC
+
+/// Handlers registered with `registerInline`: run by the thread that reads the socket, never by a pool worker.
+@Suite(.serialized)
+struct InlineHandlerTests {
+    @Test func inlineHandlerRunsWithoutAWorker() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        var request = HealthRequest()
+        request.service = "inline"
+        let response = try await client.call(TestRPC.inlineEcho, request, timeout: .seconds(5))
+        #expect(response.service == "inline")
+        let parts = response.version.split(separator: "/")
+        #expect(parts.count == 2)
+        #expect(UInt64(parts.first ?? "") ?? 0 > 0)
+        #expect(parts.last == "-1")
+        #expect(test.counters.inlineEcho.load(ordering: .relaxed) == 1)
+        #expect(test.counters.echo.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func inlineHandlerAnswersWhileEveryWorkerIsBusy() async throws {
+        let test = try TestServer.start(workers: 2, slowDelay: .milliseconds(3000))
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        async let first = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(10))
+        async let second = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(10))
+        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 2 })
+        // Both workers sleep in their handler: a pooled request would wait, the inline ones are answered.
+        var request = HealthRequest()
+        request.service = "busy"
+        let health = try await client.call(HealthRPC.check, request, timeout: .seconds(10))
+        #expect(health.status == .serving)
+        #expect(try await client.call(TestRPC.inlineEcho, request, timeout: .seconds(10)).service == "busy")
+        #expect(test.counters.slowFinished.load(ordering: .relaxed) == 0)
+        _ = try await (first, second)
+        #expect(test.counters.slowFinished.load(ordering: .relaxed) == 2)
+    }
+
+    @Test func inlineErrorsAreAnsweredLikePooledOnes() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        var request = HealthRequest()
+        request.service = "internal"
+        let internalStatus = await expectStatus {
+            try await client.call(TestRPC.inlineFail, request, timeout: .seconds(5))
+        }
+        #expect(internalStatus == RPCStatus(.internal, "internal error"))
+        #expect(!(internalStatus?.description.contains("hunter2") ?? true))
+        request.service = "status"
+        let status = await expectStatus { try await client.call(TestRPC.inlineFail, request, timeout: .seconds(5)) }
+        #expect(status == RPCStatus(.notFound, "no such inline thing", details: ["field": "service"]))
+        // The server still answers after both.
+        #expect(try await client.call(HealthRPC.check, HealthRequest(), timeout: .seconds(5)).status == .serving)
+    }
+
+    @Test func undecodableInlinePayloadIsInvalidArgument() throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let raw = try RawDealer(endpoint: test.endpoint)
+        var envelope = Svx_Rpc_V1_Request()
+        envelope.method = TestRPC.inlineEcho.name
+        envelope.requestID = 11
+        envelope.payload = Data([0xFF, 0xFF, 0xFF])
+        try raw.send([try envelope.serializedBytes()])
+        let response = try #require(try raw.receiveResponse())
+        #expect(response.requestID == 11)
+        #expect(response.status.code == .invalidArgument)
+        #expect(test.counters.inlineEcho.load(ordering: .relaxed) == 0)
+    }
+
+    @Test func expiredInlineRequestIsNotExecuted() throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let raw = try RawDealer(endpoint: test.endpoint)
+        let past = UInt64(Date().timeIntervalSince1970 * 1000) - 1000
+        try raw.send([try RawDealer.request(id: 12, method: TestRPC.inlineEcho.name, deadlineMs: past)])
+        let response = try #require(try raw.receiveResponse())
+        #expect(response.requestID == 12)
+        #expect(response.status.code == .deadlineExceeded)
+        #expect(test.counters.inlineEcho.load(ordering: .relaxed) == 0)
+    }
+
+    /// A burst of pipelined requests, inline and pooled interleaved, from one raw connection: every request gets
+    /// exactly one answer with its own payload, whichever thread read it.
+    @Test func pipelinedBurstOfInlineAndPooledRequestsIsAnsweredOnce() throws {
+        let test = try TestServer.start(workers: 2, queueCapacity: 4096)
+        defer { test.server.shutdown() }
+        let raw = try RawDealer(endpoint: test.endpoint)
+        let count = 600
+        for id in 1...count {
+            let method = id % 3 == 0 ? TestRPC.echo.name : TestRPC.inlineEcho.name
+            try raw.send([try RawDealer.request(id: UInt64(id), method: method, service: "s\(id)")])
+        }
+        var answers: [UInt64: String] = [:]
+        var duplicates = 0
+        for _ in 1...count {
+            guard let response = try raw.receiveResponse() else { break }
+            #expect(response.status.code == .ok)
+            let service = try HealthResponse(serializedBytes: response.payload).service
+            if answers.updateValue(service, forKey: response.requestID) != nil { duplicates += 1 }
+        }
+        #expect(duplicates == 0)
+        #expect(answers.count == count)
+        for id in 1...count { #expect(answers[UInt64(id)] == "s\(id)") }
+        #expect(test.counters.echo.load(ordering: .relaxed) == count / 3)
+        #expect(test.counters.inlineEcho.load(ordering: .relaxed) == count - count / 3)
+    }
+
+    @Test func concurrentInlineAndPooledCallsFromOneClientAreMatched() async throws {
+        let test = try TestServer.start()
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        let results = try await withThrowingTaskGroup(of: (Int, String).self) { group in
+            for index in 0..<300 {
+                group.addTask {
+                    var request = HealthRequest()
+                    request.service = "call-\(index)"
+                    let method = index.isMultiple(of: 2) ? TestRPC.inlineEcho : TestRPC.echo
+                    return (index, try await client.call(method, request, timeout: .seconds(10)).service)
+                }
+            }
+            var all: [Int: String] = [:]
+            for try await (index, service) in group { all[index] = service }
+            return all
+        }
+        #expect(results.count == 300)
+        for index in 0..<300 { #expect(results[index] == "call-\(index)") }
+        #expect(test.counters.inlineEcho.load(ordering: .relaxed) == 150)
+        #expect(test.counters.echo.load(ordering: .relaxed) == 150)
+    }
+
+    @Test func observerSeesInlineRequests() async throws {
+        let observer = RecordingObserver()
+        let test = try TestServer.start(observer: observer)
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        _ = try await client.call(TestRPC.inlineEcho, HealthRequest(), timeout: .seconds(5))
+        _ = await expectStatus { try await client.call(TestRPC.inlineFail, HealthRequest(), timeout: .seconds(5)) }
+        #expect(await eventually { observer.completed.withLock { $0.count } == 2 })
+        let seen = observer.completed.withLock { $0 }
+        #expect(seen.contains { $0.method == TestRPC.inlineEcho.name && $0.code == .ok })
+        #expect(seen.contains { $0.method == TestRPC.inlineFail.name && $0.code == .notFound })
+    }
+}
+
+final class RecordingObserver: RPCServerObserver {
+    let completed = Mutex<[(method: String, code: RPCStatus.Code)]>([])
+
+    func requestCompleted(method: String, code: RPCStatus.Code, duration: Duration) {
+        completed.withLock { $0.append((method, code)) }
+    }
+}
