@@ -132,10 +132,15 @@ private final class StartupReport: @unchecked Sendable {
 
 /// The ROUTER socket and its bookkeeping, shared by the I/O thread and the workers under one lock.
 ///
-/// The I/O thread sleeps in `zmq_poll` on the socket's `ZMQ_FD` (not on the socket itself, so that workers may use
-/// the socket meanwhile); whoever holds the lock may read or send. `ZMQ_FD` is edge triggered, so every holder
-/// leaves only after ``drain(_:limit:)`` has read the socket until `ZMQ_EVENTS` shows no input (or hands the rest to
-/// the I/O thread). Workers send their own replies, so a reply costs no thread switch.
+/// Readers sleep in `zmq_poll` on the socket's `ZMQ_FD` (not on the socket itself, so that others may use the socket
+/// meanwhile); whoever holds the lock may read or send. `ZMQ_FD` is edge triggered, so every holder leaves only after
+/// ``drain(_:limit:as:keep:)`` has read the socket until a receive finds nothing (or hands the rest to the I/O
+/// thread). Workers send their own replies, so a reply costs no thread switch.
+///
+/// Who reads: an idle worker holding the reading role; else, while every worker is busy, the workers themselves
+/// after each reply, with the I/O thread checking once per ``busyTick`` that they still make progress and reading
+/// the socket itself when they do not (slow handlers), so inline requests, "server busy" and shutdown answers never
+/// wait behind a long handler.
 final class ServerCore: Sendable {
     struct State {
         let router: ZMQSocket
@@ -144,10 +149,13 @@ final class ServerCore: Sendable {
         var draining = false
         /// An idle worker holds the reading role (polls ZMQ_FD); the I/O thread then does not.
         var readerHeld = false
-        /// The first request the reading worker read, kept to run itself (no hand-off).
-        var reserved: ServerJob?
         /// Requests for inline handlers read by the current lock holder, answered by it once it lets go of the lock.
         var inline: [ServerJob] = []
+        /// Replies sent so far (the I/O thread's measure of the workers' progress).
+        var replies: UInt64 = 0
+        /// The I/O thread looks at the socket again within one ``ServerCore/busyTick`` (or is awake): a worker giving
+        /// up the reading role need not wake it.
+        var ioLooking = true
 
         mutating func takeInline() -> [ServerJob] {
             if inline.isEmpty { return [] }
@@ -170,6 +178,8 @@ final class ServerCore: Sendable {
     let stopRequested = Atomic<Bool>(false)
     /// How long the drained server keeps its socket open (answering UNAVAILABLE) before closing it.
     static let closeGrace: Duration = .milliseconds(200)
+    /// While every worker is busy, how often the I/O thread checks that they still reply (and so read the socket).
+    static let busyTick = 1  // milliseconds
 
     init(
         configuration: RPCServerConfiguration, router: ZMQSocket, queue: BlockingQueue<ServerJob>,
@@ -202,24 +212,39 @@ final class ServerCore: Sendable {
         // After the last reply the socket stays open a moment longer: a client with ZMQ_IMMEDIATE drops replies it
         // has received but not yet read when the connection closes (libzmq terminates the pipe without delay).
         var closeAt: ContinuousClock.Instant?
+        var lastReplies: UInt64 = 0
         while true {
             var inline: [ServerJob] = []
-            let (finished, more, watch) = state.withLock { state -> (Bool, Bool, Bool) in
+            let (finished, more, watch, tick) = state.withLock { state -> (Bool, Bool, Bool, Int) in
                 if stopRequested.load(ordering: .acquiring) && !state.draining {
                     state.draining = true
                     if state.readerHeld { readerWake.signal() }  // the reading worker lets go
                     logger.info("rpc server draining", metadata: ["outstanding": "\(state.outstanding)"])
                 }
-                let more = drain(&state, limit: 1024, byReader: false)
-                inline = state.takeInline()
-                return (state.draining && state.outstanding == 0, more, !state.readerHeld || state.draining)
+                // Read the socket when draining, when no worker reads it, or when every worker is busy and none
+                // replied since the last look (stuck in slow handlers). While busy workers reply, they read.
+                let progressed = state.replies != lastReplies
+                lastReplies = state.replies
+                let busy = !state.readerHeld && state.outstanding > 0
+                let watch = state.draining || (!state.readerHeld && !(busy && progressed))
+                var more = false
+                if watch {
+                    var none: ServerJob?
+                    more = drain(&state, limit: 1024, as: .ioThread, keep: &none)
+                    inline = state.takeInline()
+                }
+                state.ioLooking = watch || busy
+                return (
+                    state.draining && state.outstanding == 0, more, watch,
+                    busy || state.draining ? ServerCore.busyTick : -1
+                )
             }
             if !inline.isEmpty {
                 _ = answerInline(inline)
                 continue  // read again before sleeping: the state may have changed meanwhile
             }
             poller.setEvents(watch ? .pollIn : [], at: socketIndex)
-            var timeout = -1
+            var timeout = tick
             if finished {
                 let now = ContinuousClock.now
                 let deadline = closeAt ?? now + ServerCore.closeGrace
@@ -240,17 +265,21 @@ final class ServerCore: Sendable {
     }
 
     /// A worker's reply: sent under the lock, then any waiting input is read (inline requests among it answered).
-    func reply(identity: [UInt8], bytes: [UInt8]) {
+    /// Returns a request read meanwhile for this worker to run next (when the queue was empty), saving a hand-off.
+    func reply(identity: [UInt8], bytes: [UInt8]) -> ServerJob? {
         var inline: [ServerJob] = []
+        var next: ServerJob?
         var wakeIOThread = state.withLock { state -> Bool in
             send(&state, identity: identity, reply: bytes)
             state.outstanding -= 1
-            let more = drain(&state, limit: 64, byReader: false)
+            state.replies &+= 1
+            let more = drain(&state, limit: 64, as: .replyingWorker, keep: &next)
             inline = state.takeInline()
             return more || (state.draining && state.outstanding == 0)
         }
         if !inline.isEmpty, answerInline(inline) { wakeIOThread = true }
         if wakeIOThread { control.signal() }
+        return next
     }
 
     /// Answers inline requests: each handler runs outside the lock, the replies are sent under it, then the socket is
@@ -274,7 +303,9 @@ final class ServerCore: Sendable {
             jobs = state.withLock { state -> [ServerJob] in
                 for (job, reply) in zip(answered, replies) { send(&state, identity: job.identity, reply: reply.bytes) }
                 state.outstanding -= answered.count
-                let more = drain(&state, limit: 64, byReader: false)
+                state.replies &+= UInt64(answered.count)
+                var none: ServerJob?
+                let more = drain(&state, limit: 64, as: .other, keep: &none)
                 wake = more || (state.draining && state.outstanding == 0)
                 let next = state.takeInline()
                 if rounds >= 64 && !next.isEmpty {
@@ -313,18 +344,21 @@ final class ServerCore: Sendable {
             var release = false
             var more = false
             var inline: [ServerJob] = []
+            var ioAsleep = false
             state.withLock { state in
-                more = drain(&state, limit: 1024, byReader: true)
+                more = drain(&state, limit: 1024, as: .reader, keep: &job)
                 inline = state.takeInline()
-                job = state.reserved ?? queue.tryPop()
-                state.reserved = nil
+                if job == nil { job = queue.tryPop() }
                 if job != nil || state.draining || stopRequested.load(ordering: .acquiring) {
                     state.readerHeld = false
                     release = true
+                    ioAsleep = !state.ioLooking
                 }
             }
             if release {
-                if !queue.offerReaderRole() { control.signal() }  // no idle worker: the I/O thread reads
+                // The next reader: an idle worker; else the I/O thread, woken unless it already checks the busy
+                // workers every tick (they read after each reply; it reads itself when they stop replying).
+                if !queue.offerReaderRole() && ioAsleep { control.signal() }
                 if !inline.isEmpty, answerInline(inline) { control.signal() }
                 return job
             }
@@ -346,8 +380,17 @@ final class ServerCore: Sendable {
         return poller
     }
 
+    /// Who reads, which decides what happens to a pooled request read.
+    enum Reading {
+        /// The worker holding the reading role, or a worker that just replied: keeps one request to run itself
+        /// (when the queue is empty, so none jumps ahead of older ones).
+        case reader, replyingWorker
+        /// The I/O thread, or a thread answering inline requests: queues every pooled request.
+        case ioThread, other
+    }
+
     /// Reads up to `limit` messages; returns whether input may remain.
-    private func drain(_ state: inout State, limit: Int, byReader: Bool) -> Bool {
+    private func drain(_ state: inout State, limit: Int, as reading: Reading, keep: inout ServerJob?) -> Bool {
         var attempts = 0
         while attempts < limit {
             attempts += 1
@@ -361,12 +404,12 @@ final class ServerCore: Sendable {
             // EAGAIN: a non-blocking receive that finds nothing first processes the socket's pending commands (as a
             // ZMQ_EVENTS query would) and tries again, so ZMQ_FD is re-armed: the next arrival signals it.
             guard let frames else { return false }
-            handle(frames, &state, byReader: byReader)
+            handle(frames, &state, as: reading, keep: &keep)
         }
         return true
     }
 
-    private func handle(_ frames: [[UInt8]], _ state: inout State, byReader: Bool) {
+    private func handle(_ frames: [[UInt8]], _ state: inout State, as reading: Reading, keep: inout ServerJob?) {
         let received = ContinuousClock.now
         switch incoming.decide(frames) {
         case .drop(let reason):
@@ -387,13 +430,13 @@ final class ServerCore: Sendable {
             if inlineHandlers[request.method] != nil {
                 state.inline.append(job)
                 state.outstanding += 1
-            } else if byReader && state.reserved == nil {
-                state.reserved = job
+            } else if keep == nil && (reading == .reader || reading == .replyingWorker) && queue.isEmpty {
+                keep = job
                 state.outstanding += 1
             } else if queue.tryPush(job) {
                 state.outstanding += 1
                 // The reading worker is idle but polls the socket, not the queue: tell it.
-                if state.readerHeld && !byReader { readerWake.signal() }
+                if state.readerHeld && reading != .reader { readerWake.signal() }
             } else {
                 reject(
                     &state, identity: identity, requestID: request.requestID, method: request.method,
@@ -475,37 +518,40 @@ private final class WorkerLoop<Worker>: Sendable {
         } catch {
             preconditionFailure("rpc server: ZMQ_FD unavailable: \(error)")
         }
+        var next: ServerJob?
         while true {
-            if let job = queue.tryPop() {
-                process(job, worker: worker)
+            if let job = next ?? queue.tryPop() {
+                next = process(job, worker: worker)
                 continue
             }
             // Idle: read the socket ourselves if nobody else does (the I/O thread stops watching once it sees it).
             if core.claimReader() {
-                if let job = core.readAsWorker(poller: readerPoller) { process(job, worker: worker) }
+                if let job = core.readAsWorker(poller: readerPoller) { next = process(job, worker: worker) }
                 continue
             }
             switch queue.next() {
             case .closed:
                 return
             case .element(let job):
-                process(job, worker: worker)
+                next = process(job, worker: worker)
             case .read:
                 guard core.claimReader() else { continue }
-                if let job = core.readAsWorker(poller: readerPoller) { process(job, worker: worker) }
+                if let job = core.readAsWorker(poller: readerPoller) { next = process(job, worker: worker) }
             }
         }
     }
 
-    private func process(_ job: ServerJob, worker: Worker) {
+    /// Runs `job` and sends its reply; returns a request read while replying, to run next.
+    private func process(_ job: ServerJob, worker: Worker) -> ServerJob? {
         let reply = execute(job, logger: logger, workerIndex: index) { payload, context in
             guard let handler = handlers[job.request.method] else {
                 throw RPCStatus.unimplemented("unknown method")  // unreachable: the reader queues known methods only
             }
             return try handler(payload, context, worker)
         }
-        core.reply(identity: job.identity, bytes: reply.bytes)
+        let next = core.reply(identity: job.identity, bytes: reply.bytes)
         observer?.requestCompleted(method: job.request.method, code: reply.code, duration: ContinuousClock.now - job.received)
+        return next
     }
 }
 
