@@ -23,8 +23,8 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
   echo "# git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
   if want rpc; then
     for clients in 1 8; do
-      echo; echo "## svx-load baseline --clients $clients --duration $duration"
-      "$load" baseline --clients "$clients" --duration "$duration"
+      echo; echo "## svx-load baseline --clients $clients --duration $duration --server-only --pooled"
+      "$load" baseline --clients "$clients" --duration "$duration" --server-only --pooled
     done
   fi
   if want crypto; then echo; echo "## svx-load crypto"; "$load" crypto; fi

@@ -362,17 +362,18 @@ struct RPCServerClientTests {
     }
 
     @Test func cancellingTheTaskCancelsTheCall() async throws {
-        let test = try TestServer.start(slowDelay: .seconds(1))
+        let test = try TestServer.start(slowDelay: .seconds(2))
         defer { test.server.shutdown() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
         let task = Task { try await client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(5)) }
         #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
-        let start = ContinuousClock.now
         task.cancel()
         let status = await expectStatus { try await task.value }
         #expect(status?.code == .cancelled)
-        #expect(ContinuousClock.now - start < .milliseconds(500))
+        // Failed by the cancel, not by the server's answer: the handler is still running (no wall-clock bound,
+        // which a loaded two-core CI machine broke once at 0.66 s).
+        #expect(test.counters.slowFinished.load(ordering: .relaxed) == 0)
     }
 
     @Test func closingTheClientFailsPendingCalls() async throws {
