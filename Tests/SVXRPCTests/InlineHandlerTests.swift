@@ -44,6 +44,57 @@ struct InlineHandlerTests {
         #expect(test.counters.slowFinished.load(ordering: .relaxed) == 2)
     }
 
+    /// More inline requests than one drain (1 024) or one answering thread (64 rounds) takes, while every worker is
+    /// stuck in a slow handler: the I/O thread must read and answer them all.
+    @Test func burstOfInlineRequestsIsAnsweredWhileEveryWorkerIsBusy() async throws {
+        let test = try TestServer.start(workers: 2, queueCapacity: 16, slowDelay: .milliseconds(5000))
+        defer { test.server.shutdown() }
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        async let first = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(12))
+        async let second = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(12))
+        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 2 })
+        let raw = try RawDealer(endpoint: test.endpoint)
+        try raw.socket.setOption(.sendHighWaterMark, 10_000)
+        let count = 5000
+        for id in 1...count {
+            try raw.send([try RawDealer.request(id: UInt64(id), method: HealthRPC.check.name, service: "h\(id)")])
+        }
+        var answered = Set<UInt64>()
+        for _ in 1...count {
+            guard let response = try raw.receiveResponse() else { break }
+            #expect(response.status.code == .ok)
+            answered.insert(response.requestID)
+        }
+        #expect(answered.count == count)
+        #expect(test.counters.slowFinished.load(ordering: .relaxed) == 0)
+        _ = try await (first, second)
+    }
+
+    @Test func inlineRequestWhileDrainingIsUnavailable() async throws {
+        let test = try TestServer.start(workers: 1, slowDelay: .milliseconds(3000))
+        let client = try RPCClient(endpoint: test.endpoint)
+        defer { client.close() }
+        async let slow = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(10))
+        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
+        let shutdown = Task.detached { test.server.shutdown() }
+        let raw = try RawDealer(endpoint: test.endpoint)
+        var refusal: Svx_Rpc_V1_Response?
+        for id in 1...250 {
+            try raw.send([try RawDealer.request(id: UInt64(id), method: HealthRPC.check.name)])
+            guard let response = try raw.receiveResponse() else { break }
+            if response.status.code == .unavailable {
+                refusal = response
+                break
+            }
+            try await Task.sleep(for: .milliseconds(10))
+        }
+        #expect(refusal?.status.message == "server is shutting down")
+        // The request in flight still finishes and is answered.
+        #expect(try await slow.service == "")
+        await shutdown.value
+    }
+
     @Test func inlineErrorsAreAnsweredLikePooledOnes() async throws {
         let test = try TestServer.start()
         defer { test.server.shutdown() }

@@ -11,7 +11,7 @@ typealias CallCompletion = @Sendable (Result<Svx_Rpc_V1_Response, RPCStatus>) ->
 /// caller also waits for its response by polling the socket's `ZMQ_FD` itself and reading whatever arrived. The I/O
 /// thread polls the same `ZMQ_FD` only while calls are pending that no blocking caller is waiting on (async calls),
 /// and wakes at the nearest deadline to fail expired calls. `ZMQ_FD` is edge triggered: every lock holder reads the
-/// socket until `ZMQ_EVENTS` shows no input before it lets go (``drain(_:into:)``). Completions run outside the lock.
+/// socket until a receive finds nothing before it lets go (``drain(_:into:)``). Completions run outside the lock.
 final class ClientCore: Sendable {
     struct State {
         let socket: ZMQSocket
@@ -209,7 +209,7 @@ final class ClientCore: Sendable {
         }
     }
 
-    /// Reads every waiting response, then confirms with ZMQ_EVENTS (which re-arms the edge-triggered ZMQ_FD).
+    /// Reads every waiting response; the receive that finds nothing re-arms the edge-triggered ZMQ_FD.
     private func drain(_ state: inout State, into completed: inout Completed) {
         var attempts = 0
         while attempts < 100_000 {

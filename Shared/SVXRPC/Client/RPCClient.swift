@@ -97,13 +97,13 @@ public final class RPCClient: Sendable {
             throw RPCStatus.unavailable("cannot wait for the call: \(error)")
         }
         defer { core.returnWakeup(personal) }
-        let caller = pthread_self()
+        let caller = currentThreadID()
         let accepted = core.submit(
             id: prepared.id, deadline: prepared.deadline, frame: prepared.frame, blocking: true, isCancelled: { false }
         ) { result in
             box.set(result)
             // Whoever read the response wakes the caller, unless that is the caller itself (it is not asleep).
-            if pthread_equal(pthread_self(), caller) == 0 { personal.signal() }
+            if currentThreadID() != caller { personal.signal() }
         }
         if accepted {
             // This thread reads the socket itself until its response (or its deadline) arrives.
@@ -165,4 +165,13 @@ private final class ResultBox: Sendable {
 
     var isSet: Bool { value.withLock { $0 != nil } }
     var result: Result<Svx_Rpc_V1_Response, RPCStatus>? { value.withLock { $0 } }
+}
+
+/// The calling thread's pthread id as a plain (Sendable) integer.
+private func currentThreadID() -> UInt {
+    #if canImport(Glibc)
+    return UInt(pthread_self())
+    #else
+    return UInt(bitPattern: pthread_self())
+    #endif
 }

@@ -171,9 +171,11 @@ final class ServerCore: Sendable {
     let inlineHandlers: [String: InlineHandler]
     let logger: Logger
     let observer: (any RPCServerObserver)?
-    /// Wakes the I/O thread: stop requested, more input than a worker would read, or the drain finished.
+    /// Wakes the I/O thread: stop requested, input or inline requests left for someone else, the reading role left
+    /// with nobody while input remains, or the drain finished.
     let control: Wakeup
-    /// Wakes the worker holding the reading role: a job was queued by someone else, or draining began.
+    /// Wakes the worker holding the reading role: a job was queued by someone else, input or inline requests were
+    /// left for someone else (the edge of ZMQ_FD may be spent), or draining began.
     let readerWake: Wakeup
     let stopRequested = Atomic<Bool>(false)
     /// How long the drained server keeps its socket open (answering UNAVAILABLE) before closing it.
@@ -231,12 +233,12 @@ final class ServerCore: Sendable {
                 if watch {
                     var none: ServerJob?
                     more = drain(&state, limit: 1024, as: .ioThread, keep: &none)
-                    inline = state.takeInline()
                 }
+                inline = state.takeInline()  // read just now, or left by a thread that answered 64 rounds already
                 state.ioLooking = watch || busy
                 return (
                     state.draining && state.outstanding == 0, more, watch,
-                    busy || state.draining ? ServerCore.busyTick : -1
+                    busy && !state.draining ? ServerCore.busyTick : -1
                 )
             }
             if !inline.isEmpty {
@@ -274,6 +276,7 @@ final class ServerCore: Sendable {
             state.outstanding -= 1
             state.replies &+= 1
             let more = drain(&state, limit: 64, as: .replyingWorker, keep: &next)
+            if more { leaveForOthers(&state) }
             inline = state.takeInline()
             return more || (state.draining && state.outstanding == 0)
         }
@@ -302,19 +305,18 @@ final class ServerCore: Sendable {
             let answered = jobs
             jobs = state.withLock { state -> [ServerJob] in
                 for (job, reply) in zip(answered, replies) { send(&state, identity: job.identity, reply: reply.bytes) }
-                state.outstanding -= answered.count
-                state.replies &+= UInt64(answered.count)
+                state.outstanding -= answered.count  // not counted in `replies`: the measure of pooled work
                 var none: ServerJob?
                 let more = drain(&state, limit: 64, as: .other, keep: &none)
                 wake = more || (state.draining && state.outstanding == 0)
                 let next = state.takeInline()
                 if rounds >= 64 && !next.isEmpty {
-                    // Someone else answers the rest: hand them to the I/O thread via the next drain.
+                    // Someone else answers the rest: the I/O thread (woken by the caller) or the reading worker.
                     state.inline = next
                     wake = true
-                    return []
                 }
-                return next
+                if wake { leaveForOthers(&state) }
+                return rounds >= 64 ? [] : next
             }
             if let observer {
                 let now = ContinuousClock.now
@@ -358,7 +360,7 @@ final class ServerCore: Sendable {
             if release {
                 // The next reader: an idle worker; else the I/O thread, woken unless it already checks the busy
                 // workers every tick (they read after each reply; it reads itself when they stop replying).
-                if !queue.offerReaderRole() && ioAsleep { control.signal() }
+                if !queue.offerReaderRole() && (ioAsleep || more) { control.signal() }
                 if !inline.isEmpty, answerInline(inline) { control.signal() }
                 return job
             }
@@ -378,6 +380,12 @@ final class ServerCore: Sendable {
         poller.add(fileDescriptor: fd)
         poller.add(fileDescriptor: readerWake.readFD)
         return poller
+    }
+
+    /// Under the lock, by a thread that leaves input unread or inline requests unanswered (and wakes the I/O thread):
+    /// the reading worker, if any, sleeps on a ZMQ_FD whose edge this thread may have spent, so wake it too.
+    private func leaveForOthers(_ state: inout State) {
+        if state.readerHeld { readerWake.signal() }
     }
 
     /// Who reads, which decides what happens to a pooled request read.
