@@ -26,34 +26,37 @@ struct InlineHandlerTests {
     }
 
     @Test func inlineHandlerAnswersWhileEveryWorkerIsBusy() async throws {
-        let test = try TestServer.start(workers: 2, slowDelay: .milliseconds(3000))
+        let test = try TestServer.start(workers: 2)
         defer { test.server.shutdown() }
+        defer { test.gate.open() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        async let first = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(10))
-        async let second = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(10))
-        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 2 })
-        // Both workers sleep in their handler: a pooled request would wait, the inline ones are answered.
+        async let first = client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(25))
+        async let second = client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(25))
+        #expect(await eventually(timeout: .seconds(10)) { test.counters.gatedStarted.load(ordering: .relaxed) == 2 })
+        // Both workers wait at the gate: a pooled request would wait with them, the inline ones are answered.
         var request = HealthRequest()
         request.service = "busy"
         let health = try await client.call(HealthRPC.check, request, timeout: .seconds(10))
         #expect(health.status == .serving)
         #expect(try await client.call(TestRPC.inlineEcho, request, timeout: .seconds(10)).service == "busy")
-        #expect(test.counters.slowFinished.load(ordering: .relaxed) == 0)
+        #expect(test.counters.gatedFinished.load(ordering: .relaxed) == 0)
+        test.gate.open()
         _ = try await (first, second)
-        #expect(test.counters.slowFinished.load(ordering: .relaxed) == 2)
+        #expect(test.counters.gatedFinished.load(ordering: .relaxed) == 2)
     }
 
     /// More inline requests than one drain (1 024) or one answering thread (64 rounds) takes, while every worker is
     /// stuck in a slow handler: the I/O thread must read and answer them all.
     @Test func burstOfInlineRequestsIsAnsweredWhileEveryWorkerIsBusy() async throws {
-        let test = try TestServer.start(workers: 2, queueCapacity: 16, slowDelay: .milliseconds(5000))
+        let test = try TestServer.start(workers: 2, queueCapacity: 16)
         defer { test.server.shutdown() }
+        defer { test.gate.open() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        async let first = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(12))
-        async let second = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(12))
-        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 2 })
+        async let first = client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(25))
+        async let second = client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(25))
+        #expect(await eventually(timeout: .seconds(10)) { test.counters.gatedStarted.load(ordering: .relaxed) == 2 })
         let raw = try RawDealer(endpoint: test.endpoint)
         try raw.socket.setOption(.sendHighWaterMark, 10_000)
         let count = 5000
@@ -67,32 +70,40 @@ struct InlineHandlerTests {
             answered.insert(response.requestID)
         }
         #expect(answered.count == count)
-        #expect(test.counters.slowFinished.load(ordering: .relaxed) == 0)
+        #expect(test.counters.gatedFinished.load(ordering: .relaxed) == 0)
+        test.gate.open()
         _ = try await (first, second)
     }
 
     @Test func inlineRequestWhileDrainingIsUnavailable() async throws {
-        let test = try TestServer.start(workers: 1, slowDelay: .milliseconds(3000))
+        let test = try TestServer.start(workers: 1)
+        defer { test.gate.open() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        async let slow = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(10))
-        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
-        let shutdown = Task.detached { test.server.shutdown() }
+        async let gated = client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(25))
+        #expect(await eventually(timeout: .seconds(10)) { test.counters.gatedStarted.load(ordering: .relaxed) == 1 })
+        // On a thread of its own: a task could wait for a cooperative thread while other suites block them.
+        let stopped = Atomic<Bool>(false)
+        Thread {
+            test.server.shutdown()
+            stopped.store(true, ordering: .releasing)
+        }.start()
         let raw = try RawDealer(endpoint: test.endpoint)
         var refusal: Svx_Rpc_V1_Response?
-        for id in 1...250 {
+        for id in 1...1000 {  // draining lasts until the gated request is answered: the gate stays shut till then
             try raw.send([try RawDealer.request(id: UInt64(id), method: HealthRPC.check.name)])
             guard let response = try raw.receiveResponse() else { break }
             if response.status.code == .unavailable {
                 refusal = response
                 break
             }
-            try await Task.sleep(for: .milliseconds(10))
+            try await Task.sleep(for: .milliseconds(5))
         }
         #expect(refusal?.status.message == "server is shutting down")
         // The request in flight still finishes and is answered.
-        #expect(try await slow.service == "")
-        await shutdown.value
+        test.gate.open()
+        #expect(try await gated.service == "")
+        #expect(await eventually(timeout: .seconds(10)) { stopped.load(ordering: .acquiring) })
     }
 
     @Test func inlineErrorsAreAnsweredLikePooledOnes() async throws {

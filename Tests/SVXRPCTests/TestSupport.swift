@@ -18,6 +18,8 @@ enum TestRPC {
     static let missing = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Missing")
     /// Inline (run by the reading thread): echoes `service`, answers `version` = "<requestID>/<workerIndex>".
     static let inlineEcho = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/InlineEcho")
+    /// Pooled: holds its worker until the test opens the server's gate (at most 30 s).
+    static let gated = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Gated")
     /// Inline: `service` "internal" throws a non-status error, anything else a NOT_FOUND status.
     static let inlineFail = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/InlineFail")
 }
@@ -30,8 +32,32 @@ struct SecretError: Error, CustomStringConvertible {
 final class Counters: Sendable {
     let echo = Atomic<Int>(0)
     let inlineEcho = Atomic<Int>(0)
+    let gatedStarted = Atomic<Int>(0)
+    let gatedFinished = Atomic<Int>(0)
     let slowStarted = Atomic<Int>(0)
     let slowFinished = Atomic<Int>(0)
+}
+
+/// Holds handlers until the test opens it, so a test can keep every worker busy for as long as it needs, without
+/// guessing how long a loaded machine takes. A closed gate lets go after 30 s (a failed test never hangs).
+final class Gate: @unchecked Sendable {
+    // @unchecked Sendable: `isOpen` is read and written only while `condition` is locked.
+    private let condition = NSCondition()
+    private var isOpen = false
+
+    func wait() {
+        let limit = Date(timeIntervalSinceNow: 30)
+        condition.lock()
+        while !isOpen && condition.wait(until: limit) {}
+        condition.unlock()
+    }
+
+    func open() {
+        condition.lock()
+        isOpen = true
+        condition.broadcast()
+        condition.unlock()
+    }
 }
 
 let testLogger: Logger = {
@@ -45,13 +71,23 @@ struct TestServer {
     let server: RPCServer<Void>
     let endpoint: String
     let counters: Counters
+    let gate: Gate
 
     static func start(
         workers: Int = 4, maxMessageBytes: Int = 1 << 20, queueCapacity: Int = 1024,
         slowDelay: Duration = .milliseconds(300), observer: (any RPCServerObserver)? = nil
     ) throws -> TestServer {
         let counters = Counters()
+        let gate = Gate()
         let router = RPCRouter<Void>()
+        router.register(TestRPC.gated) { request, _, _ in
+            counters.gatedStarted.add(1, ordering: .relaxed)
+            gate.wait()
+            counters.gatedFinished.add(1, ordering: .relaxed)
+            var response = HealthResponse()
+            response.service = request.service
+            return response
+        }
         router.registerInline(HealthRPC.check) { request, _ in
             var response = HealthResponse()
             response.status = .serving
@@ -95,7 +131,7 @@ struct TestServer {
             _ in ()
         }
         try server.start()
-        return TestServer(server: server, endpoint: server.boundEndpoint!, counters: counters)
+        return TestServer(server: server, endpoint: server.boundEndpoint!, counters: counters, gate: gate)
     }
 }
 
