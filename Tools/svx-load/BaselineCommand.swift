@@ -30,8 +30,14 @@ struct BaselineCommand: ParsableCommand {
     @Flag(help: "Also measure the same request answered by the server's worker pool instead of inline.")
     var pooled = false
 
+    @Option(help: "Microseconds the pooled handler sleeps, like a database call (0...100000).")
+    var pooledDelayUs: Int = 0
+
     func validate() throws {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be in 1...64") }
+        guard (0...100_000).contains(pooledDelayUs) else {
+            throw ValidationError("--pooled-delay-us must be in 0...100000")
+        }
         guard (1...10).contains(rounds), shape.duration >= rounds else {
             throw ValidationError("--rounds must be in 1...10 and at most --duration")
         }
@@ -48,7 +54,11 @@ struct BaselineCommand: ParsableCommand {
         let router = RPCRouter<Void>()
         // Inline, as every svx service serves Health; the pooled copy measures the worker-pool path.
         router.registerInline(HealthRPC.check) { request, _ in LoadPayload.answer(request) }
-        router.register(LoadPayload.pooledCheck) { request, _, _ in LoadPayload.answer(request) }
+        let delay = UInt32(pooledDelayUs)
+        router.register(LoadPayload.pooledCheck) { request, _, _ in
+            if delay > 0 { usleep(delay) }
+            return LoadPayload.answer(request)
+        }
         let server = RPCServer(
             configuration: RPCServerConfiguration(
                 endpoint: "tcp://127.0.0.1:*", workerCount: workers, queueCapacity: 4096),
@@ -64,7 +74,11 @@ struct BaselineCommand: ParsableCommand {
         printFlushed("  raw    = raw DEALER loop -> raw ROUTER echo thread (\(raw.endpoint))")
         printFlushed("  svxrpc = RPCClient.callBlocking -> RPCServer, \(workers) worker(s) (\(svxEndpoint))")
         if serverOnly { printFlushed("  mixed  = raw DEALER loop -> RPCServer") }
-        if pooled { printFlushed("  pooled = RPCClient.callBlocking -> RPCServer worker pool (\(LoadPayload.pooledCheck.name))") }
+        if pooled {
+            printFlushed(
+                "  pooled = RPCClient.callBlocking -> RPCServer worker pool (\(LoadPayload.pooledCheck.name)"
+                    + (pooledDelayUs > 0 ? ", handler sleeps \(pooledDelayUs) us" : "") + ")")
+        }
         printFlushed("  machine: \(ProcessInfo.processInfo.activeProcessorCount) CPU(s)")
 
         var rawResult = LoadResult()
@@ -106,6 +120,13 @@ struct BaselineCommand: ParsableCommand {
                 String(
                     format: "   server only: throughput %.2f  p50 %.2f", mixedResult.throughput / rawResult.throughput,
                     mixedResult.percentile(50) / rawResult.percentile(50)))
+        }
+        if pooled && pooledDelayUs > 0 {
+            let limit = Double(workers) * 1_000_000 / Double(pooledDelayUs)
+            printFlushed(
+                String(
+                    format: "   worker pool with a %d us handler: %.0f req/s of at most %.0f (workers / delay): %.2f",
+                    pooledDelayUs, pooledResult.throughput, limit, pooledResult.throughput / limit))
         }
         if pooled && rawResult.throughput > 0 && pooledResult.requests > 0 {
             printFlushed(
