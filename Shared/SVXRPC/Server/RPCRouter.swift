@@ -63,9 +63,8 @@ public struct RequestContext: Sendable {
 public final class RPCRouter<Worker>: Sendable {
     /// A type-erased pooled handler: request payload in, response payload out.
     typealias Handler = @Sendable (Data, RequestContext, Worker) throws -> [UInt8]
-    /// A type-erased inline handler.
-    typealias InlineHandler = @Sendable (Data, RequestContext) throws -> [UInt8]
 
+    /// What a method name leads to (an ``InlineHandler`` needs no `Worker`).
     enum Route: Sendable {
         case pooled(Handler)
         case inline(InlineHandler)
@@ -123,3 +122,6 @@ public final class RPCRouter<Worker>: Sendable {
         routes.withLock { $0 }
     }
 }
+
+/// A type-erased inline handler (``RPCRouter/registerInline(_:_:)``): request payload in, response payload out.
+typealias InlineHandler = @Sendable (Data, RequestContext) throws -> [UInt8]

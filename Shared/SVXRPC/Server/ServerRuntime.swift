@@ -565,9 +565,6 @@ private final class WorkerLoop<Worker>: Sendable {
 
 // MARK: - Running one request
 
-/// A type-erased inline handler (``RPCRouter/registerInline(_:_:)``).
-typealias InlineHandler = @Sendable (Data, RequestContext) throws -> [UInt8]
-
 /// Runs one request's handler (unless its deadline has passed) and encodes the `Response`: the same for pooled and
 /// inline handlers. A handler's ``RPCStatus`` is sent as is; any other error is INTERNAL, logged by type only.
 func execute(
