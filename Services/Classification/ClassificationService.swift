@@ -33,9 +33,6 @@ final class ClassificationService: Sendable {
         routes.registerAuthenticated(ClassificationRPC.forgetEntities) { [self] in try forgetEntities($0, $1, $2, $3) }
     }
 
-    static func notFound(_ what: String, field: String) -> RPCStatus {
-        RPCStatus(.notFound, "\(what) not found", details: ["field": field])
-    }
 
     /// Serializes the writes of one user (tree changes, classifications, forgetting) for the rest of the
     /// transaction: two moves cannot make a cycle together, and a Classify cannot slip between a ForgetEntities
@@ -89,7 +86,7 @@ final class ClassificationService: Sendable {
             SELECT \(nodeColumnsWithDepth) FROM classification.nodes n JOIN classification.schemes s ON s.scheme_id = n.scheme_id
             WHERE n.node_id = $2 AND \(visible)
             """, userID, nodeID)
-        guard let row = rows.first else { throw notFound("node", field: field) }
+        guard let row = rows.first else { throw RPCStatus.notFound("node", field: field) }
         return try node(row, depthAt: 11)
     }
 
@@ -114,7 +111,7 @@ final class ClassificationService: Sendable {
             WHERE (owner_id IS NULL OR owner_id = $1) AND ($2::uuid IS NULL OR scheme_id = $2::uuid) AND ($3 = '' OR name = $3)
             ORDER BY owner_id NULLS FIRST LIMIT 1
             """, userID, byID, byName)
-        guard let row = rows.first else { throw notFound("scheme", field: field) }
+        guard let row = rows.first else { throw RPCStatus.notFound("scheme", field: field) }
         return SchemeRow(
             id: try row.decode(UUID.self, at: 0), name: try row.decode(String.self, at: 1),
             system: try row.decode(Bool.self, at: 2), userNodes: try row.decode(Bool.self, at: 3))
@@ -136,7 +133,7 @@ final class ClassificationService: Sendable {
                 """, userID, scheme.id, name)
         }
         let ids = try rows.map { try $0.decode(UUID.self, at: 0) }
-        guard !ids.isEmpty else { throw notFound("node", field: field) }
+        guard !ids.isEmpty else { throw RPCStatus.notFound("node", field: field) }
         return ids
     }
 

@@ -67,7 +67,7 @@ extension ClassificationService {
         // The node first (no Vault call for a node that does not exist), then the Vault, outside any transaction:
         // no lock is held while waiting for another service.
         let nodeID = try Self.singleNodeID(db, userID: userID, reference, field: "node")
-        let notFound = Self.notFound(Self.entityName(entity.type), field: "entity.entity_id")
+        let notFound = RPCStatus.notFound(Self.entityName(entity.type), field: "entity.entity_id")
         let check = try checkWithVault(entity, context)
         guard check.found else { throw notFound }
         let node = try db.transaction { db -> Svx_Classification_V1_Node in
@@ -130,7 +130,7 @@ extension ClassificationService {
                 DELETE FROM classification.classifications
                 WHERE user_id = $1 AND node_id = ANY($2::uuid[]) AND entity_id = $3 AND entity_type = $4::smallint
                 """, userID, uuidArrayLiteral(nodeIDs), entity.id, Int32(entity.type.rawValue))
-            guard deleted > 0 else { throw Self.notFound("classification", field: "entity.entity_id") }
+            guard deleted > 0 else { throw RPCStatus.notFound("classification", field: "entity.entity_id") }
         }
         return .init()
     }

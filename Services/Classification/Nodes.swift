@@ -15,7 +15,7 @@ extension ClassificationService {
         let rows = try db.query(
             "SELECT n.scheme_id, n.parent_id, n.owner_id IS NULL FROM classification.nodes n WHERE n.node_id = $2 AND \(visible)",
             userID, nodeID)
-        guard let row = rows.first else { throw notFound("node", field: field) }
+        guard let row = rows.first else { throw RPCStatus.notFound("node", field: field) }
         guard !(try row.decode(Bool.self, at: 2)) else {
             throw RPCStatus(.permissionDenied, "system nodes are read-only", details: ["field": field])
         }
@@ -36,7 +36,7 @@ extension ClassificationService {
             SELECT node_id FROM up ORDER BY hops
             """, userID, nodeID, schemeID)
         let ids = try rows.map { try $0.decode(UUID.self, at: 0) }
-        guard !ids.isEmpty else { throw notFound("parent node", field: field) }
+        guard !ids.isEmpty else { throw RPCStatus.notFound("parent node", field: field) }
         return ids
     }
 

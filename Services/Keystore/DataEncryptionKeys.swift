@@ -69,7 +69,7 @@ extension KeystoreService {
             throw FieldValidation.invalid("dek_id", "give exactly one of dek_id and external_id")
         }
         guard let row = rows.first else {
-            throw Self.notFound("DEK", field: request.dekID.isEmpty ? "external_id" : "dek_id")
+            throw RPCStatus.notFound("DEK", field: request.dekID.isEmpty ? "external_id" : "dek_id")
         }
         var response = Svx_Keystore_V1_GetDEKResponse()
         response.dek = try Self.dataEncryptionKey(row)
@@ -118,7 +118,7 @@ extension KeystoreService {
                     .failedPrecondition, "the private DEK cannot be deleted: everything in the vault is encrypted with it",
                     details: ["field": "dek_id"])
             }
-            throw Self.notFound("DEK", field: "dek_id")
+            throw RPCStatus.notFound("DEK", field: "dek_id")
         }
         context.logger.info("dek deleted", metadata: ["user_id": "\(session.userID)", "dek_id": "\(id.wire)"])
         return .init()

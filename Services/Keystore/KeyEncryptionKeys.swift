@@ -121,7 +121,7 @@ extension KeystoreService {
             FROM keystore.kek_wraps WHERE user_id = $1 AND credential_generation = $2
             """, userID, generation, Self.stagedWrapLifetimeMilliseconds)
         guard let row = rows.first else {
-            throw Self.notFound("KEK for credential generation \(generation)", field: "credential_generation")
+            throw RPCStatus.notFound("KEK for credential generation \(generation)", field: "credential_generation")
         }
         var response = Svx_Keystore_V1_GetKEKResponse()
         response.kek = try Self.keyEncryptionKey(row)

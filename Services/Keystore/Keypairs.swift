@@ -89,7 +89,7 @@ extension KeystoreService {
             throw FieldValidation.invalid("keypair_id", "give exactly one of keypair_id and external_identifier")
         }
         guard let row = rows.first else {
-            throw Self.notFound("keypair", field: request.keypairID.isEmpty ? "external_identifier" : "keypair_id")
+            throw RPCStatus.notFound("keypair", field: request.keypairID.isEmpty ? "external_identifier" : "keypair_id")
         }
         var response = Svx_Keystore_V1_GetKeypairResponse()
         response.keypair = try Self.keypair(row)
@@ -136,7 +136,7 @@ extension KeystoreService {
                     .failedPrecondition, "the account keypair (external identifier auth) cannot be deleted",
                     details: ["field": "keypair_id"])
             }
-            throw Self.notFound("keypair", field: "keypair_id")
+            throw RPCStatus.notFound("keypair", field: "keypair_id")
         }
         context.logger.info("keypair deleted", metadata: ["user_id": "\(session.userID)", "keypair_id": "\(id.wire)"])
         return .init()

@@ -56,8 +56,5 @@ final class KeystoreService: Sendable {
     static let reservedDEK = "private"
     static let reservedKeypair = "auth"
 
-    static func notFound(_ what: String, field: String) -> RPCStatus {
-        RPCStatus(.notFound, "\(what) not found", details: ["field": field])
-    }
 }
 

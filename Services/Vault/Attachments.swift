@@ -77,7 +77,7 @@ extension VaultService {
             let rows = try db.query(
                 "SELECT plaintext_size, block_count, block_size, complete FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2 FOR SHARE",
                 userID, id)
-            guard let row = rows.first else { throw Self.notFound("attachment", field: "attachment_id") }
+            guard let row = rows.first else { throw RPCStatus.notFound("attachment", field: "attachment_id") }
             guard try !row.decode(Bool.self, at: 3) else {
                 throw RPCStatus(.failedPrecondition, "the attachment is complete: its blocks cannot change")
             }
@@ -114,7 +114,7 @@ extension VaultService {
                                           WHERE b.user_id = a.user_id AND b.attachment_id = a.attachment_id AND b.block_index = g))
                 FROM vault.attachments a WHERE a.user_id = $1 AND a.attachment_id = $2 FOR UPDATE
                 """, userID, id)
-            guard let row = rows.first else { throw Self.notFound("attachment", field: "attachment_id") }
+            guard let row = rows.first else { throw RPCStatus.notFound("attachment", field: "attachment_id") }
             if let missing = try row.decode(Int32?.self, at: 0) {
                 throw RPCStatus(
                     .failedPrecondition, "block \(missing) of the attachment has not been uploaded", details: ["index": "\(missing)"])
@@ -137,7 +137,7 @@ extension VaultService {
         let rows = try worker.database.query(
             "SELECT \(Self.attachmentColumns) FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2",
             try session.userUUID, id)
-        guard let row = rows.first else { throw Self.notFound("attachment", field: "attachment_id") }
+        guard let row = rows.first else { throw RPCStatus.notFound("attachment", field: "attachment_id") }
         var response = Svx_Vault_V1_GetAttachmentResponse()
         response.attachment = try Self.attachment(row)
         return response
@@ -155,7 +155,7 @@ extension VaultService {
                 ON b.user_id = a.user_id AND b.attachment_id = a.attachment_id AND b.block_index = $3
             WHERE a.user_id = $1 AND a.attachment_id = $2
             """, try session.userUUID, id, Int32(clamping: request.index))
-        guard let row = rows.first else { throw Self.notFound("attachment", field: "attachment_id") }
+        guard let row = rows.first else { throw RPCStatus.notFound("attachment", field: "attachment_id") }
         guard request.index < UInt32(try row.decode(Int32.self, at: 0)) else {
             throw RPCStatus(.outOfRange, "index is past the last block", details: ["field": "index"])
         }

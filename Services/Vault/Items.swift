@@ -117,7 +117,7 @@ extension VaultService {
                 // Locked so that housekeeping cannot delete it before the slot that takes it commits.
                 "SELECT complete FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2::uuid FOR KEY SHARE",
                 userID, attachment)
-            guard let row = rows.first else { throw notFound("attachment", field: "\(field).attachment_id") }
+            guard let row = rows.first else { throw RPCStatus.notFound("attachment", field: "\(field).attachment_id") }
             guard try row.decode(Bool.self, at: 0) else {
                 throw RPCStatus(
                     .failedPrecondition, "attachment \(attachment) is not complete: finish its upload first",
@@ -216,7 +216,7 @@ extension VaultService {
     ) throws -> Svx_Vault_V1_GetItemResponse {
         let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
         guard let item = try Self.loadItem(worker.database, userID: try session.userUUID, itemID: itemID) else {
-            throw Self.notFound("item", field: "item_id")
+            throw RPCStatus.notFound("item", field: "item_id")
         }
         var response = Svx_Vault_V1_GetItemResponse()
         response.item = item
@@ -326,7 +326,7 @@ extension VaultService {
         let item = try worker.database.transaction { db -> Svx_Vault_V1_Item in
             let current = try db.query(
                 "SELECT version FROM vault.items WHERE user_id = $1 AND item_id = $2 FOR UPDATE", userID, itemID)
-            guard let version = try current.first?.decode(Int64.self, at: 0) else { throw Self.notFound("item", field: "item_id") }
+            guard let version = try current.first?.decode(Int64.self, at: 0) else { throw RPCStatus.notFound("item", field: "item_id") }
             guard version == Int64(request.expectedVersion) else {
                 throw RPCStatus(
                     .aborted, "the item changed: it is at version \(version), not \(request.expectedVersion); read it again",
@@ -416,7 +416,7 @@ extension VaultService {
                 WHERE user_id = $1 AND item_id = $2
                 """, userID, itemID, label)
             guard let item = try Self.loadItem(db, userID: userID, itemID: itemID) else {
-                throw Self.notFound("item", field: "item_id")
+                throw RPCStatus.notFound("item", field: "item_id")
             }
             // Last, once every check has passed, with the item row still locked: inside the transaction so that a
             // Classification failure rolls the removal back (forgetClassifications says why).
@@ -438,14 +438,14 @@ extension VaultService {
             // The item row first, locked: an update cannot add a slot (and an attachment) between the two reads.
             let locked = try db.query(
                 "SELECT 1 FROM vault.items WHERE user_id = $1 AND item_id = $2 FOR UPDATE", userID, itemID)
-            guard !locked.isEmpty else { throw Self.notFound("item", field: "item_id") }
+            guard !locked.isEmpty else { throw RPCStatus.notFound("item", field: "item_id") }
             // The slots go with the item (ON DELETE CASCADE), then the attachments they held.
             let attachments = try db.query(
                 "SELECT attachment_id FROM vault.slots WHERE user_id = $1 AND item_id = $2 AND attachment_id IS NOT NULL",
                 userID, itemID
             ).map { try $0.decode(UUID.self, at: 0) }
             guard try db.execute("DELETE FROM vault.items WHERE user_id = $1 AND item_id = $2", userID, itemID) == 1 else {
-                throw Self.notFound("item", field: "item_id")
+                throw RPCStatus.notFound("item", field: "item_id")
             }
             for attachment in attachments {
                 _ = try db.execute("DELETE FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2", userID, attachment)

@@ -80,7 +80,7 @@ extension VaultService {
         default:
             throw FieldValidation.invalid(idField, "give exactly one of \(idField) and \(nameField)")
         }
-        guard let template = found.first else { throw notFound("template", field: id.isEmpty ? nameField : idField) }
+        guard let template = found.first else { throw RPCStatus.notFound("template", field: id.isEmpty ? nameField : idField) }
         return template
     }
 
@@ -182,7 +182,7 @@ extension VaultService {
                 if !system.isEmpty {
                     throw RPCStatus(.permissionDenied, "system templates are read-only", details: ["field": "template_id"])
                 }
-                throw Self.notFound("template", field: "template_id")
+                throw RPCStatus.notFound("template", field: "template_id")
             }
             // Inside the transaction, the deleted row still locked: a Classification failure rolls the deletion back
             // (forgetClassifications says why).

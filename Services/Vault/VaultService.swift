@@ -38,9 +38,6 @@ final class VaultService: Sendable {
         routes.registerAuthenticated(VaultRPC.getAttachmentBlock) { [self] in try getAttachmentBlock($0, $1, $2, $3) }
     }
 
-    static func notFound(_ what: String, field: String) -> RPCStatus {
-        RPCStatus(.notFound, "\(what) not found", details: ["field": field])
-    }
 
     /// Every 500th attachment creation (per process) deletes the attachments no slot has taken within a day
     /// (uploads given up, or never put in a slot). Failures are logged, never fail the request.

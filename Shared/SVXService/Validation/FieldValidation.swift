@@ -56,3 +56,11 @@ extension UUID {
     /// Lowercase canonical text, as svx puts ids on the wire.
     public var wire: String { uuidString.lowercased() }
 }
+
+extension RPCStatus {
+    /// NOT_FOUND "<what> not found", naming the request field that pointed at it. Services give exactly this answer
+    /// for another user's object and for one that does not exist.
+    public static func notFound(_ what: String, field: String) -> RPCStatus {
+        RPCStatus(.notFound, "\(what) not found", details: ["field": field])
+    }
+}
