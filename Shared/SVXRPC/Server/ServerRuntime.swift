@@ -232,7 +232,7 @@ final class ServerCore: Sendable {
                 var more = false
                 if watch {
                     var none: ServerJob?
-                    more = drain(&state, limit: 1024, as: .ioThread, keep: &none)
+                    more = drain(&state, limit: 1024, as: .other, keep: &none)
                 }
                 inline = state.takeInline()  // read just now, or left by a thread that answered 64 rounds already
                 state.ioLooking = watch || busy
@@ -394,7 +394,7 @@ final class ServerCore: Sendable {
         /// (when the queue is empty, so none jumps ahead of older ones).
         case reader, replyingWorker
         /// The I/O thread, or a thread answering inline requests: queues every pooled request.
-        case ioThread, other
+        case other
     }
 
     /// Reads up to `limit` messages; returns whether input may remain.
