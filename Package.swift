@@ -30,6 +30,7 @@ let package = Package(
             linkerSettings: [.linkedLibrary("crypto")]),  // imported only by Cryppo
         .systemLibrary(name: "CZeroMQ", path: "Shared/CZeroMQ", pkgConfig: "libzmq"),  // only by SVXRPC
         .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq"),  // only by SVXStore
+        .target(name: "CAllocator", path: "Shared/CAllocator"),  // only by SVXService
 
         // Shared Swift modules.
         .target(name: "Cryppo", dependencies: ["COpenSSL"], path: "Shared/Cryppo"),
@@ -54,7 +55,7 @@ let package = Package(
         .target(
             name: "SVXService",
             dependencies: [
-                "SVXRPC", "SVXStore", "SVXProto", "SVXContracts", "Cryppo",
+                "CAllocator", "SVXRPC", "SVXStore", "SVXProto", "SVXContracts", "Cryppo",
                 .product(name: "Logging", package: "swift-log"),
                 .product(name: "Metrics", package: "swift-metrics"),
                 .product(name: "Prometheus", package: "swift-prometheus"),

@@ -40,6 +40,7 @@ public let svxVersion = "0.1.0"
 /// Metrics and the service's methods → run until SIGTERM/SIGINT → graceful shutdown → exit 0.
 public enum ServiceMain {
     public static func run(_ definition: ServiceDefinition) async -> Never {
+        let largeBlocksMapped = MemoryPolicy.apply()
         let configuration: ServiceConfiguration
         do {
             configuration = try ServiceConfiguration.fromEnvironment(service: definition.name)
@@ -49,6 +50,7 @@ public enum ServiceMain {
         }
         LogSetup.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "svx.\(definition.name)")
+        if !largeBlocksMapped { logger.notice("the C library keeps its own threshold for mapped blocks (not glibc)") }
         do {
             try await run(definition, configuration: configuration, logger: logger)
             logger.info("stopped")
@@ -84,6 +86,7 @@ public enum ServiceMain {
             TestMethods.register(routes, schema: definition.name)
         }
         definition.routes(routes)
+        metrics.recognize(methods: router.methods)
 
         let databaseURL = configuration.databaseURL
         let server = RPCServer<ServiceWorker>(
