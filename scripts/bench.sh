@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The measurements behind BENCHMARKS.md, in one run, written to OUT_DIR/bench-<time>.txt.
 # Every number is printed beside the raw limit measured in the same process run.
-# SVX_BENCH_SECTIONS (default "rpc crypto auth vault classification") picks sections; SVX_BENCH_VAULT_ITEMS=1000000 adds the
+# SVX_BENCH_SECTIONS (default "rpc crypto auth vault classification memory") picks sections; SVX_BENCH_VAULT_ITEMS=1000000 adds the
 # long vault-get runs on a large vault; SVX_AUTH_ENDPOINT / SVX_VAULT_ENDPOINT and SVX_STACK_DIR (pid files,
 # secrets.env) point the service sections at another stack.
 set -euo pipefail
@@ -9,11 +9,13 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out_dir=${1:-$root/.svx/bench}
 duration=${SVX_BENCH_DURATION:-10}
 load="$(cd "$root" && swift build -c release --show-bin-path)/svx-load"
-sections=" ${SVX_BENCH_SECTIONS:-rpc crypto auth vault classification} "
+sections=" ${SVX_BENCH_SECTIONS:-rpc crypto auth vault classification memory} "
 want() { [[ $sections == *" $1 "* ]]; }
 stack=${SVX_STACK_DIR:-$root/.svx/stack}
 auth_endpoint=${SVX_AUTH_ENDPOINT:-tcp://127.0.0.1:7101}
 vault_endpoint=${SVX_VAULT_ENDPOINT:-tcp://127.0.0.1:7103}
+keystore_endpoint=${SVX_KEYSTORE_ENDPOINT:-tcp://127.0.0.1:7102}
+sharing_endpoint=${SVX_SHARING_ENDPOINT:-tcp://127.0.0.1:7104}
 classification_endpoint=${SVX_CLASSIFICATION_ENDPOINT:-tcp://127.0.0.1:7105}
 mkdir -p "$out_dir"
 report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
@@ -90,6 +92,31 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
       "$load" classification-list "${vault[@]}" "${tagged[@]}" --classification-endpoint "$classification_endpoint" \
         --secrets-file "$stack/secrets.env" --items 10000 --clients "$clients" --duration "$duration" "${pids[@]}"
     done
+  fi
+
+  # Memory under hostile traffic (issue: bounded resources): every service's RSS idle, at its peak under the standard
+  # GetItem load (8 clients), and after 1, 3 and 10 sweeps of about 400 malformed, oversized and unknown requests each
+  # (svx-load hostile; sweep 0 of its table is the RSS before the first sweep).
+  if want memory; then
+    vault=(--auth-endpoint "$auth_endpoint" --vault-endpoint "$vault_endpoint")
+    targets=(); pids=()
+    for pair in auth="$auth_endpoint" keystore="$keystore_endpoint" vault="$vault_endpoint" sharing="$sharing_endpoint" \
+      classification="$classification_endpoint"; do
+      s=${pair%%=*}
+      if [ -f "$stack/$s.pid" ]; then
+        targets+=(--target "$pair,$(cat "$stack/$s.pid")"); pids+=(--server-pid "$(cat "$stack/$s.pid")")
+      fi
+    done
+    echo; echo "## RSS idle (VmRSS, KiB)"
+    for s in auth keystore vault sharing classification; do
+      [ -f "$stack/$s.pid" ] && echo "   svx-$s: $(awk '/VmRSS/ {print $2}' "/proc/$(cat "$stack/$s.pid")/status") KiB"
+    done
+    echo; echo "## svx-load vault-get --clients 8 (1 000 items): peak RSS of every service under the standard GetItem load"
+    "$load" vault-seed "${vault[@]}" --credentials-file "$out_dir/vault-user-1k.json" --items 1000 >/dev/null
+    "$load" vault-get "${vault[@]}" --secrets-file "$stack/secrets.env" --credentials-file "$out_dir/vault-user-1k.json" \
+      --clients 8 --duration "$duration" "${pids[@]}"
+    echo; echo "## svx-load hostile --sweeps 10 (RSS after sweeps 1, 3 and 10)"
+    "$load" hostile "${targets[@]}" --sweeps 10 --report-after 1,3,10
   fi
 } 2>&1 | tee "$report"
 echo "report: $report"

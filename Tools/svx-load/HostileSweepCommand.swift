@@ -175,7 +175,7 @@ enum HostileRequests {
         ],
     ]
 
-    /// The requests of sweep `sweep` against `service`: about 400, in a shuffled order.
+    /// The requests of sweep `sweep` against `service`: about 400 (more for a service with many methods), shuffled.
     static func sweep(service: String, sweep: Int, maxMessageBytes: Int, rng: inout SplitMix64) -> [HostileRequest] {
         let methods = (methods[service] ?? []) + [HealthRPC.check.name, MetricsRPC.scrape.name]
         var requestIDs = UInt64(sweep) << 32
@@ -212,18 +212,23 @@ enum HostileRequests {
             let bytes: [UInt8] = (try? request.serializedBytes()) ?? []
             out.append(HostileRequest(kind: "truncated envelope", frame: Array(bytes.prefix(rng.int(1...max(1, bytes.count - 1)))), requestID: nil))
         }
-        // Every method: payloads of the wrong shape, invalid UTF-8, out-of-range numbers, odd tokens and deadlines.
-        for method in methods {
-            envelope("random payload", method: method, payload: rng.bytes(rng.int(1...2048)))
-            envelope("wrong wire type", method: method, payload: wrongWireTypes(&rng))
-            envelope("invalid UTF-8", method: method, payload: invalidUTF8Fields())
-            envelope("out-of-range numbers", method: method, payload: outOfRangeNumbers())
-            envelope("nested garbage", method: method, payload: nestedGarbage(depth: 40, &rng))
-            envelope("random token", method: method, payload: [], token: rng.base64url(43))
-            envelope("oversized token", method: method, payload: [], token: String(repeating: "A", count: 65_536))
-            envelope("garbage deadline", method: method, payload: [], deadline: UInt64.max)
-            envelope("unknown fields", method: method, payload: unknownFields(&rng))
-            envelope("repeated sub-messages", method: method, payload: repeatedSubmessages(count: 20_000))
+        // Every method: payloads of the wrong shape, invalid UTF-8, out-of-range numbers, odd tokens and deadlines; in
+        // rounds over the methods until the sweep holds about 400 requests, whatever the number of methods.
+        var round = 0
+        while round == 0 || out.count < 380 {
+            for method in methods {
+                envelope("random payload", method: method, payload: rng.bytes(rng.int(1...2048)))
+                envelope("wrong wire type", method: method, payload: wrongWireTypes(&rng))
+                envelope("invalid UTF-8", method: method, payload: invalidUTF8Fields())
+                envelope("out-of-range numbers", method: method, payload: outOfRangeNumbers())
+                envelope("nested garbage", method: method, payload: nestedGarbage(depth: 40, &rng))
+                envelope("random token", method: method, payload: [], token: rng.base64url(43))
+                envelope("oversized token", method: method, payload: [], token: String(repeating: "A", count: 65_536))
+                envelope("garbage deadline", method: method, payload: [], deadline: UInt64.max)
+                envelope("unknown fields", method: method, payload: unknownFields(&rng))
+                envelope("repeated sub-messages", method: method, payload: repeatedSubmessages(count: 20_000))
+            }
+            round += 1
         }
         // Large strings and bytes just under the message limit, and requests over it (RESOURCE_EXHAUSTED).
         let large = max(0, maxMessageBytes - 4096)
