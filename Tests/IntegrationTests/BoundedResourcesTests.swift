@@ -63,6 +63,59 @@ import Testing
     }
 }
 
+/// What an unauthenticated caller can make a service spend (review M2): each service's own message limit, and a
+/// session check that comes before the payload is decoded and, for tokens that cannot be Auth's, before Auth is asked.
+@Suite(.serialized) struct AmplificationTests {
+    @Test func malformedTokensAreRefusedWithoutAskingAuthAndBeforeDecoding() async throws {
+        // Nothing listens where this Vault looks for Auth: every question to Auth would be UNAVAILABLE.
+        let (service, database) = try await startService(
+            "vault", environment: ["SVX_AUTH_ENDPOINT": "tcp://127.0.0.1:\(try freeLoopbackPort())"])
+        defer {
+            service.stop()
+            try? database.drop()
+        }
+        func call(token: String, payload: [UInt8]) throws -> Svx_Rpc_V1_Status {
+            var request = Svx_Rpc_V1_Request()
+            request.method = "svx.vault.v1.Vault/GetItem"
+            request.requestID = 1
+            request.sessionToken = token
+            request.payload = Data(payload)
+            let reply = try #require(try rawExchange(endpoint: service.endpoint, frames: [try request.serializedBytes()], timeoutMilliseconds: 10_000))
+            return try Svx_Rpc_V1_Response(serializedBytes: reply).status
+        }
+        let undecodable: [UInt8] = [0xFF, 0xFF, 0xFF]
+        let missing = try call(token: "", payload: undecodable)
+        #expect(missing.code == .unauthenticated)
+        #expect(missing.message == "missing session token")
+        for token in ["garbage", String(repeating: "A", count: 42), String(repeating: "A", count: 44),
+                      String(repeating: "A", count: 42) + "=", String(repeating: "A", count: 65_536)] {
+            // Not UNAVAILABLE (Auth was not asked), not INVALID_ARGUMENT (the payload was not decoded).
+            let status = try call(token: token, payload: undecodable)
+            #expect(status.code == .unauthenticated, "token of \(token.utf8.count) characters: \(status)")
+        }
+        // A token of the right shape is Auth's to judge: asked (unreachable here) before the payload is decoded.
+        let wellFormed = try call(token: String(repeating: "A", count: 43), payload: undecodable)
+        #expect(wellFormed.code == .unavailable)
+    }
+
+    @Test func authRefusesRequestsOverItsOwnSmallerLimit() async throws {
+        let (service, database) = try await startService("auth")
+        defer {
+            service.stop()
+            try? database.drop()
+        }
+        var request = Svx_Rpc_V1_Request()
+        request.method = "svx.auth.v1.Auth/ReserveUsername"
+        request.requestID = 5
+        request.payload = Data(repeating: 0, count: 100 << 10)
+        let reply = try #require(try rawExchange(endpoint: service.endpoint, frames: [try request.serializedBytes()], timeoutMilliseconds: 10_000))
+        let status = try Svx_Rpc_V1_Response(serializedBytes: reply).status
+        #expect(status.code == .resourceExhausted)
+        #expect(status.details["max_message_bytes"] == String(64 << 10))
+        #expect(service.isRunning)
+    }
+}
+
 /// Sends a Health request under each unknown method name on one DEALER socket, a window at a time; returns how many
 /// were answered UNIMPLEMENTED.
 private func sendUnknownMethods(to endpoint: String, names: [String]) throws -> Int {

@@ -22,6 +22,9 @@ enum TestRPC {
     static let gated = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Gated")
     /// Inline: `service` "internal" throws a non-status error, anything else a NOT_FOUND status.
     static let inlineFail = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/InlineFail")
+    /// Pooled, screened: a token other than "good" is refused UNAUTHENTICATED before the request is queued; then
+    /// admitted (the admission counted) before the payload is decoded; echoes `service`.
+    static let screened = RPCMethod<HealthRequest, HealthResponse>("svx.test.v1.Test/Screened")
 }
 
 struct SecretError: Error, CustomStringConvertible {
@@ -36,6 +39,7 @@ final class Counters: Sendable {
     let gatedFinished = Atomic<Int>(0)
     let slowStarted = Atomic<Int>(0)
     let slowFinished = Atomic<Int>(0)
+    let admitted = Atomic<Int>(0)
 }
 
 /// Holds handlers until the test opens it, so a test can keep every worker busy for as long as it needs, without
@@ -74,8 +78,9 @@ struct TestServer {
     let gate: Gate
 
     static func start(
-        workers: Int = 4, maxMessageBytes: Int = 1 << 20, queueCapacity: Int = 1024,
-        slowDelay: Duration = .milliseconds(300), observer: (any RPCServerObserver)? = nil
+        workers: Int = 4, maxMessageBytes: Int = 1 << 20, queueCapacity: Int = 1024, queueBytes: Int = 32 << 20,
+        slowDelay: Duration = .milliseconds(300), observer: (any RPCServerObserver)? = nil,
+        heartbeatMilliseconds: Int = RPCServerConfiguration.defaultHeartbeatMilliseconds
     ) throws -> TestServer {
         let counters = Counters()
         let gate = Gate()
@@ -120,13 +125,26 @@ struct TestServer {
             response.service = request.service
             return response
         }
+        router.register(
+            TestRPC.screened,
+            screen: { token in token == "good" ? nil : RPCStatus(.unauthenticated, "screened out") },
+            admit: { context, _ in
+                counters.admitted.add(1, ordering: .relaxed)
+                if context.sessionToken != "good" { throw RPCStatus(.internal, "the screen let a bad token through") }
+            },
+            { request, _, _, _ in
+                var response = HealthResponse()
+                response.service = request.service
+                return response
+            })
         router.register(TestRPC.fail) { _, _, _ in throw SecretError() }
         router.register(TestRPC.notFound) { _, _, _ in
             throw RPCStatus.notFound("no such thing", details: ["field": "service"])
         }
         let configuration = RPCServerConfiguration(
             endpoint: "tcp://127.0.0.1:*", workerCount: workers, maxMessageBytes: maxMessageBytes,
-            queueCapacity: queueCapacity, defaultTimeout: .seconds(5))
+            queueCapacity: queueCapacity, queueBytes: queueBytes, defaultTimeout: .seconds(5),
+            heartbeatMilliseconds: heartbeatMilliseconds)
         let server = RPCServer(configuration: configuration, router: router, logger: testLogger, observer: observer) {
             _ in ()
         }
@@ -206,7 +224,8 @@ final class RawDealer {
     }
 
     static func request(
-        id: UInt64, method: String, service: String = "", deadlineMs: UInt64 = 0
+        id: UInt64, method: String, service: String = "", deadlineMs: UInt64 = 0, token: String = "",
+        payload rawPayload: [UInt8]? = nil
     ) throws -> [UInt8] {
         var payload = HealthRequest()
         payload.service = service
@@ -214,7 +233,8 @@ final class RawDealer {
         request.method = method
         request.requestID = id
         request.deadlineMs = deadlineMs
-        request.payload = try payload.serializedData()
+        request.sessionToken = token
+        request.payload = try rawPayload.map { Data($0) } ?? payload.serializedData()
         return try request.serializedBytes()
     }
 }

@@ -10,17 +10,31 @@ import Testing
         #expect(configuration.databaseURL == "postgresql://svx_vault@127.0.0.1:55432/svx")
         #expect(configuration.workers == 4)
         #expect(configuration.maxMessageBytes == 4 << 20)
+        #expect(configuration.queueBytes == 32 << 20)
         #expect(configuration.defaultTimeout == .seconds(30))
         #expect(configuration.logLevel == .info)
         #expect(configuration.logFormat == .text)
         #expect(configuration.enableTestMethods == false)
     }
 
+    @Test func eachServiceHasAMessageLimitThatFitsItsLargestRequest() throws {
+        let limits = try ["auth", "keystore", "vault", "sharing", "classification"].map {
+            try ServiceConfiguration.fromEnvironment(service: $0, [:]).maxMessageBytes
+        }
+        #expect(limits == [64 << 10, 4 << 20, 4 << 20, 4 << 20, 1 << 20])
+        // SVX_MAX_MESSAGE_BYTES sets every service's; SVX_<SERVICE>_MAX_MESSAGE_BYTES one service's, first.
+        #expect(try ServiceConfiguration.fromEnvironment(service: "auth", ["SVX_MAX_MESSAGE_BYTES": "2048"]).maxMessageBytes == 2048)
+        let both = ["SVX_MAX_MESSAGE_BYTES": "2048", "SVX_AUTH_MAX_MESSAGE_BYTES": "4096"]
+        #expect(try ServiceConfiguration.fromEnvironment(service: "auth", both).maxMessageBytes == 4096)
+        #expect(try ServiceConfiguration.fromEnvironment(service: "vault", both).maxMessageBytes == 2048)
+        #expect(ServiceConfiguration.variables(service: "auth").contains("SVX_AUTH_MAX_MESSAGE_BYTES"))
+    }
+
     @Test func readsEveryVariable() throws {
         let configuration = try ServiceConfiguration.fromEnvironment(service: "auth", [
             "SVX_AUTH_ENDPOINT": "tcp://127.0.0.1:9000",
             "SVX_AUTH_DATABASE_URL": "postgresql://x@127.0.0.1:1/y",
-            "SVX_WORKERS": "7", "SVX_MAX_MESSAGE_BYTES": "2048", "SVX_QUEUE_CAPACITY": "5",
+            "SVX_WORKERS": "7", "SVX_MAX_MESSAGE_BYTES": "2048", "SVX_QUEUE_CAPACITY": "5", "SVX_QUEUE_BYTES": "100000",
             "SVX_DEFAULT_TIMEOUT_MS": "1500", "SVX_DATABASE_CONNECT_TIMEOUT_MS": "0",
             "SVX_LOG_LEVEL": "DEBUG", "SVX_LOG_FORMAT": "json", "SVX_ENABLE_TEST_METHODS": "1",
             "SVX_VAULT_ENDPOINT": "tcp://127.0.0.1:1",  // another service's variable is not ours
@@ -30,6 +44,7 @@ import Testing
         #expect(configuration.workers == 7)
         #expect(configuration.maxMessageBytes == 2048)
         #expect(configuration.queueCapacity == 5)
+        #expect(configuration.queueBytes == 100_000)
         #expect(configuration.defaultTimeout == .milliseconds(1500))
         #expect(configuration.databaseConnectTimeout == .zero)
         #expect(configuration.logLevel == .debug)
@@ -39,6 +54,7 @@ import Testing
 
     @Test(arguments: [
         ("SVX_WORKERS", "0"), ("SVX_WORKERS", "four"), ("SVX_MAX_MESSAGE_BYTES", "-1"),
+        ("SVX_KEYSTORE_MAX_MESSAGE_BYTES", "10"), ("SVX_QUEUE_BYTES", "1"),
         ("SVX_LOG_LEVEL", "loud"), ("SVX_LOG_FORMAT", "xml"), ("SVX_KEYSTORE_ENDPOINT", "http://x"),
     ])
     func refusesBadValuesNamingTheVariable(variable: String, value: String) {

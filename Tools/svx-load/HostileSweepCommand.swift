@@ -28,7 +28,7 @@ struct HostileSweepCommand: ParsableCommand {
     @Option(help: "Sweeps after which RSS and the scrape size are reported, comma separated (the last sweep always is).")
     var reportAfter: String = "1,3,10"
 
-    @Option(help: "The services' SVX_MAX_MESSAGE_BYTES: oversized requests are sized from it.")
+    @Option(help: "A service's message limit when it does not say (it says when a request of 1 MiB is over its limit).")
     var maxMessageBytes: Int = 4 << 20
 
     @Option(help: "Milliseconds to wait after a sweep before reading RSS (the services settle).")
@@ -50,15 +50,20 @@ struct HostileSweepCommand: ParsableCommand {
         let reportPoints = Set(reportAfter.split(separator: ",").compactMap { Int($0.trimmingCharacters(in: .whitespaces)) } + [sweeps])
         var rng = SplitMix64(seed: seed)
         var table: [(sweep: Int, service: String, rssKiB: Int?, scrapeBytes: Int?)] = []
-        printFlushed("svx-load hostile: \(sweeps) sweep(s) of \(targets.map(\.service).joined(separator: ", ")); message limit \(maxMessageBytes) bytes")
+        printFlushed("svx-load hostile: \(sweeps) sweep(s) of \(targets.map(\.service).joined(separator: ", "))")
         for target in targets {
             table.append((0, target.service, target.residentKiB(), try? target.scrapeSize()))
         }
         var failed = false
+        var limits: [String: Int] = [:]
+        for target in targets {
+            limits[target.service] = try target.messageLimit() ?? maxMessageBytes
+            printFlushed("\(target.service): message limit \(limits[target.service]!) bytes")
+        }
         for sweep in 1...sweeps {
             for target in targets {
                 let requests = HostileRequests.sweep(
-                    service: target.service, sweep: sweep, maxMessageBytes: maxMessageBytes, rng: &rng)
+                    service: target.service, sweep: sweep, maxMessageBytes: limits[target.service]!, rng: &rng)
                 let outcome = try HostileExchange.run(requests, endpoint: target.endpoint)
                 printFlushed("sweep \(sweep) \(target.service): \(outcome.describe())")
                 if !outcome.missing.isEmpty { failed = true }
@@ -125,6 +130,17 @@ struct HostileTarget {
         let client = try RPCClient(endpoint: endpoint)
         defer { client.close() }
         return try client.callBlocking(MetricsRPC.scrape, .init(), timeout: .seconds(5)).text.utf8.count
+    }
+
+    /// The service's message limit if it is under 1 MiB: a Health request of 1 MiB (always under the size at which
+    /// the server closes the connection) is answered RESOURCE_EXHAUSTED with `max_message_bytes`; nil otherwise.
+    func messageLimit() throws -> Int? {
+        var request = Svx_Rpc_V1_Request()
+        request.method = HealthRPC.check.name
+        request.requestID = 1
+        request.payload = Data(HostileRequests.lengthDelimited(field: 1000, [UInt8](repeating: 0, count: 1 << 20)))
+        let outcome = try HostileExchange.run([HostileRequest(kind: "limit probe", frame: try request.serializedBytes(), requestID: 1)], endpoint: endpoint)
+        return outcome.limit
     }
 
     func isHealthy() -> Bool {
@@ -320,6 +336,8 @@ enum HostileExchange {
         var codes: [String: Int] = [:]
         var missing: [String] = []
         var unreadable = 0
+        /// `max_message_bytes` of a RESOURCE_EXHAUSTED answer, if one said it.
+        var limit: Int?
 
         func describe() -> String {
             let answered = codes.values.reduce(0, +)
@@ -366,6 +384,7 @@ enum HostileExchange {
                         continue
                     }
                     outcome.codes[RPCStatus.Code(rawValue: response.status.code.rawValue).name, default: 0] += 1
+                    if let limit = response.status.details["max_message_bytes"].flatMap({ Int($0) }) { outcome.limit = limit }
                     awaited[response.requestID] = nil
                 }
                 if awaited.isEmpty { break }

@@ -9,10 +9,15 @@ public struct RPCClientConfiguration: Sendable {
     public var maxInFlight: Int
     /// The timeout of a call that names none.
     public var defaultTimeout: Duration
+    /// The largest response frame accepted (`ZMQ_MAXMSGSIZE`): a server sending a larger one is disconnected, and
+    /// the calls waiting on it fail at their deadline. Bounds what a rogue or impersonated server can make the client
+    /// allocate.
+    public var maxResponseBytes: Int
 
-    public init(maxInFlight: Int = 1000, defaultTimeout: Duration = .seconds(10)) {
+    public init(maxInFlight: Int = 1000, defaultTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 << 20) {
         self.maxInFlight = maxInFlight
         self.defaultTimeout = defaultTimeout
+        self.maxResponseBytes = maxResponseBytes
     }
 }
 
@@ -37,6 +42,10 @@ public final class RPCClient: Sendable {
         try socket.setOption(.linger, 0)
         try socket.setOption(.sendHighWaterMark, max(1000, configuration.maxInFlight * 2))
         try socket.setOption(.receiveHighWaterMark, max(1000, configuration.maxInFlight * 2))
+        try socket.setOption(.maxMessageSize, configuration.maxResponseBytes)
+        // A server that stops answering PINGs (gone without a FIN, or stalled mid-frame) is dropped and reconnected.
+        try socket.setOption(.heartbeatInterval, RPCServerConfiguration.defaultHeartbeatMilliseconds)
+        try socket.setOption(.heartbeatTimeout, RPCServerConfiguration.defaultHeartbeatMilliseconds * 3)
         try socket.connect(endpoint)
         let core = try ClientCore(socket: socket, maxInFlight: configuration.maxInFlight)
         self.core = core

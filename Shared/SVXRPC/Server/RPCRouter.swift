@@ -64,9 +64,10 @@ public final class RPCRouter<Worker>: Sendable {
     /// A type-erased pooled handler: request payload in, response payload out.
     typealias Handler = @Sendable (Data, RequestContext, Worker) throws -> [UInt8]
 
-    /// What a method name leads to (an ``InlineHandler`` needs no `Worker`).
+    /// What a method name leads to (an ``InlineHandler`` needs no `Worker`). A pooled method may have a
+    /// ``RequestScreen``, run by the reading thread before the request is queued.
     enum Route: Sendable {
-        case pooled(Handler)
+        case pooled(Handler, screen: RequestScreen?)
         case inline(InlineHandler)
     }
 
@@ -81,12 +82,28 @@ public final class RPCRouter<Worker>: Sendable {
         _ method: RPCMethod<Req, Resp>,
         _ handler: @escaping @Sendable (Req, RequestContext, Worker) throws -> Resp
     ) {
+        register(method, admit: { _, _ in () }) { request, context, worker, _ in try handler(request, context, worker) }
+    }
+
+    /// Registers (or replaces) the handler of `method` with two checks in front of it, so that a request that will
+    /// be refused costs as little as possible:
+    /// - `screen` runs on the thread that reads the request, before it is queued (no I/O, microseconds: for example
+    ///   the shape of the session token); a status it returns is the answer, and no worker ever sees the request.
+    /// - `admit` runs on the worker before the payload is decoded (for example the session check); what it returns
+    ///   is handed to the handler, a status it throws is the answer.
+    public func register<Req, Resp, Admission>(
+        _ method: RPCMethod<Req, Resp>,
+        screen: RequestScreen? = nil,
+        admit: @escaping @Sendable (RequestContext, Worker) throws -> Admission,
+        _ handler: @escaping @Sendable (Req, RequestContext, Worker, Admission) throws -> Resp
+    ) {
         let name = method.name
         let erased: Handler = { payload, context, worker in
+            let admission = try admit(context, worker)
             let request = try Self.decode(Req.self, payload, method: name)
-            return try handler(request, context, worker).serializedBytes()
+            return try handler(request, context, worker, admission).serializedBytes()
         }
-        routes.withLock { $0[name] = .pooled(erased) }
+        routes.withLock { $0[name] = .pooled(erased, screen: screen) }
     }
 
     /// Registers (or replaces) `method` as an inline handler: it runs on the thread that read the request (a worker
@@ -122,6 +139,10 @@ public final class RPCRouter<Worker>: Sendable {
         routes.withLock { $0 }
     }
 }
+
+/// A check of a request's session token made by the thread that read the request, before it is queued:
+/// it must not block or do I/O. nil lets the request through; a status is the answer.
+public typealias RequestScreen = @Sendable (_ sessionToken: String) -> RPCStatus?
 
 /// A type-erased inline handler (``RPCRouter/registerInline(_:_:)``): request payload in, response payload out.
 typealias InlineHandler = @Sendable (Data, RequestContext) throws -> [UInt8]

@@ -11,6 +11,12 @@ struct ServerJob: Sendable {
     let received: ContinuousClock.Instant
     let deadline: ContinuousClock.Instant
     var peerAddress = ""
+
+    /// What the job keeps in memory while it waits in the queue, in bytes (the request's variable-size fields).
+    var queuedBytes: Int {
+        identity.count + request.method.utf8.count + request.sessionToken.utf8.count + request.traceParent.utf8.count
+            + request.payload.count + 128
+    }
 }
 
 /// A ZeroMQ RPC server: a ROUTER socket bound at the endpoint, shared under a lock by one I/O thread and

@@ -10,17 +10,32 @@ public struct RPCServerConfiguration: Sendable {
     public var maxMessageBytes: Int
     /// Requests waiting for a worker beyond which new ones are answered RESOURCE_EXHAUSTED "server busy".
     public var queueCapacity: Int
+    /// Bytes of requests (payload, method, token) waiting for a worker beyond which new ones are answered
+    /// RESOURCE_EXHAUSTED "server busy": the queue's memory is bounded by this, not by `queueCapacity` times the
+    /// message limit. An empty queue takes any one request.
+    public var queueBytes: Int
     /// The deadline applied when a request's `deadline_ms` is 0.
     public var defaultTimeout: Duration
+    /// How often the server sends a ZMTP PING on each connection (`ZMQ_HEARTBEAT_IVL`); a peer that sends nothing
+    /// for ``heartbeatTimeoutMilliseconds`` after one (gone, or stalled in the middle of a frame) is disconnected and
+    /// what libzmq buffered for it is freed. The ZMTP handshake must also finish within the timeout.
+    public var heartbeatMilliseconds: Int
+    /// `ZMQ_HEARTBEAT_TIMEOUT` and `ZMQ_HANDSHAKE_IVL`: three heartbeats.
+    public var heartbeatTimeoutMilliseconds: Int { heartbeatMilliseconds * 3 }
+    /// The heartbeat of servers and clients unless configured: 5 s (a silent peer is dropped within 15-20 s).
+    public static let defaultHeartbeatMilliseconds = 5000
 
     public init(
         endpoint: String, workerCount: Int = 4, maxMessageBytes: Int = 4 << 20, queueCapacity: Int = 1024,
-        defaultTimeout: Duration = .seconds(30)
+        queueBytes: Int = 32 << 20, defaultTimeout: Duration = .seconds(30),
+        heartbeatMilliseconds: Int = RPCServerConfiguration.defaultHeartbeatMilliseconds
     ) {
+        self.heartbeatMilliseconds = heartbeatMilliseconds
         self.endpoint = endpoint
         self.workerCount = workerCount
         self.maxMessageBytes = maxMessageBytes
         self.queueCapacity = queueCapacity
+        self.queueBytes = queueBytes
         self.defaultTimeout = defaultTimeout
     }
 

@@ -24,9 +24,12 @@ final class ServerRuntime<Worker>: Sendable {
     ) throws -> ServerRuntime {
         var handlers: [String: RPCRouter<Worker>.Handler] = [:]
         var inlineHandlers: [String: InlineHandler] = [:]
+        var screens: [String: RequestScreen] = [:]
         for (method, route) in routes {
             switch route {
-            case .pooled(let handler): handlers[method] = handler
+            case .pooled(let handler, let screen):
+                handlers[method] = handler
+                screens[method] = screen
             case .inline(let handler): inlineHandlers[method] = handler
             }
         }
@@ -39,13 +42,16 @@ final class ServerRuntime<Worker>: Sendable {
         try routerSocket.setOption(.receiveHighWaterMark, hwm)
         try routerSocket.setOption(.maxMessageSize, configuration.hardMessageLimit)
         try routerSocket.setOption(.linger, 500)
+        try routerSocket.setOption(.heartbeatInterval, configuration.heartbeatMilliseconds)
+        try routerSocket.setOption(.heartbeatTimeout, configuration.heartbeatTimeoutMilliseconds)
+        try routerSocket.setOption(.handshakeInterval, configuration.heartbeatTimeoutMilliseconds)
         try routerSocket.bind(configuration.endpoint)
         let boundEndpoint = (try? routerSocket.lastEndpoint()) ?? configuration.endpoint
 
-        let queue = BlockingQueue<ServerJob>(capacity: configuration.queueCapacity)
+        let queue = BlockingQueue<ServerJob>(capacity: configuration.queueCapacity, maxWeight: configuration.queueBytes)
         let core = try ServerCore(
             configuration: configuration, router: routerSocket, queue: queue, knownMethods: Set(routes.keys),
-            inlineHandlers: inlineHandlers, logger: logger, observer: observer)
+            inlineHandlers: inlineHandlers, screens: screens, logger: logger, observer: observer)
 
         // Workers: each builds its Worker on its own thread, then reports.
         let startup = StartupReport(expected: configuration.workerCount)
@@ -169,6 +175,8 @@ final class ServerCore: Sendable {
     let queue: BlockingQueue<ServerJob>
     let incoming: IncomingFrames
     let inlineHandlers: [String: InlineHandler]
+    /// Checks of pooled methods run before their requests are queued (``RequestScreen``).
+    let screens: [String: RequestScreen]
     let logger: Logger
     let observer: (any RPCServerObserver)?
     /// Wakes the I/O thread: stop requested, input or inline requests left for someone else, the reading role left
@@ -185,11 +193,12 @@ final class ServerCore: Sendable {
 
     init(
         configuration: RPCServerConfiguration, router: ZMQSocket, queue: BlockingQueue<ServerJob>,
-        knownMethods: Set<String>, inlineHandlers: [String: InlineHandler], logger: Logger,
-        observer: (any RPCServerObserver)?
+        knownMethods: Set<String>, inlineHandlers: [String: InlineHandler], screens: [String: RequestScreen] = [:],
+        logger: Logger, observer: (any RPCServerObserver)?
     ) throws {
         self.state = Mutex(State(router: router))
         self.inlineHandlers = inlineHandlers
+        self.screens = screens
         self.configuration = configuration
         self.queue = queue
         self.incoming = IncomingFrames(
@@ -431,6 +440,12 @@ final class ServerCore: Sendable {
                     status: .unavailable("server is shutting down"), received: received)
                 return
             }
+            if let screen = screens[request.method], let status = screen(request.sessionToken) {
+                reject(
+                    &state, identity: identity, requestID: request.requestID, method: request.method, status: status,
+                    received: received)
+                return
+            }
             // Still under the lock, right after the receive: the socket's last message is this request's.
             let job = ServerJob(
                 identity: identity, request: request, received: received,
@@ -441,7 +456,7 @@ final class ServerCore: Sendable {
             } else if keep == nil && (reading == .reader || reading == .replyingWorker) && queue.isEmpty {
                 keep = job
                 state.outstanding += 1
-            } else if queue.tryPush(job) {
+            } else if queue.tryPush(job, weight: job.queuedBytes) {
                 state.outstanding += 1
                 // The reading worker is idle but polls the socket, not the queue: tell it.
                 if state.readerHeld && reading != .reader { readerWake.signal() }

@@ -1,32 +1,50 @@
 import Foundation
 
-/// A bounded multi-producer multi-consumer FIFO: producers never block (``tryPush(_:)`` fails when full or closed),
-/// consumers block in ``pop()`` until an element arrives or the queue is closed and drained.
+/// A bounded multi-producer multi-consumer FIFO: producers never block (``tryPush(_:weight:)`` fails when full or
+/// closed), consumers block in ``pop()`` until an element arrives or the queue is closed and drained.
+///
+/// Bounded twice: by count (``capacity``) and by the sum of the elements' weights (``maxWeight``, e.g. their size in
+/// bytes). An empty queue takes one element of any weight, so a single heavy element is never refused for good.
 final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
     // @unchecked Sendable: every stored var is read and written only while `condition` is locked.
     private let condition = NSCondition()
-    private var buffer: [Element?]
+    private var buffer: [(element: Element, weight: Int)?]
     private var head = 0
     private var count = 0
+    private var weight = 0
     private var closed = false
     private var waitingConsumers = 0
     let capacity: Int
+    let maxWeight: Int
 
-    init(capacity: Int) {
-        precondition(capacity > 0)
+    init(capacity: Int, maxWeight: Int = .max) {
+        precondition(capacity > 0 && maxWeight > 0)
         self.capacity = capacity
+        self.maxWeight = maxWeight
         self.buffer = Array(repeating: nil, count: capacity)
     }
 
-    /// Appends, or returns `false` if the queue is full or closed.
-    func tryPush(_ element: Element) -> Bool {
+    /// Appends, or returns `false` if the queue is closed, holds `capacity` elements, or would weigh more than
+    /// `maxWeight` with this one (unless it is empty).
+    func tryPush(_ element: Element, weight elementWeight: Int = 1) -> Bool {
         condition.lock()
         defer { condition.unlock() }
-        guard !closed, count < capacity else { return false }
-        buffer[(head + count) % capacity] = element
+        guard !closed, count < capacity, count == 0 || elementWeight <= maxWeight - weight else { return false }
+        buffer[(head + count) % capacity] = (element, elementWeight)
         count += 1
+        weight += elementWeight
         if waitingConsumers > 0 { condition.signal() }
         return true
+    }
+
+    /// Removes the head; the lock is held and the queue is not empty.
+    private func removeHead() -> Element {
+        let (element, elementWeight) = buffer[head]!
+        buffer[head] = nil
+        head = (head + 1) % capacity
+        count -= 1
+        weight -= elementWeight
+        return element
     }
 
     /// The next element; `nil` once the queue is closed and empty.
@@ -39,11 +57,7 @@ final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
             condition.wait()
             waitingConsumers -= 1
         }
-        let element = buffer[head]
-        buffer[head] = nil
-        head = (head + 1) % capacity
-        count -= 1
-        return element
+        return removeHead()
     }
 
     /// What an idle server worker does next.
@@ -66,13 +80,7 @@ final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
                 readerOffered = false
                 return .read
             }
-            if count > 0 {
-                let element = buffer[head]!
-                buffer[head] = nil
-                head = (head + 1) % capacity
-                count -= 1
-                return .element(element)
-            }
+            if count > 0 { return .element(removeHead()) }
             if closed { return .closed }
             waitingConsumers += 1
             condition.wait()
@@ -94,11 +102,7 @@ final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         guard count > 0 else { return nil }
-        let element = buffer[head]
-        buffer[head] = nil
-        head = (head + 1) % capacity
-        count -= 1
-        return element
+        return removeHead()
     }
 
     /// Refuses further pushes; consumers drain what is left, then get `nil`.
@@ -113,6 +117,13 @@ final class BlockingQueue<Element: Sendable>: @unchecked Sendable {
         condition.lock()
         defer { condition.unlock() }
         return count == 0
+    }
+
+    /// The sum of the queued elements' weights.
+    var totalWeight: Int {
+        condition.lock()
+        defer { condition.unlock() }
+        return weight
     }
 }
 

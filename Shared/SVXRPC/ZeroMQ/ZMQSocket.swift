@@ -111,6 +111,14 @@ public final class ZMQSocket: @unchecked Sendable {
         public static let receiveTimeout = Option(code: ZMQ_RCVTIMEO, isInt64: false)
         /// `ZMQ_RECONNECT_IVL`, milliseconds.
         public static let reconnectInterval = Option(code: ZMQ_RECONNECT_IVL, isInt64: false)
+        /// `ZMQ_HEARTBEAT_IVL`, milliseconds (0 off): send a ZMTP PING on every connection this often.
+        public static let heartbeatInterval = Option(code: ZMQ_HEARTBEAT_IVL, isInt64: false)
+        /// `ZMQ_HEARTBEAT_TIMEOUT`, milliseconds: close a connection that sent nothing for this long after a PING.
+        public static let heartbeatTimeout = Option(code: ZMQ_HEARTBEAT_TIMEOUT, isInt64: false)
+        /// `ZMQ_HEARTBEAT_TTL`, milliseconds: asks the peer to close the connection if it hears nothing for this long.
+        public static let heartbeatTTL = Option(code: ZMQ_HEARTBEAT_TTL, isInt64: false)
+        /// `ZMQ_HANDSHAKE_IVL`, milliseconds: close a connection whose ZMTP handshake takes longer.
+        public static let handshakeInterval = Option(code: ZMQ_HANDSHAKE_IVL, isInt64: false)
     }
 
     public func setOption(_ option: Option, _ value: Int) throws {

@@ -93,6 +93,7 @@ public enum ServiceMain {
             configuration: RPCServerConfiguration(
                 endpoint: configuration.endpoint, workerCount: configuration.workers,
                 maxMessageBytes: configuration.maxMessageBytes, queueCapacity: configuration.queueCapacity,
+                queueBytes: configuration.queueBytes,
                 defaultTimeout: configuration.defaultTimeout),
             router: router, logger: logger, observer: metrics,
             makeWorker: { index in

@@ -26,11 +26,16 @@ public final class ServiceRoutes: Sendable {
         _ handler: @escaping @Sendable (Request, RequestContext, ServiceWorker) throws -> Response
     ) {
         router.register(method) { request, context, worker in
-            do {
-                return try handler(request, context, worker)
-            } catch let error as DatabaseError {
-                throw RPCStatus(databaseError: error, logger: context.logger)
-            }
+            try Self.mappingDatabaseErrors(context) { try handler(request, context, worker) }
+        }
+    }
+
+    /// Runs `body`; a ``DatabaseError`` becomes the status of DESIGN.md.
+    static func mappingDatabaseErrors<T>(_ context: RequestContext, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as DatabaseError {
+            throw RPCStatus(databaseError: error, logger: context.logger)
         }
     }
 
@@ -51,21 +56,29 @@ extension ServiceRoutes {
     /// unknown, expired or revoked token is UNAUTHENTICATED and the handler never runs; when Auth cannot answer,
     /// UNAVAILABLE (fail closed). `freshSession`: Auth is asked on every call, never a cached answer (methods
     /// that act on the credential generation).
+    ///
+    /// What a refused call costs is kept small, since anyone can send one: a token that does not have the shape of
+    /// Auth's tokens (``SessionToken/isWellFormed(_:)``) is answered by the thread that read the request, before it
+    /// is queued; the session is checked before the payload is decoded.
     public func registerAuthenticated<Request, Response>(
         _ method: RPCMethod<Request, Response>, freshSession: Bool = false,
         _ handler: @escaping @Sendable (Request, RequestContext, ServiceWorker, AuthenticatedSession) throws -> Response
     ) {
         let validator = sessionValidator
-        register(method) { request, context, worker in
-            guard let validator else {
-                context.logger.error("authenticated method without a session validator")
-                throw RPCStatus(.unavailable, "authentication service unavailable, try again")
-            }
-            guard !context.sessionToken.isEmpty else { throw RPCStatus(.unauthenticated, "missing session token") }
-            let session = try validator.validate(
-                token: context.sessionToken, context: context, worker: worker, fresh: freshSession)
-            return try handler(request, context, worker, session)
-        }
+        router.register(
+            method, screen: SessionToken.screen,
+            admit: { context, worker in
+                guard let validator else {
+                    context.logger.error("authenticated method without a session validator")
+                    throw RPCStatus(.unavailable, "authentication service unavailable, try again")
+                }
+                return try Self.mappingDatabaseErrors(context) {
+                    try validator.validate(token: context.sessionToken, context: context, worker: worker, fresh: freshSession)
+                }
+            },
+            { request, context, worker, session in
+                try Self.mappingDatabaseErrors(context) { try handler(request, context, worker, session) }
+            })
     }
 }
 

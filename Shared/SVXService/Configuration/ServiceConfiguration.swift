@@ -13,10 +13,13 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public var databaseURL: String
     /// Worker threads, each with its own PostgreSQL connection, `SVX_WORKERS`.
     public var workers: Int
-    /// Largest request accepted, `SVX_MAX_MESSAGE_BYTES`; larger ones get RESOURCE_EXHAUSTED.
+    /// Largest request accepted, `SVX_<NAME>_MAX_MESSAGE_BYTES`, else `SVX_MAX_MESSAGE_BYTES`, else the service's
+    /// own default (``defaultMaxMessageBytes``); larger ones get RESOURCE_EXHAUSTED.
     public var maxMessageBytes: Int
     /// Requests waiting for a worker beyond which new ones get RESOURCE_EXHAUSTED, `SVX_QUEUE_CAPACITY`.
     public var queueCapacity: Int
+    /// Bytes of requests waiting for a worker beyond which new ones get RESOURCE_EXHAUSTED, `SVX_QUEUE_BYTES`.
+    public var queueBytes: Int
     /// Deadline applied to requests that carry none, `SVX_DEFAULT_TIMEOUT_MS`.
     public var defaultTimeout: Duration
     /// How long start-up waits for PostgreSQL before giving up, `SVX_DATABASE_CONNECT_TIMEOUT_MS`.
@@ -39,11 +42,19 @@ public struct ServiceConfiguration: Sendable, Equatable {
         "auth": 7101, "keystore": 7102, "vault": 7103, "sharing": 7104, "classification": 7105,
     ]
 
+    /// The largest request each service accepts unless configured: what its largest legitimate request needs, with
+    /// room to spare. Auth's requests are SRP values and names (about 1 KiB); Classification's are node names and at
+    /// most 500 ids; the Keystore's largest is a RotateKEK carrying every wrapped key of a user; the Vault's a
+    /// CreateItem or an attachment block (1 MiB); Sharing's a share of an item.
+    public static let defaultMaxMessageBytes: [String: Int] = [
+        "auth": 64 << 10, "classification": 1 << 20, "keystore": 4 << 20, "vault": 4 << 20, "sharing": 4 << 20,
+    ]
+
     /// Every environment variable a service named `name` reads (README.md documents each one;
     /// compose/docker-compose.yml sets the per-service ones).
     public static func variables(service name: String) -> [String] {
         let prefix = "SVX_\(name.uppercased())_"
-        let own = [prefix + "ENDPOINT", prefix + "DATABASE_URL"]
+        let own = [prefix + "ENDPOINT", prefix + "DATABASE_URL", prefix + "MAX_MESSAGE_BYTES"]
         // svx-auth reads its own settings; every other service asks Auth about sessions.
         let specific = name == "auth" ? AuthConfiguration.variables : ["SVX_AUTH_ENDPOINT"]
         let peers = (peers[name] ?? []).map { "SVX_\($0.uppercased())_ENDPOINT" }
@@ -72,7 +83,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
 
     /// The variables every service reads, whatever its name.
     public static let sharedVariables = [
-        "SVX_WORKERS", "SVX_MAX_MESSAGE_BYTES", "SVX_QUEUE_CAPACITY", "SVX_DEFAULT_TIMEOUT_MS",
+        "SVX_WORKERS", "SVX_MAX_MESSAGE_BYTES", "SVX_QUEUE_CAPACITY", "SVX_QUEUE_BYTES", "SVX_DEFAULT_TIMEOUT_MS",
         "SVX_DATABASE_CONNECT_TIMEOUT_MS", "SVX_LOG_LEVEL", "SVX_LOG_FORMAT", "SVX_ENABLE_TEST_METHODS",
     ]
 
@@ -112,8 +123,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
             endpoint: endpoint,
             databaseURL: string(prefix + "DATABASE_URL", "postgresql://svx_\(name)@127.0.0.1:55432/svx"),
             workers: try integer("SVX_WORKERS", 4, 1...256),
-            maxMessageBytes: try integer("SVX_MAX_MESSAGE_BYTES", 4 << 20, 1024...(256 << 20)),
+            maxMessageBytes: try integer(
+                prefix + "MAX_MESSAGE_BYTES",
+                try integer("SVX_MAX_MESSAGE_BYTES", defaultMaxMessageBytes[name] ?? 4 << 20, 1024...(256 << 20)),
+                1024...(256 << 20)),
             queueCapacity: try integer("SVX_QUEUE_CAPACITY", 10_000, 1...1_000_000),
+            queueBytes: try integer("SVX_QUEUE_BYTES", 32 << 20, (64 << 10)...(16 << 30)),
             defaultTimeout: .milliseconds(try integer("SVX_DEFAULT_TIMEOUT_MS", 30_000, 1...3_600_000)),
             databaseConnectTimeout: .milliseconds(try integer("SVX_DATABASE_CONNECT_TIMEOUT_MS", 30_000, 0...3_600_000)),
             logLevel: level,

@@ -57,3 +57,34 @@ extension RPCStatus {
         .failedPrecondition, "this needs a recent login: log in again and retry",
         details: ["reason": "reauthentication_required"])
 }
+
+/// The shape of the session tokens Auth mints at FinishLogin: 32 random bytes as unpadded base64url, 43 characters.
+public enum SessionToken {
+    /// Characters in a token.
+    public static let length = 43
+
+    /// Whether `token` could be a token Auth minted (length and alphabet; nothing about whether it is live).
+    public static func isWellFormed(_ token: String) -> Bool {
+        var count = 0
+        for byte in token.utf8 {
+            count += 1
+            guard count <= length else { return false }
+            switch byte {
+            case UInt8(ascii: "A")...UInt8(ascii: "Z"), UInt8(ascii: "a")...UInt8(ascii: "z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "-"), UInt8(ascii: "_"):
+                continue
+            default:
+                return false
+            }
+        }
+        return count == length
+    }
+
+    /// The screen of every authenticated method (``ServiceRoutes/registerAuthenticated(_:freshSession:_:)``): a
+    /// missing or malformed token is answered UNAUTHENTICATED before the request is queued, so it costs no worker,
+    /// no decoding and no call to Auth.
+    public static let screen: RequestScreen = { token in
+        if token.isEmpty { return RPCStatus(.unauthenticated, "missing session token") }
+        return isWellFormed(token) ? nil : .invalidSession
+    }
+}

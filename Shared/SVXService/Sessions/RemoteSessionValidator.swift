@@ -9,6 +9,10 @@ import SVXContracts
 /// with one session costs Auth one call. An entry lives at most ``cacheTTL`` (≤ 500 ms), so a logout or revoke
 /// is seen by every service within one second. Anything but a clear answer from Auth is UNAVAILABLE: a service
 /// never lets a call through that Auth did not vouch for (fail closed).
+///
+/// Tokens that cannot be Auth's (``SessionToken/isWellFormed(_:)``) are refused without asking. Auth's "no" is cached
+/// apart from its "yes", in a small table that is emptied when full: a flood of unknown tokens (anyone can make them)
+/// never pushes out the sessions of real users, whose table only drops entries that have expired.
 public final class RemoteSessionValidator: SessionValidator {
     public static let maximumCacheTTL: Duration = .milliseconds(500)
 
@@ -16,23 +20,33 @@ public final class RemoteSessionValidator: SessionValidator {
     private let cacheTTL: Duration
     private let callTimeout: Duration
     private let capacity: Int
-    private let cache = Mutex<[[UInt8]: Entry]>([:])
+    private let negativeCapacity: Int
+    private let cache = Mutex(Caches())
+
+    private struct Caches {
+        /// Sessions Auth vouched for, by token hash.
+        var positive: [[UInt8]: Entry] = [:]
+        /// Tokens Auth refused (UNAUTHENTICATED), by token hash: `until` only.
+        var negative: [[UInt8]: ContinuousClock.Instant] = [:]
+    }
 
     private struct Entry {
         let until: ContinuousClock.Instant
-        /// nil: Auth said UNAUTHENTICATED.
-        let session: AuthenticatedSession?
+        let session: AuthenticatedSession
     }
 
+    /// `capacity`: sessions cached at once (when full of live ones, a new answer is simply not cached);
+    /// `negativeCapacity`: refused tokens cached at once.
     public init(
         authEndpoint: String, cacheTTL: Duration = .milliseconds(500), callTimeout: Duration = .seconds(2),
-        capacity: Int = 10_000
+        capacity: Int = 10_000, negativeCapacity: Int = 1024
     ) throws {
-        precondition(cacheTTL <= Self.maximumCacheTTL && capacity > 0)
+        precondition(cacheTTL <= Self.maximumCacheTTL && capacity > 0 && negativeCapacity > 0)
         client = try RPCClient(endpoint: authEndpoint, configuration: .init(defaultTimeout: callTimeout))
         self.cacheTTL = cacheTTL
         self.callTimeout = callTimeout
         self.capacity = capacity
+        self.negativeCapacity = negativeCapacity
     }
 
     public func close() { client.close() }
@@ -46,12 +60,16 @@ public final class RemoteSessionValidator: SessionValidator {
     /// The same without a worker (the remote check needs no database). `fresh` skips the cache (the answer is
     /// still cached for the calls after it).
     public func validate(token: String, context: RequestContext, fresh: Bool = false) throws -> AuthenticatedSession {
-        guard !token.isEmpty else { throw RPCStatus.invalidSession }
+        guard SessionToken.isWellFormed(token) else { throw RPCStatus.invalidSession }
         let key = HashFunction.sha256.hash(Array(token.utf8))
         let now = ContinuousClock.now
-        if !fresh, let entry = cache.withLock({ $0[key] }), entry.until > now {
-            guard let session = entry.session else { throw RPCStatus.invalidSession }
-            return session
+        if !fresh {
+            let (session, refused) = cache.withLock { cache in
+                (cache.positive[key].flatMap { $0.until > now ? $0.session : nil },
+                 cache.negative[key].map { $0 > now } ?? false)
+            }
+            if let session { return session }
+            if refused { throw RPCStatus.invalidSession }
         }
 
         var request = Svx_Auth_V1_ValidateSessionRequest()
@@ -78,23 +96,26 @@ public final class RemoteSessionValidator: SessionValidator {
 
         // Counted from before the call: an answer is never trusted longer than cacheTTL after Auth could
         // have given it, however slow the call was (a revoke is seen everywhere within cacheTTL + one call).
-        var until = now + cacheTTL
-        if let session {
-            // Never cache past the session's absolute expiry.
-            let remaining = Int64(session.expiresAtMs) - Int64(Date().timeIntervalSince1970 * 1000)
-            until = min(until, now + .milliseconds(max(0, remaining)))
-        }
-        let entry = Entry(until: until, session: session)
-        cache.withLock { cache in
-            if cache.count >= capacity {
-                let now = ContinuousClock.now
-                cache = cache.filter { $0.value.until > now }
-                // Still full of live entries: start over rather than grow (they are at most 500 ms old anyway).
-                if cache.count >= capacity { cache.removeAll(keepingCapacity: true) }
+        let until = now + cacheTTL
+        guard let session else {
+            cache.withLock { cache in
+                if cache.negative.count >= negativeCapacity { cache.negative.removeAll(keepingCapacity: true) }
+                cache.negative[key] = until
             }
-            cache[key] = entry
+            throw RPCStatus.invalidSession
         }
-        guard let session else { throw RPCStatus.invalidSession }
+        // Never cache past the session's absolute expiry.
+        let remaining = Int64(session.expiresAtMs) - Int64(Date().timeIntervalSince1970 * 1000)
+        let entry = Entry(until: min(until, now + .milliseconds(max(0, remaining))), session: session)
+        cache.withLock { cache in
+            cache.negative[key] = nil
+            if cache.positive.count >= capacity {
+                let now = ContinuousClock.now
+                cache.positive = cache.positive.filter { $0.value.until > now }
+            }
+            // Still full of live sessions (each at most 500 ms old): this one is not cached; none is pushed out.
+            if cache.positive.count < capacity { cache.positive[key] = entry }
+        }
         return session
     }
 }
