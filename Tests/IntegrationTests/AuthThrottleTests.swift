@@ -272,4 +272,19 @@ extension AuthTestClient {
         #expect(try count(
             database, "SELECT count(*) FROM auth.username_reservations WHERE caller = $1", "localhost:\(getuid())") == 2)
     }
+
+    @Test(arguments: [
+        ("SVX_AUTH_RESERVE_CALLER_BURST", "0"), ("SVX_AUTH_RESERVE_CALLER_REFILL_MS", "soon"),
+        ("SVX_AUTH_RESERVATIONS_PER_CALLER", "-1"), ("SVX_AUTH_BEGIN_LOGIN_CALLER_BURST", "many"),
+        ("SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS", "0"), ("SVX_AUTH_THROTTLE_CALLER_BURST", "0"),
+    ])
+    func aBadLimitStopsSvxAuthNamingTheVariable(variable: String, value: String) throws {
+        var environment = ProcessInfo.processInfo.environment
+        environment[variable] = value
+        let run = try ChildProcess.run(
+            try ServiceProcess.binaryDirectory().appendingPathComponent("svx-auth").path, [], environment: environment,
+            timeout: .seconds(30))
+        #expect(run.status == 2)
+        #expect(run.output.contains(variable), "\(run.output)")
+    }
 }
