@@ -6,10 +6,15 @@ import SVXStore
 import Synchronization
 import SVXContracts
 
-/// What every Auth handler shares: the configuration, the throttle, the server secret, and the session store.
+/// What every Auth handler shares: the configuration, the throttles, the server secret, and the session store.
 final class AuthService: Sendable {
     let configuration: AuthConfiguration
+    /// Failed logins (PostgreSQL, every replica).
     let throttle: Throttle
+    /// ReserveUsername calls per caller (this process).
+    let reserveLimiter: CallerRateLimiter
+    /// BeginLogin calls per caller (this process).
+    let beginLoginLimiter: CallerRateLimiter
     let secrets = ServerSecrets()
     let sessions: LocalSessionValidator
     /// Derives each challenge's SRP b from its stored nonce (docs/ADR-002-auth.md); never in the database.
@@ -21,9 +26,15 @@ final class AuthService: Sendable {
         throttle = Throttle(
             perUsername: TokenBucket(
                 burst: configuration.throttleBurst, refillMilliseconds: configuration.throttleRefill.wholeMilliseconds),
-            perCaller: TokenBucket(
+            perUsernameAndCaller: TokenBucket(
                 burst: configuration.callerThrottleBurst,
                 refillMilliseconds: configuration.callerThrottleRefill.wholeMilliseconds))
+        reserveLimiter = CallerRateLimiter(bucket: TokenBucket(
+            burst: configuration.reserveThrottleBurst,
+            refillMilliseconds: configuration.reserveThrottleRefill.wholeMilliseconds))
+        beginLoginLimiter = CallerRateLimiter(bucket: TokenBucket(
+            burst: configuration.beginLoginThrottleBurst,
+            refillMilliseconds: configuration.beginLoginThrottleRefill.wholeMilliseconds))
         sessions = LocalSessionValidator(configuration: configuration)
         // Without a configured key, one per process: logins begun before a restart, or on another replica, fail.
         challengeKey = configuration.challengeKey ?? ((try? SecureRandom.bytes(count: 32)) ?? [])

@@ -24,9 +24,15 @@ extension AuthService {
     ) throws -> Svx_Auth_V1_BeginLoginResponse {
         let username = try WireValidation.username(request.username)
         let A = try WireValidation.groupElement(request.srpAHex, field: "srp_a_hex")
+        let caller = Throttle.callerKey(context.peerAddress)
+        // Every BeginLogin costs a modexp and an INSERT, whatever comes of it: a rate per caller, before any of it.
+        if let wait = beginLoginLimiter.take(caller) {
+            throw RPCStatus(
+                .resourceExhausted, "too many login attempts from this address, try again later",
+                details: ["retry_after_ms": String(wait)])
+        }
         let db = worker.database
-        let caller = throttle.caller(context.peerAddress)
-        // One round trip: the user (if any) and both throttle buckets (checked before any SRP work).
+        // One round trip: the user (if any) and both failed-login buckets (checked before any SRP work).
         let row = try db.query(
             """
             SELECT u.user_id, u.srp_salt, u.srp_verifier, \(Throttle.columns("bu")), \(Throttle.columns("bc")),
@@ -35,10 +41,10 @@ extension AuthService {
             LEFT JOIN auth.users u ON u.username = $1
             LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = $2
             LEFT JOIN auth.throttle_buckets bc ON bc.bucket_key = $3
-            """, username, throttle.username(username).name, caller?.name ?? "")[0]
+            """, username, throttle.username(username).name, throttle.usernameAndCaller(username, caller).name)[0]
         if let throttled = Throttle.verdict([
             (throttle.perUsername, try row.decode(Double?.self, at: 3), try row.decode(Double?.self, at: 4)),
-            (throttle.perCaller, try row.decode(Double?.self, at: 5), try row.decode(Double?.self, at: 6)),
+            (throttle.perUsernameAndCaller, try row.decode(Double?.self, at: 5), try row.decode(Double?.self, at: 6)),
         ]) {
             throw throttled
         }
@@ -86,10 +92,10 @@ extension AuthService {
         let loginID = try WireValidation.uuid(request.loginID, field: "login_id")
         let m1 = try WireValidation.hex(request.srpM1Hex, field: "srp_m1_hex", bytes: WireValidation.proofLength)
         let db = worker.database
-        let caller = throttle.caller(context.peerAddress)
+        let caller = Throttle.callerKey(context.peerAddress)
 
         // Single use: the challenge is gone after this statement, whatever the outcome. The same round trip reads
-        // the verifier and both throttle buckets (checked before any SRP work).
+        // the verifier and both failed-login buckets (checked before any SRP work).
         let rows = try db.query(
             """
             WITH c AS (
@@ -101,20 +107,22 @@ extension AuthService {
                    \(Throttle.columns("bu")), \(Throttle.columns("bc")), c.credential_generation
             FROM c LEFT JOIN auth.users u ON u.user_id = c.user_id
             LEFT JOIN auth.throttle_buckets bu ON bu.bucket_key = 'u:' || c.username
-            LEFT JOIN auth.throttle_buckets bc ON bc.bucket_key = $2
-            """, loginID, caller?.name ?? "")
+            LEFT JOIN auth.throttle_buckets bc
+                ON bc.bucket_key = '\(Throttle.usernameAndCallerPrefix)' || c.username || '@' || $2
+            """, loginID, caller)
         guard let row = rows.first, try row.decode(Bool.self, at: 5) else {
-            // Unknown, replayed or expired challenge: no guess was checked, only the caller pays.
-            try throttle.check([caller].compactMap { $0 }, on: db)
-            try throttle.recordFailure([caller].compactMap { $0 }, on: db)
+            // Unknown, replayed or expired challenge: no guess was checked, and no bucket pays. Charging the
+            // caller let anyone behind a shared address lock every user out with random ids (security review M3);
+            // the call costs one primary-key DELETE, and the challenges it could consume come from BeginLogin,
+            // which is rate-limited per caller.
             context.logger.info("login failed", metadata: ["reason": "no live challenge"])
             throw Self.loginFailed
         }
         let username = try row.decode(String.self, at: 1)
-        let keys = [throttle.username(username)] + [caller].compactMap { $0 }
+        let keys = [throttle.username(username), throttle.usernameAndCaller(username, caller)]
         if let throttled = Throttle.verdict([
             (throttle.perUsername, try row.decode(Double?.self, at: 7), try row.decode(Double?.self, at: 8)),
-            (throttle.perCaller, try row.decode(Double?.self, at: 9), try row.decode(Double?.self, at: 10)),
+            (throttle.perUsernameAndCaller, try row.decode(Double?.self, at: 9), try row.decode(Double?.self, at: 10)),
         ]) {
             throw throttled
         }

@@ -1,24 +1,47 @@
 import SVXRPC
 import SVXStore
 
-/// Throttling of failed logins, per username and per caller address, in `auth.throttle_buckets` (shared by every
-/// replica). Attempts check their buckets before any SRP work; only failures take tokens, so a correct login never
-/// costs a write here and is never slowed. See docs/ADR-002-auth.md.
+/// Throttling of failed logins, per username and per (username, caller address), in `auth.throttle_buckets`
+/// (shared by every replica). Attempts check their buckets before any SRP work; only failures take tokens, so a
+/// correct login never costs a write here and is never slowed. No bucket is keyed on the caller alone: behind a
+/// shared address (Docker's port publishing, a NAT) one caller's failures would lock every user out (security
+/// review M3). See docs/ADR-002-auth.md.
 struct Throttle: Sendable {
     let perUsername: TokenBucket
-    let perCaller: TokenBucket
+    let perUsernameAndCaller: TokenBucket
 
-    struct Key: Sendable {
+    struct Key: Sendable, Equatable {
         let name: String
         let bucket: TokenBucket
     }
 
+    /// The caller's key in every per-caller limit, from ZeroMQ's Peer-Address:
+    /// - tcp://: the peer's IP address (the TCP peer, which a client cannot choose);
+    /// - ipc://: libzmq gives `localhost:<uid>:<gid>:<pid>` (the kernel's SO_PEERCRED); the key keeps
+    ///   `localhost:<uid>`, since a local user can start as many processes as it likes;
+    /// - no address (inproc://, or ipc:// where the platform has no peer credentials): one shared key, so that
+    ///   such callers share one set of limits rather than escaping them.
+    static func callerKey(_ peerAddress: String) -> String {
+        if peerAddress.isEmpty { return unknownCaller }
+        if peerAddress.hasPrefix("localhost:") {
+            let parts = peerAddress.split(separator: ":", omittingEmptySubsequences: false)
+            return parts.count >= 2 ? "localhost:" + parts[1] : peerAddress
+        }
+        return peerAddress
+    }
+
+    /// The key of every caller whose address is unknown (never an IP address).
+    static let unknownCaller = "unknown"
+
     func username(_ username: String) -> Key { Key(name: "u:" + username, bucket: perUsername) }
 
-    /// nil when the caller's address is unknown (no per-caller bucket then).
-    func caller(_ peerAddress: String) -> Key? {
-        peerAddress.isEmpty ? nil : Key(name: "c:" + peerAddress, bucket: perCaller)
+    /// `caller` is a ``callerKey(_:)``. Usernames never contain `@` (WireValidation), so the name is unambiguous.
+    func usernameAndCaller(_ username: String, _ caller: String) -> Key {
+        Key(name: Self.usernameAndCallerPrefix + username + "@" + caller, bucket: perUsernameAndCaller)
     }
+
+    /// The bucket name is this prefix, the username, `@` and the caller key (built the same way in SQL).
+    static let usernameAndCallerPrefix = "uc:"
 
     /// SQL giving a bucket's stored tokens and the milliseconds since its last write, for a join alias.
     static func columns(_ alias: String) -> String {
@@ -36,30 +59,6 @@ struct Throttle: Sendable {
         return RPCStatus(
             .resourceExhausted, "too many failed logins, try again later",
             details: ["retry_after_ms": String(retryAfter)])
-    }
-
-    /// Throws RESOURCE_EXHAUSTED with `retry_after_ms` when any bucket is empty.
-    func check(_ keys: [Key], on database: PostgresConnection) throws {
-        guard !keys.isEmpty else { return }
-        let names = keys.map(\.name)
-        let rows = try database.query(
-            """
-            SELECT bucket_key, tokens, (EXTRACT(EPOCH FROM (now() - updated_at)) * 1000)::float8
-            FROM auth.throttle_buckets WHERE bucket_key = $1 OR bucket_key = $2
-            """, names[0], names.count > 1 ? names[1] : names[0])
-        var retryAfter: Int64 = 0
-        for row in rows {
-            let name = try row.decode(String.self, at: 0)
-            guard let key = keys.first(where: { $0.name == name }) else { continue }
-            let available = key.bucket.available(
-                stored: try row.decode(Double.self, at: 1), elapsedMilliseconds: try row.decode(Double.self, at: 2))
-            if let wait = key.bucket.retryAfterMilliseconds(available: available) { retryAfter = max(retryAfter, wait) }
-        }
-        if retryAfter > 0 {
-            throw RPCStatus(
-                .resourceExhausted, "too many failed logins, try again later",
-                details: ["retry_after_ms": String(retryAfter)])
-        }
     }
 
     /// Takes one token from each bucket (a failed login).
@@ -92,7 +91,8 @@ struct Throttle: Sendable {
 
     /// Drops buckets that are full again (housekeeping).
     func sweep(on database: PostgresConnection) throws {
-        let longest = max(perUsername.refillsCompletelyAfterMilliseconds, perCaller.refillsCompletelyAfterMilliseconds)
+        let longest = max(
+            perUsername.refillsCompletelyAfterMilliseconds, perUsernameAndCaller.refillsCompletelyAfterMilliseconds)
         _ = try database.execute(
             "DELETE FROM auth.throttle_buckets WHERE updated_at < now() - $1::float8 * interval '1 millisecond'",
             longest)

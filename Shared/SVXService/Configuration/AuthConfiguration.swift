@@ -12,14 +12,28 @@ public struct AuthConfiguration: Sendable, Equatable {
     public var sessionIdle: Duration
     /// A session expires this long after login whatever its use, `SVX_AUTH_SESSION_MAX_MS`.
     public var sessionMax: Duration
-    /// Failed logins allowed in a row per username before throttling, `SVX_AUTH_THROTTLE_BURST`.
+    /// Failed logins allowed in a row per username (from every address) before throttling,
+    /// `SVX_AUTH_THROTTLE_BURST`.
     public var throttleBurst: Int
     /// One more failed login allowed per username every this many ms, `SVX_AUTH_THROTTLE_REFILL_MS`.
     public var throttleRefill: Duration
-    /// Failed logins allowed in a row per caller address (all usernames), `SVX_AUTH_THROTTLE_CALLER_BURST`.
+    /// Failed logins allowed in a row per username from one caller address, `SVX_AUTH_THROTTLE_CALLER_BURST`.
+    /// Keyed on (username, caller), so that one address's failures never throttle another username.
     public var callerThrottleBurst: Int
-    /// One more failed login allowed per caller address every this many ms, `SVX_AUTH_THROTTLE_CALLER_REFILL_MS`.
+    /// One more failed login allowed per (username, caller address) every this many ms,
+    /// `SVX_AUTH_THROTTLE_CALLER_REFILL_MS`.
     public var callerThrottleRefill: Duration
+    /// ReserveUsername calls allowed in a row per caller address, `SVX_AUTH_RESERVE_CALLER_BURST`.
+    public var reserveThrottleBurst: Int
+    /// One more ReserveUsername allowed per caller address every this many ms, `SVX_AUTH_RESERVE_CALLER_REFILL_MS`.
+    public var reserveThrottleRefill: Duration
+    /// Live (unexpired, unregistered) username reservations one caller address may hold,
+    /// `SVX_AUTH_RESERVATIONS_PER_CALLER`.
+    public var reservationsPerCaller: Int
+    /// BeginLogin calls allowed in a row per caller address, `SVX_AUTH_BEGIN_LOGIN_CALLER_BURST`.
+    public var beginLoginThrottleBurst: Int
+    /// One more BeginLogin allowed per caller address every this many ms, `SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS`.
+    public var beginLoginThrottleRefill: Duration
     /// 32 bytes, `SVX_AUTH_CHALLENGE_KEY` (64 hex characters): the SRP ephemeral b of a login challenge is
     /// HMAC(key, login id ‖ nonce) and only the nonce is stored, so reading the database is not enough to finish
     /// someone else's login. Every replica needs the same key; nil means one random key per process.
@@ -33,7 +47,10 @@ public struct AuthConfiguration: Sendable, Equatable {
         challengeTTL: Duration = .milliseconds(60_000), reservationTTL: Duration = .milliseconds(600_000),
         sessionIdle: Duration = .milliseconds(1_800_000), sessionMax: Duration = .milliseconds(43_200_000),
         throttleBurst: Int = 5, throttleRefill: Duration = .milliseconds(60_000),
-        callerThrottleBurst: Int = 50, callerThrottleRefill: Duration = .milliseconds(6_000),
+        callerThrottleBurst: Int = 5, callerThrottleRefill: Duration = .milliseconds(60_000),
+        reserveThrottleBurst: Int = 20, reserveThrottleRefill: Duration = .milliseconds(3_000),
+        reservationsPerCaller: Int = 20,
+        beginLoginThrottleBurst: Int = 2_000, beginLoginThrottleRefill: Duration = .milliseconds(1),
         challengeKey: [UInt8]? = nil, reauthWindow: Duration = .milliseconds(300_000)
     ) {
         self.challengeTTL = challengeTTL
@@ -44,6 +61,11 @@ public struct AuthConfiguration: Sendable, Equatable {
         self.throttleRefill = throttleRefill
         self.callerThrottleBurst = callerThrottleBurst
         self.callerThrottleRefill = callerThrottleRefill
+        self.reserveThrottleBurst = reserveThrottleBurst
+        self.reserveThrottleRefill = reserveThrottleRefill
+        self.reservationsPerCaller = reservationsPerCaller
+        self.beginLoginThrottleBurst = beginLoginThrottleBurst
+        self.beginLoginThrottleRefill = beginLoginThrottleRefill
         self.challengeKey = challengeKey
         self.reauthWindow = reauthWindow
     }
@@ -52,8 +74,9 @@ public struct AuthConfiguration: Sendable, Equatable {
     public static let variables = [
         "SVX_AUTH_CHALLENGE_TTL_MS", "SVX_AUTH_RESERVATION_TTL_MS", "SVX_AUTH_SESSION_IDLE_MS",
         "SVX_AUTH_SESSION_MAX_MS", "SVX_AUTH_THROTTLE_BURST", "SVX_AUTH_THROTTLE_REFILL_MS",
-        "SVX_AUTH_THROTTLE_CALLER_BURST", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS", "SVX_AUTH_CHALLENGE_KEY",
-        "SVX_AUTH_REAUTH_WINDOW_MS",
+        "SVX_AUTH_THROTTLE_CALLER_BURST", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS", "SVX_AUTH_RESERVE_CALLER_BURST",
+        "SVX_AUTH_RESERVE_CALLER_REFILL_MS", "SVX_AUTH_RESERVATIONS_PER_CALLER", "SVX_AUTH_BEGIN_LOGIN_CALLER_BURST",
+        "SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS", "SVX_AUTH_CHALLENGE_KEY", "SVX_AUTH_REAUTH_WINDOW_MS",
     ]
 
     public static func fromEnvironment(
@@ -77,8 +100,13 @@ public struct AuthConfiguration: Sendable, Equatable {
             sessionMax: .milliseconds(try integer("SVX_AUTH_SESSION_MAX_MS", 43_200_000, 100...(365 * day))),
             throttleBurst: try integer("SVX_AUTH_THROTTLE_BURST", 5, 1...1_000_000),
             throttleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_REFILL_MS", 60_000, 1...day)),
-            callerThrottleBurst: try integer("SVX_AUTH_THROTTLE_CALLER_BURST", 50, 1...1_000_000),
-            callerThrottleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_CALLER_REFILL_MS", 6_000, 1...day)),
+            callerThrottleBurst: try integer("SVX_AUTH_THROTTLE_CALLER_BURST", 5, 1...1_000_000),
+            callerThrottleRefill: .milliseconds(try integer("SVX_AUTH_THROTTLE_CALLER_REFILL_MS", 60_000, 1...day)),
+            reserveThrottleBurst: try integer("SVX_AUTH_RESERVE_CALLER_BURST", 20, 1...1_000_000),
+            reserveThrottleRefill: .milliseconds(try integer("SVX_AUTH_RESERVE_CALLER_REFILL_MS", 3_000, 1...day)),
+            reservationsPerCaller: try integer("SVX_AUTH_RESERVATIONS_PER_CALLER", 20, 1...1_000_000),
+            beginLoginThrottleBurst: try integer("SVX_AUTH_BEGIN_LOGIN_CALLER_BURST", 2_000, 1...1_000_000),
+            beginLoginThrottleRefill: .milliseconds(try integer("SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS", 1, 1...day)),
             reauthWindow: .milliseconds(try integer("SVX_AUTH_REAUTH_WINDOW_MS", 300_000, 1_000...3_600_000)))
         configuration.challengeKey = challengeKey
         guard configuration.sessionIdle <= configuration.sessionMax else {
