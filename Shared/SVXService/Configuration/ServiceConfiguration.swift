@@ -45,7 +45,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         let prefix = "SVX_\(name.uppercased())_"
         let own = [prefix + "ENDPOINT", prefix + "DATABASE_URL"]
         // svx-auth reads its own settings; every other service asks Auth about sessions.
-        let specific = name == "auth" ? AuthConfiguration.variables : ["SVX_AUTH_ENDPOINT"]
+        let specific = name == "auth" ? AuthConfiguration.variables
+            : ["SVX_AUTH_ENDPOINT"] + (name == "keystore" ? KeystoreConfiguration.variables : [])
         let peers = (peers[name] ?? []).map { "SVX_\($0.uppercased())_ENDPOINT" }
         return own + specific + peers + sharedVariables
     }
