@@ -121,8 +121,10 @@ import Testing
         #expect(try await auth.validate(current.sessionToken).credentialGeneration == 1)
 
         var change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
         let response = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
         #expect(response.revokedSessions == 1)
+        #expect(response.srpM2Hex.count == 64)
 
         #expect(try await auth.validate(current.sessionToken).userID == user.userID)
         #expect(try await auth.validate(current.sessionToken).credentialGeneration == 2)
@@ -136,6 +138,7 @@ import Testing
 
         // Compare-and-set: a change made from a stale generation is ABORTED and changes nothing.
         change = try changeRequest(username: user.username, password: password("third"), from: 1, to: 3)
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("new"))
         let stale = await status {
             _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
         }
@@ -179,6 +182,7 @@ import Testing
         change.srpSaltHex = challenge.srpSaltHex
         change.srpVerifierHex = Hex.encode(
             try srp.verifier(salt: try Hex.decode(challenge.srpSaltHex), username: user.username, password: password("same")))
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("same"))
         _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
         // ChangeVerifier ended the pending challenge; the same proof is refused.
         let raced = await status { _ = try await auth.finish(loginID: challenge.loginID, m1Hex: m1) }
@@ -217,14 +221,16 @@ import Testing
         let user = try await auth.signUp(password: password("old"))
         let session = try await auth.login(username: user.username, password: password("old"))
         try await Task.sleep(for: .milliseconds(1_500))
-        let change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+        var change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
         let failure = await status {
             _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: session.sessionToken, timeout: .seconds(5))
         }
         #expect(failure?.code == .failedPrecondition)
         #expect(try await auth.login(username: user.username, password: password("old")).credentialGeneration == 1)
-        // A fresh login can.
+        // A fresh login can (with a proof of its own: the first one's challenge may have been used).
         let fresh = try await auth.login(username: user.username, password: password("old"))
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
         _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: fresh.sessionToken, timeout: .seconds(5))
         #expect(try await auth.login(username: user.username, password: password("new")).credentialGeneration == 2)
     }
