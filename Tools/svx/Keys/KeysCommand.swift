@@ -30,6 +30,7 @@ struct KeysCommand: AsyncParsableCommand {
                         "created_at": date(inventory.kek.createdAtMs), "derivation": inventory.kek.derivation.algorithm,
                         "iterations": inventory.kek.derivation.iterations,
                         "passphrase_change_pending": inventory.passphraseChangePending,
+                        "kek_check": !inventory.kekCheck.isEmpty,
                     ] as [String: Any],
                     "deks": inventory.deks.map {
                         ["dek_id": $0.dekID, "external_id": $0.externalID, "kek_version": $0.kekVersion, "created_at": date($0.createdAtMs)]
@@ -46,6 +47,9 @@ struct KeysCommand: AsyncParsableCommand {
             Terminal.printLine("KEK        version \(kek.kekVersion), wrapped for passphrase generation \(kek.credentialGeneration) (\(kek.derivation.algorithm), \(kek.derivation.iterations) iterations), since \(date(kek.createdAtMs))")
             if inventory.passphraseChangePending {
                 Terminal.printLine("           a passphrase change was started and not finished (`svx passphrase change` again settles it)")
+            }
+            if inventory.kekCheck.isEmpty {
+                Terminal.printLine("           no KEK check yet (an account older than KEK checks): `svx login` sets it")
             }
             Terminal.printLine("\nData keys (\(inventory.deks.count))")
             for dek in inventory.deks {
