@@ -69,7 +69,7 @@ public struct KeyringClient: Sendable {
     ///
     /// A KEK older than `session.highestKEKVersion` is refused (a rollback). If the Keystore has no KEK check for
     /// the KEK (an account made before KEK checks) or a wrong one, and `credentials` are given, it is set with a
-    /// proof of the passphrase; without them ``UnlockedKeys/kekCheckVerified`` is false.
+    /// proof of the passphrase; without them, or if that fails, ``UnlockedKeys/kekCheckVerified`` is false.
     public func unlock(
         session: AuthenticatedSession, pdk: SymmetricKey, credentials: CurrentCredentials? = nil,
         progress: @Sendable (KeyringProgress) -> Void = { _ in }
@@ -78,8 +78,9 @@ public struct KeyringClient: Sendable {
             throw SVXClientError(.invalidInput, "the session has no credential generation: log in again")
         }
         let (kek, kekVersion, storedCheck) = try await openOrCreateKEK(session: session, pdk: pdk, progress: progress)
-        let kekCheckVerified = try await ensureKEKCheck(
-            session: session, kek: kek, kekVersion: kekVersion, stored: storedCheck, credentials: credentials)
+        // Best effort here: the keys are open either way, and the next login (or a rotation, which insists) tries again.
+        let kekCheckVerified = (try? await ensureKEKCheck(
+            session: session, kek: kek, kekVersion: kekVersion, stored: storedCheck, credentials: credentials)) ?? false
         // Best effort: the wraps of earlier generations are useless once this login proved the current one.
         var commit = Svx_Keystore_V1_CommitPassphraseChangeRequest()
         commit.credentialGeneration = session.credentialGeneration
