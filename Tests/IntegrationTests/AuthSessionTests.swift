@@ -319,9 +319,10 @@ import Testing
         }
         #expect(failure?.code == .failedPrecondition)
         #expect(try await auth.login(username: user.username, password: password("old")).credentialGeneration == 1)
-        // A fresh login can (with a proof of its own: the first one's challenge may have been used).
-        let fresh = try await auth.login(username: user.username, password: password("old"))
+        // A fresh login can (with a proof of its own, made first so that the call follows the login at once: the
+        // window is one second).
         change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
+        let fresh = try await auth.login(username: user.username, password: password("old"))
         _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: fresh.sessionToken, timeout: .seconds(5))
         #expect(try await auth.login(username: user.username, password: password("new")).credentialGeneration == 2)
     }
