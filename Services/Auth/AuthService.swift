@@ -52,6 +52,7 @@ final class AuthService: Sendable {
         routes.registerAuthenticated(AuthRPC.listSessions) { [self] in try listSessions($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.revokeSession) { [self] in try revokeSession($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.changeVerifier) { [self] in try changeVerifier($0, $1, $2, $3) }
+        routes.registerAuthenticated(AuthRPC.verifyCredentials) { [self] in try verifyCredentials($0, $1, $2, $3) }
     }
 
     /// Every 500th call (per process) deletes what has expired: challenges, reservations, old sessions, full

@@ -136,24 +136,10 @@ extension AuthService {
         } else {
             verifier = try FakeCredentials.verifier(secret: try secrets.load(on: db), username: username)
         }
-        let parameters = WireValidation.parameters
-        let A = BigNumber(bytes: try row.decode([UInt8].self, at: 2))
-        var bBytes = ephemeralPrivateValue(loginID: loginID, nonce: try row.decode([UInt8].self, at: 3))
-        defer { secureZero(&bBytes) }
-        let b = BigNumber(bytes: bBytes)
-        let B = BigNumber(bytes: try row.decode([UInt8].self, at: 4))
-        let u = try parameters.u(A: A, B: B)
-        var proofMatches = false
-        var M2: [UInt8] = []
-        if !u.isZero {
-            let S = try parameters.serverSecret(A: A, verifier: BigNumber(bytes: verifier), u: u, b: b)
-            var K = try parameters.sessionKey(S: S)
-            defer { secureZero(&K) }
-            let expected = try parameters.clientProof(A: A, B: B, K: K)
-            proofMatches = ConstantTime.equals(expected, m1)
-            if proofMatches { M2 = try parameters.serverProof(A: A, M1: m1, K: K) }
-        }
-        guard proofMatches, let userID, storedVerifier != nil else {
+        let M2 = try srpServerProof(
+            loginID: loginID, A: try row.decode([UInt8].self, at: 2), B: try row.decode([UInt8].self, at: 4),
+            bNonce: try row.decode([UInt8].self, at: 3), verifier: verifier, m1: m1)
+        guard let M2, let userID, storedVerifier != nil else {
             try throttle.recordFailure(keys, on: db)
             context.logger.info("login failed", metadata: ["reason": "proof mismatch or unknown user"])
             throw Self.loginFailed

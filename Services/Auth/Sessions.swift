@@ -1,5 +1,6 @@
 import Cryppo
 import Foundation
+import SVXContracts
 import SVXProto
 import SVXRPC
 import SVXService
@@ -139,12 +140,14 @@ extension AuthService {
         return .init()
     }
 
-    /// Step 2 of a passphrase change (docs/ADR-004-keystore.md): new salt and verifier, and the credential
-    /// generation moved from `expected_generation` to `new_generation` (compare-and-set; it never goes down).
-    /// Needs a session from a recent login. The calling session stays; every other session of the user and
-    /// every pending login challenge ends.
     /// How far one passphrase change may move the generation (abandoned staged changes are skipped over).
     static let maximumGenerationStep: UInt64 = 1_000
+
+    /// Step 2 of a passphrase change (docs/ADR-004-keystore.md): new salt and verifier, and the credential
+    /// generation moved from `expected_generation` to `new_generation` (compare-and-set; it never goes down).
+    /// Needs a session from a recent login and a credential proof of the current passphrase bound to this
+    /// request (so a stolen session token alone cannot take the account). The calling session stays; every
+    /// other session of the user and every pending login challenge ends.
 
     func changeVerifier(
         _ request: Svx_Auth_V1_ChangeVerifierRequest, _ context: RequestContext, _ worker: ServiceWorker,
@@ -167,6 +170,12 @@ extension AuthService {
                 "new_generation must be greater than expected_generation, by at most \(Self.maximumGenerationStep)",
                 details: ["field": "new_generation"])
         }
+        let proof = try CredentialProof(request.currentCredentials, field: "current_credentials")
+        guard session.recentlyAuthenticated else { throw Self.changeNeedsRecentLogin }
+        let m2 = try verifyCredentialProof(
+            proof, field: "current_credentials", session: session, purpose: AuthRPC.changeVerifier.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.changeVerifier(request, userID: session.userID).bytes),
+            callerKey: throttle.caller(context.peerAddress), context: context, on: worker.database)
         let reauthWindow = Double(configuration.reauthWindow.wholeMilliseconds)
         let revoked = try worker.database.transaction { db -> Int in
             let fresh = try db.query(
@@ -174,11 +183,7 @@ extension AuthService {
                 SELECT created_at > now() - $2::float8 * interval '1 millisecond' FROM auth.sessions
                 WHERE session_id = $1::uuid AND revoked_at IS NULL AND expires_at > now() FOR UPDATE
                 """, session.sessionID, reauthWindow)
-            guard let fresh = fresh.first, try fresh.decode(Bool.self, at: 0) else {
-                throw RPCStatus(
-                    .failedPrecondition,
-                    "changing the passphrase needs a recent login: log in again with the current passphrase")
-            }
+            guard let fresh = fresh.first, try fresh.decode(Bool.self, at: 0) else { throw Self.changeNeedsRecentLogin }
             let changed = try db.execute(
                 """
                 UPDATE auth.users SET srp_salt = $2, srp_verifier = $3, credential_generation = $5, updated_at = now()
@@ -202,6 +207,10 @@ extension AuthService {
         ])
         var response = Svx_Auth_V1_ChangeVerifierResponse()
         response.revokedSessions = UInt32(clamping: revoked)
+        response.srpM2Hex = Hex.encode(m2)
         return response
     }
+
+    static let changeNeedsRecentLogin = RPCStatus(
+        .failedPrecondition, "changing the passphrase needs a recent login: log in again with the current passphrase")
 }

@@ -1,4 +1,5 @@
 import Foundation
+import SVXContracts
 import SVXProto
 import SVXRPC
 import SVXService
@@ -50,24 +51,26 @@ extension KeystoreService {
         return try keyEncryptionKey(rows[0])
     }
 
-    /// Deletes the wraps that can never be used again, Auth being at `current` (a lower bound: it only grows),
-    /// with the user's row locked:
+    /// Takes out of use the wraps that can never be used again, Auth being at `current` (a lower bound: it only
+    /// grows), with the user's row locked:
     /// - wraps of earlier generations, but only while the wrap of `current` exists (otherwise the old wrap may be
     ///   the last copy of the KEK that the owner's passphrase opens: it is kept for recovery);
     /// - staged wraps whose `staged_from` Auth has left (their compare-and-set can no longer succeed);
     /// - staged wraps older than ``stagedWrapLifetimeMilliseconds`` (Auth would refuse their ChangeVerifier).
-    /// Returns how many went.
-    static func deleteDeadWraps(_ db: PostgresConnection, userID: UUID, current: Int64) throws -> Int {
-        try db.execute(
-            """
-            DELETE FROM keystore.kek_wraps w
-            WHERE w.user_id = $1 AND (
+    /// They are kept aside for the retention (``supersedeKEKWraps(_:userID:where:_:reason:)``), and what was kept
+    /// longer is purged. Returns how many left use.
+    func deleteDeadWraps(_ db: PostgresConnection, userID: UUID, current: Int64) throws -> Int {
+        let removed = try Self.supersedeKEKWraps(
+            db, userID: userID,
+            where: """
                 (w.credential_generation < $2 AND EXISTS (
                     SELECT 1 FROM keystore.kek_wraps c WHERE c.user_id = $1 AND c.credential_generation = $2))
                 OR (w.credential_generation > $2 AND w.staged_from IS NOT NULL AND w.staged_from < $2)
                 OR (w.credential_generation > $2 AND w.staged_from IS NOT NULL
-                    AND w.created_at < now() - $3::float8 * interval '1 millisecond'))
-            """, userID, current, stagedWrapLifetimeMilliseconds)
+                    AND w.created_at < now() - $3::float8 * interval '1 millisecond')
+                """, [current, Self.stagedWrapLifetimeMilliseconds], reason: .passphraseChanged)
+        _ = try Self.purgeSupersededWraps(db, userID: userID, retentionDays: configuration.wrapRetentionDays)
+        return removed
     }
 
     /// The SQL condition of a staged wrap that may still become current (`w` the wraps, $1 the user, $2 Auth's
@@ -91,11 +94,15 @@ extension KeystoreService {
     ) throws -> Svx_Keystore_V1_CreateKEKResponse {
         let wrapped = try KeyValidation.wrappedKey(request.wrappedKek, field: "wrapped_kek")
         let derivation = try KeyValidation.derivation(request.hasDerivation ? request.derivation : nil)
+        let check = try KeyValidation.kekCheck(request.kekCheck, field: "kek_check")
         let userID = try session.userUUID
         let generation = try Self.sessionGeneration(session)
         let kek = try worker.database.transaction { db in
             let created = try db.execute(
-                "INSERT INTO keystore.users (user_id, kek_version) VALUES ($1, 1) ON CONFLICT (user_id) DO NOTHING", userID)
+                """
+                INSERT INTO keystore.users (user_id, kek_version, kek_check) VALUES ($1, 1, $2)
+                ON CONFLICT (user_id) DO NOTHING
+                """, userID, check)
             guard created == 1 else { throw RPCStatus(.alreadyExists, "this user already has a KEK") }
             return try Self.insertWrap(
                 db, userID: userID, generation: generation, kekVersion: 1, wrappedKEK: wrapped, derivation: derivation)
@@ -114,10 +121,12 @@ extension KeystoreService {
         let generation = request.credentialGeneration == 0
             ? try Self.sessionGeneration(session)
             : try KeyValidation.generation(request.credentialGeneration)
+        sweepIfDue(context, worker)
         let rows = try worker.database.query(
             """
             SELECT \(Self.wrapColumns),
-                   EXISTS (SELECT 1 FROM keystore.kek_wraps w WHERE \(Self.liveStagedWrap))
+                   EXISTS (SELECT 1 FROM keystore.kek_wraps w WHERE \(Self.liveStagedWrap)),
+                   (SELECT kek_check FROM keystore.users u WHERE u.user_id = $1)
             FROM keystore.kek_wraps WHERE user_id = $1 AND credential_generation = $2
             """, userID, generation, Self.stagedWrapLifetimeMilliseconds)
         guard let row = rows.first else {
@@ -126,11 +135,13 @@ extension KeystoreService {
         var response = Svx_Keystore_V1_GetKEKResponse()
         response.kek = try Self.keyEncryptionKey(row)
         response.passphraseChangePending = try row.decode(Bool.self, at: 9)
+        response.kekCheck = Data(try row.decode([UInt8]?.self, at: 10) ?? [])
         return response
     }
 
     /// Step 1: the current KEK wrapped by the new PDK, under a generation above every one used so far (so a
-    /// generation is never reused, and an abandoned staged change is passed over, never revived).
+    /// generation is never reused, and an abandoned staged change is passed over, never revived). Needs a proof
+    /// of possession of the current KEK: a stolen session cannot stage a wrap that opens nothing.
     func stagePassphraseChange(
         _ request: Svx_Keystore_V1_StagePassphraseChangeRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -138,19 +149,26 @@ extension KeystoreService {
         let kekVersion = try KeyValidation.kekVersion(request.kekVersion)
         let wrapped = try KeyValidation.wrappedKey(request.wrappedKek, field: "wrapped_kek")
         let derivation = try KeyValidation.derivation(request.hasDerivation ? request.derivation : nil)
+        let proof = try KeyValidation.kekProof(request.hasKekProof ? request.kekProof : nil)
         guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
         let userID = try session.userUUID
         let current = try Self.sessionGeneration(session)
+        let nonce = try Self.consumeKEKProofChallenge(worker.database, userID: userID, challengeID: proof.challengeID)
+        let transcript = ProofTranscript.stagePassphraseChange(request, userID: session.userID, nonce: nonce)
         let staged = try worker.database.transaction { db -> Int64 in
-            guard let version = try Self.lockedKEKVersion(db, userID, exclusive: true) else {
+            let user = try db.query("SELECT kek_version, kek_check FROM keystore.users WHERE user_id = $1 FOR UPDATE", userID)
+            guard let user = user.first else {
                 throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
             }
+            try Self.requireKEKProof(
+                signature: proof.signature, transcript: transcript, check: try user.decode([UInt8]?.self, at: 1))
+            let version = try user.decode(Int32.self, at: 0)
             guard version == kekVersion else {
                 throw RPCStatus(
                     .aborted, "kek_version \(kekVersion) is not the current KEK (version \(version)): unwrap the KEK again",
                     details: ["field": "kek_version"])
             }
-            _ = try Self.deleteDeadWraps(db, userID: userID, current: current)
+            _ = try deleteDeadWraps(db, userID: userID, current: current)
             let existing = try db.query(
                 "SELECT count(*)::bigint, coalesce(max(credential_generation), 0) FROM keystore.kek_wraps WHERE user_id = $1",
                 userID)[0]
@@ -190,6 +208,7 @@ extension KeystoreService {
                 "Auth is at credential generation \(current), not \(generation): change the verifier first",
                 details: ["field": "credential_generation"])
         }
+        sweepIfDue(context, worker)
         // Most logins find nothing to delete: look without locking first.
         let look = try worker.database.query(
             """
@@ -211,7 +230,7 @@ extension KeystoreService {
                     .failedPrecondition, "there is no KEK wrap for the current credential generation \(current)",
                     details: ["field": "credential_generation"])
             }
-            return try Self.deleteDeadWraps(db, userID: userID, current: current)
+            return try deleteDeadWraps(db, userID: userID, current: current)
         }
         if removed > 0 {
             context.logger.info("passphrase change committed", metadata: [

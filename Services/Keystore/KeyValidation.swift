@@ -139,6 +139,33 @@ enum KeyValidation {
         return Int32(value)
     }
 
+    /// A KEK check: an Ed25519 public key, 32 bytes (docs/ADR-004-keystore.md). The Keystore cannot tell that it
+    /// belongs to the KEK; a wrong one only stops its own user from staging or rotating until SetKEKCheck.
+    static func kekCheck(_ value: Data, field: String) throws(RPCStatus) -> [UInt8] {
+        guard !value.isEmpty else {
+            throw invalid(field, "\(field) is required (the Ed25519 public key of HMAC-SHA256(KEK, \"svx-kek-check-v1\"))")
+        }
+        guard value.count == Ed25519SigningKey.publicKeyLength else {
+            throw invalid(field, "\(field) must be \(Ed25519SigningKey.publicKeyLength) bytes, got \(value.count)")
+        }
+        return Array(value)
+    }
+
+    /// A KEK proof's challenge id and signature (their shapes; the Keystore checks the signature itself).
+    static func kekProof(
+        _ proof: Svx_Keystore_V1_KEKProof?, field: String = "kek_proof"
+    ) throws(RPCStatus) -> (challengeID: UUID, signature: [UInt8]) {
+        guard let proof else {
+            throw invalid(field, "\(field) is required: prove possession of the current KEK (BeginKEKProof, then sign)")
+        }
+        let challengeID = try FieldValidation.uuid(proof.challengeID, field: "\(field).challenge_id")
+        guard proof.signature.count == Ed25519SigningKey.signatureLength else {
+            throw invalid(
+                "\(field).signature", "\(field).signature must be \(Ed25519SigningKey.signatureLength) bytes (Ed25519)")
+        }
+        return (challengeID, Array(proof.signature))
+    }
+
     static func generation(_ value: UInt64, field: String = "credential_generation") throws(RPCStatus) -> Int64 {
         guard value >= 1, value <= UInt64(Int64.max) else { throw invalid(field, "\(field) is required") }
         return Int64(value)

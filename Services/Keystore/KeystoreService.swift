@@ -4,14 +4,28 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import Synchronization
 
-/// Every Keystore method (handlers by concern: KeyEncryptionKeys, DataEncryptionKeys, Keypairs, Rotation).
+/// Every Keystore method (handlers by concern: KeyEncryptionKeys, KEKProofs, DataEncryptionKeys, Keypairs,
+/// Rotation, SupersededWraps).
 /// docs/ADR-004-keystore.md.
 ///
 /// Concurrency: every write that depends on the KEK version locks the user's `keystore.users` row: creations
 /// with FOR SHARE, a rotation or a passphrase change with FOR UPDATE. So a key created while a rotation commits
 /// is either part of the rotation or refused as ABORTED, never left wrapped by a KEK that no longer exists.
 final class KeystoreService: Sendable {
+    let configuration: KeystoreConfiguration
+    /// Auth, which checks SetKEKCheck's proof of the current passphrase (VerifyCredentials). nil: no Auth
+    /// endpoint, SetKEKCheck answers UNAVAILABLE.
+    let auth: PeerClient?
+    /// When this process last purged everyone's expired superseded wraps (``sweepIfDue(_:_:)``).
+    let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(configuration: KeystoreConfiguration = .init(), auth: PeerClient?) {
+        self.configuration = configuration
+        self.auth = auth
+    }
+
     func register(_ routes: ServiceRoutes) {
         routes.registerAuthenticated(KeystoreRPC.createKEK, freshSession: true) { [self] in try createKEK($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.getKEK) { [self] in try getKEK($0, $1, $2, $3) }
@@ -30,6 +44,8 @@ final class KeystoreService: Sendable {
         routes.registerAuthenticated(KeystoreRPC.listKeypairs) { [self] in try listKeypairs($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.deleteKeypair) { [self] in try deleteKeypair($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.rotateKEK, freshSession: true) { [self] in try rotateKEK($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.beginKEKProof) { [self] in try beginKEKProof($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.setKEKCheck) { [self] in try setKEKCheck($0, $1, $2, $3) }
     }
 
     /// The user's current KEK version, with the row locked (`FOR UPDATE` or `FOR SHARE`); nil when the user has

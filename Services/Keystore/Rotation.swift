@@ -1,11 +1,14 @@
 import Foundation
+import SVXContracts
 import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
 
-/// RotateKEK: a new KEK version and every DEK and private key re-wrapped by it, in one transaction.
-/// The DEKs themselves do not change, so everything they encrypted stays readable. docs/ADR-004-keystore.md.
+/// RotateKEK: a new KEK version and every DEK and private key re-wrapped by it, in one transaction, proved by
+/// the current KEK (a stolen session cannot replace the wraps with garbage). The DEKs themselves do not change,
+/// so everything they encrypted stays readable. The replaced wraps are kept aside for the retention.
+/// docs/ADR-004-keystore.md.
 extension KeystoreService {
     private struct Rewrap: Encodable {
         let id: String
@@ -52,6 +55,8 @@ extension KeystoreService {
         let derivation = try KeyValidation.derivation(request.hasDerivation ? request.derivation : nil)
         let deks = try Self.rewraps(request.deks, field: "deks", validate: KeyValidation.wrappedKey)
         let keypairs = try Self.rewraps(request.keypairs, field: "keypairs", validate: KeyValidation.wrappedPrivateKey)
+        let newCheck = try KeyValidation.kekCheck(request.newKekCheck, field: "new_kek_check")
+        let proof = try KeyValidation.kekProof(request.hasKekProof ? request.kekProof : nil)
         guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
         let userID = try session.userUUID
         let current = try Self.sessionGeneration(session)
@@ -62,11 +67,17 @@ extension KeystoreService {
         }
         guard expected < Int32.max else { throw FieldValidation.invalid("expected_kek_version", "no KEK version after this one") }
         let newVersion = expected + 1
+        let nonce = try Self.consumeKEKProofChallenge(worker.database, userID: userID, challengeID: proof.challengeID)
+        let transcript = ProofTranscript.rotateKEK(request, userID: session.userID, nonce: nonce)
 
         try worker.database.transaction { db in
-            guard let version = try Self.lockedKEKVersion(db, userID, exclusive: true) else {
+            let user = try db.query("SELECT kek_version, kek_check FROM keystore.users WHERE user_id = $1 FOR UPDATE", userID)
+            guard let user = user.first else {
                 throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
             }
+            try Self.requireKEKProof(
+                signature: proof.signature, transcript: transcript, check: try user.decode([UInt8]?.self, at: 1))
+            let version = try user.decode(Int32.self, at: 0)
             guard version == expected else {
                 throw RPCStatus(
                     .aborted, "the KEK is at version \(version), not \(expected): another rotation committed first",
@@ -89,6 +100,8 @@ extension KeystoreService {
             try Self.requireSameKeys(
                 try db.query("SELECT keypair_id FROM keystore.keypairs WHERE user_id = $1 FOR UPDATE", userID)
                     .map { try $0.decode(UUID.self, at: 0) }, keypairs, what: "keypairs")
+            // The wraps being replaced, and the old KEK's wraps below, are kept aside (not deleted) for the retention.
+            try Self.supersedeKeyWraps(db, userID: userID)
             if !deks.isEmpty {
                 _ = try db.execute(
                     """
@@ -105,13 +118,15 @@ extension KeystoreService {
                     WHERE k.user_id = $1 AND k.keypair_id = r.id
                     """, userID, try Self.json(keypairs), newVersion)
             }
-            // The old KEK's wraps go in the same transaction: the old version is kept only until this commits.
-            _ = try db.execute("DELETE FROM keystore.kek_wraps WHERE user_id = $1", userID)
+            // The old KEK's wraps leave use in the same transaction (with the old check, before it moves).
+            _ = try Self.supersedeKEKWraps(db, userID: userID, where: "true", [], reason: .rotated)
             _ = try Self.insertWrap(
                 db, userID: userID, generation: generation, kekVersion: newVersion, wrappedKEK: wrappedKEK,
                 derivation: derivation)
             _ = try db.execute(
-                "UPDATE keystore.users SET kek_version = $2, rotated_at = now() WHERE user_id = $1", userID, newVersion)
+                "UPDATE keystore.users SET kek_version = $2, kek_check = $3, rotated_at = now() WHERE user_id = $1",
+                userID, newVersion, newCheck)
+            _ = try Self.purgeSupersededWraps(db, userID: userID, retentionDays: configuration.wrapRetentionDays)
         }
         context.logger.info("kek rotated", metadata: [
             "user_id": "\(session.userID)", "kek_version": "\(newVersion)", "deks": "\(deks.count)",

@@ -3,7 +3,15 @@
 import Foundation
 import SVXService
 
-let keystore = KeystoreService()
+let keystoreConfiguration: KeystoreConfiguration
+do {
+    keystoreConfiguration = try KeystoreConfiguration.fromEnvironment()
+} catch {
+    FileHandle.standardError.write(Data("svx-keystore: configuration error: \(error)\n".utf8))
+    exit(2)
+}
+// SVX_AUTH_ENDPOINT: the Auth that checks sessions also checks SetKEKCheck's proofs of the passphrase.
+let keystore = KeystoreService(configuration: keystoreConfiguration, auth: PeerClient.fromEnvironment("auth"))
 
 await ServiceMain.run(ServiceDefinition(
     name: "keystore",

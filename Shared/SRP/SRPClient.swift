@@ -86,6 +86,16 @@ public struct SRPClient: Sendable {
         return nil
     }
 
+    /// K after ``respond(salt:serverPublicKey:)``, before the server has proved itself: only to bind a request
+    /// sent with M1 to this exchange (an HMAC keyed with K, as svx's credential proofs do,
+    /// docs/ADR-002-auth.md). Never trust it as a session key until ``verify(serverProof:)`` succeeded.
+    public var unverifiedSessionKey: [UInt8]? {
+        switch state {
+        case .awaitingServerProof(_, let K), .verified(let K): return K
+        default: return nil
+        }
+    }
+
     /// `true` once the server proof was verified.
     public var isVerified: Bool { sessionKey != nil }
 }

@@ -13,5 +13,6 @@ public enum AuthRPC {
     public static let listSessions = RPCMethod<Svx_Auth_V1_ListSessionsRequest, Svx_Auth_V1_ListSessionsResponse>("svx.auth.v1.Auth/ListSessions")
     public static let revokeSession = RPCMethod<Svx_Auth_V1_RevokeSessionRequest, Svx_Auth_V1_RevokeSessionResponse>("svx.auth.v1.Auth/RevokeSession")
     public static let changeVerifier = RPCMethod<Svx_Auth_V1_ChangeVerifierRequest, Svx_Auth_V1_ChangeVerifierResponse>("svx.auth.v1.Auth/ChangeVerifier")
+    public static let verifyCredentials = RPCMethod<Svx_Auth_V1_VerifyCredentialsRequest, Svx_Auth_V1_VerifyCredentialsResponse>("svx.auth.v1.Auth/VerifyCredentials")
     public static let validateSession = RPCMethod<Svx_Auth_V1_ValidateSessionRequest, Svx_Auth_V1_ValidateSessionResponse>("svx.auth.v1.Auth/ValidateSession")
 }

@@ -17,4 +17,6 @@ public enum KeystoreRPC {
     public static let listKeypairs = RPCMethod<Svx_Keystore_V1_ListKeypairsRequest, Svx_Keystore_V1_ListKeypairsResponse>("svx.keystore.v1.Keystore/ListKeypairs")
     public static let deleteKeypair = RPCMethod<Svx_Keystore_V1_DeleteKeypairRequest, Svx_Keystore_V1_DeleteKeypairResponse>("svx.keystore.v1.Keystore/DeleteKeypair")
     public static let rotateKEK = RPCMethod<Svx_Keystore_V1_RotateKEKRequest, Svx_Keystore_V1_RotateKEKResponse>("svx.keystore.v1.Keystore/RotateKEK")
+    public static let beginKEKProof = RPCMethod<Svx_Keystore_V1_BeginKEKProofRequest, Svx_Keystore_V1_BeginKEKProofResponse>("svx.keystore.v1.Keystore/BeginKEKProof")
+    public static let setKEKCheck = RPCMethod<Svx_Keystore_V1_SetKEKCheckRequest, Svx_Keystore_V1_SetKEKCheckResponse>("svx.keystore.v1.Keystore/SetKEKCheck")
 }

@@ -12,6 +12,11 @@
 /// Conventions (groups, hashes, hex encodings): ../shared/reference/meeco-compat.md §2-3.
 /// Every hex field is lowercase; A, B and the verifier are 512 hex characters (2048-bit group).
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -244,12 +249,42 @@ public nonisolated struct Svx_Auth_V1_RevokeSessionResponse: Sendable {
   public init() {}
 }
 
+/// Proof of the current passphrase (and Secret Key) inside a request that a session alone must not be able
+/// to make (docs/ADR-002-auth.md, "Credential proofs"). The client runs BeginLogin for its own username (the
+/// challenge is consumed by the request, like FinishLogin consumes it) and sends:
+///   srp_m1_hex   the SRP-6a client proof M1 for that challenge;
+///   binding_hex  HMAC-SHA256(K, "svx-credential-proof-v1" framing, the request's purpose and digest), K the
+///                exchange's session key: the proof is valid for this one request and no other.
+/// A wrong proof counts as a failed login of the username (throttled like FinishLogin). Every failure is
+/// PERMISSION_DENIED with details["field"] = "current_credentials", whatever the cause (wrong passphrase,
+/// another user's, unknown, used or expired challenge).
+public nonisolated struct Svx_Auth_V1_CredentialProof: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var loginID: String = String()
+
+  /// 64 lowercase hex
+  public var srpM1Hex: String = String()
+
+  /// 64 lowercase hex
+  public var bindingHex: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// svx.auth.v1.Auth/ChangeVerifier: step 2 of a passphrase change (docs/ADR-004-keystore.md): replaces the
 /// caller's SRP salt and verifier and moves the credential generation from expected_generation to
 /// new_generation (the one the Keystore gave the staged KEK wrap). Compare-and-set: ABORTED if the
 /// generation is no longer expected_generation (another session changed the passphrase). The session in the
 /// envelope must come from a login within the last SVX_AUTH_REAUTH_WINDOW_MS (FAILED_PRECONDITION
-/// otherwise). Every other session of the user ends.
+/// otherwise), and current_credentials must prove the current passphrase (PERMISSION_DENIED otherwise); its
+/// binding covers the purpose "svx.auth.v1.Auth/ChangeVerifier" and the digest of the user id, salt,
+/// verifier and both generations (SVXContracts ProofTranscript.changeVerifier). Every other session of the
+/// user ends.
 public nonisolated struct Svx_Auth_V1_ChangeVerifierRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -264,9 +299,20 @@ public nonisolated struct Svx_Auth_V1_ChangeVerifierRequest: Sendable {
   /// > expected_generation
   public var newGeneration: UInt64 = 0
 
+  public var currentCredentials: Svx_Auth_V1_CredentialProof {
+    get {_currentCredentials ?? Svx_Auth_V1_CredentialProof()}
+    set {_currentCredentials = newValue}
+  }
+  /// Returns true if `currentCredentials` has been explicitly set.
+  public var hasCurrentCredentials: Bool {self._currentCredentials != nil}
+  /// Clears the value of `currentCredentials`. Subsequent reads from it will return its default value.
+  public mutating func clearCurrentCredentials() {self._currentCredentials = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _currentCredentials: Svx_Auth_V1_CredentialProof? = nil
 }
 
 public nonisolated struct Svx_Auth_V1_ChangeVerifierResponse: Sendable {
@@ -275,6 +321,52 @@ public nonisolated struct Svx_Auth_V1_ChangeVerifierResponse: Sendable {
   // methods supported on all messages.
 
   public var revokedSessions: UInt32 = 0
+
+  /// M2 of the current_credentials exchange: Auth knew the verifier the proof was checked against.
+  public var srpM2Hex: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.auth.v1.Auth/VerifyCredentials: checks a CredentialProof of the session's user for a request made to
+/// another service, which calls this with the caller's session (the Keystore, for SetKEKCheck). purpose names
+/// that request's method, request_digest is the SHA-256 of its transcript; both are what the proof's binding
+/// covers. Changes nothing but the consumed challenge (and the throttle on failure).
+public nonisolated struct Svx_Auth_V1_VerifyCredentialsRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var proof: Svx_Auth_V1_CredentialProof {
+    get {_proof ?? Svx_Auth_V1_CredentialProof()}
+    set {_proof = newValue}
+  }
+  /// Returns true if `proof` has been explicitly set.
+  public var hasProof: Bool {self._proof != nil}
+  /// Clears the value of `proof`. Subsequent reads from it will return its default value.
+  public mutating func clearProof() {self._proof = nil}
+
+  /// 1..128 characters
+  public var purpose: String = String()
+
+  /// 32 bytes
+  public var requestDigest: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _proof: Svx_Auth_V1_CredentialProof? = nil
+}
+
+public nonisolated struct Svx_Auth_V1_VerifyCredentialsResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var srpM2Hex: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -798,9 +890,49 @@ nonisolated extension Svx_Auth_V1_RevokeSessionResponse: SwiftProtobuf.Message, 
   }
 }
 
+nonisolated extension Svx_Auth_V1_CredentialProof: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CredentialProof"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}login_id\0\u{3}srp_m1_hex\0\u{3}binding_hex\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.loginID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.srpM1Hex) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.bindingHex) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.loginID.isEmpty {
+      try visitor.visitSingularStringField(value: self.loginID, fieldNumber: 1)
+    }
+    if !self.srpM1Hex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpM1Hex, fieldNumber: 2)
+    }
+    if !self.bindingHex.isEmpty {
+      try visitor.visitSingularStringField(value: self.bindingHex, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_CredentialProof, rhs: Svx_Auth_V1_CredentialProof) -> Bool {
+    if lhs.loginID != rhs.loginID {return false}
+    if lhs.srpM1Hex != rhs.srpM1Hex {return false}
+    if lhs.bindingHex != rhs.bindingHex {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
 nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeVerifierRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_salt_hex\0\u{3}srp_verifier_hex\0\u{3}expected_generation\0\u{3}new_generation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_salt_hex\0\u{3}srp_verifier_hex\0\u{3}expected_generation\0\u{3}new_generation\0\u{3}current_credentials\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -812,12 +944,17 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, 
       case 2: try { try decoder.decodeSingularStringField(value: &self.srpVerifierHex) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expectedGeneration) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.newGeneration) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._currentCredentials) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.srpSaltHex.isEmpty {
       try visitor.visitSingularStringField(value: self.srpSaltHex, fieldNumber: 1)
     }
@@ -830,6 +967,9 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, 
     if self.newGeneration != 0 {
       try visitor.visitSingularUInt64Field(value: self.newGeneration, fieldNumber: 4)
     }
+    try { if let v = self._currentCredentials {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -838,6 +978,7 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, 
     if lhs.srpVerifierHex != rhs.srpVerifierHex {return false}
     if lhs.expectedGeneration != rhs.expectedGeneration {return false}
     if lhs.newGeneration != rhs.newGeneration {return false}
+    if lhs._currentCredentials != rhs._currentCredentials {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -845,7 +986,7 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierRequest: SwiftProtobuf.Message, 
 
 nonisolated extension Svx_Auth_V1_ChangeVerifierResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ChangeVerifierResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}revoked_sessions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}revoked_sessions\0\u{3}srp_m2_hex\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -854,6 +995,7 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierResponse: SwiftProtobuf.Message,
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.revokedSessions) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.srpM2Hex) }()
       default: break
       }
     }
@@ -863,11 +1005,89 @@ nonisolated extension Svx_Auth_V1_ChangeVerifierResponse: SwiftProtobuf.Message,
     if self.revokedSessions != 0 {
       try visitor.visitSingularUInt32Field(value: self.revokedSessions, fieldNumber: 1)
     }
+    if !self.srpM2Hex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpM2Hex, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Svx_Auth_V1_ChangeVerifierResponse, rhs: Svx_Auth_V1_ChangeVerifierResponse) -> Bool {
     if lhs.revokedSessions != rhs.revokedSessions {return false}
+    if lhs.srpM2Hex != rhs.srpM2Hex {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_VerifyCredentialsRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyCredentialsRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}proof\0\u{1}purpose\0\u{3}request_digest\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._proof) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.purpose) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.requestDigest) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._proof {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.purpose.isEmpty {
+      try visitor.visitSingularStringField(value: self.purpose, fieldNumber: 2)
+    }
+    if !self.requestDigest.isEmpty {
+      try visitor.visitSingularBytesField(value: self.requestDigest, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_VerifyCredentialsRequest, rhs: Svx_Auth_V1_VerifyCredentialsRequest) -> Bool {
+    if lhs._proof != rhs._proof {return false}
+    if lhs.purpose != rhs.purpose {return false}
+    if lhs.requestDigest != rhs.requestDigest {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_VerifyCredentialsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".VerifyCredentialsResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_m2_hex\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.srpM2Hex) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.srpM2Hex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpM2Hex, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_VerifyCredentialsResponse, rhs: Svx_Auth_V1_VerifyCredentialsResponse) -> Bool {
+    if lhs.srpM2Hex != rhs.srpM2Hex {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -16,7 +16,17 @@
 /// Wrapped keys are Cryppo strings `Aes256Gcm.<ciphertext>.<artefacts>`: a KEK by the passphrase-derived
 /// key (PDK), DEKs and private keys by the KEK. Anything else (plaintext, another strategy, a wrong size) is
 /// INVALID_ARGUMENT with details["field"] naming the field.
+///
+/// The KEK check (docs/ADR-004-keystore.md, "Proving possession of the KEK"): the Ed25519 public key whose
+/// seed is HMAC-SHA256(KEK, "svx-kek-check-v1"). The Keystore stores it (it proves nothing by itself and
+/// opens nothing); what replaces keys (StagePassphraseChange, RotateKEK) must carry a KEKProof: a signature
+/// by that key over the request and a fresh single-use nonce from BeginKEKProof.
 
+#if canImport(FoundationEssentials)
+import FoundationEssentials
+#else
+import Foundation
+#endif
 import SwiftProtobuf
 
 // If the compiler emits an error on this type, it is because this file
@@ -137,7 +147,7 @@ public nonisolated struct Svx_Keystore_V1_Keypair: Sendable {
 }
 
 /// svx.keystore.v1.Keystore/CreateKEK: the first KEK of a user (sign-up), version 1, wrapped for the
-/// session's credential generation. ALREADY_EXISTS if the user has a KEK.
+/// session's credential generation, and its KEK check. ALREADY_EXISTS if the user has a KEK.
 public nonisolated struct Svx_Keystore_V1_CreateKEKRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -153,6 +163,9 @@ public nonisolated struct Svx_Keystore_V1_CreateKEKRequest: Sendable {
   public var hasDerivation: Bool {self._derivation != nil}
   /// Clears the value of `derivation`. Subsequent reads from it will return its default value.
   public mutating func clearDerivation() {self._derivation = nil}
+
+  /// 32 bytes: the KEK check public key (required)
+  public var kekCheck: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -213,6 +226,9 @@ public nonisolated struct Svx_Keystore_V1_GetKEKResponse: Sendable {
   /// A wrap for a later generation exists: a passphrase change was staged and has not reached Auth (yet).
   public var passphraseChangePending: Bool = false
 
+  /// The KEK check of the current KEK version; empty for a user whose KEK predates KEK checks (SetKEKCheck).
+  public var kekCheck: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -220,9 +236,105 @@ public nonisolated struct Svx_Keystore_V1_GetKEKResponse: Sendable {
   fileprivate var _kek: Svx_Keystore_V1_KeyEncryptionKey? = nil
 }
 
+/// svx.keystore.v1.Keystore/BeginKEKProof: a fresh nonce for one KEKProof, bound to the caller, single use,
+/// valid for two minutes. FAILED_PRECONDITION (details["reason"] = "kek_check_missing") if the user has no
+/// KEK check yet; RESOURCE_EXHAUSTED (retry_after_ms) beyond 8 unused nonces.
+public nonisolated struct Svx_Keystore_V1_BeginKEKProofRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Keystore_V1_BeginKEKProofResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var challengeID: String = String()
+
+  /// 32 bytes
+  public var nonce: Data = Data()
+
+  public var expiresAtMs: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A proof of possession of the current KEK: the Ed25519 signature by the KEK check key of the request's
+/// transcript (SVXContracts ProofTranscript: the method, the user id, challenge_id, the nonce, and every field
+/// of the request but this one). A challenge is consumed by the first request that names it, whether the
+/// proof holds or not. PERMISSION_DENIED (details["field"] = "kek_proof") if it does not.
+public nonisolated struct Svx_Keystore_V1_KEKProof: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var challengeID: String = String()
+
+  /// 64 bytes
+  public var signature: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.keystore.v1.Keystore/SetKEKCheck: sets (or repairs) the KEK check of a user whose KEK predates KEK
+/// checks, proved by the current passphrase instead of the KEK: current_credentials is checked by Auth
+/// (VerifyCredentials; purpose "svx.keystore.v1.Keystore/SetKEKCheck", digest of ProofTranscript.setKEKCheck).
+/// ABORTED if kek_version is not the current KEK version; PERMISSION_DENIED if the proof fails.
+public nonisolated struct Svx_Keystore_V1_SetKEKCheckRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var kekVersion: UInt32 = 0
+
+  /// 32 bytes
+  public var kekCheck: Data = Data()
+
+  public var currentCredentials: Svx_Auth_V1_CredentialProof {
+    get {_currentCredentials ?? Svx_Auth_V1_CredentialProof()}
+    set {_currentCredentials = newValue}
+  }
+  /// Returns true if `currentCredentials` has been explicitly set.
+  public var hasCurrentCredentials: Bool {self._currentCredentials != nil}
+  /// Clears the value of `currentCredentials`. Subsequent reads from it will return its default value.
+  public mutating func clearCurrentCredentials() {self._currentCredentials = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _currentCredentials: Svx_Auth_V1_CredentialProof? = nil
+}
+
+public nonisolated struct Svx_Keystore_V1_SetKEKCheckResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// Auth's M2 for current_credentials
+  public var srpM2Hex: String = String()
+
+  /// the user had a (different) KEK check before
+  public var replaced: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 /// svx.keystore.v1.Keystore/StagePassphraseChange: step 1 of a passphrase change. Stores the current KEK
 /// wrapped by the new PDK under a new credential generation, returned; the wrap of the current generation
-/// stays. ABORTED if kek_version is not the current KEK version (a rotation happened).
+/// stays. Needs a KEKProof (PERMISSION_DENIED without a valid one). ABORTED if kek_version is not the
+/// current KEK version (a rotation happened).
 public nonisolated struct Svx_Keystore_V1_StagePassphraseChangeRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -241,11 +353,21 @@ public nonisolated struct Svx_Keystore_V1_StagePassphraseChangeRequest: Sendable
   /// Clears the value of `derivation`. Subsequent reads from it will return its default value.
   public mutating func clearDerivation() {self._derivation = nil}
 
+  public var kekProof: Svx_Keystore_V1_KEKProof {
+    get {_kekProof ?? Svx_Keystore_V1_KEKProof()}
+    set {_kekProof = newValue}
+  }
+  /// Returns true if `kekProof` has been explicitly set.
+  public var hasKekProof: Bool {self._kekProof != nil}
+  /// Clears the value of `kekProof`. Subsequent reads from it will return its default value.
+  public mutating func clearKekProof() {self._kekProof = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _derivation: Svx_Keystore_V1_DerivationArtefacts? = nil
+  fileprivate var _kekProof: Svx_Keystore_V1_KEKProof? = nil
 }
 
 public nonisolated struct Svx_Keystore_V1_StagePassphraseChangeResponse: Sendable {
@@ -261,8 +383,9 @@ public nonisolated struct Svx_Keystore_V1_StagePassphraseChangeResponse: Sendabl
 }
 
 /// svx.keystore.v1.Keystore/CommitPassphraseChange: step 3 (and part of every login): Auth is at
-/// credential_generation, so the wraps of earlier generations are deleted. FAILED_PRECONDITION if Auth is
-/// not at that generation yet or there is no wrap for it (nothing is deleted then). Idempotent.
+/// credential_generation, so the wraps of earlier generations are deleted (kept aside for
+/// SVX_KEYSTORE_WRAP_RETENTION_DAYS, for an operator's restore). FAILED_PRECONDITION if Auth is not at that
+/// generation yet or there is no wrap for it (nothing is deleted then). Idempotent.
 public nonisolated struct Svx_Keystore_V1_CommitPassphraseChangeRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -563,10 +686,11 @@ public nonisolated struct Svx_Keystore_V1_RewrappedKey: Sendable {
 }
 
 /// svx.keystore.v1.Keystore/RotateKEK: one atomic request: a new KEK (version expected_kek_version + 1)
-/// wrapped for the session's credential generation, and every DEK and every private key of the user
-/// re-wrapped by it. All or nothing: ABORTED if the KEK version or the set of keys changed since the client
-/// read them, or the credential generation is not the session's; FAILED_PRECONDITION while a passphrase
-/// change is pending. The previous KEK's wraps are gone when it returns.
+/// wrapped for the session's credential generation, its KEK check, and every DEK and every private key of
+/// the user re-wrapped by it. Needs a KEKProof by the current KEK (PERMISSION_DENIED without a valid one).
+/// All or nothing: ABORTED if the KEK version or the set of keys changed since the client read them, or the
+/// credential generation is not the session's; FAILED_PRECONDITION while a passphrase change is pending. The
+/// previous KEK's wraps are out of use when it returns (kept aside for SVX_KEYSTORE_WRAP_RETENTION_DAYS).
 public nonisolated struct Svx_Keystore_V1_RotateKEKRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -591,11 +715,24 @@ public nonisolated struct Svx_Keystore_V1_RotateKEKRequest: Sendable {
 
   public var keypairs: [Svx_Keystore_V1_RewrappedKey] = []
 
+  public var kekProof: Svx_Keystore_V1_KEKProof {
+    get {_kekProof ?? Svx_Keystore_V1_KEKProof()}
+    set {_kekProof = newValue}
+  }
+  /// Returns true if `kekProof` has been explicitly set.
+  public var hasKekProof: Bool {self._kekProof != nil}
+  /// Clears the value of `kekProof`. Subsequent reads from it will return its default value.
+  public mutating func clearKekProof() {self._kekProof = nil}
+
+  /// 32 bytes: the KEK check of the new KEK
+  public var newKekCheck: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
 
   fileprivate var _derivation: Svx_Keystore_V1_DerivationArtefacts? = nil
+  fileprivate var _kekProof: Svx_Keystore_V1_KEKProof? = nil
 }
 
 public nonisolated struct Svx_Keystore_V1_RotateKEKResponse: Sendable {
@@ -834,7 +971,7 @@ nonisolated extension Svx_Keystore_V1_Keypair: SwiftProtobuf.Message, SwiftProto
 
 nonisolated extension Svx_Keystore_V1_CreateKEKRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CreateKEKRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}wrapped_kek\0\u{1}derivation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}wrapped_kek\0\u{1}derivation\0\u{3}kek_check\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -844,6 +981,7 @@ nonisolated extension Svx_Keystore_V1_CreateKEKRequest: SwiftProtobuf.Message, S
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularStringField(value: &self.wrappedKek) }()
       case 2: try { try decoder.decodeSingularMessageField(value: &self._derivation) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.kekCheck) }()
       default: break
       }
     }
@@ -860,12 +998,16 @@ nonisolated extension Svx_Keystore_V1_CreateKEKRequest: SwiftProtobuf.Message, S
     try { if let v = self._derivation {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 2)
     } }()
+    if !self.kekCheck.isEmpty {
+      try visitor.visitSingularBytesField(value: self.kekCheck, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Svx_Keystore_V1_CreateKEKRequest, rhs: Svx_Keystore_V1_CreateKEKRequest) -> Bool {
     if lhs.wrappedKek != rhs.wrappedKek {return false}
     if lhs._derivation != rhs._derivation {return false}
+    if lhs.kekCheck != rhs.kekCheck {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -937,7 +1079,7 @@ nonisolated extension Svx_Keystore_V1_GetKEKRequest: SwiftProtobuf.Message, Swif
 
 nonisolated extension Svx_Keystore_V1_GetKEKResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".GetKEKResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kek\0\u{3}passphrase_change_pending\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}kek\0\u{3}passphrase_change_pending\0\u{3}kek_check\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -947,6 +1089,7 @@ nonisolated extension Svx_Keystore_V1_GetKEKResponse: SwiftProtobuf.Message, Swi
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularMessageField(value: &self._kek) }()
       case 2: try { try decoder.decodeSingularBoolField(value: &self.passphraseChangePending) }()
+      case 3: try { try decoder.decodeSingularBytesField(value: &self.kekCheck) }()
       default: break
       }
     }
@@ -963,12 +1106,189 @@ nonisolated extension Svx_Keystore_V1_GetKEKResponse: SwiftProtobuf.Message, Swi
     if self.passphraseChangePending != false {
       try visitor.visitSingularBoolField(value: self.passphraseChangePending, fieldNumber: 2)
     }
+    if !self.kekCheck.isEmpty {
+      try visitor.visitSingularBytesField(value: self.kekCheck, fieldNumber: 3)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Svx_Keystore_V1_GetKEKResponse, rhs: Svx_Keystore_V1_GetKEKResponse) -> Bool {
     if lhs._kek != rhs._kek {return false}
     if lhs.passphraseChangePending != rhs.passphraseChangePending {return false}
+    if lhs.kekCheck != rhs.kekCheck {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_BeginKEKProofRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BeginKEKProofRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_BeginKEKProofRequest, rhs: Svx_Keystore_V1_BeginKEKProofRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_BeginKEKProofResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BeginKEKProofResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}challenge_id\0\u{1}nonce\0\u{3}expires_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.challengeID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.nonce) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.challengeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.challengeID, fieldNumber: 1)
+    }
+    if !self.nonce.isEmpty {
+      try visitor.visitSingularBytesField(value: self.nonce, fieldNumber: 2)
+    }
+    if self.expiresAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expiresAtMs, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_BeginKEKProofResponse, rhs: Svx_Keystore_V1_BeginKEKProofResponse) -> Bool {
+    if lhs.challengeID != rhs.challengeID {return false}
+    if lhs.nonce != rhs.nonce {return false}
+    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_KEKProof: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".KEKProof"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}challenge_id\0\u{1}signature\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.challengeID) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.signature) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.challengeID.isEmpty {
+      try visitor.visitSingularStringField(value: self.challengeID, fieldNumber: 1)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularBytesField(value: self.signature, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_KEKProof, rhs: Svx_Keystore_V1_KEKProof) -> Bool {
+    if lhs.challengeID != rhs.challengeID {return false}
+    if lhs.signature != rhs.signature {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_SetKEKCheckRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetKEKCheckRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}kek_version\0\u{3}kek_check\0\u{3}current_credentials\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.kekVersion) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.kekCheck) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._currentCredentials) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.kekVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kekVersion, fieldNumber: 1)
+    }
+    if !self.kekCheck.isEmpty {
+      try visitor.visitSingularBytesField(value: self.kekCheck, fieldNumber: 2)
+    }
+    try { if let v = self._currentCredentials {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_SetKEKCheckRequest, rhs: Svx_Keystore_V1_SetKEKCheckRequest) -> Bool {
+    if lhs.kekVersion != rhs.kekVersion {return false}
+    if lhs.kekCheck != rhs.kekCheck {return false}
+    if lhs._currentCredentials != rhs._currentCredentials {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_SetKEKCheckResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetKEKCheckResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_m2_hex\0\u{1}replaced\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.srpM2Hex) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.replaced) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.srpM2Hex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpM2Hex, fieldNumber: 1)
+    }
+    if self.replaced != false {
+      try visitor.visitSingularBoolField(value: self.replaced, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_SetKEKCheckResponse, rhs: Svx_Keystore_V1_SetKEKCheckResponse) -> Bool {
+    if lhs.srpM2Hex != rhs.srpM2Hex {return false}
+    if lhs.replaced != rhs.replaced {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -976,7 +1296,7 @@ nonisolated extension Svx_Keystore_V1_GetKEKResponse: SwiftProtobuf.Message, Swi
 
 nonisolated extension Svx_Keystore_V1_StagePassphraseChangeRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".StagePassphraseChangeRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}kek_version\0\u{3}wrapped_kek\0\u{1}derivation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}kek_version\0\u{3}wrapped_kek\0\u{1}derivation\0\u{3}kek_proof\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -987,6 +1307,7 @@ nonisolated extension Svx_Keystore_V1_StagePassphraseChangeRequest: SwiftProtobu
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.kekVersion) }()
       case 2: try { try decoder.decodeSingularStringField(value: &self.wrappedKek) }()
       case 3: try { try decoder.decodeSingularMessageField(value: &self._derivation) }()
+      case 4: try { try decoder.decodeSingularMessageField(value: &self._kekProof) }()
       default: break
       }
     }
@@ -1006,6 +1327,9 @@ nonisolated extension Svx_Keystore_V1_StagePassphraseChangeRequest: SwiftProtobu
     try { if let v = self._derivation {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
     } }()
+    try { if let v = self._kekProof {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 4)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1013,6 +1337,7 @@ nonisolated extension Svx_Keystore_V1_StagePassphraseChangeRequest: SwiftProtobu
     if lhs.kekVersion != rhs.kekVersion {return false}
     if lhs.wrappedKek != rhs.wrappedKek {return false}
     if lhs._derivation != rhs._derivation {return false}
+    if lhs._kekProof != rhs._kekProof {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1679,7 +2004,7 @@ nonisolated extension Svx_Keystore_V1_RewrappedKey: SwiftProtobuf.Message, Swift
 
 nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RotateKEKRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_kek_version\0\u{3}credential_generation\0\u{3}wrapped_kek\0\u{1}derivation\0\u{1}deks\0\u{1}keypairs\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_kek_version\0\u{3}credential_generation\0\u{3}wrapped_kek\0\u{1}derivation\0\u{1}deks\0\u{1}keypairs\0\u{3}kek_proof\0\u{3}new_kek_check\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1693,6 +2018,8 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
       case 4: try { try decoder.decodeSingularMessageField(value: &self._derivation) }()
       case 5: try { try decoder.decodeRepeatedMessageField(value: &self.deks) }()
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.keypairs) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._kekProof) }()
+      case 8: try { try decoder.decodeSingularBytesField(value: &self.newKekCheck) }()
       default: break
       }
     }
@@ -1721,6 +2048,12 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
     if !self.keypairs.isEmpty {
       try visitor.visitRepeatedMessageField(value: self.keypairs, fieldNumber: 6)
     }
+    try { if let v = self._kekProof {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
+    if !self.newKekCheck.isEmpty {
+      try visitor.visitSingularBytesField(value: self.newKekCheck, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1731,6 +2064,8 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
     if lhs._derivation != rhs._derivation {return false}
     if lhs.deks != rhs.deks {return false}
     if lhs.keypairs != rhs.keypairs {return false}
+    if lhs._kekProof != rhs._kekProof {return false}
+    if lhs.newKekCheck != rhs.newKekCheck {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -183,3 +183,48 @@ import Testing
         #expect(try Cryppo.decrypt(s, privateKey: reread) == utf8("x"))
     }
 }
+
+@Suite struct Ed25519Tests {
+    /// RFC 8032 §7.1, tests 1, 2 and 3: seed → public key, and the deterministic signature.
+    static let vectors: [(seed: String, publicKey: String, message: String, signature: String)] = [
+        ("9d61b19deffd5a60ba844af492ec2cc44449c5697b326919703bac031cae7f60",
+         "d75a980182b10ab7d54bfed3c964073a0ee172f3daa62325af021a68f707511a", "",
+         "e5564300c360ac729086e2cc806e828a84877f1eb8e5d974d873e065224901555fb8821590a33bacc61e39701cf9b46bd25bf5f0595bbe24655141438e7a100b"),
+        ("4ccd089b28ff96da9db6c346ec114e0f5b8a319f35aba624da8cf6ed4fb8a6fb",
+         "3d4017c3e843895a92b70aa74d1b7ebc9c982ccf2ec4968cc0cd55f12af4660c", "72",
+         "92a009a9f0d4cab8720e820b5f642540a2b27b5416503f8fb3762223ebdb69da085ac1e43e15996e458f3613d0f11d8c387b2eaeb4302aeeb00d291612bb0c00"),
+        ("c5aa8df43f9f837bedb7442f31dcb7b166d38535076f094b85ce3a2e0b4458f7",
+         "fc51cd8e6218a1a38da47ed00230f0580816ed13ba3303ac5deb911548908025", "af82",
+         "6291d657deec24024827e69c3abe01a30ce548a284743a445e3680d7db5ac3ac18ff9b538d16f290ae67f760984dc6594a7c15e9716ed28dc027beceea1ec40a"),
+    ]
+
+    @Test func rfc8032() throws {
+        for vector in Self.vectors {
+            let key = try Ed25519SigningKey(seed: hex(vector.seed))
+            #expect(key.publicKey == hex(vector.publicKey))
+            #expect(try key.sign(hex(vector.message)) == hex(vector.signature))
+            #expect(Ed25519.isValidSignature(hex(vector.signature), of: hex(vector.message), publicKey: hex(vector.publicKey)))
+        }
+    }
+
+    @Test func anythingElseDoesNotVerify() throws {
+        let key = try Ed25519SigningKey(seed: try SecureRandom.bytes(count: 32))
+        let other = try Ed25519SigningKey(seed: try SecureRandom.bytes(count: 32))
+        let message = Array("svx".utf8)
+        let signature = try key.sign(message)
+        #expect(Ed25519.isValidSignature(signature, of: message, publicKey: key.publicKey))
+        #expect(!Ed25519.isValidSignature(signature, of: message, publicKey: other.publicKey))
+        #expect(!Ed25519.isValidSignature(signature, of: Array("svy".utf8), publicKey: key.publicKey))
+        for index in [0, 31, 32, 63] {
+            var flipped = signature
+            flipped[index] ^= 0x01
+            #expect(!Ed25519.isValidSignature(flipped, of: message, publicKey: key.publicKey), "byte \(index)")
+        }
+        // Wrong lengths and junk are false, never a crash.
+        #expect(!Ed25519.isValidSignature(Array(signature.dropLast()), of: message, publicKey: key.publicKey))
+        #expect(!Ed25519.isValidSignature(signature, of: message, publicKey: Array(key.publicKey.dropLast())))
+        #expect(!Ed25519.isValidSignature([UInt8](repeating: 0, count: 64), of: message, publicKey: [UInt8](repeating: 0, count: 32)))
+        #expect(!Ed25519.isValidSignature([], of: [], publicKey: []))
+        expectCryppoError(.invalidLength) { _ = try Ed25519SigningKey(seed: [UInt8](repeating: 1, count: 31)) }
+    }
+}

@@ -133,6 +133,7 @@ import Testing
 struct CommandLineStack {
     let auth: ServiceProcess
     let keystore: ServiceProcess
+    let database: TestDatabase
     let home: URL
     let svx: String
     let environment: [String: String]
@@ -152,7 +153,7 @@ struct CommandLineStack {
         environment["SVX_AUTH_ENDPOINT"] = auth.endpoint
         environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
         return CommandLineStack(
-            auth: auth, keystore: keystore, home: home,
+            auth: auth, keystore: keystore, database: database, home: home,
             svx: try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path, environment: environment)
     }
 

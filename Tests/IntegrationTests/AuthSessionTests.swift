@@ -121,8 +121,10 @@ import Testing
         #expect(try await auth.validate(current.sessionToken).credentialGeneration == 1)
 
         var change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
         let response = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
         #expect(response.revokedSessions == 1)
+        #expect(response.srpM2Hex.count == 64)
 
         #expect(try await auth.validate(current.sessionToken).userID == user.userID)
         #expect(try await auth.validate(current.sessionToken).credentialGeneration == 2)
@@ -136,6 +138,7 @@ import Testing
 
         // Compare-and-set: a change made from a stale generation is ABORTED and changes nothing.
         change = try changeRequest(username: user.username, password: password("third"), from: 1, to: 3)
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("new"))
         let stale = await status {
             _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
         }
@@ -165,6 +168,97 @@ import Testing
         return change
     }
 
+    /// ChangeVerifier needs a proof of the current passphrase made for this very request, from one of the caller's
+    /// own login challenges; wrong proofs count as failed logins. VerifyCredentials checks the same proofs for
+    /// another service's request.
+    @Test func changeVerifierNeedsAProofOfTheCurrentPassphrase() async throws {
+        let (service, _) = try await startService("auth", environment: ["SVX_AUTH_THROTTLE_BURST": "3"])
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let user = try await auth.signUp(password: password("old"))
+        let other = try await auth.signUp(password: password("other"))
+        let session = try await auth.login(username: user.username, password: password("old"))
+        func change(_ request: Svx_Auth_V1_ChangeVerifierRequest) async -> RPCStatus? {
+            await status {
+                _ = try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: session.sessionToken, timeout: .seconds(5))
+            }
+        }
+        let request = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+
+        // Another user's challenge, with that user's correct proof: refused like an unknown one, and not consumed.
+        var foreign = request
+        let (otherSRP, otherChallenge, otherM1) = try await auth.prepareLogin(username: other.username, password: password("other"))
+        foreign.currentCredentials.loginID = otherChallenge.loginID
+        foreign.currentCredentials = credentialProof(
+            otherSRP, loginID: otherChallenge.loginID, m1Hex: otherM1, purpose: AuthRPC.changeVerifier.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.changeVerifier(foreign, userID: user.userID).bytes))
+        let refused = await change(foreign)
+        #expect(refused?.code == .permissionDenied && refused?.details["field"] == "current_credentials")
+        _ = try await auth.finish(loginID: otherChallenge.loginID, m1Hex: otherM1)  // still there for its owner
+
+        // Malformed proofs name their field.
+        var malformed = try await auth.proved(request, userID: user.userID, username: user.username, password: password("old"))
+        malformed.currentCredentials.bindingHex = "zz"
+        #expect(await change(malformed)?.details["field"] == "current_credentials.binding_hex")
+
+        // Wrong passphrases take tokens from the username's bucket like failed logins: after the burst even the
+        // right proof (its challenge begun before) waits.
+        let right = try await auth.proved(request, userID: user.userID, username: user.username, password: password("old"))
+        for guess in ["guess 1", "guess 2", "guess 3"] {
+            let wrong = try await auth.proved(request, userID: user.userID, username: user.username, password: password(guess))
+            #expect(await change(wrong)?.code == .permissionDenied, "\(guess)")
+        }
+        let throttled = await change(right)
+        #expect(throttled?.code == .resourceExhausted && throttled?.details["retry_after_ms"] != nil, "\(String(describing: throttled))")
+        #expect(try await auth.validate(session.sessionToken).credentialGeneration == 1)
+    }
+
+    @Test func verifyCredentialsChecksAProofForAnotherServicesRequest() async throws {
+        let (service, _) = try await startService("auth")
+        defer { service.stop() }
+        let auth = try AuthTestClient(service)
+        defer { auth.close() }
+        let user = try await auth.signUp(password: password("pw"))
+        let session = try await auth.login(username: user.username, password: password("pw"))
+        let digest = HashFunction.sha256.hash(Array("a request of another service".utf8))
+        func verify(purpose: String, digest: [UInt8], proofPurpose: String? = nil, proofDigest: [UInt8]? = nil)
+            async throws -> (SRPClient, Svx_Auth_V1_VerifyCredentialsRequest)
+        {
+            let (srpClient, challenge, m1) = try await auth.prepareLogin(username: user.username, password: password("pw"))
+            var request = Svx_Auth_V1_VerifyCredentialsRequest()
+            request.proof = credentialProof(
+                srpClient, loginID: challenge.loginID, m1Hex: m1, purpose: proofPurpose ?? purpose, requestDigest: proofDigest ?? digest)
+            request.purpose = purpose
+            request.requestDigest = Data(digest)
+            return (srpClient, request)
+        }
+        func call(_ request: Svx_Auth_V1_VerifyCredentialsRequest) async throws -> Svx_Auth_V1_VerifyCredentialsResponse {
+            try await auth.client.call(AuthRPC.verifyCredentials, request, sessionToken: session.sessionToken, timeout: .seconds(5))
+        }
+
+        var (srpClient, request) = try await verify(purpose: "svx.keystore.v1.Keystore/SetKEKCheck", digest: digest)
+        let response = try await call(request)
+        _ = try srpClient.verify(serverProof: try Hex.decode(response.srpM2Hex))  // Auth knew the verifier
+        #expect(await status { _ = try await call(request) }?.code == .permissionDenied, "used once")
+        // A proof made for another purpose or another request is refused.
+        (_, request) = try await verify(purpose: "svx.keystore.v1.Keystore/SetKEKCheck", digest: digest, proofPurpose: "other")
+        #expect(await status { _ = try await call(request) }?.code == .permissionDenied)
+        (_, request) = try await verify(
+            purpose: "svx.keystore.v1.Keystore/SetKEKCheck", digest: digest, proofDigest: HashFunction.sha256.hash([1]))
+        #expect(await status { _ = try await call(request) }?.code == .permissionDenied)
+        // Shapes.
+        request.purpose = ""
+        #expect(await status { _ = try await call(request) }?.details["field"] == "purpose")
+        request.purpose = "x"
+        request.requestDigest = Data([1, 2, 3])
+        #expect(await status { _ = try await call(request) }?.details["field"] == "request_digest")
+        let anonymous = await status {
+            _ = try await auth.client.call(AuthRPC.verifyCredentials, request, timeout: .seconds(5))
+        }
+        #expect(anonymous?.code == .unauthenticated)
+    }
+
     /// A login that began before a passphrase change cannot finish after it, even when the proof would still
     /// match (here the "change" keeps the same salt and verifier, so only the generation differs).
     @Test func aLoginBegunBeforeAPassphraseChangeCannotFinishAfterIt() async throws {
@@ -179,6 +273,7 @@ import Testing
         change.srpSaltHex = challenge.srpSaltHex
         change.srpVerifierHex = Hex.encode(
             try srp.verifier(salt: try Hex.decode(challenge.srpSaltHex), username: user.username, password: password("same")))
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("same"))
         _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
         // ChangeVerifier ended the pending challenge; the same proof is refused.
         let raced = await status { _ = try await auth.finish(loginID: challenge.loginID, m1Hex: m1) }
@@ -217,13 +312,16 @@ import Testing
         let user = try await auth.signUp(password: password("old"))
         let session = try await auth.login(username: user.username, password: password("old"))
         try await Task.sleep(for: .milliseconds(1_500))
-        let change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+        var change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
         let failure = await status {
             _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: session.sessionToken, timeout: .seconds(5))
         }
         #expect(failure?.code == .failedPrecondition)
         #expect(try await auth.login(username: user.username, password: password("old")).credentialGeneration == 1)
-        // A fresh login can.
+        // A fresh login can (with a proof of its own, made first so that the call follows the login at once: the
+        // window is one second).
+        change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
         let fresh = try await auth.login(username: user.username, password: password("old"))
         _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: fresh.sessionToken, timeout: .seconds(5))
         #expect(try await auth.login(username: user.username, password: password("new")).credentialGeneration == 2)

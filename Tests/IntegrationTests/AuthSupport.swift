@@ -69,11 +69,38 @@ struct AuthTestClient {
         return response
     }
 
+    /// `request` with a credential proof of `password` (BeginLogin, M1, and the binding to this request).
+    func proved(
+        _ request: Svx_Auth_V1_ChangeVerifierRequest, userID: String, username: String, password: [UInt8]
+    ) async throws -> Svx_Auth_V1_ChangeVerifierRequest {
+        var request = request
+        let (srpClient, challenge, m1) = try await prepareLogin(username: username, password: password)
+        request.currentCredentials.loginID = challenge.loginID
+        request.currentCredentials = credentialProof(
+            srpClient, loginID: challenge.loginID, m1Hex: m1, purpose: AuthRPC.changeVerifier.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.changeVerifier(request, userID: userID).bytes))
+        return request
+    }
+
     func validate(_ token: String) async throws -> Svx_Auth_V1_ValidateSessionResponse {
         var request = Svx_Auth_V1_ValidateSessionRequest()
         request.sessionToken = token
         return try await client.call(AuthRPC.validateSession, request, timeout: .seconds(5))
     }
+}
+
+/// A credential proof from a prepared login (``AuthTestClient/prepareLogin(username:password:)``) for the request
+/// of method `purpose` whose transcript has SHA-256 `requestDigest`.
+func credentialProof(
+    _ srpClient: SRPClient, loginID: String, m1Hex: String, purpose: String, requestDigest: [UInt8]
+) -> Svx_Auth_V1_CredentialProof {
+    var proof = Svx_Auth_V1_CredentialProof()
+    proof.loginID = loginID
+    proof.srpM1Hex = m1Hex
+    proof.bindingHex = Hex.encode(HMAC.sha256(
+        key: srpClient.unverifiedSessionKey ?? [],
+        message: ProofTranscript.credentialBinding(purpose: purpose, requestDigest: requestDigest)))
+    return proof
 }
 
 /// The status a call fails with (nil if it succeeded).

@@ -444,19 +444,26 @@ import Testing
         let wrappedKEK = try Cryppo.encrypt(kek.bytes, key: pdk)
         let empty = try dumpKeystoreSchema(stack.database)
 
-        // No KEK yet: FAILED_PRECONDITION for everything that needs one.
+        // No KEK yet: FAILED_PRECONDITION for everything that needs one. Staging and rotating need a KEK proof,
+        // whose nonce a user without a KEK cannot get; a made-up one is refused.
         #expect(await user.failure(KeystoreRPC.createDEK, .init(wrapped: wrappedDEK))?.code == .failedPrecondition)
         #expect(await user.failure(KeystoreRPC.createKeypair, try .init(rsa, kek: kek))?.code == .failedPrecondition)
-        #expect(await user.failure(
-            KeystoreRPC.stagePassphraseChange, .init(kekVersion: 1, wrappedKek: wrappedKEK))?.code == .failedPrecondition)
-        let rotation = try Svx_Keystore_V1_RotateKEKRequest(
+        #expect(await user.failure(KeystoreRPC.beginKEKProof, .init())?.code == .failedPrecondition)
+        var madeUp = Svx_Keystore_V1_KEKProof()
+        madeUp.challengeID = unknownID()
+        madeUp.signature = Data(repeating: 7, count: 64)
+        var stage = Svx_Keystore_V1_StagePassphraseChangeRequest(kekVersion: 1, wrappedKek: wrappedKEK)
+        stage.kekProof = madeUp
+        #expect(await user.failure(KeystoreRPC.stagePassphraseChange, stage)?.code == .permissionDenied)
+        var rotation = try Svx_Keystore_V1_RotateKEKRequest(
             expected: 1, generation: 1, newKEK: try SymmetricKey.random(), pdk: pdk, deks: [], keypairs: [])
-        #expect(await user.failure(KeystoreRPC.rotateKEK, rotation)?.code == .failedPrecondition)
+        rotation.kekProof = madeUp
+        #expect(await user.failure(KeystoreRPC.rotateKEK, rotation)?.code == .permissionDenied)
         #expect(await user.failure(KeystoreRPC.commitPassphraseChange, .init(generation: 1))?.code == .failedPrecondition)
         #expect(try dumpKeystoreSchema(stack.database) == empty)
 
         // KEK at version 1: a key wrapped by "version 2" is ABORTED.
-        _ = try await user.call(KeystoreRPC.createKEK, .init(wrappedKek: wrappedKEK))
+        _ = try await user.call(KeystoreRPC.createKEK, .init(wrappedKek: wrappedKEK, kekCheck: kek))
         let withKEK = try dumpKeystoreSchema(stack.database)
         let dekAhead = await user.failure(KeystoreRPC.createDEK, .init(wrapped: wrappedDEK, kekVersion: 2))
         #expect(dekAhead?.code == .aborted)
@@ -537,13 +544,14 @@ import Testing
         let keypairsBefore = try await user.allKeypairs()
 
         let newKEK = try SymmetricKey.random()
-        let request = try Svx_Keystore_V1_RotateKEKRequest(
-            expected: 1, generation: 1, newKEK: newKEK, pdk: pdk, deks: deks, keypairs: keypairs)
+        let request = try await user.proved(try Svx_Keystore_V1_RotateKEKRequest(
+            expected: 1, generation: 1, newKEK: newKEK, pdk: pdk, deks: deks, keypairs: keypairs), kek: oldKEK)
         let rotated = try await user.call(KeystoreRPC.rotateKEK, request)
         #expect(rotated.kekVersion == 2 && rotated.rewrappedDeks == 3 && rotated.rewrappedKeypairs == 2)
 
         let kek = try await user.call(KeystoreRPC.getKEK, .init(generation: 0))
         #expect(kek.kek.kekVersion == 2 && kek.kek.credentialGeneration == 1 && !kek.passphraseChangePending)
+        #expect(Array(kek.kekCheck) == (try KEKCheck.publicKey(for: newKEK)), "the KEK check moved to the new KEK")
         #expect(kek.kek.wrappedKek == request.wrappedKek)
         #expect(try Cryppo.decrypt(kek.kek.wrappedKek, key: pdk) == newKEK.bytes)
 
@@ -576,7 +584,11 @@ import Testing
         #expect(oldDEK?.code == .aborted)
         let rsa = try RSAPrivateKey.generate(bits: 2048)
         #expect(await user.failure(KeystoreRPC.createKeypair, try .init(rsa, kek: oldKEK, kekVersion: 1))?.code == .aborted)
-        let stale = await user.failure(KeystoreRPC.rotateKEK, request)
+        // The same request again: its nonce is used up. Signed again by the old KEK: not the current check.
+        // Signed by the new KEK (a valid proof): the version it starts from is stale.
+        #expect(await user.failure(KeystoreRPC.rotateKEK, request)?.code == .permissionDenied)
+        #expect(await user.failure(KeystoreRPC.rotateKEK, try await user.proved(request, kek: oldKEK))?.code == .permissionDenied)
+        let stale = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(request, kek: newKEK))
         #expect(stale?.code == .aborted)
         #expect(stale?.details["field"] == "expected_kek_version")
         #expect(try dumpKeystoreSchema(stack.database) == afterRotation)
@@ -603,7 +615,7 @@ import Testing
         ) async throws {
             var request = valid
             change(&request)
-            let failure = await user.failure(KeystoreRPC.rotateKEK, request)
+            let failure = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(request, kek: oldKEK))
             #expect(failure?.code == code, "\(what): \(failure.map { "\($0)" } ?? "succeeded")", sourceLocation: sourceLocation)
             if let field { #expect(failure?.details["field"] == field, "\(what)", sourceLocation: sourceLocation) }
             #expect(try dumpKeystoreSchema(stack.database) == before, "\(what): nothing changes", sourceLocation: sourceLocation)
@@ -633,7 +645,7 @@ import Testing
         try await expectRefused("a KEK version ahead", .aborted, field: "expected_kek_version") { $0.expectedKekVersion = 2 }
 
         // The same request without the flaw commits.
-        #expect(try await user.call(KeystoreRPC.rotateKEK, valid).kekVersion == 2)
+        #expect(try await user.call(KeystoreRPC.rotateKEK, try await user.proved(valid, kek: oldKEK)).kekVersion == 2)
         #expect(try await user.allDEKs().allSatisfy { $0.kekVersion == 2 })
         #expect(try await user.allKeypairs().allSatisfy { $0.kekVersion == 2 })
     }
@@ -644,21 +656,23 @@ import Testing
         let stack = try await KeystoreStack.start()
         defer { stack.stop() }
         let user = try await stack.newUser(passphrase: "old")
-        let (_, oldPDK, _) = try await user.createKEK()
+        let (firstKEK, oldPDK, _) = try await user.createKEK()
         // One rotation first, so that KEK version 1 is a stale one.
         let kek = try SymmetricKey.random()
-        _ = try await user.call(KeystoreRPC.rotateKEK, try .init(
-            expected: 1, generation: 1, newKEK: kek, pdk: oldPDK, deks: [], keypairs: []))
+        _ = try await user.call(KeystoreRPC.rotateKEK, try await user.proved(try .init(
+            expected: 1, generation: 1, newKEK: kek, pdk: oldPDK, deks: [], keypairs: []), kek: firstKEK))
         let current = try await user.call(KeystoreRPC.getKEK, .init(generation: 1)).kek
         #expect(current.kekVersion == 2)
 
         // Step 1: the KEK wrapped by the new PDK, staged under a new generation.
         let newPDK = try SymmetricKey.random()
         let stagedWrap = try Cryppo.encrypt(kek.bytes, key: newPDK)
-        let stale = await user.failure(KeystoreRPC.stagePassphraseChange, .init(kekVersion: 1, wrappedKek: stagedWrap))
+        let stale = await user.failure(
+            KeystoreRPC.stagePassphraseChange, try await user.proved(.init(kekVersion: 1, wrappedKek: stagedWrap), kek: kek))
         #expect(stale?.code == .aborted)
         #expect(await user.failure(KeystoreRPC.getKEK, .init(generation: 2))?.code == .notFound)
-        let staged = try await user.call(KeystoreRPC.stagePassphraseChange, .init(kekVersion: 2, wrappedKek: stagedWrap))
+        let staged = try await user.call(
+            KeystoreRPC.stagePassphraseChange, try await user.proved(.init(kekVersion: 2, wrappedKek: stagedWrap), kek: kek))
         #expect(staged.credentialGeneration == 2)
 
         let stagedKEK = try await user.call(KeystoreRPC.getKEK, .init(generation: 2))
@@ -670,16 +684,16 @@ import Testing
         #expect(oldKEK.passphraseChangePending)
 
         // While the change is pending: no rotation, and no commit before Auth moved.
-        let rotation = try Svx_Keystore_V1_RotateKEKRequest(
-            expected: 2, generation: 1, newKEK: try SymmetricKey.random(), pdk: oldPDK, deks: [], keypairs: [])
+        let rotation = try await user.proved(try Svx_Keystore_V1_RotateKEKRequest(
+            expected: 2, generation: 1, newKEK: try SymmetricKey.random(), pdk: oldPDK, deks: [], keypairs: []), kek: kek)
         #expect(await user.failure(KeystoreRPC.rotateKEK, rotation)?.code == .failedPrecondition)
         #expect(await user.failure(KeystoreRPC.commitPassphraseChange, .init(generation: 2))?.code == .failedPrecondition)
         #expect(try await user.call(KeystoreRPC.getKEK, .init(generation: 1)).kek == current)
         #expect(try await user.call(KeystoreRPC.getKEK, .init(generation: 2)).kek.wrappedKek == stagedWrap)
 
         // Step 2 at Auth (compare-and-set), then step 3.
-        _ = try await user.changeVerifier(to: "new", expected: 1, new: 2)
-        let again = await status { _ = try await user.changeVerifier(to: "other", expected: 1, new: 3) }
+        _ = try await user.changeVerifier(to: "new", expected: 1, new: 2, current: "old")
+        let again = await status { _ = try await user.changeVerifier(to: "other", expected: 1, new: 3, current: "new") }
         #expect(again?.code == .aborted)
         #expect(try await user.call(KeystoreRPC.commitPassphraseChange, .init(generation: 2)).removedWraps == 1)
         #expect(await user.failure(KeystoreRPC.getKEK, .init(generation: 1))?.code == .notFound)

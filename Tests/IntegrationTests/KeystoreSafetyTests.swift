@@ -22,7 +22,8 @@ import Testing
     func stage(_ user: KeystoreUser, _ kek: SymmetricKey, version: UInt32 = 1) async throws -> UInt64 {
         let wrapped = try Cryppo.encrypt(kek.bytes, key: try SymmetricKey.random())
         return try await user.call(
-            KeystoreRPC.stagePassphraseChange, .init(kekVersion: version, wrappedKek: wrapped)).credentialGeneration
+            KeystoreRPC.stagePassphraseChange, try await user.proved(.init(kekVersion: version, wrappedKek: wrapped), kek: kek)
+        ).credentialGeneration
     }
 
     /// A verifier moved to a generation that has no wrap (a client that skipped the Keystore step, or a stolen
@@ -59,12 +60,9 @@ import Testing
         let rotation = KeystoreUser(
             username: user.username, userID: user.userID, sessionToken: fresh.sessionToken,
             credentialGeneration: fresh.credentialGeneration, keystore: user.keystore, auth: user.auth)
-        var rotate = Svx_Keystore_V1_RotateKEKRequest()
-        rotate.expectedKekVersion = 1
-        rotate.credentialGeneration = 2
-        rotate.wrappedKek = try Cryppo.encrypt(try SymmetricKey.random().bytes, key: pdk)
-        rotate.derivation = KeyringClient.derivationArtefacts
-        #expect(try await rotation.call(KeystoreRPC.rotateKEK, rotate).kekVersion == 2)
+        let rotate = try Svx_Keystore_V1_RotateKEKRequest(
+            expected: 1, generation: 2, newKEK: try SymmetricKey.random(), pdk: pdk, deks: [], keypairs: [])
+        #expect(try await rotation.call(KeystoreRPC.rotateKEK, try await rotation.proved(rotate, kek: kek)).kekVersion == 2)
     }
 
     @Test func atMostSixteenWrapsPerUser() async throws {
@@ -105,12 +103,9 @@ import Testing
         let staged = await status { _ = try await stage(user, kek) }
         #expect(staged?.code == .failedPrecondition)
         #expect(staged?.details["reason"] == "reauthentication_required")
-        var rotate = Svx_Keystore_V1_RotateKEKRequest()
-        rotate.expectedKekVersion = 1
-        rotate.credentialGeneration = 1
-        rotate.wrappedKek = try Cryppo.encrypt(try SymmetricKey.random().bytes, key: pdk)
-        rotate.derivation = KeyringClient.derivationArtefacts
-        let rotated = await user.failure(KeystoreRPC.rotateKEK, rotate)
+        let rotate = try Svx_Keystore_V1_RotateKEKRequest(
+            expected: 1, generation: 1, newKEK: try SymmetricKey.random(), pdk: pdk, deks: [], keypairs: [])
+        let rotated = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(rotate, kek: kek))
         #expect(rotated?.details["reason"] == "reauthentication_required")
         #expect(try generations(stack, user) == [1])
         // Reading still works with the older session.

@@ -73,12 +73,35 @@ struct KeystoreUser {
         await status { _ = try await call(method, request) }
     }
 
-    /// A random KEK stored wrapped by a random PDK (CreateKEK).
+    /// A random KEK stored wrapped by a random PDK, with its KEK check (CreateKEK).
     func createKEK() async throws -> (kek: SymmetricKey, pdk: SymmetricKey, stored: Svx_Keystore_V1_KeyEncryptionKey) {
         let kek = try SymmetricKey.random()
         let pdk = try SymmetricKey.random()
-        let created = try await call(KeystoreRPC.createKEK, .init(wrappedKek: try Cryppo.encrypt(kek.bytes, key: pdk)))
+        let created = try await call(
+            KeystoreRPC.createKEK, .init(wrappedKek: try Cryppo.encrypt(kek.bytes, key: pdk), kekCheck: kek))
         return (kek, pdk, created.kek)
+    }
+
+    /// `request` with a KEK proof: a fresh nonce (BeginKEKProof) and the signature by `kek`'s check key.
+    func proved(
+        _ request: Svx_Keystore_V1_StagePassphraseChangeRequest, kek: SymmetricKey
+    ) async throws -> Svx_Keystore_V1_StagePassphraseChangeRequest {
+        var request = request
+        let challenge = try await call(KeystoreRPC.beginKEKProof, .init())
+        request.kekProof.challengeID = challenge.challengeID
+        request.kekProof.signature = Data(try KEKCheck.signingKey(for: kek).sign(
+            ProofTranscript.stagePassphraseChange(request, userID: userID, nonce: Array(challenge.nonce)).bytes))
+        return request
+    }
+
+    /// `request` with a KEK proof: a fresh nonce (BeginKEKProof) and the signature by `kek`'s check key.
+    func proved(_ request: Svx_Keystore_V1_RotateKEKRequest, kek: SymmetricKey) async throws -> Svx_Keystore_V1_RotateKEKRequest {
+        var request = request
+        let challenge = try await call(KeystoreRPC.beginKEKProof, .init())
+        request.kekProof.challengeID = challenge.challengeID
+        request.kekProof.signature = Data(try KEKCheck.signingKey(for: kek).sign(
+            ProofTranscript.rotateKEK(request, userID: userID, nonce: Array(challenge.nonce)).bytes))
+        return request
     }
 
     /// A random DEK stored wrapped by `kek`; returns the stored DEK and its raw bytes.
@@ -129,8 +152,9 @@ struct KeystoreUser {
         return keypairs
     }
 
-    /// Auth's ChangeVerifier with a verifier for `newPassphrase` (step 2 of a passphrase change).
-    func changeVerifier(to newPassphrase: String, expected: UInt64, new: UInt64) async throws
+    /// Auth's ChangeVerifier with a verifier for `newPassphrase` (step 2 of a passphrase change), proved by the
+    /// `current` passphrase.
+    func changeVerifier(to newPassphrase: String, expected: UInt64, new: UInt64, current: String = "pw") async throws
         -> Svx_Auth_V1_ChangeVerifierResponse
     {
         var request = Svx_Auth_V1_ChangeVerifierRequest()
@@ -139,6 +163,7 @@ struct KeystoreUser {
         request.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: username, password: password(newPassphrase)))
         request.expectedGeneration = expected
         request.newGeneration = new
+        request = try await auth.proved(request, userID: userID, username: username, password: password(current))
         return try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: sessionToken, timeout: .seconds(10))
     }
 }
@@ -174,10 +199,14 @@ func unknownID() -> String { UUID().uuidString.lowercased() }
 // MARK: Requests
 
 extension Svx_Keystore_V1_CreateKEKRequest {
-    init(wrappedKek: String, derivation: Svx_Keystore_V1_DerivationArtefacts? = KeyringClient.derivationArtefacts) {
+    /// `kekCheck`: the KEK whose check goes with it (nil: a random check, for requests that must fail before it
+    /// matters).
+    init(wrappedKek: String, derivation: Svx_Keystore_V1_DerivationArtefacts? = KeyringClient.derivationArtefacts,
+         kekCheck: SymmetricKey? = nil) {
         self.init()
         self.wrappedKek = wrappedKek
         if let derivation { self.derivation = derivation }
+        self.kekCheck = Data(try! KEKCheck.publicKey(for: kekCheck ?? (try! SymmetricKey.random())))
     }
 }
 
@@ -297,6 +326,7 @@ extension Svx_Keystore_V1_RotateKEKRequest {
         credentialGeneration = generation
         wrappedKek = try Cryppo.encrypt(newKEK.bytes, key: pdk)
         derivation = KeyringClient.derivationArtefacts
+        newKekCheck = Data(try KEKCheck.publicKey(for: newKEK))
         self.deks = try deks.map { .init(id: $0.id, wrapped: try Cryppo.encrypt($0.key, key: newKEK)) }
         self.keypairs = try keypairs.map { .init(id: $0.id, wrapped: try Cryppo.encrypt(Array($0.pem.utf8), key: newKEK)) }
     }

@@ -127,3 +127,49 @@ import Testing
         #expect(field { try KeyValidation.generation(UInt64(Int64.max) + 1) } == "credential_generation")
     }
 }
+
+/// The shapes of KEK checks and KEK proofs, checked before any database work (their signatures are checked by
+/// the service itself).
+@Suite struct KEKProofValidationTests {
+    func field(_ body: () throws -> Any) -> String? {
+        do {
+            _ = try body()
+            return nil
+        } catch {
+            let status = error as? RPCStatus
+            #expect(status?.code == .invalidArgument, "\(error)")
+            return status?.details["field"]
+        }
+    }
+
+    @Test func aKEKCheckIs32Bytes() throws {
+        #expect(try KeyValidation.kekCheck(Data(repeating: 1, count: 32), field: "kek_check") == [UInt8](repeating: 1, count: 32))
+        #expect(field { try KeyValidation.kekCheck(Data(), field: "kek_check") } == "kek_check")
+        #expect(field { try KeyValidation.kekCheck(Data(repeating: 1, count: 33), field: "new_kek_check") } == "new_kek_check")
+    }
+
+    @Test func aKEKProofNamesAChallengeAndCarries64Bytes() throws {
+        var proof = Svx_Keystore_V1_KEKProof()
+        proof.challengeID = "3f2a0c7e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
+        proof.signature = Data(repeating: 2, count: 64)
+        #expect(try KeyValidation.kekProof(proof).challengeID == UUID(uuidString: proof.challengeID))
+        #expect(field { try KeyValidation.kekProof(nil) } == "kek_proof")
+        var bad = proof
+        bad.challengeID = "not-a-uuid"
+        #expect(field { try KeyValidation.kekProof(bad) } == "kek_proof.challenge_id")
+        bad = proof
+        bad.signature = Data(repeating: 2, count: 63)
+        #expect(field { try KeyValidation.kekProof(bad) } == "kek_proof.signature")
+    }
+
+    @Test func authsFieldNamesBecomeSetKEKChecksOwn() {
+        let renamed = KeystoreService.namingCredentialFields(
+            RPCStatus(.invalidArgument, "bad", details: ["field": "proof.srp_m1_hex"]))
+        #expect(renamed.code == .invalidArgument && renamed.details["field"] == "current_credentials.srp_m1_hex")
+        #expect(KeystoreService.namingCredentialFields(
+            RPCStatus(.permissionDenied, "no", details: ["field": "proof"])).details["field"] == "current_credentials")
+        #expect(KeystoreService.namingCredentialFields(RPCStatus(.unavailable, "down")).details["field"] == nil)
+        #expect(KeystoreService.namingCredentialFields(
+            RPCStatus(.invalidArgument, "bad", details: ["field": "purpose"])).details["field"] == "purpose")
+    }
+}

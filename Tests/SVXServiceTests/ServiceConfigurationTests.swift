@@ -65,6 +65,20 @@ import Testing
         }
     }
 
+    @Test func keystoreRetentionDaysDefaultsTo14AndRefusesBadValues() throws {
+        #expect(try KeystoreConfiguration.fromEnvironment([:]).wrapRetentionDays == 14)
+        #expect(try KeystoreConfiguration.fromEnvironment(["SVX_KEYSTORE_WRAP_RETENTION_DAYS": "30"]).wrapRetentionDays == 30)
+        for value in ["0", "-1", "3651", "two weeks"] {
+            #expect {
+                _ = try KeystoreConfiguration.fromEnvironment(["SVX_KEYSTORE_WRAP_RETENTION_DAYS": value])
+            } throws: { error in
+                (error as? ConfigurationError)?.variable == "SVX_KEYSTORE_WRAP_RETENTION_DAYS"
+            }
+        }
+        #expect(ServiceConfiguration.variables(service: "keystore").contains("SVX_KEYSTORE_WRAP_RETENTION_DAYS"))
+        #expect(!ServiceConfiguration.variables(service: "vault").contains("SVX_KEYSTORE_WRAP_RETENTION_DAYS"))
+    }
+
     @Test func peerEndpointDefaultsToThePeersPortAndNoneSwitchesItOff() throws {
         #expect(try ServiceConfiguration.peerEndpoint("classification", [:]) == "tcp://127.0.0.1:7105")
         #expect(try ServiceConfiguration.peerEndpoint("classification", ["SVX_CLASSIFICATION_ENDPOINT": ""]) == "tcp://127.0.0.1:7105")

@@ -12,10 +12,14 @@ public struct AuthenticatedSession: Sendable, Codable, Equatable {
     /// Which passphrase the login proved (Auth's FinishLogin); the KEK is fetched wrapped for this generation.
     /// 0 in a session saved before generations existed: log in again.
     public var credentialGeneration: UInt64
+    /// The highest KEK version this client has opened for the user (0: none yet). ``KeyringClient`` refuses a
+    /// lower one: a Keystore serving old wraps back (a rollback) is noticed. A client carries it from one session
+    /// of the user to the next (``remembering(_:)``).
+    public var highestKEKVersion: UInt32
 
     public init(
         username: String, userID: String, sessionID: String, token: String, expiresAt: Date,
-        credentialGeneration: UInt64
+        credentialGeneration: UInt64, highestKEKVersion: UInt32 = 0
     ) {
         self.username = username
         self.userID = userID
@@ -23,10 +27,26 @@ public struct AuthenticatedSession: Sendable, Codable, Equatable {
         self.token = token
         self.expiresAt = expiresAt
         self.credentialGeneration = credentialGeneration
+        self.highestKEKVersion = highestKEKVersion
+    }
+
+    /// This session, knowing what `earlier` (a previous session of the same user, if it is one) had seen.
+    public func remembering(_ earlier: AuthenticatedSession?) -> AuthenticatedSession {
+        guard let earlier, earlier.userID == userID else { return self }
+        var session = self
+        session.highestKEKVersion = max(highestKEKVersion, earlier.highestKEKVersion)
+        return session
+    }
+
+    /// This session, having opened KEK version `kekVersion`.
+    public func remembering(kekVersion: UInt32) -> AuthenticatedSession {
+        var session = self
+        session.highestKEKVersion = max(highestKEKVersion, kekVersion)
+        return session
     }
 
     private enum CodingKeys: String, CodingKey {
-        case username, userID, sessionID, token, expiresAt, credentialGeneration
+        case username, userID, sessionID, token, expiresAt, credentialGeneration, highestKEKVersion
     }
 
     public init(from decoder: any Decoder) throws {
@@ -37,6 +57,7 @@ public struct AuthenticatedSession: Sendable, Codable, Equatable {
         token = try container.decode(String.self, forKey: .token)
         expiresAt = try container.decode(Date.self, forKey: .expiresAt)
         credentialGeneration = try container.decodeIfPresent(UInt64.self, forKey: .credentialGeneration) ?? 0
+        highestKEKVersion = try container.decodeIfPresent(UInt32.self, forKey: .highestKEKVersion) ?? 0
     }
 }
 

@@ -16,7 +16,11 @@ public struct UnlockedKeys: Sendable {
     /// The account keypair (external identifier `auth`).
     public let authKeypairID: String
     public let authPrivateKey: RSAPrivateKey
+    /// The public half of ``authPrivateKey`` as this client computed it (the Keystore's copy is checked against it).
     public let authPublicKeyPEM: String
+    /// The Keystore holds the KEK check of ``kek`` (so this client can stage a passphrase change or rotate). false:
+    /// it holds none or a wrong one, and no credentials were given to set it (``KeyringClient/setKEKCheck``).
+    public let kekCheckVerified: Bool
 }
 
 /// What ``KeyringClient`` is doing, for a client that shows progress (RSA-4096 generation takes seconds).
@@ -62,13 +66,21 @@ public struct KeyringClient: Sendable {
     /// keypair and the private DEK. Whatever of the hierarchy is missing (a new account, or a sign-up that
     /// stopped half-way) is created, in Meeco's order: KEK, keypair, DEK. Wraps of earlier credential
     /// generations are cleaned up (the last step of an interrupted passphrase change).
+    ///
+    /// A KEK older than `session.highestKEKVersion` is refused (a rollback). If the Keystore has no KEK check for
+    /// the KEK (an account made before KEK checks) or a wrong one, and `credentials` are given, it is set with a
+    /// proof of the passphrase; without them, or if that fails, ``UnlockedKeys/kekCheckVerified`` is false.
     public func unlock(
-        session: AuthenticatedSession, pdk: SymmetricKey, progress: @Sendable (KeyringProgress) -> Void = { _ in }
+        session: AuthenticatedSession, pdk: SymmetricKey, credentials: CurrentCredentials? = nil,
+        progress: @Sendable (KeyringProgress) -> Void = { _ in }
     ) async throws -> UnlockedKeys {
         guard session.credentialGeneration >= 1 else {
             throw SVXClientError(.invalidInput, "the session has no credential generation: log in again")
         }
-        let (kek, kekVersion) = try await openOrCreateKEK(session: session, pdk: pdk, progress: progress)
+        let (kek, kekVersion, storedCheck) = try await openOrCreateKEK(session: session, pdk: pdk, progress: progress)
+        // Best effort here: the keys are open either way, and the next login (or a rotation, which insists) tries again.
+        let kekCheckVerified = (try? await ensureKEKCheck(
+            session: session, kek: kek, kekVersion: kekVersion, stored: storedCheck, credentials: credentials)) ?? false
         // Best effort: the wraps of earlier generations are useless once this login proved the current one.
         var commit = Svx_Keystore_V1_CommitPassphraseChangeRequest()
         commit.credentialGeneration = session.credentialGeneration
@@ -79,17 +91,41 @@ public struct KeyringClient: Sendable {
         return UnlockedKeys(
             credentialGeneration: session.credentialGeneration, kekVersion: kekVersion, kek: kek,
             privateDEKID: dek.id, privateDEK: dek.key, authKeypairID: keypair.id, authPrivateKey: keypair.privateKey,
-            authPublicKeyPEM: keypair.publicKeyPEM)
+            authPublicKeyPEM: keypair.publicKeyPEM, kekCheckVerified: kekCheckVerified)
     }
 
+    /// Whether the Keystore's KEK check `stored` is the one of `kek`; if not and `credentials` are given, sets it.
+    private func ensureKEKCheck(
+        session: AuthenticatedSession, kek: SymmetricKey, kekVersion: UInt32, stored: [UInt8],
+        credentials: CurrentCredentials?
+    ) async throws -> Bool {
+        if ConstantTime.equals(stored, try KEKCheck.publicKey(for: kek)) { return true }
+        guard let credentials else { return false }
+        try await setKEKCheck(session: session, kek: kek, kekVersion: kekVersion, credentials: credentials)
+        return true
+    }
+
+    /// Refuses a KEK version below the highest this client has seen (a Keystore serving old wraps back).
+    static func refuseRollback(_ version: UInt32, session: AuthenticatedSession) throws {
+        guard version >= session.highestKEKVersion else {
+            throw SVXClientError(
+                .keystoreInconsistent,
+                "the keystore served KEK version \(version), older than version \(session.highestKEKVersion) this client has already seen: refusing a rollback")
+        }
+    }
+
+    /// The KEK, its version and the Keystore's KEK check (empty if it has none).
     private func openOrCreateKEK(
         session: AuthenticatedSession, pdk: SymmetricKey, progress: @Sendable (KeyringProgress) -> Void
-    ) async throws -> (SymmetricKey, UInt32) {
+    ) async throws -> (SymmetricKey, UInt32, [UInt8]) {
         var get = Svx_Keystore_V1_GetKEKRequest()
         get.credentialGeneration = session.credentialGeneration
+        func open(_ response: Svx_Keystore_V1_GetKEKResponse) throws -> (SymmetricKey, UInt32, [UInt8]) {
+            try Self.refuseRollback(response.kek.kekVersion, session: session)
+            return (try Self.unwrapKEK(response.kek, pdk: pdk), response.kek.kekVersion, Array(response.kekCheck))
+        }
         do {
-            let stored = try await keystore.call(KeystoreRPC.getKEK, get, sessionToken: session.token, timeout: timeout).kek
-            return (try Self.unwrapKEK(stored, pdk: pdk), stored.kekVersion)
+            return try open(try await keystore.call(KeystoreRPC.getKEK, get, sessionToken: session.token, timeout: timeout))
         } catch let status as RPCStatus where status.code == .notFound {
             // No KEK for this generation: a new account (or one whose sign-up stopped before the KEK).
         }
@@ -98,15 +134,15 @@ public struct KeyringClient: Sendable {
         var create = Svx_Keystore_V1_CreateKEKRequest()
         create.wrappedKek = try Cryppo.encrypt(kek.bytes, key: pdk)
         create.derivation = Self.derivationArtefacts
+        create.kekCheck = Data(try KEKCheck.publicKey(for: kek))
         do {
             let created = try await keystore.call(KeystoreRPC.createKEK, create, sessionToken: session.token, timeout: timeout)
-            return (kek, created.kek.kekVersion)
+            return (kek, created.kek.kekVersion, Array(create.kekCheck))
         } catch let status as RPCStatus where status.code == .alreadyExists {
             // Another client created it in between: use theirs. If there is still none for this generation, the
             // hierarchy was made for another passphrase and this one cannot open it.
             do {
-                let stored = try await keystore.call(KeystoreRPC.getKEK, get, sessionToken: session.token, timeout: timeout).kek
-                return (try Self.unwrapKEK(stored, pdk: pdk), stored.kekVersion)
+                return try open(try await keystore.call(KeystoreRPC.getKEK, get, sessionToken: session.token, timeout: timeout))
             } catch let status as RPCStatus where status.code == .notFound {
                 throw SVXClientError(
                     .keystoreInconsistent, "the keystore has no KEK for this passphrase (credential generation \(session.credentialGeneration))")
@@ -162,7 +198,14 @@ public struct KeyringClient: Sendable {
             } catch {
                 throw SVXClientError(.keyUnwrapFailed, "the auth keypair's private key is not a PEM RSA key")
             }
-            return (stored.keypairID, privateKey, stored.publicKeyPem)
+            // The public key others will encrypt to must be this private key's: the Keystore's copy is checked,
+            // and the client's own is what it uses.
+            let publicKeyPEM = try privateKey.publicKeyPEM
+            guard (try? RSAPublicKey(pem: stored.publicKeyPem).pem) == publicKeyPEM else {
+                throw SVXClientError(
+                    .keystoreInconsistent, "the keystore's public key of the auth keypair is not its private key's")
+            }
+            return (stored.keypairID, privateKey, publicKeyPEM)
         }
         do {
             return try open(try await keystore.call(KeystoreRPC.getKeypair, get, sessionToken: session.token, timeout: timeout).keypair)
@@ -179,7 +222,7 @@ public struct KeyringClient: Sendable {
         create.kekVersion = kekVersion
         do {
             let created = try await keystore.call(KeystoreRPC.createKeypair, create, sessionToken: session.token, timeout: timeout)
-            return (created.keypair.keypairID, privateKey, created.keypair.publicKeyPem)
+            return (created.keypair.keypairID, privateKey, create.publicKeyPem)
         } catch let status as RPCStatus where status.code == .alreadyExists {
             return try open(try await keystore.call(KeystoreRPC.getKeypair, get, sessionToken: session.token, timeout: timeout).keypair)
         }
@@ -220,6 +263,8 @@ public struct KeyringClient: Sendable {
     public struct Inventory: Sendable {
         public let kek: Svx_Keystore_V1_KeyEncryptionKey
         public let passphraseChangePending: Bool
+        /// The Keystore's KEK check (empty: none yet).
+        public let kekCheck: [UInt8]
         public let deks: [Svx_Keystore_V1_DataEncryptionKey]
         public let keypairs: [Svx_Keystore_V1_Keypair]
     }
@@ -247,20 +292,30 @@ public struct KeyringClient: Sendable {
             guard !page.nextPageToken.isEmpty else { break }
             keypairRequest.pageToken = page.nextPageToken
         }
-        return Inventory(kek: kek.kek, passphraseChangePending: kek.passphraseChangePending, deks: deks, keypairs: keypairs)
+        return Inventory(
+            kek: kek.kek, passphraseChangePending: kek.passphraseChangePending, kekCheck: Array(kek.kekCheck), deks: deks,
+            keypairs: keypairs)
     }
 
     // MARK: Rotation
 
     /// A new KEK: every DEK and private key is unwrapped with the current KEK and re-wrapped with the new one, and
-    /// all of it is sent in one RotateKEK (atomic in the Keystore). The DEKs do not change, so everything they
-    /// encrypted stays readable. Returns the keys unlocked under the new KEK. The session must come from a recent
-    /// login (FAILED_PRECONDITION with details["reason"] `reauthentication_required` otherwise).
+    /// all of it is sent in one RotateKEK (atomic in the Keystore), signed by the current KEK's check key over a
+    /// fresh nonce, with the new KEK's check. The DEKs do not change, so everything they encrypted stays readable.
+    /// Returns the keys unlocked under the new KEK. The session must come from a recent login
+    /// (FAILED_PRECONDITION with details["reason"] `reauthentication_required` otherwise). If the Keystore has no
+    /// (or a wrong) KEK check, `credentials` set it first; without them that is FAILED_PRECONDITION
+    /// `kek_check_missing`.
     public func rotate(
-        session: AuthenticatedSession, pdk: SymmetricKey, progress: @Sendable (KeyringProgress) -> Void = { _ in }
+        session: AuthenticatedSession, pdk: SymmetricKey, credentials: CurrentCredentials? = nil,
+        progress: @Sendable (KeyringProgress) -> Void = { _ in }
     ) async throws -> UnlockedKeys {
         let inventory = try await inventory(session: session)
+        try Self.refuseRollback(inventory.kek.kekVersion, session: session)
         let oldKEK = try Self.unwrapKEK(inventory.kek, pdk: pdk)
+        _ = try await ensureKEKCheck(
+            session: session, kek: oldKEK, kekVersion: inventory.kek.kekVersion, stored: inventory.kekCheck,
+            credentials: credentials)
         let newKEK = try SymmetricKey.random()
         progress(.rewrapping(keys: inventory.deks.count + inventory.keypairs.count))
         var request = Svx_Keystore_V1_RotateKEKRequest()
@@ -284,6 +339,12 @@ public struct KeyringClient: Sendable {
             rewrapped.wrappedKey = try Cryppo.encrypt(pem, key: newKEK)
             return rewrapped
         }
+        request.newKekCheck = Data(try KEKCheck.publicKey(for: newKEK))
+        let challenge = try await beginKEKProof(session: session)
+        request.kekProof.challengeID = challenge.challengeID
+        request.kekProof.signature = Data(
+            try KEKCheck.signingKey(for: oldKEK).sign(
+                ProofTranscript.rotateKEK(request, userID: session.userID, nonce: Array(challenge.nonce)).bytes))
         _ = try await keystore.call(KeystoreRPC.rotateKEK, request, sessionToken: session.token, timeout: timeout)
         do {
             return try await unlock(session: session, pdk: pdk, progress: progress)

@@ -9,13 +9,15 @@ import SVXRPC
 /// SRP verifier. Three steps over two services; a stop after any of them never locks the user out
 /// (docs/ADR-004-keystore.md):
 ///
-/// 1. ``begin(secretKey:currentPassphrase:)``: a fresh login with the current passphrase (Auth wants a recent
-///    login for step 3) and the keys unlocked with it.
+/// 1. ``begin(secretKey:currentPassphrase:highestKEKVersion:progress:)``: a fresh login with the current
+///    passphrase (Auth wants a recent login for step 3) and the keys unlocked with it (and the KEK check set, if
+///    the account predates KEK checks).
 /// 2. ``stage(_:newPassphrase:)``: the Keystore stores the KEK wrapped by the new PDK under a new credential
-///    generation. Stopped here: the old passphrase still works; the staged wrap is never used.
-/// 3. ``changeVerifier(_:)``: Auth's verifier and generation move to the new ones (compare-and-set). Stopped
-///    here: the new passphrase works (its wrap is in the Keystore), the old one is refused; the next login
-///    finishes step 4.
+///    generation, proved by the KEK (a KEKProof). Stopped here: the old passphrase still works; the staged wrap
+///    is never used.
+/// 3. ``changeVerifier(_:)``: Auth's verifier and generation move to the new ones (compare-and-set), proved by
+///    the current passphrase (a credential proof bound to the new verifier). Stopped here: the new passphrase
+///    works (its wrap is in the Keystore), the old one is refused; the next login finishes step 4.
 /// 4. ``commit(_:)``: the Keystore drops the wraps of earlier generations.
 ///
 /// ``run(secretKey:currentPassphrase:newPassphrase:progress:)`` does all four; it succeeds once step 3 has (step 4
@@ -34,6 +36,8 @@ public struct PassphraseChange: Sendable {
         public let secretKey: SecretKey
         public let session: AuthenticatedSession
         public let keys: UnlockedKeys
+        /// The current passphrase, for step 3's credential proof.
+        let credentials: CurrentCredentials
     }
 
     public struct Staged: Sendable {
@@ -50,10 +54,12 @@ public struct PassphraseChange: Sendable {
     }
 
     public func run(
-        secretKey: SecretKey, currentPassphrase: String, newPassphrase: String,
+        secretKey: SecretKey, currentPassphrase: String, newPassphrase: String, highestKEKVersion: UInt32 = 0,
         progress: @Sendable (KeyringProgress) -> Void = { _ in }
     ) async throws -> Changed {
-        let begun = try await begin(secretKey: secretKey, currentPassphrase: currentPassphrase, progress: progress)
+        let begun = try await begin(
+            secretKey: secretKey, currentPassphrase: currentPassphrase, highestKEKVersion: highestKEKVersion,
+            progress: progress)
         let staged = try await stage(begun, newPassphrase: newPassphrase)
         let changed = try await changeVerifier(staged)
         // Done once Auth took it: the commit only tidies up, and the next login does it if this one fails.
@@ -61,13 +67,20 @@ public struct PassphraseChange: Sendable {
         return changed
     }
 
+    /// `highestKEKVersion`: the highest KEK version this client has seen for the user (a lower one is refused).
     public func begin(
-        secretKey: SecretKey, currentPassphrase: String, progress: @Sendable (KeyringProgress) -> Void = { _ in }
+        secretKey: SecretKey, currentPassphrase: String, highestKEKVersion: UInt32 = 0,
+        progress: @Sendable (KeyringProgress) -> Void = { _ in }
     ) async throws -> Begun {
-        let session = try await account.logIn(secretKey: secretKey, passphrase: currentPassphrase)
+        let credentials = CurrentCredentials(account: account, secretKey: secretKey, passphrase: currentPassphrase)
+        var session = try await credentials.logIn()
+        session.highestKEKVersion = highestKEKVersion
         let keys = try await keyring.unlock(
-            session: session, pdk: try secretKey.passphraseDerivedKey(passphrase: currentPassphrase), progress: progress)
-        return Begun(secretKey: secretKey, session: session, keys: keys)
+            session: session, pdk: try secretKey.passphraseDerivedKey(passphrase: currentPassphrase),
+            credentials: credentials, progress: progress)
+        return Begun(
+            secretKey: secretKey, session: session.remembering(kekVersion: keys.kekVersion), keys: keys,
+            credentials: credentials)
     }
 
     public func stage(_ begun: Begun, newPassphrase: String) async throws -> Staged {
@@ -77,6 +90,12 @@ public struct PassphraseChange: Sendable {
         request.kekVersion = begun.keys.kekVersion
         request.wrappedKek = try Cryppo.encrypt(begun.keys.kek.bytes, key: pdk)
         request.derivation = KeyringClient.derivationArtefacts
+        // Proof that this client holds the KEK it re-wrapped: a signature over the request and a fresh nonce.
+        let challenge = try await keyring.beginKEKProof(session: begun.session)
+        request.kekProof.challengeID = challenge.challengeID
+        request.kekProof.signature = Data(
+            try KEKCheck.signingKey(for: begun.keys.kek).sign(
+                ProofTranscript.stagePassphraseChange(request, userID: begun.session.userID, nonce: Array(challenge.nonce)).bytes))
         let response = try await keyring.keystore.call(
             KeystoreRPC.stagePassphraseChange, request, sessionToken: begun.session.token, timeout: keyring.timeout)
         guard response.credentialGeneration > begun.session.credentialGeneration else {
@@ -96,15 +115,23 @@ public struct PassphraseChange: Sendable {
             parameters.verifier(salt: salt, username: begun.secretKey.username, password: password))
         request.expectedGeneration = begun.session.credentialGeneration
         request.newGeneration = staged.newGeneration
+        // Proof of the current passphrase, bound to this new verifier: a session alone cannot change it.
+        var pending = try await begun.credentials.beginProof()
+        request.currentCredentials.loginID = pending.loginID
+        request.currentCredentials = try pending.proof(
+            purpose: AuthRPC.changeVerifier.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.changeVerifier(request, userID: begun.session.userID).bytes))
         let response = try await account.auth.call(
             AuthRPC.changeVerifier, request, sessionToken: begun.session.token, timeout: account.timeout)
+        // Auth answered OK; its M2 shows it checked the proof against the real verifier (not someone in between).
+        try pending.verifyServerProof(response.srpM2Hex)
         var session = begun.session
         session.credentialGeneration = staged.newGeneration
         let keys = UnlockedKeys(
             credentialGeneration: staged.newGeneration, kekVersion: begun.keys.kekVersion, kek: begun.keys.kek,
             privateDEKID: begun.keys.privateDEKID, privateDEK: begun.keys.privateDEK,
             authKeypairID: begun.keys.authKeypairID, authPrivateKey: begun.keys.authPrivateKey,
-            authPublicKeyPEM: begun.keys.authPublicKeyPEM)
+            authPublicKeyPEM: begun.keys.authPublicKeyPEM, kekCheckVerified: begun.keys.kekCheckVerified)
         return Changed(session: session, keys: keys, revokedSessions: Int(response.revokedSessions))
     }
 

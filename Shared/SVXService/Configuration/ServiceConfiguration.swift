@@ -56,7 +56,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
         let prefix = "SVX_\(name.uppercased())_"
         let own = [prefix + "ENDPOINT", prefix + "DATABASE_URL", prefix + "MAX_MESSAGE_BYTES"]
         // svx-auth reads its own settings; every other service asks Auth about sessions.
-        let specific = name == "auth" ? AuthConfiguration.variables : ["SVX_AUTH_ENDPOINT"]
+        let specific = name == "auth" ? AuthConfiguration.variables
+            : ["SVX_AUTH_ENDPOINT"] + (name == "keystore" ? KeystoreConfiguration.variables : [])
         let peers = (peers[name] ?? []).map { "SVX_\($0.uppercased())_ENDPOINT" }
         return own + specific + peers + sharedVariables
     }

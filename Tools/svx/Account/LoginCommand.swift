@@ -25,17 +25,22 @@ struct LoginCommand: AsyncParsableCommand {
         let progress = ProgressLine()
         // The keys are opened (and whatever a half-done sign-up left missing is created) before the session is
         // kept: a login that cannot reach its keys is not a login.
+        // What the previous session of this user had seen (the highest KEK version: a lower one is a rollback).
+        let previous = try? state.loadSession()
+        let credentials = CurrentCredentials(account: account, secretKey: secretKey, passphrase: passphrase)
         let session = try await clientFlow {
-            let session = try await account.logIn(secretKey: secretKey, passphrase: passphrase)
+            let session = try await credentials.logIn().remembering(previous)
             let pdk = try secretKey.passphraseDerivedKey(passphrase: passphrase)
             do {
-                _ = try await keyring.unlock(session: session, pdk: pdk, progress: progress.keyringEvents)
+                // With the credentials, an account made before KEK checks gets its check now.
+                let keys = try await keyring.unlock(
+                    session: session, pdk: pdk, credentials: credentials, progress: progress.keyringEvents)
+                return session.remembering(kekVersion: keys.kekVersion)
             } catch {
                 progress.end("failed")
                 try? await account.logOut(session)
                 throw error
             }
-            return session
         }
         try state.saveSession(session)
         if options.json {

@@ -45,9 +45,10 @@ struct SignUpCommand: AsyncParsableCommand {
         var keysFailure: (any Error)?
         do {
             let pdk = try signUp.secretKey.passphraseDerivedKey(passphrase: passphrase)
-            _ = try await clientFlow {
+            let keys = try await clientFlow {
                 try await keyring.unlock(session: signUp.session, pdk: pdk, progress: progress.keyringEvents)
             }
+            try state.saveSession(signUp.session.remembering(kekVersion: keys.kekVersion))
         } catch {
             progress.end("failed")
             keysFailure = error

@@ -30,6 +30,7 @@ struct KeysCommand: AsyncParsableCommand {
                         "created_at": date(inventory.kek.createdAtMs), "derivation": inventory.kek.derivation.algorithm,
                         "iterations": inventory.kek.derivation.iterations,
                         "passphrase_change_pending": inventory.passphraseChangePending,
+                        "kek_check": !inventory.kekCheck.isEmpty,
                     ] as [String: Any],
                     "deks": inventory.deks.map {
                         ["dek_id": $0.dekID, "external_id": $0.externalID, "kek_version": $0.kekVersion, "created_at": date($0.createdAtMs)]
@@ -46,6 +47,9 @@ struct KeysCommand: AsyncParsableCommand {
             Terminal.printLine("KEK        version \(kek.kekVersion), wrapped for passphrase generation \(kek.credentialGeneration) (\(kek.derivation.algorithm), \(kek.derivation.iterations) iterations), since \(date(kek.createdAtMs))")
             if inventory.passphraseChangePending {
                 Terminal.printLine("           a passphrase change was started and not finished (`svx passphrase change` again settles it)")
+            }
+            if inventory.kekCheck.isEmpty {
+                Terminal.printLine("           no KEK check yet (an account older than KEK checks): `svx login` sets it")
             }
             Terminal.printLine("\nData keys (\(inventory.deks.count))")
             for dek in inventory.deks {
@@ -83,13 +87,15 @@ struct KeysCommand: AsyncParsableCommand {
             let keyring = try options.keyringClient()
             let progress = ProgressLine()
             // Rotation needs a recent login: this one also proves the passphrase before anything is re-wrapped.
+            let credentials = CurrentCredentials(account: account, secretKey: secretKey, passphrase: passphrase)
             let (fresh, keys) = try await clientFlow {
-                let fresh = try await account.logIn(secretKey: secretKey, passphrase: passphrase)
+                let fresh = try await credentials.logIn().remembering(session)
                 do {
+                    // The credentials set the KEK check first if the account predates KEK checks.
                     let keys = try await keyring.rotate(
                         session: fresh, pdk: try secretKey.passphraseDerivedKey(passphrase: passphrase),
-                        progress: progress.keyringEvents)
-                    return (fresh, keys)
+                        credentials: credentials, progress: progress.keyringEvents)
+                    return (fresh.remembering(kekVersion: keys.kekVersion), keys)
                 } catch let status as RPCStatus
                     where status.code == .failedPrecondition && status.details["reason"] == "passphrase_change_pending"
                 {
@@ -136,10 +142,13 @@ struct PassphraseCommand: AsyncParsableCommand {
             let (current, new) = try readPassphrases()
             let change = PassphraseChange(account: try options.accountClient(), keyring: try options.keyringClient())
             let progress = ProgressLine()
+            // The highest KEK version the saved session of this user had seen (a lower one is a rollback).
+            let previous = (try? state.loadSession()).flatMap { $0.username == secretKey.username ? $0 : nil }
             let staged = try await clientFlow {
                 do {
                     let begun = try await change.begin(
-                        secretKey: secretKey, currentPassphrase: current, progress: progress.keyringEvents)
+                        secretKey: secretKey, currentPassphrase: current,
+                        highestKEKVersion: previous?.highestKEKVersion ?? 0, progress: progress.keyringEvents)
                     return try await change.stage(begun, newPassphrase: new)
                 } catch {
                     progress.end("failed")
@@ -153,6 +162,10 @@ struct PassphraseCommand: AsyncParsableCommand {
                 // The request may have reached Auth: either passphrase opens the keys, whichever Auth holds now.
                 throw CLIError(
                     "no answer from Auth (\(status.code.name)): the change may or may not have happened. Log in with the new passphrase; if it is refused, the old one still works.")
+            } catch let error as SVXClientError where error.code == .serverProofMismatch {
+                // An OK that does not prove Auth checked the passphrase: it may not come from Auth at all.
+                throw CLIError(
+                    "\(error.message): the change may or may not have happened. Log in with the new passphrase; if it is refused, the old one still works.")
             } catch {
                 _ = try await clientFlow { throw error }
                 return

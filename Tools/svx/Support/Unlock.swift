@@ -40,11 +40,13 @@ struct UnlockedVault {
         let keyring = try options.keyringClient()
         let vault = try options.vaultClient()
         let progress = ProgressLine()
+        let credentials = CurrentCredentials(account: try options.accountClient(), secretKey: secretKey, passphrase: passphrase)
         let keys = try await clientFlow {
             let pdk = try secretKey.passphraseDerivedKey(passphrase: passphrase)
             let keys: UnlockedKeys
             do {
-                keys = try await keyring.unlock(session: session, pdk: pdk, progress: progress.keyringEvents)
+                keys = try await keyring.unlock(
+                    session: session, pdk: pdk, credentials: credentials, progress: progress.keyringEvents)
             } catch let error as SVXClientError where error.code == .keyUnwrapFailed {
                 progress.end("failed")
                 throw CLIError("\(error.message). Check the passphrase.")
@@ -55,6 +57,8 @@ struct UnlockedVault {
             try await vault.ensureVaultUser(session: session, keys: keys)
             return keys
         }
+        // A newer KEK than the session knew (a rotation from another device): remember it.
+        if keys.kekVersion > session.highestKEKVersion { try? state.saveSession(session.remembering(kekVersion: keys.kekVersion)) }
         return UnlockedVault(session: session, keys: keys, vault: vault)
     }
 }
