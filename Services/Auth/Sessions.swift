@@ -175,7 +175,8 @@ extension AuthService {
         let m2 = try verifyCredentialProof(
             proof, field: "current_credentials", session: session, purpose: AuthRPC.changeVerifier.name,
             requestDigest: HashFunction.sha256.hash(ProofTranscript.changeVerifier(request, userID: session.userID).bytes),
-            callerKey: throttle.caller(context.peerAddress), context: context, on: worker.database)
+            callerKey: throttle.usernameAndCaller(session.username, Throttle.callerKey(context.peerAddress)),
+            context: context, on: worker.database)
         let reauthWindow = Double(configuration.reauthWindow.wholeMilliseconds)
         let revoked = try worker.database.transaction { db -> Int in
             let fresh = try db.query(

@@ -61,6 +61,22 @@ struct Throttle: Sendable {
             details: ["retry_after_ms": String(retryAfter)])
     }
 
+    /// Throws RESOURCE_EXHAUSTED with `retry_after_ms` when any of the (at most two) buckets is empty (the credential
+    /// proofs of ChangeVerifier and VerifyCredentials, which read no other row first).
+    func check(_ keys: [Key], on database: PostgresConnection) throws {
+        guard !keys.isEmpty else { return }
+        precondition(keys.count <= 2)
+        let names = keys.map(\.name)
+        let rows = try database.query(
+            """
+            SELECT bucket_key, tokens, (EXTRACT(EPOCH FROM (now() - updated_at)) * 1000)::float8
+            FROM auth.throttle_buckets WHERE bucket_key = $1 OR bucket_key = $2
+            """, names[0], names.count > 1 ? names[1] : names[0])
+        var stored: [String: (Double, Double)] = [:]
+        for row in rows { stored[try row.decode(String.self, at: 0)] = (try row.decode(Double.self, at: 1), try row.decode(Double.self, at: 2)) }
+        if let status = Self.verdict(keys.map { ($0.bucket, stored[$0.name]?.0, stored[$0.name]?.1) }) { throw status }
+    }
+
     /// Takes one token from each bucket (a failed login).
     func recordFailure(_ keys: [Key], on database: PostgresConnection) throws {
         for key in keys {
