@@ -127,7 +127,7 @@ let package = Package(
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
         .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXProto", "SVXRPC", "Cryppo"]),
-        .testTarget(name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels"]),
+        .testTarget(name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "Cryppo"]),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification", "SVXProto", "SVXRPC", "SVXService"]),
         .testTarget(
