@@ -30,6 +30,12 @@ enum CryptoIO {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The AES-256 key that `--key` points to (URL-safe base64, surrounding whitespace ignored).
+    static func symmetricKey(from option: String) throws -> SymmetricKey {
+        let text = try SecretSource(option: "key", value: option, what: "key").read(what: "key")
+        return try SymmetricKey(base64URL: text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     static func readText(file: String) throws -> String {
         do {
             return try String(contentsOf: URL(fileURLWithPath: file), encoding: .utf8)
