@@ -30,10 +30,11 @@ public enum CoreDumps {
         return failures
     }
 
-    /// True when this process can write no core file: RLIMIT_CORE is 0 and, on Linux, it is not dumpable.
+    /// True when core dumps are off as ``disable()`` leaves them: RLIMIT_CORE 0, soft and hard, and on Linux not
+    /// dumpable. (A soft limit of 0 alone, as shells often set, is not enough: the process could raise it again.)
     public static var areDisabled: Bool {
         var limit = rlimit()
-        guard getrlimit(coreLimit, &limit) == 0, limit.rlim_cur == 0 else { return false }
+        guard getrlimit(coreLimit, &limit) == 0, limit.rlim_cur == 0, limit.rlim_max == 0 else { return false }
         #if os(Linux)
             return CProcessControl_dumpable() == 0
         #else
