@@ -31,9 +31,10 @@ let package = Package(
         .systemLibrary(name: "CZeroMQ", path: "Shared/CZeroMQ", pkgConfig: "libzmq"),  // only by SVXRPC
         .systemLibrary(name: "CLibPQ", path: "Shared/CLibPQ", pkgConfig: "libpq"),  // only by SVXStore
         .target(name: "CAllocator", path: "Shared/CAllocator"),  // only by SVXService
+        .target(name: "CProcessControl", path: "Shared/CProcessControl"),  // only by Cryppo (core dumps off)
 
         // Shared Swift modules.
-        .target(name: "Cryppo", dependencies: ["COpenSSL"], path: "Shared/Cryppo"),
+        .target(name: "Cryppo", dependencies: ["COpenSSL", "CProcessControl"], path: "Shared/Cryppo"),
         .target(name: "SRP", dependencies: ["Cryppo"], path: "Shared/SRP"),
         .target(name: "SVXModels", path: "Shared/SVXModels"),
         .target(

@@ -3,6 +3,8 @@
 import Foundation
 import SVXService
 
+// Before the challenge key is read from the environment.
+ServiceMain.disableCoreDumps(service: "auth")
 let authConfiguration: AuthConfiguration
 do {
     authConfiguration = try AuthConfiguration.fromEnvironment()

@@ -64,10 +64,13 @@ public struct SRPParameters: Sendable {
     /// PAD(x): big-endian, left-padded with zeros to the length of N.
     public func pad(_ x: BigNumber) throws -> [UInt8] { try x.bytes(paddedTo: group.byteLength) }
 
-    /// x = H(s || H(I || ":" || P)).
+    /// x = H(s || H(I || ":" || P)). The intermediate digests are wiped.
     public func x(salt: [UInt8], username: String, password: [UInt8]) -> BigNumber {
-        let inner = hash.hash(Array(username.utf8), [UInt8(ascii: ":")], password)
-        return BigNumber(bytes: hash.hash(salt, inner))
+        var inner = hash.hash(Array(username.utf8), [UInt8(ascii: ":")], password)
+        defer { secureZero(&inner) }
+        var outer = hash.hash(salt, inner)
+        defer { secureZero(&outer) }
+        return BigNumber(bytes: outer)
     }
 
     /// v = g^x mod N, PAD()ded: what the client registers and the server stores.
@@ -103,8 +106,12 @@ public struct SRPParameters: Sendable {
         return try A.modMul(try v.modExp(u, N), N).modExp(b, N)
     }
 
-    /// K = H(PAD(S)).
-    public func sessionKey(S: BigNumber) throws -> [UInt8] { hash.hash(try pad(S)) }
+    /// K = H(PAD(S)). PAD(S), the premaster secret's bytes, is wiped.
+    public func sessionKey(S: BigNumber) throws -> [UInt8] {
+        var padded = try pad(S)
+        defer { secureZero(&padded) }
+        return hash.hash(padded)
+    }
 
     /// M1 = H(PAD(A) || PAD(B) || K) (Meeco's form, not RFC 2945's).
     public func clientProof(A: BigNumber, B: BigNumber, K: [UInt8]) throws -> [UInt8] {

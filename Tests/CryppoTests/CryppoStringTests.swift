@@ -20,12 +20,38 @@ import Testing
         #expect(parts.count == 5 && parts[3] == "Pbkdf2Hmac")
         #expect(parts[4].hasPrefix("S0EAAAAFaXYAFAAAAA"))  // 'K' + BSON, iv first (cryppo-js order)
         let derivation = try Cryppo.parseDerivationArtefacts(s)
-        #expect(derivation.salt.count == 20 && (20_000..<22_000).contains(derivation.iterations))
+        #expect(derivation.salt.count == 20 && (600_000..<602_000).contains(derivation.iterations))
         #expect(derivation.keyLength == 32 && derivation.hash == "SHA256")
         #expect(try Cryppo.parseDerivationArtefacts(Cryppo.serialize(derivation: derivation)) == derivation)
         #expect(try Cryppo.decrypt(s, passphrase: "pässphrase") == utf8("hello"))
         expectCryppoError(.authenticationFailed) { _ = try Cryppo.decrypt(s, passphrase: "wrong") }
         expectCryppoError(.wrongPartCount) { _ = try Cryppo.decrypt(try Cryppo.encrypt([1], key: Self.key), passphrase: "x") }
+    }
+
+    /// Security review L5: svx writes at least 600 000 PBKDF2 iterations, and still reads the ~20 000 that Meeco's
+    /// libraries write (every passphrase entry of the cross-library corpus).
+    @Test func writesManyIterationsReadsMeecosFewer() throws {
+        #expect(DerivationArtefacts.minimumWrittenIterations == 600_000)
+        for _ in 0..<20 {
+            let fresh = try DerivationArtefacts.random()
+            #expect(fresh.iterations >= 600_000 && fresh.iterations < 602_000 && fresh.salt.count == 20)
+        }
+        let written = try Cryppo.encrypt(utf8("strong"), passphrase: "p")
+        #expect(try Cryppo.parseDerivationArtefacts(written).iterations >= 600_000)
+        let entries = CompatCorpus.withDerivedKey
+        #expect(entries.count > 40)
+        for entry in entries {
+            let iterations = try Cryppo.parseDerivationArtefacts(entry.serialized).iterations
+            #expect((20_000..<22_000).contains(iterations), "#\(entry.index): \(iterations) iterations")
+            #expect(try Cryppo.decrypt(entry.serialized, passphrase: entry.passphrase) == utf8(entry.expected), "#\(entry.index)")
+        }
+        // A count of exactly 20 000, as a reader must take it.
+        let twenty = DerivationArtefacts(salt: [UInt8](repeating: 3, count: 20), iterations: 20_000)
+        let s = try [UInt8]([4, 5, 6]).withUnsafeBytes {
+            try Cryppo.encrypt(bytes: $0, key: try twenty.deriveKey(passphrase: "p"), iv: [UInt8](repeating: 2, count: 12),
+                               derivation: twenty)
+        }
+        #expect(try Cryppo.decrypt(s, passphrase: "p") == [4, 5, 6])
     }
 
     @Test func latin1PassphraseFallback() throws {

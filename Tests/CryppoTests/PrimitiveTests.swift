@@ -82,6 +82,33 @@ import Testing
             == hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
     }
 
+    /// The streaming digest is the digest of the pieces in order, however the data is cut.
+    @Test func streamingDigest() throws {
+        let abc = StreamingDigest(.sha256)
+        abc.update(utf8("a"))
+        abc.update([])
+        abc.update(utf8("bc"))
+        #expect(abc.finish() == hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
+        #expect(StreamingDigest(.sha256).finish() == HashFunction.sha256.hash([]))
+
+        let data = try SecureRandom.bytes(count: 10_000)
+        let whole = HashFunction.sha256.hash(data)
+        for cut in [1, 999, 4096, 9_999] {
+            let pieces = StreamingDigest(.sha256)
+            pieces.update(Array(data[..<cut]))
+            data[cut...].withUnsafeBytes { pieces.update(bytes: $0) }
+            #expect(pieces.finish() == whole, "cut at \(cut)")
+        }
+        // The same pieces in another order are another digest.
+        let swapped = StreamingDigest(.sha256)
+        swapped.update(Array(data[5_000...]))
+        swapped.update(Array(data[..<5_000]))
+        #expect(swapped.finish() != whole)
+        let sha1 = StreamingDigest(.sha1)
+        sha1.update(utf8("abc"))
+        #expect(sha1.finish() == hex("a9993e364706816aba3e25717850c26c9cd0d89d"))
+    }
+
     @Test func constantTimeCompare() {
         #expect(ConstantTime.equals([1, 2, 3], [1, 2, 3]))
         #expect(!ConstantTime.equals([1, 2, 3], [1, 2, 4]))

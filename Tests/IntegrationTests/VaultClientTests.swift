@@ -224,7 +224,9 @@ func randomFile(bytes: Int) throws -> URL {
         let downloads = TransferRecorder()
         let metadata = try await stack.vault.downloadAttachment(
             session: session, keys: keys, itemID: item.id, slotName: "scan", to: destination, progress: downloads.record)
-        #expect(metadata == AttachmentMetadata(fileName: source.lastPathComponent, size: 20 << 20, mediaType: "application/octet-stream"))
+        let sourceDigest = Hex.encode(HashFunction.sha256.hash([UInt8](try Data(contentsOf: source))))
+        #expect(metadata == AttachmentMetadata(
+            fileName: source.lastPathComponent, size: 20 << 20, mediaType: "application/octet-stream", sha256: sourceDigest))
         #expect(try Data(contentsOf: destination) == Data(contentsOf: source))
         #expect(downloads.last == [20 << 20, 20 << 20])
         let mode = try FileManager.default.attributesOfItem(atPath: destination.path)[.posixPermissions] as? Int

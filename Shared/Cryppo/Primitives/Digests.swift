@@ -62,6 +62,53 @@ public enum HashFunction: Sendable, Hashable, CustomStringConvertible {
     }
 }
 
+/// A digest computed over data that arrives in pieces (a file block by block), never all in memory at once.
+///
+/// ```swift
+/// let digest = StreamingDigest(.sha256)
+/// digest.update(firstBlock)
+/// digest.update(secondBlock)
+/// let value = digest.finish()   // == HashFunction.sha256.hash(firstBlock + secondBlock)
+/// ```
+/// Not for use from several tasks at once; ``finish()`` may be called once.
+public final class StreamingDigest {
+    public let function: HashFunction
+    private let context: OpaquePointer
+    private var finished = false
+
+    public init(_ function: HashFunction) {
+        self.function = function
+        guard let context = EVP_MD_CTX_new() else { fatalError("EVP_MD_CTX_new: out of memory") }
+        guard EVP_DigestInit_ex(context, function.md, nil) == 1 else { fatalError("EVP_DigestInit_ex(\(function)) failed") }
+        self.context = context
+    }
+
+    deinit { EVP_MD_CTX_free(context) }
+
+    /// Adds `bytes` after everything added so far.
+    public func update(_ bytes: [UInt8]) {
+        bytes.withUnsafeBytes { update(bytes: $0) }
+    }
+
+    /// Adds a raw buffer after everything added so far.
+    public func update(bytes: UnsafeRawBufferPointer) {
+        precondition(!finished, "StreamingDigest.update after finish")
+        guard bytes.count > 0 else { return }
+        // EVP_DigestUpdate cannot fail for SHA-1/SHA-256 on an initialised context.
+        _ = EVP_DigestUpdate(context, bytes.baseAddress, bytes.count)
+    }
+
+    /// The digest of everything added, in order.
+    public func finish() -> [UInt8] {
+        precondition(!finished, "StreamingDigest.finish called twice")
+        finished = true
+        var out = [UInt8](repeating: 0, count: function.digestLength)
+        var length: UInt32 = 0
+        _ = EVP_DigestFinal_ex(context, &out, &length)
+        return out
+    }
+}
+
 /// HMAC-SHA256.
 public enum HMAC {
     /// HMAC-SHA256(key, message), 32 bytes.

@@ -196,9 +196,16 @@ public struct RSAPrivateKey: Sendable {
         var out = [UInt8](repeating: 0, count: length)
         guard EVP_PKEY_decrypt(ctx, &out, &length, ciphertext, ciphertext.count) == 1 else {
             ERR_clear_error()
+            secureZero(&out)
             throw CryppoError(.authenticationFailed, "RSA-OAEP decryption failed: wrong key or tampered data")
         }
-        return Array(out.prefix(length))
+        // The plaintext (a share DEK) is returned in this very buffer: its unused tail is wiped and dropped in
+        // place, so no copy is left behind.
+        if length < out.count {
+            out.withUnsafeMutableBytes { raw in OPENSSL_cleanse(raw.baseAddress! + length, raw.count - length) }
+            out.removeLast(out.count - length)
+        }
+        return out
     }
 
     /// RSASSA-PKCS1-v1_5 signature over SHA-256(data).

@@ -86,11 +86,17 @@ public struct DerivationArtefacts: Sendable, Equatable {
         self.hash = hash
     }
 
-    /// Fresh artefacts as Cryppo makes them: 20-byte random salt, 20 000 + random[0, 2 000) iterations, 32 bytes.
+    /// The fewest PBKDF2 iterations svx writes (OWASP's figure for PBKDF2-HMAC-SHA256). Meeco's libraries write
+    /// 20 000 + random[0, 2 000); readers take the count from the artefacts (1 ... ``PBKDF2/maximumIterations``), so
+    /// compatibility only needs svx to read such strings, and a passphrase string has no second factor.
+    public static let minimumWrittenIterations = 600_000
+
+    /// Fresh artefacts: 20-byte random salt, ``minimumWrittenIterations`` + random[0, 2 000) iterations (the
+    /// random part as in Cryppo), 32 bytes.
     public static func random() throws -> DerivationArtefacts {
         DerivationArtefacts(
             salt: try SecureRandom.bytes(count: 20),
-            iterations: 20_000 + Int(try SecureRandom.integer(below: 2_000)))
+            iterations: minimumWrittenIterations + Int(try SecureRandom.integer(below: 2_000)))
     }
 
     /// Derives the key from a passphrase encoded as UTF-8.

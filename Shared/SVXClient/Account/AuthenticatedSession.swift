@@ -74,6 +74,9 @@ public struct SVXClientError: Error, Sendable, Equatable, CustomStringConvertibl
         case notFound
         /// A name given to the client names more than one thing: the caller must give an id.
         case ambiguous
+        /// What the server returned contradicts what the client itself encrypted alongside it (an attachment's
+        /// size, name or digest): the server's copy was altered or mixed up, and nothing was written.
+        case integrityFailed
     }
     public let code: Code
     public let message: String

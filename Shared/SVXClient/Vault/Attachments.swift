@@ -6,22 +6,30 @@ import SVXProto
 import SVXRPC
 
 /// What the client keeps about a file in its attachment's `encrypted_metadata` (JSON, encrypted with the
-/// attachment's DEK): the Vault sees none of it.
+/// attachment's DEK): the Vault sees none of it. This JSON is svx's own format (Meeco's SDK keeps no such record).
+///
+/// A download is refused unless the metadata is there and its size, the Vault's size and the bytes decrypted agree,
+/// and `sha256`, when present, is the digest of the blocks in the order they are written.
 public struct AttachmentMetadata: Sendable, Codable, Equatable {
     public var fileName: String
     public var size: UInt64
     public var mediaType: String
+    /// Lowercase hex SHA-256 of the whole plaintext (`sha256` in the JSON). Written with every attachment since
+    /// integrity checks were added; nil in older ones, whose block order cannot be checked.
+    public var sha256: String?
 
-    public init(fileName: String, size: UInt64, mediaType: String) {
+    public init(fileName: String, size: UInt64, mediaType: String, sha256: String? = nil) {
         self.fileName = fileName
         self.size = size
         self.mediaType = mediaType
+        self.sha256 = sha256
     }
 
     private enum CodingKeys: String, CodingKey {
         case fileName = "file_name"
         case size
         case mediaType = "media_type"
+        case sha256
     }
 }
 
@@ -78,11 +86,15 @@ extension VaultClient {
         }
         // The Vault takes 1 byte to 256 MiB (an empty block is not a block it stores).
         guard file.size > 0 else { throw SVXClientError(.invalidInput, "\(fileName) is empty: there is nothing to attach") }
+        // The digest goes into the metadata, which the Vault takes before the first block: one pass to hash the
+        // file, one to encrypt it (which hashes it again, so a file changed in between is never finished).
+        let digest = try Self.sha256(of: file)
         let attachmentID = try await upload(
             session: session, keys: keys, file: file,
             metadata: AttachmentMetadata(
-                fileName: fileName, size: file.size, mediaType: mediaType ?? Self.mediaType(forFileName: fileName)),
-            progress: progress)
+                fileName: fileName, size: file.size, mediaType: mediaType ?? Self.mediaType(forFileName: fileName),
+                sha256: Hex.encode(digest)),
+            digest: digest, progress: progress)
 
         var current = before
         var (name, label) = (firstName, firstLabel)
@@ -115,8 +127,14 @@ extension VaultClient {
     }
 
     /// Decrypts the file in attachment slot `slotName` of item `itemID` into `destination` (mode 0600). An existing
-    /// file is refused unless `overwrite`; a failed download leaves nothing under the destination's name. Every
-    /// block is checked (GCM tag and size) and the total must be the attachment's size.
+    /// file is refused unless `overwrite`; a failed download leaves nothing under the destination's name.
+    ///
+    /// Nothing the Vault says is taken on trust: the attachment's encrypted metadata must be there, its size must be
+    /// the Vault's and its file name the slot's; every block is checked (GCM tag and size), the total must be that
+    /// size, and the SHA-256 of the blocks in order must be the metadata's before the file gets its name. Any
+    /// disagreement is ``SVXClientError/Code/integrityFailed``. An attachment written before svx recorded digests
+    /// (``AttachmentMetadata/sha256`` nil in the result) passes on the size checks alone: the order of its blocks is
+    /// not checked.
     @discardableResult
     public func downloadAttachment(
         session: AuthenticatedSession, keys: UnlockedKeys, itemID: String, slotName: String, to destination: URL,
@@ -135,23 +153,27 @@ extension VaultClient {
         guard attachment.complete else {
             throw SVXClientError(.malformedResponse, "attachment \(attachmentID) is not complete")
         }
-        let layout = try Self.layout(of: attachment)
         var dekBytes = try KeyringClient.unwrap(
             attachment.wrappedDek, with: keys.privateDEK, what: "the key of attachment \(attachmentID)", bytes: 32)
         let dek = SymmetricKey(bytes: dekBytes)
         secureZero(&dekBytes)
-        let metadata = try Self.metadata(attachment, key: dek, fallbackName: slot.value ?? attachmentID)
+        let metadata = try AttachmentMetadata.decrypt(attachment.encryptedMetadata, key: dek, attachmentID: attachmentID)
+        let expectation = try AttachmentExpectation.check(
+            attachmentID: attachmentID, announcedSize: attachment.plaintextSize, blockCount: attachment.blockCount,
+            blockSize: attachment.blockSize, metadata: metadata, slotName: slotName, slotValue: slot.value)
+        let verifier = AttachmentVerifier(attachmentID: attachmentID, expectation: expectation)
+        let blockCount = expectation.blockSizes.count
 
         let file = try DownloadFile(destination: destination, overwrite: overwrite)
         defer { file.abandon() }
-        progress(0, attachment.plaintextSize)
+        progress(0, expectation.size)
         try await withThrowingTaskGroup(of: (Int, [UInt8]).self) { group in
             var next = 0
             var ready: [Int: [UInt8]] = [:]
             var written = 0
-            // A window of blocks in flight; they are written in order as soon as the next one is there.
-            while written < layout.count {
-                while next < layout.count && next < written + Self.blocksInFlight {
+            // A window of blocks in flight; they are checked and written in order as soon as the next one is there.
+            while written < blockCount {
+                while next < blockCount && next < written + Self.blocksInFlight {
                     let index = next
                     group.addTask {
                         (index, try await self.downloadBlock(session: session, attachmentID: attachmentID, index: index, key: dek))
@@ -159,21 +181,20 @@ extension VaultClient {
                     next += 1
                 }
                 guard let (index, block) = try await group.next() else { break }
-                guard block.count == layout.sizes[index] else {
-                    throw SVXClientError(
-                        .malformedResponse, "block \(index) of attachment \(attachmentID) holds \(block.count) bytes, not \(layout.sizes[index])")
-                }
                 ready[index] = block
                 while let block = ready.removeValue(forKey: written) {
+                    try verifier.add(index: written, block: block)
                     try file.write(block)
                     written += 1
-                    progress(file.written, attachment.plaintextSize)
+                    progress(file.written, expectation.size)
                 }
             }
         }
-        guard file.written == attachment.plaintextSize else {
+        // Size and digest, before the file is given its name (`file.abandon` removes it otherwise).
+        try verifier.finish()
+        guard file.written == expectation.size else {
             throw SVXClientError(
-                .malformedResponse, "attachment \(attachmentID) decrypted to \(file.written) bytes, not \(attachment.plaintextSize)")
+                .integrityFailed, "attachment \(attachmentID) decrypted to \(file.written) bytes, not \(expectation.size)")
         }
         try file.commit(overwrite: overwrite)
         return metadata
@@ -181,17 +202,19 @@ extension VaultClient {
 
     // MARK: Upload
 
-    /// CreateAttachment, every block (a few in flight), FinishAttachment; returns the complete attachment's id.
+    /// CreateAttachment, every block (a few in flight), FinishAttachment; returns the complete attachment's id. The
+    /// blocks read must hash to `digest` (the one in `metadata`), else the attachment is left unfinished.
     private func upload(
         session: AuthenticatedSession, keys: UnlockedKeys, file: BlockFileReader, metadata: AttachmentMetadata,
-        progress: TransferProgress
+        digest: [UInt8], progress: TransferProgress
     ) async throws -> String {
         let blockSize = Self.attachmentBlockSize
         let blockCount = max(1, Int((file.size + UInt64(blockSize) - 1) / UInt64(blockSize)))
         let dek = try SymmetricKey.random()
         var create = Svx_Vault_V1_CreateAttachmentRequest()
-        create.wrappedDek = try Cryppo.encrypt(dek.bytes, key: keys.privateDEK)
-        create.encryptedMetadata = try Cryppo.encrypt(Array(try JSONEncoder().encode(metadata)), key: dek)
+        // Wrapped straight from the key's own wiped storage: no unwiped copy of the DEK.
+        create.wrappedDek = try dek.withUnsafeBytes { try Cryppo.encrypt(bytes: $0, key: keys.privateDEK) }
+        create.encryptedMetadata = try Cryppo.encrypt(try metadata.encoded(), key: dek)
         create.plaintextSize = file.size
         create.blockCount = UInt32(blockCount)
         create.blockSize = UInt32(blockSize)
@@ -200,15 +223,17 @@ extension VaultClient {
         ).attachment.attachmentID
 
         progress(0, file.size)
+        let sent = StreamingDigest(.sha256)
         try await withThrowingTaskGroup(of: Int.self) { group in
             var next = 0
             var inFlight = 0
             var done: UInt64 = 0
             while next < blockCount || inFlight > 0 {
                 if next < blockCount && inFlight < Self.blocksInFlight {
-                    // Read here, in order; encrypt and send in the child task.
+                    // Read and hash here, in order; encrypt and send in the child task.
                     let offset = UInt64(next) * UInt64(blockSize)
                     let plaintext = try file.read(offset: offset, count: Int(min(UInt64(blockSize), file.size - offset)))
+                    sent.update(plaintext)
                     let index = next
                     group.addTask {
                         var request = Svx_Vault_V1_UploadAttachmentBlockRequest()
@@ -227,6 +252,10 @@ extension VaultClient {
                     progress(done, file.size)
                 }
             }
+        }
+        // What was sent is what the metadata's digest says, or the file changed between the two reads.
+        guard ConstantTime.equals(sent.finish(), digest) else {
+            throw SVXClientError(.invalidInput, "\(file.path) changed while it was being read: attach it again")
         }
         var finish = Svx_Vault_V1_FinishAttachmentRequest()
         finish.attachmentID = attachmentID
@@ -252,39 +281,16 @@ extension VaultClient {
         }
     }
 
-    /// The size of every block, from the attachment's announced size: checked against what each block decrypts to.
-    private static func layout(of attachment: Svx_Vault_V1_Attachment) throws -> (count: Int, sizes: [Int]) {
-        let size = attachment.plaintextSize
-        let blockSize = UInt64(attachment.blockSize)
-        let count = Int(attachment.blockCount)
-        guard blockSize == UInt64(attachmentBlockSize), size <= maximumAttachmentSize,
-            count == max(1, Int((size + blockSize - 1) / blockSize))
-        else {
-            throw SVXClientError(
-                .malformedResponse,
-                "attachment \(attachment.attachmentID) has an impossible layout: \(size) bytes in \(count) blocks of \(blockSize)")
+    /// SHA-256 of the whole file, read a block at a time.
+    private static func sha256(of file: BlockFileReader) throws -> [UInt8] {
+        let digest = StreamingDigest(.sha256)
+        var offset: UInt64 = 0
+        while offset < file.size {
+            let count = Int(min(UInt64(attachmentBlockSize), file.size - offset))
+            digest.update(try file.read(offset: offset, count: count))
+            offset += UInt64(count)
         }
-        let sizes = (0..<count).map { index in Int(min(blockSize, size - UInt64(index) * blockSize)) }
-        return (count, sizes)
-    }
-
-    /// The attachment's metadata; one that does not decrypt is an error (its DEK is the one the blocks need).
-    private static func metadata(
-        _ attachment: Svx_Vault_V1_Attachment, key: SymmetricKey, fallbackName: String
-    ) throws -> AttachmentMetadata {
-        guard !attachment.encryptedMetadata.isEmpty else {
-            return AttachmentMetadata(fileName: fallbackName, size: attachment.plaintextSize, mediaType: "application/octet-stream")
-        }
-        let bytes: [UInt8]
-        do {
-            bytes = try Cryppo.decrypt(attachment.encryptedMetadata, key: key)
-        } catch {
-            throw SVXClientError(.keyUnwrapFailed, "the metadata of attachment \(attachment.attachmentID) does not decrypt with its key")
-        }
-        guard let metadata = try? JSONDecoder().decode(AttachmentMetadata.self, from: Data(bytes)) else {
-            throw SVXClientError(.malformedResponse, "the metadata of attachment \(attachment.attachmentID) is not svx's JSON")
-        }
-        return metadata
+        return digest.finish()
     }
 
     /// The name and label of the slot a file goes to (see ``attachFile(session:keys:itemID:slotName:slotLabel:fileURL:mediaType:progress:)``).

@@ -1,3 +1,4 @@
+import Cryppo
 import Foundation
 import Logging
 import Metrics
@@ -36,10 +37,20 @@ public struct ServiceDefinition: Sendable {
 public let svxVersion = "0.1.0"
 
 /// The bootstrap every service runs from its `main.swift`:
-/// configuration → logging → database (bounded wait) → migrations → RPC server with Health,
+/// core dumps off → configuration → logging → database (bounded wait) → migrations → RPC server with Health,
 /// Metrics and the service's methods → run until SIGTERM/SIGINT → graceful shutdown → exit 0.
 public enum ServiceMain {
+    /// Turns core dumps off (``CoreDumps/disable()``: RLIMIT_CORE 0 and not dumpable), reporting on stderr what
+    /// could not be done. ``run(_:)`` does it first; a `main.swift` that reads a secret before calling ``run(_:)``
+    /// calls this before it.
+    public static func disableCoreDumps(service name: String) {
+        for failure in CoreDumps.disable() {
+            FileHandle.standardError.write(Data("svx-\(name): warning: core dumps stay possible: \(failure)\n".utf8))
+        }
+    }
+
     public static func run(_ definition: ServiceDefinition) async -> Never {
+        disableCoreDumps(service: definition.name)
         let largeBlocksMapped = MemoryPolicy.apply()
         let configuration: ServiceConfiguration
         do {

@@ -30,6 +30,12 @@ enum CryptoIO {
         return text.trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
+    /// The AES-256 key that `--key` points to (URL-safe base64, surrounding whitespace ignored).
+    static func symmetricKey(from option: String) throws -> SymmetricKey {
+        let text = try SecretSource(option: "key", value: option, what: "key").read(what: "key")
+        return try SymmetricKey(base64URL: text.trimmingCharacters(in: .whitespacesAndNewlines))
+    }
+
     static func readText(file: String) throws -> String {
         do {
             return try String(contentsOf: URL(fileURLWithPath: file), encoding: .utf8)
@@ -38,25 +44,53 @@ enum CryptoIO {
         }
     }
 
-    /// Creates `path` with `mode` from the start (a private key is never readable by others, even briefly);
-    /// refuses to replace an existing file unless `force`.
+    /// Writes `text` to `path` with `mode` from the first byte, never through a symlink and never in place: a new
+    /// temporary file in the same directory (created exclusively, `O_NOFOLLOW`), flushed, then given the name.
+    /// Without `force` the name must be free (`link(2)` refuses anything there, a dangling symlink included); with
+    /// `force` `rename(2)` replaces whatever is there (a symlink itself, not its target), and a reader of the old
+    /// file keeps the old file. The bytes written are wiped from memory afterwards.
     static func writeFile(_ text: String, to path: String, mode: mode_t, force: Bool) throws {
-        let flags = O_WRONLY | O_CREAT | (force ? O_TRUNC : O_EXCL)
-        let fd = open(path, flags, mode)
-        guard fd >= 0 else {
-            if errno == EEXIST { throw CLIError("\(path) exists (use --force to overwrite)") }
-            throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))")
-        }
-        defer { close(fd) }
-        if force { fchmod(fd, mode) }
-        let bytes = Array(text.utf8)
+        let url = URL(fileURLWithPath: path)
+        let directory = url.deletingLastPathComponent().path
+        let temporary = "\(directory)/.\(url.lastPathComponent).\(getpid()).\(UInt32.random(in: .min ... .max)).tmp"
+        let fd = open(temporary, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, mode)
+        guard fd >= 0 else { throw CLIError("cannot write in \(directory): \(errorText())") }
+        var bytes = Array(text.utf8)
+        defer { secureZero(&bytes) }
+        var failure: String?
+        if fchmod(fd, mode) != 0 { failure = errorText() }  // whatever the umask
         var written = 0
-        while written < bytes.count {
+        while failure == nil && written < bytes.count {
             let n = bytes[written...].withUnsafeBytes { write(fd, $0.baseAddress, $0.count) }
-            guard n > 0 else { throw CLIError("cannot write \(path): \(String(cString: strerror(errno)))") }
-            written += n
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 { failure = errorText() } else { written += n }
         }
+        if failure == nil && fsync(fd) != 0 { failure = errorText() }
+        close(fd)
+        if failure == nil {
+            if force {
+                if rename(temporary, path) != 0 { failure = errorText() }
+            } else if link(temporary, path) != 0 {
+                let reason = errno == EEXIST ? "\(path) exists (use --force to overwrite)" : "cannot write \(path): \(errorText())"
+                unlink(temporary)
+                throw CLIError(reason)
+            }
+        }
+        if let failure {
+            unlink(temporary)
+            throw CLIError("cannot write \(path): \(failure)")
+        }
+        if !force { unlink(temporary) }
     }
+
+    /// Refuses early (before a slow key generation) when `path` exists and may not be replaced; ``writeFile`` checks
+    /// again when it writes.
+    static func refuseExisting(_ path: String, force: Bool) throws {
+        var info = stat()
+        if !force && lstat(path, &info) == 0 { throw CLIError("\(path) exists (use --force to overwrite)") }
+    }
+
+    private static func errorText() -> String { String(cString: strerror(errno)) }
 
     /// Runs `body`, turning Cryppo errors into clean CLI errors.
     static func run<T>(_ body: () throws -> T) throws -> T {

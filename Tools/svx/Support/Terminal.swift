@@ -1,3 +1,4 @@
+import Cryppo
 import Foundation
 import SVXClient
 import Synchronization
@@ -47,6 +48,39 @@ enum Terminal {
             if line.hasSuffix("\r") { line = line.dropLast() }
             return String(line)
         }
+    }
+
+    /// Reads one line with a no-echo prompt on the controlling terminal (/dev/tty), whatever stdin and stderr are:
+    /// for secrets while stdin carries data. No terminal is an error.
+    static func promptOnTerminal(_ prompt: String) throws -> String {
+        let tty = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC)
+        guard tty >= 0 else { throw CLIError("no terminal to prompt on: give env:NAME or file:PATH instead of prompt") }
+        defer { close(tty) }
+        func put(_ text: String) { _ = Array(text.utf8).withUnsafeBytes { write(tty, $0.baseAddress, $0.count) } }
+        put(prompt)
+        var old = termios()
+        let canHide = tcgetattr(tty, &old) == 0
+        if canHide {
+            var noEcho = old
+            noEcho.c_lflag &= ~tcflag_t(ECHO)
+            tcsetattr(tty, TCSAFLUSH, &noEcho)
+        }
+        defer {
+            if canHide { tcsetattr(tty, TCSAFLUSH, &old) }
+            put("\n")
+        }
+        var line: [UInt8] = []
+        defer { secureZero(&line) }
+        var byte: UInt8 = 0
+        while line.count <= 64 << 10 {
+            let n = read(tty, &byte, 1)
+            if n < 0 && errno == EINTR { continue }
+            if n <= 0 || byte == UInt8(ascii: "\n") { break }
+            line.append(byte)
+        }
+        if line.last == UInt8(ascii: "\r") { line.removeLast() }
+        guard let text = String(validating: line, as: UTF8.self) else { throw CLIError("the answer is not UTF-8") }
+        return text
     }
 
     private static func prompted(_ prompt: String) throws -> String {

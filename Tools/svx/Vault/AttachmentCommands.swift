@@ -51,7 +51,10 @@ extension ItemsCommand {
     struct GetAttachment: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             commandName: "get-attachment", abstract: "Download and decrypt the file in an attachment slot.",
-            discussion: "The file is written with mode 0600. An existing file is never replaced unless --force.")
+            discussion: """
+                The file is written with mode 0600. An existing file is never replaced unless --force. Nothing is \
+                written unless the file's size, name and SHA-256 (kept encrypted with it) match what the Vault returned.
+                """)
         @OptionGroup var options: ClientOptions
         @OptionGroup var unlock: UnlockOptions
         @Argument(help: "The item's id.") var id: String
@@ -86,10 +89,14 @@ extension ItemsCommand {
                     throw error
                 }
             }
+            if metadata.sha256 == nil {
+                Terminal.printError(
+                    "warning: this file was attached before svx recorded a digest of it: its size was checked, the order of its blocks was not (attach it again to protect it)")
+            }
             if options.json {
                 try printJSON([
                     "path": destination.path, "file_name": metadata.fileName, "size": metadata.size,
-                    "media_type": metadata.mediaType,
+                    "media_type": metadata.mediaType, "sha256": metadata.sha256.map { $0 as Any } ?? NSNull(),
                 ])
             } else {
                 Terminal.printLine("Wrote \(destination.path) (\(metadata.fileName), \(VaultOutput.byteCount(metadata.size)), \(metadata.mediaType)).")
