@@ -71,7 +71,9 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
     }
 
 
-    /// Polls Health/Check until SERVING; fails early if the process exits.
+    /// Polls Health/Check until this service (by name) answers SERVING; fails early if the process exits. The name
+    /// matters: when two services start at once, the free port probed for one may be bound by the other first, and
+    /// that one's SERVING must not pass for this one's (the retry in ``start`` then picks another port).
     public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
         let client = try RPCClient(endpoint: endpoint)
         defer { client.close() }
@@ -82,6 +84,9 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
             }
             if let health = try? await client.call(HealthRPC.check, .init(), timeout: .milliseconds(500)),
                health.status == .serving {
+                guard health.service == name else {
+                    throw HarnessError("svx-\(name) expected at \(endpoint), but svx-\(health.service) answers there")
+                }
                 return
             }
             try await Task.sleep(for: .milliseconds(100))

@@ -55,20 +55,11 @@ public struct AccountClient: Sendable {
     /// SRP-6a with an already derived SRP password (PBKDF2 done): BeginLogin → proof → FinishLogin,
     /// and the server's proof M2 checked before the session is trusted.
     public func logIn(username: String, srpPassword: [UInt8]) async throws -> AuthenticatedSession {
-        var srp = try SRPClient(parameters: parameters, username: username, password: srpPassword)
-        var begin = Svx_Auth_V1_BeginLoginRequest()
-        begin.username = username
-        begin.srpAHex = Hex.encode(srp.publicKey)
-        let challenge = try await auth.call(AuthRPC.beginLogin, begin, timeout: timeout)
-        let proof: [UInt8]
-        do {
-            proof = try srp.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
-        } catch {
-            throw SVXClientError(.malformedResponse, "Auth sent an unusable login challenge: \(error)")
-        }
+        let begun = try await beginLogin(username: username, srpPassword: srpPassword)
+        var srp = begun.srp
         var finish = Svx_Auth_V1_FinishLoginRequest()
-        finish.loginID = challenge.loginID
-        finish.srpM1Hex = Hex.encode(proof)
+        finish.loginID = begun.challenge.loginID
+        finish.srpM1Hex = Hex.encode(begun.m1)
         let result = try await auth.call(AuthRPC.finishLogin, finish, timeout: timeout)
         do {
             _ = try srp.verify(serverProof: try Hex.decode(result.srpM2Hex))
@@ -79,6 +70,24 @@ public struct AccountClient: Sendable {
             username: username, userID: result.userID, sessionID: result.sessionID, token: result.sessionToken,
             expiresAt: Date(timeIntervalSince1970: Double(result.expiresAtMs) / 1000),
             credentialGeneration: result.credentialGeneration)
+    }
+
+    /// BeginLogin and the client's proof M1 for it: the first half of every SRP exchange (a login, or a credential
+    /// proof that a later request carries).
+    func beginLogin(
+        username: String, srpPassword: [UInt8]
+    ) async throws -> (srp: SRPClient, challenge: Svx_Auth_V1_BeginLoginResponse, m1: [UInt8]) {
+        var srp = try SRPClient(parameters: parameters, username: username, password: srpPassword)
+        var begin = Svx_Auth_V1_BeginLoginRequest()
+        begin.username = username
+        begin.srpAHex = Hex.encode(srp.publicKey)
+        let challenge = try await auth.call(AuthRPC.beginLogin, begin, timeout: timeout)
+        do {
+            let m1 = try srp.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
+            return (srp, challenge, m1)
+        } catch {
+            throw SVXClientError(.malformedResponse, "Auth sent an unusable login challenge: \(error)")
+        }
     }
 
     /// Ends the session at Auth.

@@ -91,17 +91,7 @@ extension AccountClient {
     /// BeginLogin for `username` and the client's M1, for a credential proof (nothing is sent to FinishLogin: the
     /// request that carries the proof consumes the challenge).
     public func beginCredentialProof(username: String, srpPassword: [UInt8]) async throws -> PendingCredentialProof {
-        var srp = try SRPClient(parameters: parameters, username: username, password: srpPassword)
-        var begin = Svx_Auth_V1_BeginLoginRequest()
-        begin.username = username
-        begin.srpAHex = Hex.encode(srp.publicKey)
-        let challenge = try await auth.call(AuthRPC.beginLogin, begin, timeout: timeout)
-        let m1: [UInt8]
-        do {
-            m1 = try srp.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
-        } catch {
-            throw SVXClientError(.malformedResponse, "Auth sent an unusable login challenge: \(error)")
-        }
+        let (srp, challenge, m1) = try await beginLogin(username: username, srpPassword: srpPassword)
         return PendingCredentialProof(loginID: challenge.loginID, m1: m1, srp: srp)
     }
 }
