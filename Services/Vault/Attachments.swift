@@ -52,13 +52,27 @@ extension VaultService {
             throw FieldValidation.invalid("block_count", "block_count must be \(blocks) for \(request.plaintextSize) bytes")
         }
         housekeepingIfDue(context, worker)
-        let row = try worker.database.query(
-            """
-            INSERT INTO vault.attachments (user_id, attachment_id, encrypted_metadata, wrapped_dek, plaintext_size,
-                block_count, block_size)
-            VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING \(Self.attachmentColumns)
-            """, try session.userUUID, UUID(), request.encryptedMetadata, request.wrappedDek,
-            Int64(request.plaintextSize), Int32(request.blockCount), Int32(request.blockSize))[0]
+        let userID = try session.userUUID
+        let row = try worker.database.transaction { db in
+            // The caller's own uploads given up (unfinished after a day) go first, so what counts is what is live.
+            _ = try db.execute(
+                """
+                DELETE FROM vault.attachments
+                WHERE user_id = $1 AND NOT complete AND created_at < now() - interval '1 day'
+                """, userID)
+            let row = try db.query(
+                """
+                INSERT INTO vault.attachments (user_id, attachment_id, encrypted_metadata, wrapped_dek, plaintext_size,
+                    block_count, block_size)
+                VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING \(Self.attachmentColumns)
+                """, userID, UUID(), request.encryptedMetadata, request.wrappedDek,
+                Int64(request.plaintextSize), Int32(request.blockCount), Int32(request.blockSize))[0]
+            // After the insert: the size counts from now on, for the upload in progress too.
+            let usage = try Self.usage(db, userID: userID)
+            try quotas.unfinishedAttachments.check(used: usage.unfinished, adding: 0)
+            try quotas.attachmentBytes.check(used: usage.attachmentBytes, adding: 0)
+            return row
+        }
         var response = Svx_Vault_V1_CreateAttachmentResponse()
         response.attachment = try Self.attachment(row)
         return response

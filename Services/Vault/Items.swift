@@ -178,6 +178,7 @@ extension VaultService {
                 INSERT INTO vault.items (user_id, item_id, template_id, template_name, label) VALUES ($1, $2, $3, $4, $5)
                 RETURNING \(epochMilliseconds("created_at")), \(epochMilliseconds("updated_at"))
                 """, userID, itemID, template.id, template.name, label)[0]
+            try quotas.items.check(used: try Self.usage(db, userID: userID).items, adding: 0)
             try Self.insertSlots(db, userID: userID, itemID: itemID, withIDs)
             return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
         }

@@ -13,9 +13,25 @@ final class VaultService: Sendable {
     /// The Classification service (nil when `SVX_CLASSIFICATION_ENDPOINT` is `none`): ListItems filters by node
     /// through it, and deletions tell it what to forget (ClassificationPeer.swift).
     let classification: PeerClient?
+    /// The per-user quotas (docs/ADR-005-vault.md, "Quotas").
+    let quotas: (items: UserQuota, attachmentBytes: UserQuota, unfinishedAttachments: UserQuota)
 
-    init(classification: PeerClient?) {
+    init(classification: PeerClient?, configuration: VaultConfiguration = .init()) {
         self.classification = classification
+        quotas = (
+            UserQuota(name: "items", limit: configuration.maxItems),
+            UserQuota(name: "attachment_bytes", limit: configuration.maxAttachmentBytes),
+            UserQuota(name: "unfinished_uploads", limit: configuration.maxUnfinishedAttachments))
+    }
+
+    /// The user's usage (vault.user_usage, kept by triggers), read inside a write's transaction after the write: the
+    /// trigger's update locked the row until commit, so this count includes every committed write of the user and
+    /// this one, and no concurrent write of the user can pass its check against the same count.
+    static func usage(_ db: PostgresConnection, userID: UUID) throws -> (items: Int64, attachmentBytes: Int64, unfinished: Int64) {
+        guard let row = try db.query(
+            "SELECT items, attachment_bytes, unfinished_attachments FROM vault.user_usage WHERE user_id = $1", userID).first
+        else { return (0, 0, 0) }
+        return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1), try row.decode(Int64.self, at: 2))
     }
 
     func register(_ routes: ServiceRoutes) {

@@ -3,8 +3,15 @@
 import Foundation
 import SVXService
 
+let vaultConfiguration: VaultConfiguration
+do {
+    vaultConfiguration = try VaultConfiguration.fromEnvironment()
+} catch {
+    FileHandle.standardError.write(Data("svx-vault: configuration error: \(error)\n".utf8))
+    exit(2)
+}
 // SVX_CLASSIFICATION_ENDPOINT (`none`: no classification; ListItems by node answers UNAVAILABLE).
-let vault = VaultService(classification: PeerClient.fromEnvironment("classification"))
+let vault = VaultService(classification: PeerClient.fromEnvironment("classification"), configuration: vaultConfiguration)
 
 await ServiceMain.run(ServiceDefinition(
     name: "vault",

@@ -18,12 +18,12 @@ struct VaultStack {
     let authClient: AuthTestClient
     let vaultClient: RPCClient
 
-    static func start(classification: String = "none") async throws -> VaultStack {
+    static func start(classification: String = "none", environment: [String: String] = [:]) async throws -> VaultStack {
         let (auth, database) = try await startService("auth")
         do {
-            let (vault, _) = try await startService("vault", in: database, environment: [
+            let (vault, _) = try await startService("vault", in: database, environment: environment.merging([
                 "SVX_AUTH_ENDPOINT": auth.endpoint, "SVX_CLASSIFICATION_ENDPOINT": classification,
-            ])
+            ]) { _, fixed in fixed })
             do {
                 return VaultStack(
                     auth: auth, vault: vault, database: database, authClient: try AuthTestClient(auth),

@@ -30,6 +30,25 @@ import Testing
         #expect(ServiceConfiguration.variables(service: "auth").contains("SVX_AUTH_MAX_MESSAGE_BYTES"))
     }
 
+    @Test func vaultQuotasHaveDefaultsAndRefuseBadValuesNamingTheVariable() throws {
+        #expect(try VaultConfiguration.fromEnvironment([:]) == VaultConfiguration(
+            maxItems: 1_000_000, maxAttachmentBytes: 10 << 30, maxUnfinishedAttachments: 20))
+        let set = try VaultConfiguration.fromEnvironment([
+            "SVX_VAULT_QUOTA_ITEMS": "5", "SVX_VAULT_QUOTA_ATTACHMENT_BYTES": "1000", "SVX_VAULT_QUOTA_UNFINISHED_UPLOADS": "2",
+        ])
+        #expect(set == VaultConfiguration(maxItems: 5, maxAttachmentBytes: 1000, maxUnfinishedAttachments: 2))
+        for variable in VaultConfiguration.variables {
+            for bad in ["0", "-1", "many"] {
+                #expect {
+                    _ = try VaultConfiguration.fromEnvironment([variable: bad])
+                } throws: { error in
+                    (error as? ConfigurationError)?.variable == variable
+                }
+            }
+        }
+        #expect(Set(VaultConfiguration.variables).isSubset(of: ServiceConfiguration.variables(service: "vault")))
+    }
+
     @Test func readsEveryVariable() throws {
         let configuration = try ServiceConfiguration.fromEnvironment(service: "auth", [
             "SVX_AUTH_ENDPOINT": "tcp://127.0.0.1:9000",

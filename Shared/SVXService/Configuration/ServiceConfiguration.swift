@@ -58,6 +58,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         // svx-auth reads its own settings; every other service asks Auth about sessions.
         let specific = name == "auth" ? AuthConfiguration.variables
             : ["SVX_AUTH_ENDPOINT"] + (name == "keystore" ? KeystoreConfiguration.variables : [])
+                + (name == "vault" ? VaultConfiguration.variables : [])
         let peers = (peers[name] ?? []).map { "SVX_\($0.uppercased())_ENDPOINT" }
         return own + specific + peers + sharedVariables
     }
