@@ -14,7 +14,7 @@ import Testing
         defer { test.gate.open() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        async let held = client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(25))
+        let held = HeldCall(client)
         #expect(await eventually(timeout: .seconds(10)) { test.counters.gatedStarted.load(ordering: .relaxed) == 1 })
 
         let raw = try RawDealer(endpoint: test.endpoint)
@@ -34,7 +34,7 @@ import Testing
         #expect(test.counters.gatedFinished.load(ordering: .relaxed) == 0)
 
         test.gate.open()
-        _ = try await held
+        held.wait()
         var answered = Set<UInt64>()
         while answered.count < 4, let response = try raw.receiveResponse() {
             #expect(response.status.code == .ok)
@@ -51,7 +51,7 @@ import Testing
         defer { test.gate.open() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        async let held = client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(25))
+        let held = HeldCall(client)
         #expect(await eventually(timeout: .seconds(10)) { test.counters.gatedStarted.load(ordering: .relaxed) == 1 })
 
         // The only worker is held: a bad token is still answered, so the reading thread answered it.
@@ -64,7 +64,7 @@ import Testing
         #expect(test.counters.admitted.load(ordering: .relaxed) == 0)
 
         test.gate.open()
-        _ = try await held
+        held.wait()
         // A good token with an undecodable payload: admitted first, then INVALID_ARGUMENT from the decode.
         try raw.send([try RawDealer.request(id: 2, method: TestRPC.screened.name, token: "good", payload: [0xFF, 0xFF])])
         let undecodable = try #require(try raw.receiveResponse())
@@ -76,4 +76,20 @@ import Testing
         #expect(try await client.call(TestRPC.screened, request, sessionToken: "good", timeout: .seconds(5)).service == "through")
         #expect(test.counters.admitted.load(ordering: .relaxed) == 2)
     }
+}
+
+/// A gated call made on a thread of its own with `callBlocking`: a task could wait for a cooperative thread while
+/// other suites block them, and then the worker would not be held when the test needs it.
+private final class HeldCall: Sendable {
+    private let done = DispatchSemaphore(value: 0)
+
+    init(_ client: RPCClient) {
+        let done = self.done
+        Thread {
+            _ = try? client.callBlocking(TestRPC.gated, HealthRequest(), timeout: .seconds(25))
+            done.signal()
+        }.start()
+    }
+
+    func wait() { done.wait() }
 }
