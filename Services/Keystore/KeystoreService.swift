@@ -82,6 +82,10 @@ final class KeystoreService: Sendable {
     /// The quotas of DEKs and keypairs per user (review M4; docs/ADR-004-keystore.md, "Quotas").
     var dataKeyQuota: UserQuota { UserQuota(name: "data_keys", limit: Int64(configuration.maximumDataKeys)) }
     var keypairQuota: UserQuota { UserQuota(name: "keypairs", limit: Int64(configuration.maximumKeypairs)) }
+    /// Rotations whose replaced key wraps a user may have kept aside at once (docs/ADR-004-keystore.md, "Quotas").
+    var keptRotationQuota: UserQuota {
+        UserQuota(name: "kept_rotations", limit: Int64(configuration.maximumKeptRotations))
+    }
 
     /// The private DEK's external id and the account keypair's external identifier: never deleted.
     static let reservedDEK = "private"

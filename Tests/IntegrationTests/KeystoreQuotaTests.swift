@@ -116,4 +116,48 @@ import Testing
             #expect(counts.deks == 3 && counts.keypairs == 2, "round \(round): \(counts)")
         }
     }
+
+    /// A user who rotates in a loop keeps at most `SVX_KEYSTORE_MAX_KEPT_ROTATIONS` rotations' key wraps aside: one
+    /// more rotation is refused (nothing changed) until the oldest kept wraps pass the retention and are purged.
+    @Test func rotationsKeepAtMostTheQuotaOfReplacedWraps() async throws {
+        let stack = try await KeystoreStack.start(keystoreEnvironment: ["SVX_KEYSTORE_MAX_KEPT_ROTATIONS": "2"])
+        defer { stack.stop() }
+        let user = try await stack.newUser()
+        var (kek, pdk, _) = try await user.createKEK()
+        let (dek, key) = try await user.createDEK(kek: kek)
+        func rotation(from version: UInt32) async throws -> (Svx_Keystore_V1_RotateKEKRequest, SymmetricKey) {
+            let next = try SymmetricKey.random()
+            let request = try await user.proved(try Svx_Keystore_V1_RotateKEKRequest(
+                expected: version, generation: 1, newKEK: next, pdk: pdk, deks: [(dek.dekID, key)], keypairs: []), kek: kek)
+            return (request, next)
+        }
+        for version in UInt32(1)...2 {
+            let (request, next) = try await rotation(from: version)
+            #expect(try await user.call(KeystoreRPC.rotateKEK, request).kekVersion == version + 1)
+            kek = next
+        }
+
+        let before = try dumpKeystoreSchema(stack.database)
+        let (refusedRequest, _) = try await rotation(from: 3)
+        let refused = await user.failure(KeystoreRPC.rotateKEK, refusedRequest)
+        Self.expectQuota(refused, "kept_rotations", limit: 2)
+        let retryAfter = refused?.details["retry_after_ms"].flatMap(Int64.init) ?? 0
+        #expect(retryAfter > 0 && retryAfter <= 14 * 86_400_000, "retry_after_ms \(retryAfter)")
+        #expect(try dumpKeystoreSchema(stack.database) == before, "nothing changed")
+
+        // The oldest kept rotation passes the retention: room for one more.
+        let connection = try stack.database.connect()
+        defer { connection.close() }
+        _ = try connection.execute(
+            """
+            UPDATE keystore.superseded_key_wraps SET superseded_at = now() - interval '15 days'
+            WHERE user_id = $1::uuid AND kek_version = 1
+            """, user.userID)
+        let (request, _) = try await rotation(from: 3)
+        #expect(try await user.call(KeystoreRPC.rotateKEK, request).kekVersion == 4)
+        let versions = try connection.query(
+            "SELECT DISTINCT kek_version FROM keystore.superseded_key_wraps WHERE user_id = $1::uuid ORDER BY kek_version",
+            user.userID).map { try $0.decode(Int32.self, at: 0) }
+        #expect(versions == [2, 3])
+    }
 }

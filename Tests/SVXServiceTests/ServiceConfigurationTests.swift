@@ -81,12 +81,13 @@ import Testing
 
     @Test func keystoreQuotasDefaultAndRefuseBadValues() throws {
         let defaults = try KeystoreConfiguration.fromEnvironment([:])
-        #expect(defaults.maximumDataKeys == 2_000 && defaults.maximumKeypairs == 120)
+        #expect(defaults.maximumDataKeys == 2_000 && defaults.maximumKeypairs == 120 && defaults.maximumKeptRotations == 20)
         let set = try KeystoreConfiguration.fromEnvironment([
             "SVX_KEYSTORE_MAX_DATA_KEYS": "3", "SVX_KEYSTORE_MAX_KEYPAIRS": "1", "SVX_KEYSTORE_WRAP_RETENTION_DAYS": "",
+            "SVX_KEYSTORE_MAX_KEPT_ROTATIONS": "2",
         ])
-        #expect(set == KeystoreConfiguration(wrapRetentionDays: 14, maximumDataKeys: 3, maximumKeypairs: 1))
-        for variable in ["SVX_KEYSTORE_MAX_DATA_KEYS", "SVX_KEYSTORE_MAX_KEYPAIRS"] {
+        #expect(set == KeystoreConfiguration(wrapRetentionDays: 14, maximumDataKeys: 3, maximumKeypairs: 1, maximumKeptRotations: 2))
+        for variable in ["SVX_KEYSTORE_MAX_DATA_KEYS", "SVX_KEYSTORE_MAX_KEYPAIRS", "SVX_KEYSTORE_MAX_KEPT_ROTATIONS"] {
             for value in ["0", "-5", "1000001", "10 000", "lots"] {
                 #expect {
                     _ = try KeystoreConfiguration.fromEnvironment([variable: value])
