@@ -18,7 +18,7 @@ final class ClassificationService: Sendable {
         self.vault = vault
     }
 
-    /// The live tombstones one user may hold (review M4; docs/ADR-006-classification.md, "Quotas").
+    /// The live tombstones one user may hold (review M4; docs/ADR-006-classification.md, "Quota").
     var tombstoneQuota: UserQuota { UserQuota(name: "tombstones", limit: Int64(configuration.maximumTombstones)) }
 
     func register(_ routes: ServiceRoutes) {
