@@ -128,7 +128,7 @@ let package = Package(
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
-        .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXProto", "SVXRPC", "Cryppo"]),
+        .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXProto", "SVXRPC", "SVXService", "SVXContracts", "Cryppo"]),
         .testTarget(name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "Cryppo"]),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification", "SVXProto", "SVXRPC", "SVXService"]),

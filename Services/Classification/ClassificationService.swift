@@ -11,10 +11,15 @@ final class ClassificationService: Sendable {
     /// The Vault, asked whether an entity is the caller's before it is classified; nil when `SVX_VAULT_ENDPOINT`
     /// is `none` (Classify then answers UNAVAILABLE).
     let vault: PeerClient?
+    let configuration: ClassificationConfiguration
 
-    init(vault: PeerClient?) {
+    init(configuration: ClassificationConfiguration = .init(), vault: PeerClient?) {
+        self.configuration = configuration
         self.vault = vault
     }
+
+    /// The live tombstones one user may hold (review M4; docs/ADR-006-classification.md, "Quota").
+    var tombstoneQuota: UserQuota { UserQuota(name: "tombstones", limit: Int64(configuration.maximumTombstones)) }
 
     func register(_ routes: ServiceRoutes) {
         routes.registerAuthenticated(ClassificationRPC.listSchemes) { [self] in try listSchemes($0, $1, $2, $3) }

@@ -204,11 +204,37 @@ extension ClassificationService {
             try ClassificationValidation.entity(entity, field: "entities[\(index)]")
         }
         // Each id once (one INSERT ... ON CONFLICT cannot touch a row twice).
-        let ids = uuidArrayLiteral(Array(Set(entities.map(\.id))))
+        let distinct = Set(entities.map(\.id))
+        let distinctCount = distinct.count
+        let ids = uuidArrayLiteral(Array(distinct))
         let items = uuidArrayLiteral(Array(Set(entities.filter { $0.type == .item }.map(\.id))))
         let userID = try session.userUUID
         let deleted = try worker.database.transaction { db -> Int in
             try Self.lockUser(db, userID)
+            // Expired marks go first, so only live ones count against the quota; under the lock, the count cannot
+            // change before this transaction commits. Refused past the quota: nothing is written, and the Vault's
+            // deletion that asked fails closed (nothing deleted).
+            _ = try db.execute(
+                """
+                DELETE FROM classification.forgotten_entities
+                WHERE user_id = $1 AND created_at <= now() - interval '\(Self.forgottenFor)'
+                """, userID)
+            let live = try db.query(
+                """
+                SELECT count(*),
+                       coalesce((EXTRACT(EPOCH FROM (min(created_at) + interval '\(Self.forgottenFor)' - now())) * 1000)::bigint, 0)
+                FROM classification.forgotten_entities
+                WHERE user_id = $1 AND NOT (entity_id = ANY($2::uuid[]))
+                """, userID, ids)[0]
+            let used = try live.decode(Int64.self, at: 0)
+            let oldestExpiresInMilliseconds = try live.decode(Int64.self, at: 1)
+            do throws(RPCStatus) {
+                try tombstoneQuota.check(used: used, adding: Int64(distinctCount))
+            } catch var refusal {
+                // Room comes back as the oldest live tombstone expires.
+                refusal.details["retry_after_ms"] = String(max(1, oldestExpiresInMilliseconds))
+                throw refusal
+            }
             // An item's slots go with it: their links name the item.
             let deleted = try db.execute(
                 """
@@ -220,13 +246,6 @@ extension ClassificationService {
                 INSERT INTO classification.forgotten_entities (user_id, entity_id)
                 SELECT $1, unnest($2::uuid[]) ON CONFLICT (user_id, entity_id) DO UPDATE SET created_at = now()
                 """, userID, ids)
-            // Old marks go a few at a time, with the caller's own writes (bounded work per call).
-            _ = try db.execute(
-                """
-                DELETE FROM classification.forgotten_entities WHERE (user_id, entity_id) IN (
-                    SELECT user_id, entity_id FROM classification.forgotten_entities
-                    WHERE user_id = $1 AND created_at < now() - interval '\(Self.forgottenFor)' LIMIT 1000)
-                """, userID)
             return deleted
         }
         var response = Svx_Classification_V1_ForgetEntitiesResponse()

@@ -3,7 +3,15 @@
 import Foundation
 import SVXService
 
-let classification = ClassificationService(vault: PeerClient.fromEnvironment("vault"))
+let classificationConfiguration: ClassificationConfiguration
+do {
+    classificationConfiguration = try ClassificationConfiguration.fromEnvironment()
+} catch {
+    FileHandle.standardError.write(Data("svx-classification: configuration error: \(error)\n".utf8))
+    exit(2)
+}
+let classification = ClassificationService(
+    configuration: classificationConfiguration, vault: PeerClient.fromEnvironment("vault"))
 
 await ServiceMain.run(ServiceDefinition(
     name: "classification",

@@ -31,6 +31,7 @@ extension KeystoreService {
         let userID = try session.userUUID
         let dek = try worker.database.transaction { db in
             try Self.requireCurrentKEK(db, userID, kekVersion)
+            try Self.requireRoom(db, userID, in: "data_encryption_keys", dataKeyQuota)
             let rows: [PostgresRow]
             do {
                 rows = try db.query(

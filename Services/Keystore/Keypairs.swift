@@ -38,6 +38,7 @@ extension KeystoreService {
         let keypairID = UUID()
         let keypair = try worker.database.transaction { db in
             try Self.requireCurrentKEK(db, userID, kekVersion)
+            try Self.requireRoom(db, userID, in: "keypairs", keypairQuota)
             _ = try db.execute(
                 """
                 INSERT INTO keystore.keypairs (user_id, keypair_id, public_key_pem, wrapped_private_key, metadata, kek_version)

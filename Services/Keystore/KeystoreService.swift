@@ -11,8 +11,9 @@ import Synchronization
 /// docs/ADR-004-keystore.md.
 ///
 /// Concurrency: every write that depends on the KEK version locks the user's `keystore.users` row: creations
-/// with FOR SHARE, a rotation or a passphrase change with FOR UPDATE. So a key created while a rotation commits
-/// is either part of the rotation or refused as ABORTED, never left wrapped by a KEK that no longer exists.
+/// with FOR NO KEY UPDATE, a rotation or a passphrase change with FOR UPDATE. So a key created while a rotation
+/// commits is either part of the rotation or refused as ABORTED, never left wrapped by a KEK that no longer
+/// exists; and two creations of one user run one after the other, so they cannot overshoot a quota together.
 final class KeystoreService: Sendable {
     let configuration: KeystoreConfiguration
     /// Auth, which checks SetKEKCheck's proof of the current passphrase (VerifyCredentials). nil: no Auth
@@ -48,15 +49,17 @@ final class KeystoreService: Sendable {
         routes.registerAuthenticated(KeystoreRPC.setKEKCheck) { [self] in try setKEKCheck($0, $1, $2, $3) }
     }
 
-    /// The user's current KEK version, with the row locked (`FOR UPDATE` or `FOR SHARE`); nil when the user has
-    /// no KEK yet.
+    /// The user's current KEK version, with the row locked: `FOR UPDATE` (`exclusive`, a rotation or a passphrase
+    /// change) or `FOR NO KEY UPDATE` (a key's creation: one at a time per user, and none during a rotation); nil
+    /// when the user has no KEK yet.
     static func lockedKEKVersion(_ db: PostgresConnection, _ userID: UUID, exclusive: Bool) throws -> Int32? {
         let rows = try db.query(
-            "SELECT kek_version FROM keystore.users WHERE user_id = $1 FOR \(exclusive ? "UPDATE" : "SHARE")", userID)
+            "SELECT kek_version FROM keystore.users WHERE user_id = $1 FOR \(exclusive ? "UPDATE" : "NO KEY UPDATE")",
+            userID)
         return try rows.first?.decode(Int32.self, at: 0)
     }
 
-    /// Refuses a key wrapped by anything but the current KEK (called with the user's row locked).
+    /// Refuses a key wrapped by anything but the current KEK, locking the user's row for the creation of a key.
     static func requireCurrentKEK(_ db: PostgresConnection, _ userID: UUID, _ kekVersion: Int32) throws {
         guard let current = try lockedKEKVersion(db, userID, exclusive: false) else {
             throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
@@ -66,6 +69,22 @@ final class KeystoreService: Sendable {
                 .aborted, "kek_version \(kekVersion) is not the current KEK (version \(current)): the keys were rotated; unwrap the KEK again",
                 details: ["field": "kek_version"])
         }
+    }
+
+    /// Refuses one more key of the user in `table` past `quota` (called after ``requireCurrentKEK(_:_:_:)``, with
+    /// the user's row locked, so the count cannot change before the caller's INSERT commits).
+    static func requireRoom(_ db: PostgresConnection, _ userID: UUID, in table: String, _ quota: UserQuota) throws {
+        let used = try db.query("SELECT count(*) FROM keystore.\(table) WHERE user_id = $1", userID)[0]
+            .decode(Int64.self, at: 0)
+        try quota.check(used: used)
+    }
+
+    /// The quotas of DEKs and keypairs per user (review M4; docs/ADR-004-keystore.md, "Quotas").
+    var dataKeyQuota: UserQuota { UserQuota(name: "data_keys", limit: Int64(configuration.maximumDataKeys)) }
+    var keypairQuota: UserQuota { UserQuota(name: "keypairs", limit: Int64(configuration.maximumKeypairs)) }
+    /// Rotations whose replaced key wraps a user may have kept aside at once (docs/ADR-004-keystore.md, "Quotas").
+    var keptRotationQuota: UserQuota {
+        UserQuota(name: "kept_rotations", limit: Int64(configuration.maximumKeptRotations))
     }
 
     /// The private DEK's external id and the account keypair's external identifier: never deleted.

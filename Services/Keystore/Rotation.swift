@@ -45,6 +45,25 @@ extension KeystoreService {
         }
     }
 
+    /// Refuses a rotation when the user already has ``keptRotationQuota`` rotations' key wraps kept aside (one KEK
+    /// version each), with `retry_after_ms` until the oldest are purged (called with the user's row locked).
+    private func requireRoomToKeepWraps(_ db: PostgresConnection, userID: UUID) throws {
+        let kept = try db.query(
+            """
+            SELECT count(DISTINCT kek_version),
+                   coalesce((EXTRACT(EPOCH FROM (min(superseded_at) + $2::float8 * interval '1 day' - now())) * 1000)::bigint, 0)
+            FROM keystore.superseded_key_wraps WHERE user_id = $1
+            """, userID, Double(configuration.wrapRetentionDays))[0]
+        let used = try kept.decode(Int64.self, at: 0)
+        let oldestPurgedInMilliseconds = try kept.decode(Int64.self, at: 1)
+        do throws(RPCStatus) {
+            try keptRotationQuota.check(used: used)
+        } catch var refusal {
+            refusal.details["retry_after_ms"] = String(max(1, oldestPurgedInMilliseconds))
+            throw refusal
+        }
+    }
+
     func rotateKEK(
         _ request: Svx_Keystore_V1_RotateKEKRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -100,7 +119,13 @@ extension KeystoreService {
             try Self.requireSameKeys(
                 try db.query("SELECT keypair_id FROM keystore.keypairs WHERE user_id = $1 FOR UPDATE", userID)
                     .map { try $0.decode(UUID.self, at: 0) }, keypairs, what: "keypairs")
-            // The wraps being replaced, and the old KEK's wraps below, are kept aside (not deleted) for the retention.
+            // The wraps being replaced, and the old KEK's wraps below, are kept aside (not deleted) for the retention:
+            // the expired ones go first, then at most the quota of rotations' key wraps are kept (a rotation of a
+            // user without keys keeps none).
+            _ = try Self.purgeSupersededWraps(db, userID: userID, retentionDays: configuration.wrapRetentionDays)
+            if !deks.isEmpty || !keypairs.isEmpty {
+                try requireRoomToKeepWraps(db, userID: userID)
+            }
             try Self.supersedeKeyWraps(db, userID: userID)
             if !deks.isEmpty {
                 _ = try db.execute(
@@ -126,7 +151,6 @@ extension KeystoreService {
             _ = try db.execute(
                 "UPDATE keystore.users SET kek_version = $2, kek_check = $3, rotated_at = now() WHERE user_id = $1",
                 userID, newVersion, newCheck)
-            _ = try Self.purgeSupersededWraps(db, userID: userID, retentionDays: configuration.wrapRetentionDays)
         }
         context.logger.info("kek rotated", metadata: [
             "user_id": "\(session.userID)", "kek_version": "\(newVersion)", "deks": "\(deks.count)",

@@ -15,7 +15,7 @@ struct ClassificationStack {
 
     var database: TestDatabase { vaultStack.database }
 
-    static func start() async throws -> ClassificationStack {
+    static func start(classificationEnvironment: [String: String] = [:]) async throws -> ClassificationStack {
         let (auth, database) = try await startService("auth")
         var started = [auth]
         do {
@@ -28,7 +28,7 @@ struct ClassificationStack {
             started.append(vault)
             let (classification, _) = try await startService("classification", in: database, environment: [
                 "SVX_AUTH_ENDPOINT": auth.endpoint, "SVX_VAULT_ENDPOINT": vault.endpoint,
-            ], port: port)
+            ].merging(classificationEnvironment) { wired, _ in wired }, port: port)
             started.append(classification)
             let authClient = try AuthTestClient(auth)
             let vaultClient: RPCClient, classificationClient: RPCClient

@@ -18,11 +18,14 @@ struct KeystoreStack {
     let authClient: AuthTestClient
     let keystoreClient: RPCClient
 
-    static func start(authEnvironment: [String: String] = [:]) async throws -> KeystoreStack {
+    static func start(
+        authEnvironment: [String: String] = [:], keystoreEnvironment: [String: String] = [:]
+    ) async throws -> KeystoreStack {
         let (auth, database) = try await startService("auth", environment: authEnvironment)
         do {
             let (keystore, _) = try await startService(
-                "keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint])
+                "keystore", in: database,
+                environment: keystoreEnvironment.merging(["SVX_AUTH_ENDPOINT": auth.endpoint]) { _, wired in wired })
             do {
                 let authClient = try AuthTestClient(auth)
                 return KeystoreStack(

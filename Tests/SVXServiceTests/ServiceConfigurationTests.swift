@@ -98,6 +98,41 @@ import Testing
         #expect(!ServiceConfiguration.variables(service: "vault").contains("SVX_KEYSTORE_WRAP_RETENTION_DAYS"))
     }
 
+    @Test func keystoreQuotasDefaultAndRefuseBadValues() throws {
+        let defaults = try KeystoreConfiguration.fromEnvironment([:])
+        #expect(defaults.maximumDataKeys == 2_000 && defaults.maximumKeypairs == 120 && defaults.maximumKeptRotations == 20)
+        let set = try KeystoreConfiguration.fromEnvironment([
+            "SVX_KEYSTORE_MAX_DATA_KEYS": "3", "SVX_KEYSTORE_MAX_KEYPAIRS": "1", "SVX_KEYSTORE_WRAP_RETENTION_DAYS": "",
+            "SVX_KEYSTORE_MAX_KEPT_ROTATIONS": "2",
+        ])
+        #expect(set == KeystoreConfiguration(wrapRetentionDays: 14, maximumDataKeys: 3, maximumKeypairs: 1, maximumKeptRotations: 2))
+        for variable in ["SVX_KEYSTORE_MAX_DATA_KEYS", "SVX_KEYSTORE_MAX_KEYPAIRS", "SVX_KEYSTORE_MAX_KEPT_ROTATIONS"] {
+            for value in ["0", "-5", "1000001", "10 000", "lots"] {
+                #expect {
+                    _ = try KeystoreConfiguration.fromEnvironment([variable: value])
+                } throws: { error in
+                    (error as? ConfigurationError)?.variable == variable
+                }
+            }
+            #expect(ServiceConfiguration.variables(service: "keystore").contains(variable))
+            #expect(!ServiceConfiguration.variables(service: "classification").contains(variable))
+        }
+    }
+
+    @Test func classificationTombstoneQuotaDefaultsAndRefusesBadValues() throws {
+        #expect(try ClassificationConfiguration.fromEnvironment([:]).maximumTombstones == 100_000)
+        #expect(try ClassificationConfiguration.fromEnvironment(["SVX_CLASSIFICATION_MAX_TOMBSTONES": "4"]).maximumTombstones == 4)
+        for value in ["0", "-1", "10000001", "4.5", "many"] {
+            #expect {
+                _ = try ClassificationConfiguration.fromEnvironment(["SVX_CLASSIFICATION_MAX_TOMBSTONES": value])
+            } throws: { error in
+                (error as? ConfigurationError)?.variable == "SVX_CLASSIFICATION_MAX_TOMBSTONES"
+            }
+        }
+        #expect(ServiceConfiguration.variables(service: "classification").contains("SVX_CLASSIFICATION_MAX_TOMBSTONES"))
+        #expect(!ServiceConfiguration.variables(service: "vault").contains("SVX_CLASSIFICATION_MAX_TOMBSTONES"))
+    }
+
     @Test func peerEndpointDefaultsToThePeersPortAndNoneSwitchesItOff() throws {
         #expect(try ServiceConfiguration.peerEndpoint("classification", [:]) == "tcp://127.0.0.1:7105")
         #expect(try ServiceConfiguration.peerEndpoint("classification", ["SVX_CLASSIFICATION_ENDPOINT": ""]) == "tcp://127.0.0.1:7105")

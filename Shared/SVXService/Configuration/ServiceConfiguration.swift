@@ -57,11 +57,16 @@ public struct ServiceConfiguration: Sendable, Equatable {
         let own = [prefix + "ENDPOINT", prefix + "DATABASE_URL", prefix + "MAX_MESSAGE_BYTES"]
         // svx-auth reads its own settings; every other service asks Auth about sessions.
         let specific = name == "auth" ? AuthConfiguration.variables
-            : ["SVX_AUTH_ENDPOINT"] + (name == "keystore" ? KeystoreConfiguration.variables : [])
-                + (name == "vault" ? VaultConfiguration.variables : [])
+            : ["SVX_AUTH_ENDPOINT"] + (ownVariables[name] ?? [])
         let peers = (peers[name] ?? []).map { "SVX_\($0.uppercased())_ENDPOINT" }
         return own + specific + peers + sharedVariables
     }
+
+    /// The settings of services with a configuration of their own (besides Auth's).
+    static let ownVariables: [String: [String]] = [
+        "keystore": KeystoreConfiguration.variables, "vault": VaultConfiguration.variables,
+        "classification": ClassificationConfiguration.variables,
+    ]
 
     /// The services each service calls besides Auth (``PeerClient``): the Vault asks Classification to filter
     /// items by node and to forget deleted entities; Classification asks the Vault who owns an entity.
