@@ -273,10 +273,9 @@ import Testing
         let retryAfter = Int(throttled?.details["retry_after_ms"] ?? "") ?? -1
         #expect(retryAfter > 0 && retryAfter <= 5000)
 
-        // Another username is not slowed by the victim's failures (a throttled wait would be seconds long).
-        let start = ContinuousClock.now
+        // Another username is not throttled by the victim's failures: its login goes through (a throttled one is refused
+        // RESOURCE_EXHAUSTED at once, so no wall-clock bound is needed to tell them apart).
         _ = try await auth.login(username: other.username, password: password("other"))
-        #expect(ContinuousClock.now - start < .seconds(3))
 
         // After retry_after_ms, the right passphrase works again.
         try await Task.sleep(for: .milliseconds(retryAfter + 100))
