@@ -11,17 +11,7 @@ import Testing
 @Suite struct KeyValidationTests {
     let key = try! SymmetricKey.random()
 
-    /// The field an INVALID_ARGUMENT names (nil if `body` succeeded).
-    func field(_ body: () throws -> Any) -> String? {
-        do {
-            _ = try body()
-            return nil
-        } catch {
-            let status = error as? RPCStatus
-            #expect(status?.code == .invalidArgument, "\(error)")
-            return status?.details["field"]
-        }
-    }
+    func field(_ body: () throws -> Any) -> String? { invalidArgumentField(body) }
 
     @Test func aWrapped32ByteKeyIsAccepted() throws {
         let wrapped = try Cryppo.encrypt(try SymmetricKey.random().bytes, key: key)
@@ -131,16 +121,7 @@ import Testing
 /// The shapes of KEK checks and KEK proofs, checked before any database work (their signatures are checked by
 /// the service itself).
 @Suite struct KEKProofValidationTests {
-    func field(_ body: () throws -> Any) -> String? {
-        do {
-            _ = try body()
-            return nil
-        } catch {
-            let status = error as? RPCStatus
-            #expect(status?.code == .invalidArgument, "\(error)")
-            return status?.details["field"]
-        }
-    }
+    func field(_ body: () throws -> Any) -> String? { invalidArgumentField(body) }
 
     @Test func aKEKCheckIs32Bytes() throws {
         #expect(try KeyValidation.kekCheck(Data(repeating: 1, count: 32), field: "kek_check") == [UInt8](repeating: 1, count: 32))
@@ -171,5 +152,18 @@ import Testing
         #expect(KeystoreService.namingCredentialFields(RPCStatus(.unavailable, "down")).details["field"] == nil)
         #expect(KeystoreService.namingCredentialFields(
             RPCStatus(.invalidArgument, "bad", details: ["field": "purpose"])).details["field"] == "purpose")
+    }
+}
+
+/// The field an INVALID_ARGUMENT names (nil if `body` succeeded); any other outcome is recorded as an issue. One
+/// helper for both suites of this file.
+private func invalidArgumentField(_ body: () throws -> Any) -> String? {
+    do {
+        _ = try body()
+        return nil
+    } catch {
+        let status = error as? RPCStatus
+        #expect(status?.code == .invalidArgument, "\(error)")
+        return status?.details["field"]
     }
 }
