@@ -80,7 +80,7 @@ struct TestServer {
     static func start(
         workers: Int = 4, maxMessageBytes: Int = 1 << 20, queueCapacity: Int = 1024, queueBytes: Int = 32 << 20,
         slowDelay: Duration = .milliseconds(300), observer: (any RPCServerObserver)? = nil,
-        heartbeatMilliseconds: Int = RPCServerConfiguration.defaultHeartbeatMilliseconds
+        heartbeatMilliseconds: Int = RPCServerConfiguration.defaultHeartbeatMilliseconds, threadName: String = "svxrpc"
     ) throws -> TestServer {
         let counters = Counters()
         let gate = Gate()
@@ -144,7 +144,7 @@ struct TestServer {
         let configuration = RPCServerConfiguration(
             endpoint: "tcp://127.0.0.1:*", workerCount: workers, maxMessageBytes: maxMessageBytes,
             queueCapacity: queueCapacity, queueBytes: queueBytes, defaultTimeout: .seconds(5),
-            heartbeatMilliseconds: heartbeatMilliseconds)
+            heartbeatMilliseconds: heartbeatMilliseconds, threadName: threadName)
         let server = RPCServer(configuration: configuration, router: router, logger: testLogger, observer: observer) {
             _ in ()
         }

@@ -13,8 +13,14 @@ public struct RPCClientConfiguration: Sendable {
     /// the calls waiting on it fail at their deadline. Bounds what a rogue or impersonated server can make the client
     /// allocate.
     public var maxResponseBytes: Int
+    /// What the client's I/O thread is called (cut to the kernel's 15 bytes).
+    public var threadName: String
 
-    public init(maxInFlight: Int = 1000, defaultTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 << 20) {
+    public init(
+        maxInFlight: Int = 1000, defaultTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 << 20,
+        threadName: String = "svxrpc-client"
+    ) {
+        self.threadName = threadName
         self.maxInFlight = maxInFlight
         self.defaultTimeout = defaultTimeout
         self.maxResponseBytes = maxResponseBytes
@@ -49,7 +55,7 @@ public final class RPCClient: Sendable {
         try socket.connect(endpoint)
         let core = try ClientCore(socket: socket, maxInFlight: configuration.maxInFlight)
         self.core = core
-        self.thread = Mutex(JoinableThread(name: "svxrpc-client") { core.run() })
+        self.thread = Mutex(JoinableThread(name: configuration.threadName) { core.run() })
     }
 
     deinit {

@@ -24,12 +24,16 @@ public struct RPCServerConfiguration: Sendable {
     public var heartbeatTimeoutMilliseconds: Int { heartbeatMilliseconds * 3 }
     /// The heartbeat of servers and clients unless configured: 5 s (a silent peer is dropped within 15-20 s).
     public static let defaultHeartbeatMilliseconds = 5000
+    /// What the server's threads are called (as `top -H` and `/proc/<pid>/task/*/comm` show them):
+    /// `<threadName>-io` and `<threadName>-w<index>`, the name cut so that the whole fits the kernel's 15 bytes.
+    public var threadName: String
 
     public init(
         endpoint: String, workerCount: Int = 4, maxMessageBytes: Int = 4 << 20, queueCapacity: Int = 1024,
         queueBytes: Int = 32 << 20, defaultTimeout: Duration = .seconds(30),
-        heartbeatMilliseconds: Int = RPCServerConfiguration.defaultHeartbeatMilliseconds
+        heartbeatMilliseconds: Int = RPCServerConfiguration.defaultHeartbeatMilliseconds, threadName: String = "svxrpc"
     ) {
+        self.threadName = threadName
         self.heartbeatMilliseconds = heartbeatMilliseconds
         self.endpoint = endpoint
         self.workerCount = workerCount

@@ -60,7 +60,7 @@ final class ServerRuntime<Worker>: Sendable {
             let loop = WorkerLoop<Worker>(
                 index: index, queue: queue, handlers: handlers, logger: logger, observer: observer, core: core)
             workers.append(
-                JoinableThread(name: "svxrpc-w\(index)") {
+                JoinableThread(name: Self.threadName(configuration.threadName, suffix: "-w\(index)")) {
                     let worker: Worker
                     do {
                         worker = try makeWorker(index)
@@ -82,7 +82,7 @@ final class ServerRuntime<Worker>: Sendable {
         }
 
         let workerThreads = workers
-        let ioThread = JoinableThread(name: "svxrpc-io") {
+        let ioThread = JoinableThread(name: Self.threadName(configuration.threadName, suffix: "-io")) {
             core.runIOLoop()
             queue.close()
             for thread in workerThreads { thread.join() }
@@ -90,6 +90,11 @@ final class ServerRuntime<Worker>: Sendable {
             stopped.open()
         }
         return ServerRuntime(boundEndpoint: boundEndpoint, core: core, ioThread: ioThread, stopped: stopped)
+    }
+
+    /// `base` and `suffix` in the kernel's 15 bytes of a thread name (ASCII names), the suffix kept whole.
+    static func threadName(_ base: String, suffix: String) -> String {
+        String(base.prefix(max(0, 15 - suffix.count))) + suffix
     }
 
     /// Tells the I/O thread to drain and stop.

@@ -105,7 +105,7 @@ public enum ServiceMain {
                 endpoint: configuration.endpoint, workerCount: configuration.workers,
                 maxMessageBytes: configuration.maxMessageBytes, queueCapacity: configuration.queueCapacity,
                 queueBytes: configuration.queueBytes,
-                defaultTimeout: configuration.defaultTimeout),
+                defaultTimeout: configuration.defaultTimeout, threadName: definition.name),
             router: router, logger: logger, observer: metrics,
             makeWorker: { index in
                 var workerLogger = logger
