@@ -30,21 +30,31 @@ public struct AccountClient: Sendable {
     /// is ``SignUpLoginFailed``, which carries the Secret Key.
     public func signUp(passphrase: String) async throws -> SignUp {
         guard !passphrase.isEmpty else { throw SVXClientError(.invalidInput, "the passphrase is empty") }
-        let reservation = try await auth.call(AuthRPC.reserveUsername, .init(), timeout: timeout)
-        let secretKey = try SecretKey.generate(username: reservation.username)
+        let secretKey = try SecretKey.generate(username: try await reserveUsername())
         let password = try secretKey.srpPassword(passphrase: passphrase)
-        let salt = try SecureRandom.bytes(count: 32)
-        var register = Svx_Auth_V1_RegisterRequest()
-        register.username = secretKey.username
-        register.srpSaltHex = Hex.encode(salt)
-        register.srpVerifierHex = try parameters.paddedHex(parameters.verifier(salt: salt, username: secretKey.username, password: password))
-        _ = try await auth.call(AuthRPC.register, register, timeout: timeout)
+        _ = try await register(username: secretKey.username, srpPassword: password)
         do {
             let session = try await logIn(username: secretKey.username, srpPassword: password)
             return SignUp(secretKey: secretKey, session: session)
         } catch {
             throw SignUpLoginFailed(secretKey: secretKey.description, underlying: error)
         }
+    }
+
+    /// A username made by Auth and held for this client for a while (the first step of a sign-up).
+    public func reserveUsername() async throws -> String {
+        try await auth.call(AuthRPC.reserveUsername, .init(), timeout: timeout).username
+    }
+
+    /// Registers a reserved `username` with a fresh SRP salt and the verifier of an already derived SRP password
+    /// (``SecretKey/srpPassword(passphrase:)``; tools that make many accounts pass raw bytes). Returns the user id.
+    public func register(username: String, srpPassword: [UInt8]) async throws -> String {
+        let salt = try SecureRandom.bytes(count: 32)
+        var register = Svx_Auth_V1_RegisterRequest()
+        register.username = username
+        register.srpSaltHex = Hex.encode(salt)
+        register.srpVerifierHex = try parameters.paddedHex(parameters.verifier(salt: salt, username: username, password: srpPassword))
+        return try await auth.call(AuthRPC.register, register, timeout: timeout).userID
     }
 
     /// Login with the Secret Key and the passphrase.
