@@ -118,7 +118,10 @@ let package = Package(
         // Tests.
         .target(
             name: "SVXTestHarness",
-            dependencies: ["SVXRPC", "SVXStore", "SVXProto", .product(name: "Logging", package: "swift-log")],
+            dependencies: [
+                "SVXRPC", "SVXStore", "SVXProto", "SVXClient", "SVXContracts", "SVXService", "Cryppo",
+                .product(name: "Logging", package: "swift-log"),
+            ],
             path: "Tests/SVXTestHarness"),
         .testTarget(name: "CryppoTests", dependencies: ["Cryppo"], exclude: ["Fixtures"]),
         .testTarget(name: "SRPTests", dependencies: ["SRP", "Cryppo"]),

@@ -10,8 +10,9 @@ import Testing
 /// line, against a real svx-auth and PostgreSQL.
 @Suite(.serialized) struct AccountFlowTests {
     @Test func sdkSignUpLoginWhoAmIAndLogout() async throws {
-        let (auth, _) = try await startService("auth")
-        defer { auth.stop() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let auth = stack[.auth]
         let account = AccountClient(auth: try RPCClient(endpoint: auth.endpoint))
         let signUp = try await account.signUp(passphrase: "correct horse battery staple")
         #expect(signUp.secretKey.username == signUp.session.username)
@@ -26,16 +27,17 @@ import Testing
             _ = try await account.logIn(secretKey: signUp.secretKey, passphrase: "wrong horse")
         }
         try await account.logOut(signUp.session)
-        let ended = await statusOf { try await account.whoAmI(signUp.session) }
+        let ended = await status { try await account.whoAmI(signUp.session) }
         #expect(ended?.code == .unauthenticated)
         #expect(try await account.whoAmI(again).userID == again.userID)
     }
 
     @Test func commandLineSignUpLoginWhoAmIAndLogout() async throws {
-        let stack = try await CommandLineStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
-        let (home, svx) = (stack.home, stack.svx)
-        var environment = stack.environment
+        let cli = try stack.commandLine()
+        let (home, svx) = (cli.home, cli.svx)
+        var environment = cli.environment
         environment["SVX_PASSPHRASE"] = "a long passphrase for the cli"
 
         let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
@@ -78,10 +80,11 @@ import Testing
     /// The acceptance check of the Keystore issue, through the `svx` binary: keys after sign-up, a passphrase
     /// change after which only the new passphrase logs in, a rotation.
     @Test func commandLineKeysPassphraseChangeAndRotation() async throws {
-        let stack = try await CommandLineStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
-        let svx = stack.svx
-        var environment = stack.environment
+        let cli = try stack.commandLine()
+        let svx = cli.svx
+        var environment = cli.environment
         environment["SVX_PASSPHRASE"] = "the old passphrase"
 
         let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
@@ -126,40 +129,5 @@ import Testing
         // After the rotation the new passphrase still logs in and opens everything.
         let again = try ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(again.status == 0, "\(again.output)")
-    }
-}
-
-/// Auth and Keystore for the `svx` binary, and an SVX_HOME of its own: the environment a user's shell would have.
-struct CommandLineStack {
-    let auth: ServiceProcess
-    let keystore: ServiceProcess
-    let database: TestDatabase
-    let home: URL
-    let svx: String
-    let environment: [String: String]
-
-    static func start() async throws -> CommandLineStack {
-        let (auth, database) = try await startService("auth")
-        let keystore: ServiceProcess
-        do {
-            keystore = try await startService("keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint]).0
-        } catch {
-            auth.stop()
-            throw error
-        }
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
-        var environment = ProcessInfo.processInfo.environment
-        environment["SVX_HOME"] = home.path
-        environment["SVX_AUTH_ENDPOINT"] = auth.endpoint
-        environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
-        return CommandLineStack(
-            auth: auth, keystore: keystore, database: database, home: home,
-            svx: try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path, environment: environment)
-    }
-
-    func stop() {
-        keystore.stop()
-        auth.stop()
-        try? FileManager.default.removeItem(at: home)
     }
 }

@@ -11,10 +11,10 @@ import Testing
 /// fake challenges, throttling.
 @Suite(.serialized) struct AuthLoginTests {
     @Test func signUpAndLoginWithASecretKey() async throws {
-        let (service, database) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let (service, database) = (stack[.auth], stack.database)
+        let auth = stack.auth
 
         // Sign-up as the SDK does it: server username → Secret Key → SRP password → register.
         let username = try await auth.reserve()
@@ -26,11 +26,11 @@ import Testing
 
         let login = try await auth.login(username: username, password: srpPassword)
         #expect(login.userID == userID)
-        #expect(login.sessionToken.utf8.count == 43)
-        #expect(!login.sessionToken.contains("="))
-        #expect(try Base64URL.decode(login.sessionToken + "=").count == 32)
-        #expect(login.expiresAtMs > unixMilliseconds())
-        let validated = try await auth.validate(login.sessionToken)
+        #expect(login.token.utf8.count == 43)
+        #expect(!login.token.contains("="))
+        #expect(try Base64URL.decode(login.token + "=").count == 32)
+        #expect(login.expiresAt > Date())
+        let validated = try await auth.validate(login.token)
         #expect(validated.userID == userID)
         #expect(validated.sessionID == login.sessionID)
         #expect(validated.username == username)
@@ -52,23 +52,24 @@ import Testing
         #expect(unreserved?.details["field"] == "username")
 
         // Nothing secret in plain form: only the token's SHA-256, no password, no challenge left behind.
-        let dump = try dumpAuthSchema(database)
-        #expect(!dump.contains(login.sessionToken))
-        #expect(dump.contains(Hex.encode(HashFunction.sha256.hash(Array(login.sessionToken.utf8)))))
+        let dump = try database.dump(schema: "auth")
+        #expect(!dump.contains(login.token))
+        #expect(dump.contains(Hex.encode(HashFunction.sha256.hash(Array(login.token.utf8)))))
         #expect(!dump.contains(Hex.encode(srpPassword)))
         #expect(!dump.contains(passphrase))
         #expect(!dump.contains(secretKey.secretKey))
+        #expect(try database.plaintextScan(for: [login.token, passphrase, secretKey.secretKey]) == [])
         let db = try database.connect()
         defer { db.close() }
         #expect(try db.query("SELECT count(*) FROM auth.login_challenges WHERE username = $1", username)[0].decode(Int.self, at: 0) == 0)
-        #expect(!service.log().contains(login.sessionToken))
+        #expect(!service.log().contains(login.token))
     }
 
     @Test func theDatabaseDoesNotHoldTheChallengesPrivateValue() async throws {
-        let (service, database) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("pw"))
         let (_, challenge, _) = try await auth.prepareLogin(username: user.username, password: password("pw"))
         let db = try database.connect()
@@ -90,10 +91,10 @@ import Testing
     @Test func challengesAreSingleUseAndExpire() async throws {
         // The default TTL (a minute): the expiry below is made in the database, not waited for, so a loaded machine
         // cannot make a live challenge expire before its FinishLogin.
-        let (service, database) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("pw"))
 
         // Replay of a successful FinishLogin.
@@ -129,10 +130,9 @@ import Testing
     }
 
     @Test func malformedFieldsAreInvalidArgumentNamingTheField() async throws {
-        let (service, _) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("pw"))
         let goodA = Hex.encode(try SRPClient(username: user.username, password: password("pw")).publicKey)
         let nHex = try srp.group.N.hex(paddedTo: 512).lowercased()
@@ -195,7 +195,7 @@ import Testing
             change.srpSaltHex = item.salt
             change.srpVerifierHex = item.verifier
             let changeFailure = await status {
-                _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: session.sessionToken, timeout: .seconds(5))
+                _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: session.token, timeout: .seconds(5))
             }
             #expect(changeFailure?.code == .invalidArgument)
             #expect(changeFailure?.details["field"] == item.field)
@@ -203,7 +203,7 @@ import Testing
         var revoke = Svx_Auth_V1_RevokeSessionRequest()
         revoke.sessionID = "nope"
         let revokeFailure = await status {
-            _ = try await auth.client.call(AuthRPC.revokeSession, revoke, sessionToken: session.sessionToken, timeout: .seconds(5))
+            _ = try await auth.client.call(AuthRPC.revokeSession, revoke, sessionToken: session.token, timeout: .seconds(5))
         }
         #expect(revokeFailure?.details["field"] == "session_id")
         // The reserved username is still usable after all those refusals (no partial write).
@@ -211,10 +211,9 @@ import Testing
     }
 
     @Test func unknownAndKnownUsernamesLookTheSame() async throws {
-        let (service, _) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let auth = stack.auth
         let known = try await auth.signUp(password: password("pw"))
         let unknown = "Nobody" + String(known.username.dropFirst(6))
 
@@ -250,14 +249,13 @@ import Testing
     }
 
     @Test func failedLoginsAreThrottledPerUsernameAndTheThrottleLifts() async throws {
-        let (service, _) = try await startService("auth", environment: [
-            // A refill slow enough that no token comes back while the failures are made on a loaded machine.
-            "SVX_AUTH_THROTTLE_BURST": "2", "SVX_AUTH_THROTTLE_REFILL_MS": "5000",
+        let stack = try await TestStack.start([.auth], environment: [.auth: [
+            // No token comes back during the test however loaded the machine: the bucket is aged in the database below.
+            "SVX_AUTH_THROTTLE_BURST": "2", "SVX_AUTH_THROTTLE_REFILL_MS": "600000",
             "SVX_AUTH_THROTTLE_CALLER_BURST": "1000",
-        ])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        ]])
+        defer { stack.stop() }
+        let auth = stack.auth
         let victim = try await auth.signUp(password: password("right"))
         let other = try await auth.signUp(password: password("other"))
 
@@ -271,14 +269,21 @@ import Testing
         let throttled = await status { _ = try await auth.login(username: victim.username, password: password("right")) }
         #expect(throttled?.code == .resourceExhausted)
         let retryAfter = Int(throttled?.details["retry_after_ms"] ?? "") ?? -1
-        #expect(retryAfter > 0 && retryAfter <= 5000)
+        #expect(retryAfter > 0 && retryAfter <= 600_000)
 
         // Another username is not throttled by the victim's failures: its login goes through (a throttled one is refused
         // RESOURCE_EXHAUSTED at once, so no wall-clock bound is needed to tell them apart).
         _ = try await auth.login(username: other.username, password: password("other"))
 
-        // After retry_after_ms, the right passphrase works again.
-        try await Task.sleep(for: .milliseconds(retryAfter + 100))
+        // After retry_after_ms (the bucket's time moved back by that much, as the database clock judges it), the
+        // right passphrase works again.
+        let aged = try stack.database.count("""
+            WITH aged AS (
+                UPDATE auth.throttle_buckets SET updated_at = updated_at - ($2::int + 100) * interval '1 millisecond'
+                WHERE bucket_key = 'u:' || $1 RETURNING 1)
+            SELECT count(*)::int FROM aged
+            """, victim.username, retryAfter)
+        #expect(aged == 1)
         _ = try await auth.login(username: victim.username, password: password("right"))
     }
 }

@@ -15,12 +15,12 @@ import Testing
     @Test func idleSessionsExpireAndSessionsInUseDoNot() async throws {
         // Idle time is aged in the database (as the service's own role could), not slept through: on a loaded
         // machine a sleeping task can overrun by seconds, and a busy session would look idle.
-        let (service, database) = try await startService("auth", environment: [
+        let stack = try await TestStack.start([.auth], environment: [.auth: [
             "SVX_AUTH_SESSION_IDLE_MS": "60000", "SVX_AUTH_SESSION_MAX_MS": "600000",
-        ])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        ]])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         let db = try database.connect()
         defer { db.close() }
         let user = try await auth.signUp(password: password("pw"))
@@ -32,32 +32,31 @@ import Testing
                 session, seconds)
             #expect(moved == 1)
         }
-        _ = try await auth.validate(idle.sessionToken)
+        _ = try await auth.validate(idle.token)
         // The busy session is used every "50 s" of its 60 s idle time, three times over: each use renews it.
         for _ in 0..<3 {
             try age(busy.sessionID, seconds: 50)
-            _ = try await auth.validate(busy.sessionToken)
+            _ = try await auth.validate(busy.token)
         }
         // The idle one, unused for 61 s, has ended; the busy one, last used just now, has not.
         try age(idle.sessionID, seconds: 61)
-        let idleFailure = await status { _ = try await auth.validate(idle.sessionToken) }
+        let idleFailure = await status { _ = try await auth.validate(idle.token) }
         #expect(idleFailure?.code == .unauthenticated)
-        _ = try await auth.validate(busy.sessionToken)
+        _ = try await auth.validate(busy.token)
     }
 
     @Test func sessionsInUseEndAtTheirAbsoluteExpiry() async throws {
-        let (service, _) = try await startService("auth", environment: [
+        let stack = try await TestStack.start([.auth], environment: [.auth: [
             "SVX_AUTH_SESSION_IDLE_MS": "3000", "SVX_AUTH_SESSION_MAX_MS": "3000",  // idle may not exceed max
-        ])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        ]])
+        defer { stack.stop() }
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("pw"))
         let beforeLogin = ContinuousClock.now
         let session = try await auth.login(username: user.username, password: password("pw"))
         var ended: Duration?
         for _ in 0..<60 {  // bounded: at most ~15 s
-            if await status({ _ = try await auth.validate(session.sessionToken) }) != nil {
+            if await status({ _ = try await auth.validate(session.token) }) != nil {
                 ended = ContinuousClock.now - beforeLogin
                 break
             }
@@ -68,17 +67,16 @@ import Testing
     }
 
     @Test func listRevokeLogoutAndOtherUsersSessions() async throws {
-        let (service, _) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let auth = stack.auth
         let alice = try await auth.signUp(password: password("a"))
         let bob = try await auth.signUp(password: password("b"))
         let aliceOne = try await auth.login(username: alice.username, password: password("a"))
         let aliceTwo = try await auth.login(username: alice.username, password: password("a"))
         let bobOne = try await auth.login(username: bob.username, password: password("b"))
 
-        let listed = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        let listed = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.token, timeout: .seconds(5))
         #expect(Set(listed.sessions.map(\.sessionID)) == [aliceOne.sessionID, aliceTwo.sessionID])
         #expect(listed.sessions.first { $0.current }?.sessionID == aliceOne.sessionID)
         #expect(listed.sessions.allSatisfy { $0.createdAtMs > 0 && $0.lastSeenAtMs >= $0.createdAtMs && $0.expiresAtMs > $0.createdAtMs })
@@ -87,30 +85,30 @@ import Testing
         var revokeBob = Svx_Auth_V1_RevokeSessionRequest()
         revokeBob.sessionID = bobOne.sessionID
         let notFound = await status {
-            _ = try await auth.client.call(AuthRPC.revokeSession, revokeBob, sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+            _ = try await auth.client.call(AuthRPC.revokeSession, revokeBob, sessionToken: aliceOne.token, timeout: .seconds(5))
         }
         #expect(notFound?.code == .notFound)
         var revokeUnknown = Svx_Auth_V1_RevokeSessionRequest()
         revokeUnknown.sessionID = UUID().uuidString.lowercased()
         let unknown = await status {
-            _ = try await auth.client.call(AuthRPC.revokeSession, revokeUnknown, sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+            _ = try await auth.client.call(AuthRPC.revokeSession, revokeUnknown, sessionToken: aliceOne.token, timeout: .seconds(5))
         }
         #expect(unknown == notFound)
-        #expect(try await auth.validate(bobOne.sessionToken).userID == bob.userID)
+        #expect(try await auth.validate(bobOne.token).userID == bob.userID)
 
         // Alice revokes her second session.
         var revokeTwo = Svx_Auth_V1_RevokeSessionRequest()
         revokeTwo.sessionID = aliceTwo.sessionID
-        _ = try await auth.client.call(AuthRPC.revokeSession, revokeTwo, sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
-        #expect(await status { _ = try await auth.validate(aliceTwo.sessionToken) }?.code == .unauthenticated)
-        let afterRevoke = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+        _ = try await auth.client.call(AuthRPC.revokeSession, revokeTwo, sessionToken: aliceOne.token, timeout: .seconds(5))
+        #expect(await status { _ = try await auth.validate(aliceTwo.token) }?.code == .unauthenticated)
+        let afterRevoke = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.token, timeout: .seconds(5))
         #expect(afterRevoke.sessions.map(\.sessionID) == [aliceOne.sessionID])
 
         // Logout ends the calling session; authenticated methods then refuse it; none without a token.
-        _ = try await auth.client.call(AuthRPC.logout, .init(), sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
-        #expect(await status { _ = try await auth.validate(aliceOne.sessionToken) }?.code == .unauthenticated)
+        _ = try await auth.client.call(AuthRPC.logout, .init(), sessionToken: aliceOne.token, timeout: .seconds(5))
+        #expect(await status { _ = try await auth.validate(aliceOne.token) }?.code == .unauthenticated)
         let afterLogout = await status {
-            _ = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.sessionToken, timeout: .seconds(5))
+            _ = try await auth.client.call(AuthRPC.listSessions, .init(), sessionToken: aliceOne.token, timeout: .seconds(5))
         }
         #expect(afterLogout?.code == .unauthenticated)
         let noToken = await status { _ = try await auth.client.call(AuthRPC.listSessions, .init(), timeout: .seconds(5)) }
@@ -120,26 +118,25 @@ import Testing
     }
 
     @Test func changeVerifierThenOnlyTheNewPassphraseWorks() async throws {
-        let (service, _) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("old"))
         let current = try await auth.login(username: user.username, password: password("old"))
         let other = try await auth.login(username: user.username, password: password("old"))
 
         #expect(current.credentialGeneration == 1)
-        #expect(try await auth.validate(current.sessionToken).credentialGeneration == 1)
+        #expect(try await auth.validate(current.token).credentialGeneration == 1)
 
         var change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
         change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
-        let response = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
+        let response = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.token, timeout: .seconds(5))
         #expect(response.revokedSessions == 1)
         #expect(response.srpM2Hex.count == 64)
 
-        #expect(try await auth.validate(current.sessionToken).userID == user.userID)
-        #expect(try await auth.validate(current.sessionToken).credentialGeneration == 2)
-        #expect(await status { _ = try await auth.validate(other.sessionToken) }?.code == .unauthenticated)
+        #expect(try await auth.validate(current.token).userID == user.userID)
+        #expect(try await auth.validate(current.token).credentialGeneration == 2)
+        #expect(await status { _ = try await auth.validate(other.token) }?.code == .unauthenticated)
         let old = await status { _ = try await auth.login(username: user.username, password: password("old")) }
         #expect(old?.code == .unauthenticated)
         #expect(old?.message == loginFailedMessage)
@@ -151,7 +148,7 @@ import Testing
         change = try changeRequest(username: user.username, password: password("third"), from: 1, to: 3)
         change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("new"))
         let stale = await status {
-            _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
+            _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.token, timeout: .seconds(5))
         }
         #expect(stale?.code == .aborted)
         #expect(stale?.details["field"] == "expected_generation")
@@ -162,7 +159,7 @@ import Testing
         for (from, to, field) in [(0, 3, "expected_generation"), (2, 2, "new_generation"), (2, 1, "new_generation"), (2, 0, "new_generation")] {
             let request = try changeRequest(username: user.username, password: password("x"), from: UInt64(from), to: UInt64(to))
             let failure = await status {
-                _ = try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: current.sessionToken, timeout: .seconds(5))
+                _ = try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: current.token, timeout: .seconds(5))
             }
             #expect(failure?.code == .invalidArgument, "\(from) → \(to)")
             #expect(failure?.details["field"] == field)
@@ -183,16 +180,15 @@ import Testing
     /// own login challenges; wrong proofs count as failed logins. VerifyCredentials checks the same proofs for
     /// another service's request.
     @Test func changeVerifierNeedsAProofOfTheCurrentPassphrase() async throws {
-        let (service, _) = try await startService("auth", environment: ["SVX_AUTH_THROTTLE_BURST": "3"])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth], environment: [.auth: ["SVX_AUTH_THROTTLE_BURST": "3"]])
+        defer { stack.stop() }
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("old"))
         let other = try await auth.signUp(password: password("other"))
         let session = try await auth.login(username: user.username, password: password("old"))
         func change(_ request: Svx_Auth_V1_ChangeVerifierRequest) async -> RPCStatus? {
             await status {
-                _ = try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: session.sessionToken, timeout: .seconds(5))
+                _ = try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: session.token, timeout: .seconds(5))
             }
         }
         let request = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
@@ -222,14 +218,13 @@ import Testing
         }
         let throttled = await change(right)
         #expect(throttled?.code == .resourceExhausted && throttled?.details["retry_after_ms"] != nil, "\(String(describing: throttled))")
-        #expect(try await auth.validate(session.sessionToken).credentialGeneration == 1)
+        #expect(try await auth.validate(session.token).credentialGeneration == 1)
     }
 
     @Test func verifyCredentialsChecksAProofForAnotherServicesRequest() async throws {
-        let (service, _) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("pw"))
         let session = try await auth.login(username: user.username, password: password("pw"))
         let digest = HashFunction.sha256.hash(Array("a request of another service".utf8))
@@ -245,7 +240,7 @@ import Testing
             return (srpClient, request)
         }
         func call(_ request: Svx_Auth_V1_VerifyCredentialsRequest) async throws -> Svx_Auth_V1_VerifyCredentialsResponse {
-            try await auth.client.call(AuthRPC.verifyCredentials, request, sessionToken: session.sessionToken, timeout: .seconds(5))
+            try await auth.client.call(AuthRPC.verifyCredentials, request, sessionToken: session.token, timeout: .seconds(5))
         }
 
         var (srpClient, request) = try await verify(purpose: "svx.keystore.v1.Keystore/SetKEKCheck", digest: digest)
@@ -273,10 +268,9 @@ import Testing
     /// A login that began before a passphrase change cannot finish after it, even when the proof would still
     /// match (here the "change" keeps the same salt and verifier, so only the generation differs).
     @Test func aLoginBegunBeforeAPassphraseChangeCannotFinishAfterIt() async throws {
-        let (service, _) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("same"))
         let current = try await auth.login(username: user.username, password: password("same"))
         var (_, challenge, m1) = try await auth.prepareLogin(username: user.username, password: password("same"))
@@ -285,7 +279,7 @@ import Testing
         change.srpVerifierHex = Hex.encode(
             try srp.verifier(salt: try Hex.decode(challenge.srpSaltHex), username: user.username, password: password("same")))
         change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("same"))
-        _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.sessionToken, timeout: .seconds(5))
+        _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: current.token, timeout: .seconds(5))
         // ChangeVerifier ended the pending challenge; the same proof is refused.
         let raced = await status { _ = try await auth.finish(loginID: challenge.loginID, m1Hex: m1) }
         #expect(raced?.code == .unauthenticated)
@@ -297,10 +291,10 @@ import Testing
     /// FinishLogin's own check, with the challenge still there: the generation moves (as a concurrent change
     /// would, after FinishLogin read the challenge) and the proof, still valid, gets no session.
     @Test func finishLoginRefusesAChallengeFromAnEarlierGeneration() async throws {
-        let (service, database) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("pw"))
         let (_, challenge, m1) = try await auth.prepareLogin(username: user.username, password: password("pw"))
         let connection = try database.connect()
@@ -318,10 +312,10 @@ import Testing
     @Test func changeVerifierNeedsARecentLogin() async throws {
         // The default window (5 min); the old session is aged in the database (as the service's own role could), so
         // that a loaded machine cannot push the fresh login's call out of a short window.
-        let (service, database) = try await startService("auth")
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("old"))
         let session = try await auth.login(username: user.username, password: password("old"))
         let db = try database.connect()
@@ -332,14 +326,14 @@ import Testing
         var change = try changeRequest(username: user.username, password: password("new"), from: 1, to: 2)
         change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
         let failure = await status {
-            _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: session.sessionToken, timeout: .seconds(5))
+            _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: session.token, timeout: .seconds(5))
         }
         #expect(failure?.code == .failedPrecondition)
         #expect(try await auth.login(username: user.username, password: password("old")).credentialGeneration == 1)
         // A fresh login can (with a proof of its own).
         change = try await auth.proved(change, userID: user.userID, username: user.username, password: password("old"))
         let fresh = try await auth.login(username: user.username, password: password("old"))
-        _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: fresh.sessionToken, timeout: .seconds(5))
+        _ = try await auth.client.call(AuthRPC.changeVerifier, change, sessionToken: fresh.token, timeout: .seconds(5))
         #expect(try await auth.login(username: user.username, password: password("new")).credentialGeneration == 2)
     }
 
@@ -364,19 +358,14 @@ import Testing
     }
 
     @Test func anotherServiceSeesLogoutAndRevokeWithinOneSecondAndFailsClosed() async throws {
-        let (authService, database) = try await startService("auth")
-        defer { authService.stop() }
-        let (keystoreService, _) = try await startService(
-            "keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": authService.endpoint])
-        defer { keystoreService.stop() }
-        let auth = try AuthTestClient(authService)
-        defer { auth.close() }
-        let keystore = try RPCClient(endpoint: keystoreService.endpoint)
-        defer { keystore.close() }
+        let stack = try await TestStack.start([.auth, .keystore])
+        defer { stack.stop() }
+        let (authService, keystoreService, keystore) = (stack[.auth], stack[.keystore], stack.client(.keystore))
+        let auth = stack.auth
 
         let user = try await auth.signUp(password: password("pw"))
         let first = try await auth.login(username: user.username, password: password("pw"))
-        let whoAmI = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: first.sessionToken, timeout: .seconds(5))
+        let whoAmI = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: first.token, timeout: .seconds(5))
         #expect(whoAmI.userID == user.userID)
         #expect(whoAmI.sessionID == first.sessionID)
         let missing = await status { _ = try await keystore.call(TestRPC.whoAmI, .init(), timeout: .seconds(5)) }
@@ -387,28 +376,28 @@ import Testing
         #expect(bogus?.code == .unauthenticated)
 
         // Logout at Auth: keystore refuses the token within one second (it was just cached there).
-        _ = try await auth.client.call(AuthRPC.logout, .init(), sessionToken: first.sessionToken, timeout: .seconds(5))
-        let (afterLogout, logoutDelay) = await untilRefused(keystore, token: first.sessionToken)
+        _ = try await auth.client.call(AuthRPC.logout, .init(), sessionToken: first.token, timeout: .seconds(5))
+        let (afterLogout, logoutDelay) = await untilRefused(keystore, token: first.token)
         #expect(afterLogout?.code == .unauthenticated)
         #expect(logoutDelay < .seconds(1), "a call sent \(logoutDelay) after the logout was still accepted")
 
         // Revoke from another session: the same.
         let second = try await auth.login(username: user.username, password: password("pw"))
         let third = try await auth.login(username: user.username, password: password("pw"))
-        _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: second.sessionToken, timeout: .seconds(5))
+        _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: second.token, timeout: .seconds(5))
         var revoke = Svx_Auth_V1_RevokeSessionRequest()
         revoke.sessionID = second.sessionID
-        _ = try await auth.client.call(AuthRPC.revokeSession, revoke, sessionToken: third.sessionToken, timeout: .seconds(5))
-        let (afterRevoke, revokeDelay) = await untilRefused(keystore, token: second.sessionToken)
+        _ = try await auth.client.call(AuthRPC.revokeSession, revoke, sessionToken: third.token, timeout: .seconds(5))
+        let (afterRevoke, revokeDelay) = await untilRefused(keystore, token: second.token)
         #expect(afterRevoke?.code == .unauthenticated)
         #expect(revokeDelay < .seconds(1), "a call sent \(revokeDelay) after the revoke was still accepted")
 
         // Auth down: keystore fails closed (UNAVAILABLE), even for a session that was valid.
-        _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: third.sessionToken, timeout: .seconds(5))
+        _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: third.token, timeout: .seconds(5))
         authService.stop()
         try await Task.sleep(for: .milliseconds(600))  // past the cache TTL
         let down = await status {
-            _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: third.sessionToken, timeout: .seconds(10))
+            _ = try await keystore.call(TestRPC.whoAmI, .init(), sessionToken: third.token, timeout: .seconds(10))
         }
         #expect(down?.code == .unavailable)
         #expect(keystoreService.isRunning)

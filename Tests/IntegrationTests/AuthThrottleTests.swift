@@ -8,15 +8,6 @@ import SVXStore
 import SVXTestHarness
 import Testing
 
-extension AuthTestClient {
-    /// A client whose connection leaves from `sourceAddress` (another loopback address, so svx-auth sees another
-    /// caller: ZeroMQ's `tcp://source:0;destination` form).
-    init(_ service: ServiceProcess, sourceAddress: String) throws {
-        let destination = service.endpoint.replacingOccurrences(of: "tcp://", with: "")
-        client = try RPCClient(endpoint: "tcp://\(sourceAddress):0;\(destination)")
-    }
-}
-
 /// svx-auth's limits per caller address, through a real process and a real PostgreSQL: ReserveUsername's rate and
 /// live-reservation cap, BeginLogin's rate, and failed-login buckets that one caller cannot use to lock others out
 /// (security review M3, L7; docs/ADR-002-auth.md).
@@ -29,12 +20,12 @@ extension AuthTestClient {
 
     @Test func reserveUsernameIsThrottledPerCaller() async throws {
         // A refill slow enough that no token comes back during the test.
-        let (service, database) = try await startService("auth", environment: [
+        let stack = try await TestStack.start([.auth], environment: [.auth: [
             "SVX_AUTH_RESERVE_CALLER_BURST": "5", "SVX_AUTH_RESERVE_CALLER_REFILL_MS": "600000",
-        ])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        ]])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         // The review's case: 30 calls in a row. The burst goes through, the rest is refused before any write.
         var reserved: [String] = []
         var refusals: [RPCStatus] = []
@@ -54,12 +45,13 @@ extension AuthTestClient {
     }
 
     @Test func theLiveReservationCapHoldsUnderConcurrentCalls() async throws {
-        let (service, database) = try await startService("auth", environment: [
+        let stack = try await TestStack.start([.auth], environment: [.auth: [
             "SVX_AUTH_RESERVATIONS_PER_CALLER": "5", "SVX_AUTH_RESERVE_CALLER_BURST": "1000", "SVX_WORKERS": "4",
-        ])
-        defer { service.stop() }
+        ]])
+        defer { stack.stop() }
+        let database = stack.database
         // Four connections from one address, ten calls each, all at once.
-        let clients = try (0..<4).map { _ in try AuthTestClient(service) }
+        let clients = try (0..<4).map { _ in try AuthTestClient(stack, sourceAddress: "127.0.0.1") }
         defer { for client in clients { client.close() } }
         let outcomes = await withTaskGroup(of: Result<String, RPCStatus>.self) { group in
             for index in 0..<40 {
@@ -100,7 +92,7 @@ extension AuthTestClient {
         #expect(full?.details["limit"] == "5")
 
         // Another address has a cap of its own.
-        let neighbour = try AuthTestClient(service, sourceAddress: "127.0.0.2")
+        let neighbour = try AuthTestClient(stack, sourceAddress: "127.0.0.2")
         defer { neighbour.close() }
         _ = try await neighbour.reserve()
         #expect(try count(
@@ -108,10 +100,10 @@ extension AuthTestClient {
     }
 
     @Test func expiredReservationsDoNotCountAndAreDeleted() async throws {
-        let (service, database) = try await startService("auth", environment: ["SVX_AUTH_RESERVATIONS_PER_CALLER": "2"])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        let stack = try await TestStack.start([.auth], environment: [.auth: ["SVX_AUTH_RESERVATIONS_PER_CALLER": "2"]])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         let first = try await auth.reserve()
         let second = try await auth.reserve()
         let full = await status { _ = try await auth.reserve() }
@@ -139,13 +131,13 @@ extension AuthTestClient {
     /// The exploit of security review M3, from one address (as every client behind compose's port publishing):
     /// unknown login ids, then failed logins spread over many usernames. A user at the same address still logs in.
     @Test func oneCallerCannotLockEveryUserOut() async throws {
-        let (service, database) = try await startService("auth", environment: [
+        let stack = try await TestStack.start([.auth], environment: [.auth: [
             // A small strict bucket: under the old per-caller keying, the third failure locked the address out.
             "SVX_AUTH_THROTTLE_CALLER_BURST": "3", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS": "600000",
-        ])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        ]])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         let user = try await auth.signUp(password: password("right"))
 
         // 60 FinishLogins with random login ids: each the one login failure, none throttled, nothing charged.
@@ -172,14 +164,13 @@ extension AuthTestClient {
     }
 
     @Test func failedLoginsAreThrottledPerUsernameAndCaller() async throws {
-        let (service, _) = try await startService("auth", environment: [
+        let stack = try await TestStack.start([.auth], environment: [.auth: [
             // The per-username bucket out of the way: the (username, caller) bucket alone decides here.
             "SVX_AUTH_THROTTLE_BURST": "1000",
             "SVX_AUTH_THROTTLE_CALLER_BURST": "2", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS": "600000",
-        ])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        ]])
+        defer { stack.stop() }
+        let auth = stack.auth
         let alice = try await auth.signUp(password: password("alice"))
         let bob = try await auth.signUp(password: password("bob"))
 
@@ -195,18 +186,18 @@ extension AuthTestClient {
         // Another username from the same address is not.
         _ = try await auth.login(username: bob.username, password: password("bob"))
         // The same username from another address is not either (with the per-username bucket this loose).
-        let elsewhere = try AuthTestClient(service, sourceAddress: "127.0.0.2")
+        let elsewhere = try AuthTestClient(stack, sourceAddress: "127.0.0.2")
         defer { elsewhere.close() }
         _ = try await elsewhere.login(username: alice.username, password: password("alice"))
     }
 
     @Test func aFloodOfBeginLoginIsRefusedPerCaller() async throws {
-        let (service, database) = try await startService("auth", environment: [
+        let stack = try await TestStack.start([.auth], environment: [.auth: [
             "SVX_AUTH_BEGIN_LOGIN_CALLER_BURST": "10", "SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS": "600000",
-        ])
-        defer { service.stop() }
-        let auth = try AuthTestClient(service)
-        defer { auth.close() }
+        ]])
+        defer { stack.stop() }
+        let database = stack.database
+        let auth = stack.auth
         let a = Hex.encode(try SRPClient(username: "flood", password: [1]).publicKey)
         let outcomes = await withTaskGroup(of: RPCStatus?.self) { group in
             for index in 0..<40 {
@@ -228,7 +219,7 @@ extension AuthTestClient {
         #expect(try count(database, "SELECT count(*) FROM auth.login_challenges") == 10)
 
         // Another address has its own bucket.
-        let elsewhere = try AuthTestClient(service, sourceAddress: "127.0.0.2")
+        let elsewhere = try AuthTestClient(stack, sourceAddress: "127.0.0.2")
         defer { elsewhere.close() }
         _ = try await elsewhere.begin(username: "flood0", aHex: a)
     }

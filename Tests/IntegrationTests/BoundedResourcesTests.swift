@@ -8,11 +8,9 @@ import Testing
 /// memory that grows with every sweep of malformed and oversized requests (real service processes, real sockets).
 @Suite(.serialized) struct BoundedResourcesTests {
     @Test func thousandsOfUnknownMethodNamesLeaveTheScrapeBounded() async throws {
-        let (service, database) = try await startService("sharing")
-        defer {
-            service.stop()
-            try? database.drop()
-        }
+        let stack = try await TestStack.start([.sharing])
+        defer { stack.stop() }
+        let service = stack[.sharing]
         let client = try RPCClient(endpoint: service.endpoint)
         defer { client.close() }
         // One unknown name and one scrape first, so that their series exist before the baseline is taken.
@@ -38,11 +36,9 @@ import Testing
     }
 
     @Test func repeatedHostileSweepsLeaveResidentMemoryBounded() async throws {
-        let (service, database) = try await startService("vault")
-        defer {
-            service.stop()
-            try? database.drop()
-        }
+        let stack = try await TestStack.start([.vault])
+        defer { stack.stop() }
+        let service = stack[.vault]
         let load = try ServiceProcess.binaryDirectory().appendingPathComponent("svx-load").path
         func sweep(_ count: Int, seed: Int) throws -> Int {
             let (status, output) = try ChildProcess.run(
@@ -67,13 +63,11 @@ import Testing
 /// session check that comes before the payload is decoded and, for tokens that cannot be Auth's, before Auth is asked.
 @Suite(.serialized) struct AmplificationTests {
     @Test func malformedTokensAreRefusedWithoutAskingAuthAndBeforeDecoding() async throws {
-        // Nothing listens where this Vault looks for Auth: every question to Auth would be UNAVAILABLE.
-        let (service, database) = try await startService(
-            "vault", environment: ["SVX_AUTH_ENDPOINT": "tcp://127.0.0.1:\(try freeLoopbackPort())"])
-        defer {
-            service.stop()
-            try? database.drop()
-        }
+        // A stack without Auth: nothing listens where this Vault looks for it, every question to Auth would be
+        // UNAVAILABLE.
+        let stack = try await TestStack.start([.vault])
+        defer { stack.stop() }
+        let service = stack[.vault]
         func call(token: String, payload: [UInt8]) throws -> Svx_Rpc_V1_Status {
             var request = Svx_Rpc_V1_Request()
             request.method = "svx.vault.v1.Vault/GetItem"
@@ -99,11 +93,9 @@ import Testing
     }
 
     @Test func authRefusesRequestsOverItsOwnSmallerLimit() async throws {
-        let (service, database) = try await startService("auth")
-        defer {
-            service.stop()
-            try? database.drop()
-        }
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let service = stack[.auth]
         var request = Svx_Rpc_V1_Request()
         request.method = "svx.auth.v1.Auth/ReserveUsername"
         request.requestID = 5

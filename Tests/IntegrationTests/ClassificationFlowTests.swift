@@ -10,7 +10,7 @@ import Testing
 /// and another user's entities and nodes out of reach.
 @Suite(.serialized) struct ClassificationFlowTests {
     /// The entity ids ListEntities gives for `node`, page by page (`pageSize` 0: the default).
-    func entities(_ user: ClassificationUser, _ node: String, type: Svx_Classification_V1_EntityType = .unspecified, pageSize: UInt32 = 0)
+    func entities(_ user: TestUser, _ node: String, type: Svx_Classification_V1_EntityType = .unspecified, pageSize: UInt32 = 0)
         async throws -> [String]
     {
         var ids: [String] = []
@@ -26,18 +26,18 @@ import Testing
         return ids
     }
 
-    func classify(_ user: ClassificationUser, _ node: String, _ type: Svx_Classification_V1_EntityType, _ id: String) async throws {
+    func classify(_ user: TestUser, _ node: String, _ type: Svx_Classification_V1_EntityType, _ id: String) async throws {
         _ = try await user.call(ClassificationRPC.classify, .init(node: node, entity: .init(type, id)))
     }
 
     @Test func itemsAreListedUnderTheirNodeAndEveryAncestorOfIt() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let chain = try await user.createChain(prefix: "Level", count: 10)  // level_0 ... level_9, depth 10
         let other = try await user.createNode(label: "Elsewhere")
         var items: [Svx_Vault_V1_Item] = []
-        for index in 0..<6 { items.append(try await user.vaultUser.createItem(template: "passport", label: "Passport \(index)")) }
+        for index in 0..<6 { items.append(try await user.createItem(template: "passport", label: "Passport \(index)")) }
         let ids = items.map(\.itemID)
 
         try await classify(user, chain[0].nodeID, .item, ids[0])
@@ -58,14 +58,14 @@ import Testing
         #expect(Set(nodes.map(\.name)) == ["level_2", "level_9"])
 
         // The Vault's listing by node: the same items, with their slots, in creation order, page by page.
-        let (listed, pages) = try await user.vaultUser.allItems(.init(pageSize: 2, classificationNode: "tag:level_0"))
+        let (listed, pages) = try await user.allItems(.init(pageSize: 2, classificationNode: "tag:level_0"))
         #expect(listed.map(\.itemID) == [ids[0], ids[1], ids[2]])
         #expect(pages == 2)
         #expect(listed.allSatisfy { !$0.slots.isEmpty })
         // Combined with the Vault's own filters.
-        let filtered = try await user.vaultUser.allItems(.init(labelContains: "passport 2", classificationNode: chain[0].nodeID))
+        let filtered = try await user.allItems(.init(labelContains: "passport 2", classificationNode: chain[0].nodeID))
         #expect(filtered.items.map(\.itemID) == [ids[2]])
-        let unknown = await user.vaultUser.failure(VaultRPC.listItems, .init(classificationNode: "tag:no_such_node"))
+        let unknown = await user.failure(VaultRPC.listItems, .init(classificationNode: "tag:no_such_node"))
         #expect(unknown?.code == .notFound && unknown?.details["field"] == "classification_node")
 
         // Unclassify: gone from every listing; a second time there is nothing to remove.
@@ -76,15 +76,15 @@ import Testing
     }
 
     @Test func slotsAndTemplatesAreClassifiedToo() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let node = try await user.createNode(label: "Travel")
-        let item = try await user.vaultUser.createItem(template: "passport", label: "My passport")
+        let item = try await user.createItem(template: "passport", label: "My passport")
         let slot = try #require(item.slots.first)
-        let own = try await user.vaultUser.call(VaultRPC.createTemplate, .init(
+        let own = try await user.call(VaultRPC.createTemplate, .init(
             name: "membership", label: "Membership", slots: [.init("number", "Number")])).template
-        let system = try await user.vaultUser.template("passport")
+        let system = try await user.template("passport")
 
         try await classify(user, node.nodeID, .slot, slot.slotID)
         try await classify(user, node.nodeID, .template, own.templateID)
@@ -103,10 +103,10 @@ import Testing
     }
 
     @Test func anEntityIsUnderAtMostAHundredNodes() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
-        let item = try await user.vaultUser.createItem(template: "passport")
+        let item = try await user.createItem(template: "passport")
         var nodes: [Svx_Classification_V1_Node] = []
         for index in 0...100 { nodes.append(try await user.createNode(label: "Tag \(index)")) }
         for node in nodes.prefix(100) { try await classify(user, node.nodeID, .item, item.itemID) }
@@ -118,17 +118,17 @@ import Testing
     }
 
     @Test func deletingInTheVaultTakesTheLinksAlong() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let root = try await user.createNode(label: "Root")
         let leaf = try await user.createNode(parent: root.nodeID, label: "Leaf")
-        let gone = try await user.vaultUser.createItem(template: "passport", label: "Gone")
-        let kept = try await user.vaultUser.createItem(template: "passport", label: "Kept")
+        let gone = try await user.createItem(template: "passport", label: "Gone")
+        let kept = try await user.createItem(template: "passport", label: "Kept")
         let goneSlot = try #require(gone.slots.first)
         let keptSlots = Array(kept.slots.prefix(2))
         try #require(keptSlots.count == 2)
-        let template = try await user.vaultUser.call(VaultRPC.createTemplate, .init(
+        let template = try await user.call(VaultRPC.createTemplate, .init(
             name: "card", label: "Card", slots: [.init("number", "Number")])).template
 
         try await classify(user, leaf.nodeID, .item, gone.itemID)
@@ -138,24 +138,24 @@ import Testing
         try await classify(user, root.nodeID, .template, template.templateID)
 
         // DeleteItem: the item's link and its slots' links go.
-        _ = try await user.vaultUser.call(VaultRPC.deleteItem, .init(itemID: gone.itemID))
+        _ = try await user.call(VaultRPC.deleteItem, .init(itemID: gone.itemID))
         #expect(try await entities(user, root.nodeID, type: .item) == [kept.itemID])
         #expect(try await entities(user, root.nodeID, type: .slot).sorted() == keptSlots.map(\.slotID).sorted())
         let nodesOfGone = try await user.call(ClassificationRPC.listEntityNodes, .init(entity: .init(.item, gone.itemID)))
         #expect(nodesOfGone.nodes.isEmpty)
-        let listed = try await user.vaultUser.allItems(.init(classificationNode: root.nodeID))
+        let listed = try await user.allItems(.init(classificationNode: root.nodeID))
         #expect(listed.items.map(\.itemID) == [kept.itemID])
         // And it cannot be classified again.
         let reclassify = await user.failure(ClassificationRPC.classify, .init(node: leaf.nodeID, entity: .init(.item, gone.itemID)))
         #expect(reclassify?.code == .notFound)
 
         // UpdateItem removing a slot: that slot's link goes, the other stays.
-        let current = try await user.vaultUser.getItem(kept.itemID)
-        _ = try await user.vaultUser.update(current, remove: [keptSlots[0].name])
+        let current = try await user.getItem(kept.itemID)
+        _ = try await user.update(current, remove: [keptSlots[0].name])
         #expect(try await entities(user, root.nodeID, type: .slot) == [keptSlots[1].slotID])
 
         // DeleteTemplate: its link goes.
-        _ = try await user.vaultUser.call(VaultRPC.deleteTemplate, .init(id: template.templateID))
+        _ = try await user.call(VaultRPC.deleteTemplate, .init(id: template.templateID))
         #expect(try await entities(user, root.nodeID, type: .template).isEmpty)
         #expect(try await entities(user, root.nodeID) == [kept.itemID, keptSlots[1].slotID].sorted())
     }
@@ -163,13 +163,13 @@ import Testing
     @Test func aForgottenEntityIsNotClassifiedAgainEvenWhileItStillExists() async throws {
         // What closes the race between a deletion and a Classify: the Vault calls ForgetEntities before its own
         // commit; a Classify after it is refused although the Vault still has the item at that moment.
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let node = try await user.createNode(label: "Race")
-        let item = try await user.vaultUser.createItem(template: "passport")
+        let item = try await user.createItem(template: "passport")
         _ = try await user.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, item.itemID)]))
-        _ = try await user.vaultUser.getItem(item.itemID)  // still in the Vault
+        _ = try await user.getItem(item.itemID)  // still in the Vault
         let refused = await user.failure(ClassificationRPC.classify, .init(node: node.nodeID, entity: .init(.item, item.itemID)))
         #expect(refused?.code == .failedPrecondition && refused?.details["reason"] == "recently_deleted")
         let slot = try #require(item.slots.first)
@@ -181,15 +181,15 @@ import Testing
     }
 
     @Test func anotherUsersEntitiesAndNodesAreOutOfReach() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let alice = try await stack.newUser()
         let bob = try await stack.newUser()
         let aliceNode = try await alice.createNode(label: "Private")
-        let aliceItem = try await alice.vaultUser.createItem(template: "passport")
+        let aliceItem = try await alice.createItem(template: "passport")
         try await classify(alice, aliceNode.nodeID, .item, aliceItem.itemID)
         let bobNode = try await bob.createNode(label: "Private")  // the same name, another user: fine
-        let bobItem = try await bob.vaultUser.createItem(template: "passport")
+        let bobItem = try await bob.createItem(template: "passport")
 
         // Bob's node on Alice's item, and Alice's node on Bob's item: both as unknown as a random id.
         let unknownItem = await bob.failure(ClassificationRPC.classify, .init(node: bobNode.nodeID, entity: .init(.item, UUID().uuidString)))
@@ -211,7 +211,7 @@ import Testing
         let unlink = await bob.failure(ClassificationRPC.unclassify, .init(node: aliceNode.nodeID, entity: .init(.item, aliceItem.itemID)))
         #expect(unlink?.code == .notFound)
         _ = try await bob.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, aliceItem.itemID)]))
-        let byNode = await bob.vaultUser.failure(VaultRPC.listItems, .init(classificationNode: aliceNode.nodeID))
+        let byNode = await bob.failure(VaultRPC.listItems, .init(classificationNode: aliceNode.nodeID))
         #expect(byNode?.code == .notFound)
         #expect(try await entities(alice, aliceNode.nodeID) == [aliceItem.itemID])
         // Bob's ForgetEntities marked only his own rows: Alice may still classify her item.
@@ -221,20 +221,11 @@ import Testing
     /// The acceptance check of the Classification issue through the `svx` binary: a node tree, classified items,
     /// and the items under a parent node.
     @Test func commandLineTreeClassifyAndListByNode() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .keystore, .vault, .classification])
         defer { stack.stop() }
-        let (keystore, _) = try await startService(
-            "keystore", in: stack.database, environment: ["SVX_AUTH_ENDPOINT": stack.vaultStack.auth.endpoint])
-        defer { keystore.stop() }
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: home) }
-        let svx = try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path
-        var environment = ProcessInfo.processInfo.environment
-        environment["SVX_HOME"] = home.path
-        environment["SVX_AUTH_ENDPOINT"] = stack.vaultStack.auth.endpoint
-        environment["SVX_KEYSTORE_ENDPOINT"] = keystore.endpoint
-        environment["SVX_VAULT_ENDPOINT"] = stack.vaultStack.vault.endpoint
-        environment["SVX_CLASSIFICATION_ENDPOINT"] = stack.classification.endpoint
+        let cli = try stack.commandLine()
+        let svx = cli.svx
+        var environment = cli.environment
         environment["SVX_PASSPHRASE"] = "command line passphrase"
 
         func run(_ arguments: [String]) throws -> String {

@@ -45,7 +45,7 @@ import Testing
     }
 
     @Test func liveTombstonesAtTheQuotaRefuseForgettingAndExpiredOnesDoNotCount() async throws {
-        let stack = try await ClassificationStack.start(classificationEnvironment: ["SVX_CLASSIFICATION_MAX_TOMBSTONES": "4"])
+        let stack = try await TestStack.start([.auth, .vault, .classification], environment: [.classification: ["SVX_CLASSIFICATION_MAX_TOMBSTONES": "4"]])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let first = (0..<3).map { _ in Self.randomID() }
@@ -82,25 +82,25 @@ import Testing
     /// At the quota the Vault's deletion fails closed: nothing is deleted in the Vault, the item's classification
     /// stays, and the caller sees the refusal. Once tombstones expire, the deletion goes through.
     @Test func theVaultsDeletionFailsClosedAtTheQuota() async throws {
-        let stack = try await ClassificationStack.start(classificationEnvironment: ["SVX_CLASSIFICATION_MAX_TOMBSTONES": "20"])
+        let stack = try await TestStack.start([.auth, .vault, .classification], environment: [.classification: ["SVX_CLASSIFICATION_MAX_TOMBSTONES": "20"]])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let node = try await user.createNode(label: "Work")
-        let item = try await user.vaultUser.createItem(template: "login", label: "mail")
+        let item = try await user.createItem(template: "login", label: "mail")
         _ = try await user.call(ClassificationRPC.classify, .init(node: node.nodeID, entity: .init(.item, item.itemID)))
         _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget((0..<20).map { _ in Self.randomID() }))
 
-        let refused = await user.vaultUser.failure(VaultRPC.deleteItem, .init(itemID: item.itemID))
+        let refused = await user.failure(VaultRPC.deleteItem, .init(itemID: item.itemID))
         Self.expectTombstoneQuota(refused, limit: 20)
-        let stillThere = try await user.vaultUser.getItem(item.itemID)
+        let stillThere = try await user.getItem(item.itemID)
         #expect(stillThere.version == item.version && stillThere.slots.map(\.slotID) == item.slots.map(\.slotID))
         let classified = try await user.call(ClassificationRPC.listEntities, .init(node: node.nodeID, type: .unspecified, pageSize: 0, pageToken: ""))
         #expect(classified.entities.map(\.entityID) == [item.itemID])
         #expect(try Self.tombstones(stack.database, user.userID) == 20)
 
         try Self.expire(stack.database, user.userID)
-        _ = try await user.vaultUser.call(VaultRPC.deleteItem, .init(itemID: item.itemID))
-        #expect(await user.vaultUser.failure(VaultRPC.getItem, .init(itemID: item.itemID))?.code == .notFound)
+        _ = try await user.call(VaultRPC.deleteItem, .init(itemID: item.itemID))
+        #expect(await user.failure(VaultRPC.getItem, .init(itemID: item.itemID))?.code == .notFound)
         #expect(try await user.call(ClassificationRPC.listEntities, .init(node: node.nodeID, type: .unspecified, pageSize: 0, pageToken: "")).entities.isEmpty)
         // Only the deletion's own tombstone is left (the item's; its slots are covered by it).
         #expect(try Self.tombstones(stack.database, user.userID) == 1)

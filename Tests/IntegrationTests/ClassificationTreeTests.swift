@@ -13,7 +13,7 @@ import Testing
 
     /// level_0 ... level_9, each under the one before (depths 0...9); side_3 beside level_3 with a child side_child;
     /// aside_6 beside level_6, listed after it (ordinal 5 against 0) though its name sorts first.
-    static func buildTree(_ user: ClassificationUser) async throws -> [String: Node] {
+    static func buildTree(_ user: TestUser) async throws -> [String: Node] {
         var nodes: [String: Node] = [:]
         let chain = try await user.createChain(prefix: "Level", count: 10)
         for (level, node) in chain.enumerated() {
@@ -66,7 +66,7 @@ import Testing
     // MARK: System schemes
 
     @Test func systemSchemesAreListedForEveryoneAndCountriesAreReadOnly() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
 
@@ -125,7 +125,7 @@ import Testing
     // MARK: Trees
 
     @Test func aTreeOfTenLevelsIsListedDepthFirstFromAnyNode() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let nodes = try await Self.buildTree(user)
@@ -165,7 +165,7 @@ import Testing
     }
 
     @Test func namesComeFromLabelsAndAreUniqueAmongSiblings() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let nodes = try await Self.buildTree(user)
@@ -230,7 +230,7 @@ import Testing
     }
 
     @Test func searchFindsNodesByNameOrLabelIgnoringCase() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let nodes = try await Self.buildTree(user)
@@ -264,7 +264,7 @@ import Testing
     // MARK: Moves
 
     @Test func movesIntoACycleAreRefusedAndChangeNothing() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let nodes = try await Self.buildTree(user)
@@ -285,7 +285,7 @@ import Testing
     }
 
     @Test func aValidMoveCarriesTheSubtreeAndItsDepths() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let nodes = try await Self.buildTree(user)
@@ -324,7 +324,7 @@ import Testing
     }
 
     @Test func treesAreAtMostSixtyFourLevelsDeep() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
 
@@ -381,7 +381,7 @@ import Testing
     // MARK: Delete
 
     @Test func deleteNodeRefusesChildrenUnlessCascade() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let nodes = try await Self.buildTree(user)
@@ -427,7 +427,7 @@ import Testing
     // MARK: User schemes
 
     @Test func userSchemesTakeNodesAndGoOnlyWhenEmptyOrCascaded() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let other = try await stack.newUser()
@@ -511,7 +511,7 @@ import Testing
     // MARK: Isolation
 
     @Test func anotherUsersNodesAndSchemesAreInvisibleAndUntouchable() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let alice = try await stack.newUser()
         let bob = try await stack.newUser()
@@ -590,7 +590,7 @@ import Testing
     // MARK: Malformed input
 
     @Test func malformedInputIsInvalidArgumentNamingTheFieldAndChangesNothing() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         _ = try await user.call(ClassificationRPC.createScheme, .init(name: "mine", label: "Mine"))
@@ -741,7 +741,7 @@ import Testing
     }
 
     @Test func everyMethodNeedsASession() async throws {
-        let stack = try await ClassificationStack.start()
+        let stack = try await TestStack.start([.auth, .vault, .classification])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let root = try await user.createNode(label: "Root")

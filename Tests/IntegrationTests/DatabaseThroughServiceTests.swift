@@ -9,8 +9,10 @@ import Testing
 /// Services, their schemas and PostgreSQL, through real processes.
 @Suite(.serialized) struct DatabaseThroughServiceTests {
     @Test func migrationsRunTwiceAreANoOp() async throws {
-        let (first, database) = try await startService("auth")
-        #expect(first.stop() == 0)
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let database = stack.database
+        #expect(stack[.auth].stop() == 0)
         let admin = try PostgresConnection(conninfo: database.superuserConninfo, logger: Logger(label: "test"))
         let query = "SELECT version, name, checksum, applied_at::text FROM auth.schema_migrations ORDER BY version"
         func rows() throws -> [String] {
@@ -20,22 +22,17 @@ import Testing
         }
         let before = try rows()
         #expect(!before.isEmpty)
-        let (second, _) = try await startService("auth", in: database)
-        defer { second.stop() }
+        try await stack.restart(.auth)
         #expect(try rows() == before, "the second start applied or rewrote migrations")
-        let client = try RPCClient(endpoint: second.endpoint)
-        defer { client.close() }
-        let versions = try await client.call(TestRPC.migrations, .init(), timeout: .seconds(2)).versions
+        let versions = try await stack.client(.auth).call(TestRPC.migrations, .init(), timeout: .seconds(2)).versions
         #expect(versions.count == before.count)
     }
 
     @Test func eachServiceRoleReachesOnlyItsOwnSchema() async throws {
-        let database = try TestPostgres.shared().createDatabase(prefix: "roles")
-        var services: [ServiceProcess] = []
-        defer { for service in services { service.stop() } }
-        for name in allServices {  // every schema migrated by its own service
-            services.append(try await startService(name, in: database).0)
-        }
+        let stack = try await TestStack.start(Set(TestService.allCases))  // every schema migrated by its own service
+        defer { stack.stop() }
+        let database = stack.database
+        let allServices = TestService.allCases.map(\.rawValue)
         for owner in allServices {
             let connection = try PostgresConnection(conninfo: database.conninfo(role: "svx_\(owner)"), logger: Logger(label: "test"))
             #expect(try connection.query("SELECT count(*) FROM \(owner).schema_migrations").count == 1)
@@ -57,10 +54,9 @@ import Testing
         let postgres = try TestPostgres.start()
         defer { postgres.stop() }
         let database = try postgres.createDatabase(prefix: "restart")
-        let (service, _) = try await startService("auth", in: database, environment: ["SVX_WORKERS": "2"])
-        defer { service.stop() }
-        let client = try RPCClient(endpoint: service.endpoint)
-        defer { client.close() }
+        let stack = try await TestStack.start([.auth], environment: [.auth: ["SVX_WORKERS": "2"]], database: database)
+        defer { stack.stop() }
+        let (service, client) = (stack[.auth], stack.client(.auth))
         let versions = try await client.call(TestRPC.migrations, .init(), timeout: .seconds(2)).versions
         #expect(versions.first == 1 && versions == Array(1...Int32(versions.count)))
 

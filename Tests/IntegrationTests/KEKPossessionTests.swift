@@ -17,7 +17,7 @@ import Testing
     static let ownerPassphrase = "the owner's passphrase"
 
     /// Three items with values, as the owner stored them.
-    func storeItems(_ stack: VaultClientStack, _ session: AuthenticatedSession, _ keys: UnlockedKeys) async throws
+    func storeItems(_ stack: TestStack, _ session: AuthenticatedSession, _ keys: UnlockedKeys) async throws
         -> [String: String]
     {
         var stored: [String: String] = [:]
@@ -31,10 +31,10 @@ import Testing
 
     /// The owner logs in again, opens the keys and reads every item: nothing was lost.
     func expectOwnerReadsEverything(
-        _ stack: VaultClientStack, _ secretKey: SecretKey, _ items: [String: String], kek: SymmetricKey,
+        _ stack: TestStack, _ secretKey: SecretKey, _ items: [String: String], kek: SymmetricKey,
         sourceLocation: SourceLocation = #_sourceLocation
     ) async throws {
-        let (session, keys) = try await stack.keys.logIn(secretKey, Self.ownerPassphrase)
+        let (session, keys) = try await stack.logIn(secretKey, Self.ownerPassphrase)
         #expect(keys.kek == kek, sourceLocation: sourceLocation)
         #expect(keys.kekCheckVerified, sourceLocation: sourceLocation)
         for (id, value) in items {
@@ -68,14 +68,14 @@ import Testing
     /// Exploit (a): ListDEKs, ListKeypairs, then one RotateKEK with random wraps for everything. Refused however
     /// the attacker words it; the owner still reads every item.
     @Test func aFreshStolenTokenCannotReplaceEveryWrapWithGarbage() async throws {
-        let stack = try await VaultClientStack()
+        let stack = try await TestStack.start([.auth, .keystore, .vault])
         defer { stack.stop() }
-        let (secretKey, session, keys) = try await stack.keys.signUp(Self.ownerPassphrase)
+        let (secretKey, session, keys) = try await stack.signUp(Self.ownerPassphrase)
         try await stack.vault.ensureVaultUser(session: session, keys: keys)
         let items = try await storeItems(stack, session, keys)
-        let before = try stack.keys.dumpKeystore()
+        let before = try stack.database.keystoreKeys()
 
-        let keystore = stack.keys.keyring.keystore
+        let keystore = stack.keyring.keystore
         let token = session.token  // from a login a moment ago: "recently authenticated"
         let deks = try await call(keystore, KeystoreRPC.listDEKs, .init(pageSize: 500), token: token).deks
         let keypairs = try await call(keystore, KeystoreRPC.listKeypairs, .init(pageSize: 500), token: token).keypairs
@@ -107,20 +107,20 @@ import Testing
         random.kekProof.signature = Data(try SecureRandom.bytes(count: 64))
         #expect(await status { _ = try await call(keystore, KeystoreRPC.rotateKEK, random, token: token) }?.code == .permissionDenied)
 
-        #expect(try stack.keys.dumpKeystore() == before, "no wrap changed")
+        #expect(try stack.database.keystoreKeys() == before, "no wrap changed")
         try await expectOwnerReadsEverything(stack, secretKey, items, kek: keys.kek)
     }
 
     /// Exploit (b): StagePassphraseChange with a random wrap, ChangeVerifier with the attacker's verifier, then
     /// CommitPassphraseChange. Every step is refused; the owner's passphrase and wrap stay.
     @Test func aFreshStolenTokenCannotStageGarbageChangeTheVerifierAndCommit() async throws {
-        let stack = try await VaultClientStack()
+        let stack = try await TestStack.start([.auth, .keystore, .vault])
         defer { stack.stop() }
-        let (secretKey, session, keys) = try await stack.keys.signUp(Self.ownerPassphrase)
+        let (secretKey, session, keys) = try await stack.signUp(Self.ownerPassphrase)
         try await stack.vault.ensureVaultUser(session: session, keys: keys)
         let items = try await storeItems(stack, session, keys)
-        let keystore = stack.keys.keyring.keystore
-        let auth = stack.keys.account.auth
+        let keystore = stack.keyring.keystore
+        let auth = stack.account.auth
         let token = session.token
 
         var stage = Svx_Keystore_V1_StagePassphraseChangeRequest(kekVersion: 1, wrappedKek: try randomWrap(bytes: 32))
@@ -145,7 +145,7 @@ import Testing
         let unproved = await status { _ = try await call(auth, AuthRPC.changeVerifier, change, token: token) }
         #expect(unproved?.code == .invalidArgument && unproved?.details["field"] == "current_credentials.login_id")
         // A proof made with a guess of the passphrase (the attacker has neither it nor the Secret Key).
-        let guess = try await stack.keys.account.beginCredentialProof(
+        let guess = try await stack.account.beginCredentialProof(
             username: session.username, srpPassword: try secretKey.srpPassword(passphrase: "a guess"))
         change.currentCredentials.loginID = guess.loginID
         change.currentCredentials = try guess.proof(
@@ -158,9 +158,9 @@ import Testing
             _ = try await call(keystore, KeystoreRPC.commitPassphraseChange, .init(generation: 2), token: token)
         }
         #expect(commit?.code == .failedPrecondition)
-        #expect(try await stack.keys.account.whoAmI(session).credentialGeneration == 1)
-        #expect(try stack.keys.wrapGenerations(session.userID) == [1])
-        #expect(await status { _ = try await stack.keys.account.logIn(username: session.username, srpPassword: attackerPassword) }?
+        #expect(try await stack.account.whoAmI(session).credentialGeneration == 1)
+        #expect(try stack.wrapGenerations(session.userID) == [1])
+        #expect(await status { _ = try await stack.account.logIn(username: session.username, srpPassword: attackerPassword) }?
             .code == .unauthenticated)
         try await expectOwnerReadsEverything(stack, secretKey, items, kek: keys.kek)
     }
@@ -170,7 +170,7 @@ import Testing
     /// A proof seen on the wire is good for the one request it was made for, once: moved onto another request it
     /// fails (and uses up its nonce), replayed it fails. What the attacker gains is at most a refused request.
     @Test func aCapturedProofNeitherReplaysNorMovesToAnotherRequest() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, session, keys) = try await stack.signUp(Self.ownerPassphrase)
         let keystore = stack.keyring.keystore
@@ -244,7 +244,7 @@ import Testing
     /// A nonce is bound to the user who asked for it: another user's is refused like an unknown one and stays
     /// usable by its owner.
     @Test func aProofForAnotherUsersNonceFails() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (_, alice, aliceKeys) = try await stack.signUp("alice's passphrase")
         let (_, bob, bobKeys) = try await stack.signUp("bob's passphrase")
@@ -280,7 +280,7 @@ import Testing
     /// A KEK from before this change has no check. Nobody can stage or rotate until one is set, and setting one
     /// needs a proof of the passphrase: a token alone cannot set a check of its own and then rotate.
     @Test func aKEKWithoutACheckGetsOneOnlyWithThePassphrase() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, session, keys) = try await stack.signUp(Self.ownerPassphrase)
         let database = try stack.database.connect()
@@ -352,17 +352,18 @@ import Testing
 
     /// `svx login` sets the check of an account made before KEK checks, and `svx keys rotate` then works.
     @Test func theCommandLineSetsAMissingCheckAtLogin() async throws {
-        let stack = try await CommandLineStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
-        var environment = stack.environment
+        let cli = try stack.commandLine()
+        var environment = cli.environment
         environment["SVX_PASSPHRASE"] = Self.ownerPassphrase
-        let signUp = try ChildProcess.runSeparately(stack.svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
+        let signUp = try ChildProcess.runSeparately(cli.svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
         #expect(signUp.status == 0, "\(signUp.stdout)\(signUp.stderr)")
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
         let userID = try #require(fields["user_id"] as? String)
         func kekListing() throws -> [String: Any] {
-            let list = try ChildProcess.runSeparately(stack.svx, ["keys", "list", "--json"], environment: environment)
+            let list = try ChildProcess.runSeparately(cli.svx, ["keys", "list", "--json"], environment: environment)
             #expect(list.status == 0, "\(list.stdout)\(list.stderr)")
             let listed = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
             return try #require(listed["kek"] as? [String: Any])
@@ -373,10 +374,10 @@ import Testing
         _ = try database.execute("UPDATE keystore.users SET kek_check = NULL WHERE user_id = $1::uuid", userID)
         #expect(try kekListing()["kek_check"] as? Bool == false)
 
-        let login = try ChildProcess.run(stack.svx, ["login"], environment: environment, timeout: .seconds(60))
+        let login = try ChildProcess.run(cli.svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(login.status == 0, "\(login.output)")
         #expect(try kekListing()["kek_check"] as? Bool == true)
-        let rotate = try ChildProcess.run(stack.svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
+        let rotate = try ChildProcess.run(cli.svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
         #expect(rotate.status == 0 && rotate.output.contains("KEK version 2"), "\(rotate.output)")
         #expect(try kekListing()["kek_version"] as? Int == 2)
     }
@@ -411,21 +412,21 @@ import Testing
     /// wraps that open nothing (a client holding the KEK, with a bug) is undone by the documented restore, and the
     /// owner reads every item again.
     @Test func replacedWrapsAreKeptAndTheDocumentedRestoreBringsThemBack() async throws {
-        let stack = try await VaultClientStack()
+        let stack = try await TestStack.start([.auth, .keystore, .vault])
         defer { stack.stop() }
-        let (secretKey, session, keys) = try await stack.keys.signUp(Self.ownerPassphrase)
+        let (secretKey, session, keys) = try await stack.signUp(Self.ownerPassphrase)
         try await stack.vault.ensureVaultUser(session: session, keys: keys)
         let items = try await storeItems(stack, session, keys)
-        let database = try stack.keys.database.connect()
+        let database = try stack.database.connect()
         defer { database.close() }
         let pdk = try secretKey.passphraseDerivedKey(passphrase: Self.ownerPassphrase)
 
         // A passphrase change keeps generation 1's wrap aside; so does a rotation, with every key's old wrap.
-        let changed = try await stack.keys.passphraseChange.run(
+        let changed = try await stack.passphraseChange.run(
             secretKey: secretKey, currentPassphrase: Self.ownerPassphrase, newPassphrase: Self.ownerPassphrase)
         #expect(changed.session.credentialGeneration == 2)
         #expect(try supersededRows(database, session.userID).keks == ["1:1:passphrase_changed"])
-        let rotated = try await stack.keys.keyring.rotate(session: changed.session, pdk: pdk)
+        let rotated = try await stack.keyring.rotate(session: changed.session, pdk: pdk)
         #expect(rotated.kekVersion == 2)
         var kept = try supersededRows(database, session.userID)
         #expect(kept.keks == ["1:1:passphrase_changed", "2:1:rotated"])
@@ -437,26 +438,26 @@ import Testing
         broken.credentialGeneration = 2
         broken.wrappedKek = try randomWrap(bytes: 32)
         broken.derivation = KeyringClient.derivationArtefacts
-        let inventory = try await stack.keys.keyring.inventory(session: changed.session)
+        let inventory = try await stack.keyring.inventory(session: changed.session)
         broken.deks = try inventory.deks.map { .init(id: $0.dekID, wrapped: try randomWrap(bytes: 32)) }
         broken.keypairs = try inventory.keypairs.map { .init(id: $0.keypairID, wrapped: try randomWrap(bytes: 300)) }
         broken.newKekCheck = Data(try KEKCheck.publicKey(for: try SymmetricKey.random()))
-        let challenge = try await stack.keys.keyring.beginKEKProof(session: changed.session)
+        let challenge = try await stack.keyring.beginKEKProof(session: changed.session)
         broken.kekProof.challengeID = challenge.challengeID
         broken.kekProof.signature = Data(try KEKCheck.signingKey(for: rotated.kek).sign(
             ProofTranscript.rotateKEK(broken, userID: session.userID, nonce: Array(challenge.nonce)).bytes))
-        #expect(try await call(stack.keys.keyring.keystore, KeystoreRPC.rotateKEK, broken, token: changed.session.token).kekVersion == 3)
+        #expect(try await call(stack.keyring.keystore, KeystoreRPC.rotateKEK, broken, token: changed.session.token).kekVersion == 3)
         do {
-            _ = try await stack.keys.logIn(secretKey, Self.ownerPassphrase)
+            _ = try await stack.logIn(secretKey, Self.ownerPassphrase)
             Issue.record("the garbage KEK wrap opened")
         } catch let error as SVXClientError {
             #expect(error.code == .keyUnwrapFailed, "\(error)")
         }
 
         // The operator restores version 2 for generation 2 (Auth's now).
-        let nothing = try restore(stack.keys.database, userID: session.userID, version: 7, generation: 2)
+        let nothing = try restore(stack.database, userID: session.userID, version: 7, generation: 2)
         #expect(nothing.status == 0 && nothing.output.contains("nothing to restore"), "\(nothing.output)")
-        let restored = try restore(stack.keys.database, userID: session.userID, version: 2, generation: 2)
+        let restored = try restore(stack.database, userID: session.userID, version: 2, generation: 2)
         #expect(restored.status == 0, "\(restored.output)")
         let version = try database.query("SELECT kek_version FROM keystore.users WHERE user_id = $1::uuid", session.userID)[0]
         #expect(try version.decode(Int32.self, at: 0) == 4, "a version above every one used")
@@ -466,19 +467,19 @@ import Testing
         #expect(kept.keys.filter { $0.hasSuffix(":3") }.sorted() == ["dek:3", "private_key:3"])
 
         // The owner's client, which has seen version 3, accepts 4 and reads everything; the KEK is version 2's.
-        var remembered = try await stack.keys.account.logIn(secretKey: secretKey, passphrase: Self.ownerPassphrase)
+        var remembered = try await stack.account.logIn(secretKey: secretKey, passphrase: Self.ownerPassphrase)
         remembered.highestKEKVersion = 3
-        let unlocked = try await stack.keys.keyring.unlock(session: remembered, pdk: pdk)
+        let unlocked = try await stack.keyring.unlock(session: remembered, pdk: pdk)
         #expect(unlocked.kekVersion == 4 && unlocked.kek == rotated.kek && unlocked.kekCheckVerified)
         try await expectOwnerReadsEverything(stack, secretKey, items, kek: rotated.kek)
         // And rotates again, normally.
-        #expect(try await stack.keys.keyring.rotate(session: remembered, pdk: pdk).kekVersion == 5)
+        #expect(try await stack.keyring.rotate(session: remembered, pdk: pdk).kekVersion == 5)
     }
 
     /// Kept wraps go after SVX_KEYSTORE_WRAP_RETENTION_DAYS: the user's own when their wraps next change, and
     /// everyone's at the first request of a Keystore process (then hourly). Younger ones stay.
     @Test func keptWrapsArePurgedAfterTheRetention() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, session, _) = try await stack.signUp(Self.ownerPassphrase)
         let (otherKey, other, _) = try await stack.signUp("another user")
@@ -508,17 +509,12 @@ import Testing
         _ = try await stack.keyring.rotate(session: session, pdk: pdk)
         #expect(try supersededRows(database, session.userID).keys.sorted() == ["dek:2", "dek:3", "private_key:2", "private_key:3"])
 
-        // Another Keystore process with a 1-day retention sweeps everyone's at its first request.
+        // The Keystore started again with a 1-day retention sweeps everyone's at its first request.
         _ = try await stack.keyring.rotate(session: other, pdk: try otherKey.passphraseDerivedKey(passphrase: "another user"))
         #expect(try count(other.userID) == 3)
         try age(other.userID, days: 2)
-        let (sweeper, _) = try await startService(
-            "keystore", in: stack.database,
-            environment: ["SVX_AUTH_ENDPOINT": stack.auth.endpoint, "SVX_KEYSTORE_WRAP_RETENTION_DAYS": "1"])
-        defer { sweeper.stop() }
-        let client = try RPCClient(endpoint: sweeper.endpoint)
-        defer { client.close() }
-        _ = try await client.call(KeystoreRPC.getKEK, .init(generation: 0), sessionToken: session.token, timeout: .seconds(10))
+        try await stack.restart(.keystore, environment: ["SVX_KEYSTORE_WRAP_RETENTION_DAYS": "1"])
+        _ = try await stack.client(.keystore).call(KeystoreRPC.getKEK, .init(generation: 0), sessionToken: session.token, timeout: .seconds(10))
         #expect(try count(other.userID) == 0, "older than one day: purged")
         // This user's latest rotation is minutes old: kept; the one before was aged past a day: purged.
         #expect(try supersededRows(database, session.userID).keys.sorted() == ["dek:3", "private_key:3"])
@@ -529,7 +525,7 @@ import Testing
     /// The account public key must be the unwrapped private key's; a KEK version below one the client has seen
     /// is a rollback.
     @Test func theClientRefusesAForeignPublicKeyAndAnOlderKEK() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, session, keys) = try await stack.signUp(Self.ownerPassphrase)
         let pdk = try secretKey.passphraseDerivedKey(passphrase: Self.ownerPassphrase)

@@ -8,85 +8,11 @@ import SVXStore
 import SVXTestHarness
 import Testing
 
-/// Auth and Keystore on one database, with the SDK clients a user has. `restartAfterCrash()` SIGKILLs both
-/// services and starts them again on the same database (new endpoints, new clients).
-final class KeyStack: @unchecked Sendable {  // used from one test at a time
-    let database: TestDatabase
-    private(set) var auth: ServiceProcess
-    private(set) var keystore: ServiceProcess
-    private(set) var account: AccountClient
-    private(set) var keyring: KeyringClient
-
-    init() async throws {
-        (auth, database) = try await startService("auth")
-        keystore = try await startService("keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint]).0
-        account = AccountClient(auth: try RPCClient(endpoint: auth.endpoint))
-        keyring = KeyringClient(keystore: try RPCClient(endpoint: keystore.endpoint), timeout: .seconds(30), keypairBits: 2048)
-    }
-
-    func restartAfterCrash() async throws {
-        keystore.kill()
-        auth.kill()
-        account.auth.close()
-        keyring.keystore.close()
-        auth = try await startService("auth", in: database).0
-        keystore = try await startService("keystore", in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint]).0
-        account = AccountClient(auth: try RPCClient(endpoint: auth.endpoint))
-        keyring = KeyringClient(keystore: try RPCClient(endpoint: keystore.endpoint), timeout: .seconds(30), keypairBits: 2048)
-    }
-
-    var passphraseChange: PassphraseChange { PassphraseChange(account: account, keyring: keyring) }
-
-    /// Login and unlock, as `svx login` does.
-    func logIn(_ secretKey: SecretKey, _ passphrase: String) async throws -> (AuthenticatedSession, UnlockedKeys) {
-        let session = try await account.logIn(secretKey: secretKey, passphrase: passphrase)
-        let keys = try await keyring.unlock(session: session, pdk: try secretKey.passphraseDerivedKey(passphrase: passphrase))
-        return (session, keys)
-    }
-
-    /// Sign-up with the whole key hierarchy, as `svx signup` does.
-    func signUp(_ passphrase: String) async throws -> (SecretKey, AuthenticatedSession, UnlockedKeys) {
-        let signUp = try await account.signUp(passphrase: passphrase)
-        let keys = try await keyring.unlock(
-            session: signUp.session, pdk: try signUp.secretKey.passphraseDerivedKey(passphrase: passphrase))
-        return (signUp.secretKey, signUp.session, keys)
-    }
-
-    func stop() {
-        account.auth.close()
-        keyring.keystore.close()
-        keystore.stop()
-        auth.stop()
-    }
-
-    /// Every row of every keystore table as JSON text.
-    func dumpKeystore() throws -> String {
-        let connection = try database.connect()
-        defer { connection.close() }
-        var text = ""
-        for table in ["users", "kek_wraps", "data_encryption_keys", "keypairs", "keypair_external_ids"] {
-            for row in try connection.query("SELECT row_to_json(t)::text FROM keystore.\(table) t ORDER BY 1") {
-                text += try row.decode(String.self, at: 0) + "\n"
-            }
-        }
-        return text
-    }
-
-    /// The credential generations the keystore holds a KEK wrap for.
-    func wrapGenerations(_ userID: String) throws -> [Int64] {
-        let connection = try database.connect()
-        defer { connection.close() }
-        return try connection.query(
-            "SELECT credential_generation FROM keystore.kek_wraps WHERE user_id = $1::uuid ORDER BY 1", userID
-        ).map { try $0.decode(Int64.self, at: 0) }
-    }
-}
-
 /// The key hierarchy as the SDK and the `svx` command line use it: sign-up, login, passphrase change with a crash
 /// at every step, rotation. Real svx-auth, svx-keystore and PostgreSQL.
 @Suite(.serialized) struct KeyHierarchyFlowTests {
     @Test func signUpThenLoginUnwrapsTheSameKeys() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, session, keys) = try await stack.signUp("first passphrase")
         #expect(keys.kekVersion == 1 && keys.credentialGeneration == 1)
@@ -108,7 +34,7 @@ final class KeyStack: @unchecked Sendable {  // used from one test at a time
         #expect(inventory.keypairs.map(\.externalIdentifiers) == [["auth"]])
 
         // The keystore holds no key in the clear.
-        let dump = try stack.dumpKeystore()
+        let dump = try stack.database.keystoreKeys()
         #expect(!dump.contains(keys.privateDEK.base64URL) && !dump.contains(Hex.encode(keys.privateDEK.bytes)))
         #expect(!dump.contains(keys.kek.base64URL) && !dump.contains(Hex.encode(keys.kek.bytes)))
         let privateBody = try keys.authPrivateKey.pem.split(separator: "\n")[1]
@@ -131,7 +57,7 @@ final class KeyStack: @unchecked Sendable {  // used from one test at a time
     }
 
     @Test func aSignUpThatStoppedBeforeItsKeysIsCompletedByTheNextLogin() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let signUp = try await stack.account.signUp(passphrase: "interrupted")  // registered, no keys yet
         var getKEK = Svx_Keystore_V1_GetKEKRequest()
@@ -152,7 +78,7 @@ final class KeyStack: @unchecked Sendable {  // used from one test at a time
 
     @Test(arguments: Stop.allCases)
     func aPassphraseChangeStoppedAtAnyStepNeverLocksTheUserOut(_ stop: Stop) async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, session, keys) = try await stack.signUp("old passphrase")
         let stored = try Cryppo.encrypt(Array("health record".utf8), key: keys.privateDEK)
@@ -196,7 +122,7 @@ final class KeyStack: @unchecked Sendable {  // used from one test at a time
     }
 
     @Test func twoConcurrentPassphraseChangesLeaveExactlyOneWorkingPassphrase() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, _, keys) = try await stack.signUp("start")
         let change = stack.passphraseChange
@@ -214,7 +140,7 @@ final class KeyStack: @unchecked Sendable {  // used from one test at a time
     }
 
     @Test func rotationRewrapsEveryKeyAndOldCiphertextStaysReadable() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, session, keys) = try await stack.signUp("rotate me")
         let pdk = try secretKey.passphraseDerivedKey(passphrase: "rotate me")
@@ -236,7 +162,7 @@ final class KeyStack: @unchecked Sendable {  // used from one test at a time
         keypair.kekVersion = 1
         _ = try await stack.keyring.keystore.call(KeystoreRPC.createKeypair, keypair, sessionToken: session.token, timeout: .seconds(5))
         let privateValue = try Cryppo.encrypt(Array("bank account".utf8), key: keys.privateDEK)
-        let before = try stack.dumpKeystore()
+        let before = try stack.database.keystoreKeys()
 
         let rotated = try await stack.keyring.rotate(session: session, pdk: pdk)
         #expect(rotated.kekVersion == 2)
@@ -264,7 +190,7 @@ final class KeyStack: @unchecked Sendable {  // used from one test at a time
             let pem = String(decoding: try Cryppo.decrypt(stored.wrappedPrivateKey, key: relogged.kek), as: UTF8.self)
             #expect(try RSAPrivateKey(pem: pem).publicKeyPEM == stored.publicKeyPem)
         }
-        #expect(try stack.dumpKeystore() != before)
+        #expect(try stack.database.keystoreKeys() != before)
         #expect(inventory.kek.kekVersion == 2)
         #expect(try Cryppo.decrypt(inventory.kek.wrappedKek, key: pdk) == relogged.kek.bytes)
     }
@@ -272,7 +198,7 @@ final class KeyStack: @unchecked Sendable {  // used from one test at a time
     /// DEKs created while a rotation commits are either part of it or refused (ABORTED): none is ever left
     /// wrapped by a KEK that no longer exists.
     @Test func keysCreatedDuringARotationAreNeverOrphaned() async throws {
-        let stack = try await KeyStack()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let (secretKey, session, keys) = try await stack.signUp("race")
         let pdk = try secretKey.passphraseDerivedKey(passphrase: "race")

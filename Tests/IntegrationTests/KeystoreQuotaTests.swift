@@ -33,18 +33,18 @@ import Testing
     }
 
     @Test func dataKeysStopAtTheQuotaAndADeletionFreesRoom() async throws {
-        let stack = try await KeystoreStack.start(keystoreEnvironment: Self.environment)
+        let stack = try await TestStack.start([.auth, .keystore], environment: [.keystore: Self.environment])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
         var deks: [Svx_Keystore_V1_DataEncryptionKey] = []
         for index in 0..<3 { deks.append(try await user.createDEK(kek: kek, externalID: "dek-\(index)").dek) }
 
-        let before = try dumpKeystoreSchema(stack.database)
+        let before = try stack.database.keystoreKeys()
         let refused = await user.failure(KeystoreRPC.createDEK, .init(
             wrapped: try Cryppo.encrypt(try SecureRandom.bytes(count: 32), key: kek), kekVersion: 1, externalID: "dek-3"))
         Self.expectQuota(refused, "data_keys", limit: 3)
-        #expect(try dumpKeystoreSchema(stack.database) == before, "nothing written")
+        #expect(try stack.database.keystoreKeys() == before, "nothing written")
         #expect(try Self.keyCounts(stack.database, user.userID).deks == 3)
         // The DEK quota is not the keypairs': a keypair still fits.
         _ = try await user.createKeypair(try RSAPrivateKey.generate(bits: 2048), kek: kek)
@@ -64,7 +64,7 @@ import Testing
     }
 
     @Test func keypairsStopAtTheQuotaAndADeletionFreesRoom() async throws {
-        let stack = try await KeystoreStack.start(keystoreEnvironment: Self.environment)
+        let stack = try await TestStack.start([.auth, .keystore], environment: [.keystore: Self.environment])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
@@ -72,10 +72,10 @@ import Testing
         let first = try await user.createKeypair(rsa, kek: kek, identifiers: ["conn-0"])
         _ = try await user.createKeypair(rsa, kek: kek, identifiers: ["conn-1"])
 
-        let before = try dumpKeystoreSchema(stack.database)
+        let before = try stack.database.keystoreKeys()
         let refused = await user.failure(KeystoreRPC.createKeypair, try .init(rsa, kek: kek, kekVersion: 1, identifiers: ["conn-2"]))
         Self.expectQuota(refused, "keypairs", limit: 2)
-        #expect(try dumpKeystoreSchema(stack.database) == before, "nothing written, not even the external identifier")
+        #expect(try stack.database.keystoreKeys() == before, "nothing written, not even the external identifier")
 
         _ = try await user.call(KeystoreRPC.deleteKeypair, .init(id: first.keypairID))
         let again = try await user.createKeypair(rsa, kek: kek, identifiers: ["conn-2"])
@@ -84,7 +84,7 @@ import Testing
     }
 
     @Test func concurrentCreationsNeverOvershootTheQuota() async throws {
-        let stack = try await KeystoreStack.start(keystoreEnvironment: Self.environment.merging(["SVX_WORKERS": "8"]) { $1 })
+        let stack = try await TestStack.start([.auth, .keystore], environment: [.keystore: Self.environment.merging(["SVX_WORKERS": "8"]) { $1 }])
         defer { stack.stop() }
         let rsa = try RSAPrivateKey.generate(bits: 2048)
         // Three users, each starting with no key: 12 DEKs and 8 keypairs at once (a race shows in any round).
@@ -120,7 +120,7 @@ import Testing
     /// A user who rotates in a loop keeps at most `SVX_KEYSTORE_MAX_KEPT_ROTATIONS` rotations' key wraps aside: one
     /// more rotation is refused (nothing changed) until the oldest kept wraps pass the retention and are purged.
     @Test func rotationsKeepAtMostTheQuotaOfReplacedWraps() async throws {
-        let stack = try await KeystoreStack.start(keystoreEnvironment: ["SVX_KEYSTORE_MAX_KEPT_ROTATIONS": "2"])
+        let stack = try await TestStack.start([.auth, .keystore], environment: [.keystore: ["SVX_KEYSTORE_MAX_KEPT_ROTATIONS": "2"]])
         defer { stack.stop() }
         let user = try await stack.newUser()
         var (kek, pdk, _) = try await user.createKEK()
@@ -137,13 +137,13 @@ import Testing
             kek = next
         }
 
-        let before = try dumpKeystoreSchema(stack.database)
+        let before = try stack.database.keystoreKeys()
         let (refusedRequest, _) = try await rotation(from: 3)
         let refused = await user.failure(KeystoreRPC.rotateKEK, refusedRequest)
         Self.expectQuota(refused, "kept_rotations", limit: 2)
         let retryAfter = refused?.details["retry_after_ms"].flatMap(Int64.init) ?? 0
         #expect(retryAfter > 0 && retryAfter <= 14 * 86_400_000, "retry_after_ms \(retryAfter)")
-        #expect(try dumpKeystoreSchema(stack.database) == before, "nothing changed")
+        #expect(try stack.database.keystoreKeys() == before, "nothing changed")
 
         // The oldest kept rotation passes the retention: room for one more.
         let connection = try stack.database.connect()

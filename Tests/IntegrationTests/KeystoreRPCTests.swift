@@ -14,7 +14,7 @@ import Testing
     // MARK: CRUD
 
     @Test func createKEKThenGetKEKAndNoSecondKEK() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         #expect(user.credentialGeneration == 1)
@@ -39,7 +39,7 @@ import Testing
     }
 
     @Test func dekCreateGetListDelete() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
@@ -80,7 +80,7 @@ import Testing
     }
 
     @Test func keypairCreateGetListDeleteFreesItsExternalIdentifiers() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
@@ -129,7 +129,7 @@ import Testing
     // MARK: Isolation
 
     @Test func anotherUsersKeysAreNotFoundExactlyLikeUnknownOnes() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let alice = try await stack.newUser(passphrase: "alice")
         let bob = try await stack.newUser(passphrase: "bob")
@@ -137,7 +137,7 @@ import Testing
         let (aliceDEK, _) = try await alice.createDEK(kek: aliceKEK, externalID: "private")
         let rsa = try RSAPrivateKey.generate(bits: 2048)
         let aliceKeypair = try await alice.createKeypair(rsa, kek: aliceKEK, identifiers: ["auth", "conn-1"])
-        let aliceBefore = try dumpKeystoreSchema(stack.database)
+        let aliceBefore = try stack.database.keystoreKeys()
 
         // A user without a KEK.
         #expect(await bob.failure(KeystoreRPC.getKEK, .init(generation: 0))?.code == .notFound)
@@ -185,13 +185,13 @@ import Testing
         #expect(try await alice.allDEKs() == [aliceDEK])
         #expect(try await alice.allKeypairs() == [aliceKeypair])
         let aliceRows = { (dump: String) in dump.split(separator: "\n").filter { $0.contains(alice.userID) } }
-        #expect(aliceRows(try dumpKeystoreSchema(stack.database)) == aliceRows(aliceBefore))
+        #expect(aliceRows(try stack.database.keystoreKeys()) == aliceRows(aliceBefore))
     }
 
     // MARK: Validation
 
     @Test func wrappedKeysThatAreNotWrappedKeysAreRefusedAndNothingIsWritten() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let withoutKEK = try await stack.newUser()
@@ -200,7 +200,7 @@ import Testing
         let rsa = try RSAPrivateKey.generate(bits: 2048)
         let keypair = try await user.createKeypair(rsa, kek: kek)
         let pem = try rsa.pem
-        let before = try dumpKeystoreSchema(stack.database)
+        let before = try stack.database.keystoreKeys()
 
         let raw = try SecureRandom.bytes(count: 32)
         let notWrapped: [(String, String)] = [
@@ -226,19 +226,19 @@ import Testing
         }
 
         for (what, text) in notWrapped + wrongSize {
-            await expectInvalid("wrapped_dek", what) { _ = try await user.call(KeystoreRPC.createDEK, .init(wrapped: text)) }
-            await expectInvalid("wrapped_kek", what) {
+            await expectInvalidField("wrapped_dek", what: what) { _ = try await user.call(KeystoreRPC.createDEK, .init(wrapped: text)) }
+            await expectInvalidField("wrapped_kek", what: what) {
                 _ = try await withoutKEK.call(KeystoreRPC.createKEK, .init(wrappedKek: text))
             }
-            await expectInvalid("wrapped_kek", what) {
+            await expectInvalidField("wrapped_kek", what: what) {
                 _ = try await user.call(KeystoreRPC.stagePassphraseChange, .init(kekVersion: 1, wrappedKek: text))
             }
             var badKEK = try rotation()
             badKEK.wrappedKek = text
-            await expectInvalid("wrapped_kek", what) { _ = try await user.call(KeystoreRPC.rotateKEK, badKEK) }
+            await expectInvalidField("wrapped_kek", what: what) { _ = try await user.call(KeystoreRPC.rotateKEK, badKEK) }
             var badDEK = try rotation()
             badDEK.deks[0].wrappedKey = text
-            await expectInvalid("deks.wrapped_key", what) { _ = try await user.call(KeystoreRPC.rotateKEK, badDEK) }
+            await expectInvalidField("deks.wrapped_key", what: what) { _ = try await user.call(KeystoreRPC.rotateKEK, badDEK) }
         }
 
         let notWrappedPrivateKeys: [(String, String)] = notWrapped + [
@@ -247,21 +247,21 @@ import Testing
             ("wrapped 20 000 bytes (over-long)", try Cryppo.encrypt(try SecureRandom.bytes(count: 20_000), key: kek)),
         ]
         for (what, text) in notWrappedPrivateKeys {
-            await expectInvalid("wrapped_private_key", what) {
+            await expectInvalidField("wrapped_private_key", what: what) {
                 _ = try await user.call(
                     KeystoreRPC.createKeypair, .init(publicKeyPEM: try rsa.publicKeyPEM, wrappedPrivateKey: text))
             }
             var badKeypair = try rotation()
             badKeypair.keypairs[0].wrappedKey = text
-            await expectInvalid("keypairs.wrapped_key", what) { _ = try await user.call(KeystoreRPC.rotateKEK, badKeypair) }
+            await expectInvalidField("keypairs.wrapped_key", what: what) { _ = try await user.call(KeystoreRPC.rotateKEK, badKeypair) }
         }
 
-        #expect(try dumpKeystoreSchema(stack.database) == before)
+        #expect(try stack.database.keystoreKeys() == before)
         #expect(await withoutKEK.failure(KeystoreRPC.getKEK, .init(generation: 0))?.code == .notFound)
     }
 
     @Test func badFieldsAreRefusedWithTheFieldNamedAndNothingIsWritten() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let withoutKEK = try await stack.newUser()
@@ -272,7 +272,7 @@ import Testing
         let publicKey = try rsa.publicKeyPEM
         let wrappedPEM = try Cryppo.encrypt(Array(try rsa.pem.utf8), key: kek)
         let wrappedKey = try Cryppo.encrypt(try SecureRandom.bytes(count: 32), key: kek)
-        let before = try dumpKeystoreSchema(stack.database)
+        let before = try stack.database.keystoreKeys()
         func rotation() throws -> Svx_Keystore_V1_RotateKEKRequest {
             try .init(expected: 1, generation: 1, newKEK: try SymmetricKey.random(), pdk: pdk,
                       deks: [(dek.dekID, dekKey)], keypairs: [(keypair.keypairID, try rsa.pem)])
@@ -289,7 +289,7 @@ import Testing
             ("over-long", publicKey + String(repeating: "A", count: 9000)),
         ]
         for (what, pem) in badPublicKeys {
-            await expectInvalid("public_key_pem", what) {
+            await expectInvalidField("public_key_pem", what: what) {
                 _ = try await user.call(KeystoreRPC.createKeypair, .init(publicKeyPEM: pem, wrappedPrivateKey: wrappedPEM))
             }
         }
@@ -304,36 +304,36 @@ import Testing
             ("version 2", .changed { $0.version = 2 }, "derivation.version"),
         ]
         for (what, derivation, field) in badDerivations {
-            await expectInvalid(field, "CreateKEK, \(what)") {
+            await expectInvalidField(field, what: "CreateKEK, \(what)") {
                 _ = try await withoutKEK.call(KeystoreRPC.createKEK, .init(wrappedKek: wrappedKey, derivation: derivation))
             }
-            await expectInvalid(field, "StagePassphraseChange, \(what)") {
+            await expectInvalidField(field, what: "StagePassphraseChange, \(what)") {
                 _ = try await user.call(
                     KeystoreRPC.stagePassphraseChange, .init(kekVersion: 1, wrappedKek: wrappedKey, derivation: derivation))
             }
             var rotate = try rotation()
             if let derivation { rotate.derivation = derivation } else { rotate.clearDerivation() }
-            await expectInvalid(field, "RotateKEK, \(what)") { _ = try await user.call(KeystoreRPC.rotateKEK, rotate) }
+            await expectInvalidField(field, what: "RotateKEK, \(what)") { _ = try await user.call(KeystoreRPC.rotateKEK, rotate) }
         }
 
         // Versions and generations: 0 is "missing".
-        await expectInvalid("kek_version") { _ = try await user.call(KeystoreRPC.createDEK, .init(wrapped: wrappedKey, kekVersion: 0)) }
-        await expectInvalid("kek_version") {
+        await expectInvalidField("kek_version") { _ = try await user.call(KeystoreRPC.createDEK, .init(wrapped: wrappedKey, kekVersion: 0)) }
+        await expectInvalidField("kek_version") {
             _ = try await user.call(KeystoreRPC.createKeypair, .init(publicKeyPEM: publicKey, wrappedPrivateKey: wrappedPEM, kekVersion: 0))
         }
-        await expectInvalid("kek_version") {
+        await expectInvalidField("kek_version") {
             _ = try await user.call(KeystoreRPC.stagePassphraseChange, .init(kekVersion: 0, wrappedKek: wrappedKey))
         }
         var noExpectedVersion = try rotation()
         noExpectedVersion.expectedKekVersion = 0
-        await expectInvalid("expected_kek_version") { _ = try await user.call(KeystoreRPC.rotateKEK, noExpectedVersion) }
+        await expectInvalidField("expected_kek_version") { _ = try await user.call(KeystoreRPC.rotateKEK, noExpectedVersion) }
         var noGeneration = try rotation()
         noGeneration.credentialGeneration = 0
-        await expectInvalid("credential_generation") { _ = try await user.call(KeystoreRPC.rotateKEK, noGeneration) }
-        await expectInvalid("credential_generation") {
+        await expectInvalidField("credential_generation") { _ = try await user.call(KeystoreRPC.rotateKEK, noGeneration) }
+        await expectInvalidField("credential_generation") {
             _ = try await user.call(KeystoreRPC.commitPassphraseChange, .init(generation: 0))
         }
-        await expectInvalid("credential_generation") { _ = try await user.call(KeystoreRPC.getKEK, .init(generation: .max)) }
+        await expectInvalidField("credential_generation") { _ = try await user.call(KeystoreRPC.getKEK, .init(generation: .max)) }
 
         // External identifiers and metadata.
         let badIdentifiers: [(String, [String])] = [
@@ -346,7 +346,7 @@ import Testing
             ("17 identifiers", (0..<17).map { "id-\($0)" }),
         ]
         for (what, identifiers) in badIdentifiers {
-            await expectInvalid("external_identifiers", what) {
+            await expectInvalidField("external_identifiers", what: what) {
                 _ = try await user.call(
                     KeystoreRPC.createKeypair, .init(publicKeyPEM: publicKey, wrappedPrivateKey: wrappedPEM, identifiers: identifiers))
             }
@@ -360,18 +360,18 @@ import Testing
             ("NUL in a value", ["key": "a\u{0}b"], "metadata"),
         ]
         for (what, metadata, field) in badMetadata {
-            await expectInvalid(field, what) {
+            await expectInvalidField(field, what: what) {
                 _ = try await user.call(
                     KeystoreRPC.createKeypair, .init(publicKeyPEM: publicKey, wrappedPrivateKey: wrappedPEM, metadata: metadata))
             }
         }
         for (what, externalID) in [("over-long", String(repeating: "x", count: 129)), ("control character", "pri\u{1b}vate"),
                                    ("trailing space", "private ")] {
-            await expectInvalid("external_id", what) {
+            await expectInvalidField("external_id", what: what) {
                 _ = try await user.call(KeystoreRPC.createDEK, .init(wrapped: wrappedKey, externalID: externalID))
             }
-            await expectInvalid("external_id", what) { _ = try await user.call(KeystoreRPC.getDEK, .init(externalID: externalID)) }
-            await expectInvalid("external_identifier", what) {
+            await expectInvalidField("external_id", what: what) { _ = try await user.call(KeystoreRPC.getDEK, .init(externalID: externalID)) }
+            await expectInvalidField("external_identifier", what: what) {
                 _ = try await user.call(KeystoreRPC.getKeypair, .init(externalIdentifier: externalID))
             }
         }
@@ -380,61 +380,61 @@ import Testing
         let dashless = unknownID().replacingOccurrences(of: "-", with: "")
         for (what, id) in [("empty", ""), ("not a uuid", "not-a-uuid"), ("uuid without dashes", dashless), ("number", "12345")] {
             if !id.isEmpty {
-                await expectInvalid("dek_id", what) { _ = try await user.call(KeystoreRPC.getDEK, .init(id: id)) }
-                await expectInvalid("keypair_id", what) { _ = try await user.call(KeystoreRPC.getKeypair, .init(id: id)) }
+                await expectInvalidField("dek_id", what: what) { _ = try await user.call(KeystoreRPC.getDEK, .init(id: id)) }
+                await expectInvalidField("keypair_id", what: what) { _ = try await user.call(KeystoreRPC.getKeypair, .init(id: id)) }
             }
-            await expectInvalid("dek_id", what) { _ = try await user.call(KeystoreRPC.deleteDEK, .init(id: id)) }
-            await expectInvalid("keypair_id", what) { _ = try await user.call(KeystoreRPC.deleteKeypair, .init(id: id)) }
+            await expectInvalidField("dek_id", what: what) { _ = try await user.call(KeystoreRPC.deleteDEK, .init(id: id)) }
+            await expectInvalidField("keypair_id", what: what) { _ = try await user.call(KeystoreRPC.deleteKeypair, .init(id: id)) }
             var badDEKID = try rotation()
             badDEKID.deks[0].id = id
-            await expectInvalid("deks.id", what) { _ = try await user.call(KeystoreRPC.rotateKEK, badDEKID) }
+            await expectInvalidField("deks.id", what: what) { _ = try await user.call(KeystoreRPC.rotateKEK, badDEKID) }
             var badKeypairID = try rotation()
             badKeypairID.keypairs[0].id = id
-            await expectInvalid("keypairs.id", what) { _ = try await user.call(KeystoreRPC.rotateKEK, badKeypairID) }
+            await expectInvalidField("keypairs.id", what: what) { _ = try await user.call(KeystoreRPC.rotateKEK, badKeypairID) }
         }
-        await expectInvalid("dek_id", "both") {
+        await expectInvalidField("dek_id", what: "both") {
             _ = try await user.call(KeystoreRPC.getDEK, .init(id: dek.dekID, externalID: "private"))
         }
-        await expectInvalid("dek_id", "neither") { _ = try await user.call(KeystoreRPC.getDEK, .init()) }
-        await expectInvalid("keypair_id", "both") {
+        await expectInvalidField("dek_id", what: "neither") { _ = try await user.call(KeystoreRPC.getDEK, .init()) }
+        await expectInvalidField("keypair_id", what: "both") {
             _ = try await user.call(KeystoreRPC.getKeypair, .init(id: keypair.keypairID, externalIdentifier: "auth"))
         }
-        await expectInvalid("keypair_id", "neither") { _ = try await user.call(KeystoreRPC.getKeypair, .init()) }
+        await expectInvalidField("keypair_id", what: "neither") { _ = try await user.call(KeystoreRPC.getKeypair, .init()) }
 
         // Pages.
-        await expectInvalid("page_size") { _ = try await user.call(KeystoreRPC.listDEKs, .init(pageSize: 501)) }
-        await expectInvalid("page_size") { _ = try await user.call(KeystoreRPC.listKeypairs, .init(pageSize: 501)) }
+        await expectInvalidField("page_size") { _ = try await user.call(KeystoreRPC.listDEKs, .init(pageSize: 501)) }
+        await expectInvalidField("page_size") { _ = try await user.call(KeystoreRPC.listKeypairs, .init(pageSize: 501)) }
         for token in ["garbage", "0", dashless, String(repeating: "z", count: 36)] {
-            await expectInvalid("page_token", token) { _ = try await user.call(KeystoreRPC.listDEKs, .init(pageToken: token)) }
-            await expectInvalid("page_token", token) { _ = try await user.call(KeystoreRPC.listKeypairs, .init(pageToken: token)) }
+            await expectInvalidField("page_token", what: token) { _ = try await user.call(KeystoreRPC.listDEKs, .init(pageToken: token)) }
+            await expectInvalidField("page_token", what: token) { _ = try await user.call(KeystoreRPC.listKeypairs, .init(pageToken: token)) }
         }
         #expect(try await user.call(KeystoreRPC.listDEKs, .init(pageSize: 500)).deks == [dek])
 
-        #expect(try dumpKeystoreSchema(stack.database) == before)
+        #expect(try stack.database.keystoreKeys() == before)
     }
 
     /// The Keystore promises an SPKI PEM public key; text after the PEM block is not one, and stored as is it
     /// would be a place where plaintext (here: the private key) ends up in the database.
     @Test func publicKeyWithTextAfterThePEMBlockIsRefused() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
         let rsa = try RSAPrivateKey.generate(bits: 2048)
         let request = try Svx_Keystore_V1_CreateKeypairRequest(rsa, kek: kek)
-        let before = try dumpKeystoreSchema(stack.database)
+        let before = try stack.database.keystoreKeys()
         for (what, suffix) in [("private key after the public key", "\n" + (try rsa.pem)), ("text after the public key", "hello")] {
             var withSuffix = request
             withSuffix.publicKeyPem += suffix
-            await expectInvalid("public_key_pem", what) { _ = try await user.call(KeystoreRPC.createKeypair, withSuffix) }
+            await expectInvalidField("public_key_pem", what: what) { _ = try await user.call(KeystoreRPC.createKeypair, withSuffix) }
         }
-        #expect(try dumpKeystoreSchema(stack.database) == before)
+        #expect(try stack.database.keystoreKeys() == before)
     }
 
     // MARK: KEK versions
 
     @Test func keysNeedAKEKAndItsCurrentVersion() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let kek = try SymmetricKey.random()
@@ -442,7 +442,7 @@ import Testing
         let rsa = try RSAPrivateKey.generate(bits: 2048)
         let wrappedDEK = try Cryppo.encrypt(try SecureRandom.bytes(count: 32), key: kek)
         let wrappedKEK = try Cryppo.encrypt(kek.bytes, key: pdk)
-        let empty = try dumpKeystoreSchema(stack.database)
+        let empty = try stack.database.keystoreKeys()
 
         // No KEK yet: FAILED_PRECONDITION for everything that needs one. Staging and rotating need a KEK proof,
         // whose nonce a user without a KEK cannot get; a made-up one is refused.
@@ -460,18 +460,18 @@ import Testing
         rotation.kekProof = madeUp
         #expect(await user.failure(KeystoreRPC.rotateKEK, rotation)?.code == .permissionDenied)
         #expect(await user.failure(KeystoreRPC.commitPassphraseChange, .init(generation: 1))?.code == .failedPrecondition)
-        #expect(try dumpKeystoreSchema(stack.database) == empty)
+        #expect(try stack.database.keystoreKeys() == empty)
 
         // KEK at version 1: a key wrapped by "version 2" is ABORTED.
         _ = try await user.call(KeystoreRPC.createKEK, .init(wrappedKek: wrappedKEK, kekCheck: kek))
-        let withKEK = try dumpKeystoreSchema(stack.database)
+        let withKEK = try stack.database.keystoreKeys()
         let dekAhead = await user.failure(KeystoreRPC.createDEK, .init(wrapped: wrappedDEK, kekVersion: 2))
         #expect(dekAhead?.code == .aborted)
         #expect(dekAhead?.details["field"] == "kek_version")
         let keypairAhead = await user.failure(KeystoreRPC.createKeypair, try .init(rsa, kek: kek, kekVersion: 2))
         #expect(keypairAhead?.code == .aborted)
         #expect(keypairAhead?.details["field"] == "kek_version")
-        #expect(try dumpKeystoreSchema(stack.database) == withKEK)
+        #expect(try stack.database.keystoreKeys() == withKEK)
 
         #expect(try await user.call(KeystoreRPC.createDEK, .init(wrapped: wrappedDEK, kekVersion: 1)).dek.kekVersion == 1)
         #expect(try await user.createKeypair(rsa, kek: kek, kekVersion: 1).kekVersion == 1)
@@ -480,7 +480,7 @@ import Testing
     // MARK: Pagination
 
     @Test func listsPageThroughEveryKeyOnce() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
@@ -517,7 +517,7 @@ import Testing
     // MARK: Rotation
 
     /// `deks` DEKs and `keypairs` keypairs (RSA-2048) wrapped by `kek`, with what the client knows of them.
-    func populate(_ user: KeystoreUser, kek: SymmetricKey, deks: Int, keypairs: Int) async throws
+    func populate(_ user: TestUser, kek: SymmetricKey, deks: Int, keypairs: Int) async throws
         -> (deks: [(id: String, key: [UInt8])], keypairs: [(id: String, pem: String)])
     {
         var dekKeys: [(id: String, key: [UInt8])] = []
@@ -535,7 +535,7 @@ import Testing
     }
 
     @Test func rotateKEKRewrapsEveryKeyAndKeepsTheKeysThemselves() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (oldKEK, pdk, _) = try await user.createKEK()
@@ -578,7 +578,7 @@ import Testing
         }
 
         // Keys wrapped by the old KEK are refused now, and so is a rotation from it.
-        let afterRotation = try dumpKeystoreSchema(stack.database)
+        let afterRotation = try stack.database.keystoreKeys()
         let oldDEK = await user.failure(
             KeystoreRPC.createDEK, .init(wrapped: try Cryppo.encrypt(try SecureRandom.bytes(count: 32), key: oldKEK), kekVersion: 1))
         #expect(oldDEK?.code == .aborted)
@@ -591,12 +591,12 @@ import Testing
         let stale = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(request, kek: newKEK))
         #expect(stale?.code == .aborted)
         #expect(stale?.details["field"] == "expected_kek_version")
-        #expect(try dumpKeystoreSchema(stack.database) == afterRotation)
+        #expect(try stack.database.keystoreKeys() == afterRotation)
         #expect(try await user.createDEK(kek: newKEK, kekVersion: 2).dek.kekVersion == 2)
     }
 
     @Test func rotateKEKIsAllOrNothing() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (oldKEK, pdk, _) = try await user.createKEK()
@@ -606,7 +606,7 @@ import Testing
             expected: 1, generation: 1, newKEK: newKEK, pdk: pdk, deks: deks, keypairs: keypairs)
         let unknownDEK = Svx_Keystore_V1_RewrappedKey(
             id: unknownID(), wrapped: try Cryppo.encrypt(try SecureRandom.bytes(count: 32), key: newKEK))
-        let before = try dumpKeystoreSchema(stack.database)
+        let before = try stack.database.keystoreKeys()
 
         /// `valid` with one change refused with `code` (and `field`, if given); nothing written.
         func expectRefused(
@@ -618,7 +618,7 @@ import Testing
             let failure = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(request, kek: oldKEK))
             #expect(failure?.code == code, "\(what): \(failure.map { "\($0)" } ?? "succeeded")", sourceLocation: sourceLocation)
             if let field { #expect(failure?.details["field"] == field, "\(what)", sourceLocation: sourceLocation) }
-            #expect(try dumpKeystoreSchema(stack.database) == before, "\(what): nothing changes", sourceLocation: sourceLocation)
+            #expect(try stack.database.keystoreKeys() == before, "\(what): nothing changes", sourceLocation: sourceLocation)
         }
 
         try await expectRefused("a DEK missing", .aborted) { $0.deks.removeLast() }
@@ -653,7 +653,7 @@ import Testing
     // MARK: Passphrase change
 
     @Test func passphraseChangeStagesThenCommitsOnlyAfterAuthMoved() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser(passphrase: "old")
         let (firstKEK, oldPDK, _) = try await user.createKEK()
@@ -702,17 +702,17 @@ import Testing
         #expect(try await user.call(KeystoreRPC.commitPassphraseChange, .init(generation: 2)).removedWraps == 0, "idempotent")
 
         // A login with the new passphrase is at generation 2 and opens the same KEK with the new PDK.
-        let login = try await stack.authClient.login(username: user.username, password: password("new"))
+        let login = try await stack.auth.login(username: user.username, password: password("new"))
         #expect(login.credentialGeneration == 2)
-        let loggedIn = try await stack.keystoreClient.call(
-            KeystoreRPC.getKEK, .init(generation: 0), sessionToken: login.sessionToken, timeout: .seconds(10))
+        let loggedIn = try await stack.client(.keystore).call(
+            KeystoreRPC.getKEK, .init(generation: 0), sessionToken: login.token, timeout: .seconds(10))
         #expect(try Cryppo.decrypt(loggedIn.kek.wrappedKek, key: newPDK) == kek.bytes)
     }
 
     // MARK: No plaintext
 
     @Test func theDatabaseHoldsNoPlaintextKey() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, pdk, stored) = try await user.createKEK()
@@ -720,7 +720,7 @@ import Testing
         let rsa = try RSAPrivateKey.generate(bits: 2048)
         let keypair = try await user.createKeypair(rsa, kek: kek, identifiers: ["auth"])
 
-        let dump = try dumpKeystoreSchema(stack.database)
+        let dump = try stack.database.keystoreKeys()
         // The dump does hold the rows: their wrapped forms are there.
         for wrapped in [stored.wrappedKek, dek.wrappedDek, keypair.wrappedPrivateKey] { #expect(dump.contains(wrapped)) }
         for (what, key) in [("DEK", dekKey), ("KEK", kek.bytes), ("PDK", pdk.bytes)] {

@@ -11,7 +11,7 @@ import Testing
 /// The Keystore's guards against losing keys: what a stale, hostile or unlucky client can and cannot destroy.
 /// docs/ADR-004-keystore.md.
 @Suite(.serialized) struct KeystoreSafetyTests {
-    func generations(_ stack: KeystoreStack, _ user: KeystoreUser) throws -> [Int64] {
+    func generations(_ stack: TestStack, _ user: TestUser) throws -> [Int64] {
         let connection = try stack.database.connect()
         defer { connection.close() }
         return try connection.query(
@@ -19,7 +19,7 @@ import Testing
         ).map { try $0.decode(Int64.self, at: 0) }
     }
 
-    func stage(_ user: KeystoreUser, _ kek: SymmetricKey, version: UInt32 = 1) async throws -> UInt64 {
+    func stage(_ user: TestUser, _ kek: SymmetricKey, version: UInt32 = 1) async throws -> UInt64 {
         let wrapped = try Cryppo.encrypt(kek.bytes, key: try SymmetricKey.random())
         return try await user.call(
             KeystoreRPC.stagePassphraseChange, try await user.proved(.init(kekVersion: version, wrappedKek: wrapped), kek: kek)
@@ -29,7 +29,7 @@ import Testing
     /// A verifier moved to a generation that has no wrap (a client that skipped the Keystore step, or a stolen
     /// fresh token) does not make the Keystore drop the wrap that the owner's passphrase still opens.
     @Test func theLastWrapTheOwnersPassphraseOpensIsNeverDeleted() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
@@ -43,7 +43,7 @@ import Testing
     /// Staged wraps that can never become current are deleted, so abandoned changes neither pile up nor block a
     /// rotation: here A (generation 2) and B (3) are staged from 1 and A's change reaches Auth first.
     @Test func stagedWrapsThatCanNoLongerWinAreDeleted() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, pdk, _) = try await user.createKEK()
@@ -56,17 +56,15 @@ import Testing
         #expect(try generations(stack, user) == [2])  // B was staged from 1, which Auth has left
 
         // Nothing pending: a rotation goes through (with a fresh login at generation 2).
-        let fresh = try await user.auth.login(username: user.username, password: password("A"))
-        let rotation = KeystoreUser(
-            username: user.username, userID: user.userID, sessionToken: fresh.sessionToken,
-            credentialGeneration: fresh.credentialGeneration, keystore: user.keystore, auth: user.auth)
+        let fresh = try await stack.auth.login(username: user.username, password: password("A"))
+        let rotation = user.with(session: fresh)
         let rotate = try Svx_Keystore_V1_RotateKEKRequest(
             expected: 1, generation: 2, newKEK: try SymmetricKey.random(), pdk: pdk, deks: [], keypairs: [])
         #expect(try await rotation.call(KeystoreRPC.rotateKEK, try await rotation.proved(rotate, kek: kek)).kekVersion == 2)
     }
 
     @Test func atMostSixteenWrapsPerUser() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
@@ -82,7 +80,7 @@ import Testing
 
     /// Generations cannot be pushed to the edge of their range (an overflow would stop the Keystore).
     @Test func generationsMoveBySmallSteps() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         for new: UInt64 in [UInt64(Int64.max), UInt64.max, 1 + 1_001] {
@@ -95,7 +93,7 @@ import Testing
 
     /// Staging a change and rotating replace keys: a session from an older login cannot.
     @Test func stagingAndRotatingNeedARecentLogin() async throws {
-        let stack = try await KeystoreStack.start(authEnvironment: ["SVX_AUTH_REAUTH_WINDOW_MS": "1000"])
+        let stack = try await TestStack.start([.auth, .keystore], environment: [.auth: ["SVX_AUTH_REAUTH_WINDOW_MS": "1000"]])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, pdk, _) = try await user.createKEK()
@@ -115,7 +113,7 @@ import Testing
     /// The private DEK and the account keypair are never deleted (the next login would quietly replace them and
     /// everything they protect would be lost).
     @Test func thePrivateDEKAndTheAccountKeypairCannotBeDeleted() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
@@ -136,7 +134,7 @@ import Testing
     /// What OpenSSL's parser skips (bytes after the key inside the base64 body) is not stored: the Keystore keeps
     /// the key as OpenSSL writes it back.
     @Test func publicKeysAreStoredInCanonicalForm() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()
@@ -153,7 +151,7 @@ import Testing
             // OpenSSL accepted it: what is stored is the key alone.
             let stored = try await user.allKeypairs()
             #expect(stored.map(\.publicKeyPem) == [canonical])
-            #expect(!(try dumpKeystoreSchema(stack.database)).contains("smuggled"))
+            #expect(!(try stack.database.keystoreKeys()).contains("smuggled"))
         case let failure?:
             #expect(failure.code == .invalidArgument)
         }
@@ -162,7 +160,7 @@ import Testing
     /// A key created while a rotation holds the user's row waits for it, then is refused: the KEK it was wrapped
     /// by is gone. Deterministic: the test holds the row lock and commits the "rotation" itself.
     @Test func aKeyCreatedDuringARotationIsRefusedAfterIt() async throws {
-        let stack = try await KeystoreStack.start()
+        let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let (kek, _, _) = try await user.createKEK()

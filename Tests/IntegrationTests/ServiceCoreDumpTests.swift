@@ -11,14 +11,10 @@ import Testing
 @Suite struct ServiceCoreDumpTests {
     @Test(.enabled(if: FileManager.default.fileExists(atPath: "/proc/self/limits")))
     func everyServiceRunsWithoutCoreDumps() async throws {
-        let (auth, database) = try await startService("auth")
-        var services = [auth]
-        defer { for service in services { _ = service.stop() } }
-        for name in allServices where name != "auth" {
-            services.append(try await startService(name, in: database, environment: ["SVX_AUTH_ENDPOINT": auth.endpoint]).0)
-        }
-        #expect(services.map(\.name) == allServices)
-        for service in services {
+        let stack = try await TestStack.start(Set(TestService.allCases))
+        defer { stack.stop() }
+        #expect(stack.services == TestService.allCases)
+        for service in stack.services.map({ stack[$0] }) {
             let limits = try String(contentsOfFile: "/proc/\(service.pid)/limits", encoding: .utf8)
             let core = limits.split(separator: "\n").first { $0.hasPrefix("Max core file size") }?
                 .dropFirst("Max core file size".count).split(separator: " ").prefix(2).map(String.init)

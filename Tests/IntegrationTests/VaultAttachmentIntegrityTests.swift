@@ -14,9 +14,9 @@ import Testing
     static let fileSize = 3 * VaultClient.attachmentBlockSize + 4_321
 
     @Test func aTamperedAttachmentIsNeverWritten() async throws {
-        let stack = try await VaultClientStack()
+        let stack = try await TestStack.start([.auth, .keystore, .vault])
         defer { stack.stop() }
-        let (session, keys) = try await stack.signUp("integrity passphrase")
+        let (_, session, keys) = try await stack.signUp("integrity passphrase")
         let item = try await stack.vault.createItem(session: session, keys: keys, templateName: "secure_note", label: "Files")
         let directory = FileManager.default.temporaryDirectory.appendingPathComponent("svx-integrity-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
@@ -61,7 +61,7 @@ import Testing
         try FileManager.default.removeItem(at: directory.appendingPathComponent("swapped.bin"))
 
         // As the Vault's own role: what a compromised Vault, or anyone with its database password, can do.
-        let vaultRole = try stack.keys.database.connect(role: TestDatabase.serviceRoles["vault"])
+        let vaultRole = try stack.database.connect(role: TestDatabase.serviceRoles["vault"])
         defer { vaultRole.close() }
 
         // (a) A shorter file announced: the first two blocks of four.
@@ -115,10 +115,10 @@ import Testing
     }
 }
 
-extension VaultClientStack {
+extension TestStack {
     /// The number of blocks stored for an attachment (read as the superuser).
     func blockCount(of attachmentID: String) throws -> Int {
-        let connection = try keys.database.connect()
+        let connection = try database.connect()
         defer { connection.close() }
         return try connection.query(
             "SELECT count(*)::int FROM vault.attachment_blocks WHERE attachment_id = $1::uuid", attachmentID

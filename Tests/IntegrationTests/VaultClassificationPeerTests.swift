@@ -9,7 +9,7 @@ import Testing
 /// what happens to ListItems by node and to deletions when Classification is switched off or unreachable.
 @Suite struct VaultClassificationPeerTests {
     @Test func checkEntitiesAndDeletionsWithClassificationSwitchedOff() async throws {
-        let stack = try await VaultStack.start(classification: "none")
+        let stack = try await TestStack.start([.auth, .vault])  // no Classification: switched off
         defer { stack.stop() }
         let alice = try await stack.newUser()
         let bob = try await stack.newUser()
@@ -96,7 +96,8 @@ import Testing
     /// UNAVAILABLE (after the peer call's 5 s bound), and may retry. Changes that delete nothing still work.
     @Test func deletionsAreRefusedWhileClassificationIsUnreachable() async throws {
         let closed = try freeLoopbackPort()  // nothing listens there
-        let stack = try await VaultStack.start(classification: "tcp://127.0.0.1:\(closed)")
+        let stack = try await TestStack.start(
+            [.auth, .vault], environment: [.vault: ["SVX_CLASSIFICATION_ENDPOINT": "tcp://127.0.0.1:\(closed)"]])
         defer { stack.stop() }
         let alice = try await stack.newUser()
         let item = try await alice.createItem(template: "login", label: "mail")

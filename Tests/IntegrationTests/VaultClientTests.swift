@@ -13,55 +13,6 @@ import Testing
     import Glibc
 #endif
 
-/// Auth, Keystore and Vault on one database, with the SDK clients a user has (VaultStack, in VaultSupport.swift, has
-/// no Keystore: its users hold a made-up DEK).
-final class VaultClientStack: @unchecked Sendable {  // used from one test at a time
-    let keys: KeyStack
-    let vaultService: ServiceProcess
-    let vault: VaultClient
-
-    init() async throws {
-        keys = try await KeyStack()
-        do {
-            vaultService = try await startService(
-                "vault", in: keys.database, environment: ["SVX_AUTH_ENDPOINT": keys.auth.endpoint]).0
-        } catch {
-            keys.stop()
-            throw error
-        }
-        vault = VaultClient(vault: try RPCClient(endpoint: vaultService.endpoint), timeout: .seconds(30))
-    }
-
-    /// Sign-up and the vault user, as the first `svx items` command does.
-    func signUp(_ passphrase: String) async throws -> (AuthenticatedSession, UnlockedKeys) {
-        let (_, session, unlocked) = try await keys.signUp(passphrase)
-        try await vault.ensureVaultUser(session: session, keys: unlocked)
-        return (session, unlocked)
-    }
-
-    func stop() {
-        vault.vault.close()
-        vaultService.stop()
-        keys.stop()
-    }
-
-    /// Every row of every table of the vault schema, as JSON text.
-    func dumpVault() throws -> String {
-        let connection = try keys.database.connect()
-        defer { connection.close() }
-        let tables = try connection.query(
-            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = 'vault' ORDER BY 1"
-        ).map { try $0.decode(String.self, at: 0) }
-        var text = ""
-        for table in tables {
-            for row in try connection.query("SELECT row_to_json(t)::text FROM vault.\"\(table)\" t") {
-                text += try row.decode(String.self, at: 0) + "\n"
-            }
-        }
-        return text
-    }
-}
-
 /// Random bytes in a new temporary file, written a block at a time.
 func randomFile(bytes: Int) throws -> URL {
     let url = FileManager.default.temporaryDirectory.appendingPathComponent("svx-attachment-\(UUID().uuidString).bin")
@@ -86,9 +37,9 @@ func randomFile(bytes: Int) throws -> URL {
     ]
 
     @Test func itemLifecycleWithEncryptedValues() async throws {
-        let stack = try await VaultClientStack()
+        let stack = try await TestStack.start([.auth, .keystore, .vault])
         defer { stack.stop() }
-        let (session, keys) = try await stack.signUp("vault passphrase")
+        let (_, session, keys) = try await stack.signUp("vault passphrase")
         // A second call finds the record and changes nothing.
         try await stack.vault.ensureVaultUser(session: session, keys: keys)
 
@@ -119,7 +70,7 @@ func randomFile(bytes: Int) throws -> URL {
         #expect(read == created)
 
         // The Vault holds ciphertext only, and an empty value is no ciphertext at all.
-        let dump = try stack.dumpVault()
+        let dump = try stack.database.dump(schema: "vault")
         #expect(dump.contains(created.id))
         for plain in ["Ada Lovelace", "P1234567", "London"] { #expect(!dump.contains(plain)) }
         #expect(!dump.contains(keys.privateDEK.base64URL))
@@ -175,7 +126,7 @@ func randomFile(bytes: Int) throws -> URL {
         #expect(second.items.map(\.id) == [note.id] && second.nextPageToken == nil)
 
         // Another user reaches none of it.
-        let (other, otherKeys) = try await stack.signUp("someone else")
+        let (_, other, otherKeys) = try await stack.signUp("someone else")
         do {
             _ = try await stack.vault.item(session: other, keys: otherKeys, id: created.id)
             Issue.record("another user read the item")
@@ -195,9 +146,9 @@ func randomFile(bytes: Int) throws -> URL {
     }
 
     @Test func attachmentRoundTripIsByteExact() async throws {
-        let stack = try await VaultClientStack()
+        let stack = try await TestStack.start([.auth, .keystore, .vault])
         defer { stack.stop() }
-        let (session, keys) = try await stack.signUp("attachment passphrase")
+        let (_, session, keys) = try await stack.signUp("attachment passphrase")
         let item = try await stack.vault.createItem(session: session, keys: keys, templateName: "secure_note", label: "Scans")
 
         let source = try randomFile(bytes: 20 << 20)
@@ -263,7 +214,7 @@ func randomFile(bytes: Int) throws -> URL {
         #expect(second.item.slot(named: "attachment")?.attachmentID == first.slot.attachmentID)
 
         // The Vault holds neither the file nor its name in the clear.
-        let dump = try stack.dumpVault()
+        let dump = try stack.database.dump(schema: "vault")
         for name in [source, odd, small].map(\.lastPathComponent) { #expect(!dump.contains(name)) }
 
         // A slot of another type is never replaced by a file.
@@ -298,16 +249,11 @@ func randomFile(bytes: Int) throws -> URL {
 
     /// The acceptance check of the Vault issue, through the `svx` binary.
     @Test func commandLineItemsAndTemplates() async throws {
-        let stack = try await VaultClientStack()
+        let stack = try await TestStack.start([.auth, .keystore, .vault])
         defer { stack.stop() }
-        let home = FileManager.default.temporaryDirectory.appendingPathComponent("svx-home-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: home) }
-        let svx = try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path
-        var environment = ProcessInfo.processInfo.environment
-        environment["SVX_HOME"] = home.path
-        environment["SVX_AUTH_ENDPOINT"] = stack.keys.auth.endpoint
-        environment["SVX_KEYSTORE_ENDPOINT"] = stack.keys.keystore.endpoint
-        environment["SVX_VAULT_ENDPOINT"] = stack.vaultService.endpoint
+        let cli = try stack.commandLine()
+        let svx = cli.svx
+        var environment = cli.environment
         environment["SVX_PASSPHRASE"] = "command line passphrase"
 
         let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
@@ -367,7 +313,7 @@ func randomFile(bytes: Int) throws -> URL {
         let attach = try ChildProcess.runSeparately(
             svx, ["items", "attach-file", id, file.path, "--slot", "scan"], environment: environment, timeout: .seconds(60))
         #expect(attach.status == 0 && attach.stdout.contains("Attached"), "\(attach.stdout)\(attach.stderr)")
-        let output = home.appendingPathComponent("downloaded.bin")
+        let output = cli.home.appendingPathComponent("downloaded.bin")
         let download = try ChildProcess.run(
             svx, ["items", "get-attachment", id, "scan", "--output", output.path], environment: environment, timeout: .seconds(60))
         #expect(download.status == 0, "\(download.output)")

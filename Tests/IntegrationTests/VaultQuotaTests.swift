@@ -9,7 +9,7 @@ import Testing
 /// naming the quota, nothing written, exact under concurrent writes of one user, and other users unaffected.
 @Suite(.serialized) struct VaultQuotaTests {
     @Test func itemsBeyondTheQuotaAreRefusedAndNothingIsWritten() async throws {
-        let stack = try await VaultStack.start(environment: ["SVX_VAULT_QUOTA_ITEMS": "3"])
+        let stack = try await TestStack.start([.auth, .vault], environment: [.vault: ["SVX_VAULT_QUOTA_ITEMS": "3"]])
         defer { stack.stop() }
         let user = try await stack.newUser()
         var items: [Svx_Vault_V1_Item] = []
@@ -30,7 +30,7 @@ import Testing
     }
 
     @Test func concurrentCreatesNeverOvershootTheQuota() async throws {
-        let stack = try await VaultStack.start(environment: ["SVX_VAULT_QUOTA_ITEMS": "3"])
+        let stack = try await TestStack.start([.auth, .vault], environment: [.vault: ["SVX_VAULT_QUOTA_ITEMS": "3"]])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let outcomes = await withTaskGroup(of: RPCStatus?.self) { group in
@@ -45,9 +45,9 @@ import Testing
     }
 
     @Test func attachmentBytesAndUnfinishedUploadsHaveQuotas() async throws {
-        let stack = try await VaultStack.start(environment: [
+        let stack = try await TestStack.start([.auth, .vault], environment: [.vault: [
             "SVX_VAULT_QUOTA_ATTACHMENT_BYTES": String(3 << 20), "SVX_VAULT_QUOTA_UNFINISHED_UPLOADS": "2",
-        ])
+        ]])
         defer { stack.stop() }
         let user = try await stack.newUser()
         // 2 MiB finished, then 2 MiB more would exceed 3 MiB: refused when created, before any block is sent.
@@ -87,13 +87,13 @@ import Testing
     }
 }
 
-private func itemRows(_ stack: VaultStack, _ user: VaultUser) throws -> Int64 {
+private func itemRows(_ stack: TestStack, _ user: TestUser) throws -> Int64 {
     let db = try stack.database.connect()
     defer { db.close() }
     return try db.query("SELECT count(*) FROM vault.items WHERE user_id = $1::uuid", user.userID)[0].decode(Int64.self, at: 0)
 }
 
-private func attachmentRows(_ stack: VaultStack, _ user: VaultUser) throws -> Int64 {
+private func attachmentRows(_ stack: TestStack, _ user: TestUser) throws -> Int64 {
     let db = try stack.database.connect()
     defer { db.close() }
     return try db.query("SELECT count(*) FROM vault.attachments WHERE user_id = $1::uuid", user.userID)[0].decode(Int64.self, at: 0)

@@ -29,14 +29,14 @@ import Testing
     // MARK: Vault user
 
     @Test func vaultUserIsNotFoundBeforePutThenPutCreatesAndUpdates() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser(vaultUser: false)
         let other = try await stack.newUser(vaultUser: false)
-        let empty = try dumpVaultSchema(stack.database)
+        let empty = try stack.database.dump(schema: "vault")
 
         #expect(await user.failure(VaultRPC.getVaultUser, .init())?.code == .notFound)
-        #expect(try dumpVaultSchema(stack.database) == empty)
+        #expect(try stack.database.dump(schema: "vault") == empty)
 
         let put = try await user.call(VaultRPC.putVaultUser, .init(privateDekExternalID: "private-dek-1")).user
         #expect(put.privateDekExternalID == "private-dek-1")
@@ -58,7 +58,7 @@ import Testing
     // MARK: Templates
 
     @Test func systemTemplatesAreListedForEveryoneWithValidSlots() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
 
@@ -105,7 +105,7 @@ import Testing
     }
 
     @Test func ownTemplatesAreVisibleToTheirOwnerOnly() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let alice = try await stack.newUser(passphrase: "alice")
         let bob = try await stack.newUser(passphrase: "bob")
@@ -145,7 +145,7 @@ import Testing
             bob, VaultRPC.deleteTemplate, .init(id: created.templateID), created.templateID, .init(id: unknown), unknown)
 
         // Taken names: a system template's, or one of the caller's own.
-        let before = try dumpVaultSchema(stack.database)
+        let before = try stack.database.dump(schema: "vault")
         for name in ["passport", "wine_bottle"] {
             var taken = request
             taken.name = name
@@ -154,7 +154,7 @@ import Testing
         var bobsLogin = request
         bobsLogin.name = "login"
         #expect(await bob.failure(VaultRPC.createTemplate, bobsLogin)?.code == .alreadyExists)
-        #expect(try dumpVaultSchema(stack.database) == before)
+        #expect(try stack.database.dump(schema: "vault") == before)
         // Another user's name is not taken for Bob.
         let bobs = try await bob.call(VaultRPC.createTemplate, request).template
         #expect(bobs.templateID != created.templateID)
@@ -163,9 +163,9 @@ import Testing
 
         // System templates are read-only.
         let passport = try await alice.template("passport")
-        let afterBob = try dumpVaultSchema(stack.database)
+        let afterBob = try stack.database.dump(schema: "vault")
         #expect(await alice.failure(VaultRPC.deleteTemplate, .init(id: passport.templateID))?.code == .permissionDenied)
-        #expect(try dumpVaultSchema(stack.database) == afterBob)
+        #expect(try stack.database.dump(schema: "vault") == afterBob)
         #expect(try await alice.template("passport") == passport)
 
         // An item from the own template: its slots cloned, empty; the template's label when none is given.
@@ -189,7 +189,7 @@ import Testing
     // MARK: Items
 
     @Test func itemsHoldEverySlotTypeAndReturnWhatWasWritten() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let passport = try await user.template("passport")
@@ -255,7 +255,7 @@ import Testing
         }
 
         // A slot type outside the fixed list.
-        let before = try dumpVaultSchema(stack.database)
+        let before = try stack.database.dump(schema: "vault")
         for type in ["text", "KEY_VALUE", "string", "key_value ", "attachments"] {
             await expectInvalidField("slots.slot_type", what: type) {
                 _ = try await user.createItem(
@@ -297,14 +297,14 @@ import Testing
                 _ = try await user.createItem(template: "passport", slots: [.init(label: "Secret", value: value)])
             }
         }
-        #expect(try dumpVaultSchema(stack.database) == before, "nothing written")
+        #expect(try stack.database.dump(schema: "vault") == before, "nothing written")
         #expect(try await user.getItem(item.itemID) == item)
     }
 
     // MARK: No plaintext
 
     @Test func theDatabaseHoldsNoPlaintextValue() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let secrets = [
@@ -328,9 +328,9 @@ import Testing
         let item = try await user.createItem(template: "secure_note", label: "Secrets", slots: slots)
         _ = try await user.update(item, upsert: [.init(name: "late", label: "Late", value: try user.encrypt("late-secret-upserted-42"))])
 
-        let tables = try vaultTables(stack.database)
+        let tables = try stack.database.tables(schema: "vault")
         #expect(!tables.isEmpty)
-        let dump = try dumpVaultSchema(stack.database)
+        let dump = try stack.database.dump(schema: "vault")
         // The rows are there, in their encrypted form.
         for slot in slots where !slot.encryptedValue.isEmpty { #expect(dump.contains(slot.encryptedValue)) }
         #expect(dump.contains(attachment.wrappedDek) && dump.contains(attachment.encryptedMetadata))
@@ -352,7 +352,7 @@ import Testing
     // MARK: Isolation
 
     @Test func anotherUsersItemsAndAttachmentsAreNotFoundExactlyLikeUnknownOnes() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let alice = try await stack.newUser(passphrase: "alice")
         let bob = try await stack.newUser(passphrase: "bob")
@@ -367,7 +367,7 @@ import Testing
         let alicePending = try await alice.uploadAttachment(try SecureRandom.bytes(count: 2000), finish: false)
         let bobItem = try await bob.createItem(template: "login", label: "Bob's bank")
         let bobBlock = try Cryppo.encrypt(try SecureRandom.bytes(count: 2000), key: try SymmetricKey.random())
-        let before = try dumpVaultSchema(stack.database)
+        let before = try stack.database.dump(schema: "vault")
 
         let unknown = unknownID()
         let itemID = aliceItem.itemID
@@ -407,7 +407,7 @@ import Testing
         // Bob's listing has only his item; nothing of Alice's changed (or of Bob's).
         let bobList = try await bob.allItems().items
         #expect(bobList.map(\.itemID) == [bobItem.itemID])
-        let after = try dumpVaultSchema(stack.database)
+        let after = try stack.database.dump(schema: "vault")
         #expect(after == before, "\(dumpDifference(before, after))")
         #expect(try await alice.getItem(itemID) == aliceItem)
         #expect(try await alice.downloadAttachment(aliceLoose.attachmentID).count == 3000)
@@ -417,7 +417,7 @@ import Testing
     // MARK: Updates
 
     @Test func updatesAreOptimisticAndAllOrNothing() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let item = try await user.createItem(template: "login", label: "Bank", slots: [
@@ -452,14 +452,14 @@ import Testing
         #expect(try await user.getItem(item.itemID) == second)
 
         // A stale version, or one ahead: ABORTED, nothing written.
-        let before = try dumpVaultSchema(stack.database)
+        let before = try stack.database.dump(schema: "vault")
         for version in [item.version, first.version, second.version + 1] {
             let failure = await user.failure(VaultRPC.updateItem, .init(
                 itemID: item.itemID, expectedVersion: version, label: "Overwritten",
                 upsert: [.init(name: "pin", label: "PIN", type: "password", value: try user.encrypt("0000"))], remove: ["security_question"]))
             #expect(failure?.code == .aborted, "version \(version): \(failure.map { "\($0)" } ?? "accepted")")
         }
-        var after = try dumpVaultSchema(stack.database)
+        var after = try stack.database.dump(schema: "vault")
         #expect(after == before, "\(dumpDifference(before, after))")
 
         // Removing a slot the item does not have: NOT_FOUND, and the upsert with it is not written either.
@@ -467,7 +467,7 @@ import Testing
             itemID: item.itemID, expectedVersion: second.version, label: "Overwritten",
             upsert: [.init(name: "pin", label: "PIN", type: "password", value: try user.encrypt("0000"))], remove: ["no_such_slot"]))
         #expect(missing?.code == .notFound, "\(missing.map { "\($0)" } ?? "accepted")")
-        after = try dumpVaultSchema(stack.database)
+        after = try stack.database.dump(schema: "vault")
         #expect(after == before, "\(dumpDifference(before, after))")
         #expect(try await user.getItem(item.itemID) == second)
 
@@ -494,7 +494,7 @@ import Testing
     // MARK: Listing
 
     @Test func listingPagesThroughEveryItemOnceInCreationOrder() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let other = try await stack.newUser()
@@ -569,7 +569,7 @@ import Testing
     // MARK: Attachments
 
     @Test func aTwentyMebibyteAttachmentRoundTripsBlockByBlock() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let content = try SecureRandom.bytes(count: 20 * attachmentBlockSize)
@@ -616,11 +616,11 @@ import Testing
         _ = try await user.update(withFile, remove: ["file"])
         #expect(await user.failure(VaultRPC.getAttachment, .init(id: created.attachmentID))?.code == .notFound)
         #expect(await user.failure(VaultRPC.getAttachmentBlock, .init(id: created.attachmentID, index: 0))?.code == .notFound)
-        #expect(!(try dumpVaultSchema(stack.database).contains(created.attachmentID)), "its rows are gone")
+        #expect(!(try stack.database.dump(schema: "vault").contains(created.attachmentID)), "its rows are gone")
     }
 
     @Test func attachmentBlocksAreCheckedAndAttachmentsGoWithTheirSlotOrItem() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         // Five blocks: four of 1 MiB and the rest (1000 bytes).
@@ -636,7 +636,7 @@ import Testing
         }
 
         // Sizes: a full block is exactly 1 MiB, the last exactly the rest; past the end is refused.
-        let before = try dumpVaultSchema(stack.database)
+        let before = try stack.database.dump(schema: "vault")
         let short = try Cryppo.encrypt(try SecureRandom.bytes(count: 1000), key: attachmentKey)
         let full = try Cryppo.encrypt(try SecureRandom.bytes(count: attachmentBlockSize), key: attachmentKey)
         let wrongSizes: [(String, Int, String)] = [
@@ -656,7 +656,7 @@ import Testing
         for (what, block) in [("empty", ""), ("plaintext, base64", Base64URL.encodeStandard(rawBlock)), ("plaintext, base64url", Base64URL.encode(rawBlock))] {
             await expectInvalidField("encrypted_block", what: what) { try await upload(4, block) }
         }
-        var after = try dumpVaultSchema(stack.database)
+        var after = try stack.database.dump(schema: "vault")
         #expect(after == before, "\(dumpDifference(before, after))")
 
         // Block 3 missing: FAILED_PRECONDITION naming it.
@@ -673,10 +673,10 @@ import Testing
         try await upload(3, encrypted[3])
         let finished = try await user.call(VaultRPC.finishAttachment, .init(id: id)).attachment
         #expect(finished.complete)
-        let afterFinish = try dumpVaultSchema(stack.database)
+        let afterFinish = try stack.database.dump(schema: "vault")
         let late = await user.failure(VaultRPC.uploadAttachmentBlock, .init(id: id, index: 0, block: encrypted[0]))
         #expect(late?.code == .failedPrecondition, "\(late.map { "\($0)" } ?? "accepted")")
-        after = try dumpVaultSchema(stack.database)
+        after = try stack.database.dump(schema: "vault")
         #expect(after == afterFinish, "\(dumpDifference(afterFinish, after))")
         #expect(try await user.call(VaultRPC.getAttachmentBlock, .init(id: id, index: 1)).encryptedBlock == resent)
         #expect(try await user.call(VaultRPC.getAttachmentBlock, .init(id: id, index: 4)).encryptedBlock == encrypted[4])
@@ -691,7 +691,7 @@ import Testing
             .init(name: "file", label: "File", type: "attachment", attachmentID: id),
         ])
         let other = try await user.createItem(template: "secure_note", label: "Other")
-        let withSlots = try dumpVaultSchema(stack.database)
+        let withSlots = try stack.database.dump(schema: "vault")
         let incomplete = await user.failure(VaultRPC.updateItem, .init(
             itemID: item.itemID, expectedVersion: item.version,
             upsert: [.init(name: "draft", label: "Draft", type: "attachment", attachmentID: pending.attachmentID)]))
@@ -707,7 +707,7 @@ import Testing
             itemID: other.itemID, expectedVersion: other.version,
             upsert: [.init(name: "copy", label: "Copy", type: "attachment", attachmentID: id)]))
         #expect(otherItem?.code == .alreadyExists, "an attachment in slots of two items: \(String(describing: otherItem))")
-        after = try dumpVaultSchema(stack.database)
+        after = try stack.database.dump(schema: "vault")
         #expect(after == withSlots, "\(dumpDifference(withSlots, after))")
 
         // Deleting the item deletes its attachments.
@@ -720,7 +720,7 @@ import Testing
             #expect(await user.failure(VaultRPC.getAttachment, .init(id: attachmentID))?.code == .notFound)
             #expect(await user.failure(VaultRPC.getAttachmentBlock, .init(id: attachmentID, index: 0))?.code == .notFound)
         }
-        let dump = try dumpVaultSchema(stack.database)
+        let dump = try stack.database.dump(schema: "vault")
         #expect(!dump.contains(id) && !dump.contains(second.attachmentID) && !dump.contains(item.itemID), "their rows are gone")
         #expect(await user.failure(VaultRPC.deleteItem, .init(itemID: item.itemID))?.code == .notFound)
         #expect(try await user.call(VaultRPC.getAttachment, .init(id: pending.attachmentID)).attachment.complete == false)
@@ -729,7 +729,7 @@ import Testing
     // MARK: Validation
 
     @Test func malformedInputGetsInvalidArgumentNamingTheFieldAndChangesNothing() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let item = try await user.createItem(template: "login", label: "Bank", slots: [
@@ -742,7 +742,7 @@ import Testing
         let verificationKey = try SecureRandom.bytes(count: 64)
         let wrappedVerificationKey = try Cryppo.encrypt(verificationKey, key: user.dek)
         let goodHash = Cryppo.valueVerificationHash(key: verificationKey, value: "value")
-        let before = try dumpVaultSchema(stack.database)
+        let before = try stack.database.dump(schema: "vault")
 
         func createItem(_ slots: [Svx_Vault_V1_SlotInput], label: String = "Item") async throws {
             _ = try await user.call(VaultRPC.createItem, .init(templateName: "login", label: label, slots: slots))
@@ -913,7 +913,7 @@ import Testing
             }
         }
 
-        let after = try dumpVaultSchema(stack.database)
+        let after = try stack.database.dump(schema: "vault")
         #expect(after == before, "nothing written: \(dumpDifference(before, after))")
 
         // The bounds themselves are accepted.
@@ -935,7 +935,7 @@ import Testing
     // MARK: Sessions
 
     @Test func everyMethodNeedsASession() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let item = try await user.createItem(template: "login", label: "Bank")
@@ -947,13 +947,13 @@ import Testing
 
         // A session that ended: logged out at Auth (the Vault learns it within a second; polled, bounded).
         let ended = try await stack.newUser()
-        _ = try await stack.authClient.client.call(AuthRPC.logout, .init(), sessionToken: ended.sessionToken, timeout: .seconds(5))
+        _ = try await stack.auth.client.call(AuthRPC.logout, .init(), sessionToken: ended.sessionToken, timeout: .seconds(5))
         let deadline = ContinuousClock.now + .seconds(5)
         while ContinuousClock.now < deadline,
               await stack.anonymous(VaultRPC.getVaultUser, .init(), token: ended.sessionToken)?.code != .unauthenticated {
             try await Task.sleep(for: .milliseconds(100))
         }
-        let before = try dumpVaultSchema(stack.database)
+        let before = try stack.database.dump(schema: "vault")
 
         for token in ["", "not-a-session", String(repeating: "a", count: 64), ended.sessionToken] {
             func check<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request,
@@ -979,7 +979,7 @@ import Testing
             await check(VaultRPC.getAttachment, .init(id: file.attachmentID))
             await check(VaultRPC.getAttachmentBlock, .init(id: file.attachmentID, index: 0))
         }
-        let after = try dumpVaultSchema(stack.database)
+        let after = try stack.database.dump(schema: "vault")
         #expect(after == before, "\(dumpDifference(before, after))")
         #expect(try await user.getItem(item.itemID) == item)
     }
@@ -988,7 +988,7 @@ import Testing
 /// `user`'s call about a stranger's id fails with NOT_FOUND, exactly as the same call about an id nobody has
 /// (the ids themselves aside).
 func expectSameAsUnknown<Request, Response>(
-    _ user: VaultUser, _ method: RPCMethod<Request, Response>, _ strangers: Request, _ strangersID: String,
+    _ user: TestUser, _ method: RPCMethod<Request, Response>, _ strangers: Request, _ strangersID: String,
     _ unknown: Request, _ unknownID: String, sourceLocation: SourceLocation = #_sourceLocation
 ) async {
     let withStrangers = anonymized(await user.failure(method, strangers), strangersID)

@@ -9,7 +9,7 @@ import Testing
 /// Edges of the Vault found in review: what one user's odd input must not do to the service or to its own data.
 @Suite struct VaultSafetyTests {
     @Test func ordinalsAreBoundedAndNeverOverflow() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         await expectInvalidField("slots.ordinal", what: "Int32.max") {
@@ -25,23 +25,23 @@ import Testing
     }
 
     @Test func anItemHoldsAtMostOneMebibyteOfEncryptedValues() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let value = try user.encrypt(filler(45_000))  // ~60 KB as a Cryppo string
         let slots = (0..<17).map { Svx_Vault_V1_SlotInput(name: "s\($0)", label: "S", value: value) }
         let item = try await user.createItem(template: "secure_note", slots: slots)
-        let before = try dumpVaultSchema(stack.database)
+        let before = try stack.database.dump(schema: "vault")
         let more = (17..<20).map { Svx_Vault_V1_SlotInput(name: "s\($0)", label: "S", value: value) }
         await expectInvalidField("upsert_slots", what: "over 1 MiB") { _ = try await user.update(item, upsert: more) }
-        #expect(try dumpVaultSchema(stack.database) == before)
+        #expect(try stack.database.dump(schema: "vault") == before)
         await expectInvalidField("slots", what: "over 1 MiB at creation") {
             _ = try await user.createItem(template: "secure_note", slots: slots + more)
         }
     }
 
     @Test func attachmentsFollowTheirSlotsThroughUpdates() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         let content = Array("scan".utf8)
@@ -64,7 +64,7 @@ import Testing
     }
 
     @Test func templateDescriptionsRefuseControlCharacters() async throws {
-        let stack = try await VaultStack.start()
+        let stack = try await TestStack.start([.auth, .vault])
         defer { stack.stop() }
         let user = try await stack.newUser()
         await expectInvalidField("description", what: "NUL in a description") {

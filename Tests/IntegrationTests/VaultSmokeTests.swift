@@ -9,17 +9,10 @@ import Testing
 /// The Vault's main path in one pass (the detailed suites are VaultRPCTests and VaultClientTests).
 @Suite struct VaultSmokeTests {
     @Test func anItemFromATemplateIsCreatedReadUpdatedListedAndDeleted() async throws {
-        let (authService, database) = try await startService("auth")
-        defer { authService.stop() }
-        let (vaultService, _) = try await startService("vault", in: database, environment: ["SVX_AUTH_ENDPOINT": authService.endpoint])
-        defer { vaultService.stop() }
-        let auth = try AuthTestClient(authService)
-        defer { auth.close() }
-        let user = try await auth.signUp(password: password("pw"))
-        let token = try await auth.login(username: user.username, password: password("pw")).sessionToken
-        let vault = try RPCClient(endpoint: vaultService.endpoint)
-        defer { vault.close() }
-        let dek = try SymmetricKey.random()
+        let stack = try await TestStack.start([.auth, .vault])
+        defer { stack.stop() }
+        let user = try await stack.newUser(vaultUser: false)
+        let (token, vault, dek) = (user.sessionToken, stack.client(.vault), user.dek)
 
         let templates = try await vault.call(VaultRPC.listTemplates, .init(), sessionToken: token, timeout: .seconds(5)).templates
         #expect(templates.count == 10 && templates.allSatisfy(\.system))

@@ -30,13 +30,15 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
     }
 
     /// Starts `svx-<name>` against `databaseURL` and waits until it answers Health SERVING. `port`: a port
-    /// chosen beforehand (when another service must know the endpoint first), else a free one.
+    /// chosen beforehand (when another service must know the endpoint first), else a free one. `attempts`: how many
+    /// times to try (a free port can be taken between the probe and the bind; without `port` each attempt probes
+    /// another).
     public static func start(
         _ name: String, databaseURL: String, environment extra: [String: String] = [:], port chosen: Int? = nil,
-        healthyWithin timeout: Duration = .seconds(30)
+        healthyWithin timeout: Duration = .seconds(30), attempts: Int = 3
     ) async throws -> ServiceProcess {
         var lastError: (any Error)?
-        for _ in 0..<3 {  // a free port can be taken between the probe and the bind: retry on another
+        for _ in 0..<max(1, attempts) {
             let port = try chosen ?? freeLoopbackPort()
             let service = try ServiceProcess(name: name, port: port, databaseURL: databaseURL, environment: extra)
             do {

@@ -4,91 +4,11 @@ import SVXContracts
 import SVXModels
 import SVXProto
 import SVXRPC
-import SVXStore
 import SVXTestHarness
 import Testing
 
-/// svx-auth and svx-vault on one database (the Vault checks every session with this Auth), with a client for
-/// each. `stop()` ends both processes. Classification is switched off (`none`) unless `classification` names an
-/// endpoint.
-struct VaultStack {
-    let auth: ServiceProcess
-    let vault: ServiceProcess
-    let database: TestDatabase
-    let authClient: AuthTestClient
-    let vaultClient: RPCClient
-
-    static func start(classification: String = "none", environment: [String: String] = [:]) async throws -> VaultStack {
-        let (auth, database) = try await startService("auth")
-        do {
-            let (vault, _) = try await startService("vault", in: database, environment: environment.merging([
-                "SVX_AUTH_ENDPOINT": auth.endpoint, "SVX_CLASSIFICATION_ENDPOINT": classification,
-            ]) { _, fixed in fixed })
-            do {
-                return VaultStack(
-                    auth: auth, vault: vault, database: database, authClient: try AuthTestClient(auth),
-                    vaultClient: try RPCClient(endpoint: vault.endpoint))
-            } catch {
-                vault.stop()
-                throw error
-            }
-        } catch {
-            auth.stop()
-            throw error
-        }
-    }
-
-    func stop() {
-        vaultClient.close()
-        authClient.close()
-        vault.stop()
-        auth.stop()
-    }
-
-    /// Sign-up and login; with `vaultUser`, PutVaultUser too. The user's private DEK is a random key made here
-    /// (the Vault never sees it).
-    func newUser(passphrase: String = "pw", vaultUser: Bool = true) async throws -> VaultUser {
-        let account = try await authClient.signUp(password: password(passphrase))
-        let login = try await authClient.login(username: account.username, password: password(passphrase))
-        let user = VaultUser(
-            userID: account.userID, sessionToken: login.sessionToken, dek: try SymmetricKey.random(), vault: vaultClient)
-        if vaultUser { _ = try await user.call(VaultRPC.putVaultUser, .init(privateDekExternalID: "private")) }
-        return user
-    }
-
-    /// A call without any session.
-    func anonymous<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request, token: String = "")
-        async -> RPCStatus?
-    {
-        await status { _ = try await vaultClient.call(method, request, sessionToken: token, timeout: .seconds(10)) }
-    }
-}
-
-/// A logged-in user calling the Vault with its session, holding its private DEK.
-struct VaultUser {
-    let userID: String
-    let sessionToken: String
-    let dek: SymmetricKey
-    let vault: RPCClient
-
-    func call<Request, Response>(
-        _ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration = .seconds(30)
-    ) async throws -> Response {
-        try await vault.call(method, request, sessionToken: sessionToken, timeout: timeout)
-    }
-
-    /// The status the call fails with (nil if it succeeded).
-    func failure<Request, Response>(
-        _ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration = .seconds(30)
-    ) async -> RPCStatus? {
-        await status { _ = try await call(method, request, timeout: timeout) }
-    }
-
-    /// Cryppo(private DEK, UTF-8 value), as a client writes a slot value.
-    func encrypt(_ value: String) throws -> String { try Cryppo.encrypt(Array(value.utf8), key: dek) }
-
-    func decrypt(_ encrypted: String) throws -> String { String(decoding: try Cryppo.decrypt(encrypted, key: dek), as: UTF8.self) }
-
+/// Vault calls of a ``TestUser``: items and attachments written as a client writes them, under the user's private DEK.
+extension TestUser {
     func createItem(template: String, label: String = "", slots: [Svx_Vault_V1_SlotInput] = []) async throws -> Svx_Vault_V1_Item {
         try await call(VaultRPC.createItem, .init(templateName: template, label: label, slots: slots)).item
     }
@@ -161,76 +81,6 @@ func encryptBlocks(_ content: [UInt8], key: SymmetricKey) throws -> [String] {
         try Cryppo.encrypt(Array(content[start..<min(start + attachmentBlockSize, content.count)]), key: key)
     }
 }
-
-/// Checks that `body` fails with INVALID_ARGUMENT naming one of `fields` in `details["field"]` (an index in the
-/// field, as in `slots[3].name`, is ignored); `what` names the case.
-func expectInvalidField(
-    _ fields: String..., what: String = "", sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> Void
-) async {
-    await expectInvalidField(anyOf: fields, what: what, sourceLocation: sourceLocation, body)
-}
-
-func expectInvalidField(
-    anyOf fields: [String], what: String = "", sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> Void
-) async {
-    let failure = await status(body)
-    let field = failure?.details["field"].map(withoutIndices)
-    #expect(failure?.code == .invalidArgument, "\(what): \(failure.map { "\($0)" } ?? "succeeded")", sourceLocation: sourceLocation)
-    #expect(field.map(fields.contains) == true, "\(what): want field \(fields), details \(failure?.details ?? [:])",
-            sourceLocation: sourceLocation)
-}
-
-/// `slots[3].name` → `slots.name`.
-func withoutIndices(_ field: String) -> String {
-    field.replacingOccurrences(of: #"\[[0-9]+\]"#, with: "", options: .regularExpression)
-}
-
-/// A status with `id` replaced by a placeholder (to compare the answer about a stranger's id with the one about
-/// an unknown id).
-func anonymized(_ status: RPCStatus?, _ id: String) -> RPCStatus? {
-    status.map {
-        RPCStatus($0.code, $0.message.replacingOccurrences(of: id, with: "<id>"),
-                  details: $0.details.mapValues { $0.replacingOccurrences(of: id, with: "<id>") })
-    }
-}
-
-/// The tables of the vault schema.
-func vaultTables(_ database: TestDatabase) throws -> [String] {
-    let connection = try database.connect()
-    defer { connection.close() }
-    return try connection.query("""
-        SELECT table_name::text FROM information_schema.tables
-        WHERE table_schema = 'vault' AND table_type = 'BASE TABLE' ORDER BY table_name
-        """).map { try $0.decode(String.self, at: 0) }
-}
-
-/// Every row of every vault table as JSON text, in a stable order (for "nothing changed" and "no plaintext").
-func dumpVaultSchema(_ database: TestDatabase) throws -> String {
-    let tables = try vaultTables(database)
-    let connection = try database.connect()
-    defer { connection.close() }
-    var text = ""
-    for table in tables {
-        text += "-- \(table)\n"
-        for row in try connection.query("SELECT row_to_json(t)::text AS j FROM vault.\"\(table)\" t ORDER BY j") {
-            text += try row.decode(String.self, at: 0) + "\n"
-        }
-    }
-    return text
-}
-
-/// Lines of `b` not in `a` and the reverse, for a readable failure.
-func dumpDifference(_ a: String, _ b: String) -> String {
-    let left = Set(a.split(separator: "\n")), right = Set(b.split(separator: "\n"))
-    let removed = left.subtracting(right).prefix(5).map { "- \($0.prefix(300))" }
-    let added = right.subtracting(left).prefix(5).map { "+ \($0.prefix(300))" }
-    return (removed + added).joined(separator: "\n")
-}
-
-/// `count` copies of `character`: as many UTF-8 bytes for ASCII, twice as many for `é`.
-func filler(_ count: Int, _ character: Character = "x") -> String { String(repeating: character, count: count) }
 
 // MARK: Requests
 

@@ -5,87 +5,8 @@ import SVXRPC
 import SVXTestHarness
 import Testing
 
-/// svx-auth, svx-vault and svx-classification on one database, wired to each other: both check sessions with this
-/// Auth, the Vault knows the Classification endpoint (it tells it about deletions) and Classification knows the
-/// Vault's (it checks entities there). The Vault side is a ``VaultStack``; `stop()` ends every process.
-struct ClassificationStack {
-    let vaultStack: VaultStack
-    let classification: ServiceProcess
-    let classificationClient: RPCClient
-
-    var database: TestDatabase { vaultStack.database }
-
-    static func start(classificationEnvironment: [String: String] = [:]) async throws -> ClassificationStack {
-        let (auth, database) = try await startService("auth")
-        var started = [auth]
-        do {
-            // The classification port first: the Vault must know it before Classification (which needs the
-            // Vault's endpoint) starts.
-            let port = try freeLoopbackPort()
-            let (vault, _) = try await startService("vault", in: database, environment: [
-                "SVX_AUTH_ENDPOINT": auth.endpoint, "SVX_CLASSIFICATION_ENDPOINT": "tcp://127.0.0.1:\(port)",
-            ])
-            started.append(vault)
-            let (classification, _) = try await startService("classification", in: database, environment: [
-                "SVX_AUTH_ENDPOINT": auth.endpoint, "SVX_VAULT_ENDPOINT": vault.endpoint,
-            ].merging(classificationEnvironment) { wired, _ in wired }, port: port)
-            started.append(classification)
-            let authClient = try AuthTestClient(auth)
-            let vaultClient: RPCClient, classificationClient: RPCClient
-            do { vaultClient = try RPCClient(endpoint: vault.endpoint) } catch {
-                authClient.close()
-                throw error
-            }
-            do { classificationClient = try RPCClient(endpoint: classification.endpoint) } catch {
-                vaultClient.close()
-                authClient.close()
-                throw error
-            }
-            return ClassificationStack(
-                vaultStack: VaultStack(
-                    auth: auth, vault: vault, database: database, authClient: authClient, vaultClient: vaultClient),
-                classification: classification, classificationClient: classificationClient)
-        } catch {
-            for process in started.reversed() { process.stop() }
-            throw error
-        }
-    }
-
-    func stop() {
-        classificationClient.close()
-        classification.stop()
-        vaultStack.stop()
-    }
-
-    /// Sign-up, login and PutVaultUser (``VaultStack/newUser(passphrase:vaultUser:)``), with a Classification client.
-    func newUser() async throws -> ClassificationUser {
-        ClassificationUser(vaultUser: try await vaultStack.newUser(), classification: classificationClient)
-    }
-
-    /// A Classification call with no session (or `token`).
-    func anonymous<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request, token: String = "")
-        async -> RPCStatus?
-    {
-        await status { _ = try await classificationClient.call(method, request, sessionToken: token, timeout: .seconds(10)) }
-    }
-}
-
-/// A logged-in user: ``VaultUser`` for the Vault, and Classification calls with the same session.
-struct ClassificationUser {
-    let vaultUser: VaultUser
-    let classification: RPCClient
-
-    var userID: String { vaultUser.userID }
-
-    func call<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
-        try await classification.call(method, request, sessionToken: vaultUser.sessionToken, timeout: .seconds(30))
-    }
-
-    /// The status the call fails with (nil if it succeeded).
-    func failure<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async -> RPCStatus? {
-        await status { _ = try await call(method, request) }
-    }
-
+/// Classification calls of a ``TestUser``.
+extension TestUser {
     @discardableResult
     func createNode(
         scheme: String = "tag", parent: String = "", label: String, name: String = "", ordinal: Int32 = 0

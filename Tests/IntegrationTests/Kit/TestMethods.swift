@@ -1,8 +1,6 @@
 import Foundation
 import SVXProto
 import SVXRPC
-import SVXStore
-import SVXTestHarness
 
 /// The `svx.rpc.v1.Test/*` methods a service registers with SVX_ENABLE_TEST_METHODS=1.
 enum TestRPC {
@@ -10,25 +8,6 @@ enum TestRPC {
     static let executions = RPCMethod<Svx_Rpc_V1_ExecutionsRequest, Svx_Rpc_V1_ExecutionsResponse>("svx.rpc.v1.Test/Executions")
     static let migrations = RPCMethod<Svx_Rpc_V1_MigrationsRequest, Svx_Rpc_V1_MigrationsResponse>("svx.rpc.v1.Test/Migrations")
     static let whoAmI = RPCMethod<Svx_Rpc_V1_WhoAmIRequest, Svx_Rpc_V1_WhoAmIResponse>("svx.rpc.v1.Test/WhoAmI")
-}
-
-let allServices = ["auth", "keystore", "vault", "sharing", "classification"]
-
-/// A fresh database with the roles and schemas of compose/bootstrap.sql, and a service started on it (on `port` when
-/// given). The peers of svx-vault and svx-classification are switched off (`none`) unless `environment` names them.
-func startService(
-    _ name: String = "auth", in database: TestDatabase? = nil, environment: [String: String] = [:], port: Int? = nil
-) async throws -> (ServiceProcess, TestDatabase) {
-    let database = try database ?? TestPostgres.shared().createDatabase(prefix: "it")
-    var environment = environment
-    environment["SVX_ENABLE_TEST_METHODS"] = environment["SVX_ENABLE_TEST_METHODS"] ?? "1"
-    // Peers are switched off unless named: a test never reaches whatever listens on a default port.
-    for (service, peer) in [("vault", "SVX_CLASSIFICATION_ENDPOINT"), ("classification", "SVX_VAULT_ENDPOINT")] where name == service {
-        environment[peer] = environment[peer] ?? "none"
-    }
-    let service = try await ServiceProcess.start(
-        name, databaseURL: database.conninfo(role: "svx_\(name)"), environment: environment, port: port)
-    return (service, database)
 }
 
 extension Svx_Rpc_V1_SleepRequest {

@@ -1,81 +1,14 @@
 import Cryppo
 import Foundation
-import SRP
 import SVXClient
 import SVXContracts
 import SVXProto
 import SVXRPC
-import SVXStore
 import SVXTestHarness
 import Testing
 
-/// svx-auth and svx-keystore on one database (the Keystore checks every session with this Auth), with a client
-/// for each. `stop()` ends both processes.
-struct KeystoreStack {
-    let auth: ServiceProcess
-    let keystore: ServiceProcess
-    let database: TestDatabase
-    let authClient: AuthTestClient
-    let keystoreClient: RPCClient
-
-    static func start(
-        authEnvironment: [String: String] = [:], keystoreEnvironment: [String: String] = [:]
-    ) async throws -> KeystoreStack {
-        let (auth, database) = try await startService("auth", environment: authEnvironment)
-        do {
-            let (keystore, _) = try await startService(
-                "keystore", in: database,
-                environment: keystoreEnvironment.merging(["SVX_AUTH_ENDPOINT": auth.endpoint]) { _, wired in wired })
-            do {
-                let authClient = try AuthTestClient(auth)
-                return KeystoreStack(
-                    auth: auth, keystore: keystore, database: database, authClient: authClient,
-                    keystoreClient: try RPCClient(endpoint: keystore.endpoint))
-            } catch {
-                keystore.stop()
-                throw error
-            }
-        } catch {
-            auth.stop()
-            throw error
-        }
-    }
-
-    func stop() {
-        keystoreClient.close()
-        authClient.close()
-        keystore.stop()
-        auth.stop()
-    }
-
-    /// Sign-up and login: a user whose session is at credential generation 1.
-    func newUser(passphrase: String = "pw") async throws -> KeystoreUser {
-        let account = try await authClient.signUp(password: password(passphrase))
-        let login = try await authClient.login(username: account.username, password: password(passphrase))
-        return KeystoreUser(
-            username: account.username, userID: account.userID, sessionToken: login.sessionToken,
-            credentialGeneration: login.credentialGeneration, keystore: keystoreClient, auth: authClient)
-    }
-}
-
-/// A logged-in user calling the Keystore with its session.
-struct KeystoreUser {
-    let username: String
-    let userID: String
-    let sessionToken: String
-    let credentialGeneration: UInt64
-    let keystore: RPCClient
-    let auth: AuthTestClient
-
-    func call<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
-        try await keystore.call(method, request, sessionToken: sessionToken, timeout: .seconds(10))
-    }
-
-    /// The status the call fails with (nil if it succeeded).
-    func failure<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async -> RPCStatus? {
-        await status { _ = try await call(method, request) }
-    }
-
+/// Keystore calls of a ``TestUser``: keys made here (the Keystore only ever sees them wrapped) and stored.
+extension TestUser {
     /// A random KEK stored wrapped by a random PDK, with its KEK check (CreateKEK).
     func createKEK() async throws -> (kek: SymmetricKey, pdk: SymmetricKey, stored: Svx_Keystore_V1_KeyEncryptionKey) {
         let kek = try SymmetricKey.random()
@@ -166,38 +99,10 @@ struct KeystoreUser {
         request.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: username, password: password(newPassphrase)))
         request.expectedGeneration = expected
         request.newGeneration = new
-        request = try await auth.proved(request, userID: userID, username: username, password: password(current))
-        return try await auth.client.call(AuthRPC.changeVerifier, request, sessionToken: sessionToken, timeout: .seconds(10))
+        request = try await stack.auth.proved(request, userID: userID, username: username, password: password(current))
+        return try await call(AuthRPC.changeVerifier, request)
     }
 }
-
-/// Checks that `body` fails with INVALID_ARGUMENT naming `field` in `details["field"]`; `what` names the case.
-func expectInvalid(
-    _ field: String, _ what: String = "", sourceLocation: SourceLocation = #_sourceLocation,
-    _ body: () async throws -> Void
-) async {
-    let failure = await status(body)
-    #expect(failure?.code == .invalidArgument, "\(what): \(failure.map { "\($0)" } ?? "succeeded")", sourceLocation: sourceLocation)
-    #expect(failure?.details["field"] == field, "\(what): details \(failure?.details ?? [:])", sourceLocation: sourceLocation)
-}
-
-/// Every row of the keystore tables as JSON text, in a stable order (for "nothing changed" and "no plaintext"
-/// checks).
-func dumpKeystoreSchema(_ database: TestDatabase) throws -> String {
-    let connection = try database.connect()
-    defer { connection.close() }
-    var text = ""
-    for table in ["users", "kek_wraps", "data_encryption_keys", "keypairs", "keypair_external_ids"] {
-        text += "-- \(table)\n"
-        for row in try connection.query("SELECT row_to_json(t)::text AS j FROM keystore.\(table) t ORDER BY j") {
-            text += try row.decode(String.self, at: 0) + "\n"
-        }
-    }
-    return text
-}
-
-/// A random lowercase UUID no row has.
-func unknownID() -> String { UUID().uuidString.lowercased() }
 
 // MARK: Requests
 
@@ -342,4 +247,10 @@ extension Svx_Keystore_V1_DerivationArtefacts {
         change(&artefacts)
         return artefacts
     }
+}
+
+extension TestDatabase {
+    /// Every row of the keystore schema (``dump(schema:tables:excluding:)``) but the single-use KEK proof nonces, which
+    /// a request proved and then refused may still have used: for "no key changed" checks.
+    func keystoreKeys() throws -> String { try dump(schema: "keystore", excluding: ["kek_proof_challenges"]) }
 }

@@ -1,42 +1,62 @@
 import Cryppo
 import Foundation
 import SRP
+import SVXClient
 import SVXContracts
 import SVXProto
 import SVXRPC
-import SVXStore
 import SVXTestHarness
 import Testing
 
-let srp = SRPParameters.meeco
 let loginFailedMessage = "invalid username or passphrase"
 
-/// A test-side Auth client: sign-up and SRP login with the real SRP client math.
+/// The SRP group and hash of svx (Meeco's), for verifiers a test puts in a request of its own making.
+let srp = SRPParameters.meeco
+
+/// `text` as the raw SRP password a test user has (no Secret Key, no PBKDF2).
+func password(_ text: String) -> [UInt8] { Array(text.utf8) }
+
+/// Auth as its own tests call it: accounts are made and logged in through the SDK (``AccountClient``); the
+/// protocol's steps (BeginLogin, FinishLogin, a credential proof) are also there one by one, for tests of what
+/// Auth does with each.
 struct AuthTestClient {
     let client: RPCClient
+    private let ownsClient: Bool
 
-    init(_ service: ServiceProcess) throws { client = try RPCClient(endpoint: service.endpoint) }
-
-    func close() { client.close() }
-
-    func reserve() async throws -> String {
-        try await client.call(AuthRPC.reserveUsername, .init(), timeout: .seconds(5)).username
+    /// Calls through the stack's own Auth client.
+    init(_ stack: TestStack) {
+        client = stack.client(.auth)
+        ownsClient = false
     }
 
-    /// Reserve → register with `password` (raw SRP password bytes). Returns (username, user id).
+    /// A client of its own whose connection leaves from `sourceAddress` (another loopback address, so svx-auth sees
+    /// another caller: ZeroMQ's `tcp://source:0;destination` form). ``close()`` ends it.
+    init(_ stack: TestStack, sourceAddress: String) throws {
+        let destination = stack[.auth].endpoint.replacingOccurrences(of: "tcp://", with: "")
+        client = try RPCClient(endpoint: "tcp://\(sourceAddress):0;\(destination)")
+        ownsClient = true
+    }
+
+    /// Closes a client of its own (the stack closes its shared one).
+    func close() { if ownsClient { client.close() } }
+
+    var account: AccountClient { AccountClient(auth: client) }
+
+    func reserve() async throws -> String { try await account.reserveUsername() }
+
+    /// Reserve → register with `password` (raw SRP password bytes), through the SDK. Returns (username, user id).
     func signUp(password: [UInt8]) async throws -> (username: String, userID: String) {
         let username = try await reserve()
-        let userID = try await register(username: username, password: password)
-        return (username, userID)
+        return (username, try await register(username: username, password: password))
     }
 
     func register(username: String, password: [UInt8]) async throws -> String {
-        var request = Svx_Auth_V1_RegisterRequest()
-        request.username = username
-        let salt = try SecureRandom.bytes(count: 32)
-        request.srpSaltHex = Hex.encode(salt)
-        request.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: username, password: password))
-        return try await client.call(AuthRPC.register, request, timeout: .seconds(5)).userID
+        try await account.register(username: username, srpPassword: password)
+    }
+
+    /// An SDK login (the server's proof M2 checked).
+    func login(username: String, password: [UInt8]) async throws -> AuthenticatedSession {
+        try await account.logIn(username: username, srpPassword: password)
     }
 
     func begin(username: String, aHex: String) async throws -> Svx_Auth_V1_BeginLoginResponse {
@@ -53,7 +73,7 @@ struct AuthTestClient {
         return try await client.call(AuthRPC.finishLogin, request, timeout: .seconds(5))
     }
 
-    /// BeginLogin and the client's M1 (not yet sent).
+    /// BeginLogin and the client's M1 (not yet sent), for tests of what FinishLogin does with it.
     func prepareLogin(username: String, password: [UInt8]) async throws -> (SRPClient, Svx_Auth_V1_BeginLoginResponse, String) {
         var srpClient = try SRPClient(username: username, password: password)
         let challenge = try await begin(username: username, aHex: Hex.encode(srpClient.publicKey))
@@ -61,23 +81,23 @@ struct AuthTestClient {
         return (srpClient, challenge, Hex.encode(m1))
     }
 
-    /// A full login; checks the server's proof M2.
-    func login(username: String, password: [UInt8]) async throws -> Svx_Auth_V1_FinishLoginResponse {
+    /// A login step by step (BeginLogin, M1, FinishLogin, M2 checked), answering what FinishLogin answered.
+    func loginByHand(username: String, password: [UInt8]) async throws -> Svx_Auth_V1_FinishLoginResponse {
         var (srpClient, challenge, m1) = try await prepareLogin(username: username, password: password)
         let response = try await finish(loginID: challenge.loginID, m1Hex: m1)
         try srpClient.verify(serverProof: try Hex.decode(response.srpM2Hex))
         return response
     }
 
-    /// `request` with a credential proof of `password` (BeginLogin, M1, and the binding to this request).
+    /// `request` with the SDK's credential proof of `password` (BeginLogin, M1, and the binding to this request).
     func proved(
         _ request: Svx_Auth_V1_ChangeVerifierRequest, userID: String, username: String, password: [UInt8]
     ) async throws -> Svx_Auth_V1_ChangeVerifierRequest {
         var request = request
-        let (srpClient, challenge, m1) = try await prepareLogin(username: username, password: password)
-        request.currentCredentials.loginID = challenge.loginID
-        request.currentCredentials = credentialProof(
-            srpClient, loginID: challenge.loginID, m1Hex: m1, purpose: AuthRPC.changeVerifier.name,
+        let pending = try await account.beginCredentialProof(username: username, srpPassword: password)
+        request.currentCredentials.loginID = pending.loginID
+        request.currentCredentials = try pending.proof(
+            purpose: AuthRPC.changeVerifier.name,
             requestDigest: HashFunction.sha256.hash(ProofTranscript.changeVerifier(request, userID: userID).bytes))
         return request
     }
@@ -103,30 +123,7 @@ func credentialProof(
     return proof
 }
 
-/// The status a call fails with (nil if it succeeded).
-func status(_ body: () async throws -> Void) async -> RPCStatus? {
-    do {
-        try await body()
-        return nil
-    } catch let status as RPCStatus {
-        return status
-    } catch {
-        Issue.record("unexpected error \(error)")
-        return nil
-    }
+extension TestStack {
+    /// Auth as its tests call it, through the stack's client.
+    var auth: AuthTestClient { AuthTestClient(self) }
 }
-
-/// Every row of every table of the auth schema as text (for "no secret in plain form" checks).
-func dumpAuthSchema(_ database: TestDatabase) throws -> String {
-    let connection = try database.connect()
-    defer { connection.close() }
-    var text = ""
-    for table in ["users", "username_reservations", "login_challenges", "sessions", "throttle_buckets", "server_secrets"] {
-        for row in try connection.query("SELECT row_to_json(t)::text FROM auth.\(table) t") {
-            text += try row.decode(String.self, at: 0) + "\n"
-        }
-    }
-    return text
-}
-
-func password(_ text: String) -> [UInt8] { Array(text.utf8) }
