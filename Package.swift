@@ -125,16 +125,16 @@ let package = Package(
             path: "Tests/SVXTestHarness"),
         .testTarget(name: "CryppoTests", dependencies: ["Cryppo"], exclude: ["Fixtures"]),
         .testTarget(name: "SRPTests", dependencies: ["SRP", "Cryppo"]),
-        .testTarget(name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto"]),
+        .testTarget(name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto", "SVXTestHarness"]),
         .testTarget(
             name: "SVXStoreTests",
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
-        .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXProto", "SVXRPC", "SVXService", "SVXContracts", "Cryppo"]),
+        .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXTestHarness", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
+        .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService", "SVXContracts", "Cryppo"]),
         .testTarget(name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "Cryppo"]),
-        .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
-        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "SVXProto", "SVXRPC", "SVXService"]),
+        .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXTestHarness", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
+        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

@@ -2,37 +2,26 @@
 import Cryppo
 import SRP
 import SVXRPC
+import SVXTestHarness
 import Testing
 
 @Suite struct WireValidationTests {
-    func field(of body: () throws -> Void) -> String? {
-        do {
-            try body()
-            return nil
-        } catch let status as RPCStatus {
-            #expect(status.code == .invalidArgument)
-            return status.details["field"]
-        } catch {
-            return "unexpected \(error)"
-        }
-    }
-
     @Test func usernames() throws {
         #expect(try WireValidation.username("M9znjHbD5Xi") == "M9znjHbD5Xi")
-        #expect(field { _ = try WireValidation.username("") } == "username")
-        #expect(field { _ = try WireValidation.username(String(repeating: "a", count: 65)) } == "username")
-        #expect(field { _ = try WireValidation.username("a.b") } == "username")
-        #expect(field { _ = try WireValidation.username("ü") } == "username")
+        #expect(invalidArgumentField { _ = try WireValidation.username("") } == "username")
+        #expect(invalidArgumentField { _ = try WireValidation.username(String(repeating: "a", count: 65)) } == "username")
+        #expect(invalidArgumentField { _ = try WireValidation.username("a.b") } == "username")
+        #expect(invalidArgumentField { _ = try WireValidation.username("ü") } == "username")
         _ = try WireValidation.username(String(repeating: "a", count: 64))
     }
 
     @Test func hexNeedsExactLengthAndLowercase() throws {
         #expect(try WireValidation.hex("00ff", field: "x", bytes: 2) == [0, 255])
-        #expect(field { _ = try WireValidation.hex("00FF", field: "x", bytes: 2) } == "x")
-        #expect(field { _ = try WireValidation.hex("00f", field: "x", bytes: 2) } == "x")
-        #expect(field { _ = try WireValidation.hex("00ff00", field: "x", bytes: 2) } == "x")
-        #expect(field { _ = try WireValidation.hex("00fg", field: "x", bytes: 2) } == "x")
-        #expect(field { _ = try WireValidation.hex("", field: "x", bytes: 2) } == "x")
+        #expect(invalidArgumentField { _ = try WireValidation.hex("00FF", field: "x", bytes: 2) } == "x")
+        #expect(invalidArgumentField { _ = try WireValidation.hex("00f", field: "x", bytes: 2) } == "x")
+        #expect(invalidArgumentField { _ = try WireValidation.hex("00ff00", field: "x", bytes: 2) } == "x")
+        #expect(invalidArgumentField { _ = try WireValidation.hex("00fg", field: "x", bytes: 2) } == "x")
+        #expect(invalidArgumentField { _ = try WireValidation.hex("", field: "x", bytes: 2) } == "x")
     }
 
     @Test func groupElementsAreInOneToNMinusOne() throws {
@@ -41,9 +30,9 @@ import Testing
         let zero = String(repeating: "0", count: 512)
         let one = String(repeating: "0", count: 511) + "1"
         #expect(try WireValidation.groupElement(one, field: "srp_a_hex").last == 1)
-        #expect(field { _ = try WireValidation.groupElement(zero, field: "srp_a_hex") } == "srp_a_hex")
-        #expect(field { _ = try WireValidation.groupElement(N, field: "srp_a_hex") } == "srp_a_hex")
-        #expect(field { _ = try WireValidation.groupElement(String(repeating: "f", count: 512), field: "srp_a_hex") } == "srp_a_hex")
+        #expect(invalidArgumentField { _ = try WireValidation.groupElement(zero, field: "srp_a_hex") } == "srp_a_hex")
+        #expect(invalidArgumentField { _ = try WireValidation.groupElement(N, field: "srp_a_hex") } == "srp_a_hex")
+        #expect(invalidArgumentField { _ = try WireValidation.groupElement(String(repeating: "f", count: 512), field: "srp_a_hex") } == "srp_a_hex")
         // N − 1 is accepted; a real A is accepted.
         let nMinusOne = try SRPParameters.meeco.group.N.modSub(BigNumber(1), SRPParameters.meeco.group.N)
         _ = nMinusOne
@@ -54,8 +43,8 @@ import Testing
     @Test func uuids() throws {
         let id = try WireValidation.uuid("123e4567-e89b-12d3-a456-426614174000", field: "login_id")
         #expect(id.wire == "123e4567-e89b-12d3-a456-426614174000")
-        #expect(field { _ = try WireValidation.uuid("nope", field: "login_id") } == "login_id")
-        #expect(field { _ = try WireValidation.uuid("", field: "login_id") } == "login_id")
+        #expect(invalidArgumentField { _ = try WireValidation.uuid("nope", field: "login_id") } == "login_id")
+        #expect(invalidArgumentField { _ = try WireValidation.uuid("", field: "login_id") } == "login_id")
     }
 
     @Test func fakeCredentialsAreDeterministicAndShapedLikeRealOnes() throws {

@@ -2,6 +2,7 @@ import Cryppo
 import Foundation
 import SVXProto
 import SVXRPC
+import SVXTestHarness
 import Testing
 
 @testable import Keystore
@@ -11,7 +12,6 @@ import Testing
 @Suite struct KeyValidationTests {
     let key = try! SymmetricKey.random()
 
-    func field(_ body: () throws -> Any) -> String? { invalidArgumentField(body) }
 
     @Test func aWrapped32ByteKeyIsAccepted() throws {
         let wrapped = try Cryppo.encrypt(try SymmetricKey.random().bytes, key: key)
@@ -39,13 +39,13 @@ import Testing
             "Aes256Gcm.AAAA.QUAAAAA=",  // artefacts without an IV and a tag
         ]
         for text in cases {
-            #expect(field { try KeyValidation.wrappedKey(text, field: "wrapped_kek") } == "wrapped_kek", "\(text.prefix(40))")
+            #expect(invalidArgumentField { try KeyValidation.wrappedKey(text, field: "wrapped_kek") } == "wrapped_kek", "\(text.prefix(40))")
         }
-        #expect(field { try KeyValidation.wrappedPrivateKey(try! privateKey.pem, field: "wrapped_private_key") } == "wrapped_private_key")
+        #expect(invalidArgumentField { try KeyValidation.wrappedPrivateKey(try! privateKey.pem, field: "wrapped_private_key") } == "wrapped_private_key")
         let wrappedPEM = try Cryppo.encrypt(Array(try privateKey.pem.utf8), key: key)
         #expect(try KeyValidation.wrappedPrivateKey(wrappedPEM, field: "wrapped_private_key") == wrappedPEM)
         // A wrapped 32-byte key is not a private key.
-        #expect(field { try KeyValidation.wrappedPrivateKey(try! Cryppo.encrypt(raw.bytes, key: key), field: "k") } == "k")
+        #expect(invalidArgumentField { try KeyValidation.wrappedPrivateKey(try! Cryppo.encrypt(raw.bytes, key: key), field: "k") } == "k")
     }
 
     @Test func publicKeysMustBeRSASPKIOfAtLeast2048Bits() throws {
@@ -72,7 +72,7 @@ import Testing
         // Text after the block would be stored as it came (OpenSSL reads only the first block).
         let smuggled = pem + "\n" + (try privateKey.pem)
         for text in ["", "not a key", try privateKey.pem, ecKey, rsa1024, String(repeating: "-", count: 9000), smuggled, pem + pem] {
-            #expect(field { try KeyValidation.publicKeyPEM(text) } == "public_key_pem", "\(text.prefix(30))")
+            #expect(invalidArgumentField { try KeyValidation.publicKeyPEM(text) } == "public_key_pem", "\(text.prefix(30))")
         }
     }
 
@@ -84,49 +84,48 @@ import Testing
         good.keyLength = 32
         good.version = 1
         #expect(try KeyValidation.derivation(good) == good)
-        #expect(field { try KeyValidation.derivation(nil) } == "derivation")
+        #expect(invalidArgumentField { try KeyValidation.derivation(nil) } == "derivation")
         var bad = good
         bad.algorithm = "scrypt"
-        #expect(field { try KeyValidation.derivation(bad) } == "derivation.algorithm")
+        #expect(invalidArgumentField { try KeyValidation.derivation(bad) } == "derivation.algorithm")
         bad = good
         bad.iterations = 1_000
-        #expect(field { try KeyValidation.derivation(bad) } == "derivation.iterations")
+        #expect(invalidArgumentField { try KeyValidation.derivation(bad) } == "derivation.iterations")
         bad = good
         bad.keyLength = 16
-        #expect(field { try KeyValidation.derivation(bad) } == "derivation.key_length")
+        #expect(invalidArgumentField { try KeyValidation.derivation(bad) } == "derivation.key_length")
         bad = good
         bad.saltSource = "username"
-        #expect(field { try KeyValidation.derivation(bad) } == "derivation.salt_source")
+        #expect(invalidArgumentField { try KeyValidation.derivation(bad) } == "derivation.salt_source")
         bad = good
         bad.version = 2
-        #expect(field { try KeyValidation.derivation(bad) } == "derivation.version")
+        #expect(invalidArgumentField { try KeyValidation.derivation(bad) } == "derivation.version")
     }
 
     @Test func identifiersAndMetadataAreBounded() throws {
         #expect(try KeyValidation.externalIdentifiers(["auth", "connection-1"]) == ["auth", "connection-1"])
         for identifiers in [[""], ["a", "a"], ["tab\there"], [" padded"], [String(repeating: "x", count: 129)],
                             (0..<17).map { "id\($0)" }] {
-            #expect(field { try KeyValidation.externalIdentifiers(identifiers) } == "external_identifiers", "\(identifiers)")
+            #expect(invalidArgumentField { try KeyValidation.externalIdentifiers(identifiers) } == "external_identifiers", "\(identifiers)")
         }
         #expect(try KeyValidation.metadataJSON(["b": "2", "a": "1"]) == #"{"a":"1","b":"2"}"#)
-        #expect(field { try KeyValidation.metadataJSON(Dictionary(uniqueKeysWithValues: (0..<33).map { ("k\($0)", "v") })) } == "metadata")
-        #expect(field { try KeyValidation.metadataJSON(["k": String(repeating: "v", count: 1025)]) } == "metadata")
-        #expect(field { try KeyValidation.metadataJSON(["": "v"]) } == "metadata key")
-        #expect(field { try KeyValidation.kekVersion(0) } == "kek_version")
-        #expect(field { try KeyValidation.generation(0) } == "credential_generation")
-        #expect(field { try KeyValidation.generation(UInt64(Int64.max) + 1) } == "credential_generation")
+        #expect(invalidArgumentField { try KeyValidation.metadataJSON(Dictionary(uniqueKeysWithValues: (0..<33).map { ("k\($0)", "v") })) } == "metadata")
+        #expect(invalidArgumentField { try KeyValidation.metadataJSON(["k": String(repeating: "v", count: 1025)]) } == "metadata")
+        #expect(invalidArgumentField { try KeyValidation.metadataJSON(["": "v"]) } == "metadata key")
+        #expect(invalidArgumentField { try KeyValidation.kekVersion(0) } == "kek_version")
+        #expect(invalidArgumentField { try KeyValidation.generation(0) } == "credential_generation")
+        #expect(invalidArgumentField { try KeyValidation.generation(UInt64(Int64.max) + 1) } == "credential_generation")
     }
 }
 
 /// The shapes of KEK checks and KEK proofs, checked before any database work (their signatures are checked by
 /// the service itself).
 @Suite struct KEKProofValidationTests {
-    func field(_ body: () throws -> Any) -> String? { invalidArgumentField(body) }
 
     @Test func aKEKCheckIs32Bytes() throws {
         #expect(try KeyValidation.kekCheck(Data(repeating: 1, count: 32), field: "kek_check") == [UInt8](repeating: 1, count: 32))
-        #expect(field { try KeyValidation.kekCheck(Data(), field: "kek_check") } == "kek_check")
-        #expect(field { try KeyValidation.kekCheck(Data(repeating: 1, count: 33), field: "new_kek_check") } == "new_kek_check")
+        #expect(invalidArgumentField { try KeyValidation.kekCheck(Data(), field: "kek_check") } == "kek_check")
+        #expect(invalidArgumentField { try KeyValidation.kekCheck(Data(repeating: 1, count: 33), field: "new_kek_check") } == "new_kek_check")
     }
 
     @Test func aKEKProofNamesAChallengeAndCarries64Bytes() throws {
@@ -134,13 +133,13 @@ import Testing
         proof.challengeID = "3f2a0c7e-1b2c-4d5e-8f90-a1b2c3d4e5f6"
         proof.signature = Data(repeating: 2, count: 64)
         #expect(try KeyValidation.kekProof(proof).challengeID == UUID(uuidString: proof.challengeID))
-        #expect(field { try KeyValidation.kekProof(nil) } == "kek_proof")
+        #expect(invalidArgumentField { try KeyValidation.kekProof(nil) } == "kek_proof")
         var bad = proof
         bad.challengeID = "not-a-uuid"
-        #expect(field { try KeyValidation.kekProof(bad) } == "kek_proof.challenge_id")
+        #expect(invalidArgumentField { try KeyValidation.kekProof(bad) } == "kek_proof.challenge_id")
         bad = proof
         bad.signature = Data(repeating: 2, count: 63)
-        #expect(field { try KeyValidation.kekProof(bad) } == "kek_proof.signature")
+        #expect(invalidArgumentField { try KeyValidation.kekProof(bad) } == "kek_proof.signature")
     }
 
     @Test func authsFieldNamesBecomeSetKEKChecksOwn() {
@@ -155,15 +154,3 @@ import Testing
     }
 }
 
-/// The field an INVALID_ARGUMENT names (nil if `body` succeeded); any other outcome is recorded as an issue. One
-/// helper for both suites of this file.
-private func invalidArgumentField(_ body: () throws -> Any) -> String? {
-    do {
-        _ = try body()
-        return nil
-    } catch {
-        let status = error as? RPCStatus
-        #expect(status?.code == .invalidArgument, "\(error)")
-        return status?.details["field"]
-    }
-}

@@ -1,6 +1,7 @@
 import Foundation
 import SVXProto
 import Synchronization
+import SVXTestHarness
 import Testing
 
 @testable import SVXRPC
@@ -113,13 +114,13 @@ struct InlineHandlerTests {
         defer { client.close() }
         var request = HealthRequest()
         request.service = "internal"
-        let internalStatus = await expectStatus {
+        let internalStatus = await status {
             try await client.call(TestRPC.inlineFail, request, timeout: .seconds(5))
         }
         #expect(internalStatus == RPCStatus(.internal, "internal error"))
         #expect(!(internalStatus?.description.contains("hunter2") ?? true))
         request.service = "status"
-        let status = await expectStatus { try await client.call(TestRPC.inlineFail, request, timeout: .seconds(5)) }
+        let status = await status { try await client.call(TestRPC.inlineFail, request, timeout: .seconds(5)) }
         #expect(status == RPCStatus(.notFound, "no such inline thing", details: ["field": "service"]))
         // The server still answers after both.
         #expect(try await client.call(HealthRPC.check, HealthRequest(), timeout: .seconds(5)).status == .serving)
@@ -209,7 +210,7 @@ struct InlineHandlerTests {
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
         _ = try await client.call(TestRPC.inlineEcho, HealthRequest(), timeout: .seconds(5))
-        _ = await expectStatus { try await client.call(TestRPC.inlineFail, HealthRequest(), timeout: .seconds(5)) }
+        _ = await status { try await client.call(TestRPC.inlineFail, HealthRequest(), timeout: .seconds(5)) }
         #expect(await eventually { observer.completed.withLock { $0.count } == 2 })
         let seen = observer.completed.withLock { $0 }
         #expect(seen.contains { $0.method == TestRPC.inlineEcho.name && $0.code == .ok })

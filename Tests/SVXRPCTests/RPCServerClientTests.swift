@@ -1,6 +1,7 @@
 import Foundation
 import SVXProto
 import Synchronization
+import SVXTestHarness
 import Testing
 
 @testable import SVXRPC
@@ -126,7 +127,7 @@ struct RPCServerClientTests {
         defer { test.server.shutdown() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        let status = await expectStatus {
+        let status = await status {
             try await client.call(TestRPC.missing, HealthRequest(), timeout: .seconds(5))
         }
         #expect(status?.code == .unimplemented)
@@ -198,7 +199,7 @@ struct RPCServerClientTests {
         async let slow = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(8))
         #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
         // Queued behind the slow one, with a deadline that passes before the only worker is free.
-        let status = await expectStatus {
+        let status = await status {
             try await client.call(TestRPC.echo, HealthRequest(), timeout: .milliseconds(200))
         }
         #expect(status?.code == .deadlineExceeded)
@@ -217,7 +218,7 @@ struct RPCServerClientTests {
         defer { client.close() }
         var request = HealthRequest()
         request.service = String(repeating: "x", count: 2000)
-        let status = await expectStatus { try await client.call(TestRPC.echo, request, timeout: .seconds(5)) }
+        let status = await status { try await client.call(TestRPC.echo, request, timeout: .seconds(5)) }
         #expect(status?.code == .resourceExhausted)
         #expect(test.counters.echo.load(ordering: .relaxed) == 0)
         request.service = "small"
@@ -253,7 +254,7 @@ struct RPCServerClientTests {
         let client = try RPCClient(endpoint: try unusedEndpoint())
         defer { client.close() }
         let start = ContinuousClock.now
-        let status = await expectStatus {
+        let status = await status {
             try await client.call(HealthRPC.check, HealthRequest(), timeout: .milliseconds(300))
         }
         let elapsed = ContinuousClock.now - start
@@ -271,7 +272,7 @@ struct RPCServerClientTests {
         test.server.shutdown()
         for _ in 0..<3 {
             let start = ContinuousClock.now
-            let status = await expectStatus {
+            let status = await status {
                 try await client.call(HealthRPC.check, HealthRequest(), timeout: .milliseconds(300))
             }
             let elapsed = ContinuousClock.now - start
@@ -287,7 +288,7 @@ struct RPCServerClientTests {
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
         let start = ContinuousClock.now
-        let status = await expectStatus {
+        let status = await status {
             try await client.call(TestRPC.slow, HealthRequest(), timeout: .milliseconds(200))
         }
         let elapsed = ContinuousClock.now - start
@@ -329,7 +330,7 @@ struct RPCServerClientTests {
         // A guard against a shutdown that hangs, not a speed check: the work left is about 4 s.
         #expect(shutdownTook < .seconds(20), "shutdown took \(shutdownTook)")
         test.server.shutdown()  // idempotent
-        let status = await expectStatus {
+        let status = await status {
             try await client.call(HealthRPC.check, HealthRequest(), timeout: .milliseconds(200))
         }
         #expect(status?.code == .unavailable || status?.code == .deadlineExceeded)
@@ -340,7 +341,7 @@ struct RPCServerClientTests {
         defer { test.server.shutdown() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        let status = await expectStatus { try await client.call(TestRPC.fail, HealthRequest(), timeout: .seconds(5)) }
+        let status = await status { try await client.call(TestRPC.fail, HealthRequest(), timeout: .seconds(5)) }
         #expect(status == RPCStatus(.internal, "internal error"))
         #expect(!(status?.description.contains("hunter2") ?? true))
     }
@@ -350,7 +351,7 @@ struct RPCServerClientTests {
         defer { test.server.shutdown() }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        let status = await expectStatus {
+        let status = await status {
             try await client.call(TestRPC.notFound, HealthRequest(), timeout: .seconds(5))
         }
         #expect(status == RPCStatus(.notFound, "no such thing", details: ["field": "service"]))
@@ -393,7 +394,7 @@ struct RPCServerClientTests {
         let task = Task { try await client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(25)) }
         #expect(await eventually(timeout: .seconds(20)) { test.counters.gatedStarted.load(ordering: .relaxed) == 1 })
         task.cancel()
-        let status = await expectStatus { try await task.value }
+        let status = await status { try await task.value }
         #expect(status?.code == .cancelled)
         // Failed by the cancel, not by the server's answer: the handler is held by the gate until the test ends (no
         // wall-clock bound, and no sleeping handler that a loaded machine could let finish first).
@@ -412,9 +413,9 @@ struct RPCServerClientTests {
         let task = Task { try await client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(5)) }
         #expect(await eventually { test.counters.gatedStarted.load(ordering: .relaxed) == 1 })
         client.close()
-        let status = await expectStatus { try await task.value }
+        let status = await status { try await task.value }
         #expect(status?.code == .cancelled)
-        let after = await expectStatus { try await client.call(HealthRPC.check, HealthRequest()) }
+        let after = await SVXTestHarness.status { try await client.call(HealthRPC.check, HealthRequest()) }
         #expect(after?.code == .unavailable)
     }
 

@@ -17,6 +17,21 @@ public func status<Result>(
     }
 }
 
+/// The field an INVALID_ARGUMENT from `body` names, nil if `body` succeeded; a failure that is not INVALID_ARGUMENT is
+/// recorded as an issue. For validation code called directly, without I/O.
+public func invalidArgumentField<Result>(
+    sourceLocation: SourceLocation = #_sourceLocation, _ body: () throws -> Result
+) -> String? {
+    do {
+        _ = try body()
+        return nil
+    } catch {
+        let status = error as? RPCStatus
+        #expect(status?.code == .invalidArgument, "expected INVALID_ARGUMENT, got \(error)", sourceLocation: sourceLocation)
+        return status?.details["field"] ?? "<no field>"
+    }
+}
+
 /// Checks that `body` fails with `code` and, when given, the `reason` and `field` of the status details.
 /// `what` names the case in the failure message. Returns the status.
 @discardableResult
@@ -92,3 +107,22 @@ public func unknownID() -> String { UUID().uuidString.lowercased() }
 
 /// `count` copies of `character`: as many UTF-8 bytes for ASCII, twice as many for `é`.
 public func filler(_ count: Int, _ character: Character = "x") -> String { String(repeating: character, count: count) }
+
+/// Every element of a paged list and the number of pages: `page(token)` answers the elements of the page at `token`
+/// ("" for the first) and the next page's token ("" after the last). An issue is recorded when `maximumPages` do not
+/// reach the end.
+public func allPages<Element>(
+    _ what: String, maximumPages: Int = 1000, sourceLocation: SourceLocation = #_sourceLocation,
+    _ page: (String) async throws -> (elements: [Element], next: String)
+) async throws -> (elements: [Element], pages: Int) {
+    var elements: [Element] = []
+    var token = ""
+    for count in 1...maximumPages {
+        let (more, next) = try await page(token)
+        elements += more
+        if next.isEmpty { return (elements, count) }
+        token = next
+    }
+    Issue.record("\(what) did not reach its last page in \(maximumPages)", sourceLocation: sourceLocation)
+    return (elements, maximumPages)
+}

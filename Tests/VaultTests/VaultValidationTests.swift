@@ -3,6 +3,7 @@ import Foundation
 import SVXModels
 import SVXProto
 import SVXRPC
+import SVXTestHarness
 import Testing
 
 @testable import Vault
@@ -10,18 +11,6 @@ import Testing
 /// What the Vault accepts as a slot, pure (before any database work), and the domain rules of SVXModels.
 @Suite struct VaultValidationTests {
     let key = try! SymmetricKey.random()
-
-    /// The field an INVALID_ARGUMENT names (nil if `body` succeeded).
-    func field(_ body: () throws -> Any) -> String? {
-        do {
-            _ = try body()
-            return nil
-        } catch {
-            let status = error as? RPCStatus
-            #expect(status?.code == .invalidArgument, "\(error)")
-            return status?.details["field"]
-        }
-    }
 
     func input(name: String = "", label: String = "", type: String = "", value: String = "") -> Svx_Vault_V1_SlotInput {
         var slot = Svx_Vault_V1_SlotInput()
@@ -59,29 +48,29 @@ import Testing
 
     @Test func plaintextAndUnknownTypesAreRefusedNamingTheField() throws {
         for plaintext in ["X1234567", "WDEyMzQ1Njc=", #"{"value":"secret"}"#, "Aes256Gcm.notbase64!.x"] {
-            #expect(field { try VaultValidation.slot(input(name: "n", value: plaintext), field: "slots[2]") } == "slots[2].encrypted_value")
+            #expect(invalidArgumentField { try VaultValidation.slot(input(name: "n", value: plaintext), field: "slots[2]") } == "slots[2].encrypted_value")
         }
         let message = #expect(throws: RPCStatus.self) { try VaultValidation.slot(input(name: "n", value: "X1234567"), field: "s") }?.message
         #expect(message?.contains("plaintext is refused") == true)
-        #expect(field { try VaultValidation.slot(input(name: "n", type: "ssn"), field: "slots[1]") } == "slots[1].slot_type")
-        #expect(field { try VaultValidation.slot(input(), field: "slots[0]") } == "slots[0].label")
-        #expect(field { try VaultValidation.slot(input(name: "Bad Name"), field: "slots[0]") } == "slots[0].name")
-        #expect(field { try VaultValidation.slot(input(name: "n", label: String(repeating: "l", count: 257)), field: "s") } == "s.label")
+        #expect(invalidArgumentField { try VaultValidation.slot(input(name: "n", type: "ssn"), field: "slots[1]") } == "slots[1].slot_type")
+        #expect(invalidArgumentField { try VaultValidation.slot(input(), field: "slots[0]") } == "slots[0].label")
+        #expect(invalidArgumentField { try VaultValidation.slot(input(name: "Bad Name"), field: "slots[0]") } == "slots[0].name")
+        #expect(invalidArgumentField { try VaultValidation.slot(input(name: "n", label: String(repeating: "l", count: 257)), field: "s") } == "s.label")
         var hashed = input(name: "n")
         hashed.valueVerificationHash = String(repeating: "A", count: 64)
-        #expect(field { try VaultValidation.slot(hashed, field: "s") } == "s.value_verification_hash")
+        #expect(invalidArgumentField { try VaultValidation.slot(hashed, field: "s") } == "s.value_verification_hash")
         var attached = input(name: "n", type: "key_value")
         attached.attachmentID = UUID().uuidString
-        #expect(field { try VaultValidation.slot(attached, field: "s") } == "s.attachment_id")
+        #expect(invalidArgumentField { try VaultValidation.slot(attached, field: "s") } == "s.attachment_id")
         let big = try Cryppo.encrypt([UInt8](repeating: 7, count: 70_000), key: key)
-        #expect(field { try VaultValidation.slot(input(name: "n", value: big), field: "s") } == "s.encrypted_value")
+        #expect(invalidArgumentField { try VaultValidation.slot(input(name: "n", value: big), field: "s") } == "s.encrypted_value")
     }
 
     @Test func slotNamesAreUniqueAndBounded() throws {
         let slot = try VaultValidation.slot(input(name: "a"), field: "s")
-        #expect(field { try VaultValidation.uniqueNames([slot, slot], field: "slots") } == "slots")
+        #expect(invalidArgumentField { try VaultValidation.uniqueNames([slot, slot], field: "slots") } == "slots")
         let many = try (0...200).map { try VaultValidation.slot(input(name: "s\($0)"), field: "s") }
-        #expect(field { try VaultValidation.uniqueNames(many, field: "slots") } == "slots")
+        #expect(invalidArgumentField { try VaultValidation.uniqueNames(many, field: "slots") } == "slots")
     }
 
     @Test func itemIDsSortByCreation() throws {

@@ -23,21 +23,35 @@ extension TestUser {
         _ request: Svx_Keystore_V1_StagePassphraseChangeRequest, kek: SymmetricKey
     ) async throws -> Svx_Keystore_V1_StagePassphraseChangeRequest {
         var request = request
-        let challenge = try await call(KeystoreRPC.beginKEKProof, .init())
-        request.kekProof.challengeID = challenge.challengeID
-        request.kekProof.signature = Data(try KEKCheck.signingKey(for: kek).sign(
-            ProofTranscript.stagePassphraseChange(request, userID: userID, nonce: Array(challenge.nonce)).bytes))
+        request.kekProof = try await kekProof(kek: kek) { challengeID, nonce in
+            var bound = request
+            bound.kekProof.challengeID = challengeID
+            return ProofTranscript.stagePassphraseChange(bound, userID: userID, nonce: nonce)
+        }
         return request
     }
 
     /// `request` with a KEK proof: a fresh nonce (BeginKEKProof) and the signature by `kek`'s check key.
     func proved(_ request: Svx_Keystore_V1_RotateKEKRequest, kek: SymmetricKey) async throws -> Svx_Keystore_V1_RotateKEKRequest {
         var request = request
-        let challenge = try await call(KeystoreRPC.beginKEKProof, .init())
-        request.kekProof.challengeID = challenge.challengeID
-        request.kekProof.signature = Data(try KEKCheck.signingKey(for: kek).sign(
-            ProofTranscript.rotateKEK(request, userID: userID, nonce: Array(challenge.nonce)).bytes))
+        request.kekProof = try await kekProof(kek: kek) { challengeID, nonce in
+            var bound = request
+            bound.kekProof.challengeID = challengeID
+            return ProofTranscript.rotateKEK(bound, userID: userID, nonce: nonce)
+        }
         return request
+    }
+
+    /// A fresh challenge (BeginKEKProof) and the signature by `kek`'s check key of the transcript made with its id and
+    /// nonce.
+    private func kekProof(
+        kek: SymmetricKey, transcript: (String, [UInt8]) -> ProofTranscript
+    ) async throws -> Svx_Keystore_V1_KEKProof {
+        let challenge = try await call(KeystoreRPC.beginKEKProof, .init())
+        var proof = Svx_Keystore_V1_KEKProof()
+        proof.challengeID = challenge.challengeID
+        proof.signature = Data(try KEKCheck.signingKey(for: kek).sign(transcript(challenge.challengeID, Array(challenge.nonce)).bytes))
+        return proof
     }
 
     /// A random DEK stored wrapped by `kek`; returns the stored DEK and its raw bytes.
@@ -62,30 +76,18 @@ extension TestUser {
 
     /// Every DEK, page by page.
     func allDEKs(pageSize: UInt32 = 0) async throws -> [Svx_Keystore_V1_DataEncryptionKey] {
-        var deks: [Svx_Keystore_V1_DataEncryptionKey] = []
-        var token = ""
-        for _ in 0..<1000 {
+        try await allPages("ListDEKs") { token in
             let page = try await call(KeystoreRPC.listDEKs, .init(pageSize: pageSize, pageToken: token))
-            deks += page.deks
-            token = page.nextPageToken
-            if token.isEmpty { return deks }
-        }
-        Issue.record("ListDEKs did not reach its last page")
-        return deks
+            return (page.deks, page.nextPageToken)
+        }.elements
     }
 
     /// Every keypair, page by page.
     func allKeypairs(pageSize: UInt32 = 0) async throws -> [Svx_Keystore_V1_Keypair] {
-        var keypairs: [Svx_Keystore_V1_Keypair] = []
-        var token = ""
-        for _ in 0..<1000 {
+        try await allPages("ListKeypairs") { token in
             let page = try await call(KeystoreRPC.listKeypairs, .init(pageSize: pageSize, pageToken: token))
-            keypairs += page.keypairs
-            token = page.nextPageToken
-            if token.isEmpty { return keypairs }
-        }
-        Issue.record("ListKeypairs did not reach its last page")
-        return keypairs
+            return (page.keypairs, page.nextPageToken)
+        }.elements
     }
 
     /// Auth's ChangeVerifier with a verifier for `newPassphrase` (step 2 of a passphrase change), proved by the

@@ -30,16 +30,13 @@ extension TestUser {
 
     /// Every item matching `request`'s filters, page by page, and the number of pages.
     func allItems(_ request: Svx_Vault_V1_ListItemsRequest = .init()) async throws -> (items: [Svx_Vault_V1_Item], pages: Int) {
-        var items: [Svx_Vault_V1_Item] = []
-        var request = request
-        for page in 1...1000 {
-            let response = try await call(VaultRPC.listItems, request)
-            items += response.items
-            if response.nextPageToken.isEmpty { return (items, page) }
-            request.pageToken = response.nextPageToken
+        let all = try await allPages("ListItems") { token in
+            var request = request
+            request.pageToken = token
+            let page = try await call(VaultRPC.listItems, request)
+            return (page.items, page.nextPageToken)
         }
-        Issue.record("ListItems did not reach its last page")
-        return (items, 1000)
+        return (all.elements, all.pages)
     }
 
     /// `content` as an attachment: a random attachment DEK wrapped by the private DEK, the file in 1 MiB
