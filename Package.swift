@@ -96,7 +96,7 @@ let package = Package(
             path: "Services/Classification",
             resources: [.copy("Migrations")]),
 
-        // Tools.
+        // Tools. The CLI reaches the services only through the SDK (no SVXRPC or SVXProto).
         .executableTarget(
             name: "SVXCommandLine",
             dependencies: [
@@ -129,7 +129,8 @@ let package = Package(
         .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
         .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXProto", "SVXRPC", "SVXService", "SVXContracts", "Cryppo"]),
-        .testTarget(name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "Cryppo"]),
+        .testTarget(
+            name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification", "SVXProto", "SVXRPC", "SVXService"]),
         .testTarget(
