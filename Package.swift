@@ -107,7 +107,7 @@ let package = Package(
         .executableTarget(
             name: "SVXLoad",
             dependencies: [
-                "SVXRPC", "SVXProto", "SVXContracts", "SVXStore", "SVXModels", "Cryppo", "SRP",
+                "SVXClient", "SVXRPC", "SVXProto", "SVXContracts", "SVXStore", "SVXModels", "Cryppo", "SRP",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

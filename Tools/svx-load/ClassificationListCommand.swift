@@ -35,7 +35,7 @@ struct ClassificationListCommand: ParsableCommand {
 
     func run() throws {
         let databaseURL = try options.databaseURL(service: "classification")
-        let user = try VaultBenchUser.open(options.endpoints)
+        let user = try VaultBenchUser.openWaiting(options.endpoints)
         guard let userID = UUID(uuidString: user.userID) else { throw ValidationError("bad user id in the credentials") }
         let ids = try user.itemIDs(vaultEndpoint: options.endpoints.vaultEndpoint, limit: items)
         guard ids.count == items else {

@@ -153,7 +153,7 @@ struct VaultGetCommand: ParsableCommand {
 
     func run() throws {
         let databaseURL = try options.databaseURL()
-        let user = try VaultBenchUser.open(options.endpoints)
+        let user = try VaultBenchUser.openWaiting(options.endpoints)
         let ids = try user.itemIDs(vaultEndpoint: options.endpoints.vaultEndpoint, limit: maxIDs)
         guard !ids.isEmpty, let userID = UUID(uuidString: user.userID) else {
             printFlushed("vault-get: the vault is empty: run vault-seed first")
@@ -235,7 +235,7 @@ struct VaultCreateCommand: ParsableCommand {
 
     func run() throws {
         let databaseURL = try options.databaseURL()
-        let user = try VaultBenchUser.open(options.endpoints)
+        let user = try VaultBenchUser.openWaiting(options.endpoints)
         let templates = try SystemTemplates.load(vaultEndpoint: options.endpoints.vaultEndpoint, token: user.token)
         var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
         let pool = try (0..<2048).map { _ in try VaultItemFactory.request(dek: user.dek, using: &rng) }
