@@ -72,7 +72,10 @@ let package = Package(
             dependencies: ["SVXRPC", "SVXProto", "SVXContracts", "SVXModels", "Cryppo", "SRP"],
             path: "Shared/SVXClient"),
 
-        // Services: one executable per bounded context.
+        // Services: one executable per bounded context. `<Name>SQL` (Services/<Name>/SQL) holds the statements that
+        // something outside the service runs too (svx-load's raw baselines): SQL text only, one copy for both.
+        .target(name: "VaultSQL", dependencies: ["SVXStore"], path: "Services/Vault/SQL"),
+        .target(name: "ClassificationSQL", path: "Services/Classification/SQL"),
         .executableTarget(
             name: "Auth", dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo", "SRP"],
             path: "Services/Auth",
@@ -84,16 +87,20 @@ let package = Package(
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Vault",
-            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels", "Cryppo"],
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels", "Cryppo", "VaultSQL"],
             path: "Services/Vault",
+            exclude: ["SQL"],
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Sharing", dependencies: ["SVXService"], path: "Services/Sharing",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Classification",
-            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels"],
+            dependencies: [
+                "SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels", "ClassificationSQL",
+            ],
             path: "Services/Classification",
+            exclude: ["SQL"],
             resources: [.copy("Migrations")]),
 
         // Tools. The CLI reaches the services only through the SDK (no SVXRPC or SVXProto).
@@ -107,7 +114,8 @@ let package = Package(
         .executableTarget(
             name: "SVXLoad",
             dependencies: [
-                "SVXClient", "SVXRPC", "SVXProto", "SVXContracts", "SVXStore", "SVXModels", "Cryppo", "SRP",
+                "SVXClient", "SVXRPC", "SVXProto", "SVXContracts", "SVXStore", "SVXModels", "Cryppo", "SRP", "VaultSQL",
+                "ClassificationSQL",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
