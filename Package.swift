@@ -130,12 +130,20 @@ let package = Package(
             path: "Tests/SVXTestHarness"),
         .testTarget(name: "CryppoTests", dependencies: ["Cryppo"], exclude: ["Fixtures"]),
         .testTarget(name: "SRPTests", dependencies: ["SRP", "Cryppo"]),
-        .testTarget(name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto"]),
+        .testTarget(
+            name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "SVXStoreTests",
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
+        .testTarget(
+            name: "SVXServiceTests",
+            dependencies: ["SVXService", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "AuthTests",
+            dependencies: [
+                "Auth", "SVXService", "SVXContracts", "SVXRPC", "SVXProto", "Cryppo", "SRP",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXProto", "SVXRPC", "SVXService", "SVXContracts", "Cryppo"]),
         .testTarget(
             name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "SVXRPC", "Cryppo"]),
@@ -145,7 +153,8 @@ let package = Package(
             name: "IntegrationTests",
             dependencies: [
                 "SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "SVXModels", "Cryppo",
-                "SRP",
+                "SRP", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
     ],
     swiftLanguageModes: [.v6]
