@@ -50,7 +50,7 @@ struct ClassificationListCommand: ParsableCommand {
 
         printFlushed("svx-load classification-list: \(classificationEndpoint), \(items) items under tag:bench_root (111 nodes, 3 levels), page of \(pageSize), \(options.shape.shape.describe()); \(options.rounds) round(s) per target")
         printFlushed("  list-entities = ListEntities(node: root, type item, first page) (RPCClient.callBlocking -> svx-classification -> PostgreSQL)")
-        printFlushed("  raw           = the same recursive query through SVXStore.PostgresConnection as svx_classification, one connection per client")
+        printFlushed("  raw           = ListEntities' own recursive query (ClassificationSQL) through SVXStore.PostgresConnection as svx_classification, one connection per client")
         let (svx, _) = try VaultComparison(options: options, what: "list-entities").run(
             svx: ListEntitiesTarget(endpoint: classificationEndpoint, token: user.token, root: tree.root, pageSize: pageSize),
             raw: RawListEntitiesTarget(conninfo: databaseURL, userID: userID, root: tree.root, pageSize: pageSize),
