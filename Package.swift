@@ -129,7 +129,7 @@ let package = Package(
         .testTarget(
             name: "SVXStoreTests",
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
+        .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness", "SVXRPC", "Cryppo"]),
         .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXTestHarness", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
         .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService", "SVXContracts", "Cryppo"]),
         .testTarget(name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "Cryppo"]),
