@@ -88,7 +88,9 @@ let package = Package(
             path: "Services/Vault",
             resources: [.copy("Migrations")]),
         .executableTarget(
-            name: "Sharing", dependencies: ["SVXService"], path: "Services/Sharing",
+            name: "Sharing",
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo"],
+            path: "Services/Sharing",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Classification",
@@ -135,6 +137,7 @@ let package = Package(
         .testTarget(name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "Cryppo"]),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXTestHarness", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(name: "ClassificationTests", dependencies: ["Classification", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService"]),
+        .testTarget(name: "SharingTests", dependencies: ["Sharing", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService", "Cryppo"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
