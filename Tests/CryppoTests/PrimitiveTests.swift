@@ -184,6 +184,17 @@ import Testing
         #expect(try RSAPrivateKey(pem: privatePEM.replacing("\n", with: "\r\n")).pem == privatePEM)
     }
 
+    @Test func subjectPublicKeyInfoAndFingerprint() throws {
+        let publicPEM = try Paths.fixture("rsa4096-public.pem")
+        let body = publicPEM.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        let der = try Fixtures.publicKey.subjectPublicKeyInfoDER
+        #expect(der == (try Base64URL.decodeStandard(body)))
+        // `openssl pkey -pubin -in rsa4096-public.pem -outform DER | sha256sum`
+        #expect(Hex.encode(try Fixtures.publicKey.fingerprintSHA256)
+            == "137fd97e1937f392d511b6557dd03c8a8cef0631fef51ce897a16c9f7fda8255")
+        #expect(try Fixtures.otherPrivateKey.publicKey.fingerprintSHA256 != (try Fixtures.publicKey.fingerprintSHA256))
+    }
+
     @Test func signAndVerify() throws {
         let s = try Cryppo.sign(utf8("signed data"), privateKey: Fixtures.privateKey)
         #expect(s.hasPrefix("Sign.Rsa4096."))
