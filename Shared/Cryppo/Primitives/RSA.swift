@@ -84,6 +84,22 @@ public struct RSAPublicKey: Sendable {
         }
     }
 
+    /// The DER encoding of the SubjectPublicKeyInfo (RFC 5280): the bytes the SPKI PEM's base64 carries, as OpenSSL
+    /// encodes them (DER is canonical, so two PEMs of the same key give the same bytes). What a key fingerprint hashes.
+    public var derSubjectPublicKeyInfo: [UInt8] {
+        get throws {
+            let length = i2d_PUBKEY(handle.pointer, nil)
+            guard length > 0 else { throw CryppoError.openSSL("i2d_PUBKEY") }
+            var out = [UInt8](repeating: 0, count: Int(length))
+            let written = out.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                var cursor = buffer.baseAddress  // i2d_PUBKEY advances it past what it wrote
+                return i2d_PUBKEY(handle.pointer, &cursor)
+            }
+            guard written == length else { throw CryppoError.openSSL("i2d_PUBKEY") }
+            return out
+        }
+    }
+
     /// RSA-OAEP with SHA-1 and MGF1-SHA-1, empty label (as Cryppo). At most 470 bytes for a 4096-bit key.
     public func encrypt(_ plaintext: [UInt8]) throws -> [UInt8] {
         let maxLength = (bits + 7) / 8 - 42
