@@ -19,6 +19,10 @@ struct ClientOptions: ParsableArguments {
     var vaultEndpoint: String?
 
     @Option(
+        name: .customLong("sharing-endpoint"), help: "Sharing's endpoint (default: $SVX_SHARING_ENDPOINT or tcp://127.0.0.1:7104).")
+    var sharingEndpoint: String?
+
+    @Option(
         name: .customLong("classification-endpoint"),
         help: "Classification's endpoint (default: $SVX_CLASSIFICATION_ENDPOINT or tcp://127.0.0.1:7105).")
     var classificationEndpoint: String?
@@ -31,6 +35,7 @@ struct ClientOptions: ParsableArguments {
         if let authEndpoint { endpoints.auth = authEndpoint }
         if let keystoreEndpoint { endpoints.keystore = keystoreEndpoint }
         if let vaultEndpoint { endpoints.vault = vaultEndpoint }
+        if let sharingEndpoint { endpoints.sharing = sharingEndpoint }
         if let classificationEndpoint { endpoints.classification = classificationEndpoint }
         return endpoints
     }
