@@ -113,15 +113,20 @@ public struct SharingClient: Sendable {
         throw SVXClientError(.malformedResponse, "the invitation listing did not end after \(maximumPages) pages")
     }
 
-    /// Revokes one of the caller's pending invitations: its code stops working. The connection keypair made for it
-    /// stays in the Keystore. `keys`, if given, decrypt the name in the answer.
+    /// Revokes one of the caller's pending invitations: its code stops working. The keypair made for it, which
+    /// nothing else uses, is then deleted from the Keystore (best effort: a keypair left behind only counts against
+    /// the Keystore's quota). `keys`, if given, decrypt the name in the answer.
     public func revokeInvitation(
         session: AuthenticatedSession, id: String, keys: UnlockedKeys? = nil
     ) async throws -> SharingInvitation {
         var request = Svx_Sharing_V1_RevokeInvitationRequest()
         request.invitationID = id
         let response = try await sharing.call(SharingRPC.revokeInvitation, request, sessionToken: session.token, timeout: timeout)
-        return try Self.invitation(response.invitation, keys: keys)
+        let invitation = try Self.invitation(response.invitation, keys: keys)
+        if invitation.state == .revoked, !invitation.keypairID.isEmpty {
+            try? await keyring.deleteKeypair(session: session, id: invitation.keypairID)
+        }
+        return invitation
     }
 
     // MARK: Accepting (invitee)
