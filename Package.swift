@@ -72,7 +72,10 @@ let package = Package(
             dependencies: ["SVXRPC", "SVXProto", "SVXContracts", "SVXModels", "Cryppo", "SRP"],
             path: "Shared/SVXClient"),
 
-        // Services: one executable per bounded context.
+        // Services: one executable per bounded context. `<Name>SQL` (Services/<Name>/SQL) holds the statements that
+        // something outside the service runs too (svx-load's raw baselines): SQL text only, one copy for both.
+        .target(name: "VaultSQL", dependencies: ["SVXStore"], path: "Services/Vault/SQL"),
+        .target(name: "ClassificationSQL", path: "Services/Classification/SQL"),
         .executableTarget(
             name: "Auth", dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo", "SRP"],
             path: "Services/Auth",
@@ -84,19 +87,23 @@ let package = Package(
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Vault",
-            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels", "Cryppo"],
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels", "Cryppo", "VaultSQL"],
             path: "Services/Vault",
+            exclude: ["SQL"],
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Sharing", dependencies: ["SVXService"], path: "Services/Sharing",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Classification",
-            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels"],
+            dependencies: [
+                "SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "SVXModels", "ClassificationSQL",
+            ],
             path: "Services/Classification",
+            exclude: ["SQL"],
             resources: [.copy("Migrations")]),
 
-        // Tools.
+        // Tools. The CLI reaches the services only through the SDK (no SVXRPC or SVXProto).
         .executableTarget(
             name: "SVXCommandLine",
             dependencies: [
@@ -107,7 +114,8 @@ let package = Package(
         .executableTarget(
             name: "SVXLoad",
             dependencies: [
-                "SVXRPC", "SVXProto", "SVXContracts", "SVXStore", "SVXModels", "Cryppo", "SRP",
+                "SVXClient", "SVXRPC", "SVXProto", "SVXContracts", "SVXStore", "SVXModels", "Cryppo", "SRP", "VaultSQL",
+                "ClassificationSQL",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),
@@ -125,21 +133,35 @@ let package = Package(
             path: "Tests/SVXTestHarness"),
         .testTarget(name: "CryppoTests", dependencies: ["Cryppo"], exclude: ["Fixtures"]),
         .testTarget(name: "SRPTests", dependencies: ["SRP", "Cryppo"]),
-        .testTarget(name: "SVXRPCTests", dependencies: ["SVXRPC", "SVXProto", "SVXTestHarness"]),
+        .testTarget(
+            name: "SVXRPCTests",
+            dependencies: ["SVXRPC", "SVXProto", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "SVXStoreTests",
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
-        .testTarget(name: "SVXServiceTests", dependencies: ["SVXService", "SVXTestHarness"]),
-        .testTarget(name: "AuthTests", dependencies: ["Auth", "SVXTestHarness", "SVXService", "SVXContracts", "SVXRPC", "Cryppo", "SRP"]),
-        .testTarget(name: "KeystoreTests", dependencies: ["Keystore", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService", "SVXContracts", "Cryppo"]),
-        .testTarget(name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "Cryppo"]),
+        .testTarget(
+            name: "SVXServiceTests",
+            dependencies: ["SVXService", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
+        .testTarget(
+            name: "AuthTests",
+            dependencies: [
+                "Auth", "SVXTestHarness", "SVXService", "SVXContracts", "SVXRPC", "SVXProto", "Cryppo", "SRP",
+                .product(name: "Logging", package: "swift-log"),
+            ]),
+        .testTarget(
+            name: "KeystoreTests",
+            dependencies: ["Keystore", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService", "SVXContracts", "Cryppo"]),
+        .testTarget(
+            name: "SVXClientTests", dependencies: ["SVXClient", "SVXModels", "SVXContracts", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXTestHarness", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
-        .testTarget(name: "ClassificationTests", dependencies: ["Classification", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService"]),
+        .testTarget(
+            name: "ClassificationTests", dependencies: ["Classification", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [
                 "SVXRPC", "SVXProto", "SVXStore", "SVXTestHarness", "SVXClient", "SVXContracts", "SVXModels", "Cryppo",
-                "SRP",
+                "SRP", .product(name: "Logging", package: "swift-log"),
+                .product(name: "SwiftProtobuf", package: "swift-protobuf"),
             ]),
     ],
     swiftLanguageModes: [.v6]

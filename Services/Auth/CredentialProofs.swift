@@ -39,28 +39,24 @@ extension AuthService {
             details: ["field": field])
     }
 
-    /// SRP-6a, server side, for a challenge already consumed: u = H(PAD(A)|PAD(B)), S = (A·v^u)^b, K = H(PAD(S)),
-    /// M1 compared in constant time. `alsoCheck` gets K for one more check (a credential proof's binding); both
-    /// checks always run. Returns M2 when everything matches, nil otherwise (u = 0 never matches). K stays here.
+    /// SRP-6a, server side, for a challenge already consumed: the ``SRPServer`` that BeginLogin's challenge was,
+    /// rebuilt from what BeginLogin stored (b derived again from the nonce, B as stored), checks A and M1 in constant
+    /// time. `alsoCheck` gets K for one more check (a credential proof's binding); both checks always run. Returns
+    /// M2 when everything matches, nil when the proof does not hold (u = 0 never matches). K stays in the machine
+    /// and is wiped there.
     func srpServerProof(
         loginID: UUID, A: [UInt8], B: [UInt8], bNonce: [UInt8], verifier: [UInt8], m1: [UInt8],
         alsoCheck: ([UInt8]) -> Bool = { _ in true }
     ) throws -> [UInt8]? {
-        let parameters = WireValidation.parameters
-        let clientPublic = BigNumber(bytes: A)
-        let serverPublic = BigNumber(bytes: B)
-        var bBytes = ephemeralPrivateValue(loginID: loginID, nonce: bNonce)
-        defer { secureZero(&bBytes) }
-        let u = try parameters.u(A: clientPublic, B: serverPublic)
-        guard !u.isZero else { return nil }
-        let S = try parameters.serverSecret(
-            A: clientPublic, verifier: BigNumber(bytes: verifier), u: u, b: BigNumber(bytes: bBytes))
-        var K = try parameters.sessionKey(S: S)
-        defer { secureZero(&K) }
-        let proofMatches = ConstantTime.equals(try parameters.clientProof(A: clientPublic, B: serverPublic, K: K), m1)
-        let alsoMatches = alsoCheck(K)
-        guard proofMatches && alsoMatches else { return nil }
-        return try parameters.serverProof(A: clientPublic, M1: m1, K: K)
+        var b = ephemeralPrivateValue(loginID: loginID, nonce: bNonce)
+        defer { secureZero(&b) }
+        var server = try SRPServer(parameters: WireValidation.parameters, verifier: verifier, privateValue: b, publicKey: B)
+        defer { server.wipeSessionKey() }
+        do {
+            return try server.verify(clientPublicKey: A, clientProof: m1, alsoRequiring: alsoCheck)
+        } catch let error as SRPError where error.code == .proofMismatch || error.code == .illegalParameter {
+            return nil
+        }
     }
 
     /// Checks `proof` for the user of `session` and the request of method `purpose` whose transcript has SHA-256

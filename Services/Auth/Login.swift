@@ -70,8 +70,8 @@ extension AuthService {
         let nonce = try SecureRandom.bytes(count: 32)
         var b = ephemeralPrivateValue(loginID: loginID, nonce: nonce)
         defer { secureZero(&b) }
-        let B = try parameters.pad(
-            try parameters.serverPublicKey(b: BigNumber(bytes: b), verifier: BigNumber(bytes: verifier)))
+        // The SRP server's first step; FinishLogin (or a credential proof) rebuilds the machine from the row.
+        let B = try SRPServer(parameters: parameters, verifier: verifier, privateValue: b).publicKey
         _ = try db.execute(
             """
             INSERT INTO auth.login_challenges

@@ -3,6 +3,7 @@ import Foundation
 import SVXProto
 import SVXRPC
 import SVXService
+import SVXStore
 
 /// ReserveUsername and Register.
 extension AuthService {

@@ -1,3 +1,4 @@
+import ClassificationSQL
 import Foundation
 import SVXContracts
 import SVXProto
@@ -65,7 +66,7 @@ final class ClassificationService: Sendable {
         """
 
     /// Nodes the caller may see: the system ones and its own (`$1` is the caller).
-    static let visible = "(n.owner_id IS NULL OR n.owner_id = $1)"
+    static let visible = ClassificationQueries.visibleNodes
 
     static func node(_ row: PostgresRow, depthAt depthColumn: Int? = nil) throws -> Svx_Classification_V1_Node {
         var node = Svx_Classification_V1_Node()

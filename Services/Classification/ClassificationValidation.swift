@@ -1,3 +1,4 @@
+import ClassificationSQL
 import Foundation
 import SVXModels
 import SVXProto
@@ -23,8 +24,8 @@ enum ClassificationValidation {
     static let maximumLabelBytes = 256
     static let maximumTextBytes = 2048
     static let maximumOrdinal: Int32 = 100_000
-    /// Levels of a tree: a root is at depth 0, the deepest node at depth `maximumDepth - 1`.
-    static let maximumDepth = 64
+    /// Levels of a tree (``ClassificationQueries/maximumDepth``, where the recursive queries stop).
+    static let maximumDepth = ClassificationQueries.maximumDepth
     static let maximumNodesPerUser = 10_000
     static let maximumSchemesPerUser = 100
     static let maximumSubtreeNodes = 10_000

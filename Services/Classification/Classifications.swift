@@ -1,3 +1,4 @@
+import ClassificationSQL
 import Foundation
 import SVXContracts
 import SVXProto
@@ -167,19 +168,7 @@ extension ClassificationService {
         // One query: the subtrees of the named nodes, then the caller's links to any of their nodes, each entity
         // once, in id order after the page token.
         let rows = try db.query(
-            """
-            WITH RECURSIVE tree AS (
-                SELECT n.node_id, 0 AS depth FROM classification.nodes n WHERE n.node_id = ANY($2::uuid[]) AND \(Self.visible)
-                UNION
-                SELECT n.node_id, tree.depth + 1 FROM classification.nodes n JOIN tree ON n.parent_id = tree.node_id
-                WHERE \(Self.visible) AND tree.depth < \(ClassificationValidation.maximumDepth)
-            )
-            SELECT DISTINCT ON (c.entity_id) c.entity_id, c.entity_type, c.item_id
-            FROM classification.classifications c
-            WHERE c.user_id = $1 AND c.node_id IN (SELECT node_id FROM tree)
-              AND ($3::smallint = 0 OR c.entity_type = $3::smallint) AND ($4::uuid IS NULL OR c.entity_id > $4::uuid)
-            ORDER BY c.entity_id LIMIT $5
-            """, userID, uuidArrayLiteral(start), type, after, pageSize + 1)
+            ClassificationQueries.listEntities, userID, uuidArrayLiteral(start), type, after, pageSize + 1)
         var response = Svx_Classification_V1_ListEntitiesResponse()
         for row in rows.prefix(pageSize) {
             var entity = Svx_Classification_V1_Entity()

@@ -4,22 +4,13 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import VaultSQL
 
 /// Items and their slots: CreateItem (cloned from a template), GetItem, ListItems, UpdateItem (optimistic
 /// concurrency on `version`), DeleteItem.
 extension VaultService {
-    static let itemColumns = """
-        i.item_id, coalesce(i.template_id::text, ''), i.template_name, i.label, i.version,
-        \(epochMilliseconds("i.created_at")), \(epochMilliseconds("i.updated_at"))
-        """
-    static let slotColumns = """
-        s.slot_id, s.name, s.label, s.slot_type, s.encrypted_value, s.encrypted_value_verification_key,
-        s.value_verification_hash, s.ordinal, s.attachment_id, \(epochMilliseconds("s.created_at")),
-        \(epochMilliseconds("s.updated_at"))
-        """
-
-    /// Items from rows of ``itemColumns`` followed (when `withSlots`) by ``slotColumns``, NULL for an item without
-    /// slots; rows of one item are consecutive.
+    /// Items from rows of ``VaultQueries/itemColumns`` followed (when `withSlots`) by ``VaultQueries/slotColumns``,
+    /// NULL for an item without slots; rows of one item are consecutive.
     static func items(_ rows: [PostgresRow], withSlots: Bool) throws -> [Svx_Vault_V1_Item] {
         var items: [Svx_Vault_V1_Item] = []
         var lastID: UUID?
@@ -56,54 +47,20 @@ extension VaultService {
     }
 
     static func loadItem(_ db: PostgresConnection, userID: UUID, itemID: UUID) throws -> Svx_Vault_V1_Item? {
-        let rows = try db.query(
-            """
-            SELECT \(itemColumns), \(slotColumns)
-            FROM vault.items i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
-            WHERE i.user_id = $1 AND i.item_id = $2
-            ORDER BY s.ordinal, s.name COLLATE "C"
-            """, userID, itemID)
+        let rows = try db.query(VaultQueries.loadItem, userID, itemID)
         return try items(rows, withSlots: true).first
-    }
-
-    /// A slot row for `jsonb_to_recordset` (one INSERT for all the slots of an item).
-    private struct SlotRecord: Encodable {
-        let slot_id: String
-        let name: String
-        let label: String
-        let slot_type: String
-        let encrypted_value: String?
-        let verification_key: String?
-        let verification_hash: String?
-        let ordinal: Int32
-        let attachment_id: String?
-
-        init(id: UUID, _ slot: ValidSlot) {
-            slot_id = id.wire
-            name = slot.name
-            label = slot.label
-            slot_type = slot.slotType
-            encrypted_value = slot.encryptedValue
-            verification_key = slot.verificationKey
-            verification_hash = slot.verificationHash
-            ordinal = slot.ordinal
-            attachment_id = slot.attachmentID
-        }
     }
 
     private static func insertSlots(_ db: PostgresConnection, userID: UUID, itemID: UUID, _ slots: [(UUID, ValidSlot)]) throws {
         guard !slots.isEmpty else { return }
-        let json = String(decoding: try JSONEncoder().encode(slots.map { SlotRecord(id: $0.0, $0.1) }), as: UTF8.self)
+        let json = try VaultQueries.slotRecords(slots.map { id, slot in
+            VaultQueries.SlotRecord(
+                slotID: id, name: slot.name, label: slot.label, slotType: slot.slotType, encryptedValue: slot.encryptedValue,
+                verificationKey: slot.verificationKey, verificationHash: slot.verificationHash, ordinal: slot.ordinal,
+                attachmentID: slot.attachmentID)
+        })
         do {
-            _ = try db.execute(
-                """
-                INSERT INTO vault.slots (user_id, item_id, slot_id, name, label, slot_type, encrypted_value,
-                    encrypted_value_verification_key, value_verification_hash, ordinal, attachment_id)
-                SELECT $1, $2, r.slot_id, r.name, r.label, r.slot_type, r.encrypted_value, r.verification_key,
-                       r.verification_hash, r.ordinal, r.attachment_id
-                FROM jsonb_to_recordset($3::jsonb) AS r(slot_id uuid, name text, label text, slot_type text,
-                    encrypted_value text, verification_key text, verification_hash text, ordinal integer, attachment_id uuid)
-                """, userID, itemID, json)
+            _ = try db.execute(VaultQueries.insertSlots, userID, itemID, json)
         } catch let error as DatabaseError where error.kind == .uniqueViolation {
             throw RPCStatus(.alreadyExists, "an attachment can be in one slot only", details: ["field": "slots"])
         }
@@ -173,11 +130,7 @@ extension VaultService {
         let withIDs = slots.map { (UUID(), $0) }
         let times = try db.transaction { db -> (Int64, Int64) in
             try Self.checkAttachments(db, userID: userID, slots, field: "slots")
-            let row = try db.query(
-                """
-                INSERT INTO vault.items (user_id, item_id, template_id, template_name, label) VALUES ($1, $2, $3, $4, $5)
-                RETURNING \(epochMilliseconds("created_at")), \(epochMilliseconds("updated_at"))
-                """, userID, itemID, template.id, template.name, label)[0]
+            let row = try db.query(VaultQueries.insertItem, userID, itemID, template.id, template.name, label)[0]
             try quotas.items.check(used: try Self.usage(db, userID: userID).items, adding: 0)
             try Self.insertSlots(db, userID: userID, itemID: itemID, withIDs)
             return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
@@ -251,11 +204,11 @@ extension VaultService {
         let sql = filter.includeSlots
             ? """
               WITH i AS (\(page))
-              SELECT \(itemColumns), \(slotColumns)
+              SELECT \(VaultQueries.itemColumns), \(VaultQueries.slotColumns)
               FROM i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
               ORDER BY i.item_id, s.ordinal, s.name COLLATE "C"
               """
-            : "SELECT \(itemColumns) FROM (\(page)) i ORDER BY i.item_id"
+            : "SELECT \(VaultQueries.itemColumns) FROM (\(page)) i ORDER BY i.item_id"
         return try items(try db.query(sql, parameters: parameters), withSlots: filter.includeSlots)
     }
 

@@ -2,6 +2,7 @@ import Foundation
 import SVXProto
 import SVXRPC
 import SVXService
+import SVXStore
 
 /// The caller's vault record: which Keystore DEK wraps its slot values (Meeco's `private_dek_external_id`).
 extension VaultService {

@@ -439,8 +439,8 @@ import Testing
         broken.wrappedKek = try randomWrap(bytes: 32)
         broken.derivation = KeyringClient.derivationArtefacts
         let inventory = try await stack.keyring.inventory(session: changed.session)
-        broken.deks = try inventory.deks.map { .init(id: $0.dekID, wrapped: try randomWrap(bytes: 32)) }
-        broken.keypairs = try inventory.keypairs.map { .init(id: $0.keypairID, wrapped: try randomWrap(bytes: 300)) }
+        broken.deks = try inventory.deks.map { .init(id: $0.id, wrapped: try randomWrap(bytes: 32)) }
+        broken.keypairs = try inventory.keypairs.map { .init(id: $0.id, wrapped: try randomWrap(bytes: 300)) }
         broken.newKekCheck = Data(try KEKCheck.publicKey(for: try SymmetricKey.random()))
         let challenge = try await stack.keyring.beginKEKProof(session: changed.session)
         broken.kekProof.challengeID = challenge.challengeID

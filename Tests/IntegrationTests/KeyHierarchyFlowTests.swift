@@ -177,9 +177,9 @@ import Testing
         for dek in inventory.deks {
             #expect(dek.kekVersion == 2)
             // Nothing is left wrapped by the old KEK.
-            #expect(throws: (any Error).self) { try Cryppo.decrypt(dek.wrappedDek, key: keys.kek) }
-            let key = SymmetricKey(bytes: try Cryppo.decrypt(dek.wrappedDek, key: relogged.kek))
-            if let item = extra.first(where: { $0.id == dek.dekID }) {
+            #expect(throws: (any Error).self) { try Cryppo.decrypt(dek.wrappedDEK, key: keys.kek) }
+            let key = SymmetricKey(bytes: try Cryppo.decrypt(dek.wrappedDEK, key: relogged.kek))
+            if let item = extra.first(where: { $0.id == dek.id }) {
                 #expect(key == item.key)
                 _ = try Cryppo.decrypt(item.ciphertext, key: key)
             }
@@ -188,11 +188,11 @@ import Testing
             #expect(stored.kekVersion == 2)
             #expect(throws: (any Error).self) { try Cryppo.decrypt(stored.wrappedPrivateKey, key: keys.kek) }
             let pem = String(decoding: try Cryppo.decrypt(stored.wrappedPrivateKey, key: relogged.kek), as: UTF8.self)
-            #expect(try RSAPrivateKey(pem: pem).publicKeyPEM == stored.publicKeyPem)
+            #expect(try RSAPrivateKey(pem: pem).publicKeyPEM == stored.publicKeyPEM)
         }
         #expect(try stack.database.keystoreKeys() != before)
         #expect(inventory.kek.kekVersion == 2)
-        #expect(try Cryppo.decrypt(inventory.kek.wrappedKek, key: pdk) == relogged.kek.bytes)
+        #expect(try Cryppo.decrypt(inventory.kek.wrappedKEK, key: pdk) == relogged.kek.bytes)
     }
 
     /// DEKs created while a rotation commits are either part of it or refused (ABORTED): none is ever left
@@ -223,7 +223,7 @@ import Testing
         let inventory = try await stack.keyring.inventory(session: session)
         for dek in inventory.deks {
             #expect(dek.kekVersion == rotated.kekVersion)
-            #expect(try Cryppo.decrypt(dek.wrappedDek, key: rotated.kek).count == 32)
+            #expect(try Cryppo.decrypt(dek.wrappedDEK, key: rotated.kek).count == 32)
         }
     }
 }

@@ -58,6 +58,102 @@ func big(_ s: String) -> BigNumber { try! BigNumber(hex: s) }
         #expect(client.sessionKey == K)
         #expect(server.sessionKey == K)
     }
+
+    /// A server that keeps only (v, b, B) between BeginLogin and FinishLogin, as Auth does, rebuilds the same machine:
+    /// the vector's exchange goes through it with the same K and M2 as the machine that made the challenge.
+    @Test func restoredServerReproducesTheVector() throws {
+        var client = try SRPClient(parameters: p, username: "alice", password: password, privateValue: a)
+        let challenge = try SRPServer(parameters: p, verifier: try p.pad(v), privateValue: b)
+        var original = challenge
+        var restored = try SRPServer(parameters: p, verifier: try p.pad(v), privateValue: b, publicKey: challenge.publicKey)
+        #expect(restored.publicKey == (try p.pad(B)))
+        let m1 = try client.respond(salt: salt, serverPublicKey: challenge.publicKey)
+        let m2 = try restored.verify(clientPublicKey: try p.pad(A), clientProof: m1)
+        #expect(m2 == (try original.verify(clientPublicKey: try p.pad(A), clientProof: m1)))
+        try client.verify(serverProof: m2)
+        let K = HashFunction.sha1.hash(try p.pad(S))
+        #expect(restored.sessionKey == K && restored.isVerified)
+        // B given unpadded (leading zeros dropped) is the same B.
+        var unpadded = try SRPServer(parameters: p, verifier: v.bytes, privateValue: b, publicKey: B.bytes)
+        #expect(try unpadded.verify(clientPublicKey: A.bytes, clientProof: m1) == m2)
+    }
+
+    /// A restored machine whose B is not the one the client answered (the verifier changed since the challenge, or
+    /// the stored row is not the one sent) refuses even the right proof.
+    @Test func restoredServerWithAnotherBRefusesTheProof() throws {
+        var client = try SRPClient(parameters: p, username: "alice", password: password, privateValue: a)
+        let m1 = try client.respond(salt: salt, serverPublicKey: try p.pad(B))
+        let otherB = try p.serverPublicKey(b: BigNumber(bytes: b), verifier: try v.adding(BigNumber(1)))
+        var restored = try SRPServer(parameters: p, verifier: try p.pad(v), privateValue: b, publicKey: try p.pad(otherB))
+        #expect { _ = try restored.verify(clientPublicKey: try p.pad(A), clientProof: m1) } throws: {
+            ($0 as? SRPError)?.code == .proofMismatch
+        }
+        #expect(restored.sessionKey == nil && !restored.isVerified)
+        // The other way round: B right, the verifier another one.
+        var wrongVerifier = try SRPServer(
+            parameters: p, verifier: try p.pad(try v.adding(BigNumber(1))), privateValue: b, publicKey: try p.pad(B))
+        #expect { _ = try wrongVerifier.verify(clientPublicKey: try p.pad(A), clientProof: m1) } throws: {
+            ($0 as? SRPError)?.code == .proofMismatch
+        }
+    }
+
+    /// The condition on K (a credential proof's binding) sees the vector's K, runs whatever M1 gave, and fails the
+    /// exchange on its own.
+    @Test func conditionOnTheSessionKey() throws {
+        let K = HashFunction.sha1.hash(try p.pad(S))
+        var client = try SRPClient(parameters: p, username: "alice", password: password, privateValue: a)
+        let m1 = try client.respond(salt: salt, serverPublicKey: try p.pad(B))
+
+        var seen: [[UInt8]] = []
+        var server = try SRPServer(parameters: p, verifier: try p.pad(v), privateValue: b, publicKey: try p.pad(B))
+        let m2 = try server.verify(clientPublicKey: try p.pad(A), clientProof: m1, alsoRequiring: { seen.append($0); return true })
+        #expect(seen == [K])
+        try client.verify(serverProof: m2)
+
+        // Right M1, condition false: a mismatch, no M2, no K kept.
+        var refused = try SRPServer(parameters: p, verifier: try p.pad(v), privateValue: b, publicKey: try p.pad(B))
+        #expect { _ = try refused.verify(clientPublicKey: try p.pad(A), clientProof: m1, alsoRequiring: { _ in false }) } throws: {
+            ($0 as? SRPError) == SRPError(.proofMismatch, "SRP: the client proof does not match")
+        }
+        #expect(refused.sessionKey == nil && !refused.isVerified)
+
+        // Wrong M1: the condition still runs (with the server's K), and the answer is the same mismatch.
+        seen = []
+        var wrong = try SRPServer(parameters: p, verifier: try p.pad(v), privateValue: b, publicKey: try p.pad(B))
+        var badProof = m1
+        badProof[0] ^= 1
+        #expect { _ = try wrong.verify(clientPublicKey: try p.pad(A), clientProof: badProof, alsoRequiring: { seen.append($0); return true }) } throws: {
+            ($0 as? SRPError) == SRPError(.proofMismatch, "SRP: the client proof does not match")
+        }
+        #expect(seen == [K])
+    }
+
+    @Test func wipeSessionKeyKeepsTheOutcome() throws {
+        var client = try SRPClient(parameters: p, username: "alice", password: password, privateValue: a)
+        var server = try SRPServer(parameters: p, verifier: try p.pad(v), privateValue: b)
+        server.wipeSessionKey()  // nothing to wipe yet: still challenged
+        let m1 = try client.respond(salt: salt, serverPublicKey: server.publicKey)
+        _ = try server.verify(clientPublicKey: client.publicKey, clientProof: m1)
+        #expect(server.sessionKey != nil)
+        server.wipeSessionKey()
+        #expect(server.sessionKey == nil && server.isVerified)
+        #expect { _ = try server.verify(clientPublicKey: client.publicKey, clientProof: m1) } throws: {
+            ($0 as? SRPError)?.code == .outOfOrder
+        }
+    }
+
+    @Test func restoringRefusesWhatNoChallengeCouldHold() throws {
+        let verifier = try p.pad(v), B = try p.pad(self.B)
+        func code(_ body: () throws -> SRPServer) -> SRPError.Code? {
+            do { _ = try body(); return nil } catch { return (error as? SRPError)?.code }
+        }
+        #expect(code { try SRPServer(parameters: p, verifier: verifier, privateValue: b, publicKey: [0]) } == .invalidInput)
+        #expect(code { try SRPServer(parameters: p, verifier: verifier, privateValue: b, publicKey: try p.pad(p.group.N)) } == .invalidInput)
+        #expect(code { try SRPServer(parameters: p, verifier: verifier, privateValue: b, publicKey: B + [1]) } == .invalidInput)
+        #expect(code { try SRPServer(parameters: p, verifier: verifier, privateValue: [0, 0], publicKey: B) } == .invalidInput)
+        #expect(code { try SRPServer(parameters: p, verifier: [], privateValue: b, publicKey: B) } == .invalidInput)
+        #expect(code { try SRPServer(parameters: p, verifier: verifier + [1], privateValue: b, publicKey: B) } == .invalidInput)
+    }
 }
 
 /// Production setting: 2048-bit group, SHA-256, Meeco's M1/M2.

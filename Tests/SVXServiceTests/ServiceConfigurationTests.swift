@@ -213,12 +213,3 @@ import Testing
         }
     }
 }
-
-@Suite struct SQLFragmentTests {
-    @Test func uuidArraysAreArrayLiteralsOfCanonicalIDs() {
-        let ids = [UUID(), UUID()]
-        #expect(uuidArrayLiteral(ids) == "{\(ids[0].uuidString.lowercased()),\(ids[1].uuidString.lowercased())}")
-        #expect(uuidArrayLiteral([UUID]()) == "{}")
-        #expect(epochMilliseconds("t.created_at") == "(EXTRACT(EPOCH FROM t.created_at) * 1000)::bigint")
-    }
-}

@@ -2,14 +2,13 @@ import ArgumentParser
 import Cryppo
 import Foundation
 import SRP
-import SVXContracts
-import SVXProto
+import SVXClient
 import SVXRPC
 import Synchronization
 
-/// `svx-load auth-login`: SRP-6a logins (BeginLogin + FinishLogin) against svx-auth, with the client's x and g^x
-/// precomputed so that PBKDF2 and the client's share do not dominate; beside it, the raw cost of the server's
-/// three 2048-bit modexps measured in the same run.
+/// `svx-load auth-login`: SRP-6a logins (BeginLogin + FinishLogin) against svx-auth through the SDK's
+/// `AccountClient`, with a raw SRP password so that PBKDF2 does not dominate; beside it, the raw cost of the
+/// server's three 2048-bit modexps measured in the same run.
 struct AuthLoginCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "auth-login",
@@ -35,8 +34,9 @@ struct AuthLoginCommand: ParsableCommand {
         printFlushed("svx-load auth-login: \(endpoint), \(shape.shape.describe())")
         let user = try AuthLoadUser.register(endpoint: endpoint)
         printFlushed("registered \(user.username); checking one login")
-        try AuthLoadClient.loginOnce(
-            client: try RPCClient(endpoint: endpoint), user: user, timeout: .seconds(5))
+        let check = try RPCClient(endpoint: endpoint)
+        try AuthLoadClient.loginOnce(AccountClient(auth: check, timeout: .seconds(5)), user: user)
+        check.close()
 
         let baseline = try ModexpBaseline.measure(iterations: modexpIterations)
         printFlushed(String(format: "modexp baseline (before load): three 2048-bit modexps = %.0f us", baseline))
@@ -72,27 +72,23 @@ struct AuthLoginCommand: ParsableCommand {
     }
 }
 
-/// The user every load client logs in as, with x and g^x computed once.
+/// The user every load client logs in as: signed up through the SDK with a fixed raw SRP password (no PBKDF2, which
+/// would dominate the client's cost and is not the server's).
 struct AuthLoadUser: Sendable {
     let username: String
-    let x: BigNumber
-    let gx: BigNumber
 
     static let password = Array("svx-load auth-login password".utf8)
 
     static func register(endpoint: String) throws -> AuthLoadUser {
         let client = try RPCClient(endpoint: endpoint)
         defer { client.close() }
-        let parameters = SRPParameters.meeco
-        let username = try client.callBlocking(AuthRPC.reserveUsername, .init(), timeout: .seconds(5)).username
-        let salt = try SecureRandom.bytes(count: 32)
-        var request = Svx_Auth_V1_RegisterRequest()
-        request.username = username
-        request.srpSaltHex = Hex.encode(salt)
-        request.srpVerifierHex = Hex.encode(try parameters.verifier(salt: salt, username: username, password: password))
-        _ = try client.callBlocking(AuthRPC.register, request, timeout: .seconds(5))
-        let x = parameters.x(salt: salt, username: username, password: password)
-        return AuthLoadUser(username: username, x: x, gx: try parameters.group.g.modExp(x, parameters.group.N))
+        let account = AccountClient(auth: client, timeout: .seconds(5))
+        let username = try waitFor {
+            let username = try await account.reserveUsername()
+            _ = try await account.register(username: username, srpPassword: password)
+            return username
+        }
+        return AuthLoadUser(username: username)
     }
 }
 
@@ -117,42 +113,21 @@ struct AuthLoginTarget: LoadTarget {
 
 final class AuthLoadClient: LoadClient {
     let client: RPCClient
+    let account: AccountClient
     let user: AuthLoadUser
-    let timeout: Duration
     let counter: LoginCounter
 
     init(client: RPCClient, user: AuthLoadUser, timeout: Duration, counter: LoginCounter) {
         self.client = client
+        self.account = AccountClient(auth: client, timeout: timeout)
         self.user = user
-        self.timeout = timeout
         self.counter = counter
     }
 
-    /// One login with the real client math (A = g^a; S = (B − k·g^x)^(a + u·x) with g^x precomputed), M2 checked.
-    static func loginOnce(client: RPCClient, user: AuthLoadUser, timeout: Duration) throws {
-        let parameters = SRPParameters.meeco
-        let N = parameters.group.N
-        let a = BigNumber(bytes: try SecureRandom.bytes(count: 32))
-        let A = try parameters.clientPublicKey(a: a)
-        var begin = Svx_Auth_V1_BeginLoginRequest()
-        begin.username = user.username
-        begin.srpAHex = Hex.encode(try parameters.pad(A))
-        let challenge = try client.callBlocking(AuthRPC.beginLogin, begin, timeout: timeout)
-        let B = BigNumber(bytes: try Hex.decode(challenge.srpBHex))
-        guard !(try B.mod(N)).isZero else { throw RPCStatus(.internal, "B = 0") }
-        let u = try parameters.u(A: A, B: B)
-        let base = try B.modSub(try parameters.k.modMul(user.gx, N), N)
-        let S = try base.modExp(try a.adding(try u.multiplied(by: user.x)), N)
-        let K = try parameters.sessionKey(S: S)
-        let M1 = try parameters.clientProof(A: A, B: B, K: K)
-        var finish = Svx_Auth_V1_FinishLoginRequest()
-        finish.loginID = challenge.loginID
-        finish.srpM1Hex = Hex.encode(M1)
-        let response = try client.callBlocking(AuthRPC.finishLogin, finish, timeout: timeout)
-        let expected = try parameters.serverProof(A: A, M1: M1, K: K)
-        guard ConstantTime.equals(expected, try Hex.decode(response.srpM2Hex)) else {
-            throw RPCStatus(.internal, "server proof mismatch")
-        }
+    /// One login as every client makes it: the SDK's `logIn` (BeginLogin, the SRP client's proof, FinishLogin, the
+    /// server's M2 checked before the session is taken).
+    static func loginOnce(_ account: AccountClient, user: AuthLoadUser) throws {
+        _ = try waitFor { try await account.logIn(username: user.username, srpPassword: AuthLoadUser.password) }
     }
 
     func run(window: Int, stop: StopFlag, recorder: Recorder) {
@@ -163,14 +138,12 @@ final class AuthLoadClient: LoadClient {
         while !stop.isSet {
             let start = ContinuousClock.now
             do {
-                try Self.loginOnce(client: client, user: user, timeout: timeout)
+                try Self.loginOnce(account, user: user)
                 counter.add()
                 recorder.success(ContinuousClock.now - start)
-            } catch let status as RPCStatus {
-                recorder.failure(status.code.name)
-                if status.code == .unavailable || status.code == .resourceExhausted { Thread.sleep(forTimeInterval: 0.01) }
             } catch {
-                recorder.failure("ERROR")
+                recorder.failure(failureName(error))
+                if isBackOff(error) { Thread.sleep(forTimeInterval: 0.01) }
             }
         }
     }

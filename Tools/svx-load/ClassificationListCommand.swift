@@ -1,4 +1,5 @@
 import ArgumentParser
+import ClassificationSQL
 import Foundation
 import SVXContracts
 import SVXProto
@@ -35,7 +36,7 @@ struct ClassificationListCommand: ParsableCommand {
 
     func run() throws {
         let databaseURL = try options.databaseURL(service: "classification")
-        let user = try VaultBenchUser.open(options.endpoints)
+        let user = try VaultBenchUser.openWaiting(options.endpoints)
         guard let userID = UUID(uuidString: user.userID) else { throw ValidationError("bad user id in the credentials") }
         let ids = try user.itemIDs(vaultEndpoint: options.endpoints.vaultEndpoint, limit: items)
         guard ids.count == items else {
@@ -49,7 +50,7 @@ struct ClassificationListCommand: ParsableCommand {
 
         printFlushed("svx-load classification-list: \(classificationEndpoint), \(items) items under tag:bench_root (111 nodes, 3 levels), page of \(pageSize), \(options.shape.shape.describe()); \(options.rounds) round(s) per target")
         printFlushed("  list-entities = ListEntities(node: root, type item, first page) (RPCClient.callBlocking -> svx-classification -> PostgreSQL)")
-        printFlushed("  raw           = the same recursive query through SVXStore.PostgresConnection as svx_classification, one connection per client")
+        printFlushed("  raw           = ListEntities' own recursive query (ClassificationSQL) through SVXStore.PostgresConnection as svx_classification, one connection per client")
         let (svx, _) = try VaultComparison(options: options, what: "list-entities").run(
             svx: ListEntitiesTarget(endpoint: classificationEndpoint, token: user.token, root: tree.root, pageSize: pageSize),
             raw: RawListEntitiesTarget(conninfo: databaseURL, userID: userID, root: tree.root, pageSize: pageSize),
@@ -161,27 +162,12 @@ struct RawListEntitiesTarget: LoadTarget {
     let root: UUID
     let pageSize: Int
 
-    /// The statement of ClassificationService.listEntities (visible nodes, 64 levels at most).
-    static let sql = """
-        WITH RECURSIVE tree AS (
-            SELECT n.node_id, 0 AS depth FROM classification.nodes n
-            WHERE n.node_id = ANY($2::uuid[]) AND (n.owner_id IS NULL OR n.owner_id = $1)
-            UNION
-            SELECT n.node_id, tree.depth + 1 FROM classification.nodes n JOIN tree ON n.parent_id = tree.node_id
-            WHERE (n.owner_id IS NULL OR n.owner_id = $1) AND tree.depth < 64
-        )
-        SELECT DISTINCT ON (c.entity_id) c.entity_id, c.entity_type, c.item_id
-        FROM classification.classifications c
-        WHERE c.user_id = $1 AND c.node_id IN (SELECT node_id FROM tree)
-          AND ($3::smallint = 0 OR c.entity_type = $3::smallint) AND ($4::uuid IS NULL OR c.entity_id > $4::uuid)
-        ORDER BY c.entity_id LIMIT $5
-        """
-
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        let nodes = "{\(root.wire)}"
+        let nodes = uuidArrayLiteral([root])
         let limit = pageSize + 1
         return PostgresLoadClient(connection: try rawConnection(conninfo)) { db, _ in
-            let rows = try db.query(Self.sql, userID, nodes, Int32(1), UUID?.none, limit)
+            // ListEntities' own statement (ClassificationSQL): one copy for the service and this baseline.
+            let rows = try db.query(ClassificationQueries.listEntities, userID, nodes, Int32(1), UUID?.none, limit)
             guard rows.count == limit else { throw RawFailure("a short page") }
             for row in rows {
                 _ = try row.decode(UUID.self, at: 0)

@@ -1,7 +1,7 @@
 import ArgumentParser
 import Cryppo
 import Foundation
-import SRP
+import SVXClient
 import SVXContracts
 import SVXProto
 import SVXRPC
@@ -59,23 +59,26 @@ final class VaultBenchUser: Sendable {
     static let timeout = Duration.seconds(10)
 
     /// Reads the credentials file (or signs up a new user and writes it), makes sure the session is live (logs in
-    /// again otherwise: sessions end after 30 min idle or 12 h), and makes sure the user has a vault record.
-    static func open(_ options: VaultEndpointOptions) throws -> VaultBenchUser {
+    /// again otherwise: sessions end after 30 min idle or 12 h), and makes sure the user has a vault record. Signing
+    /// up and logging in go through the SDK's `AccountClient`, with the stored raw SRP password (no PBKDF2).
+    static func open(_ options: VaultEndpointOptions) async throws -> VaultBenchUser {
         let auth = try RPCClient(endpoint: options.authEndpoint)
         defer { auth.close() }
+        let account = AccountClient(auth: auth, timeout: timeout)
         let path = options.credentialsFile
         var credentials: VaultBenchCredentials
         if FileManager.default.fileExists(atPath: path) {
             credentials = try JSONDecoder().decode(VaultBenchCredentials.self, from: Data(contentsOf: URL(fileURLWithPath: path)))
-            if !(try sessionIsLive(auth, credentials.sessionToken)) {
+            if !(try await sessionIsLive(account, credentials)) {
                 printFlushed("session of \(credentials.username) ended: logging in again")
-                let login = try logIn(auth, username: credentials.username, password: try Hex.decode(credentials.srpPasswordHex))
-                credentials.sessionToken = login.sessionToken
+                let session = try await account.logIn(
+                    username: credentials.username, srpPassword: try Hex.decode(credentials.srpPasswordHex))
+                credentials.sessionToken = session.token
                 try write(credentials, to: path)
             }
             printFlushed("benchmark user \(credentials.username) (from \(path))")
         } else {
-            credentials = try signUp(auth)
+            credentials = try await signUp(account)
             try write(credentials, to: path)
             printFlushed("signed up benchmark user \(credentials.username) (credentials in \(path), 0600)")
         }
@@ -83,56 +86,41 @@ final class VaultBenchUser: Sendable {
         let vault = try RPCClient(endpoint: options.vaultEndpoint)
         defer { vault.close() }
         do {
-            _ = try vault.callBlocking(VaultRPC.getVaultUser, .init(), sessionToken: user.token, timeout: timeout)
+            _ = try await vault.call(VaultRPC.getVaultUser, .init(), sessionToken: user.token, timeout: timeout)
         } catch let status as RPCStatus where status.code == .notFound {
             var put = Svx_Vault_V1_PutVaultUserRequest()
             put.privateDekExternalID = "svx-load-bench-dek-\(user.userID)"
-            _ = try vault.callBlocking(VaultRPC.putVaultUser, put, sessionToken: user.token, timeout: timeout)
+            _ = try await vault.call(VaultRPC.putVaultUser, put, sessionToken: user.token, timeout: timeout)
         }
         return user
     }
 
-    private static func sessionIsLive(_ auth: RPCClient, _ token: String) throws -> Bool {
-        var request = Svx_Auth_V1_ValidateSessionRequest()
-        request.sessionToken = token
+    /// ``open(_:)`` from a synchronous command (not from a task: it blocks the calling thread until done).
+    static func openWaiting(_ options: VaultEndpointOptions) throws -> VaultBenchUser {
+        try waitFor { try await open(options) }
+    }
+
+    private static func sessionIsLive(_ account: AccountClient, _ credentials: VaultBenchCredentials) async throws -> Bool {
+        // Only the token matters to Auth; the rest of the session is what the credentials file keeps.
+        let session = AuthenticatedSession(
+            username: credentials.username, userID: credentials.userID, sessionID: "", token: credentials.sessionToken,
+            expiresAt: .distantFuture, credentialGeneration: 0)
         do {
-            _ = try auth.callBlocking(AuthRPC.validateSession, request, sessionToken: token, timeout: timeout)
+            _ = try await account.whoAmI(session)
             return true
-        } catch let status as RPCStatus where status.code == .unauthenticated {
+        } catch where ServiceError(error)?.code == .unauthenticated {
             return false
         }
     }
 
-    private static func signUp(_ auth: RPCClient) throws -> VaultBenchCredentials {
-        let parameters = SRPParameters.meeco
-        let username = try auth.callBlocking(AuthRPC.reserveUsername, .init(), timeout: timeout).username
+    private static func signUp(_ account: AccountClient) async throws -> VaultBenchCredentials {
         let password = try SecureRandom.bytes(count: 32)
-        let salt = try SecureRandom.bytes(count: 32)
-        var register = Svx_Auth_V1_RegisterRequest()
-        register.username = username
-        register.srpSaltHex = Hex.encode(salt)
-        register.srpVerifierHex = try parameters.paddedHex(parameters.verifier(salt: salt, username: username, password: password))
-        _ = try auth.callBlocking(AuthRPC.register, register, timeout: timeout)
-        let login = try logIn(auth, username: username, password: password)
+        let username = try await account.reserveUsername()
+        _ = try await account.register(username: username, srpPassword: password)
+        let session = try await account.logIn(username: username, srpPassword: password)
         return VaultBenchCredentials(
-            username: username, userID: login.userID, srpPasswordHex: Hex.encode(password),
-            sessionToken: login.sessionToken, dekBase64URL: try SymmetricKey.random().base64URL)
-    }
-
-    /// SRP-6a: BeginLogin, FinishLogin, the server's proof checked.
-    private static func logIn(_ auth: RPCClient, username: String, password: [UInt8]) throws -> Svx_Auth_V1_FinishLoginResponse {
-        var srp = try SRPClient(parameters: .meeco, username: username, password: password)
-        var begin = Svx_Auth_V1_BeginLoginRequest()
-        begin.username = username
-        begin.srpAHex = Hex.encode(srp.publicKey)
-        let challenge = try auth.callBlocking(AuthRPC.beginLogin, begin, timeout: timeout)
-        let proof = try srp.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
-        var finish = Svx_Auth_V1_FinishLoginRequest()
-        finish.loginID = challenge.loginID
-        finish.srpM1Hex = Hex.encode(proof)
-        let result = try auth.callBlocking(AuthRPC.finishLogin, finish, timeout: timeout)
-        _ = try srp.verify(serverProof: try Hex.decode(result.srpM2Hex))
-        return result
+            username: username, userID: session.userID, srpPasswordHex: Hex.encode(password),
+            sessionToken: session.token, dekBase64URL: try SymmetricKey.random().base64URL)
     }
 
     /// Writes the file with mode 0600 (its directory 0700), replacing it atomically.

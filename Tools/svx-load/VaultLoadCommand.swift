@@ -6,6 +6,7 @@ import SVXProto
 import SVXRPC
 import SVXStore
 import Synchronization
+import VaultSQL
 
 /// What `vault-get` and `vault-create` share: the endpoints, the shape, the raw baseline's database and the
 /// servers whose CPU and peak RSS are read from /proc.
@@ -153,7 +154,7 @@ struct VaultGetCommand: ParsableCommand {
 
     func run() throws {
         let databaseURL = try options.databaseURL()
-        let user = try VaultBenchUser.open(options.endpoints)
+        let user = try VaultBenchUser.openWaiting(options.endpoints)
         let ids = try user.itemIDs(vaultEndpoint: options.endpoints.vaultEndpoint, limit: maxIDs)
         guard !ids.isEmpty, let userID = UUID(uuidString: user.userID) else {
             printFlushed("vault-get: the vault is empty: run vault-seed first")
@@ -161,7 +162,7 @@ struct VaultGetCommand: ParsableCommand {
         }
         printFlushed("svx-load vault-get: \(options.endpoints.vaultEndpoint), \(ids.count) items, \(options.shape.shape.describe()); \(options.rounds) round(s) per target")
         printFlushed("  vault-get = GetItem (RPCClient.callBlocking -> svx-vault -> PostgreSQL), random item")
-        printFlushed("  raw       = the same SELECT (item LEFT JOIN slots by primary key) through SVXStore.PostgresConnection, one connection per client")
+        printFlushed("  raw       = GetItem's SELECT (item LEFT JOIN slots by primary key, VaultSQL) through SVXStore.PostgresConnection, one connection per client")
         let (svx, _) = try VaultComparison(options: options, what: "vault-get").run(
             svx: VaultGetTarget(endpoint: options.endpoints.vaultEndpoint, token: user.token, ids: ids),
             raw: RawGetTarget(conninfo: databaseURL, userID: userID, ids: ids),
@@ -194,21 +195,10 @@ struct RawGetTarget: LoadTarget {
     let userID: UUID
     let ids: [UUID]
 
-    /// Exactly the statement of VaultService.loadItem.
-    static let sql = """
-        SELECT i.item_id, coalesce(i.template_id::text, ''), i.template_name, i.label, i.version,
-            (EXTRACT(EPOCH FROM i.created_at) * 1000)::bigint, (EXTRACT(EPOCH FROM i.updated_at) * 1000)::bigint,
-            s.slot_id, s.name, s.label, s.slot_type, s.encrypted_value, s.encrypted_value_verification_key,
-            s.value_verification_hash, s.ordinal, s.attachment_id, (EXTRACT(EPOCH FROM s.created_at) * 1000)::bigint,
-            (EXTRACT(EPOCH FROM s.updated_at) * 1000)::bigint
-        FROM vault.items i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
-        WHERE i.user_id = $1 AND i.item_id = $2
-        ORDER BY s.ordinal, s.name
-        """
-
     func makeClient(timeout: Duration) throws -> any LoadClient {
         PostgresLoadClient(connection: try rawConnection(conninfo)) { db, rng in
-            let rows = try db.query(Self.sql, userID, ids[Int.random(in: 0..<ids.count, using: &rng)])
+            // GetItem's own statement (VaultSQL): one copy for the service and this baseline.
+            let rows = try db.query(VaultQueries.loadItem, userID, ids[Int.random(in: 0..<ids.count, using: &rng)])
             guard let first = rows.first else { throw RawFailure("no row") }
             // Decoded like the service does (ids, strings, numbers), so the comparison is about the service.
             _ = try first.decode(UUID.self, at: 0)
@@ -235,7 +225,7 @@ struct VaultCreateCommand: ParsableCommand {
 
     func run() throws {
         let databaseURL = try options.databaseURL()
-        let user = try VaultBenchUser.open(options.endpoints)
+        let user = try VaultBenchUser.openWaiting(options.endpoints)
         let templates = try SystemTemplates.load(vaultEndpoint: options.endpoints.vaultEndpoint, token: user.token)
         var rng = SplitMix64(seed: UInt64.random(in: 0...UInt64.max))
         let pool = try (0..<2048).map { _ in try VaultItemFactory.request(dek: user.dek, using: &rng) }
@@ -243,7 +233,7 @@ struct VaultCreateCommand: ParsableCommand {
         let created = CreatedItems()
         printFlushed("svx-load vault-create: \(options.endpoints.vaultEndpoint), \(options.shape.shape.describe()); \(options.rounds) round(s) per target")
         printFlushed("  vault-create = CreateItem (RPCClient.callBlocking -> svx-vault -> PostgreSQL) of a realistic item (pool of \(pool.count), values Cryppo-encrypted)")
-        printFlushed("  raw          = BEGIN; INSERT item; INSERT its slots (one multi-row INSERT); COMMIT through SVXStore.PostgresConnection, one connection per client")
+        printFlushed("  raw          = BEGIN; CreateItem's INSERT of the item and of its slots (one jsonb_to_recordset INSERT, VaultSQL); COMMIT through SVXStore.PostgresConnection, one connection per client")
         defer { cleanUp(databaseURL, userID: user.userID, created: created, rawOwner: rawOwner) }
         let (svx, _) = try VaultComparison(options: options, what: "vault-create").run(
             svx: VaultCreateTarget(endpoint: options.endpoints.vaultEndpoint, token: user.token, pool: pool, created: created),
@@ -332,26 +322,18 @@ struct RawCreateTarget: LoadTarget {
             let request = pool[Int.random(in: 0..<pool.count, using: &rng)]
             guard let template = templates.byName[request.templateName] else { throw RawFailure("no template") }
             let values = Dictionary(request.slots.map { ($0.name, $0.encryptedValue) }, uniquingKeysWith: { a, _ in a })
-            // Every slot of the template, like CreateItem (those without a value have none).
-            var parameters: [(any PostgresEncodable)?] = [owner, UUID.timeOrdered()]
-            var rows: [String] = []
-            for slot in template.slots {
-                let base = parameters.count
-                rows.append("($1, $2, $\(base + 1), $\(base + 2), $\(base + 3), $\(base + 4), $\(base + 5), $\(base + 6))")
-                parameters += [UUID(), slot.name, slot.label, slot.slotType, values[slot.name], slot.ordinal] as [(any PostgresEncodable)?]
-            }
+            // Every slot of the template, like CreateItem (those without a value have none), through CreateItem's
+            // own two statements (VaultSQL): one copy for the service and this baseline.
+            let slots = try VaultQueries.slotRecords(template.slots.map { slot in
+                VaultQueries.SlotRecord(
+                    slotID: UUID(), name: slot.name, label: slot.label, slotType: slot.slotType,
+                    encryptedValue: values[slot.name], ordinal: slot.ordinal)
+            })
+            let itemID = UUID.timeOrdered()
             try db.transaction { db in
-                let item = try db.query(
-                    """
-                    INSERT INTO vault.items (user_id, item_id, template_id, template_name, label) VALUES ($1, $2, $3, $4, $5)
-                    RETURNING (EXTRACT(EPOCH FROM created_at) * 1000)::bigint
-                    """, parameters[0], parameters[1], template.id, template.name, request.label)
+                let item = try db.query(VaultQueries.insertItem, owner, itemID, template.id, template.name, request.label)
                 _ = try item[0].decode(Int64.self, at: 0)
-                _ = try db.execute(
-                    """
-                    INSERT INTO vault.slots (user_id, item_id, slot_id, name, label, slot_type, encrypted_value, ordinal)
-                    VALUES \(rows.joined(separator: ", "))
-                    """, parameters: parameters)
+                _ = try db.execute(VaultQueries.insertSlots, owner, itemID, slots)
             }
         }
     }

@@ -37,7 +37,7 @@ struct VaultSeedCommand: AsyncParsableCommand {
         let deadline = ContinuousClock.now + .seconds(maxSeconds)
         // A session that ends mid-run (UNAUTHENTICATED) is renewed by opening the user again, at most 3 times.
         for attempt in 1...4 {
-            let user = try VaultBenchUser.open(endpoints)
+            let user = try await VaultBenchUser.open(endpoints)
             let existing = try user.itemIDs(vaultEndpoint: endpoints.vaultEndpoint, limit: items).count
             guard existing < items else {
                 printFlushed("vault-seed: \(user.username) already has \(existing) item(s) (>= \(items)): nothing to do")

@@ -78,7 +78,7 @@ public struct AccountClient: Sendable {
         }
         return AuthenticatedSession(
             username: username, userID: result.userID, sessionID: result.sessionID, token: result.sessionToken,
-            expiresAt: Date(timeIntervalSince1970: Double(result.expiresAtMs) / 1000),
+            expiresAt: Date(wireMilliseconds: result.expiresAtMs),
             credentialGeneration: result.credentialGeneration)
     }
 
@@ -106,15 +106,17 @@ public struct AccountClient: Sendable {
     }
 
     /// Who the session belongs to, as Auth sees it now (UNAUTHENTICATED once it has ended).
-    public func whoAmI(_ session: AuthenticatedSession) async throws -> Svx_Auth_V1_ValidateSessionResponse {
+    public func whoAmI(_ session: AuthenticatedSession) async throws -> AccountIdentity {
         var request = Svx_Auth_V1_ValidateSessionRequest()
         request.sessionToken = session.token
-        return try await auth.call(AuthRPC.validateSession, request, sessionToken: session.token, timeout: timeout)
+        return AuthWire.identity(
+            try await auth.call(AuthRPC.validateSession, request, sessionToken: session.token, timeout: timeout))
     }
 
-    /// The user's live sessions.
-    public func sessions(_ session: AuthenticatedSession) async throws -> [Svx_Auth_V1_Session] {
+    /// The user's live sessions, oldest first.
+    public func sessions(_ session: AuthenticatedSession) async throws -> [SessionInfo] {
         try await auth.call(AuthRPC.listSessions, .init(), sessionToken: session.token, timeout: timeout).sessions
+            .map(AuthWire.session)
     }
 
     /// Ends one of the user's sessions.

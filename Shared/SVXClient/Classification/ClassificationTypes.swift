@@ -107,7 +107,8 @@ enum ClassificationWire {
     static func scheme(_ scheme: Svx_Classification_V1_Scheme) -> ClassificationScheme {
         ClassificationScheme(
             id: scheme.schemeID, name: scheme.name, label: scheme.label, description: scheme.description_p,
-            isSystem: scheme.system, takesUserNodes: scheme.userNodes, createdAt: SlotCrypto.date(scheme.createdAtMs))
+            isSystem: scheme.system, takesUserNodes: scheme.userNodes,
+            createdAt: Date(wireMilliseconds: scheme.createdAtMs))
     }
 
     static func node(_ node: Svx_Classification_V1_Node) -> ClassificationNode {
@@ -115,7 +116,7 @@ enum ClassificationWire {
             id: node.nodeID, schemeID: node.schemeID, schemeName: node.schemeName,
             parentID: node.parentID.isEmpty ? nil : node.parentID, name: node.name, label: node.label,
             description: node.description_p, image: node.image, ordinal: node.ordinal, isSystem: node.system,
-            depth: Int(node.depth), createdAt: SlotCrypto.date(node.createdAtMs))
+            depth: Int(node.depth), createdAt: Date(wireMilliseconds: node.createdAtMs))
     }
 
     static func entity(_ entity: ClassificationEntity) -> Svx_Classification_V1_Entity {

@@ -98,8 +98,9 @@ extension AccountClient {
 
 extension KeyringClient {
     /// A fresh single-use nonce from the Keystore for one KEK proof.
-    public func beginKEKProof(session: AuthenticatedSession) async throws -> Svx_Keystore_V1_BeginKEKProofResponse {
-        try await keystore.call(KeystoreRPC.beginKEKProof, .init(), sessionToken: session.token, timeout: timeout)
+    public func beginKEKProof(session: AuthenticatedSession) async throws -> KEKProofChallenge {
+        KeystoreWire.challenge(
+            try await keystore.call(KeystoreRPC.beginKEKProof, .init(), sessionToken: session.token, timeout: timeout))
     }
 
     /// Sets the KEK check of `kek` (version `kekVersion`) with a proof of the current passphrase: for a KEK made

@@ -49,15 +49,10 @@ public struct KeyringClient: Sendable {
         self.keypairBits = keypairBits
     }
 
-    /// How svx derives a PDK (reference/meeco-compat.md §2), as the Keystore stores it.
+    /// How svx derives a PDK (``KeyDerivation/svx``), as the Keystore's requests carry it: for code that builds
+    /// Keystore requests itself (tests).
     public static var derivationArtefacts: Svx_Keystore_V1_DerivationArtefacts {
-        var artefacts = Svx_Keystore_V1_DerivationArtefacts()
-        artefacts.algorithm = "PBKDF2-HMAC-SHA256"
-        artefacts.saltSource = "secret_key"
-        artefacts.iterations = UInt32(SecretKey.iterations)
-        artefacts.keyLength = 32
-        artefacts.version = 1
-        return artefacts
+        KeystoreWire.derivation(KeyDerivation.svx)
     }
 
     // MARK: Unlock (sign-up and login)
@@ -122,7 +117,7 @@ public struct KeyringClient: Sendable {
         get.credentialGeneration = session.credentialGeneration
         func open(_ response: Svx_Keystore_V1_GetKEKResponse) throws -> (SymmetricKey, UInt32, [UInt8]) {
             try Self.refuseRollback(response.kek.kekVersion, session: session)
-            return (try Self.unwrapKEK(response.kek, pdk: pdk), response.kek.kekVersion, Array(response.kekCheck))
+            return (try Self.unwrapKEK(KeystoreWire.kek(response.kek), pdk: pdk), response.kek.kekVersion, Array(response.kekCheck))
         }
         do {
             return try open(try await keystore.call(KeystoreRPC.getKEK, get, sessionToken: session.token, timeout: timeout))
@@ -150,14 +145,11 @@ public struct KeyringClient: Sendable {
         }
     }
 
-    static func unwrapKEK(_ stored: Svx_Keystore_V1_KeyEncryptionKey, pdk: SymmetricKey) throws -> SymmetricKey {
-        let expected = derivationArtefacts
-        guard stored.derivation.algorithm == expected.algorithm, stored.derivation.saltSource == expected.saltSource,
-            stored.derivation.iterations == expected.iterations, stored.derivation.keyLength == expected.keyLength
-        else {
+    static func unwrapKEK(_ stored: WrappedKEK, pdk: SymmetricKey) throws -> SymmetricKey {
+        guard stored.derivation.derivesLike(.svx) else {
             throw SVXClientError(.keystoreInconsistent, "the KEK was wrapped with a key derivation this client does not know")
         }
-        var bytes = try unwrap(stored.wrappedKek, with: pdk, what: "the KEK (wrong passphrase?)", bytes: 32)
+        var bytes = try unwrap(stored.wrappedKEK, with: pdk, what: "the KEK (wrong passphrase?)", bytes: 32)
         defer { secureZero(&bytes) }
         return SymmetricKey(bytes: bytes)
     }
@@ -261,12 +253,13 @@ public struct KeyringClient: Sendable {
 
     /// Every DEK and keypair of the user (all pages), and the current KEK wrap.
     public struct Inventory: Sendable {
-        public let kek: Svx_Keystore_V1_KeyEncryptionKey
+        /// The KEK's wrap for the session's credential generation.
+        public let kek: WrappedKEK
         public let passphraseChangePending: Bool
         /// The Keystore's KEK check (empty: none yet).
         public let kekCheck: [UInt8]
-        public let deks: [Svx_Keystore_V1_DataEncryptionKey]
-        public let keypairs: [Svx_Keystore_V1_Keypair]
+        public let deks: [WrappedDEK]
+        public let keypairs: [WrappedKeypair]
     }
 
     /// At most `maximumPages` pages of 500 of each kind (a bound, not a limit anyone should meet).
@@ -293,8 +286,8 @@ public struct KeyringClient: Sendable {
             keypairRequest.pageToken = page.nextPageToken
         }
         return Inventory(
-            kek: kek.kek, passphraseChangePending: kek.passphraseChangePending, kekCheck: Array(kek.kekCheck), deks: deks,
-            keypairs: keypairs)
+            kek: KeystoreWire.kek(kek.kek), passphraseChangePending: kek.passphraseChangePending,
+            kekCheck: Array(kek.kekCheck), deks: deks.map(KeystoreWire.dek), keypairs: keypairs.map(KeystoreWire.keypair))
     }
 
     // MARK: Rotation
@@ -324,18 +317,18 @@ public struct KeyringClient: Sendable {
         request.wrappedKek = try Cryppo.encrypt(newKEK.bytes, key: pdk)
         request.derivation = Self.derivationArtefacts
         request.deks = try inventory.deks.map { dek in
-            var key = try Self.unwrap(dek.wrappedDek, with: oldKEK, what: "DEK \(dek.dekID)", bytes: 32)
+            var key = try Self.unwrap(dek.wrappedDEK, with: oldKEK, what: "DEK \(dek.id)", bytes: 32)
             defer { secureZero(&key) }
             var rewrapped = Svx_Keystore_V1_RewrappedKey()
-            rewrapped.id = dek.dekID
+            rewrapped.id = dek.id
             rewrapped.wrappedKey = try Cryppo.encrypt(key, key: newKEK)
             return rewrapped
         }
         request.keypairs = try inventory.keypairs.map { keypair in
-            var pem = try Self.unwrap(keypair.wrappedPrivateKey, with: oldKEK, what: "the private key of keypair \(keypair.keypairID)")
+            var pem = try Self.unwrap(keypair.wrappedPrivateKey, with: oldKEK, what: "the private key of keypair \(keypair.id)")
             defer { secureZero(&pem) }
             var rewrapped = Svx_Keystore_V1_RewrappedKey()
-            rewrapped.id = keypair.keypairID
+            rewrapped.id = keypair.id
             rewrapped.wrappedKey = try Cryppo.encrypt(pem, key: newKEK)
             return rewrapped
         }
@@ -344,7 +337,7 @@ public struct KeyringClient: Sendable {
         request.kekProof.challengeID = challenge.challengeID
         request.kekProof.signature = Data(
             try KEKCheck.signingKey(for: oldKEK).sign(
-                ProofTranscript.rotateKEK(request, userID: session.userID, nonce: Array(challenge.nonce)).bytes))
+                ProofTranscript.rotateKEK(request, userID: session.userID, nonce: challenge.nonce).bytes))
         _ = try await keystore.call(KeystoreRPC.rotateKEK, request, sessionToken: session.token, timeout: timeout)
         do {
             return try await unlock(session: session, pdk: pdk, progress: progress)

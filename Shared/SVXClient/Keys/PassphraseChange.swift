@@ -95,7 +95,7 @@ public struct PassphraseChange: Sendable {
         request.kekProof.challengeID = challenge.challengeID
         request.kekProof.signature = Data(
             try KEKCheck.signingKey(for: begun.keys.kek).sign(
-                ProofTranscript.stagePassphraseChange(request, userID: begun.session.userID, nonce: Array(challenge.nonce)).bytes))
+                ProofTranscript.stagePassphraseChange(request, userID: begun.session.userID, nonce: challenge.nonce).bytes))
         let response = try await keyring.keystore.call(
             KeystoreRPC.stagePassphraseChange, request, sessionToken: begun.session.token, timeout: keyring.timeout)
         guard response.credentialGeneration > begun.session.credentialGeneration else {

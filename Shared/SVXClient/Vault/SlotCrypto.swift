@@ -33,7 +33,8 @@ enum SlotCrypto {
     static func decrypt(_ item: Svx_Vault_V1_Item, key: SymmetricKey) throws -> DecryptedItem {
         DecryptedItem(
             id: item.itemID, templateID: item.templateID, templateName: item.templateName, label: item.label,
-            version: item.version, createdAt: date(item.createdAtMs), updatedAt: date(item.updatedAtMs),
+            version: item.version, createdAt: Date(wireMilliseconds: item.createdAtMs),
+            updatedAt: Date(wireMilliseconds: item.updatedAtMs),
             slots: try item.slots.map { try decrypt($0, itemID: item.itemID, key: key) })
     }
 
@@ -58,7 +59,7 @@ enum SlotCrypto {
         return DecryptedSlot(
             id: slot.slotID, name: slot.name, label: slot.label, type: type, value: value,
             attachmentID: slot.attachmentID.isEmpty ? nil : slot.attachmentID, ordinal: slot.ordinal,
-            createdAt: date(slot.createdAtMs), updatedAt: date(slot.updatedAtMs))
+            createdAt: Date(wireMilliseconds: slot.createdAtMs), updatedAt: Date(wireMilliseconds: slot.updatedAtMs))
     }
 
     static func template(_ template: Svx_Vault_V1_ItemTemplate) throws -> VaultTemplate {
@@ -72,10 +73,6 @@ enum SlotCrypto {
                 }
                 return VaultTemplate.Slot(name: slot.name, label: slot.label, type: type, ordinal: slot.ordinal)
             },
-            createdAt: date(template.createdAtMs))
-    }
-
-    static func date(_ milliseconds: UInt64) -> Date {
-        Date(timeIntervalSince1970: Double(milliseconds) / 1000)
+            createdAt: Date(wireMilliseconds: template.createdAtMs))
     }
 }

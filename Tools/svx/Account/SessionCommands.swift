@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import SVXClient
-import SVXRPC
 
 /// `svx logout`: ends the session at Auth and forgets it here.
 struct LogoutCommand: AsyncParsableCommand {
@@ -14,7 +13,7 @@ struct LogoutCommand: AsyncParsableCommand {
         let account = try options.accountClient()
         do {
             try await account.logOut(session)
-        } catch let status as RPCStatus where status.code == .unauthenticated {
+        } catch where ServiceError(error)?.code == .unauthenticated {
             // Already ended (expired or revoked elsewhere): forgetting it is all that is left.
         } catch {
             _ = try await clientFlow { throw error }
@@ -33,7 +32,7 @@ struct WhoAmICommand: AsyncParsableCommand {
         let session = try ClientState().loadSession()
         let account = try options.accountClient()
         let answer = try await clientFlow { try await account.whoAmI(session) }
-        let expires = Date(timeIntervalSince1970: Double(answer.expiresAtMs) / 1000).iso8601
+        let expires = answer.sessionExpiresAt.iso8601
         if options.json {
             try printJSON(["username": answer.username, "user_id": answer.userID, "session_id": answer.sessionID, "session_expires_at": expires])
         } else {
@@ -55,11 +54,10 @@ struct SessionsCommand: AsyncParsableCommand {
             let session = try ClientState().loadSession()
             let account = try options.accountClient()
             let sessions = try await clientFlow { try await account.sessions(session) }
-            func date(_ ms: UInt64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).iso8601 }
             if options.json {
                 let rows: [[String: Any]] = sessions.map {
-                    ["session_id": $0.sessionID, "created_at": date($0.createdAtMs), "last_seen_at": date($0.lastSeenAtMs),
-                     "expires_at": date($0.expiresAtMs), "current": $0.current]
+                    ["session_id": $0.id, "created_at": $0.createdAt.iso8601, "last_seen_at": $0.lastSeenAt.iso8601,
+                     "expires_at": $0.expiresAt.iso8601, "current": $0.isCurrent]
                 }
                 let data = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys, .prettyPrinted])
                 Terminal.printLine(String(decoding: data, as: UTF8.self))
@@ -67,8 +65,9 @@ struct SessionsCommand: AsyncParsableCommand {
             }
             Terminal.printLine("SESSION                               CREATED               LAST SEEN             EXPIRES")
             for row in sessions {
-                let id = row.sessionID.padding(toLength: 36, withPad: " ", startingAt: 0)
-                Terminal.printLine("\(id)  \(date(row.createdAtMs))  \(date(row.lastSeenAtMs))  \(date(row.expiresAtMs))\(row.current ? "  (this one)" : "")")
+                let id = row.id.padding(toLength: 36, withPad: " ", startingAt: 0)
+                Terminal.printLine(
+                    "\(id)  \(row.createdAt.iso8601)  \(row.lastSeenAt.iso8601)  \(row.expiresAt.iso8601)\(row.isCurrent ? "  (this one)" : "")")
             }
         }
     }

@@ -2,8 +2,6 @@ import ArgumentParser
 import Cryppo
 import Foundation
 import SVXClient
-import SVXProto
-import SVXRPC
 
 /// `svx keys list|rotate`: the key hierarchy kept (wrapped) by the Keystore.
 struct KeysCommand: AsyncParsableCommand {
@@ -21,30 +19,29 @@ struct KeysCommand: AsyncParsableCommand {
             guard session.credentialGeneration >= 1 else { throw CLIError("this session predates key generations: run `svx login` again") }
             let keyring = try options.keyringClient()
             let inventory = try await clientFlow { try await keyring.inventory(session: session) }
-            func date(_ ms: UInt64) -> String { Date(timeIntervalSince1970: Double(ms) / 1000).iso8601 }
             func bits(_ pem: String) -> Int? { try? RSAPublicKey(pem: pem).bits }
             if options.json {
                 try printJSON([
                     "kek": [
                         "kek_version": inventory.kek.kekVersion, "credential_generation": inventory.kek.credentialGeneration,
-                        "created_at": date(inventory.kek.createdAtMs), "derivation": inventory.kek.derivation.algorithm,
+                        "created_at": inventory.kek.createdAt.iso8601, "derivation": inventory.kek.derivation.algorithm,
                         "iterations": inventory.kek.derivation.iterations,
                         "passphrase_change_pending": inventory.passphraseChangePending,
                         "kek_check": !inventory.kekCheck.isEmpty,
                     ] as [String: Any],
                     "deks": inventory.deks.map {
-                        ["dek_id": $0.dekID, "external_id": $0.externalID, "kek_version": $0.kekVersion, "created_at": date($0.createdAtMs)]
+                        ["dek_id": $0.id, "external_id": $0.externalID, "kek_version": $0.kekVersion, "created_at": $0.createdAt.iso8601]
                             as [String: Any]
                     },
                     "keypairs": inventory.keypairs.map {
-                        ["keypair_id": $0.keypairID, "external_identifiers": $0.externalIdentifiers, "kek_version": $0.kekVersion,
-                         "bits": bits($0.publicKeyPem) ?? 0, "created_at": date($0.createdAtMs)] as [String: Any]
+                        ["keypair_id": $0.id, "external_identifiers": $0.externalIdentifiers, "kek_version": $0.kekVersion,
+                         "bits": bits($0.publicKeyPEM) ?? 0, "created_at": $0.createdAt.iso8601] as [String: Any]
                     },
                 ])
                 return
             }
             let kek = inventory.kek
-            Terminal.printLine("KEK        version \(kek.kekVersion), wrapped for passphrase generation \(kek.credentialGeneration) (\(kek.derivation.algorithm), \(kek.derivation.iterations) iterations), since \(date(kek.createdAtMs))")
+            Terminal.printLine("KEK        version \(kek.kekVersion), wrapped for passphrase generation \(kek.credentialGeneration) (\(kek.derivation.algorithm), \(kek.derivation.iterations) iterations), since \(kek.createdAt.iso8601)")
             if inventory.passphraseChangePending {
                 Terminal.printLine("           a passphrase change was started and not finished (`svx passphrase change` again settles it)")
             }
@@ -53,13 +50,13 @@ struct KeysCommand: AsyncParsableCommand {
             }
             Terminal.printLine("\nData keys (\(inventory.deks.count))")
             for dek in inventory.deks {
-                Terminal.printLine("  \(dek.dekID)  \(dek.externalID.isEmpty ? "-" : dek.externalID)  KEK v\(dek.kekVersion)  \(date(dek.createdAtMs))")
+                Terminal.printLine("  \(dek.id)  \(dek.externalID.isEmpty ? "-" : dek.externalID)  KEK v\(dek.kekVersion)  \(dek.createdAt.iso8601)")
             }
             Terminal.printLine("\nKeypairs (\(inventory.keypairs.count))")
             for keypair in inventory.keypairs {
-                let size = bits(keypair.publicKeyPem).map { "RSA-\($0)" } ?? "RSA"
+                let size = bits(keypair.publicKeyPEM).map { "RSA-\($0)" } ?? "RSA"
                 let names = keypair.externalIdentifiers.isEmpty ? "-" : keypair.externalIdentifiers.joined(separator: ",")
-                Terminal.printLine("  \(keypair.keypairID)  \(names)  \(size)  KEK v\(keypair.kekVersion)  \(date(keypair.createdAtMs))")
+                Terminal.printLine("  \(keypair.id)  \(names)  \(size)  KEK v\(keypair.kekVersion)  \(keypair.createdAt.iso8601)")
             }
         }
     }
@@ -96,13 +93,14 @@ struct KeysCommand: AsyncParsableCommand {
                         session: fresh, pdk: try secretKey.passphraseDerivedKey(passphrase: passphrase),
                         credentials: credentials, progress: progress.keyringEvents)
                     return (fresh.remembering(kekVersion: keys.kekVersion), keys)
-                } catch let status as RPCStatus
-                    where status.code == .failedPrecondition && status.details["reason"] == "passphrase_change_pending"
-                {
-                    try? await account.logOut(fresh)
-                    throw CLIError(
-                        "\(status.message). Run `svx passphrase change` (you may keep the same passphrase), then rotate again.")
                 } catch {
+                    if let refusal = ServiceError(error), refusal.code == .failedPrecondition,
+                        refusal.reason == "passphrase_change_pending"
+                    {
+                        try? await account.logOut(fresh)
+                        throw CLIError(
+                            "\(refusal.message). Run `svx passphrase change` (you may keep the same passphrase), then rotate again.")
+                    }
                     progress.end("failed")
                     try? await account.logOut(fresh)
                     throw error
@@ -158,15 +156,17 @@ struct PassphraseCommand: AsyncParsableCommand {
             let changed: PassphraseChange.Changed
             do {
                 changed = try await change.changeVerifier(staged)
-            } catch let status as RPCStatus where status.code == .unavailable || status.code == .deadlineExceeded {
-                // The request may have reached Auth: either passphrase opens the keys, whichever Auth holds now.
-                throw CLIError(
-                    "no answer from Auth (\(status.code.name)): the change may or may not have happened. Log in with the new passphrase; if it is refused, the old one still works.")
-            } catch let error as SVXClientError where error.code == .serverProofMismatch {
-                // An OK that does not prove Auth checked the passphrase: it may not come from Auth at all.
-                throw CLIError(
-                    "\(error.message): the change may or may not have happened. Log in with the new passphrase; if it is refused, the old one still works.")
             } catch {
+                if let status = ServiceError(error), status.code == .unavailable || status.code == .deadlineExceeded {
+                    // The request may have reached Auth: either passphrase opens the keys, whichever Auth holds now.
+                    throw CLIError(
+                        "no answer from Auth (\(status.code.name)): the change may or may not have happened. Log in with the new passphrase; if it is refused, the old one still works.")
+                }
+                if let error = error as? SVXClientError, error.code == .serverProofMismatch {
+                    // An OK that does not prove Auth checked the passphrase: it may not come from Auth at all.
+                    throw CLIError(
+                        "\(error.message): the change may or may not have happened. Log in with the new passphrase; if it is refused, the old one still works.")
+                }
                 _ = try await clientFlow { throw error }
                 return
             }

@@ -2,7 +2,6 @@ import ArgumentParser
 import Cryppo
 import Foundation
 import SVXClient
-import SVXRPC
 
 /// Options every command that talks to the services takes.
 struct ClientOptions: ParsableArguments {
@@ -40,22 +39,17 @@ struct ClientOptions: ParsableArguments {
         return endpoints
     }
 
-    func accountClient() throws -> AccountClient {
-        AccountClient(auth: try RPCClient(endpoint: endpoints.auth))
-    }
+    /// The services these options name, through the SDK (the only way the CLI reaches them).
+    var connection: SVXConnection { SVXConnection(endpoints: endpoints) }
+
+    func accountClient() throws -> AccountClient { try connection.account() }
 
     /// RSA-4096 account keypairs, as Meeco's SDK makes them.
-    func keyringClient() throws -> KeyringClient {
-        KeyringClient(keystore: try RPCClient(endpoint: endpoints.keystore), timeout: .seconds(30))
-    }
+    func keyringClient() throws -> KeyringClient { try connection.keyring() }
 
-    func vaultClient() throws -> VaultClient {
-        VaultClient(vault: try RPCClient(endpoint: endpoints.vault), timeout: .seconds(30))
-    }
+    func vaultClient() throws -> VaultClient { try connection.vault() }
 
-    func classificationClient() throws -> ClassificationClient {
-        ClassificationClient(classification: try RPCClient(endpoint: endpoints.classification), timeout: .seconds(30))
-    }
+    func classificationClient() throws -> ClassificationClient { try connection.classification() }
 }
 
 /// The Secret Key: `--secret-key-file`, `$SVX_SECRET_KEY`, the copy kept by `signup --remember-secret-key`,
@@ -104,25 +98,31 @@ func printJSON(_ array: [[String: Any]]) throws {
 func clientFlow<T>(_ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
-    } catch let status as RPCStatus {
+    } catch {
+        if let status = ServiceError(error) { throw CLIError(status) }
+        if let error = error as? SVXClientError { throw CLIError(error.message) }
+        if let error = error as? CryppoError { throw CLIError("\(error)") }
+        throw error
+    }
+}
+
+extension CLIError {
+    /// A service's answer as one line: what the person can do about it, where that is clear.
+    init(_ status: ServiceError) {
         switch status.code {
-        case .unavailable where status.details["field"] != nil:
+        case .unavailable where status.field != nil:
             // The service answered: something it needs is switched off, not a stack that is down.
-            throw CLIError("\(status.code.name): \(status.message)")
+            self.init("\(status.code.name): \(status.message)")
         case .unavailable, .deadlineExceeded:
-            throw CLIError("cannot reach svx (\(status.code.name)): \(status.message). Is the stack up (`make up`)?")
+            self.init("cannot reach svx (\(status.code.name)): \(status.message). Is the stack up (`make up`)?")
         case .unauthenticated:
-            throw CLIError(status.message.isEmpty ? "not authenticated" : status.message)
+            self.init(status.message.isEmpty ? "not authenticated" : status.message)
         case .resourceExhausted:
             let wait = status.details["retry_after_ms"].flatMap(Int.init).map { " Try again in \(($0 + 999) / 1000) s." } ?? ""
-            throw CLIError("\(status.message).\(wait)")
+            self.init("\(status.message).\(wait)")
         default:
-            throw CLIError("\(status.code.name): \(status.message)")
+            self.init("\(status.code.name): \(status.message)")
         }
-    } catch let error as SVXClientError {
-        throw CLIError(error.message)
-    } catch let error as CryppoError {
-        throw CLIError("\(error)")
     }
 }
 

@@ -1,7 +1,6 @@
 import ArgumentParser
 import Foundation
 import SVXClient
-import SVXRPC
 
 /// `svx items ...`: items and their values. Values are encrypted and decrypted here, with your private data key:
 /// each command needs the Secret Key and the passphrase (see `svx login --help` for where they come from).
@@ -188,7 +187,7 @@ struct ItemsCommand: AsyncParsableCommand {
 func staleVersionReported<T>(_ read: DecryptedItem, _ body: () async throws -> T) async throws -> T {
     do {
         return try await body()
-    } catch let status as RPCStatus where status.code == .aborted {
+    } catch where ServiceError(error)?.code == .aborted {
         throw CLIError(
             "item \(read.id) was changed elsewhere after it was read at version \(read.version): nothing was written. Run the command again to apply it to the current version.")
     }

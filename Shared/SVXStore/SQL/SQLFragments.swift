@@ -4,8 +4,8 @@ import Foundation
 /// `*_ms` fields carry).
 public func epochMilliseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000)::bigint" }
 
-/// `ids` as a PostgreSQL array literal for a `$n::uuid[]` parameter (libpq parameters here are text; canonical UUIDs
-/// need no quoting).
+/// `ids` as a PostgreSQL array literal for a `$n::uuid[]` parameter (libpq parameters here are text; canonical
+/// lowercase UUIDs need no quoting).
 public func uuidArrayLiteral(_ ids: some Sequence<UUID>) -> String {
-    "{" + ids.map(\.wire).joined(separator: ",") + "}"
+    "{" + ids.map { $0.uuidString.lowercased() }.joined(separator: ",") + "}"
 }

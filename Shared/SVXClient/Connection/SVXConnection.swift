@@ -1,0 +1,43 @@
+import SVXRPC
+
+/// The svx services at `endpoints`, as the SDK's clients: what a program that reaches svx only through the SDK
+/// (the `svx` command line) starts from. Each client made here opens its own connection (one ZeroMQ DEALER socket
+/// and its I/O thread, connected in the background: a service that is down shows as UNAVAILABLE on the first
+/// call), closed when the client is released.
+public struct SVXConnection: Sendable {
+    public var endpoints: ServiceEndpoints
+
+    /// The services at `endpoints` (default: `SVX_<SERVICE>_ENDPOINT`, else the local stack's ports).
+    public init(endpoints: ServiceEndpoints = .fromEnvironment()) {
+        self.endpoints = endpoints
+    }
+
+    /// Sign-up, login and sessions at Auth.
+    public func account(timeout: Duration = .seconds(10)) throws -> AccountClient {
+        AccountClient(auth: try client("Auth", endpoints.auth), timeout: timeout)
+    }
+
+    /// The key hierarchy at the Keystore; RSA-4096 account keypairs, as Meeco's SDK makes them.
+    public func keyring(timeout: Duration = .seconds(30), keypairBits: Int = 4096) throws -> KeyringClient {
+        KeyringClient(keystore: try client("Keystore", endpoints.keystore), timeout: timeout, keypairBits: keypairBits)
+    }
+
+    /// Items, templates and attachments at the Vault.
+    public func vault(timeout: Duration = .seconds(30)) throws -> VaultClient {
+        VaultClient(vault: try client("Vault", endpoints.vault), timeout: timeout)
+    }
+
+    /// Schemes, nodes and classifications at Classification.
+    public func classification(timeout: Duration = .seconds(30)) throws -> ClassificationClient {
+        ClassificationClient(classification: try client("Classification", endpoints.classification), timeout: timeout)
+    }
+
+    /// A malformed endpoint is the caller's input: ``SVXClientError/Code/invalidInput`` naming the service.
+    private func client(_ service: String, _ endpoint: String) throws -> RPCClient {
+        do {
+            return try RPCClient(endpoint: endpoint)
+        } catch {
+            throw SVXClientError(.invalidInput, "\(service)'s endpoint \"\(endpoint)\" is not usable: \(error)")
+        }
+    }
+}
