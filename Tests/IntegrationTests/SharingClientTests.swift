@@ -78,9 +78,9 @@ import Testing
         // Each connection key is a keypair of its owner's Keystore, purpose=connection, private key wrapped by the KEK.
         for (member, side) in [(alice, aliceSide), (bob, bobSide)] {
             let inventory = try await stack.keyring.inventory(session: member.session)
-            let keypair = try #require(inventory.keypairs.first { $0.keypairID == side.ownKeypairID })
+            let keypair = try #require(inventory.keypairs.first { $0.id == side.ownKeypairID })
             #expect(keypair.metadata["purpose"] == "connection" && keypair.externalIdentifiers.isEmpty)
-            #expect(try KeyFingerprint(publicKeyPEM: keypair.publicKeyPem) == side.ownKey)
+            #expect(try KeyFingerprint(publicKeyPEM: keypair.publicKeyPEM) == side.ownKey)
             let privatePEM = String(decoding: try Cryppo.decrypt(keypair.wrappedPrivateKey, key: member.keys.kek), as: UTF8.self)
             #expect(try KeyFingerprint(publicKey: try RSAPrivateKey(pem: privatePEM).publicKey) == side.ownKey)
         }
@@ -122,12 +122,12 @@ import Testing
         // A revoked invitation's code stops working; the invitee's SDK makes no keypair for it.
         let pending = try await alice.sharing.createInvitation(session: alice.session, keys: alice.keys, name: "Carol")
         let carol = try await Self.member(stack)
-        let keypairsBefore = try await stack.keyring.inventory(session: alice.session).keypairs.map(\.keypairID)
+        let keypairsBefore = try await stack.keyring.inventory(session: alice.session).keypairs.map(\.id)
         #expect(keypairsBefore.contains(pending.invitation.keypairID))
         let revoked = try await alice.sharing.revokeInvitation(session: alice.session, id: pending.invitation.id)
         #expect(revoked.state == .revoked && revoked.recipientName == nil)
         // The keypair made for it is gone; the one of the connection stays.
-        let keypairsAfter = try await stack.keyring.inventory(session: alice.session).keypairs.map(\.keypairID)
+        let keypairsAfter = try await stack.keyring.inventory(session: alice.session).keypairs.map(\.id)
         #expect(keypairsAfter == keypairsBefore.filter { $0 != pending.invitation.keypairID })
         #expect(keypairsAfter.contains(aliceSide.ownKeypairID))
         let refused = await status { _ = try await carol.sharing.acceptInvitation(session: carol.session, keys: carol.keys, code: pending.code) }

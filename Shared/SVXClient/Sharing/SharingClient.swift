@@ -33,14 +33,6 @@ public struct SharingClient: Sendable {
         self.keypairBits = keypairBits
     }
 
-    /// A client of the Sharing service and the Keystore at `endpoints`.
-    public init(endpoints: ServiceEndpoints, timeout: Duration = .seconds(30), keypairBits: Int = 4096) throws {
-        self.init(
-            sharing: try RPCClient(endpoint: endpoints.sharing),
-            keyring: KeyringClient(keystore: try RPCClient(endpoint: endpoints.keystore), timeout: timeout),
-            timeout: timeout, keypairBits: keypairBits)
-    }
-
     // MARK: Invitations (inviter)
 
     /// A new invitation: a fresh connection keypair in the Keystore, a fresh secret S, the `name` the inviter gives
@@ -280,7 +272,7 @@ public struct SharingClient: Sendable {
         return String(validating: bytes, as: UTF8.self)
     }
 
-    static func date(_ milliseconds: UInt64) -> Date { Date(timeIntervalSince1970: Double(milliseconds) / 1000) }
+    static func date(_ milliseconds: UInt64) -> Date { Date(wireMilliseconds: milliseconds) }
 
     static func optionalDate(_ milliseconds: UInt64) -> Date? { milliseconds == 0 ? nil : date(milliseconds) }
 

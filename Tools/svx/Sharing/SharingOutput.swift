@@ -10,7 +10,7 @@ struct SharingSession {
 
     /// Without keys: for commands that send ids only (revoke, delete).
     init(options: ClientOptions) throws {
-        self.init(session: try ClientState().loadSession(), sharing: try SharingClient(endpoints: options.endpoints))
+        self.init(session: try ClientState().loadSession(), sharing: try options.sharingClient())
     }
 
     private init(session: AuthenticatedSession, sharing: SharingClient) {
@@ -21,7 +21,7 @@ struct SharingSession {
     /// With the keys open (the Secret Key and the passphrase asked for as by every command that decrypts).
     static func unlocked(options: ClientOptions, unlock: UnlockOptions) async throws -> (SharingSession, UnlockedKeys) {
         let unlocked = try await UnlockedKeyring.open(options: options, unlock: unlock)
-        let sharing = try SharingClient(endpoints: options.endpoints)
+        let sharing = try options.sharingClient()
         return (SharingSession(session: unlocked.session, sharing: sharing), unlocked.keys)
     }
 }

@@ -49,6 +49,9 @@ struct ClientOptions: ParsableArguments {
 
     func vaultClient() throws -> VaultClient { try connection.vault() }
 
+    /// RSA-4096 connection keypairs, as Meeco's SDK makes them.
+    func sharingClient() throws -> SharingClient { try connection.sharing() }
+
     func classificationClient() throws -> ClassificationClient { try connection.classification() }
 }
 
