@@ -92,7 +92,9 @@ let package = Package(
             exclude: ["SQL"],
             resources: [.copy("Migrations")]),
         .executableTarget(
-            name: "Sharing", dependencies: ["SVXService"], path: "Services/Sharing",
+            name: "Sharing",
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo"],
+            path: "Services/Sharing",
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Classification",
@@ -141,7 +143,7 @@ let package = Package(
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "SVXServiceTests",
-            dependencies: ["SVXService", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
+            dependencies: ["SVXService", "SVXTestHarness", "SVXRPC", "Cryppo", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "AuthTests",
             dependencies: [
@@ -156,6 +158,7 @@ let package = Package(
         .testTarget(name: "VaultTests", dependencies: ["Vault", "SVXTestHarness", "SVXModels", "SVXProto", "SVXRPC", "Cryppo"]),
         .testTarget(
             name: "ClassificationTests", dependencies: ["Classification", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService"]),
+        .testTarget(name: "SharingTests", dependencies: ["Sharing", "SVXTestHarness", "SVXProto", "SVXRPC", "SVXService", "Cryppo"]),
         .testTarget(
             name: "IntegrationTests",
             dependencies: [

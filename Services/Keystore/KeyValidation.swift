@@ -16,8 +16,6 @@ enum KeyValidation {
     static let maximumWrappedPrivateKeyCharacters = 24 * 1024
     static let minimumPrivateKeyBytes = 256
     static let maximumPrivateKeyBytes = 16 * 1024
-    static let maximumPublicKeyCharacters = 8 * 1024
-    static let maximumPublicKeyBits = 16_384
     static let maximumExternalIdentifiers = 16
     static let maximumMetadataEntries = 32
     static let maximumMetadataValueBytes = 1024
@@ -46,38 +44,6 @@ enum KeyValidation {
         _ = try FieldValidation.aesGCMString(
             text, field: field, maximumCharacters: maximumCharacters, ciphertextBytes: bytes, what: what)
         return text
-    }
-
-    /// An RSA public key as SPKI PEM, 2048 to 16384 bits; returns its canonical PEM (what is stored).
-    static func publicKeyPEM(_ text: String, field: String = "public_key_pem") throws(RPCStatus) -> String {
-        guard !text.isEmpty else { throw invalid(field, "\(field) is required") }
-        guard text.utf8.count <= maximumPublicKeyCharacters else {
-            throw invalid(field, "\(field) is longer than \(maximumPublicKeyCharacters) characters")
-        }
-        guard text.hasPrefix("-----BEGIN PUBLIC KEY-----") else {
-            throw invalid(field, "\(field) must be an SPKI PEM public key (-----BEGIN PUBLIC KEY-----)")
-        }
-        // Exactly one PEM block: OpenSSL reads the first and ignores the rest, which would be stored as it came.
-        let end = "-----END PUBLIC KEY-----"
-        guard let endRange = text.range(of: end),
-            text[endRange.upperBound...].unicodeScalars.allSatisfy({ " \t\r\n".unicodeScalars.contains($0) }),
-            text.components(separatedBy: "-----BEGIN").count == 2
-        else {
-            throw invalid(field, "\(field) must hold exactly one PEM public key and nothing else")
-        }
-        let key: RSAPublicKey
-        do {
-            key = try RSAPublicKey(pem: text)
-        } catch {
-            throw invalid(field, "\(field) is not an RSA public key of at least 2048 bits")
-        }
-        guard key.bits <= maximumPublicKeyBits else {
-            throw invalid(field, "\(field) is an RSA key of \(key.bits) bits (at most \(maximumPublicKeyBits))")
-        }
-        // Stored as OpenSSL writes the key back: nothing the parser skipped (bytes after the key inside the
-        // base64 body, say) is kept.
-        guard let canonical = try? key.pem else { throw invalid(field, "\(field) cannot be re-encoded") }
-        return canonical
     }
 
     /// How the PDK is derived: only what the SDK does today is accepted (reference/meeco-compat.md §2).

@@ -29,7 +29,7 @@ extension KeystoreService {
         _ request: Svx_Keystore_V1_CreateKeypairRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Keystore_V1_CreateKeypairResponse {
-        let publicKey = try KeyValidation.publicKeyPEM(request.publicKeyPem)
+        let publicKey = try FieldValidation.publicKeyPEM(request.publicKeyPem)
         let wrapped = try KeyValidation.wrappedPrivateKey(request.wrappedPrivateKey, field: "wrapped_private_key")
         let identifiers = try KeyValidation.externalIdentifiers(request.externalIdentifiers)
         let metadata = try KeyValidation.metadataJSON(request.metadata)

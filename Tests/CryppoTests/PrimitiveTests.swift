@@ -190,6 +190,23 @@ import Testing
         #expect(try RSAPrivateKey(pem: privatePEM.replacing("\n", with: "\r\n")).pem == privatePEM)
     }
 
+    @Test func subjectPublicKeyInfoAndFingerprint() throws {
+        let publicPEM = try Paths.fixture("rsa4096-public.pem")
+        let body = publicPEM.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
+        let der = try Fixtures.publicKey.subjectPublicKeyInfoDER
+        #expect(der == (try Base64URL.decodeStandard(body)))
+        // `openssl pkey -pubin -in rsa4096-public.pem -outform DER | sha256sum`
+        #expect(Hex.encode(try Fixtures.publicKey.fingerprintSHA256)
+            == "137fd97e1937f392d511b6557dd03c8a8cef0631fef51ce897a16c9f7fda8255")
+        #expect(try Fixtures.otherPrivateKey.publicKey.fingerprintSHA256 != (try Fixtures.publicKey.fingerprintSHA256))
+        #expect(Hex.encode(try Fixtures.otherPrivateKey.publicKey.fingerprintSHA256)
+            == "318e21b2342a8177004ff19dd274a38fddd76bb67bb349b2025b2ec8f400cbd4")
+        // DER is canonical: the same key read from another PEM (CRLF) or taken from its private key, the same bytes.
+        #expect(der.count == 550)
+        #expect(try RSAPublicKey(pem: publicPEM.replacing("\n", with: "\r\n")).subjectPublicKeyInfoDER == der)
+        #expect(try Fixtures.privateKey.publicKey.subjectPublicKeyInfoDER == der)
+    }
+
     @Test func signAndVerify() throws {
         let s = try Cryppo.sign(utf8("signed data"), privateKey: Fixtures.privateKey)
         #expect(s.hasPrefix("Sign.Rsa4096."))
@@ -198,22 +215,6 @@ import Testing
         var parsed = try CryppoSignature(parsing: s)
         parsed.signature[100] ^= 1
         #expect(try Cryppo.verify(parsed.serialized, publicKey: Fixtures.publicKey) == nil)
-    }
-
-    /// The DER SubjectPublicKeyInfo is the PEM's base64 body; its SHA-256 is the one `openssl pkey -pubin -outform DER
-    /// | sha256sum` gives for the fixture (computed once with OpenSSL's command line).
-    @Test func derSubjectPublicKeyInfo() throws {
-        let pem = try Paths.fixture("rsa4096-public.pem")
-        let body = pem.split(separator: "\n").filter { !$0.hasPrefix("-----") }.joined()
-        let der = try Fixtures.publicKey.derSubjectPublicKeyInfo
-        #expect(der == (try Base64URL.decodeStandard(body)))
-        #expect(der.count == 550)
-        #expect(Hex.encode(HashFunction.sha256.hash(der)) == "137fd97e1937f392d511b6557dd03c8a8cef0631fef51ce897a16c9f7fda8255")
-        // The same key read from another PEM (CRLF) or taken from its private key: the same bytes.
-        #expect(try RSAPublicKey(pem: pem.replacing("\n", with: "\r\n")).derSubjectPublicKeyInfo == der)
-        #expect(try Fixtures.privateKey.publicKey.derSubjectPublicKeyInfo == der)
-        #expect(Hex.encode(HashFunction.sha256.hash(try Fixtures.otherPrivateKey.publicKey.derSubjectPublicKeyInfo))
-            == "318e21b2342a8177004ff19dd274a38fddd76bb67bb349b2025b2ec8f400cbd4")
     }
 
     @Test func badPEM() {

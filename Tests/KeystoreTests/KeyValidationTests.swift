@@ -7,8 +7,8 @@ import Testing
 
 @testable import Keystore
 
-/// What the Keystore accepts as a wrapped key, a public key, derivation artefacts, identifiers and metadata
-/// (pure checks, before any database work).
+/// What the Keystore accepts as a wrapped key, derivation artefacts, identifiers and metadata (pure checks, before any
+/// database work; public keys: FieldValidationTests in SVXServiceTests).
 @Suite struct KeyValidationTests {
     let key = try! SymmetricKey.random()
 
@@ -46,34 +46,6 @@ import Testing
         #expect(try KeyValidation.wrappedPrivateKey(wrappedPEM, field: "wrapped_private_key") == wrappedPEM)
         // A wrapped 32-byte key is not a private key.
         #expect(invalidArgumentField { try KeyValidation.wrappedPrivateKey(try! Cryppo.encrypt(raw.bytes, key: key), field: "k") } == "k")
-    }
-
-    @Test func publicKeysMustBeRSASPKIOfAtLeast2048Bits() throws {
-        let privateKey = try RSAPrivateKey.generate(bits: 2048)
-        let pem = try privateKey.publicKeyPEM
-        #expect(try KeyValidation.publicKeyPEM(pem) == pem)
-        #expect(try KeyValidation.publicKeyPEM(pem.replacingOccurrences(of: "\n", with: "\r\n")).isEmpty == false)
-        // Made with `openssl ecparam -genkey -name prime256v1 | openssl ec -pubout` and
-        // `openssl genrsa 1024 | openssl rsa -pubout`: well-formed SPKI, but not RSA / too small.
-        let ecKey = """
-            -----BEGIN PUBLIC KEY-----
-            MFkwEwYHKoZIzj0CAQYIKoZIzj0DAQcDQgAEIN0vCeutJyuAztzWcMG0OGD7/LTF
-            Ho75AxnLOv9rKG7UjSEe7gB0N5zuLdNG5zslvx3d1ozsYSfG2OD90edmsQ==
-            -----END PUBLIC KEY-----
-            """
-        let rsa1024 = """
-            -----BEGIN PUBLIC KEY-----
-            MIGfMA0GCSqGSIb3DQEBAQUAA4GNADCBiQKBgQC8P28nUKjVCmSgrQMb1kS4aq5W
-            89tyYJDXwk/yHsKT7m/5/N63Uvl0xHNFpPAWVOunDHR165oFS8ue8NvZEzRngi7w
-            VfLsqzgL21JwgDoK1/kOxfDL40cPRPoM8Phre3TN6FgPez4EHcUK79kR96EF1ozH
-            ACEnk7yKKha31ol6wwIDAQAB
-            -----END PUBLIC KEY-----
-            """
-        // Text after the block would be stored as it came (OpenSSL reads only the first block).
-        let smuggled = pem + "\n" + (try privateKey.pem)
-        for text in ["", "not a key", try privateKey.pem, ecKey, rsa1024, String(repeating: "-", count: 9000), smuggled, pem + pem] {
-            #expect(invalidArgumentField { try KeyValidation.publicKeyPEM(text) } == "public_key_pem", "\(text.prefix(30))")
-        }
     }
 
     @Test func derivationArtefactsAreWhatTheSDKUses() throws {

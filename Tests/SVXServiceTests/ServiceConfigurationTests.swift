@@ -119,6 +119,30 @@ import Testing
         }
     }
 
+    @Test func sharingCapsDefaultAndRefuseBadValues() throws {
+        #expect(try SharingConfiguration.fromEnvironment([:]) == SharingConfiguration(
+            maximumPendingInvitations: 100, maximumConnections: 5_000))
+        #expect(try SharingConfiguration.fromEnvironment([
+            "SVX_SHARING_MAX_PENDING_INVITATIONS": "2", "SVX_SHARING_MAX_CONNECTIONS": "3",
+        ]) == SharingConfiguration(maximumPendingInvitations: 2, maximumConnections: 3))
+        for (variable, tooMany) in [("SVX_SHARING_MAX_PENDING_INVITATIONS", "100001"), ("SVX_SHARING_MAX_CONNECTIONS", "1000001")] {
+            for value in ["0", "-1", tooMany, "1e3", "some"] {
+                #expect {
+                    _ = try SharingConfiguration.fromEnvironment([variable: value])
+                } throws: { error in
+                    (error as? ConfigurationError)?.variable == variable
+                }
+            }
+            #expect(ServiceConfiguration.variables(service: "sharing").contains(variable))
+            #expect(!ServiceConfiguration.variables(service: "vault").contains(variable))
+        }
+        // Sharing asks the Keystore; nobody else does.
+        #expect(ServiceConfiguration.variables(service: "sharing").contains("SVX_KEYSTORE_ENDPOINT"))
+        for service in ["vault", "classification"] {
+            #expect(!ServiceConfiguration.variables(service: service).contains("SVX_KEYSTORE_ENDPOINT"), "\(service)")
+        }
+    }
+
     @Test func classificationTombstoneQuotaDefaultsAndRefusesBadValues() throws {
         #expect(try ClassificationConfiguration.fromEnvironment([:]).maximumTombstones == 100_000)
         #expect(try ClassificationConfiguration.fromEnvironment(["SVX_CLASSIFICATION_MAX_TOMBSTONES": "4"]).maximumTombstones == 4)

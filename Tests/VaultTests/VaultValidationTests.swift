@@ -72,11 +72,4 @@ import Testing
         let many = try (0...200).map { try VaultValidation.slot(input(name: "s\($0)"), field: "s") }
         #expect(invalidArgumentField { try VaultValidation.uniqueNames(many, field: "slots") } == "slots")
     }
-
-    @Test func itemIDsSortByCreation() throws {
-        let earlier = try TimeOrderedID.make(now: Date(timeIntervalSince1970: 1_700_000_000))
-        let later = try TimeOrderedID.make(now: Date(timeIntervalSince1970: 1_700_000_000.002))
-        #expect(earlier.wire < later.wire)
-        #expect(earlier.wire.dropFirst(14).first == "7")  // version 7
-    }
 }

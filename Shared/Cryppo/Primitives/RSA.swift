@@ -84,20 +84,25 @@ public struct RSAPublicKey: Sendable {
         }
     }
 
-    /// The DER encoding of the SubjectPublicKeyInfo (RFC 5280): the bytes the SPKI PEM's base64 carries, as OpenSSL
-    /// encodes them (DER is canonical, so two PEMs of the same key give the same bytes). What a key fingerprint hashes.
-    public var derSubjectPublicKeyInfo: [UInt8] {
+    /// The DER SubjectPublicKeyInfo: the bytes the base64 body of ``pem`` holds.
+    public var subjectPublicKeyInfoDER: [UInt8] {
         get throws {
             let length = i2d_PUBKEY(handle.pointer, nil)
             guard length > 0 else { throw CryppoError.openSSL("i2d_PUBKEY") }
-            var out = [UInt8](repeating: 0, count: Int(length))
-            let written = out.withUnsafeMutableBufferPointer { buffer -> Int32 in
-                var cursor = buffer.baseAddress  // i2d_PUBKEY advances it past what it wrote
+            var der = [UInt8](repeating: 0, count: Int(length))
+            let written = der.withUnsafeMutableBufferPointer { buffer -> Int32 in
+                var cursor = buffer.baseAddress  // i2d_PUBKEY moves it past what it wrote
                 return i2d_PUBKEY(handle.pointer, &cursor)
             }
             guard written == length else { throw CryppoError.openSSL("i2d_PUBKEY") }
-            return out
+            return der
         }
+    }
+
+    /// The key's fingerprint as svx's key confirmation uses it, fpr(K) = SHA-256 of ``subjectPublicKeyInfoDER``
+    /// (32 bytes; printed as lowercase hex).
+    public var fingerprintSHA256: [UInt8] {
+        get throws { HashFunction.sha256.hash(try subjectPublicKeyInfoDER) }
     }
 
     /// RSA-OAEP with SHA-1 and MGF1-SHA-1, empty label (as Cryppo). At most 470 bytes for a 4096-bit key.

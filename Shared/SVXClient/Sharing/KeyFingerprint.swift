@@ -12,7 +12,7 @@ public struct KeyFingerprint: Sendable, Hashable, Comparable, CustomStringConver
 
     /// The fingerprint of `publicKey`.
     public init(publicKey: RSAPublicKey) throws {
-        bytes = HashFunction.sha256.hash(try publicKey.derSubjectPublicKeyInfo)
+        bytes = try publicKey.fingerprintSHA256
     }
 
     /// The fingerprint of the RSA public key in `publicKeyPEM` (SPKI PEM). A PEM that holds no RSA public key of at

@@ -65,12 +65,15 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// The settings of services with a configuration of their own (besides Auth's).
     static let ownVariables: [String: [String]] = [
         "keystore": KeystoreConfiguration.variables, "vault": VaultConfiguration.variables,
-        "classification": ClassificationConfiguration.variables,
+        "classification": ClassificationConfiguration.variables, "sharing": SharingConfiguration.variables,
     ]
 
     /// The services each service calls besides Auth (``PeerClient``): the Vault asks Classification to filter
-    /// items by node and to forget deleted entities; Classification asks the Vault who owns an entity.
-    public static let peers: [String: [String]] = ["vault": ["classification"], "classification": ["vault"]]
+    /// items by node and to forget deleted entities; Classification asks the Vault who owns an entity; Sharing asks
+    /// the Keystore whether a public key is the caller's own.
+    public static let peers: [String: [String]] = [
+        "vault": ["classification"], "classification": ["vault"], "sharing": ["keystore"],
+    ]
 
     /// Where service `peer` answers, `SVX_<PEER>_ENDPOINT` (its default port when unset or empty), or nil when the
     /// variable is `none`: the peer is switched off, and what needs it answers UNAVAILABLE.

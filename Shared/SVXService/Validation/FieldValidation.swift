@@ -33,6 +33,51 @@ public enum FieldValidation {
         return text
     }
 
+    /// The longest username Auth accepts.
+    public static let maximumUsernameLength = 64
+
+    /// A username as Auth accepts it: 1...64 characters of `A-Z a-z 0-9 _ -` (server-generated ones are base58).
+    /// Auth checks the usernames it is given with this; Sharing the intended recipient of an invitation.
+    public static func username(_ text: String, field: String = "username") throws(RPCStatus) -> String {
+        let utf8 = text.utf8
+        guard !utf8.isEmpty else { throw invalid(field, "\(field) is required") }
+        guard utf8.count <= maximumUsernameLength else {
+            throw invalid(field, "\(field) is longer than \(maximumUsernameLength) characters")
+        }
+        for c in utf8 {
+            switch c {
+            case UInt8(ascii: "a")...UInt8(ascii: "z"), UInt8(ascii: "A")...UInt8(ascii: "Z"),
+                UInt8(ascii: "0")...UInt8(ascii: "9"), UInt8(ascii: "_"), UInt8(ascii: "-"):
+                continue
+            default:
+                throw invalid(field, "\(field) may contain only letters, digits, '_' and '-'")
+            }
+        }
+        return text
+    }
+
+    /// Exactly `bytes` bytes as `2 × bytes` lowercase hex characters (a digest, a MAC, an SRP value); returns the
+    /// bytes.
+    public static func lowercaseHex(_ text: String, field: String, bytes: Int) throws(RPCStatus) -> [UInt8] {
+        let utf8 = Array(text.utf8)
+        guard utf8.count == bytes * 2 else {
+            throw invalid(field, "\(field) must be \(bytes * 2) lowercase hex characters, got \(utf8.count)")
+        }
+        var out = [UInt8]()
+        out.reserveCapacity(bytes)
+        var high: UInt8 = 0
+        for (index, c) in utf8.enumerated() {
+            let value: UInt8
+            switch c {
+            case UInt8(ascii: "0")...UInt8(ascii: "9"): value = c - UInt8(ascii: "0")
+            case UInt8(ascii: "a")...UInt8(ascii: "f"): value = c - UInt8(ascii: "a") + 10
+            default: throw invalid(field, "\(field) must be lowercase hex")
+            }
+            if index % 2 == 0 { high = value } else { out.append(high << 4 | value) }
+        }
+        return out
+    }
+
     /// A page size: 0 means `defaultSize`; more than `maximum` is refused.
     public static func pageSize(
         _ value: UInt32, field: String = "page_size", defaultSize: Int = 100, maximum: Int = 500

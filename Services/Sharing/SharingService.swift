@@ -1,0 +1,73 @@
+import Foundation
+import SVXContracts
+import SVXProto
+import SVXRPC
+import SVXService
+import SVXStore
+import Synchronization
+
+/// Every Sharing method (handlers by concern: Invitations, Connections; the Keystore check in KeystorePeer; the
+/// decisions in InvitationLifecycle and ConnectionLifecycle; housekeeping in Housekeeping).
+/// docs/ADR-008-sharing.md.
+///
+/// Concurrency: a change that counts a user's rows against a cap, or that joins or parts two users, runs under the
+/// advisory lock of each user involved (``lockUsers(_:_:)``), taken before any row lock; the invitation or
+/// connection rows it decides on are then read `FOR UPDATE`. So two acceptances of one invitation run one after the
+/// other (the second finds it accepted: NOT_FOUND), the caps cannot be overrun by concurrent calls, and two
+/// acceptances between the same two users cannot both connect them.
+final class SharingService: Sendable {
+    let configuration: SharingConfiguration
+    /// The Keystore, asked with the caller's session whether the keypair and public key a caller names are its own
+    /// (KeystorePeer.swift); nil when `SVX_KEYSTORE_ENDPOINT` is `none` (CreateInvitation and AcceptInvitation then
+    /// answer UNAVAILABLE).
+    let keystore: PeerClient?
+    /// When this process last ran everyone's housekeeping (``sweepIfDue(_:_:)``).
+    let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
+
+    init(configuration: SharingConfiguration = .init(), keystore: PeerClient?) {
+        self.configuration = configuration
+        self.keystore = keystore
+    }
+
+    func register(_ routes: ServiceRoutes) {
+        routes.registerAuthenticated(SharingRPC.createInvitation) { [self] in try createInvitation($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.getInvitation) { [self] in try getInvitation($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.acceptInvitation) { [self] in try acceptInvitation($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.listInvitations) { [self] in try listInvitations($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.revokeInvitation) { [self] in try revokeInvitation($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.listConnections) { [self] in try listConnections($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.getConnection) { [self] in try getConnection($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.renameConnection) { [self] in try renameConnection($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.deleteConnection) { [self] in try deleteConnection($0, $1, $2, $3) }
+    }
+
+    /// Takes the advisory lock of every user of `userIDs` for the rest of the transaction, in ascending order of the
+    /// lock keys, so that two transactions locking the same users never wait for each other in a cycle. Users not
+    /// involved are never held up.
+    static func lockUsers(_ db: PostgresConnection, _ userIDs: [UUID]) throws {
+        let keys = try db.query(
+            "SELECT DISTINCT hashtextextended(u::text, 8008) AS k FROM unnest($1::uuid[]) u ORDER BY k",
+            uuidArrayLiteral(userIDs)
+        ).map { try $0.decode(Int64.self, at: 0) }
+        for key in keys { _ = try db.query("SELECT pg_advisory_xact_lock($1)", key) }
+    }
+
+    /// Microseconds since the Unix epoch of a timestamptz, as SQL: the database clock at its own resolution, for the
+    /// decisions (``DatabaseInstant``).
+    static func epochMicroseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000000)::bigint" }
+
+    /// The caps (docs/ADR-008-sharing.md, "Caps").
+    var maximumPendingInvitations: Int { configuration.maximumPendingInvitations }
+    var maximumConnections: Int { configuration.maximumConnections }
+}
+
+extension SharingRefusal {
+    /// Runs `body`, turning a refusal into the status the caller gets.
+    static func answering<T>(_ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let refusal as SharingRefusal {
+            throw refusal.status
+        }
+    }
+}

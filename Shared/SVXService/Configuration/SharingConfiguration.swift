@@ -1,0 +1,36 @@
+import Foundation
+
+/// The Sharing service's own settings (README.md, "Configuration"): the caps of docs/ADR-008-sharing.md. Parsed like
+/// ``ServiceConfiguration``: a pure function of the environment, every error names its variable.
+public struct SharingConfiguration: Sendable, Equatable {
+    /// Pending (unexpired, neither accepted nor revoked) invitations one user may have out at once,
+    /// `SVX_SHARING_MAX_PENDING_INVITATIONS` (quota `pending_invitations`).
+    public var maximumPendingInvitations: Int
+    /// Active connections one user may have, `SVX_SHARING_MAX_CONNECTIONS` (quota `connections`): an acceptance
+    /// that would take either side past it is refused.
+    public var maximumConnections: Int
+
+    public static let defaultMaximumPendingInvitations = 100
+    public static let defaultMaximumConnections = 5_000
+
+    public init(
+        maximumPendingInvitations: Int = defaultMaximumPendingInvitations,
+        maximumConnections: Int = defaultMaximumConnections
+    ) {
+        self.maximumPendingInvitations = maximumPendingInvitations
+        self.maximumConnections = maximumConnections
+    }
+
+    /// Every variable Sharing reads beyond ``ServiceConfiguration``'s.
+    public static let variables = ["SVX_SHARING_MAX_PENDING_INVITATIONS", "SVX_SHARING_MAX_CONNECTIONS"]
+
+    public static func fromEnvironment(
+        _ environment: [String: String] = ProcessInfo.processInfo.environment
+    ) throws(ConfigurationError) -> SharingConfiguration {
+        SharingConfiguration(
+            maximumPendingInvitations: try ConfigurationError.integer(
+                environment, "SVX_SHARING_MAX_PENDING_INVITATIONS", defaultMaximumPendingInvitations, 1...100_000),
+            maximumConnections: try ConfigurationError.integer(
+                environment, "SVX_SHARING_MAX_CONNECTIONS", defaultMaximumConnections, 1...1_000_000))
+    }
+}
