@@ -254,7 +254,7 @@ import Testing
         let swapped = try Self.asSharingService(
             stack,
             """
-            UPDATE sharing.invitations SET inviter_public_key_pem = $3, inviter_key_sha256 = decode($4, 'hex')
+            UPDATE sharing.invitations SET inviter_public_key_pem = $3, inviter_key_sha256 = $4
             WHERE inviter_id = $1::uuid AND invitation_id = $2::uuid
             """,
             alice.userID, created.invitation.id, malloryPEM, try KeyFingerprint(publicKeyPEM: malloryPEM).hex)
