@@ -35,7 +35,8 @@ down:
 status:
 	@scripts/stack.sh status
 
-# One throwaway PostgreSQL for the whole run, stopped (by its recorded pid) whatever the outcome.
+# One throwaway PostgreSQL for the whole run (in a new directory under the system temp folder, recorded in
+# .svx/test-postgres), stopped by its recorded pid and deleted whatever the outcome.
 test: build-debug
 	@set -euo pipefail; \
 	env_lines=$$(scripts/test-postgres.sh start $(TEST_PG_DIR)); \
@@ -53,4 +54,5 @@ bench: up
 	scripts/bench.sh $(BENCH_OUT)
 
 clean:
-	rm -rf .build .svx/test-postgres
+	scripts/test-postgres.sh stop $(TEST_PG_DIR)
+	rm -rf .build

@@ -4,21 +4,45 @@
 #   stack.sh down    stop exactly what `up` started, by the pids it recorded
 #   stack.sh status  one line per part
 # Configuration (environment): SVX_STACK_DIR (.svx/stack), SVX_PG_PORT (55432), SVX_BIN_DIR (release build dir),
-# SVX_PROBE (svx-probe binary), and the service variables of the README, which are passed through.
+# SVX_PROBE (svx-probe binary), and the service variables of the README, which are passed through (with every
+# SVX_<SERVICE>_ENDPOINT and SVX_PG_PORT set to other ports, a second stack runs beside the first).
+#
+# The cluster lives in $stack/pgdata when its OS user can reach it there. As root it runs as `postgres`, and a
+# checkout in a folder that user cannot enter (anywhere under /root, mode 0700) gets its cluster in a directory
+# under the system temp folder instead (mktemp, 0700, owned by postgres), whose path $stack/postgres.home
+# records; `down` stops that cluster and deletes the directory, data included.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 source "$root/scripts/pg.sh"
 
-stack=${SVX_STACK_DIR:-$root/.svx/stack}
+stack=$(realpath -m "${SVX_STACK_DIR:-$root/.svx/stack}")
 pg_port=${SVX_PG_PORT:-55432}
 bin=${SVX_BIN_DIR:-$(cd "$root" && swift build -c release --show-bin-path 2>/dev/null)}
 probe=${SVX_PROBE:-$root/.build/svx-probe/svx-probe}
-data=$stack/pgdata
+home_record=$stack/postgres.home
 services=(auth keystore vault sharing classification)
 declare -A port=([auth]=7101 [keystore]=7102 [vault]=7103 [sharing]=7104 [classification]=7105)
 
 endpoint_of() { local var="SVX_${1^^}_ENDPOINT"; echo "${!var:-tcp://127.0.0.1:${port[$1]}}"; }
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
+
+locate_cluster() {  # sets home (empty: the cluster is in the stack directory), data and pg_log
+  home=""; [ -f "$home_record" ] && home=$(cat "$home_record")
+  if [ -n "$home" ]; then data=$home/data; pg_log=$home/postgres.log
+  else data=$stack/pgdata; pg_log=$stack/postgres.log; fi
+}
+
+place_cluster() {  # for `up`: keeps an existing cluster, else chooses where a new one goes
+  locate_cluster
+  if [ -n "$home" ] && [ -d "$home" ]; then return 0; fi
+  if [ -z "$home" ] && [ -f "$data/PG_VERSION" ]; then return 0; fi
+  if [ -z "$home" ] && { [ "$(id -u)" -ne 0 ] || pg_as_owner test -x "$(dirname "$stack")"; }; then return 0; fi
+  # The cluster's OS user cannot reach the stack directory (or the temp folder lost a recorded cluster).
+  [ -z "$home" ] && rmdir "$stack/pgdata" 2>/dev/null || true  # an empty one an earlier, failed initdb left
+  home=$(pg_new_home stack-pg)
+  echo "$home" > "$home_record"
+  data=$home/data; pg_log=$home/postgres.log
+}
 
 secrets() {  # one random password per service role, generated once, readable by the owner only
   local file=$stack/secrets.env
@@ -38,7 +62,7 @@ up_postgres() {
     pg_init "$data" scram-sha-256
   fi
   if ! pg_running "$data"; then
-    pg_start "$data" "$pg_port" "$stack/postgres.log"
+    pg_start "$data" "$pg_port" "$pg_log"
   fi
   pg_psql "$data" "$pg_port" postgres -tAc "SELECT 1 FROM pg_database WHERE datname = 'svx'" | grep -q 1 \
     || pg_psql "$data" "$pg_port" postgres -c "CREATE DATABASE svx"
@@ -80,15 +104,18 @@ wait_healthy() {
 }
 
 cmd_up() {
-  mkdir -p "$stack"; chmod 711 "$stack"  # others may only traverse: the cluster runs as postgres
+  (umask 077; mkdir -p "$stack")
   for s in "${services[@]}"; do [ -x "$bin/svx-$s" ] || { echo "missing $bin/svx-$s: run make build" >&2; exit 1; }; done
   [ -x "$probe" ] || { echo "missing $probe: run make probe" >&2; exit 1; }
   secrets
+  place_cluster
+  # Others may only traverse the stack directory when a cluster in it runs as postgres; else it is the owner's alone.
+  if [ -z "$home" ] && [ "$(id -u)" -eq 0 ]; then chmod 711 "$stack"; else chmod 700 "$stack"; fi
   up_postgres
   for s in "${services[@]}"; do up_service "$s"; done
   wait_healthy
   echo "svx stack is up (state, logs and pids in $stack)"
-  echo "  postgres        127.0.0.1:$pg_port  database svx  (admin: socket in $data)"
+  echo "  postgres        127.0.0.1:$pg_port  database svx  (admin: socket in $data)  log $pg_log"
   for s in "${services[@]}"; do printf '  %-15s %s  pid %s  log %s\n' "$s" "$(endpoint_of "$s")" "$(cat "$stack/$s.pid")" "$stack/$s.log"; done
 }
 
@@ -105,11 +132,18 @@ cmd_down() {
     fi
     rm -f "$stack/$s.pid"
   done
+  locate_cluster
   if [ -d "$data" ] && pg_running "$data"; then pg_stop "$data"; echo "stopped postgres"; fi
+  if [ -n "$home" ]; then
+    if [ -d "$data" ] && pg_running "$data"; then echo "postgres in $data did not stop; its directory is kept" >&2; return 1; fi
+    if [ -d "$home" ]; then pg_remove_home "$home"; echo "removed the cluster directory $home"; fi
+    rm -f "$home_record"
+  fi
 }
 
 cmd_status() {
   local s rc=0 line
+  locate_cluster
   if [ -d "$data" ] && pg_running "$data" && pg_as_owner "$PG_BIN/pg_isready" -q -h 127.0.0.1 -p "$pg_port"; then
     printf '%-15s %s\n' postgres "UP 127.0.0.1:$pg_port"
   else printf '%-15s %s\n' postgres DOWN; rc=1; fi

@@ -117,7 +117,7 @@ struct CommandLineTests {
             #expect(run.stdout == utf8("secret"), "\(content.debugDescription): \(run.stderr)")
         }
         // A corpus entry written by another library (about 20 000 iterations).
-        let entry = CompatCorpus.withDerivedKey[1]
+        let entry = try CompatCorpus.withDerivedKey()[1]
         #expect(try svx(["crypto", "decrypt", "--passphrase", "env:SVX_TEST_PASSPHRASE", entry.serialized], environment: [
             "SVX_TEST_PASSPHRASE": entry.passphrase,
         ]).stdout == utf8(entry.expected))
@@ -143,7 +143,7 @@ struct CommandLineTests {
         let malformed = try svx(["crypto", "verify", "--public-key", publicPath, "Sign.Rsa4096.x"])
         #expect(malformed.status == 2 && !malformed.stderr.isEmpty)
         // A corpus signature.
-        let entry = CompatCorpus.signatures[0]
+        let entry = try CompatCorpus.signatures()[0]
         let pemPath = FileManager.default.temporaryDirectory.appendingPathComponent("svx-cli-\(UUID()).pem")
         try entry.publicPEM.write(to: pemPath, atomically: true, encoding: .utf8)
         defer { try? FileManager.default.removeItem(at: pemPath) }

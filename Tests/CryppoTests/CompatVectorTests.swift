@@ -1,17 +1,19 @@
 import Cryppo
 import Testing
 
-/// Every entry of ../shared/vectors/cryppo-compat.json (Meeco/cryppo spec/compat.json).
+/// Every entry of ../shared/vectors/cryppo-compat.json (Meeco/cryppo spec/compat.json). When the file cannot be read,
+/// every test here fails with the path it was looked for at (`CompatCorpus`).
 @Suite struct CompatVectorTests {
-    @Test func corpusIsComplete() {
-        #expect(CompatCorpus.withKey.count == 95)
-        #expect(CompatCorpus.withDerivedKey.count == 48)
-        #expect(CompatCorpus.signatures.count == 16)
-        let formats = Set(CompatCorpus.withKey.map { "\($0.strategy)/\($0.format)" })
+    @Test func corpusIsComplete() throws {
+        let corpus = try CompatCorpus.load()
+        #expect(corpus.withKey.count == 95)
+        #expect(corpus.withDerivedKey.count == 48)
+        #expect(corpus.signatures.count == 16)
+        let formats = Set(corpus.withKey.map { "\($0.strategy)/\($0.format)" })
         #expect(formats == ["Aes256Gcm/latest_version", "Aes256Gcm/legacy", "Rsa4096/latest_version", "Rsa4096/legacy"])
     }
 
-    @Test(arguments: CompatCorpus.withKey)
+    @Test(arguments: try CompatCorpus.withKey())
     func decryptsWithKey(_ entry: CompatCorpus.WithKey) throws {
         let plaintext: [UInt8]
         switch entry.strategy {
@@ -27,7 +29,7 @@ import Testing
     }
 
     /// Re-serialising what we read gives current-format artefacts that read back to the same value.
-    @Test(arguments: CompatCorpus.withKey.filter { $0.strategy == "Aes256Gcm" })
+    @Test(arguments: try CompatCorpus.withKey().filter { $0.strategy == "Aes256Gcm" })
     func reserializesInCurrentFormat(_ entry: CompatCorpus.WithKey) throws {
         let parsed = try CryppoString(parsing: entry.serialized)
         let rewritten = parsed.serialized
@@ -38,12 +40,12 @@ import Testing
         #expect(try Cryppo.decrypt(rewritten, key: SymmetricKey(base64URL: entry.key)) == utf8(entry.expected))
     }
 
-    @Test(arguments: CompatCorpus.withDerivedKey)
+    @Test(arguments: try CompatCorpus.withDerivedKey())
     func decryptsWithDerivedKey(_ entry: CompatCorpus.WithDerivedKey) throws {
         #expect(try Cryppo.decrypt(entry.serialized, passphrase: entry.passphrase) == utf8(entry.expected))
     }
 
-    @Test(arguments: CompatCorpus.signatures)
+    @Test(arguments: try CompatCorpus.signatures())
     func verifiesSignature(_ entry: CompatCorpus.Signature) throws {
         let publicKey = try RSAPublicKey(pem: entry.publicPEM)
         let data = try Cryppo.verify(entry.serialized, publicKey: publicKey)

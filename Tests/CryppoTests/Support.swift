@@ -6,7 +6,14 @@ import Testing
 enum Paths {
     static let packageRoot = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
         .deletingLastPathComponent()
-    static let vectors = packageRoot.appendingPathComponent("../shared/vectors/cryppo-compat.json").standardizedFileURL
+    /// The cross-library corpus: `cryppo-compat.json` in `SVX_TEST_VECTORS_DIR` when set, else in `../shared/vectors`
+    /// beside the checkout.
+    static let vectors: URL = {
+        let configured = ProcessInfo.processInfo.environment["SVX_TEST_VECTORS_DIR"].flatMap { $0.isEmpty ? nil : $0 }
+        let directory = configured.map { URL(fileURLWithPath: $0) }
+            ?? packageRoot.appendingPathComponent("../shared/vectors")
+        return directory.appendingPathComponent("cryppo-compat.json").standardizedFileURL
+    }()
     static let fixtures = packageRoot.appendingPathComponent("Tests/CryppoTests/Fixtures")
 
     static func fixture(_ name: String) throws -> String {
@@ -37,8 +44,9 @@ func expectCryppoError(_ code: CryppoError.Code, sourceLocation: SourceLocation 
     }
 }
 
-/// The cross-library corpus.
-struct CompatCorpus {
+/// The cross-library corpus (`Paths.vectors`), read once. A missing or malformed file is an error that names the path
+/// looked at, thrown by each test that needs the corpus (from its arguments too): those tests fail, the others run.
+struct CompatCorpus: Sendable {
     struct WithKey: Sendable, CustomTestStringConvertible {
         let index: Int, strategy: String, format: String, key: String, serialized: String, expected: String
         var testDescription: String { "#\(index) \(strategy) \(format)" }
@@ -52,21 +60,59 @@ struct CompatCorpus {
         var testDescription: String { "#\(index)" }
     }
 
-    static func loadJSON() -> [String: Any] {
-        let data = try! Data(contentsOf: Paths.vectors)
-        return try! JSONSerialization.jsonObject(with: data) as! [String: Any]
+    struct Unreadable: Error, CustomStringConvertible {
+        let description: String
     }
 
-    static let withKey: [WithKey] = (loadJSON()["encryption_with_key"] as! [[String: String]]).enumerated().map { i, e in
-        WithKey(index: i, strategy: e["encryption_strategy"]!, format: e["format"]!, key: e["key"]!,
-                serialized: e["serialized"]!, expected: e["expected_decryption_result"]!)
-    }
-    static let withDerivedKey: [WithDerivedKey] = (loadJSON()["encryption_with_derived_key"] as! [[String: String]])
-        .enumerated().map { i, e in
-            WithDerivedKey(index: i, format: e["format"]!, passphrase: e["passphrase"]!, serialized: e["serialized"]!,
-                           expected: e["expected_decryption_result"]!)
+    let withKey: [WithKey]
+    let withDerivedKey: [WithDerivedKey]
+    let signatures: [Signature]
+
+    private static let loaded = Result { try CompatCorpus(file: Paths.vectors) }
+
+    /// The corpus, or the error that says where it was looked for and what was wrong.
+    static func load() throws -> CompatCorpus { try loaded.get() }
+
+    static func withKey() throws -> [WithKey] { try load().withKey }
+    static func withDerivedKey() throws -> [WithDerivedKey] { try load().withDerivedKey }
+    static func signatures() throws -> [Signature] { try load().signatures }
+
+    private init(file: URL) throws {
+        let place = "the Cryppo compatibility vectors at \(file.path) (../shared/vectors beside the checkout, or "
+            + "SVX_TEST_VECTORS_DIR)"
+        let data: Data
+        do {
+            data = try Data(contentsOf: file)
+        } catch {
+            throw Unreadable(description: "cannot read \(place): \(error.localizedDescription)")
         }
-    static let signatures: [Signature] = (loadJSON()["signatures"] as! [[String: String]]).enumerated().map { i, e in
-        Signature(index: i, publicPEM: e["public_pem"]!, serialized: e["serialized_signature"]!)
+        guard let json = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else {
+            throw Unreadable(description: "\(place) is not a JSON object")
+        }
+        func entries(_ section: String) throws -> [(index: Int, field: (String) throws -> String)] {
+            guard let list = json[section] as? [[String: String]] else {
+                throw Unreadable(description: "\(place) has no list of string entries \"\(section)\"")
+            }
+            return list.enumerated().map { index, entry in
+                (index, { name in
+                    guard let value = entry[name] else {
+                        throw Unreadable(description: "\(place): entry #\(index) of \"\(section)\" has no \"\(name)\"")
+                    }
+                    return value
+                })
+            }
+        }
+        withKey = try entries("encryption_with_key").map { index, field in
+            WithKey(index: index, strategy: try field("encryption_strategy"), format: try field("format"),
+                    key: try field("key"), serialized: try field("serialized"),
+                    expected: try field("expected_decryption_result"))
+        }
+        withDerivedKey = try entries("encryption_with_derived_key").map { index, field in
+            WithDerivedKey(index: index, format: try field("format"), passphrase: try field("passphrase"),
+                           serialized: try field("serialized"), expected: try field("expected_decryption_result"))
+        }
+        signatures = try entries("signatures").map { index, field in
+            Signature(index: index, publicPEM: try field("public_pem"), serialized: try field("serialized_signature"))
+        }
     }
 }

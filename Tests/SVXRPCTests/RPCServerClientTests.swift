@@ -190,23 +190,26 @@ struct RPCServerClientTests {
     }
 
     @Test func requestThatExpiresInTheQueueIsNotExecuted() async throws {
-        // The slow handler runs long enough that the echo below is surely sent while it runs, even when
-        // this task stalls for a second on a loaded two-core machine.
-        let test = try TestServer.start(workers: 1, slowDelay: .milliseconds(2000))
-        defer { test.server.shutdown() }
+        // The only worker is held by the gate until the echo below has expired: no handler duration to outlast a
+        // loaded machine (a 2 s handler once finished before a stalled test had sent the echo).
+        let test = try TestServer.start(workers: 1)
+        defer {
+            test.gate.open()
+            test.server.shutdown()
+        }
         let client = try RPCClient(endpoint: test.endpoint)
         defer { client.close() }
-        async let slow = client.call(TestRPC.slow, HealthRequest(), timeout: .seconds(8))
-        #expect(await eventually { test.counters.slowStarted.load(ordering: .relaxed) == 1 })
-        // Queued behind the slow one, with a deadline that passes before the only worker is free.
+        async let held = client.call(TestRPC.gated, HealthRequest(), timeout: .seconds(60))
+        #expect(await eventually { test.counters.gatedStarted.load(ordering: .relaxed) == 1 })
+        // Queued behind the held one, with a deadline that passes while the only worker is busy.
         let status = await status {
             try await client.call(TestRPC.echo, HealthRequest(), timeout: .milliseconds(200))
         }
         #expect(status?.code == .deadlineExceeded)
-        _ = try await slow
-        // The worker took the expired request after the slow one and answered without running it.
-        try await Task.sleep(for: .milliseconds(50))
-        #expect(test.counters.echo.load(ordering: .relaxed) == 0)
+        test.gate.open()
+        _ = try await held
+        // The worker takes the expired request after the held one and answers without running it; the next echo,
+        // queued behind it, runs.
         #expect(try await client.call(TestRPC.echo, HealthRequest(), timeout: .seconds(5)).service == "")
         #expect(test.counters.echo.load(ordering: .relaxed) == 1)
     }
