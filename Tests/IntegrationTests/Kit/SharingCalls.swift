@@ -7,6 +7,11 @@ import SVXStore
 import SVXTestHarness
 import Testing
 
+/// The Sharing integration suites (SharingInvitationTests, SharingConnectionTests, SharingKeysAndCapsTests,
+/// SharingInputTests), one test at a time: each starts Auth, Keystore and Sharing (15 database connections), and all
+/// at once they would take more of the test PostgreSQL's connections than the rest of the suite leaves them.
+@Suite(.serialized) struct SharingIntegrationTests {}
+
 /// A user ready to connect: signed up through the kit, with a KEK in its Keystore to wrap connection keypairs.
 struct SharingUser: Sendable {
     let user: TestUser
