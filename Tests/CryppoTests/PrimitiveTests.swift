@@ -77,6 +77,12 @@ import Testing
         #expect(HashFunction.sha1.hash(utf8("abc")) == hex("a9993e364706816aba3e25717850c26c9cd0d89d"))
         #expect(HashFunction.sha256.hash(utf8("abc")) == hex("ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"))
         #expect(HashFunction.sha256.hash(utf8("a"), utf8("bc")) == HashFunction.sha256.hash(utf8("abc")))
+        // FIPS 180-2 appendix C.1; SHA-512 makes the safety code of a connection.
+        #expect(HashFunction.sha512.hash(utf8("abc")) == hex("""
+            ddaf35a193617abacc417349ae20413112e6fa4e89a97ea20a9eeee64b55d39a
+            2192992a274fc1a836ba3c23a3feebbd454d4423643ce80e2a9ac94fa54ca49f
+            """))
+        #expect(HashFunction.sha512.digestLength == 64)
         // RFC 4231 test case 2.
         #expect(HMAC.sha256(key: utf8("Jefe"), message: utf8("what do ya want for nothing?"))
             == hex("5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"))
@@ -193,6 +199,12 @@ import Testing
         #expect(Hex.encode(try Fixtures.publicKey.fingerprintSHA256)
             == "137fd97e1937f392d511b6557dd03c8a8cef0631fef51ce897a16c9f7fda8255")
         #expect(try Fixtures.otherPrivateKey.publicKey.fingerprintSHA256 != (try Fixtures.publicKey.fingerprintSHA256))
+        #expect(Hex.encode(try Fixtures.otherPrivateKey.publicKey.fingerprintSHA256)
+            == "318e21b2342a8177004ff19dd274a38fddd76bb67bb349b2025b2ec8f400cbd4")
+        // DER is canonical: the same key read from another PEM (CRLF) or taken from its private key, the same bytes.
+        #expect(der.count == 550)
+        #expect(try RSAPublicKey(pem: publicPEM.replacing("\n", with: "\r\n")).subjectPublicKeyInfoDER == der)
+        #expect(try Fixtures.privateKey.publicKey.subjectPublicKeyInfoDER == der)
     }
 
     @Test func signAndVerify() throws {

@@ -105,12 +105,14 @@ import Testing
         var keypair = Svx_Keystore_V1_Keypair()
         keypair.keypairID = "k"
         keypair.externalIdentifiers = ["auth", "other"]
+        keypair.metadata = ["purpose": "connection"]
         keypair.publicKeyPem = "-----BEGIN PUBLIC KEY-----"
         keypair.wrappedPrivateKey = "Aes256Gcm.e.f"
         keypair.kekVersion = 1
         keypair.createdAtMs = 4_000
         #expect(KeystoreWire.keypair(keypair) == WrappedKeypair(
-            id: "k", externalIdentifiers: ["auth", "other"], publicKeyPEM: "-----BEGIN PUBLIC KEY-----",
+            id: "k", externalIdentifiers: ["auth", "other"], metadata: ["purpose": "connection"],
+            publicKeyPEM: "-----BEGIN PUBLIC KEY-----",
             wrappedPrivateKey: "Aes256Gcm.e.f", kekVersion: 1, createdAt: Date(timeIntervalSince1970: 4)))
 
         var challenge = Svx_Keystore_V1_BeginKEKProofResponse()
@@ -165,12 +167,20 @@ import Testing
         #expect(keyring.keystore.endpoint == endpoints.keystore && keyring.keypairBits == 2048)
         #expect(try connection.vault().vault.endpoint == endpoints.vault)
         #expect(try connection.classification().classification.endpoint == endpoints.classification)
+        let sharing = try connection.sharing(timeout: .seconds(7), keypairBits: 2048)
+        #expect(sharing.sharing.endpoint == endpoints.sharing && sharing.keyring.keystore.endpoint == endpoints.keystore)
+        #expect(sharing.keypairBits == 2048 && sharing.timeout == .seconds(7))
 
         var broken = endpoints
         broken.vault = "no-such-transport://x"
         #expect { _ = try SVXConnection(endpoints: broken).vault() } throws: {
             guard let error = $0 as? SVXClientError else { return false }
             return error.code == .invalidInput && error.message.contains("Vault") && error.message.contains("no-such-transport://x")
+        }
+        broken = endpoints
+        broken.sharing = "no-such-transport://y"
+        #expect { _ = try SVXConnection(endpoints: broken).sharing() } throws: {
+            ($0 as? SVXClientError)?.message.contains("Sharing") == true
         }
     }
 }

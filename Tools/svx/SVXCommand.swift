@@ -20,6 +20,7 @@ struct SVXCommand: AsyncParsableCommand {
         subcommands: [
             SignUpCommand.self, LoginCommand.self, LogoutCommand.self, WhoAmICommand.self, SessionsCommand.self,
             KeysCommand.self, PassphraseCommand.self, TemplatesCommand.self, ItemsCommand.self, SchemesCommand.self,
-            NodesCommand.self, ClassifyCommand.self, UnclassifyCommand.self, CryptoCommand.self,
+            NodesCommand.self, ClassifyCommand.self, UnclassifyCommand.self, InvitationsCommand.self, ConnectionsCommand.self,
+            CryptoCommand.self,
         ])
 }

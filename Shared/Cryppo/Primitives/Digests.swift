@@ -1,15 +1,17 @@
 import COpenSSL
 
-/// Hash functions used by Cryppo and SRP.
+/// Hash functions used by Cryppo, SRP and the SDK (SHA-512: the safety code of a connection).
 public enum HashFunction: Sendable, Hashable, CustomStringConvertible {
     case sha1
     case sha256
+    case sha512
 
     /// Output length in bytes.
     public var digestLength: Int {
         switch self {
         case .sha1: 20
         case .sha256: 32
+        case .sha512: 64
         }
     }
 
@@ -17,6 +19,7 @@ public enum HashFunction: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .sha1: "SHA-1"
         case .sha256: "SHA-256"
+        case .sha512: "SHA-512"
         }
     }
 
@@ -24,6 +27,7 @@ public enum HashFunction: Sendable, Hashable, CustomStringConvertible {
         switch self {
         case .sha1: EVP_sha1()
         case .sha256: EVP_sha256()
+        case .sha512: EVP_sha512()
         }
     }
 
@@ -55,7 +59,7 @@ public enum HashFunction: Sendable, Hashable, CustomStringConvertible {
     public func hash(bytes: UnsafeRawBufferPointer) -> [UInt8] {
         var out = [UInt8](repeating: 0, count: digestLength)
         var length: UInt32 = 0
-        // EVP_Digest cannot fail for SHA-1/SHA-256 with a valid buffer short of memory exhaustion.
+        // EVP_Digest cannot fail for SHA-1/SHA-256/SHA-512 with a valid buffer short of memory exhaustion.
         let ok = EVP_Digest(bytes.baseAddress, bytes.count, &out, &length, md, nil)
         precondition(ok == 1, "EVP_Digest(\(self)) failed")
         return out

@@ -77,6 +77,9 @@ public struct SVXClientError: Error, Sendable, Equatable, CustomStringConvertibl
         /// What the server returned contradicts what the client itself encrypted alongside it (an attachment's
         /// size, name or digest): the server's copy was altered or mixed up, and nothing was written.
         case integrityFailed
+        /// A public key the server handed over is not the one the invitation secret vouches for (sharing.md §2.2):
+        /// the server, or someone in its place, swapped a key. Nothing was accepted or shared over it.
+        case keyVerificationFailed
     }
     public let code: Code
     public let message: String

@@ -32,6 +32,13 @@ public struct SVXConnection: Sendable {
         ClassificationClient(classification: try client("Classification", endpoints.classification), timeout: timeout)
     }
 
+    /// Invitations and connections at Sharing, with their keypairs at the Keystore; RSA-4096 connection keypairs.
+    public func sharing(timeout: Duration = .seconds(30), keypairBits: Int = 4096) throws -> SharingClient {
+        SharingClient(
+            sharing: try client("Sharing", endpoints.sharing), keyring: try keyring(timeout: timeout), timeout: timeout,
+            keypairBits: keypairBits)
+    }
+
     /// A malformed endpoint is the caller's input: ``SVXClientError/Code/invalidInput`` naming the service.
     private func client(_ service: String, _ endpoint: String) throws -> RPCClient {
         do {

@@ -59,6 +59,8 @@ public struct WrappedKeypair: Sendable, Equatable {
     public let id: String
     /// The client's names for it (`auth` for the account keypair).
     public let externalIdentifiers: [String]
+    /// What the client recorded about it (`purpose`: `connection` for a connection's keypair).
+    public let metadata: [String: String]
     public let publicKeyPEM: String
     /// A Cryppo string: the private key's PEM encrypted with the KEK.
     public let wrappedPrivateKey: String
@@ -111,7 +113,8 @@ enum KeystoreWire {
 
     static func keypair(_ wire: Svx_Keystore_V1_Keypair) -> WrappedKeypair {
         WrappedKeypair(
-            id: wire.keypairID, externalIdentifiers: wire.externalIdentifiers, publicKeyPEM: wire.publicKeyPem,
+            id: wire.keypairID, externalIdentifiers: wire.externalIdentifiers, metadata: wire.metadata,
+            publicKeyPEM: wire.publicKeyPem,
             wrappedPrivateKey: wire.wrappedPrivateKey, kekVersion: wire.kekVersion,
             createdAt: Date(wireMilliseconds: wire.createdAtMs))
     }

@@ -18,6 +18,10 @@ struct ClientOptions: ParsableArguments {
     var vaultEndpoint: String?
 
     @Option(
+        name: .customLong("sharing-endpoint"), help: "Sharing's endpoint (default: $SVX_SHARING_ENDPOINT or tcp://127.0.0.1:7104).")
+    var sharingEndpoint: String?
+
+    @Option(
         name: .customLong("classification-endpoint"),
         help: "Classification's endpoint (default: $SVX_CLASSIFICATION_ENDPOINT or tcp://127.0.0.1:7105).")
     var classificationEndpoint: String?
@@ -30,6 +34,7 @@ struct ClientOptions: ParsableArguments {
         if let authEndpoint { endpoints.auth = authEndpoint }
         if let keystoreEndpoint { endpoints.keystore = keystoreEndpoint }
         if let vaultEndpoint { endpoints.vault = vaultEndpoint }
+        if let sharingEndpoint { endpoints.sharing = sharingEndpoint }
         if let classificationEndpoint { endpoints.classification = classificationEndpoint }
         return endpoints
     }
@@ -43,6 +48,9 @@ struct ClientOptions: ParsableArguments {
     func keyringClient() throws -> KeyringClient { try connection.keyring() }
 
     func vaultClient() throws -> VaultClient { try connection.vault() }
+
+    /// RSA-4096 connection keypairs, as Meeco's SDK makes them.
+    func sharingClient() throws -> SharingClient { try connection.sharing() }
 
     func classificationClient() throws -> ClassificationClient { try connection.classification() }
 }

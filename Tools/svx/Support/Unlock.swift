@@ -18,17 +18,16 @@ struct VaultSession {
     }
 }
 
-/// The saved session with its keys open: what every command that touches item values needs. Values are
-/// encrypted and decrypted with the private DEK, which only the Secret Key and the passphrase reach; neither is
-/// kept, so each command asks for them again ($SVX_SECRET_KEY / --secret-key-file, $SVX_PASSPHRASE, or prompts).
-struct UnlockedVault {
+/// The saved session with its keys open (KEK, private DEK): what every command that encrypts or decrypts with them
+/// needs. The private DEK is reached only with the Secret Key and the passphrase; neither is kept, so each command
+/// asks for them again ($SVX_SECRET_KEY / --secret-key-file, $SVX_PASSPHRASE, or prompts).
+struct UnlockedKeyring {
     let session: AuthenticatedSession
     let keys: UnlockedKeys
-    let vault: VaultClient
 
-    /// Session → Secret Key → passphrase → the key hierarchy unwrapped (KEK, private DEK) → the vault user made sure
-    /// of. Errors come out as one clear line (`clientFlow`).
-    static func open(options: ClientOptions, unlock: UnlockOptions) async throws -> UnlockedVault {
+    /// Session → Secret Key → passphrase → the key hierarchy unwrapped (KEK, private DEK). Errors come out as one
+    /// clear line (`clientFlow`).
+    static func open(options: ClientOptions, unlock: UnlockOptions) async throws -> UnlockedKeyring {
         let state = ClientState()
         let session = try state.loadSession()
         guard session.credentialGeneration >= 1 else { throw CLIError("this session predates key generations: run `svx login` again") }
@@ -38,14 +37,12 @@ struct UnlockedVault {
         }
         let passphrase = try readPassphrase(prompt: "Passphrase: ")
         let keyring = try options.keyringClient()
-        let vault = try options.vaultClient()
         let progress = ProgressLine()
         let credentials = CurrentCredentials(account: try options.accountClient(), secretKey: secretKey, passphrase: passphrase)
         let keys = try await clientFlow {
             let pdk = try secretKey.passphraseDerivedKey(passphrase: passphrase)
-            let keys: UnlockedKeys
             do {
-                keys = try await keyring.unlock(
+                return try await keyring.unlock(
                     session: session, pdk: pdk, credentials: credentials, progress: progress.keyringEvents)
             } catch let error as SVXClientError where error.code == .keyUnwrapFailed {
                 progress.end("failed")
@@ -54,11 +51,25 @@ struct UnlockedVault {
                 progress.end("failed")
                 throw error
             }
-            try await vault.ensureVaultUser(session: session, keys: keys)
-            return keys
         }
         // A newer KEK than the session knew (a rotation from another device): remember it.
         if keys.kekVersion > session.highestKEKVersion { try? state.saveSession(session.remembering(kekVersion: keys.kekVersion)) }
-        return UnlockedVault(session: session, keys: keys, vault: vault)
+        return UnlockedKeyring(session: session, keys: keys)
+    }
+}
+
+/// The saved session with its keys open and the vault user made sure of: what every command that touches item
+/// values needs (values are encrypted and decrypted with the private DEK).
+struct UnlockedVault {
+    let session: AuthenticatedSession
+    let keys: UnlockedKeys
+    let vault: VaultClient
+
+    /// ``UnlockedKeyring/open(options:unlock:)``, then the vault user made sure of.
+    static func open(options: ClientOptions, unlock: UnlockOptions) async throws -> UnlockedVault {
+        let unlocked = try await UnlockedKeyring.open(options: options, unlock: unlock)
+        let vault = try options.vaultClient()
+        try await clientFlow { try await vault.ensureVaultUser(session: unlocked.session, keys: unlocked.keys) }
+        return UnlockedVault(session: unlocked.session, keys: unlocked.keys, vault: vault)
     }
 }
