@@ -190,7 +190,7 @@ final class RawDealer {
         let context = try ZMQContext()
         socket = try ZMQSocket(context: context, type: .dealer)
         try socket.setOption(.linger, 0)
-        try socket.setOption(.receiveTimeout, 2000)
+        try socket.setOption(.receiveTimeout, 15_000)  // only awaited when a response is due; a loaded run once needed more than 2 s
         try socket.connect(endpoint)
     }
 
