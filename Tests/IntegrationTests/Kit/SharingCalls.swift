@@ -8,7 +8,7 @@ import SVXTestHarness
 import Testing
 
 /// The Sharing integration suites (SharingInvitationTests, SharingConnectionTests, SharingKeysAndCapsTests,
-/// SharingInputTests), one test at a time: each starts Auth, Keystore and Sharing (15 database connections), and all
+/// SharingInputTests, SharingClientTests), one test at a time: each starts Auth, Keystore and Sharing (15 database connections), and all
 /// at once they would take more of the test PostgreSQL's connections than the rest of the suite leaves them.
 @Suite(.serialized) struct SharingIntegrationTests {}
 
