@@ -33,7 +33,7 @@ case "$1" in
     pg_init "$home/data" trust
     for attempt in 1 2 3; do
       port=$(free_port)
-      if pg_start "$home/data" "$port" "$home/postgres.log" fsync=off synchronous_commit=off full_page_writes=off max_connections=300; then
+      if pg_start "$home/data" "$port" "$home/postgres.log" fsync=off synchronous_commit=off full_page_writes=off max_connections=400; then
         echo "SVX_TEST_PG_HOST=127.0.0.1"; echo "SVX_TEST_PG_PORT=$port"; echo "SVX_TEST_PG_USER=postgres"
         exit 0
       fi

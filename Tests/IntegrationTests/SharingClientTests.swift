@@ -10,7 +10,7 @@ extension SharingIntegrationTests {
     /// The client side of Sharing I (issue 15; sharing.md §2.2, §2.7, §4 T1-T2) through real processes: the SDK's
     /// `SharingClient` and the `svx` binary against Auth, Keystore and Sharing on one database. The server-side
     /// attacks are played by editing the `sharing` schema as the service's own role could. One test at a time with the
-    /// other Sharing suites (``SharingIntegrationTests``): each stack takes 15 database connections.
+    /// other Sharing suites, on their stacks (``SharingIntegrationTests/stack(environment:)``).
     @Suite struct SharingClientTests {
         /// Connection keypairs of the SDK in these tests: 2048 bits, the Keystore's minimum (4096, the product's, takes
         /// seconds a key; the `svx` binary makes those).
@@ -59,7 +59,7 @@ extension SharingIntegrationTests {
         // MARK: The SDK
 
         @Test func inviteAcceptAndBothSidesSeeTheOtherVerifiedWithOneSafetyCode() async throws {
-            let stack = try await TestStack.start([.auth, .keystore, .sharing])
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let alice = try await Self.member(stack)
             let bob = try await Self.member(stack)
@@ -106,7 +106,7 @@ extension SharingIntegrationTests {
         }
 
         @Test func renameRevokeAndDeleteGoThroughTheSDK() async throws {
-            let stack = try await TestStack.start([.auth, .keystore, .sharing])
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let alice = try await Self.member(stack)
             let bob = try await Self.member(stack)
@@ -149,7 +149,7 @@ extension SharingIntegrationTests {
         }
 
         @Test func theSDKRefusesWhatTheServiceNeedNotSee() async throws {
-            let stack = try await TestStack.start([.auth, .keystore, .sharing])
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let alice = try await Self.member(stack)
             let bob = try await Self.member(stack)
@@ -188,7 +188,7 @@ extension SharingIntegrationTests {
         /// The inviter's SDK says MISMATCH and refuses the connection for sharing; `svx connections verify` and `list`
         /// say MISMATCH and exit 1; the two sides' safety codes differ.
         @Test func aSwappedInviteeKeyIsAMismatchForTheInviter() async throws {
-            let stack = try await TestStack.start([.auth, .keystore, .sharing])
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let alice = try await Self.member(stack)
             let bob = try await Self.member(stack)
@@ -246,7 +246,7 @@ extension SharingIntegrationTests {
         /// T2: the server puts another key in place of the inviter's before acceptance. The invitee's SDK refuses before
         /// making anything: no keypair, no connection, and the invitation stays pending.
         @Test func aSwappedInviterKeyIsRefusedBeforeAcceptance() async throws {
-            let stack = try await TestStack.start([.auth, .keystore, .sharing])
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let alice = try await Self.member(stack)
             let bob = try await Self.member(stack)
@@ -302,7 +302,7 @@ extension SharingIntegrationTests {
         /// --name Bob`, B runs `svx connections accept CODE --name Alice`; both `svx connections list` show the other,
         /// both `svx connections verify` print the same safety code and "verified". Then rename, revoke and delete.
         @Test func twoAccountsConnectThroughTheCommandLine() async throws {
-            let stack = try await TestStack.start([.auth, .keystore, .sharing])
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
 
             struct Account {
