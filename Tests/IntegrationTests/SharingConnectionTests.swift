@@ -10,8 +10,6 @@ extension SharingIntegrationTests {
     /// Connections through real processes: each side reaches only its own row; renaming; ending both sides; paging of
     /// connections and invitations. docs/ADR-008-sharing.md.
     @Suite struct SharingConnectionTests {
-        static let services: Set<TestService> = [.auth, .keystore, .sharing]
-
         /// Makes a connection between `inviter` and `invitee`; returns (inviter's side, invitee's side).
         static func connect(_ inviter: SharingUser, _ invitee: SharingUser) async throws
             -> (Svx_Sharing_V1_Connection, Svx_Sharing_V1_Connection)
@@ -23,7 +21,7 @@ extension SharingIntegrationTests {
         }
 
         @Test func deletingEndsBothSidesOnceAndAllowsANewConnection() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, bob) = (users[0], users[1])
@@ -66,7 +64,7 @@ extension SharingIntegrationTests {
 
         /// Both sides delete at the same moment: the connection ends once, the other call is `connection_ended`.
         @Test func concurrentDeletesFromBothSidesEndItOnce() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, bob) = (users[0], users[1])
@@ -85,7 +83,7 @@ extension SharingIntegrationTests {
 
         /// A stranger's connection ids, and the other side's own id, are NOT_FOUND with the message of an unknown id.
         @Test func connectionIdsOfOthersAreNotFoundLikeUnknownOnes() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 3)
             let (alice, bob, carol) = (users[0], users[1], users[2])
@@ -114,7 +112,7 @@ extension SharingIntegrationTests {
 
         /// Both lists are newest first and keyset-paged by id; every element once, whatever the page size.
         @Test func listsArePagedNewestFirst() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 5)
             let alice = users[0]

@@ -12,7 +12,7 @@ extension SharingIntegrationTests {
     /// in clear.
     @Suite struct SharingInputTests {
         @Test func malformedInputOnEveryMethodNamesTheFieldAndChangesNothing() async throws {
-            let stack = try await TestStack.start([.auth, .keystore, .sharing])
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, bob) = (users[0], users[1])

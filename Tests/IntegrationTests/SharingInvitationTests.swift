@@ -11,10 +11,8 @@ extension SharingIntegrationTests {
     /// sharing.md §4 that the server answers (T4-T8): a stranger without the token, replays and concurrent acceptances,
     /// an intended recipient, self and existing connections, expiry. docs/ADR-008-sharing.md.
     @Suite struct SharingInvitationTests {
-        static let services: Set<TestService> = [.auth, .keystore, .sharing]
-
         @Test func twoUsersConnectWithBothKeysConfirmedAndNoSecretStored() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, bob) = (users[0], users[1])
@@ -91,7 +89,7 @@ extension SharingIntegrationTests {
 
         /// T4: someone with the ids (the code without its token, or a guess) learns nothing and changes nothing.
         @Test func aStrangerWithTheIdsButNotTheTokenFindsNothing() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, mallory) = (users[0], users[1])
@@ -140,7 +138,7 @@ extension SharingIntegrationTests {
         /// T5: an invitation makes exactly one connection, however many acceptances race for it; the rest are NOT_FOUND.
         /// After the acceptance the database holds no token, nor its hash.
         @Test func replayedAndConcurrentAcceptancesMakeExactlyOneConnection() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 11)
             let alice = users[0]
@@ -209,7 +207,7 @@ extension SharingIntegrationTests {
         /// T6: an invitation for a username is for that user only; the holder of a leaked code is refused and the
         /// invitation waits for its recipient.
         @Test func anInvitationForAUsernameIsForThatUserOnly() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 3)
             let (alice, bob, mallory) = (users[0], users[1], users[2])
@@ -232,7 +230,7 @@ extension SharingIntegrationTests {
         /// T7: accepting one's own invitation, or an invitation from someone one is connected with already, is refused
         /// and leaves the invitation pending.
         @Test func selfAndExistingConnectionsAreRefusedAndTheInvitationWaits() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 3)
             let (alice, bob, carol) = (users[0], users[1], users[2])
@@ -270,7 +268,7 @@ extension SharingIntegrationTests {
         /// opens for nobody, is listed EXPIRED to its inviter, and its token hash is dropped: by the inviter's next
         /// listing, and by the sweep every process runs.
         @Test func anExpiredInvitationOpensForNobodyAndLosesItsTokenHash() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 3)
             let (alice, bob, carol) = (users[0], users[1], users[2])
@@ -327,7 +325,7 @@ extension SharingIntegrationTests {
         }
 
         @Test func theInviterRevokesAPendingInvitation() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, bob) = (users[0], users[1])

@@ -11,10 +11,8 @@ extension SharingIntegrationTests {
     /// writes nothing when it cannot ask), and the caps of pending invitations and connections hold, also under
     /// concurrent calls. docs/ADR-008-sharing.md.
     @Suite struct SharingKeysAndCapsTests {
-        static let services: Set<TestService> = [.auth, .keystore, .sharing]
-
         @Test func aKeyThatIsNotTheCallersOwnIsRefusedAndNothingIsWritten() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, bob) = (users[0], users[1])
@@ -62,7 +60,7 @@ extension SharingIntegrationTests {
         /// The Keystore unreachable (or switched off): CreateInvitation and AcceptInvitation answer UNAVAILABLE and write
         /// nothing; with it back, the same acceptance goes through.
         @Test func withoutTheKeystoreNothingIsWritten() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, bob) = (users[0], users[1])
@@ -95,7 +93,7 @@ extension SharingIntegrationTests {
         /// 100 pending invitations per user (the default): one more is RESOURCE_EXHAUSTED with retry_after_ms until the
         /// earliest expires, nothing written; revoking one, or one expiring, makes room.
         @Test func pendingInvitationsAreCapped() async throws {
-            let stack = try await TestStack.start(Self.services)
+            let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 2)
             let (alice, bob) = (users[0], users[1])
@@ -132,8 +130,7 @@ extension SharingIntegrationTests {
         /// At most SVX_SHARING_MAX_CONNECTIONS active connections per user, on both sides of an acceptance; concurrent
         /// acceptances cannot overrun it.
         @Test func connectionsAreCappedForBothSidesEvenUnderConcurrentAcceptances() async throws {
-            let stack = try await TestStack.start(
-                Self.services, environment: [.sharing: ["SVX_SHARING_MAX_CONNECTIONS": "2"]])
+            let stack = try await SharingIntegrationTests.stack(environment: [.sharing: ["SVX_SHARING_MAX_CONNECTIONS": "2"]])
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 6)
             let alice = users[0]
@@ -176,7 +173,8 @@ extension SharingIntegrationTests {
         }
 
         @Test func everyMethodNeedsASession() async throws {
-            let stack = try await TestStack.start([.auth, .sharing])
+            let stack = try await TestStack.start(
+                [.auth, .sharing], environment: [.auth: ["SVX_WORKERS": "2"], .sharing: ["SVX_WORKERS": "2"]])
             defer { stack.stop() }
             let id = unknownID()
             let failures: [RPCStatus?] = [

@@ -8,9 +8,17 @@ import SVXTestHarness
 import Testing
 
 /// The Sharing integration suites (SharingInvitationTests, SharingConnectionTests, SharingKeysAndCapsTests,
-/// SharingInputTests), one test at a time: each starts Auth, Keystore and Sharing (15 database connections), and all
-/// at once they would take more of the test PostgreSQL's connections than the rest of the suite leaves them.
-@Suite(.serialized) struct SharingIntegrationTests {}
+/// SharingInputTests, SharingClientTests), one test at a time: each starts Auth, Keystore and Sharing, and all at
+/// once they would take more of the test PostgreSQL's connections than the rest of the suite leaves them.
+@Suite(.serialized) struct SharingIntegrationTests {
+    /// Auth, Keystore and Sharing on a new database, with `environment` on top: Auth and the Keystore with 2 workers
+    /// each (these tests do not load them), Sharing with its default 4 (11 database connections in all).
+    static func stack(environment: [TestService: [String: String]] = [:]) async throws -> TestStack {
+        var wired: [TestService: [String: String]] = [.auth: ["SVX_WORKERS": "2"], .keystore: ["SVX_WORKERS": "2"]]
+        wired.merge(environment) { base, set in base.merging(set) { $1 } }
+        return try await TestStack.start([.auth, .keystore, .sharing], environment: wired)
+    }
+}
 
 /// A user ready to connect: signed up through the kit, with a KEK in its Keystore to wrap connection keypairs.
 struct SharingUser: Sendable {

@@ -37,7 +37,7 @@ struct ConnectionsCommand: AsyncParsableCommand {
         }
 
         func run() async throws {
-            let text = try code ?? Terminal.promptOnTerminal("Invitation code: ")
+            let text = try code ?? askForCode()
             let invitationCode = try clientCode(text)
             let (sharing, keys) = try await SharingSession.unlocked(options: options, unlock: unlock)
             let progress = ProgressLine()
@@ -61,6 +61,14 @@ struct ConnectionsCommand: AsyncParsableCommand {
                 SharingOutput.printKeyCheck(connection)
             }
             try SharingOutput.failOnMismatch([connection])
+        }
+
+        /// The code asked for on the terminal (no echo: it is a secret until accepted).
+        private func askForCode() throws -> String {
+            guard let tty = try? Terminal.promptOnTerminal("Invitation code: ") else {
+                throw CLIError("no invitation code: give it as CODE (there is no terminal to ask on)")
+            }
+            return tty
         }
 
         /// The code parsed, or one clear line saying what is wrong with it.
