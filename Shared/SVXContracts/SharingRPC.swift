@@ -13,4 +13,15 @@ public enum SharingRPC {
     public static let getConnection = RPCMethod<Svx_Sharing_V1_GetConnectionRequest, Svx_Sharing_V1_GetConnectionResponse>("svx.sharing.v1.Sharing/GetConnection")
     public static let renameConnection = RPCMethod<Svx_Sharing_V1_RenameConnectionRequest, Svx_Sharing_V1_RenameConnectionResponse>("svx.sharing.v1.Sharing/RenameConnection")
     public static let deleteConnection = RPCMethod<Svx_Sharing_V1_DeleteConnectionRequest, Svx_Sharing_V1_DeleteConnectionResponse>("svx.sharing.v1.Sharing/DeleteConnection")
+
+    // Part II: shares.
+    public static let createShare = RPCMethod<Svx_Sharing_V1_CreateShareRequest, Svx_Sharing_V1_CreateShareResponse>("svx.sharing.v1.Sharing/CreateShare")
+    public static let listOutgoingShares = RPCMethod<Svx_Sharing_V1_ListOutgoingSharesRequest, Svx_Sharing_V1_ListOutgoingSharesResponse>("svx.sharing.v1.Sharing/ListOutgoingShares")
+    public static let listItemShares = RPCMethod<Svx_Sharing_V1_ListItemSharesRequest, Svx_Sharing_V1_ListItemSharesResponse>("svx.sharing.v1.Sharing/ListItemShares")
+    public static let revokeShare = RPCMethod<Svx_Sharing_V1_RevokeShareRequest, Svx_Sharing_V1_RevokeShareResponse>("svx.sharing.v1.Sharing/RevokeShare")
+    public static let listIncomingShares = RPCMethod<Svx_Sharing_V1_ListIncomingSharesRequest, Svx_Sharing_V1_ListIncomingSharesResponse>("svx.sharing.v1.Sharing/ListIncomingShares")
+    public static let getIncomingShare = RPCMethod<Svx_Sharing_V1_GetIncomingShareRequest, Svx_Sharing_V1_GetIncomingShareResponse>("svx.sharing.v1.Sharing/GetIncomingShare")
+    public static let acceptShare = RPCMethod<Svx_Sharing_V1_AcceptShareRequest, Svx_Sharing_V1_AcceptShareResponse>("svx.sharing.v1.Sharing/AcceptShare")
+    public static let rejectShare = RPCMethod<Svx_Sharing_V1_RejectShareRequest, Svx_Sharing_V1_RejectShareResponse>("svx.sharing.v1.Sharing/RejectShare")
+    public static let deleteIncomingShare = RPCMethod<Svx_Sharing_V1_DeleteIncomingShareRequest, Svx_Sharing_V1_DeleteIncomingShareResponse>("svx.sharing.v1.Sharing/DeleteIncomingShare")
 }

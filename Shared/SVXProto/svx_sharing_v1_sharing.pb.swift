@@ -155,6 +155,122 @@ public nonisolated enum Svx_Sharing_V1_ConnectionRole: SwiftProtobuf.Enum, Swift
 
 }
 
+public nonisolated enum Svx_Sharing_V1_ShareState: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// in a list request: every state
+  case unspecified // = 0
+
+  /// terms to accept first: no content yet
+  case pendingAcceptance // = 1
+  case active // = 2
+
+  /// by the recipient, while pending
+  case rejected // = 3
+
+  /// expires_at passed (database clock)
+  case expired // = 4
+
+  /// by its sender or the item's owner, or cascaded from a revoked parent
+  case revoked // = 5
+
+  /// the recipient deleted its copy
+  case deleted // = 6
+
+  /// the max_content_fetches-th content fetch was served
+  case consumed // = 7
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .pendingAcceptance
+    case 2: self = .active
+    case 3: self = .rejected
+    case 4: self = .expired
+    case 5: self = .revoked
+    case 6: self = .deleted
+    case 7: self = .consumed
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .pendingAcceptance: return 1
+    case .active: return 2
+    case .rejected: return 3
+    case .expired: return 4
+    case .revoked: return 5
+    case .deleted: return 6
+    case .consumed: return 7
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Svx_Sharing_V1_ShareState] = [
+    .unspecified,
+    .pendingAcceptance,
+    .active,
+    .rejected,
+    .expired,
+    .revoked,
+    .deleted,
+    .consumed,
+  ]
+
+}
+
+public nonisolated enum Svx_Sharing_V1_SharingMode: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+
+  /// in a request: OWNER
+  case unspecified // = 0
+
+  /// the recipient may not on-share
+  case owner // = 1
+
+  /// the recipient may on-share to its own connections
+  case anyone // = 2
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .unspecified
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .unspecified
+    case 1: self = .owner
+    case 2: self = .anyone
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .unspecified: return 0
+    case .owner: return 1
+    case .anyone: return 2
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Svx_Sharing_V1_SharingMode] = [
+    .unspecified,
+    .owner,
+    .anyone,
+  ]
+
+}
+
 /// An invitation as its inviter sees it (never the token).
 public nonisolated struct Svx_Sharing_V1_Invitation: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -603,6 +719,635 @@ public nonisolated struct Svx_Sharing_V1_DeleteConnectionResponse: @unchecked Se
   fileprivate var _storage = _StorageClass.defaultInstance
 }
 
+/// One slot of a share, for one recipient. In a CreateShare of an owned item the client sends slot_id and the three
+/// value fields; name, label, slot_type and ordinal come from the Vault. In an on-share the hash is left empty and
+/// Sharing copies the parent's (the owner's), so every later recipient verifies against the owner's values.
+public nonisolated struct Svx_Sharing_V1_ShareSlot: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var slotID: String = String()
+
+  public var name: String = String()
+
+  public var label: String = String()
+
+  public var slotType: String = String()
+
+  public var ordinal: Int32 = 0
+
+  /// Cryppo(share DEK, UTF-8 value); empty: the slot has no value
+  public var encryptedValue: String = String()
+
+  /// Cryppo(share DEK, 64 random bytes); empty with the value
+  public var encryptedValueVerificationKey: String = String()
+
+  /// lowercase hex HMAC-SHA256(vvk, UTF-8 value); empty with the value
+  public var valueVerificationHash: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A share, as its sender, its recipient or the item's owner sees it (never its content).
+public nonisolated struct Svx_Sharing_V1_Share: @unchecked Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String {
+    get {_storage._shareID}
+    set {_uniqueStorage()._shareID = newValue}
+  }
+
+  /// the item's owner; empty on an on-share seen by someone not connected to them
+  public var ownerID: String {
+    get {_storage._ownerID}
+    set {_uniqueStorage()._ownerID = newValue}
+  }
+
+  public var senderID: String {
+    get {_storage._senderID}
+    set {_uniqueStorage()._senderID = newValue}
+  }
+
+  public var senderUsername: String {
+    get {_storage._senderUsername}
+    set {_uniqueStorage()._senderUsername = newValue}
+  }
+
+  public var recipientID: String {
+    get {_storage._recipientID}
+    set {_uniqueStorage()._recipientID = newValue}
+  }
+
+  public var recipientUsername: String {
+    get {_storage._recipientUsername}
+    set {_uniqueStorage()._recipientUsername = newValue}
+  }
+
+  /// the sender's side of the connection it went over (sender's view only)
+  public var senderConnectionID: String {
+    get {_storage._senderConnectionID}
+    set {_uniqueStorage()._senderConnectionID = newValue}
+  }
+
+  /// the recipient's side (recipient's view only)
+  public var recipientConnectionID: String {
+    get {_storage._recipientConnectionID}
+    set {_uniqueStorage()._recipientConnectionID = newValue}
+  }
+
+  /// the owner's item id
+  public var itemID: String {
+    get {_storage._itemID}
+    set {_uniqueStorage()._itemID = newValue}
+  }
+
+  /// a single-slot share: that slot; empty: the whole item
+  public var slotID: String {
+    get {_storage._slotID}
+    set {_uniqueStorage()._slotID = newValue}
+  }
+
+  /// an on-share: the share it was made from
+  public var parentShareID: String {
+    get {_storage._parentShareID}
+    set {_uniqueStorage()._parentShareID = newValue}
+  }
+
+  /// 1: shared by the owner; at most 8
+  public var depth: UInt32 {
+    get {_storage._depth}
+    set {_uniqueStorage()._depth = newValue}
+  }
+
+  public var itemLabel: String {
+    get {_storage._itemLabel}
+    set {_uniqueStorage()._itemLabel = newValue}
+  }
+
+  public var templateName: String {
+    get {_storage._templateName}
+    set {_uniqueStorage()._templateName = newValue}
+  }
+
+  /// the owner's item version the values were encrypted from
+  public var itemVersion: UInt64 {
+    get {_storage._itemVersion}
+    set {_uniqueStorage()._itemVersion = newValue}
+  }
+
+  public var sharingMode: Svx_Sharing_V1_SharingMode {
+    get {_storage._sharingMode}
+    set {_uniqueStorage()._sharingMode = newValue}
+  }
+
+  public var acceptanceRequired: Bool {
+    get {_storage._acceptanceRequired}
+    set {_uniqueStorage()._acceptanceRequired = newValue}
+  }
+
+  public var state: Svx_Sharing_V1_ShareState {
+    get {_storage._state}
+    set {_uniqueStorage()._state = newValue}
+  }
+
+  /// 0: never
+  public var expiresAtMs: UInt64 {
+    get {_storage._expiresAtMs}
+    set {_uniqueStorage()._expiresAtMs = newValue}
+  }
+
+  /// 0: unlimited; 1: view once
+  public var maxContentFetches: UInt32 {
+    get {_storage._maxContentFetches}
+    set {_uniqueStorage()._maxContentFetches = newValue}
+  }
+
+  public var contentFetches: UInt32 {
+    get {_storage._contentFetches}
+    set {_uniqueStorage()._contentFetches = newValue}
+  }
+
+  public var firstFetchedAtMs: UInt64 {
+    get {_storage._firstFetchedAtMs}
+    set {_uniqueStorage()._firstFetchedAtMs = newValue}
+  }
+
+  public var lastFetchedAtMs: UInt64 {
+    get {_storage._lastFetchedAtMs}
+    set {_uniqueStorage()._lastFetchedAtMs = newValue}
+  }
+
+  public var createdAtMs: UInt64 {
+    get {_storage._createdAtMs}
+    set {_uniqueStorage()._createdAtMs = newValue}
+  }
+
+  public var acceptedAtMs: UInt64 {
+    get {_storage._acceptedAtMs}
+    set {_uniqueStorage()._acceptedAtMs = newValue}
+  }
+
+  public var updatedAtMs: UInt64 {
+    get {_storage._updatedAtMs}
+    set {_uniqueStorage()._updatedAtMs = newValue}
+  }
+
+  public var endedAtMs: UInt64 {
+    get {_storage._endedAtMs}
+    set {_uniqueStorage()._endedAtMs = newValue}
+  }
+
+  /// rejected | expired | revoked | parent_revoked | deleted | consumed
+  public var endReason: String {
+    get {_storage._endReason}
+    set {_uniqueStorage()._endReason = newValue}
+  }
+
+  /// the recipient's connection keypair the DEK is wrapped with
+  public var recipientKeypairID: String {
+    get {_storage._recipientKeypairID}
+    set {_uniqueStorage()._recipientKeypairID = newValue}
+  }
+
+  /// fpr(recipient key), lowercase hex, as the sender confirmed it
+  public var recipientKeySha256: String {
+    get {_storage._recipientKeySha256}
+    set {_uniqueStorage()._recipientKeySha256 = newValue}
+  }
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _storage = _StorageClass.defaultInstance
+}
+
+/// What a sender sends for one recipient.
+public nonisolated struct Svx_Sharing_V1_ShareRecipient: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the sender's own side of an active connection
+  public var connectionID: String = String()
+
+  /// fpr of the public key the sender encrypted for: must be the connection's
+  public var recipientKeySha256: String = String()
+
+  /// Rsa4096 Cryppo string: OAEP(recipient public key, 32-byte share DEK)
+  public var encryptedDek: String = String()
+
+  /// optional: Cryppo(terms key, UTF-8 terms); present => acceptance required
+  public var encryptedTerms: String = String()
+
+  /// Rsa4096 Cryppo string of the 32-byte terms key; with encrypted_terms
+  public var encryptedTermsKey: String = String()
+
+  /// exactly the valued slots shared (slot_id and the three value fields)
+  public var slots: [Svx_Sharing_V1_ShareSlot] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.sharing.v1.Sharing/CreateShare: a share of an item the caller owns (`item_id`, with `expected_item_version`)
+/// or an on-share of a share the caller received (`parent_share_id`), to 1..50 recipients, in one transaction.
+/// `slot_id` set: that slot only. Errors: NOT_FOUND (item, slot, parent share or connection: one message each kind);
+/// ABORTED `item_version_changed`; FAILED_PRECONDITION `connection_ended`, `recipient_key_changed`,
+/// `onsharing_not_permitted`, `share_not_active`, `depth_exceeded`, `recipient_has_item`, `attachments_not_shared`,
+/// `expiry_after_parent`; INVALID_ARGUMENT naming the field for anything malformed (a slot missing or extra, a hash
+/// sent on an on-share, terms without acceptance, an expiry not in the future).
+public nonisolated struct Svx_Sharing_V1_CreateShareRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var itemID: String = String()
+
+  public var parentShareID: String = String()
+
+  public var slotID: String = String()
+
+  /// owned items: the version the client encrypted from
+  public var expectedItemVersion: UInt64 = 0
+
+  public var sharingMode: Svx_Sharing_V1_SharingMode = .unspecified
+
+  public var acceptanceRequired: Bool = false
+
+  /// 0: never (an on-share: the parent's)
+  public var expiresAtMs: UInt64 = 0
+
+  /// 0: unlimited; 1: view once
+  public var maxContentFetches: UInt32 = 0
+
+  public var recipients: [Svx_Sharing_V1_ShareRecipient] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_CreateShareResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// in the order of the recipients
+  public var shares: [Svx_Sharing_V1_Share] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.sharing.v1.Sharing/ListOutgoingShares: shares the caller sent, newest first, keyset-paged.
+public nonisolated struct Svx_Sharing_V1_ListOutgoingSharesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var itemID: String = String()
+
+  public var connectionID: String = String()
+
+  public var state: Svx_Sharing_V1_ShareState = .unspecified
+
+  /// 0: 100; 1..500
+  public var pageSize: UInt32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_ListOutgoingSharesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shares: [Svx_Sharing_V1_Share] = []
+
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.sharing.v1.Sharing/ListItemShares: every live (pending or active) share of an item the caller owns, on-shares
+/// included, with the recipient's public key (what an owner's update re-encrypts for).
+public nonisolated struct Svx_Sharing_V1_ListItemSharesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var itemID: String = String()
+
+  public var pageSize: UInt32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_ItemShare: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var share: Svx_Sharing_V1_Share {
+    get {_share ?? Svx_Sharing_V1_Share()}
+    set {_share = newValue}
+  }
+  /// Returns true if `share` has been explicitly set.
+  public var hasShare: Bool {self._share != nil}
+  /// Clears the value of `share`. Subsequent reads from it will return its default value.
+  public mutating func clearShare() {self._share = nil}
+
+  public var recipientPublicKeyPem: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _share: Svx_Sharing_V1_Share? = nil
+}
+
+public nonisolated struct Svx_Sharing_V1_ListItemSharesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shares: [Svx_Sharing_V1_ItemShare] = []
+
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.sharing.v1.Sharing/RevokeShare: by its sender or by the item's owner; every on-share made from it (at any
+/// depth) is revoked in the same transaction. FAILED_PRECONDITION `not_live` for a share already ended.
+public nonisolated struct Svx_Sharing_V1_RevokeShareRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_RevokeShareResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var share: Svx_Sharing_V1_Share {
+    get {_share ?? Svx_Sharing_V1_Share()}
+    set {_share = newValue}
+  }
+  /// Returns true if `share` has been explicitly set.
+  public var hasShare: Bool {self._share != nil}
+  /// Clears the value of `share`. Subsequent reads from it will return its default value.
+  public mutating func clearShare() {self._share = nil}
+
+  /// shares revoked, the cascade included
+  public var revoked: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _share: Svx_Sharing_V1_Share? = nil
+}
+
+/// svx.sharing.v1.Sharing/ListIncomingShares: shares the caller received, newest first, keyset-paged.
+public nonisolated struct Svx_Sharing_V1_ListIncomingSharesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var state: Svx_Sharing_V1_ShareState = .unspecified
+
+  public var connectionID: String = String()
+
+  public var updatedSinceMs: UInt64 = 0
+
+  public var pageSize: UInt32 = 0
+
+  public var pageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_ListIncomingSharesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shares: [Svx_Sharing_V1_Share] = []
+
+  public var nextPageToken: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.sharing.v1.Sharing/GetIncomingShare: the recipient's own share. While pending: the terms and the wrapped DEK,
+/// no content. `include_content` on an active share: the slots too, and the fetch is counted (the
+/// max_content_fetches-th fetch moves it to CONSUMED in the same transaction). Ended shares: the share only.
+public nonisolated struct Svx_Sharing_V1_GetIncomingShareRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String = String()
+
+  public var includeContent: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_SharedItem: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var label: String = String()
+
+  public var templateName: String = String()
+
+  public var itemVersion: UInt64 = 0
+
+  /// by ordinal, then name
+  public var slots: [Svx_Sharing_V1_ShareSlot] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_GetIncomingShareResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var share: Svx_Sharing_V1_Share {
+    get {_share ?? Svx_Sharing_V1_Share()}
+    set {_share = newValue}
+  }
+  /// Returns true if `share` has been explicitly set.
+  public var hasShare: Bool {self._share != nil}
+  /// Clears the value of `share`. Subsequent reads from it will return its default value.
+  public mutating func clearShare() {self._share = nil}
+
+  public var encryptedDek: String = String()
+
+  public var encryptedTerms: String = String()
+
+  public var encryptedTermsKey: String = String()
+
+  /// only when ACTIVE and include_content
+  public var item: Svx_Sharing_V1_SharedItem {
+    get {_item ?? Svx_Sharing_V1_SharedItem()}
+    set {_item = newValue}
+  }
+  /// Returns true if `item` has been explicitly set.
+  public var hasItem: Bool {self._item != nil}
+  /// Clears the value of `item`. Subsequent reads from it will return its default value.
+  public mutating func clearItem() {self._item = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _share: Svx_Sharing_V1_Share? = nil
+  fileprivate var _item: Svx_Sharing_V1_SharedItem? = nil
+}
+
+/// svx.sharing.v1.Sharing/AcceptShare and RejectShare: the recipient's own pending share. FAILED_PRECONDITION
+/// `not_pending` otherwise.
+public nonisolated struct Svx_Sharing_V1_AcceptShareRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_AcceptShareResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var share: Svx_Sharing_V1_Share {
+    get {_share ?? Svx_Sharing_V1_Share()}
+    set {_share = newValue}
+  }
+  /// Returns true if `share` has been explicitly set.
+  public var hasShare: Bool {self._share != nil}
+  /// Clears the value of `share`. Subsequent reads from it will return its default value.
+  public mutating func clearShare() {self._share = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _share: Svx_Sharing_V1_Share? = nil
+}
+
+public nonisolated struct Svx_Sharing_V1_RejectShareRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_RejectShareResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var share: Svx_Sharing_V1_Share {
+    get {_share ?? Svx_Sharing_V1_Share()}
+    set {_share = newValue}
+  }
+  /// Returns true if `share` has been explicitly set.
+  public var hasShare: Bool {self._share != nil}
+  /// Clears the value of `share`. Subsequent reads from it will return its default value.
+  public mutating func clearShare() {self._share = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _share: Svx_Sharing_V1_Share? = nil
+}
+
+/// svx.sharing.v1.Sharing/DeleteIncomingShare: the recipient deletes its active copy (no cascade to its on-shares,
+/// which live on until their own ends). FAILED_PRECONDITION `not_live` for a share already ended.
+public nonisolated struct Svx_Sharing_V1_DeleteIncomingShareRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_DeleteIncomingShareResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var share: Svx_Sharing_V1_Share {
+    get {_share ?? Svx_Sharing_V1_Share()}
+    set {_share = newValue}
+  }
+  /// Returns true if `share` has been explicitly set.
+  public var hasShare: Bool {self._share != nil}
+  /// Clears the value of `share`. Subsequent reads from it will return its default value.
+  public mutating func clearShare() {self._share = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _share: Svx_Sharing_V1_Share? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "svx.sharing.v1"
@@ -617,6 +1362,14 @@ nonisolated extension Svx_Sharing_V1_ConnectionState: SwiftProtobuf._ProtoNamePr
 
 nonisolated extension Svx_Sharing_V1_ConnectionRole: SwiftProtobuf._ProtoNameProviding {
   public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0CONNECTION_ROLE_UNSPECIFIED\0\u{1}CONNECTION_ROLE_INVITER\0\u{1}CONNECTION_ROLE_INVITEE\0")
+}
+
+nonisolated extension Svx_Sharing_V1_ShareState: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SHARE_STATE_UNSPECIFIED\0\u{1}SHARE_STATE_PENDING_ACCEPTANCE\0\u{1}SHARE_STATE_ACTIVE\0\u{1}SHARE_STATE_REJECTED\0\u{1}SHARE_STATE_EXPIRED\0\u{1}SHARE_STATE_REVOKED\0\u{1}SHARE_STATE_DELETED\0\u{1}SHARE_STATE_CONSUMED\0")
+}
+
+nonisolated extension Svx_Sharing_V1_SharingMode: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SHARING_MODE_UNSPECIFIED\0\u{1}SHARING_MODE_OWNER\0\u{1}SHARING_MODE_ANYONE\0")
 }
 
 nonisolated extension Svx_Sharing_V1_Invitation: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
@@ -1561,6 +2314,1174 @@ nonisolated extension Svx_Sharing_V1_DeleteConnectionResponse: SwiftProtobuf.Mes
       }
       if !storagesAreEqual {return false}
     }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ShareSlot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShareSlot"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slot_id\0\u{1}name\0\u{1}label\0\u{3}slot_type\0\u{1}ordinal\0\u{3}encrypted_value\0\u{3}encrypted_value_verification_key\0\u{3}value_verification_hash\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.slotID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.name) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.label) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.slotType) }()
+      case 5: try { try decoder.decodeSingularInt32Field(value: &self.ordinal) }()
+      case 6: try { try decoder.decodeSingularStringField(value: &self.encryptedValue) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.encryptedValueVerificationKey) }()
+      case 8: try { try decoder.decodeSingularStringField(value: &self.valueVerificationHash) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.slotID.isEmpty {
+      try visitor.visitSingularStringField(value: self.slotID, fieldNumber: 1)
+    }
+    if !self.name.isEmpty {
+      try visitor.visitSingularStringField(value: self.name, fieldNumber: 2)
+    }
+    if !self.label.isEmpty {
+      try visitor.visitSingularStringField(value: self.label, fieldNumber: 3)
+    }
+    if !self.slotType.isEmpty {
+      try visitor.visitSingularStringField(value: self.slotType, fieldNumber: 4)
+    }
+    if self.ordinal != 0 {
+      try visitor.visitSingularInt32Field(value: self.ordinal, fieldNumber: 5)
+    }
+    if !self.encryptedValue.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedValue, fieldNumber: 6)
+    }
+    if !self.encryptedValueVerificationKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedValueVerificationKey, fieldNumber: 7)
+    }
+    if !self.valueVerificationHash.isEmpty {
+      try visitor.visitSingularStringField(value: self.valueVerificationHash, fieldNumber: 8)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ShareSlot, rhs: Svx_Sharing_V1_ShareSlot) -> Bool {
+    if lhs.slotID != rhs.slotID {return false}
+    if lhs.name != rhs.name {return false}
+    if lhs.label != rhs.label {return false}
+    if lhs.slotType != rhs.slotType {return false}
+    if lhs.ordinal != rhs.ordinal {return false}
+    if lhs.encryptedValue != rhs.encryptedValue {return false}
+    if lhs.encryptedValueVerificationKey != rhs.encryptedValueVerificationKey {return false}
+    if lhs.valueVerificationHash != rhs.valueVerificationHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_Share: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".Share"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0\u{3}owner_id\0\u{3}sender_id\0\u{3}sender_username\0\u{3}recipient_id\0\u{3}recipient_username\0\u{3}sender_connection_id\0\u{3}recipient_connection_id\0\u{3}item_id\0\u{3}slot_id\0\u{3}parent_share_id\0\u{1}depth\0\u{3}item_label\0\u{3}template_name\0\u{3}item_version\0\u{3}sharing_mode\0\u{3}acceptance_required\0\u{1}state\0\u{3}expires_at_ms\0\u{3}max_content_fetches\0\u{3}content_fetches\0\u{3}first_fetched_at_ms\0\u{3}last_fetched_at_ms\0\u{3}created_at_ms\0\u{3}accepted_at_ms\0\u{3}updated_at_ms\0\u{3}ended_at_ms\0\u{3}end_reason\0\u{3}recipient_keypair_id\0\u{3}recipient_key_sha256\0")
+
+  fileprivate class _StorageClass {
+    var _shareID: String = String()
+    var _ownerID: String = String()
+    var _senderID: String = String()
+    var _senderUsername: String = String()
+    var _recipientID: String = String()
+    var _recipientUsername: String = String()
+    var _senderConnectionID: String = String()
+    var _recipientConnectionID: String = String()
+    var _itemID: String = String()
+    var _slotID: String = String()
+    var _parentShareID: String = String()
+    var _depth: UInt32 = 0
+    var _itemLabel: String = String()
+    var _templateName: String = String()
+    var _itemVersion: UInt64 = 0
+    var _sharingMode: Svx_Sharing_V1_SharingMode = .unspecified
+    var _acceptanceRequired: Bool = false
+    var _state: Svx_Sharing_V1_ShareState = .unspecified
+    var _expiresAtMs: UInt64 = 0
+    var _maxContentFetches: UInt32 = 0
+    var _contentFetches: UInt32 = 0
+    var _firstFetchedAtMs: UInt64 = 0
+    var _lastFetchedAtMs: UInt64 = 0
+    var _createdAtMs: UInt64 = 0
+    var _acceptedAtMs: UInt64 = 0
+    var _updatedAtMs: UInt64 = 0
+    var _endedAtMs: UInt64 = 0
+    var _endReason: String = String()
+    var _recipientKeypairID: String = String()
+    var _recipientKeySha256: String = String()
+
+      // This property is used as the initial default value for new instances of the type.
+      // The type itself is protecting the reference to its storage via CoW semantics.
+      // This will force a copy to be made of this reference when the first mutation occurs;
+      // hence, it is safe to mark this as `nonisolated(unsafe)`.
+      static nonisolated(unsafe) let defaultInstance = _StorageClass()
+
+    private init() {}
+
+    init(copying source: _StorageClass) {
+      _shareID = source._shareID
+      _ownerID = source._ownerID
+      _senderID = source._senderID
+      _senderUsername = source._senderUsername
+      _recipientID = source._recipientID
+      _recipientUsername = source._recipientUsername
+      _senderConnectionID = source._senderConnectionID
+      _recipientConnectionID = source._recipientConnectionID
+      _itemID = source._itemID
+      _slotID = source._slotID
+      _parentShareID = source._parentShareID
+      _depth = source._depth
+      _itemLabel = source._itemLabel
+      _templateName = source._templateName
+      _itemVersion = source._itemVersion
+      _sharingMode = source._sharingMode
+      _acceptanceRequired = source._acceptanceRequired
+      _state = source._state
+      _expiresAtMs = source._expiresAtMs
+      _maxContentFetches = source._maxContentFetches
+      _contentFetches = source._contentFetches
+      _firstFetchedAtMs = source._firstFetchedAtMs
+      _lastFetchedAtMs = source._lastFetchedAtMs
+      _createdAtMs = source._createdAtMs
+      _acceptedAtMs = source._acceptedAtMs
+      _updatedAtMs = source._updatedAtMs
+      _endedAtMs = source._endedAtMs
+      _endReason = source._endReason
+      _recipientKeypairID = source._recipientKeypairID
+      _recipientKeySha256 = source._recipientKeySha256
+    }
+  }
+
+  fileprivate mutating func _uniqueStorage() -> _StorageClass {
+    if !isKnownUniquelyReferenced(&_storage) {
+      _storage = _StorageClass(copying: _storage)
+    }
+    return _storage
+  }
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    _ = _uniqueStorage()
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      while let fieldNumber = try decoder.nextFieldNumber() {
+        // The use of inline closures is to circumvent an issue where the compiler
+        // allocates stack space for every case branch when no optimizations are
+        // enabled. https://github.com/apple/swift-protobuf/issues/1034
+        switch fieldNumber {
+        case 1: try { try decoder.decodeSingularStringField(value: &_storage._shareID) }()
+        case 2: try { try decoder.decodeSingularStringField(value: &_storage._ownerID) }()
+        case 3: try { try decoder.decodeSingularStringField(value: &_storage._senderID) }()
+        case 4: try { try decoder.decodeSingularStringField(value: &_storage._senderUsername) }()
+        case 5: try { try decoder.decodeSingularStringField(value: &_storage._recipientID) }()
+        case 6: try { try decoder.decodeSingularStringField(value: &_storage._recipientUsername) }()
+        case 7: try { try decoder.decodeSingularStringField(value: &_storage._senderConnectionID) }()
+        case 8: try { try decoder.decodeSingularStringField(value: &_storage._recipientConnectionID) }()
+        case 9: try { try decoder.decodeSingularStringField(value: &_storage._itemID) }()
+        case 10: try { try decoder.decodeSingularStringField(value: &_storage._slotID) }()
+        case 11: try { try decoder.decodeSingularStringField(value: &_storage._parentShareID) }()
+        case 12: try { try decoder.decodeSingularUInt32Field(value: &_storage._depth) }()
+        case 13: try { try decoder.decodeSingularStringField(value: &_storage._itemLabel) }()
+        case 14: try { try decoder.decodeSingularStringField(value: &_storage._templateName) }()
+        case 15: try { try decoder.decodeSingularUInt64Field(value: &_storage._itemVersion) }()
+        case 16: try { try decoder.decodeSingularEnumField(value: &_storage._sharingMode) }()
+        case 17: try { try decoder.decodeSingularBoolField(value: &_storage._acceptanceRequired) }()
+        case 18: try { try decoder.decodeSingularEnumField(value: &_storage._state) }()
+        case 19: try { try decoder.decodeSingularUInt64Field(value: &_storage._expiresAtMs) }()
+        case 20: try { try decoder.decodeSingularUInt32Field(value: &_storage._maxContentFetches) }()
+        case 21: try { try decoder.decodeSingularUInt32Field(value: &_storage._contentFetches) }()
+        case 22: try { try decoder.decodeSingularUInt64Field(value: &_storage._firstFetchedAtMs) }()
+        case 23: try { try decoder.decodeSingularUInt64Field(value: &_storage._lastFetchedAtMs) }()
+        case 24: try { try decoder.decodeSingularUInt64Field(value: &_storage._createdAtMs) }()
+        case 25: try { try decoder.decodeSingularUInt64Field(value: &_storage._acceptedAtMs) }()
+        case 26: try { try decoder.decodeSingularUInt64Field(value: &_storage._updatedAtMs) }()
+        case 27: try { try decoder.decodeSingularUInt64Field(value: &_storage._endedAtMs) }()
+        case 28: try { try decoder.decodeSingularStringField(value: &_storage._endReason) }()
+        case 29: try { try decoder.decodeSingularStringField(value: &_storage._recipientKeypairID) }()
+        case 30: try { try decoder.decodeSingularStringField(value: &_storage._recipientKeySha256) }()
+        default: break
+        }
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try withExtendedLifetime(_storage) { (_storage: _StorageClass) in
+      if !_storage._shareID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._shareID, fieldNumber: 1)
+      }
+      if !_storage._ownerID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._ownerID, fieldNumber: 2)
+      }
+      if !_storage._senderID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._senderID, fieldNumber: 3)
+      }
+      if !_storage._senderUsername.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._senderUsername, fieldNumber: 4)
+      }
+      if !_storage._recipientID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recipientID, fieldNumber: 5)
+      }
+      if !_storage._recipientUsername.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recipientUsername, fieldNumber: 6)
+      }
+      if !_storage._senderConnectionID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._senderConnectionID, fieldNumber: 7)
+      }
+      if !_storage._recipientConnectionID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recipientConnectionID, fieldNumber: 8)
+      }
+      if !_storage._itemID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._itemID, fieldNumber: 9)
+      }
+      if !_storage._slotID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._slotID, fieldNumber: 10)
+      }
+      if !_storage._parentShareID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._parentShareID, fieldNumber: 11)
+      }
+      if _storage._depth != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._depth, fieldNumber: 12)
+      }
+      if !_storage._itemLabel.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._itemLabel, fieldNumber: 13)
+      }
+      if !_storage._templateName.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._templateName, fieldNumber: 14)
+      }
+      if _storage._itemVersion != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._itemVersion, fieldNumber: 15)
+      }
+      if _storage._sharingMode != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._sharingMode, fieldNumber: 16)
+      }
+      if _storage._acceptanceRequired != false {
+        try visitor.visitSingularBoolField(value: _storage._acceptanceRequired, fieldNumber: 17)
+      }
+      if _storage._state != .unspecified {
+        try visitor.visitSingularEnumField(value: _storage._state, fieldNumber: 18)
+      }
+      if _storage._expiresAtMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._expiresAtMs, fieldNumber: 19)
+      }
+      if _storage._maxContentFetches != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._maxContentFetches, fieldNumber: 20)
+      }
+      if _storage._contentFetches != 0 {
+        try visitor.visitSingularUInt32Field(value: _storage._contentFetches, fieldNumber: 21)
+      }
+      if _storage._firstFetchedAtMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._firstFetchedAtMs, fieldNumber: 22)
+      }
+      if _storage._lastFetchedAtMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._lastFetchedAtMs, fieldNumber: 23)
+      }
+      if _storage._createdAtMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._createdAtMs, fieldNumber: 24)
+      }
+      if _storage._acceptedAtMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._acceptedAtMs, fieldNumber: 25)
+      }
+      if _storage._updatedAtMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._updatedAtMs, fieldNumber: 26)
+      }
+      if _storage._endedAtMs != 0 {
+        try visitor.visitSingularUInt64Field(value: _storage._endedAtMs, fieldNumber: 27)
+      }
+      if !_storage._endReason.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._endReason, fieldNumber: 28)
+      }
+      if !_storage._recipientKeypairID.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recipientKeypairID, fieldNumber: 29)
+      }
+      if !_storage._recipientKeySha256.isEmpty {
+        try visitor.visitSingularStringField(value: _storage._recipientKeySha256, fieldNumber: 30)
+      }
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_Share, rhs: Svx_Sharing_V1_Share) -> Bool {
+    if lhs._storage !== rhs._storage {
+      let storagesAreEqual: Bool = withExtendedLifetime((lhs._storage, rhs._storage)) { (_args: (_StorageClass, _StorageClass)) in
+        let _storage = _args.0
+        let rhs_storage = _args.1
+        if _storage._shareID != rhs_storage._shareID {return false}
+        if _storage._ownerID != rhs_storage._ownerID {return false}
+        if _storage._senderID != rhs_storage._senderID {return false}
+        if _storage._senderUsername != rhs_storage._senderUsername {return false}
+        if _storage._recipientID != rhs_storage._recipientID {return false}
+        if _storage._recipientUsername != rhs_storage._recipientUsername {return false}
+        if _storage._senderConnectionID != rhs_storage._senderConnectionID {return false}
+        if _storage._recipientConnectionID != rhs_storage._recipientConnectionID {return false}
+        if _storage._itemID != rhs_storage._itemID {return false}
+        if _storage._slotID != rhs_storage._slotID {return false}
+        if _storage._parentShareID != rhs_storage._parentShareID {return false}
+        if _storage._depth != rhs_storage._depth {return false}
+        if _storage._itemLabel != rhs_storage._itemLabel {return false}
+        if _storage._templateName != rhs_storage._templateName {return false}
+        if _storage._itemVersion != rhs_storage._itemVersion {return false}
+        if _storage._sharingMode != rhs_storage._sharingMode {return false}
+        if _storage._acceptanceRequired != rhs_storage._acceptanceRequired {return false}
+        if _storage._state != rhs_storage._state {return false}
+        if _storage._expiresAtMs != rhs_storage._expiresAtMs {return false}
+        if _storage._maxContentFetches != rhs_storage._maxContentFetches {return false}
+        if _storage._contentFetches != rhs_storage._contentFetches {return false}
+        if _storage._firstFetchedAtMs != rhs_storage._firstFetchedAtMs {return false}
+        if _storage._lastFetchedAtMs != rhs_storage._lastFetchedAtMs {return false}
+        if _storage._createdAtMs != rhs_storage._createdAtMs {return false}
+        if _storage._acceptedAtMs != rhs_storage._acceptedAtMs {return false}
+        if _storage._updatedAtMs != rhs_storage._updatedAtMs {return false}
+        if _storage._endedAtMs != rhs_storage._endedAtMs {return false}
+        if _storage._endReason != rhs_storage._endReason {return false}
+        if _storage._recipientKeypairID != rhs_storage._recipientKeypairID {return false}
+        if _storage._recipientKeySha256 != rhs_storage._recipientKeySha256 {return false}
+        return true
+      }
+      if !storagesAreEqual {return false}
+    }
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ShareRecipient: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ShareRecipient"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}connection_id\0\u{3}recipient_key_sha256\0\u{3}encrypted_dek\0\u{3}encrypted_terms\0\u{3}encrypted_terms_key\0\u{1}slots\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.connectionID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.recipientKeySha256) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.encryptedDek) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.encryptedTerms) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.encryptedTermsKey) }()
+      case 6: try { try decoder.decodeRepeatedMessageField(value: &self.slots) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.connectionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.connectionID, fieldNumber: 1)
+    }
+    if !self.recipientKeySha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipientKeySha256, fieldNumber: 2)
+    }
+    if !self.encryptedDek.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedDek, fieldNumber: 3)
+    }
+    if !self.encryptedTerms.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedTerms, fieldNumber: 4)
+    }
+    if !self.encryptedTermsKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedTermsKey, fieldNumber: 5)
+    }
+    if !self.slots.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.slots, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ShareRecipient, rhs: Svx_Sharing_V1_ShareRecipient) -> Bool {
+    if lhs.connectionID != rhs.connectionID {return false}
+    if lhs.recipientKeySha256 != rhs.recipientKeySha256 {return false}
+    if lhs.encryptedDek != rhs.encryptedDek {return false}
+    if lhs.encryptedTerms != rhs.encryptedTerms {return false}
+    if lhs.encryptedTermsKey != rhs.encryptedTermsKey {return false}
+    if lhs.slots != rhs.slots {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_CreateShareRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateShareRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{3}parent_share_id\0\u{3}slot_id\0\u{3}expected_item_version\0\u{3}sharing_mode\0\u{3}acceptance_required\0\u{3}expires_at_ms\0\u{3}max_content_fetches\0\u{1}recipients\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.parentShareID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.slotID) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.expectedItemVersion) }()
+      case 5: try { try decoder.decodeSingularEnumField(value: &self.sharingMode) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.acceptanceRequired) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
+      case 8: try { try decoder.decodeSingularUInt32Field(value: &self.maxContentFetches) }()
+      case 9: try { try decoder.decodeRepeatedMessageField(value: &self.recipients) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 1)
+    }
+    if !self.parentShareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.parentShareID, fieldNumber: 2)
+    }
+    if !self.slotID.isEmpty {
+      try visitor.visitSingularStringField(value: self.slotID, fieldNumber: 3)
+    }
+    if self.expectedItemVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expectedItemVersion, fieldNumber: 4)
+    }
+    if self.sharingMode != .unspecified {
+      try visitor.visitSingularEnumField(value: self.sharingMode, fieldNumber: 5)
+    }
+    if self.acceptanceRequired != false {
+      try visitor.visitSingularBoolField(value: self.acceptanceRequired, fieldNumber: 6)
+    }
+    if self.expiresAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expiresAtMs, fieldNumber: 7)
+    }
+    if self.maxContentFetches != 0 {
+      try visitor.visitSingularUInt32Field(value: self.maxContentFetches, fieldNumber: 8)
+    }
+    if !self.recipients.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.recipients, fieldNumber: 9)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_CreateShareRequest, rhs: Svx_Sharing_V1_CreateShareRequest) -> Bool {
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.parentShareID != rhs.parentShareID {return false}
+    if lhs.slotID != rhs.slotID {return false}
+    if lhs.expectedItemVersion != rhs.expectedItemVersion {return false}
+    if lhs.sharingMode != rhs.sharingMode {return false}
+    if lhs.acceptanceRequired != rhs.acceptanceRequired {return false}
+    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.maxContentFetches != rhs.maxContentFetches {return false}
+    if lhs.recipients != rhs.recipients {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_CreateShareResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CreateShareResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shares\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.shares) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shares.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shares, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_CreateShareResponse, rhs: Svx_Sharing_V1_CreateShareResponse) -> Bool {
+    if lhs.shares != rhs.shares {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ListOutgoingSharesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListOutgoingSharesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{3}connection_id\0\u{1}state\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.connectionID) }()
+      case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 1)
+    }
+    if !self.connectionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.connectionID, fieldNumber: 2)
+    }
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 3)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 4)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ListOutgoingSharesRequest, rhs: Svx_Sharing_V1_ListOutgoingSharesRequest) -> Bool {
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.connectionID != rhs.connectionID {return false}
+    if lhs.state != rhs.state {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ListOutgoingSharesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListOutgoingSharesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shares\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.shares) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shares.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shares, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ListOutgoingSharesResponse, rhs: Svx_Sharing_V1_ListOutgoingSharesResponse) -> Bool {
+    if lhs.shares != rhs.shares {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ListItemSharesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListItemSharesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 1)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 2)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ListItemSharesRequest, rhs: Svx_Sharing_V1_ListItemSharesRequest) -> Bool {
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ItemShare: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ItemShare"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}share\0\u{3}recipient_public_key_pem\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._share) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.recipientPublicKeyPem) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._share {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.recipientPublicKeyPem.isEmpty {
+      try visitor.visitSingularStringField(value: self.recipientPublicKeyPem, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ItemShare, rhs: Svx_Sharing_V1_ItemShare) -> Bool {
+    if lhs._share != rhs._share {return false}
+    if lhs.recipientPublicKeyPem != rhs.recipientPublicKeyPem {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ListItemSharesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListItemSharesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shares\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.shares) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shares.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shares, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ListItemSharesResponse, rhs: Svx_Sharing_V1_ListItemSharesResponse) -> Bool {
+    if lhs.shares != rhs.shares {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_RevokeShareRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeShareRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shareID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.shareID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_RevokeShareRequest, rhs: Svx_Sharing_V1_RevokeShareRequest) -> Bool {
+    if lhs.shareID != rhs.shareID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_RevokeShareResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RevokeShareResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}share\0\u{1}revoked\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._share) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.revoked) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._share {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if self.revoked != 0 {
+      try visitor.visitSingularUInt32Field(value: self.revoked, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_RevokeShareResponse, rhs: Svx_Sharing_V1_RevokeShareResponse) -> Bool {
+    if lhs._share != rhs._share {return false}
+    if lhs.revoked != rhs.revoked {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ListIncomingSharesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListIncomingSharesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}state\0\u{3}connection_id\0\u{3}updated_since_ms\0\u{3}page_size\0\u{3}page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularEnumField(value: &self.state) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.connectionID) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.updatedSinceMs) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
+      case 5: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.state != .unspecified {
+      try visitor.visitSingularEnumField(value: self.state, fieldNumber: 1)
+    }
+    if !self.connectionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.connectionID, fieldNumber: 2)
+    }
+    if self.updatedSinceMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.updatedSinceMs, fieldNumber: 3)
+    }
+    if self.pageSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.pageSize, fieldNumber: 4)
+    }
+    if !self.pageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ListIncomingSharesRequest, rhs: Svx_Sharing_V1_ListIncomingSharesRequest) -> Bool {
+    if lhs.state != rhs.state {return false}
+    if lhs.connectionID != rhs.connectionID {return false}
+    if lhs.updatedSinceMs != rhs.updatedSinceMs {return false}
+    if lhs.pageSize != rhs.pageSize {return false}
+    if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ListIncomingSharesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ListIncomingSharesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}shares\0\u{3}next_page_token\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.shares) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.nextPageToken) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shares.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shares, fieldNumber: 1)
+    }
+    if !self.nextPageToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.nextPageToken, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ListIncomingSharesResponse, rhs: Svx_Sharing_V1_ListIncomingSharesResponse) -> Bool {
+    if lhs.shares != rhs.shares {return false}
+    if lhs.nextPageToken != rhs.nextPageToken {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_GetIncomingShareRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetIncomingShareRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0\u{3}include_content\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shareID) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.includeContent) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.shareID, fieldNumber: 1)
+    }
+    if self.includeContent != false {
+      try visitor.visitSingularBoolField(value: self.includeContent, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_GetIncomingShareRequest, rhs: Svx_Sharing_V1_GetIncomingShareRequest) -> Bool {
+    if lhs.shareID != rhs.shareID {return false}
+    if lhs.includeContent != rhs.includeContent {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_SharedItem: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SharedItem"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}label\0\u{3}template_name\0\u{3}item_version\0\u{1}slots\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.label) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.templateName) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.itemVersion) }()
+      case 4: try { try decoder.decodeRepeatedMessageField(value: &self.slots) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.label.isEmpty {
+      try visitor.visitSingularStringField(value: self.label, fieldNumber: 1)
+    }
+    if !self.templateName.isEmpty {
+      try visitor.visitSingularStringField(value: self.templateName, fieldNumber: 2)
+    }
+    if self.itemVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.itemVersion, fieldNumber: 3)
+    }
+    if !self.slots.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.slots, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_SharedItem, rhs: Svx_Sharing_V1_SharedItem) -> Bool {
+    if lhs.label != rhs.label {return false}
+    if lhs.templateName != rhs.templateName {return false}
+    if lhs.itemVersion != rhs.itemVersion {return false}
+    if lhs.slots != rhs.slots {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_GetIncomingShareResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetIncomingShareResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}share\0\u{3}encrypted_dek\0\u{3}encrypted_terms\0\u{3}encrypted_terms_key\0\u{1}item\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._share) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.encryptedDek) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.encryptedTerms) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.encryptedTermsKey) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._item) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._share {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.encryptedDek.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedDek, fieldNumber: 2)
+    }
+    if !self.encryptedTerms.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedTerms, fieldNumber: 3)
+    }
+    if !self.encryptedTermsKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedTermsKey, fieldNumber: 4)
+    }
+    try { if let v = self._item {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_GetIncomingShareResponse, rhs: Svx_Sharing_V1_GetIncomingShareResponse) -> Bool {
+    if lhs._share != rhs._share {return false}
+    if lhs.encryptedDek != rhs.encryptedDek {return false}
+    if lhs.encryptedTerms != rhs.encryptedTerms {return false}
+    if lhs.encryptedTermsKey != rhs.encryptedTermsKey {return false}
+    if lhs._item != rhs._item {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_AcceptShareRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AcceptShareRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shareID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.shareID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_AcceptShareRequest, rhs: Svx_Sharing_V1_AcceptShareRequest) -> Bool {
+    if lhs.shareID != rhs.shareID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_AcceptShareResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AcceptShareResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}share\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._share) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._share {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_AcceptShareResponse, rhs: Svx_Sharing_V1_AcceptShareResponse) -> Bool {
+    if lhs._share != rhs._share {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_RejectShareRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RejectShareRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shareID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.shareID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_RejectShareRequest, rhs: Svx_Sharing_V1_RejectShareRequest) -> Bool {
+    if lhs.shareID != rhs.shareID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_RejectShareResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RejectShareResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}share\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._share) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._share {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_RejectShareResponse, rhs: Svx_Sharing_V1_RejectShareResponse) -> Bool {
+    if lhs._share != rhs._share {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_DeleteIncomingShareRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteIncomingShareRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shareID) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.shareID, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_DeleteIncomingShareRequest, rhs: Svx_Sharing_V1_DeleteIncomingShareRequest) -> Bool {
+    if lhs.shareID != rhs.shareID {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_DeleteIncomingShareResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteIncomingShareResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}share\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._share) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._share {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_DeleteIncomingShareResponse, rhs: Svx_Sharing_V1_DeleteIncomingShareResponse) -> Bool {
+    if lhs._share != rhs._share {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
