@@ -958,11 +958,13 @@ public nonisolated struct Svx_Sharing_V1_ShareRecipient: Sendable {
 
 /// svx.sharing.v1.Sharing/CreateShare: a share of an item the caller owns (`item_id`, with `expected_item_version`)
 /// or an on-share of a share the caller received (`parent_share_id`), to 1..50 recipients, in one transaction.
-/// `slot_id` set: that slot only. Errors: NOT_FOUND (item, slot, parent share or connection: one message each kind);
-/// ABORTED `item_version_changed`; FAILED_PRECONDITION `connection_ended`, `recipient_key_changed`,
-/// `onsharing_not_permitted`, `share_not_active`, `depth_exceeded`, `recipient_has_item`, `attachments_not_shared`,
-/// `expiry_after_parent`; INVALID_ARGUMENT naming the field for anything malformed (a slot missing or extra, a hash
-/// sent on an on-share, terms without acceptance, an expiry not in the future).
+/// `slot_id` set: that slot only. Errors (sharing.md §4): NOT_FOUND for an item, parent share or connection that is
+/// not the caller's (one message per kind, as for unknown ids); INVALID_ARGUMENT naming the field for anything
+/// malformed (a slot of another item, a slot missing or extra, a hash sent on an on-share, terms without
+/// acceptance_required, an expiry not in the future or after the parent's); ABORTED `item_version_changed`;
+/// PERMISSION_DENIED `onsharing_not_permitted` (parent OWNER); FAILED_PRECONDITION `connection_ended`,
+/// `recipient_key_changed`, `share_not_active` (parent pending or ended), `depth_exceeded`, `recipient_has_item`
+/// (the owner or an ancestor's recipient), `attachments_not_shared` (a single-slot share of an attachment slot).
 public nonisolated struct Svx_Sharing_V1_CreateShareRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1171,9 +1173,10 @@ public nonisolated struct Svx_Sharing_V1_ListIncomingSharesResponse: Sendable {
   public init() {}
 }
 
-/// svx.sharing.v1.Sharing/GetIncomingShare: the recipient's own share. While pending: the terms and the wrapped DEK,
-/// no content. `include_content` on an active share: the slots too, and the fetch is counted (the
-/// max_content_fetches-th fetch moves it to CONSUMED in the same transaction). Ended shares: the share only.
+/// svx.sharing.v1.Sharing/GetIncomingShare: the recipient's own share, with the wrapped DEK and (if any) the terms.
+/// `include_content`: the slots too, only while ACTIVE, and the fetch is counted (the max_content_fetches-th fetch
+/// moves it to CONSUMED in the same transaction). Content asked of a share that is not ACTIVE is FAILED_PRECONDITION
+/// naming why: `acceptance_pending`, `rejected`, `expired`, `revoked`, `deleted`, `consumed`.
 public nonisolated struct Svx_Sharing_V1_GetIncomingShareRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
