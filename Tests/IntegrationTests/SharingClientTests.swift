@@ -77,11 +77,13 @@ extension SharingIntegrationTests {
             #expect(bobSide.safetyCode == code)
             #expect(aliceSide.ownKey == bobSide.otherKey && aliceSide.otherKey == bobSide.ownKey)
 
-            // Each connection key is a keypair of its owner's Keystore, purpose=connection, private key wrapped by the KEK.
+            // Each connection key is its owner's connection keypair in its own Keystore (external identifier
+            // `connection`, purpose=connection, private key wrapped by the KEK), beside the account's `auth` keypair.
             for (member, side) in [(alice, aliceSide), (bob, bobSide)] {
                 let inventory = try await stack.keyring.inventory(session: member.session)
+                #expect(Set(inventory.keypairs.map(\.externalIdentifiers)) == [["auth"], ["connection"]])
                 let keypair = try #require(inventory.keypairs.first { $0.id == side.ownKeypairID })
-                #expect(keypair.metadata["purpose"] == "connection" && keypair.externalIdentifiers.isEmpty)
+                #expect(keypair.metadata["purpose"] == "connection" && keypair.externalIdentifiers == ["connection"])
                 #expect(try KeyFingerprint(publicKeyPEM: keypair.publicKeyPEM) == side.ownKey)
                 let privatePEM = String(decoding: try Cryppo.decrypt(keypair.wrappedPrivateKey, key: member.keys.kek), as: UTF8.self)
                 #expect(try KeyFingerprint(publicKey: try RSAPrivateKey(pem: privatePEM).publicKey) == side.ownKey)
@@ -121,17 +123,15 @@ extension SharingIntegrationTests {
                 _ = try await bob.sharing.renameConnection(session: bob.session, keys: bob.keys, id: bobSide.id, name: " ")
             }
 
-            // A revoked invitation's code stops working; the invitee's SDK makes no keypair for it.
-            let pending = try await alice.sharing.createInvitation(session: alice.session, keys: alice.keys, name: "Carol")
-            let carol = try await Self.member(stack)
+            // A second invitation publishes the same connection keypair (no new key); revoking it stops its code
+            // and leaves the keypair, which the connection uses; the invitee's SDK makes no keypair for it.
             let keypairsBefore = try await stack.keyring.inventory(session: alice.session).keypairs.map(\.id)
-            #expect(keypairsBefore.contains(pending.invitation.keypairID))
+            let pending = try await alice.sharing.createInvitation(session: alice.session, keys: alice.keys, name: "Carol")
+            #expect(pending.invitation.keypairID == aliceSide.ownKeypairID)
+            let carol = try await Self.member(stack)
             let revoked = try await alice.sharing.revokeInvitation(session: alice.session, id: pending.invitation.id)
             #expect(revoked.state == .revoked && revoked.recipientName == nil)
-            // The keypair made for it is gone; the one of the connection stays.
-            let keypairsAfter = try await stack.keyring.inventory(session: alice.session).keypairs.map(\.id)
-            #expect(keypairsAfter == keypairsBefore.filter { $0 != pending.invitation.keypairID })
-            #expect(keypairsAfter.contains(aliceSide.ownKeypairID))
+            #expect(try await stack.keyring.inventory(session: alice.session).keypairs.map(\.id) == keypairsBefore)
             let refused = await status { _ = try await carol.sharing.acceptInvitation(session: carol.session, keys: carol.keys, code: pending.code) }
             #expect(refused?.code == .notFound)
             #expect(try await stack.keyring.inventory(session: carol.session).keypairs.map(\.externalIdentifiers) == [["auth"]])

@@ -16,11 +16,11 @@ public struct StoredKeypair: Sendable {
 extension KeyringClient {
     /// Makes an RSA keypair of `bits` and stores it in the user's Keystore as Meeco's SDK does
     /// (`createAndStoreKeyPair`): public key in clear, private key (PKCS#1 PEM) wrapped by the KEK of `keys`, with
-    /// `metadata` and no external identifier. Generation runs off the caller's task (RSA-4096 takes seconds) and is
+    /// `metadata` and `externalIdentifiers` (none by default). Generation runs off the caller's task (RSA-4096 takes seconds) and is
     /// reported through `progress`.
     public func createKeypair(
         session: AuthenticatedSession, keys: UnlockedKeys, bits: Int, metadata: [String: String],
-        progress: @Sendable (KeyringProgress) -> Void = { _ in }
+        externalIdentifiers: [String] = [], progress: @Sendable (KeyringProgress) -> Void = { _ in }
     ) async throws -> StoredKeypair {
         progress(.generatingKeypair(bits: bits))
         let privateKey = try await Task.detached { try RSAPrivateKey.generate(bits: bits) }.value
@@ -31,11 +31,57 @@ extension KeyringClient {
         defer { secureZero(&pem) }
         create.wrappedPrivateKey = try Cryppo.encrypt(pem, key: keys.kek)
         create.metadata = metadata
+        create.externalIdentifiers = externalIdentifiers
         create.kekVersion = keys.kekVersion
         let created = try await keystore.call(KeystoreRPC.createKeypair, create, sessionToken: session.token, timeout: timeout)
         return StoredKeypair(
             id: created.keypair.keypairID, publicKeyPEM: create.publicKeyPem,
             fingerprint: try KeyFingerprint(publicKey: try privateKey.publicKey))
+    }
+
+    /// The user's connection keypair (external identifier ``connectionKeypairIdentifier``): the one RSA keypair every
+    /// invitation and acceptance of this user publishes, made on first use with `bits` and `metadata`. Its private
+    /// key is unwrapped with the KEK of `keys` and the published public key is derived from it, so the Keystore cannot
+    /// make this client publish a key it does not hold. Two devices making it at once: the Keystore keeps the first
+    /// (ALREADY_EXISTS for the second, which then reads it).
+    public func connectionKeypair(
+        session: AuthenticatedSession, keys: UnlockedKeys, bits: Int, metadata: [String: String],
+        progress: @Sendable (KeyringProgress) -> Void = { _ in }
+    ) async throws -> StoredKeypair {
+        var get = Svx_Keystore_V1_GetKeypairRequest()
+        get.externalIdentifier = Self.connectionKeypairIdentifier
+        do {
+            let stored = try await keystore.call(KeystoreRPC.getKeypair, get, sessionToken: session.token, timeout: timeout)
+            return try Self.openedConnectionKeypair(stored.keypair, keys: keys)
+        } catch let status as RPCStatus where status.code == .notFound {}
+        do {
+            return try await createKeypair(
+                session: session, keys: keys, bits: bits, metadata: metadata,
+                externalIdentifiers: [Self.connectionKeypairIdentifier], progress: progress)
+        } catch let status as RPCStatus where status.code == .alreadyExists {
+            let stored = try await keystore.call(KeystoreRPC.getKeypair, get, sessionToken: session.token, timeout: timeout)
+            return try Self.openedConnectionKeypair(stored.keypair, keys: keys)
+        }
+    }
+
+    /// The Keystore's external identifier of the user's connection keypair.
+    public static let connectionKeypairIdentifier = "connection"
+
+    /// `stored` as this client will publish it: its private key opened with the KEK, its public key derived.
+    static func openedConnectionKeypair(_ stored: Svx_Keystore_V1_Keypair, keys: UnlockedKeys) throws -> StoredKeypair {
+        try requireVersion(stored.kekVersion, keys.kekVersion)
+        var pem = try unwrap(stored.wrappedPrivateKey, with: keys.kek, what: "the connection keypair's private key")
+        defer { secureZero(&pem) }
+        guard let privateKey = try? RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self)),
+            let publicKeyPEM = try? privateKey.publicKeyPEM
+        else {
+            throw SVXClientError(.keyUnwrapFailed, "the connection keypair's private key is not a PEM RSA key")
+        }
+        guard (try? RSAPublicKey(pem: stored.publicKeyPem).pem) == publicKeyPEM else {
+            throw SVXClientError(.keystoreInconsistent, "the keystore's public key of the connection keypair is not its private key's")
+        }
+        return StoredKeypair(
+            id: stored.keypairID, publicKeyPEM: publicKeyPEM, fingerprint: try KeyFingerprint(publicKey: try privateKey.publicKey))
     }
 
     /// Deletes one of the user's keypairs from the Keystore.

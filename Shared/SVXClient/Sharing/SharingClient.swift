@@ -7,8 +7,9 @@ import SVXRPC
 /// The client half of Sharing, part I (proto/svx/sharing/v1/sharing.proto; sharing.md §2.2, §2.7): invitations
 /// and connections, with both public keys confirmed end to end.
 ///
-/// Each side of a connection has its own RSA keypair in its own Keystore (private key wrapped by its KEK, metadata
-/// `purpose=connection`). The inviter makes a 32-byte invitation secret S that travels only inside the invitation
+/// Each user has one connection keypair, an RSA keypair in its own Keystore (external identifier `connection`,
+/// private key wrapped by its KEK, metadata `purpose=connection`), made on first use and published by every
+/// invitation and acceptance it makes, as 1Password and Bitwarden publish one public key per user (docs/ADR-008). The inviter makes a 32-byte invitation secret S that travels only inside the invitation
 /// code; both sides prove their public keys with HMACs under S, so a server that swaps either key is caught here:
 /// an invitee refuses to accept (``SVXClientError/Code/keyVerificationFailed``), and a connection whose proofs do
 /// not match is reported as ``ConnectionKeyCheck/mismatch(_:)``. Names of connections and S itself are stored
@@ -35,11 +36,10 @@ public struct SharingClient: Sendable {
 
     // MARK: Invitations (inviter)
 
-    /// A new invitation: a fresh connection keypair in the Keystore, a fresh secret S, the `name` the inviter gives
+    /// A new invitation: the user's connection keypair (made on first use), a fresh secret S, the `name` the inviter gives
     /// the person invited and S encrypted under the private DEK, the inviter's proof, then CreateInvitation. The code
     /// returned exists only here; show it once. `expiresInMilliseconds` nil: the service's default (7 days); at most
-    /// 30 days. `intendedUsername`: only that user may accept. If the service refuses, the keypair is deleted again
-    /// (best effort).
+    /// 30 days. `intendedUsername`: only that user may accept.
     public func createInvitation(
         session: AuthenticatedSession, keys: UnlockedKeys, name: String? = nil, expiresInMilliseconds: UInt64? = nil,
         intendedUsername: String? = nil, progress: @Sendable (KeyringProgress) -> Void = { _ in }
@@ -54,7 +54,7 @@ public struct SharingClient: Sendable {
             }
         }
         let secret = try InvitationSecret.random()
-        let keypair = try await keyring.createKeypair(
+        let keypair = try await keyring.connectionKeypair(
             session: session, keys: keys, bits: keypairBits, metadata: ["purpose": Self.connectionKeypairPurpose],
             progress: progress)
         var request = Svx_Sharing_V1_CreateInvitationRequest()
@@ -65,13 +65,8 @@ public struct SharingClient: Sendable {
         request.inviterProof = ConnectionProof.inviter(secret: secret, inviterKey: keypair.fingerprint)
         request.expiresInMs = expiresInMilliseconds ?? 0
         request.intendedUsername = intendedUsername ?? ""
-        let response: Svx_Sharing_V1_CreateInvitationResponse
-        do {
-            response = try await sharing.call(SharingRPC.createInvitation, request, sessionToken: session.token, timeout: timeout)
-        } catch {
-            try? await keyring.deleteKeypair(session: session, id: keypair.id)
-            throw error
-        }
+        let response = try await sharing.call(
+            SharingRPC.createInvitation, request, sessionToken: session.token, timeout: timeout)
         guard response.invitation.inviterID.isEmpty || response.invitation.inviterID == session.userID,
             let token = try? Base58.decode(response.token), token.count == InvitationCode.secretByteCount
         else {
@@ -105,20 +100,15 @@ public struct SharingClient: Sendable {
         throw SVXClientError(.malformedResponse, "the invitation listing did not end after \(maximumPages) pages")
     }
 
-    /// Revokes one of the caller's pending invitations: its code stops working. The keypair made for it, which
-    /// nothing else uses, is then deleted from the Keystore (best effort: a keypair left behind only counts against
-    /// the Keystore's quota). `keys`, if given, decrypt the name in the answer.
+    /// Revokes one of the caller's pending invitations: its code stops working (the connection keypair stays: every
+    /// invitation and connection of the user publishes it). `keys`, if given, decrypt the name in the answer.
     public func revokeInvitation(
         session: AuthenticatedSession, id: String, keys: UnlockedKeys? = nil
     ) async throws -> SharingInvitation {
         var request = Svx_Sharing_V1_RevokeInvitationRequest()
         request.invitationID = id
         let response = try await sharing.call(SharingRPC.revokeInvitation, request, sessionToken: session.token, timeout: timeout)
-        let invitation = try Self.invitation(response.invitation, keys: keys)
-        if invitation.state == .revoked, !invitation.keypairID.isEmpty {
-            try? await keyring.deleteKeypair(session: session, id: invitation.keypairID)
-        }
-        return invitation
+        return try Self.invitation(response.invitation, keys: keys)
     }
 
     // MARK: Accepting (invitee)
@@ -142,9 +132,9 @@ public struct SharingClient: Sendable {
     }
 
     /// Accepts an invitation: ``checkInvitation(session:code:)`` (the inviter's key checked, or nothing happens and
-    /// the invitation stays pending), a fresh connection keypair in the caller's Keystore, the caller's `name` for
+    /// the invitation stays pending), the caller's connection keypair (made on first use), the caller's `name` for
     /// the inviter (default: the inviter's username) and S encrypted under its private DEK, the invitee's proof over
-    /// both keys, then AcceptInvitation. If the service refuses, the keypair is deleted again (best effort).
+    /// both keys, then AcceptInvitation.
     public func acceptInvitation(
         session: AuthenticatedSession, keys: UnlockedKeys, code: InvitationCode, name: String? = nil,
         progress: @Sendable (KeyringProgress) -> Void = { _ in }
@@ -158,7 +148,7 @@ public struct SharingClient: Sendable {
             throw SVXClientError(.invalidInput, "this invitation is meant for \(intended), not for you (\(session.username))")
         }
         let name = try Self.checkedName(name ?? preview.inviterUsername)
-        let keypair = try await keyring.createKeypair(
+        let keypair = try await keyring.connectionKeypair(
             session: session, keys: keys, bits: keypairBits, metadata: ["purpose": Self.connectionKeypairPurpose],
             progress: progress)
         var request = Svx_Sharing_V1_AcceptInvitationRequest()
@@ -171,13 +161,8 @@ public struct SharingClient: Sendable {
         request.encryptedKeySecret = try code.secret.encrypted(under: keys.privateDEK)
         request.inviteeProof = ConnectionProof.invitee(
             secret: code.secret, inviterKey: preview.inviterKey, inviteeKey: keypair.fingerprint)
-        let response: Svx_Sharing_V1_AcceptInvitationResponse
-        do {
-            response = try await sharing.call(SharingRPC.acceptInvitation, request, sessionToken: session.token, timeout: timeout)
-        } catch {
-            try? await keyring.deleteKeypair(session: session, id: keypair.id)
-            throw error
-        }
+        let response = try await sharing.call(
+            SharingRPC.acceptInvitation, request, sessionToken: session.token, timeout: timeout)
         return try Self.connection(response.connection, keys: keys)
     }
 

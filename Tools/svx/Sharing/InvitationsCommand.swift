@@ -8,10 +8,11 @@ struct InvitationsCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "invitations", abstract: "Invite someone to connect, list your invitations, revoke one.",
         discussion: """
-            An invitation makes a new keypair in your Keystore and a code to hand over out of band (in person, by \
-            phone, in a message you trust). The person runs `svx connections accept CODE`; their client checks your \
-            public key against the code before accepting, and yours checks theirs (`svx connections verify`). Create \
-            and list need your Secret Key and passphrase (names are encrypted with your private key).
+            An invitation publishes your connection key (made in your Keystore the first time) with a code to hand \
+            over out of band (in person, by phone, in a message you trust). The person runs `svx connections accept \
+            CODE`; their client checks your public key against the code before accepting, and yours checks theirs \
+            (`svx connections verify`). Create and list need your Secret Key and passphrase (names are encrypted \
+            with your private key).
             """,
         subcommands: [Create.self, List.self, Revoke.self])
 
