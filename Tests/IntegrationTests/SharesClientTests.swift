@@ -152,7 +152,7 @@ extension SharingIntegrationTests {
             #expect(states == [share.id: .deleted, single.id: .active, third.id: .rejected])
             #expect(try await alice.shares.outgoingShares(session: alice.session, state: .active).map(\.id) == [single.id])
 
-            // A slot the item does not have, and an attachment-free refusal before anything is sent.
+            // A slot the item does not have: refused before anything is sent.
             let missing = await Self.clientError {
                 try await alice.shares.createShare(
                     session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceSide.id], options: ShareOptions(slot: "shoe_size"))
@@ -341,6 +341,36 @@ extension SharingIntegrationTests {
             #expect(refused?.code == .keyVerificationFailed && refused?.message.contains("MISMATCH") == true)
             #expect(try await alice.shares.outgoingShares(session: alice.session).isEmpty)
             #expect(try await bob.shares.incomingShares(session: bob.session).isEmpty)
+        }
+
+        /// Attachments are not shared yet (sharing.md §6): a whole-item share carries an attachment slot as metadata,
+        /// without the file or even its name; a share of that slot alone is refused before anything is sent.
+        @Test func anAttachmentSlotTravelsAsMetadataOnly() async throws {
+            let stack = try await Self.stack()
+            defer { stack.stop() }
+            let alice = try await Self.member(stack)
+            let bob = try await Self.member(stack)
+            let (aliceSide, _) = try await Self.connect(alice, bob)
+            let item = try await Self.passportItem(alice)
+            let file = try randomFile(bytes: 2_048)
+            defer { try? FileManager.default.removeItem(at: file) }
+            _ = try await alice.vault.attachFile(
+                session: alice.session, keys: alice.keys, itemID: item.id, slotName: "scan", slotLabel: "Scan", fileURL: file)
+
+            let refused = await Self.clientError {
+                try await alice.shares.createShare(
+                    session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceSide.id], options: ShareOptions(slot: "scan"))
+            }
+            #expect(refused?.code == .invalidInput && refused?.message.contains("attachments_not_shared") == true)
+            #expect(try await alice.shares.outgoingShares(session: alice.session).isEmpty)
+
+            let share = try #require(try await alice.shares.createShare(
+                session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceSide.id]).first)
+            let received = try await bob.shares.incomingShare(session: bob.session, keys: bob.keys, id: share.id)
+            let scan = try #require(received.item?.slot(named: "scan"))
+            #expect(scan.type == .attachment && scan.label == "Scan" && scan.value == nil && scan.verifiedAs == nil)
+            #expect(Self.values(received.item) == Self.expected)
+            #expect(try stack.database.plaintextScan(for: [file.lastPathComponent]).isEmpty)
         }
 
         // MARK: View once

@@ -76,7 +76,9 @@ public enum ShareCrypto {
 
     /// A 32-byte key (share DEK or terms key) as an `Rsa4096` string for `recipient`.
     static func wrap(_ key: SymmetricKey, for recipient: RSAPublicKey) throws -> String {
-        try Cryppo.encrypt(key.bytes, publicKey: recipient)
+        var raw = key.bytes
+        defer { secureZero(&raw) }
+        return try Cryppo.encrypt(raw, publicKey: recipient)
     }
 
     /// A 32-byte key (share DEK or terms key) from its `Rsa4096` string; anything else is
