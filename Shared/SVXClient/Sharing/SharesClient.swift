@@ -93,7 +93,7 @@ public struct SharesClient: Sendable {
     /// `connectionIDs`, if its sender allowed it (``ShareOnwardMode/anyone``).
     ///
     /// The parent is checked first without fetching its content (active, on-sharing allowed, the expiry no later than
-    /// the parent's); then its content is fetched (this counts as one of its content fetches), decrypted and
+    /// the parent's), and each connection's keys are checked; then the parent's content is fetched (this counts as one of its content fetches), decrypted and
     /// verified against the owner's hashes: a value that does not verify stops the on-share
     /// (``SVXClientError/Code/valueVerificationFailed``). Each value and its verification key are encrypted for each
     /// recipient under a fresh DEK, with no hash: the service copies the owner's. An on-share of a single-slot share
@@ -116,6 +116,8 @@ public struct SharesClient: Sendable {
             throw SVXClientError(
                 .invalidInput, "an on-share ends no later than share \(parentShareID), which expires \(parentExpiry)")
         }
+        // The recipients' keys before the content: a refusal then costs the parent no content fetch.
+        let recipients = try await verifiedRecipients(session: session, keys: keys, connectionIDs: connectionIDs)
         let opened = try await open(session: session, keys: keys, id: parentShareID, now: now)
         guard let content = opened.slots else {
             throw SVXClientError(.malformedResponse, "the Sharing service sent no content for the active share \(parentShareID)")
@@ -131,7 +133,6 @@ public struct SharesClient: Sendable {
             singleSlotID = id
         }
         let valued = chosen.filter { $0.slot.value != nil && $0.slot.type != .attachment }
-        let recipients = try await verifiedRecipients(session: session, keys: keys, connectionIDs: connectionIDs)
         var request = Svx_Sharing_V1_CreateShareRequest()
         request.parentShareID = parent.id
         request.slotID = singleSlotID
