@@ -76,6 +76,7 @@ let package = Package(
         // something outside the service runs too (svx-load's raw baselines): SQL text only, one copy for both.
         .target(name: "VaultSQL", dependencies: ["SVXStore"], path: "Services/Vault/SQL"),
         .target(name: "ClassificationSQL", path: "Services/Classification/SQL"),
+        .target(name: "SharingSQL", dependencies: ["SVXStore"], path: "Services/Sharing/SQL"),
         .executableTarget(
             name: "Auth", dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo", "SRP"],
             path: "Services/Auth",
@@ -93,8 +94,9 @@ let package = Package(
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Sharing",
-            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo"],
+            dependencies: ["SVXService", "SVXContracts", "SVXRPC", "SVXStore", "SVXProto", "Cryppo", "SharingSQL"],
             path: "Services/Sharing",
+            exclude: ["SQL"],
             resources: [.copy("Migrations")]),
         .executableTarget(
             name: "Classification",
@@ -117,7 +119,7 @@ let package = Package(
             name: "SVXLoad",
             dependencies: [
                 "SVXClient", "SVXRPC", "SVXProto", "SVXContracts", "SVXStore", "SVXModels", "Cryppo", "SRP", "VaultSQL",
-                "ClassificationSQL",
+                "ClassificationSQL", "SharingSQL",
                 .product(name: "SwiftProtobuf", package: "swift-protobuf"),
                 .product(name: "ArgumentParser", package: "swift-argument-parser"),
                 .product(name: "Histogram", package: "hdrhistogram-swift"),

@@ -3,16 +3,13 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import SharingSQL
 
 /// Connections: ListConnections, GetConnection, RenameConnection, DeleteConnection. A caller reaches only its own side
 /// of a connection (`user_id` is always the caller); another user's connection ids are NOT_FOUND like unknown ones.
 extension SharingService {
     /// The columns ``connection(_:)`` decodes (of `sharing.connections`, unqualified).
-    static let connectionColumns = """
-        connection_id, other_user_id, other_username, own_keypair_id, own_public_key_pem, other_public_key_pem,
-        other_key_sha256, other_proof, own_proof, encrypted_recipient_name, encrypted_key_secret, role, state,
-        invitation_id, \(epochMilliseconds("created_at")), \(epochMilliseconds("ended_at"))
-        """
+    static let connectionColumns = SharingQueries.connectionColumns
 
     static func connection(_ row: PostgresRow) throws -> Svx_Sharing_V1_Connection {
         var connection = Svx_Sharing_V1_Connection()
@@ -37,9 +34,7 @@ extension SharingService {
 
     /// The caller's side `connectionID`.
     static func connection(_ db: PostgresConnection, userID: UUID, connectionID: UUID) throws -> Svx_Sharing_V1_Connection {
-        let rows = try db.query(
-            "SELECT \(connectionColumns) FROM sharing.connections WHERE user_id = $1 AND connection_id = $2",
-            userID, connectionID)
+        let rows = try db.query(SharingQueries.connectionByID, userID, connectionID)
         guard let row = rows.first else { throw connectionNotFound }
         return try connection(row)
     }

@@ -4,6 +4,7 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import SharingSQL
 
 /// An invitation's row as read, with the database clock of the statement that read it.
 struct InvitationRow {
@@ -26,13 +27,7 @@ struct InvitationRow {
     let now: DatabaseInstant
 
     /// The columns ``init(_:)`` decodes (of `sharing.invitations`, unqualified).
-    static let columns = """
-        invitation_id, inviter_id, inviter_username, inviter_keypair_id, inviter_public_key_pem, inviter_key_sha256,
-        inviter_proof, encrypted_recipient_name, encrypted_key_secret, intended_username, state, token_sha256,
-        \(SharingService.epochMicroseconds("expires_at")), \(epochMilliseconds("created_at")),
-        \(epochMilliseconds("decided_at")), accepted_by, accepted_by_username, connection_id,
-        \(SharingService.epochMicroseconds("now()"))
-        """
+    static let columns = SharingQueries.invitationColumns
 
     init(_ row: PostgresRow) throws {
         invitationID = try row.decode(UUID.self, at: 0)
@@ -166,19 +161,9 @@ extension SharingService {
             connection = try SharingRefusal.answering {
                 try worker.database.transaction { db in
                     try Self.lockUsers(db, [userID, reference.inviterID])
-                    let rows = try db.query(
-                        """
-                        SELECT \(InvitationRow.columns) FROM sharing.invitations
-                        WHERE inviter_id = $1 AND invitation_id = $2 FOR UPDATE
-                        """, reference.inviterID, reference.invitationID)
+                    let rows = try db.query(SharingQueries.invitationForUpdate, reference.inviterID, reference.invitationID)
                     guard let row = try rows.first.map(InvitationRow.init) else { throw SharingRefusal.invitationNotFound }
-                    let pair = try db.query(
-                        """
-                        SELECT (SELECT count(*) FROM sharing.connections WHERE user_id = $1 AND state = 1),
-                               (SELECT count(*) FROM sharing.connections WHERE user_id = $2 AND state = 1),
-                               EXISTS (SELECT 1 FROM sharing.connections
-                                       WHERE user_id = $1 AND other_user_id = $2 AND state = 1)
-                        """, reference.inviterID, userID)[0]
+                    let pair = try db.query(SharingQueries.acceptanceCounts, reference.inviterID, userID)[0]
                     var lifecycle = row.lifecycle
                     let acceptance = InvitationLifecycle.Acceptance(
                         callerID: userID, callerUsername: session.username,
@@ -221,12 +206,7 @@ extension SharingService {
         inviter: (userID: UUID, connectionID: UUID),
         invitee: (userID: UUID, connectionID: UUID, username: String, request: SharingValidation.Acceptance, fingerprint: String)
     ) throws -> Svx_Sharing_V1_Connection {
-        let insert = """
-            INSERT INTO sharing.connections (user_id, connection_id, other_user_id, other_username, other_connection_id,
-                invitation_id, role, own_keypair_id, own_public_key_pem, own_proof, other_keypair_id, other_public_key_pem,
-                other_key_sha256, other_proof, encrypted_recipient_name, encrypted_key_secret, state)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, 1)
-            """
+        let insert = SharingQueries.insertConnection
         let key = invitee.request.key
         _ = try db.execute(
             insert, inviter.userID, inviter.connectionID, invitee.userID, invitee.username, invitee.connectionID,
@@ -240,11 +220,7 @@ extension SharingService {
             invitation.inviterKeySHA256, invitation.inviterProof, invitee.request.encryptedName,
             invitee.request.encryptedKeySecret)
         _ = try db.execute(
-            """
-            UPDATE sharing.invitations SET state = $3, token_sha256 = NULL, decided_at = now(), accepted_by = $4,
-                accepted_by_username = $5, connection_id = $6
-            WHERE inviter_id = $1 AND invitation_id = $2
-            """, inviter.userID, invitation.invitationID, stored.rawValue, invitee.userID, invitee.username,
+            SharingQueries.markInvitationAccepted, inviter.userID, invitation.invitationID, stored.rawValue, invitee.userID, invitee.username,
             inviter.connectionID)
         return try connection(db, userID: invitee.userID, connectionID: invitee.connectionID)
     }

@@ -4,6 +4,7 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import SharingSQL
 import Synchronization
 
 /// Every Sharing method (handlers by concern: Invitations, Connections, Shares and SharesRecipient; the Keystore
@@ -59,16 +60,13 @@ final class SharingService: Sendable {
     /// lock keys, so that two transactions locking the same users never wait for each other in a cycle. Users not
     /// involved are never held up.
     static func lockUsers(_ db: PostgresConnection, _ userIDs: [UUID]) throws {
-        let keys = try db.query(
-            "SELECT DISTINCT hashtextextended(u::text, 8008) AS k FROM unnest($1::uuid[]) u ORDER BY k",
-            uuidArrayLiteral(userIDs)
-        ).map { try $0.decode(Int64.self, at: 0) }
-        for key in keys { _ = try db.query("SELECT pg_advisory_xact_lock($1)", key) }
+        let keys = try db.query(SharingQueries.userLockKeys, uuidArrayLiteral(userIDs)).map { try $0.decode(Int64.self, at: 0) }
+        for key in keys { _ = try db.query(SharingQueries.userLock, key) }
     }
 
     /// Microseconds since the Unix epoch of a timestamptz, as SQL: the database clock at its own resolution, for the
     /// decisions (``DatabaseInstant``).
-    static func epochMicroseconds(_ column: String) -> String { "(EXTRACT(EPOCH FROM \(column)) * 1000000)::bigint" }
+    static func epochMicroseconds(_ column: String) -> String { SharingQueries.epochMicroseconds(column) }
 
     /// The caps (docs/ADR-008-sharing.md, "Caps").
     var maximumPendingInvitations: Int { configuration.maximumPendingInvitations }

@@ -32,7 +32,7 @@ public struct InvitationSecret: Sendable, Equatable {
     }
 
     /// Cryppo(`dek`, S): what a connection row keeps as `encrypted_key_secret`.
-    func encrypted(under dek: SymmetricKey) throws -> String {
+    public func encrypted(under dek: SymmetricKey) throws -> String {
         try key.withUnsafeBytes { try Cryppo.encrypt(bytes: $0, key: dek) }
     }
 
