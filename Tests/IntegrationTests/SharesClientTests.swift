@@ -14,12 +14,8 @@ extension SharingIntegrationTests {
     /// dishonest server or on-sharer could do is played by editing the `sharing` schema as the service's own role, or by
     /// sending the requests an altered SDK would. One test at a time with the other Sharing suites.
     @Suite struct SharesClientTests {
-        /// Auth, Keystore and the Vault with 2 workers each (not loaded here), Sharing with its default.
-        static func stack() async throws -> TestStack {
-            try await TestStack.start(
-                [.auth, .keystore, .vault, .sharing],
-                environment: [.auth: ["SVX_WORKERS": "2"], .keystore: ["SVX_WORKERS": "2"], .vault: ["SVX_WORKERS": "2"]])
-        }
+        /// Auth, Keystore, Vault and Sharing, as the share suites start them.
+        static func stack() async throws -> TestStack { try await SharingIntegrationTests.shareStack() }
 
         /// A user with the whole key hierarchy, a vault user, and its SDK clients (2048-bit connection keypairs).
         struct Member {
