@@ -92,14 +92,16 @@ extension SharingService {
     }
 
     /// Ends both sides (ConnectionLifecycle.end): under both users' locks, with both rows read `FOR UPDATE`, so a
-    /// delete from each side at once ends it once and the second is `connection_ended`.
+    /// delete from each side at once ends it once and the second is `connection_ended`. Every live share sent over
+    /// it, in either direction, is revoked in the same transaction (reason `connection_ended`; on-shares made from
+    /// them `parent_revoked`), and CreateShare, which runs under the sender's lock, cannot slip one in meanwhile.
     func deleteConnection(
         _ request: Svx_Sharing_V1_DeleteConnectionRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
     ) throws -> Svx_Sharing_V1_DeleteConnectionResponse {
         let id = try FieldValidation.uuid(request.connectionID, field: "connection_id")
         let userID = try session.userUUID
-        let outcome = try worker.database.transaction { db -> Result<Svx_Sharing_V1_Connection, SharingRefusal> in
+        let outcome = try worker.database.transaction { db -> Result<(Svx_Sharing_V1_Connection, Int), SharingRefusal> in
             // Who the other side is never changes: read it first, lock both users, then read both rows locked.
             let sides = try db.query(
                 "SELECT other_user_id, other_connection_id FROM sharing.connections WHERE user_id = $1 AND connection_id = $2",
@@ -137,14 +139,24 @@ extension SharingService {
                         WHERE user_id = $1 AND connection_id = $2
                         """, otherUserID, otherConnectionID, ended, userID)
                 }
-                return .success(try Self.connection(db, userID: userID, connectionID: id))
+                let roots = try db.query(
+                    """
+                    SELECT owner_id, share_id FROM sharing.shares
+                    WHERE ((sender_id = $1 AND sender_connection_id = $2) OR (sender_id = $3 AND sender_connection_id = $4))
+                      AND state IN (1, 2)
+                    """, userID, id, otherUserID, otherConnectionID
+                ).map { (ownerID: try $0.decode(UUID.self, at: 0), shareID: try $0.decode(UUID.self, at: 1)) }
+                let revoked = try Self.revokeTrees(db, roots: roots, rootReason: .connectionEnded)
+                return .success((try Self.connection(db, userID: userID, connectionID: id), revoked))
             }
         }
-        let connection = try outcome.mapError { $0.status }.get()
-        context.logger.info("connection ended", metadata: ["user_id": "\(session.userID)", "connection_id": "\(id.wire)"])
+        let (connection, revoked) = try outcome.mapError { $0.status }.get()
+        context.logger.info(
+            "connection ended",
+            metadata: ["user_id": "\(session.userID)", "connection_id": "\(id.wire)", "revoked_shares": "\(revoked)"])
         var response = Svx_Sharing_V1_DeleteConnectionResponse()
         response.connection = connection
-        response.revokedShares = 0  // shares arrive with Sharing II
+        response.revokedShares = UInt32(revoked)
         return response
     }
 }

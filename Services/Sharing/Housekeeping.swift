@@ -6,8 +6,10 @@ import SVXStore
 /// What time does to Sharing's rows (docs/ADR-008-sharing.md, "Housekeeping"): a pending invitation whose time has
 /// come is answered as expired at once (InvitationLifecycle.state(at:)), and stored as expired, its token hash
 /// dropped, by the first of: its inviter's next CreateInvitation, ListInvitations or RevokeInvitation of it, or the
-/// sweep every process runs at its first request and then every ``sweepInterval``. The sweep also deletes
-/// invitations settled (accepted, revoked, expired) and connections ended more than ``retention`` ago.
+/// sweep every process runs at its first request and then every ``sweepInterval``. A live share whose time has come
+/// is likewise answered as expired at once (ShareLifecycle.state(at:)), and stored as expired, its ciphertext
+/// dropped, by the first change or content fetch of it or by the sweep. The sweep also deletes invitations settled
+/// (accepted, revoked, expired), connections ended and share tombstones ended more than ``retention`` ago.
 extension SharingService {
     static let sweepInterval: Duration = .seconds(600)
     /// How long settled invitations and ended connections are kept, as SQL.
@@ -35,6 +37,28 @@ extension SharingService {
         }
         try storeExpired(db, expired)
         return expired.count
+    }
+
+    /// Stores as expired up to ``expiryBatch`` live shares whose time has come, each decided by
+    /// ``ShareLifecycle/expire(at:)``, their slots and wrapped keys dropped; rows locked by a request in flight are
+    /// left for later. Returns how many.
+    @discardableResult
+    static func expireShares(_ db: PostgresConnection) throws -> Int {
+        let rows = try db.query(
+            """
+            SELECT \(ShareRow.columns) FROM sharing.shares s
+            WHERE s.state IN (1, 2) AND s.expires_at <= now()
+            ORDER BY s.expires_at LIMIT $1 FOR UPDATE OF s SKIP LOCKED
+            """, expiryBatch)
+        var expired = 0
+        for row in try rows.map(ShareRow.init) {
+            var lifecycle = row.lifecycle
+            if lifecycle.expire(at: row.now) {
+                try store(db, row, lifecycle)
+                expired += 1
+            }
+        }
+        return expired
     }
 
     /// Writes what ``InvitationLifecycle/expire(at:)`` decided for `invitations`.
@@ -65,6 +89,12 @@ extension SharingService {
                 expired += batch
                 if batch < Self.expiryBatch { break }
             }
+            var sharesExpired = 0
+            for _ in 0..<Self.sweepRounds {
+                let batch = try worker.database.transaction { db in try Self.expireShares(db) }
+                sharesExpired += batch
+                if batch < Self.expiryBatch { break }
+            }
             let invitations = try worker.database.execute(
                 """
                 DELETE FROM sharing.invitations
@@ -72,12 +102,15 @@ extension SharingService {
                 """)
             let connections = try worker.database.execute(
                 "DELETE FROM sharing.connections WHERE state = 2 AND ended_at < now() - interval '\(Self.retention)'")
-            if expired + invitations + connections > 0 {
+            let tombstones = try worker.database.execute(
+                "DELETE FROM sharing.shares WHERE state NOT IN (1, 2) AND ended_at < now() - interval '\(Self.retention)'")
+            if expired + invitations + connections + sharesExpired + tombstones > 0 {
                 context.logger.info(
                     "sharing housekeeping",
                     metadata: [
                         "invitations_expired": "\(expired)", "invitations_deleted": "\(invitations)",
-                        "connections_deleted": "\(connections)",
+                        "connections_deleted": "\(connections)", "shares_expired": "\(sharesExpired)",
+                        "share_tombstones_deleted": "\(tombstones)",
                     ])
             }
         } catch {

@@ -24,11 +24,36 @@ enum SharingRefusal: Error, Equatable, Sendable {
     case pendingInvitationQuota(limit: Int, retryAfterMs: Int64)
     /// RevokeInvitation of the inviter's own invitation that is no longer pending (it is `state`).
     case invitationNotPending(InvitationLifecycle.State)
-    /// A change of a connection that has ended.
+    /// A change of a connection that has ended, or a share over one.
     case connectionEnded
+    /// A share the caller cannot reach in the role asked (recipient, sender or owner): unknown, another user's, or
+    /// one the caller holds in another role. One answer for all, naming the request field.
+    case shareNotFound(field: String)
+    /// AcceptShare or RejectShare of a share that is not pending (it is `state`).
+    case shareNotPending(ShareLifecycle.State)
+    /// RevokeShare or DeleteIncomingShare of a share that has ended (it is `state`).
+    case shareNotLive(ShareLifecycle.State)
+    /// DeleteIncomingShare of a pending share: it is rejected, not deleted.
+    case deletePending
+    /// Content of a share that is not active (it is `state`).
+    case contentUnavailable(ShareLifecycle.State)
+    /// An on-share of a share that is not active (it is `state`).
+    case parentNotActive(ShareLifecycle.State)
+    /// An on-share of a share whose sharing mode is OWNER.
+    case onsharingNotPermitted
+    /// An on-share deeper than ShareLifecycle.maximumDepth.
+    case depthExceeded
+    /// An on-share to the item's owner or to a recipient of the chain (the recipient named by `field`).
+    case recipientHasItem(String)
+    /// A request field that breaks a rule of a new share (INVALID_ARGUMENT naming `field`).
+    case invalid(String, String)
+    /// The sender has `limit` live outgoing shares.
+    case shareQuota(limit: Int)
 
     /// The one message of NOT_FOUND for an invitation, whatever the reason.
     static let invitationNotFoundMessage = "invitation not found"
+    /// The one message of NOT_FOUND for a share, whatever the reason.
+    static let shareNotFoundMessage = "share not found"
 
     var status: RPCStatus {
         switch self {
@@ -62,6 +87,49 @@ enum SharingRefusal: Error, Equatable, Sendable {
                 details: ["reason": "not_pending", "state": state.name])
         case .connectionEnded:
             RPCStatus(.failedPrecondition, "the connection has ended", details: ["reason": "connection_ended"])
+        case .shareNotFound(let field):
+            RPCStatus(.notFound, Self.shareNotFoundMessage, details: ["field": field])
+        case .shareNotPending(let state):
+            RPCStatus(
+                .failedPrecondition, "the share is \(state.name), not pending acceptance",
+                details: ["reason": "not_pending", "state": state.name])
+        case .shareNotLive(let state):
+            RPCStatus(
+                .failedPrecondition, "the share is \(state.name): it has ended",
+                details: ["reason": "not_live", "state": state.name])
+        case .deletePending:
+            RPCStatus(
+                .failedPrecondition, "the share is pending acceptance: reject it instead of deleting it",
+                details: ["reason": "acceptance_pending", "state": ShareLifecycle.State.pendingAcceptance.name])
+        case .contentUnavailable(let state):
+            RPCStatus(
+                .failedPrecondition,
+                state == .pendingAcceptance
+                    ? "the share is pending acceptance: accept it first" : "the share is \(state.name): no content",
+                details: ["reason": state.contentRefusalReason, "state": state.name])
+        case .parentNotActive(let state):
+            RPCStatus(
+                .failedPrecondition, "the share to on-share is \(state.name), not active",
+                details: ["reason": "share_not_active", "state": state.name, "field": "parent_share_id"])
+        case .onsharingNotPermitted:
+            RPCStatus(
+                .permissionDenied, "the share to on-share does not permit on-sharing",
+                details: ["reason": "onsharing_not_permitted", "field": "parent_share_id"])
+        case .depthExceeded:
+            RPCStatus(
+                .failedPrecondition, "a chain of on-shares is at most \(ShareLifecycle.maximumDepth) shares deep",
+                details: ["reason": "depth_exceeded", "field": "parent_share_id"])
+        case .recipientHasItem(let field):
+            RPCStatus(
+                .failedPrecondition, "the recipient already holds this item (its owner or a recipient of the chain)",
+                details: ["reason": "recipient_has_item", "field": field])
+        case .invalid(let field, let message):
+            FieldValidation.invalid(field, message)
+        case .shareQuota(let limit):
+            RPCStatus(
+                .resourceExhausted,
+                "quota exceeded: shares (limit \(limit) live outgoing shares per user): revoke some first",
+                details: ["quota": "shares", "limit": String(limit)])
         }
     }
 }

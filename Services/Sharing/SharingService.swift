@@ -7,8 +7,9 @@ import SVXStore
 import SharingSQL
 import Synchronization
 
-/// Every Sharing method (handlers by concern: Invitations, Connections; the Keystore check in KeystorePeer; the
-/// decisions in InvitationLifecycle and ConnectionLifecycle; housekeeping in Housekeeping).
+/// Every Sharing method (handlers by concern: Invitations, Connections, Shares and SharesRecipient; the Keystore
+/// check in KeystorePeer and the Vault's outlines in VaultPeer; the decisions in InvitationLifecycle,
+/// ConnectionLifecycle and ShareLifecycle; housekeeping in Housekeeping).
 /// docs/ADR-008-sharing.md.
 ///
 /// Concurrency: a change that counts a user's rows against a cap, or that joins or parts two users, runs under the
@@ -22,12 +23,16 @@ final class SharingService: Sendable {
     /// (KeystorePeer.swift); nil when `SVX_KEYSTORE_ENDPOINT` is `none` (CreateInvitation and AcceptInvitation then
     /// answer UNAVAILABLE).
     let keystore: PeerClient?
+    /// The Vault, asked with the caller's session for the outline of an item the caller shares (VaultPeer.swift); nil
+    /// when `SVX_VAULT_ENDPOINT` is `none` (CreateShare of an owned item then answers UNAVAILABLE).
+    let vault: PeerClient?
     /// When this process last ran everyone's housekeeping (``sweepIfDue(_:_:)``).
     let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
 
-    init(configuration: SharingConfiguration = .init(), keystore: PeerClient?) {
+    init(configuration: SharingConfiguration = .init(), keystore: PeerClient?, vault: PeerClient? = nil) {
         self.configuration = configuration
         self.keystore = keystore
+        self.vault = vault
     }
 
     func register(_ routes: ServiceRoutes) {
@@ -40,6 +45,15 @@ final class SharingService: Sendable {
         routes.registerAuthenticated(SharingRPC.getConnection) { [self] in try getConnection($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.renameConnection) { [self] in try renameConnection($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.deleteConnection) { [self] in try deleteConnection($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.createShare) { [self] in try createShare($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.listOutgoingShares) { [self] in try listOutgoingShares($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.listItemShares) { [self] in try listItemShares($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.revokeShare) { [self] in try revokeShare($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.listIncomingShares) { [self] in try listIncomingShares($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.getIncomingShare) { [self] in try getIncomingShare($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.acceptShare) { [self] in try acceptShare($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.rejectShare) { [self] in try rejectShare($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.deleteIncomingShare) { [self] in try deleteIncomingShare($0, $1, $2, $3) }
     }
 
     /// Takes the advisory lock of every user of `userIDs` for the rest of the transaction, in ascending order of the
@@ -57,6 +71,7 @@ final class SharingService: Sendable {
     /// The caps (docs/ADR-008-sharing.md, "Caps").
     var maximumPendingInvitations: Int { configuration.maximumPendingInvitations }
     var maximumConnections: Int { configuration.maximumConnections }
+    var maximumShares: Int { configuration.maximumShares }
 }
 
 extension SharingRefusal {

@@ -22,7 +22,7 @@ enum SharingValidation {
     /// Base58 of 32 bytes is at most 44 characters.
     static let maximumTokenCharacters = 64
 
-    private static func invalid(_ field: String, _ message: String) -> RPCStatus { FieldValidation.invalid(field, message) }
+    static func invalid(_ field: String, _ message: String) -> RPCStatus { FieldValidation.invalid(field, message) }
 
     /// A connection's name, Cryppo(owner's private DEK, name).
     static func encryptedName(_ text: String, field: String = "encrypted_recipient_name") throws(RPCStatus) -> String {

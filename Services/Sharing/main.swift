@@ -1,4 +1,4 @@
-// svx-sharing: invitations and connections between users (shares arrive with Sharing II). Thin entry point: the
+// svx-sharing: invitations, connections and shares between users. Thin entry point: the
 // bootstrap is SVXService.ServiceMain; the methods are in SharingService. docs/ADR-008-sharing.md.
 import Foundation
 import SVXService
@@ -10,8 +10,11 @@ do {
     FileHandle.standardError.write(Data("svx-sharing: configuration error: \(error)\n".utf8))
     exit(2)
 }
-// SVX_KEYSTORE_ENDPOINT (`none`: keys cannot be confirmed, CreateInvitation and AcceptInvitation answer UNAVAILABLE).
-let sharing = SharingService(configuration: sharingConfiguration, keystore: PeerClient.fromEnvironment("keystore"))
+// SVX_KEYSTORE_ENDPOINT (`none`: keys cannot be confirmed, CreateInvitation and AcceptInvitation answer UNAVAILABLE);
+// SVX_VAULT_ENDPOINT (`none`: items cannot be outlined, CreateShare of an owned item answers UNAVAILABLE).
+let sharing = SharingService(
+    configuration: sharingConfiguration, keystore: PeerClient.fromEnvironment("keystore"),
+    vault: PeerClient.fromEnvironment("vault"))
 
 await ServiceMain.run(ServiceDefinition(
     name: "sharing",

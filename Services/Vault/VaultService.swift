@@ -6,7 +6,7 @@ import SVXService
 import SVXStore
 import Synchronization
 
-/// Every Vault method (handlers by concern: VaultUsers, Templates, Items, Attachments, Entities; the calls to
+/// Every Vault method (handlers by concern: VaultUsers, Templates, Items, Attachments, Entities, Outlines; the calls to
 /// Classification in ClassificationPeer). docs/ADR-005-vault.md.
 final class VaultService: Sendable {
     private let housekeepingCounter = Atomic<Int>(0)
@@ -52,6 +52,7 @@ final class VaultService: Sendable {
         routes.registerAuthenticated(VaultRPC.finishAttachment) { [self] in try finishAttachment($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.getAttachment) { [self] in try getAttachment($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.getAttachmentBlock) { [self] in try getAttachmentBlock($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.getItemOutlines) { [self] in try getItemOutlines($0, $1, $2, $3) }
     }
 
 

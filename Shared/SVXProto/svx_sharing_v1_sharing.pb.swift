@@ -679,8 +679,8 @@ public nonisolated struct Svx_Sharing_V1_RenameConnectionResponse: Sendable {
   fileprivate var _connection: Svx_Sharing_V1_Connection? = nil
 }
 
-/// svx.sharing.v1.Sharing/DeleteConnection: ends both sides (state ENDED). Shares over it are revoked once shares
-/// exist (Sharing II).
+/// svx.sharing.v1.Sharing/DeleteConnection: ends both sides (state ENDED) and revokes every live share sent over it
+/// in either direction (end_reason connection_ended; on-shares made from them parent_revoked), in one transaction.
 public nonisolated struct Svx_Sharing_V1_DeleteConnectionRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -902,7 +902,7 @@ public nonisolated struct Svx_Sharing_V1_Share: @unchecked Sendable {
     set {_uniqueStorage()._endedAtMs = newValue}
   }
 
-  /// rejected | expired | revoked | parent_revoked | deleted | consumed
+  /// rejected | expired | revoked | parent_revoked | connection_ended | deleted | consumed
   public var endReason: String {
     get {_storage._endReason}
     set {_uniqueStorage()._endReason = newValue}

@@ -187,6 +187,15 @@ extension SharingIntegrationTests {
                 await stack.anonymous(SharingRPC.getConnection, .init(connectionID: id)),
                 await stack.anonymous(SharingRPC.renameConnection, .init(connectionID: id, encryptedName: "")),
                 await stack.anonymous(SharingRPC.deleteConnection, .init(connectionID: id)),
+                await stack.anonymous(SharingRPC.createShare, .init()),
+                await stack.anonymous(SharingRPC.listOutgoingShares, .init()),
+                await stack.anonymous(SharingRPC.listItemShares, .init(itemID: id)),
+                await stack.anonymous(SharingRPC.revokeShare, .init(shareID: id)),
+                await stack.anonymous(SharingRPC.listIncomingShares, .init()),
+                await stack.anonymous(SharingRPC.getIncomingShare, .init(shareID: id, includeContent: true)),
+                await stack.anonymous(SharingRPC.acceptShare, .init(shareID: id)),
+                await stack.anonymous(SharingRPC.rejectShare, .init(shareID: id)),
+                await stack.anonymous(SharingRPC.deleteIncomingShare, .init(shareID: id)),
                 await stack.anonymous(SharingRPC.listConnections, .init(), token: String(repeating: "A", count: 43)),
             ]
             for failure in failures { expect(failure, .unauthenticated) }

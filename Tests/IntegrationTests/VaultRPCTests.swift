@@ -978,6 +978,7 @@ import Testing
             await check(VaultRPC.finishAttachment, .init(id: pending.attachmentID))
             await check(VaultRPC.getAttachment, .init(id: file.attachmentID))
             await check(VaultRPC.getAttachmentBlock, .init(id: file.attachmentID, index: 0))
+            await check(VaultRPC.getItemOutlines, .with { $0.itemIds = [item.itemID] })
         }
         let after = try stack.database.dump(schema: "vault")
         #expect(after == before, "\(dumpDifference(before, after))")

@@ -121,11 +121,14 @@ import Testing
 
     @Test func sharingCapsDefaultAndRefuseBadValues() throws {
         #expect(try SharingConfiguration.fromEnvironment([:]) == SharingConfiguration(
-            maximumPendingInvitations: 100, maximumConnections: 5_000))
+            maximumPendingInvitations: 100, maximumConnections: 5_000, maximumShares: 50_000))
         #expect(try SharingConfiguration.fromEnvironment([
-            "SVX_SHARING_MAX_PENDING_INVITATIONS": "2", "SVX_SHARING_MAX_CONNECTIONS": "3",
-        ]) == SharingConfiguration(maximumPendingInvitations: 2, maximumConnections: 3))
-        for (variable, tooMany) in [("SVX_SHARING_MAX_PENDING_INVITATIONS", "100001"), ("SVX_SHARING_MAX_CONNECTIONS", "1000001")] {
+            "SVX_SHARING_MAX_PENDING_INVITATIONS": "2", "SVX_SHARING_MAX_CONNECTIONS": "3", "SVX_SHARING_MAX_SHARES": "4",
+        ]) == SharingConfiguration(maximumPendingInvitations: 2, maximumConnections: 3, maximumShares: 4))
+        for (variable, tooMany) in [
+            ("SVX_SHARING_MAX_PENDING_INVITATIONS", "100001"), ("SVX_SHARING_MAX_CONNECTIONS", "1000001"),
+            ("SVX_SHARING_MAX_SHARES", "10000001"),
+        ] {
             for value in ["0", "-1", tooMany, "1e3", "some"] {
                 #expect {
                     _ = try SharingConfiguration.fromEnvironment([variable: value])
@@ -136,8 +139,9 @@ import Testing
             #expect(ServiceConfiguration.variables(service: "sharing").contains(variable))
             #expect(!ServiceConfiguration.variables(service: "vault").contains(variable))
         }
-        // Sharing asks the Keystore; nobody else does.
+        // Sharing asks the Keystore (nobody else does) and the Vault.
         #expect(ServiceConfiguration.variables(service: "sharing").contains("SVX_KEYSTORE_ENDPOINT"))
+        #expect(ServiceConfiguration.variables(service: "sharing").contains("SVX_VAULT_ENDPOINT"))
         for service in ["vault", "classification"] {
             #expect(!ServiceConfiguration.variables(service: service).contains("SVX_KEYSTORE_ENDPOINT"), "\(service)")
         }
@@ -184,10 +188,14 @@ import Testing
         #expect(vault.contains("SVX_CLASSIFICATION_ENDPOINT"))
         #expect(classification.contains("SVX_VAULT_ENDPOINT"))
         #expect(classification.contains("SVX_AUTH_ENDPOINT"))
-        for service in ["auth", "keystore", "sharing"] {
+        for service in ["auth", "keystore"] {
             let variables = ServiceConfiguration.variables(service: service)
             #expect(!variables.contains("SVX_CLASSIFICATION_ENDPOINT") && !variables.contains("SVX_VAULT_ENDPOINT"), "\(service)")
         }
+        // Sharing asks the Vault for item outlines, never Classification.
+        let sharing = ServiceConfiguration.variables(service: "sharing")
+        #expect(sharing.contains("SVX_VAULT_ENDPOINT") && !sharing.contains("SVX_CLASSIFICATION_ENDPOINT"))
+        #expect(Set(sharing).count == sharing.count)
         #expect(Set(vault).count == vault.count && Set(classification).count == classification.count)
     }
 }

@@ -77,3 +77,16 @@ public enum VaultQueries {
         String(decoding: try JSONEncoder().encode(records), as: UTF8.self)
     }
 }
+
+extension VaultQueries {
+    /// GetItemOutlines: the metadata of some of a user's items, slots in order, never a value. `$1` user id, `$2` a
+    /// uuid[] literal of item ids; rows of one item are consecutive (NULL slot columns for an item without slots):
+    /// item_id, version, label, template_name, slot_id, name, label, slot_type, ordinal, has_value.
+    public static let loadItemOutlines = """
+        SELECT i.item_id, i.version, i.label, i.template_name, s.slot_id, s.name, s.label, s.slot_type, s.ordinal,
+               s.encrypted_value IS NOT NULL
+        FROM vault.items i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
+        WHERE i.user_id = $1 AND i.item_id = ANY($2::uuid[])
+        ORDER BY i.item_id, s.ordinal, s.name COLLATE "C"
+        """
+}

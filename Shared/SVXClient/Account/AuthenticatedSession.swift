@@ -80,6 +80,9 @@ public struct SVXClientError: Error, Sendable, Equatable, CustomStringConvertibl
         /// A public key the server handed over is not the one the invitation secret vouches for (sharing.md §2.2):
         /// the server, or someone in its place, swapped a key. Nothing was accepted or shared over it.
         case keyVerificationFailed
+        /// A shared value does not match the owner's verification hash (sharing.md §2.7): the server, or whoever
+        /// shared it on, changed it. The message names the slots; nothing of the share is shown.
+        case valueVerificationFailed
     }
     public let code: Code
     public let message: String

@@ -221,15 +221,11 @@ public struct ClassificationClient: Sendable {
     public func allEntities(
         session: AuthenticatedSession, node: String, kind: ClassificationEntity.Kind? = nil, maximumPages: Int = 2_000
     ) async throws -> [ClassificationEntity] {
-        var entities: [ClassificationEntity] = []
-        var token: String?
-        for _ in 0..<maximumPages {
-            let page = try await listEntities(session: session, node: node, kind: kind, pageSize: 500, pageToken: token)
-            entities += page.entities
-            guard let next = page.nextPageToken else { return entities }
-            token = next
+        try await Paging.collect("classified entities", maximumPages: maximumPages) { token in
+            let page = try await listEntities(
+                session: session, node: node, kind: kind, pageSize: 500, pageToken: token.isEmpty ? nil : token)
+            return (page.entities, page.nextPageToken ?? "")
         }
-        throw SVXClientError(.malformedResponse, "the classified entities did not end after \(maximumPages) pages")
     }
 
     private func call<Request, Response>(

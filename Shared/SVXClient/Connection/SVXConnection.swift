@@ -39,6 +39,13 @@ public struct SVXConnection: Sendable {
             keypairBits: keypairBits)
     }
 
+    /// Shares at Sharing: items read from the Vault, connections checked and connection keypairs read from the
+    /// Keystore (RSA-4096 keypairs when an invitation is made through ``SharesClient/sharing``).
+    public func shares(timeout: Duration = .seconds(30), keypairBits: Int = 4096) throws -> SharesClient {
+        SharesClient(
+            sharing: try sharing(timeout: timeout, keypairBits: keypairBits), vault: try vault(timeout: timeout), timeout: timeout)
+    }
+
     /// A malformed endpoint is the caller's input: ``SVXClientError/Code/invalidInput`` naming the service.
     private func client(_ service: String, _ endpoint: String) throws -> RPCClient {
         do {

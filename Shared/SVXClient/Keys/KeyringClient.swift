@@ -262,28 +262,25 @@ public struct KeyringClient: Sendable {
         public let keypairs: [WrappedKeypair]
     }
 
-    /// At most `maximumPages` pages of 500 of each kind (a bound, not a limit anyone should meet).
+    /// At most `maximumPages` pages of 500 of each kind (a bound, not a limit anyone should meet: past it,
+    /// ``SVXClientError/Code/malformedResponse``).
     public func inventory(session: AuthenticatedSession, maximumPages: Int = 1_000) async throws -> Inventory {
         var getKEK = Svx_Keystore_V1_GetKEKRequest()
         getKEK.credentialGeneration = session.credentialGeneration
         let kek = try await keystore.call(KeystoreRPC.getKEK, getKEK, sessionToken: session.token, timeout: timeout)
-        var deks: [Svx_Keystore_V1_DataEncryptionKey] = []
         var request = Svx_Keystore_V1_ListDEKsRequest()
         request.pageSize = 500
-        for _ in 0..<maximumPages {
+        let deks = try await Paging.collect("DEKs", maximumPages: maximumPages) { token in
+            request.pageToken = token
             let page = try await keystore.call(KeystoreRPC.listDEKs, request, sessionToken: session.token, timeout: timeout)
-            deks += page.deks
-            guard !page.nextPageToken.isEmpty else { break }
-            request.pageToken = page.nextPageToken
+            return (page.deks, page.nextPageToken)
         }
-        var keypairs: [Svx_Keystore_V1_Keypair] = []
         var keypairRequest = Svx_Keystore_V1_ListKeypairsRequest()
         keypairRequest.pageSize = 500
-        for _ in 0..<maximumPages {
+        let keypairs = try await Paging.collect("keypairs", maximumPages: maximumPages) { token in
+            keypairRequest.pageToken = token
             let page = try await keystore.call(KeystoreRPC.listKeypairs, keypairRequest, sessionToken: session.token, timeout: timeout)
-            keypairs += page.keypairs
-            guard !page.nextPageToken.isEmpty else { break }
-            keypairRequest.pageToken = page.nextPageToken
+            return (page.keypairs, page.nextPageToken)
         }
         return Inventory(
             kek: KeystoreWire.kek(kek.kek), passphraseChangePending: kek.passphraseChangePending,

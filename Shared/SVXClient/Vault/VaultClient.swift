@@ -128,16 +128,12 @@ public struct VaultClient: Sendable {
         session: AuthenticatedSession, keys: UnlockedKeys, filter: ItemFilter = .init(), includeSlots: Bool = false,
         maximumPages: Int = 1_000
     ) async throws -> [DecryptedItem] {
-        var items: [DecryptedItem] = []
-        var token: String?
-        for _ in 0..<maximumPages {
+        try await Paging.collect("items", maximumPages: maximumPages) { token in
             let page = try await self.items(
-                session: session, keys: keys, filter: filter, pageSize: 500, pageToken: token, includeSlots: includeSlots)
-            items += page.items
-            guard let next = page.nextPageToken else { return items }
-            token = next
+                session: session, keys: keys, filter: filter, pageSize: 500, pageToken: token.isEmpty ? nil : token,
+                includeSlots: includeSlots)
+            return (page.items, page.nextPageToken ?? "")
         }
-        throw SVXClientError(.malformedResponse, "the item listing did not end after \(maximumPages) pages")
     }
 
     /// Changes an item if it is still at `expectedVersion` (else the Vault answers ABORTED and writes nothing: read

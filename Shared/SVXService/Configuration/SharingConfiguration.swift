@@ -9,20 +9,28 @@ public struct SharingConfiguration: Sendable, Equatable {
     /// Active connections one user may have, `SVX_SHARING_MAX_CONNECTIONS` (quota `connections`): an acceptance
     /// that would take either side past it is refused.
     public var maximumConnections: Int
+    /// Live (pending or active, unexpired) shares one user may have sent, `SVX_SHARING_MAX_SHARES` (quota `shares`):
+    /// a CreateShare that would take the sender past it is refused as a whole.
+    public var maximumShares: Int
 
     public static let defaultMaximumPendingInvitations = 100
     public static let defaultMaximumConnections = 5_000
+    public static let defaultMaximumShares = 50_000
 
     public init(
         maximumPendingInvitations: Int = defaultMaximumPendingInvitations,
-        maximumConnections: Int = defaultMaximumConnections
+        maximumConnections: Int = defaultMaximumConnections,
+        maximumShares: Int = defaultMaximumShares
     ) {
         self.maximumPendingInvitations = maximumPendingInvitations
         self.maximumConnections = maximumConnections
+        self.maximumShares = maximumShares
     }
 
     /// Every variable Sharing reads beyond ``ServiceConfiguration``'s.
-    public static let variables = ["SVX_SHARING_MAX_PENDING_INVITATIONS", "SVX_SHARING_MAX_CONNECTIONS"]
+    public static let variables = [
+        "SVX_SHARING_MAX_PENDING_INVITATIONS", "SVX_SHARING_MAX_CONNECTIONS", "SVX_SHARING_MAX_SHARES",
+    ]
 
     public static func fromEnvironment(
         _ environment: [String: String] = ProcessInfo.processInfo.environment
@@ -31,6 +39,8 @@ public struct SharingConfiguration: Sendable, Equatable {
             maximumPendingInvitations: try ConfigurationError.integer(
                 environment, "SVX_SHARING_MAX_PENDING_INVITATIONS", defaultMaximumPendingInvitations, 1...100_000),
             maximumConnections: try ConfigurationError.integer(
-                environment, "SVX_SHARING_MAX_CONNECTIONS", defaultMaximumConnections, 1...1_000_000))
+                environment, "SVX_SHARING_MAX_CONNECTIONS", defaultMaximumConnections, 1...1_000_000),
+            maximumShares: try ConfigurationError.integer(
+                environment, "SVX_SHARING_MAX_SHARES", defaultMaximumShares, 1...10_000_000))
     }
 }

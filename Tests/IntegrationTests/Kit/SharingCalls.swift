@@ -8,8 +8,9 @@ import SVXTestHarness
 import Testing
 
 /// The Sharing integration suites (SharingInvitationTests, SharingConnectionTests, SharingKeysAndCapsTests,
-/// SharingInputTests, SharingClientTests), one test at a time: each starts Auth, Keystore and Sharing, and all at
-/// once they would take more of the test PostgreSQL's connections than the rest of the suite leaves them.
+/// SharingInputTests, SharingClientTests, SharingShareTests, SharingShareInputTests, SharesClientTests), one test at a
+/// time: each starts Auth, Keystore and Sharing (the share suites the Vault too, ``shareStack(environment:)``), and all
+/// at once they would take more of the test PostgreSQL's connections than the rest of the suite leaves them.
 @Suite(.serialized) struct SharingIntegrationTests {
     /// Auth, Keystore and Sharing on a new database, with `environment` on top: Auth and the Keystore with 2 workers
     /// each (these tests do not load them), Sharing with its default 4 (11 database connections in all).

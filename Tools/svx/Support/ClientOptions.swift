@@ -52,6 +52,9 @@ struct ClientOptions: ParsableArguments {
     /// RSA-4096 connection keypairs, as Meeco's SDK makes them.
     func sharingClient() throws -> SharingClient { try connection.sharing() }
 
+    /// Shares, with their connections checked and items read from the Vault.
+    func sharesClient() throws -> SharesClient { try connection.shares() }
+
     func classificationClient() throws -> ClassificationClient { try connection.classification() }
 }
 

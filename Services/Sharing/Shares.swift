@@ -1,0 +1,379 @@
+import Cryppo
+import Foundation
+import SVXProto
+import SVXRPC
+import SVXService
+import SVXStore
+
+/// Shares, the sender's and the owner's side: CreateShare, ListOutgoingShares, ListItemShares, RevokeShare
+/// (sharing.md §2.3-2.5). The decisions are ShareLifecycle's; the shapes SharingValidation's.
+///
+/// Concurrency: CreateShare runs under the sender's advisory lock (the cap, and DeleteConnection, which takes both
+/// users' locks, so a share never goes over a connection being ended); the parent of an on-share is read
+/// `FOR SHARE`, so a revocation of it either comes first (the on-share is refused) or waits and then finds the
+/// on-share to cascade to. Revocations lock their whole tree in one order.
+extension SharingService {
+    /// What is shared of an item: every slot of the share (metadata from the Vault or from the parent share) and
+    /// which of them carry a value.
+    struct SharedSlot {
+        let slotID: UUID
+        let name: String
+        let label: String
+        let slotType: String
+        let ordinal: Int32
+        /// Whether the slot travels with a value (a valued slot that is not an attachment).
+        let valued: Bool
+        /// An on-share: the owner's hash, copied from the parent.
+        let parentHash: String?
+    }
+
+    /// The item being shared, as the Vault outlined it (an owned item) or as the parent share holds it.
+    struct SharedItem {
+        let ownerID: UUID
+        let itemID: UUID
+        let itemVersion: Int64
+        let label: String
+        let templateName: String
+        let slots: [SharedSlot]
+    }
+
+    static let attachmentSlotType = "attachment"
+
+    func createShare(
+        _ request: Svx_Sharing_V1_CreateShareRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Sharing_V1_CreateShareResponse {
+        let valid = try SharingValidation.newShare(request)
+        let userID = try session.userUUID
+        // An owned item: its outline from the Vault, before any lock is taken.
+        var owned: SharedItem?
+        if let itemID = valid.itemID {
+            let outline = try itemOutline(itemID, context)
+            guard Int64(clamping: outline.version) == valid.expectedItemVersion else {
+                throw RPCStatus(
+                    .aborted, "the item has changed since it was encrypted (version \(outline.version)): encrypt it again",
+                    details: ["reason": "item_version_changed", "field": "expected_item_version"])
+            }
+            owned = try Self.ownedItem(outline, ownerID: userID, slotID: valid.slotID)
+        }
+        sweepIfDue(context, worker)
+        let shareIDs = try valid.recipients.map { _ in try TimeOrderedID.make() }
+        let rows = try SharingRefusal.answering {
+            try worker.database.transaction { db -> [ShareRow] in
+                try Self.lockUsers(db, [userID])
+                let now = try db.query("SELECT \(Self.epochMicroseconds("now()"))")[0].decode(Int64.self, at: 0)
+                var parent: (row: ShareRow, facts: ShareLifecycle.Parent, item: SharedItem)?
+                if let parentShareID = valid.parentShareID {
+                    parent = try Self.parentShare(db, recipientID: userID, shareID: parentShareID)
+                }
+                let admission = try ShareLifecycle.admit(valid.lifecycleRequest, parent: parent?.facts, at: now)
+                guard let item = owned ?? parent?.item else { throw RPCStatus(.internal, "internal error") }
+                let slots = admission.slotID.map { id in item.slots.filter { $0.slotID == id } } ?? item.slots
+                let valued = slots.filter(\.valued).map(\.slotID)
+                let live = try db.query(
+                    """
+                    SELECT count(*) FROM sharing.shares
+                    WHERE sender_id = $1 AND state IN (1, 2) AND (expires_at IS NULL OR expires_at > now())
+                    """, userID)[0].decode(Int.self, at: 0)
+                guard live + valid.recipients.count <= maximumShares else {
+                    throw SharingRefusal.shareQuota(limit: maximumShares)
+                }
+                var written: [ShareRow] = []
+                for (recipient, shareID) in zip(valid.recipients, shareIDs) {
+                    let connection = try Self.recipientConnection(db, senderID: userID, recipient)
+                    try ShareLifecycle.admitRecipient(
+                        connection.otherUserID, parent: parent?.facts, field: "\(recipient.field).connection_id")
+                    let values = try SharingValidation.matchSlots(recipient, valued: valued)
+                    try Self.insertShare(
+                        db, shareID: shareID, item: item, admission: admission, valid: valid, parentShareID: parent?.row.shareID,
+                        sender: (userID, session.username), connection: connection, recipient: recipient)
+                    try Self.insertShareSlots(db, ownerID: item.ownerID, shareID: shareID, slots: slots, values: values)
+                    written.append(try Self.reread(db, ownerID: item.ownerID, shareID: shareID))
+                }
+                return written
+            }
+        }
+        context.logger.info(
+            "shares created",
+            metadata: [
+                "user_id": "\(session.userID)", "count": "\(rows.count)",
+                "on_share": "\(valid.parentShareID != nil)",
+            ])
+        var response = Svx_Sharing_V1_CreateShareResponse()
+        response.shares = rows.map { $0.wire(viewer: userID) }
+        return response
+    }
+
+    /// The shared slots of an owned item as the Vault outlined it: the one slot asked for (INVALID_ARGUMENT
+    /// `slot_id` when it is not this item's; FAILED_PRECONDITION `attachments_not_shared` for an attachment slot) or
+    /// every slot, attachment slots as metadata with no value.
+    static func ownedItem(_ outline: Svx_Vault_V1_ItemOutline, ownerID: UUID, slotID: UUID?) throws -> SharedItem {
+        var slots: [SharedSlot] = []
+        for slot in outline.slots {
+            guard let id = UUID(uuidString: slot.slotID) else { throw RPCStatus(.internal, "internal error") }
+            slots.append(SharedSlot(
+                slotID: id, name: slot.name, label: slot.label, slotType: slot.slotType, ordinal: slot.ordinal,
+                valued: slot.hasValue_p && slot.slotType != attachmentSlotType, parentHash: nil))
+        }
+        if let slotID {
+            guard let slot = slots.first(where: { $0.slotID == slotID }) else {
+                throw FieldValidation.invalid("slot_id", "slot_id is not a slot of this item")
+            }
+            guard slot.slotType != attachmentSlotType else {
+                throw RPCStatus(
+                    .failedPrecondition, "attachments are not shared yet: share the item, its attachment slots go as metadata",
+                    details: ["reason": "attachments_not_shared", "field": "slot_id"])
+            }
+        }
+        guard let itemID = UUID(uuidString: outline.itemID) else { throw RPCStatus(.internal, "internal error") }
+        return SharedItem(
+            ownerID: ownerID, itemID: itemID, itemVersion: Int64(clamping: outline.version), label: outline.label,
+            templateName: outline.templateName, slots: slots)
+    }
+
+    /// The caller's incoming share an on-share is made from, read `FOR SHARE`, with its slots and the holders of the
+    /// item up its chain (the owner and every recipient). Not the caller's: NOT_FOUND naming `parent_share_id`.
+    static func parentShare(_ db: PostgresConnection, recipientID: UUID, shareID: UUID) throws
+        -> (row: ShareRow, facts: ShareLifecycle.Parent, item: SharedItem)
+    {
+        let rows = try db.query(
+            "SELECT \(ShareRow.columns) FROM sharing.shares s WHERE s.recipient_id = $1 AND s.share_id = $2 FOR SHARE OF s",
+            recipientID, shareID)
+        guard let row = try rows.first.map(ShareRow.init) else {
+            throw SharingRefusal.shareNotFound(field: "parent_share_id")
+        }
+        let slots = try db.query(
+            """
+            SELECT slot_id, name, label, slot_type, ordinal, encrypted_value IS NOT NULL, value_verification_hash
+            FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2
+            """, row.ownerID, row.shareID
+        ).map { slot in
+            SharedSlot(
+                slotID: try slot.decode(UUID.self, at: 0), name: try slot.decode(String.self, at: 1),
+                label: try slot.decode(String.self, at: 2), slotType: try slot.decode(String.self, at: 3),
+                ordinal: try slot.decode(Int32.self, at: 4), valued: try slot.decode(Bool.self, at: 5),
+                parentHash: try slot.decode(String?.self, at: 6))
+        }
+        // The recipients up the chain (the tombstones of ended shares included, for 30 days).
+        let holders = try db.query(
+            """
+            WITH RECURSIVE chain(owner_id, share_id, parent_share_id, recipient_id) AS (
+                SELECT owner_id, share_id, parent_share_id, recipient_id FROM sharing.shares
+                WHERE owner_id = $1 AND share_id = $2
+                UNION
+                SELECT p.owner_id, p.share_id, p.parent_share_id, p.recipient_id FROM sharing.shares p
+                JOIN chain c ON p.owner_id = c.owner_id AND p.share_id = c.parent_share_id
+            )
+            SELECT recipient_id FROM chain
+            """, row.ownerID, row.shareID
+        ).map { try $0.decode(UUID.self, at: 0) }
+        let facts = ShareLifecycle.Parent(
+            lifecycle: row.lifecycle, sharingMode: row.sharingMode, depth: row.depth, slotID: row.slotID,
+            slotIDs: Set(slots.map(\.slotID)), holders: Set(holders + [row.ownerID]))
+        let item = SharedItem(
+            ownerID: row.ownerID, itemID: row.itemID, itemVersion: row.itemVersion, label: row.itemLabel,
+            templateName: row.templateName, slots: slots)
+        return (row, facts, item)
+    }
+
+    /// The side of an active connection of the sender a recipient names, read `FOR SHARE`.
+    struct RecipientConnection {
+        let connectionID: UUID
+        let otherUserID: UUID
+        let otherUsername: String
+        let otherConnectionID: UUID
+        let otherKeypairID: UUID
+        let otherPublicKeyPEM: String
+        let otherKeySHA256: String
+    }
+
+    /// The connection `recipient` names, checked: the sender's own (else NOT_FOUND, as for an unknown one), active
+    /// (`connection_ended`), with the key the sender encrypted for (`recipient_key_changed`), and the wrapped DEK
+    /// and terms key as long as that key's modulus (INVALID_ARGUMENT naming them).
+    static func recipientConnection(
+        _ db: PostgresConnection, senderID: UUID, _ recipient: SharingValidation.ShareRecipientInput
+    ) throws -> RecipientConnection {
+        let rows = try db.query(
+            """
+            SELECT other_user_id, other_username, other_connection_id, other_keypair_id, other_public_key_pem,
+                   other_key_sha256, state
+            FROM sharing.connections WHERE user_id = $1 AND connection_id = $2 FOR SHARE
+            """, senderID, recipient.connectionID)
+        guard let row = rows.first else {
+            throw RPCStatus.notFound("connection", field: "\(recipient.field).connection_id")
+        }
+        guard try row.decode(Int32.self, at: 6) == ConnectionLifecycle.State.active.rawValue else {
+            throw RPCStatus(
+                .failedPrecondition, "the connection has ended",
+                details: ["reason": "connection_ended", "field": "\(recipient.field).connection_id"])
+        }
+        let connection = RecipientConnection(
+            connectionID: recipient.connectionID, otherUserID: try row.decode(UUID.self, at: 0),
+            otherUsername: try row.decode(String.self, at: 1), otherConnectionID: try row.decode(UUID.self, at: 2),
+            otherKeypairID: try row.decode(UUID.self, at: 3), otherPublicKeyPEM: try row.decode(String.self, at: 4),
+            otherKeySHA256: try row.decode(String.self, at: 5))
+        guard ConstantTime.equals(Array(recipient.keySHA256.utf8), Array(connection.otherKeySHA256.utf8)) else {
+            throw RPCStatus(
+                .failedPrecondition,
+                "the connection's key is not the one you encrypted for: verify the connection again before sharing",
+                details: ["reason": "recipient_key_changed", "field": "\(recipient.field).recipient_key_sha256"])
+        }
+        let modulusBytes: Int
+        do {
+            modulusBytes = (try RSAPublicKey(pem: connection.otherPublicKeyPEM).bits + 7) / 8
+        } catch {
+            throw RPCStatus(.internal, "internal error")
+        }
+        try FieldValidation.rsaString(
+            recipient.encryptedDEK, field: "\(recipient.field).encrypted_dek", modulusBytes: modulusBytes)
+        if let termsKey = recipient.encryptedTermsKey {
+            try FieldValidation.rsaString(
+                termsKey, field: "\(recipient.field).encrypted_terms_key", modulusBytes: modulusBytes)
+        }
+        return connection
+    }
+
+    private static func insertShare(
+        _ db: PostgresConnection, shareID: UUID, item: SharedItem, admission: ShareLifecycle.Admission,
+        valid: SharingValidation.NewShare, parentShareID: UUID?, sender: (id: UUID, username: String),
+        connection: RecipientConnection, recipient: SharingValidation.ShareRecipientInput
+    ) throws {
+        _ = try db.execute(
+            """
+            INSERT INTO sharing.shares (owner_id, share_id, item_id, slot_id, sender_id, sender_username, recipient_id,
+                recipient_username, sender_connection_id, recipient_connection_id, parent_share_id, depth,
+                recipient_keypair_id, recipient_public_key_pem, recipient_key_sha256, encrypted_dek, item_version,
+                item_label, template_name, sharing_mode, acceptance_required, state, encrypted_terms,
+                encrypted_terms_key, expires_at, max_content_fetches)
+            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+                $23, $24, 'epoch'::timestamptz + $25::bigint * interval '1 microsecond', $26)
+            """, item.ownerID, shareID, item.itemID, admission.slotID, sender.id, sender.username,
+            connection.otherUserID, connection.otherUsername, connection.connectionID, connection.otherConnectionID,
+            parentShareID, Int32(admission.depth), connection.otherKeypairID, connection.otherPublicKeyPEM,
+            connection.otherKeySHA256, recipient.encryptedDEK, item.itemVersion, item.label, item.templateName,
+            valid.sharingMode.rawValue, admission.lifecycle.acceptanceRequired, admission.lifecycle.stored.rawValue,
+            recipient.encryptedTerms, recipient.encryptedTermsKey, admission.lifecycle.expiresAt,
+            Int32(admission.lifecycle.maxContentFetches))
+    }
+
+    /// One row of ``insertShareSlots(_:ownerID:shareID:slots:values:)``.
+    private struct ShareSlotRecord: Encodable {
+        let slot_id: String
+        let name: String
+        let label: String
+        let slot_type: String
+        let ordinal: Int32
+        let encrypted_value: String?
+        let verification_key: String?
+        let verification_hash: String?
+    }
+
+    /// Every slot of a new share in one statement: metadata for all, the value fields for the valued ones (the
+    /// sender's hash on an owned item, the parent's on an on-share).
+    private static func insertShareSlots(
+        _ db: PostgresConnection, ownerID: UUID, shareID: UUID, slots: [SharedSlot],
+        values: [UUID: SharingValidation.ShareSlotValue]
+    ) throws {
+        guard !slots.isEmpty else { return }
+        let records = slots.map { slot in
+            let value = slot.valued ? values[slot.slotID] : nil
+            return ShareSlotRecord(
+                slot_id: slot.slotID.wire, name: slot.name, label: slot.label, slot_type: slot.slotType,
+                ordinal: slot.ordinal, encrypted_value: value?.encryptedValue, verification_key: value?.verificationKey,
+                verification_hash: value.flatMap { $0.hash ?? slot.parentHash })
+        }
+        _ = try db.execute(
+            """
+            INSERT INTO sharing.share_slots (owner_id, share_id, slot_id, name, label, slot_type, ordinal, encrypted_value,
+                encrypted_value_verification_key, value_verification_hash)
+            SELECT $1, $2, r.slot_id, r.name, r.label, r.slot_type, r.ordinal, r.encrypted_value, r.verification_key,
+                   r.verification_hash
+            FROM jsonb_to_recordset($3::jsonb) AS r(slot_id uuid, name text, label text, slot_type text, ordinal integer,
+                encrypted_value text, verification_key text, verification_hash text)
+            """, ownerID, shareID, String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
+    }
+
+    func listOutgoingShares(
+        _ request: Svx_Sharing_V1_ListOutgoingSharesRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Sharing_V1_ListOutgoingSharesResponse {
+        let itemID = request.itemID.isEmpty ? nil : try FieldValidation.uuid(request.itemID, field: "item_id")
+        let connectionID =
+            request.connectionID.isEmpty ? nil : try FieldValidation.uuid(request.connectionID, field: "connection_id")
+        let state = try SharingValidation.shareState(request.state)
+        let pageSize = try FieldValidation.pageSize(request.pageSize)
+        let before = try FieldValidation.pageToken(request.pageToken)
+        let userID = try session.userUUID
+        sweepIfDue(context, worker)
+        let rows = try worker.database.query(
+            """
+            SELECT \(ShareRow.columns) FROM sharing.shares s
+            WHERE s.sender_id = $1 AND ($2::uuid IS NULL OR s.share_id < $2::uuid)
+              AND ($3::uuid IS NULL OR s.item_id = $3::uuid) AND ($4::uuid IS NULL OR s.sender_connection_id = $4::uuid)
+              AND \(Self.shareStateFilter(state))
+            ORDER BY s.share_id DESC LIMIT $5
+            """, userID, before, itemID, connectionID, pageSize + 1)
+        var response = Svx_Sharing_V1_ListOutgoingSharesResponse()
+        response.shares = try rows.prefix(pageSize).map { try ShareRow($0).wire(viewer: userID) }
+        if rows.count > pageSize, let last = response.shares.last { response.nextPageToken = last.shareID }
+        return response
+    }
+
+    /// Every live share of the caller's own item, on-shares included, with the key each recipient's DEK is wrapped
+    /// with. An item that is not the caller's has none (an empty list, as for an item never shared).
+    func listItemShares(
+        _ request: Svx_Sharing_V1_ListItemSharesRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Sharing_V1_ListItemSharesResponse {
+        let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
+        let pageSize = try FieldValidation.pageSize(request.pageSize)
+        let before = try FieldValidation.pageToken(request.pageToken)
+        let userID = try session.userUUID
+        let rows = try worker.database.query(
+            """
+            SELECT \(ShareRow.columns) FROM sharing.shares s
+            WHERE s.owner_id = $1 AND s.item_id = $2 AND ($3::uuid IS NULL OR s.share_id < $3::uuid)
+              AND s.state IN (1, 2) AND (s.expires_at IS NULL OR s.expires_at > now())
+            ORDER BY s.share_id DESC LIMIT $4
+            """, userID, itemID, before, pageSize + 1)
+        var response = Svx_Sharing_V1_ListItemSharesResponse()
+        response.shares = try rows.prefix(pageSize).map { row in
+            let share = try ShareRow(row)
+            var itemShare = Svx_Sharing_V1_ItemShare()
+            itemShare.share = share.wire(viewer: userID)
+            itemShare.recipientPublicKeyPem = share.recipientPublicKeyPEM
+            return itemShare
+        }
+        if rows.count > pageSize, let last = response.shares.last { response.nextPageToken = last.share.shareID }
+        return response
+    }
+
+    /// By the share's sender or the item's owner; every on-share below it is revoked in the same transaction. The
+    /// recipient, and anyone else, gets NOT_FOUND like an unknown id.
+    func revokeShare(
+        _ request: Svx_Sharing_V1_RevokeShareRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Sharing_V1_RevokeShareResponse {
+        let shareID = try FieldValidation.uuid(request.shareID, field: "share_id")
+        let userID = try session.userUUID
+        // The refusal comes after the commit: a share found expired is stored as expired all the same.
+        let outcome = try worker.database.transaction { db -> Result<(ShareRow, Int), SharingRefusal> in
+            guard let row = try Self.share(db, "(s.sender_id = $1 OR s.owner_id = $1)", callerID: userID, shareID: shareID, lock: true)
+            else { return .failure(.shareNotFound(field: "share_id")) }
+            var lifecycle = row.lifecycle
+            if case .refuse(let refusal) = lifecycle.revoke(at: row.now) {
+                try Self.store(db, row, lifecycle)
+                return .failure(refusal)
+            }
+            let revoked = try Self.revokeTrees(db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked)
+            return .success((try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID), revoked))
+        }
+        let (row, revoked) = try outcome.mapError { $0.status }.get()
+        context.logger.info(
+            "share revoked", metadata: ["user_id": "\(session.userID)", "share_id": "\(shareID.wire)", "revoked": "\(revoked)"])
+        var response = Svx_Sharing_V1_RevokeShareResponse()
+        response.share = row.wire(viewer: userID)
+        response.revoked = UInt32(revoked)
+        return response
+    }
+}

@@ -1,0 +1,111 @@
+import Cryppo
+import Foundation
+import SVXProto
+import SVXRPC
+import SVXService
+import Testing
+
+@testable import Sharing
+
+/// What Sharing accepts in a CreateShare, pure (before the Vault is asked or the database touched), and the Rsa4096
+/// shape check it shares with nobody yet.
+@Suite struct ShareValidationTests {
+    static let dek = try! SymmetricKey.random()
+    static let publicKey = try! RSAPrivateKey.generate(bits: 2048).publicKey
+    static let slots = [UUID(), UUID()]
+
+    static func request(onShare: Bool = false, _ change: (inout Svx_Sharing_V1_CreateShareRequest) -> Void = { _ in }) throws
+        -> Svx_Sharing_V1_CreateShareRequest
+    {
+        var request = Svx_Sharing_V1_CreateShareRequest()
+        if onShare { request.parentShareID = UUID().uuidString } else {
+            request.itemID = UUID().uuidString
+            request.expectedItemVersion = 3
+        }
+        var recipient = Svx_Sharing_V1_ShareRecipient()
+        recipient.connectionID = UUID().uuidString
+        recipient.recipientKeySha256 = Hex.encode(try publicKey.fingerprintSHA256)
+        recipient.encryptedDek = try Cryppo.encrypt(dek.bytes, publicKey: publicKey)
+        recipient.slots = try slots.map { id in
+            var slot = Svx_Sharing_V1_ShareSlot()
+            slot.slotID = id.uuidString
+            slot.encryptedValue = try Cryppo.encrypt(Array("value".utf8), key: dek)
+            slot.encryptedValueVerificationKey = try Cryppo.encrypt(try SecureRandom.bytes(count: 64), key: dek)
+            if !onShare { slot.valueVerificationHash = Hex.encode(try SecureRandom.bytes(count: 32)) }
+            return slot
+        }
+        request.recipients = [recipient]
+        change(&request)
+        return request
+    }
+
+    static func field(_ body: () throws -> Void) -> String? {
+        do {
+            try body()
+            return nil
+        } catch let status as RPCStatus {
+            #expect(status.code == .invalidArgument)
+            return status.details["field"]
+        } catch {
+            return "\(error)"
+        }
+    }
+
+    @Test func aWellFormedShareAndOnShareAreTakenAsSent() throws {
+        let owned = try SharingValidation.newShare(try Self.request { $0.expiresAtMs = 2_000; $0.maxContentFetches = 1 })
+        #expect(owned.parentShareID == nil && owned.expectedItemVersion == 3 && owned.sharingMode == .owner)
+        #expect(owned.expiresAt == 2_000_000 && owned.maxContentFetches == 1)
+        #expect(owned.recipients[0].slots.map(\.slotID) == Self.slots)
+        #expect(owned.lifecycleRequest.hashFields == ["recipients[0].slots[0].value_verification_hash",
+                                                       "recipients[0].slots[1].value_verification_hash"])
+        let onShare = try SharingValidation.newShare(try Self.request(onShare: true) { $0.sharingMode = .anyone })
+        #expect(onShare.itemID == nil && onShare.sharingMode == .anyone && onShare.expiresAt == nil)
+        #expect(onShare.lifecycleRequest.hashFields.isEmpty)
+        // On an on-share a hash is kept for ShareLifecycle to refuse by name.
+        let withHash = try SharingValidation.newShare(try Self.request(onShare: true) {
+            $0.recipients[0].slots[1].valueVerificationHash = String(repeating: "0", count: 64)
+        })
+        #expect(withHash.lifecycleRequest.hashFields == ["recipients[0].slots[1].value_verification_hash"])
+    }
+
+    @Test func everyFieldOfCreateShareIsChecked() throws {
+        let key3072 = try RSAPrivateKey.generate(bits: 3072).publicKey
+        let cases: [(String, (inout Svx_Sharing_V1_CreateShareRequest) -> Void)] = [
+            ("item_id", { $0.itemID = "" }),
+            ("parent_share_id", { $0.parentShareID = UUID().uuidString }),
+            ("expected_item_version", { $0.expectedItemVersion = 0 }),
+            ("slot_id", { $0.slotID = "x" }),
+            ("expires_at_ms", { $0.expiresAtMs = .max }),
+            ("max_content_fetches", { $0.maxContentFetches = 1_000_001 }),
+            ("recipients", { $0.recipients = [] }),
+            ("recipients", { $0.recipients = Array(repeating: $0.recipients[0], count: 51) }),
+            ("recipients[1].connection_id", { $0.recipients.append($0.recipients[0]) }),
+            ("recipients[0].encrypted_dek", { $0.recipients[0].encryptedDek = "Rsa4096.AAAA.QQUAAAAA" }),
+            ("recipients[0].encrypted_dek", { $0.recipients[0].encryptedDek = try! Cryppo.encrypt([1], key: Self.dek) }),
+            ("recipients[0].encrypted_terms_key", { $0.recipients[0].encryptedTerms = try! Cryppo.encrypt([1], key: Self.dek) }),
+            ("recipients[0].slots[0].encrypted_value", { $0.recipients[0].slots[0].encryptedValue = "-----BEGIN PRIVATE KEY-----" }),
+            ("recipients[0].slots[1].encrypted_value_verification_key", {
+                $0.recipients[0].slots[1].encryptedValueVerificationKey = try! Cryppo.encrypt([1, 2], key: Self.dek) }),
+            ("recipients[0].slots[0].value_verification_hash", { $0.recipients[0].slots[0].valueVerificationHash = "" }),
+        ]
+        for (expected, change) in cases {
+            let request = try Self.request(change)
+            #expect(Self.field { _ = try SharingValidation.newShare(request) } == expected, "\(expected)")
+        }
+        // The recipient's modulus decides the length, once it is known.
+        let dek3072 = try Cryppo.encrypt(Self.dek.bytes, publicKey: key3072)
+        #expect(try FieldValidation.rsaString(dek3072, field: "d") == 384)
+        #expect(Self.field { try FieldValidation.rsaString(dek3072, field: "d", modulusBytes: 256) } == "d")
+        #expect(Self.field { try FieldValidation.rsaString("-----BEGIN PUBLIC KEY-----", field: "d") } == "d")
+    }
+
+    @Test func theSlotsSentAreExactlyTheValuedOnes() throws {
+        let valid = try SharingValidation.newShare(try Self.request())
+        let recipient = valid.recipients[0]
+        #expect(try SharingValidation.matchSlots(recipient, valued: Self.slots).count == 2)
+        #expect(Self.field { _ = try SharingValidation.matchSlots(recipient, valued: [Self.slots[0]]) }
+            == "recipients[0].slots[1].slot_id")
+        #expect(Self.field { _ = try SharingValidation.matchSlots(recipient, valued: Self.slots + [UUID()]) }
+            == "recipients[0].slots")
+    }
+}
