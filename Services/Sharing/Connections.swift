@@ -142,8 +142,7 @@ extension SharingService {
                 let roots = try db.query(
                     """
                     SELECT owner_id, share_id FROM sharing.shares
-                    WHERE ((sender_id = $1 AND sender_connection_id = $2) OR (sender_id = $3 AND sender_connection_id = $4))
-                      AND state IN (1, 2)
+                    WHERE (sender_id = $1 AND sender_connection_id = $2) OR (sender_id = $3 AND sender_connection_id = $4)
                     """, userID, id, otherUserID, otherConnectionID
                 ).map { (ownerID: try $0.decode(UUID.self, at: 0), shareID: try $0.decode(UUID.self, at: 1)) }
                 let revoked = try Self.revokeTrees(db, roots: roots, rootReason: .connectionEnded)

@@ -4,7 +4,8 @@ import SVXRPC
 import SVXService
 import SVXStore
 
-/// A share's row as read (alias `s`), with the database clock of the statement that read it.
+/// A share's row as read (alias `s`), with the database clock of the statement that read it, or, for a row read
+/// under a lock, of a statement run once the lock was held (``SharingService/share(_:_:callerID:shareID:lock:)``).
 struct ShareRow {
     let ownerID: UUID
     let shareID: UUID
@@ -41,8 +42,10 @@ struct ShareRow {
     let senderKnowsOwner: Bool
     /// What the decisions are made on.
     let lifecycle: ShareLifecycle
-    /// The database clock when the row was read.
-    let now: DatabaseInstant
+    /// The database clock the decisions are made at: `statement_timestamp()` of the statement that read the row, or
+    /// of one run after it once the row was locked, never the transaction's start (`now()`): a read that waited for
+    /// a lock past the share's expiry finds it expired.
+    var now: DatabaseInstant
 
     /// The columns ``init(_:)`` decodes (of `sharing.shares` as `s`).
     static let columns = """
@@ -58,7 +61,7 @@ struct ShareRow {
                 AND c.state = 1),
         EXISTS (SELECT 1 FROM sharing.connections c WHERE c.user_id = s.sender_id AND c.other_user_id = s.owner_id
                 AND c.state = 1),
-        \(SharingService.epochMicroseconds("now()"))
+        \(SharingService.epochMicroseconds("statement_timestamp()"))
         """
 
     init(_ row: PostgresRow) throws {
@@ -171,14 +174,23 @@ extension SharingService {
     }
 
     /// The one share of `shareID` that `condition` (on `s`, `$1` the caller, `$2` the share) lets the caller reach,
-    /// locked `FOR UPDATE` when `lock`.
+    /// locked `FOR UPDATE` when `lock` (its ``ShareRow/now`` then taken once the lock is held).
     static func share(
         _ db: PostgresConnection, _ condition: String, callerID: UUID, shareID: UUID, lock: Bool
     ) throws -> ShareRow? {
-        try db.query(
+        guard var row = try db.query(
             "SELECT \(ShareRow.columns) FROM sharing.shares s WHERE s.share_id = $2 AND \(condition)\(lock ? " FOR UPDATE OF s" : "")",
             callerID, shareID
-        ).first.map(ShareRow.init)
+        ).first.map(ShareRow.init) else { return nil }
+        // The statement's clock was read before any wait for the lock: decide at the clock of the lock held.
+        if lock { row.now = try decisionClock(db) }
+        return row
+    }
+
+    /// The database clock now, for decisions on rows this transaction has locked: `statement_timestamp()` of a
+    /// statement of its own, so that no wait for a lock before it is left out.
+    static func decisionClock(_ db: PostgresConnection) throws -> DatabaseInstant {
+        try db.query("SELECT \(epochMicroseconds("statement_timestamp()"))")[0].decode(Int64.self, at: 0)
     }
 
     /// The share of `ownerID`, `shareID` as it is now.
@@ -218,32 +230,44 @@ extension SharingService {
 
     /// Revokes every live share of the trees rooted at `roots` (each root for `rootReason`, every on-share below it
     /// for `parent_revoked`), in the caller's transaction, rows locked in one order (owner, share) so that two
-    /// revocations never wait for each other in a cycle. Shares found expired by time are stored as expired instead.
-    /// Returns how many were revoked.
+    /// revocations never wait for each other in a cycle. The search walks through ended shares too (an on-share of a
+    /// share its recipient deleted is still revoked with the tree). Shares found expired by time are stored as expired
+    /// instead. Returns how many were revoked.
+    ///
+    /// The search is repeated until a pass finds no live share left: under READ COMMITTED a pass sees only what was
+    /// committed when it began, so an on-share committed while the pass waited for its parent's lock is found by the
+    /// next one. A share locked here gets no new on-share (CreateShare reads the parent `FOR SHARE`, waits, and then
+    /// finds it revoked), so each further pass can only find a deeper share: at most ShareLifecycle.maximumDepth + 1
+    /// passes find any.
     static func revokeTrees(
         _ db: PostgresConnection, roots: [(ownerID: UUID, shareID: UUID)], rootReason: ShareLifecycle.EndReason
     ) throws -> Int {
         guard !roots.isEmpty else { return 0 }
-        let rows = try db.query(
-            """
-            WITH RECURSIVE tree(owner_id, share_id) AS (
-                SELECT * FROM unnest($1::uuid[], $2::uuid[])
-                UNION
-                SELECT c.owner_id, c.share_id FROM sharing.shares c
-                JOIN tree t ON c.owner_id = t.owner_id AND c.parent_share_id = t.share_id
-            )
-            SELECT \(ShareRow.columns) FROM sharing.shares s
-            WHERE (s.owner_id, s.share_id) IN (SELECT owner_id, share_id FROM tree) AND s.state IN (1, 2)
-            ORDER BY s.owner_id, s.share_id FOR UPDATE OF s
-            """, uuidArrayLiteral(roots.map(\.ownerID)), uuidArrayLiteral(roots.map(\.shareID)))
         let rootIDs = Set(roots.map(\.shareID))
         var revoked = 0
-        for row in try rows.map(ShareRow.init) {
-            var lifecycle = row.lifecycle
-            let reason: ShareLifecycle.EndReason = rootIDs.contains(row.shareID) ? rootReason : .parentRevoked
-            if lifecycle.revoke(at: row.now, reason: reason) == .change { revoked += 1 }
-            try store(db, row, lifecycle)
+        for _ in 0...(ShareLifecycle.maximumDepth + 1) {
+            let rows = try db.query(
+                """
+                WITH RECURSIVE tree(owner_id, share_id) AS (
+                    SELECT * FROM unnest($1::uuid[], $2::uuid[])
+                    UNION
+                    SELECT c.owner_id, c.share_id FROM sharing.shares c
+                    JOIN tree t ON c.owner_id = t.owner_id AND c.parent_share_id = t.share_id
+                )
+                SELECT \(ShareRow.columns) FROM sharing.shares s
+                WHERE (s.owner_id, s.share_id) IN (SELECT owner_id, share_id FROM tree) AND s.state IN (1, 2)
+                ORDER BY s.owner_id, s.share_id FOR UPDATE OF s
+                """, uuidArrayLiteral(roots.map(\.ownerID)), uuidArrayLiteral(roots.map(\.shareID)))
+            guard !rows.isEmpty else { return revoked }
+            // Every row of this pass leaves the live states (revoked, or expired): the next pass does not find it.
+            let now = try decisionClock(db)
+            for row in try rows.map(ShareRow.init) {
+                var lifecycle = row.lifecycle
+                let reason: ShareLifecycle.EndReason = rootIDs.contains(row.shareID) ? rootReason : .parentRevoked
+                if lifecycle.revoke(at: now, reason: reason) == .change { revoked += 1 }
+                try store(db, row, lifecycle)
+            }
         }
-        return revoked
+        throw RPCStatus(.internal, "internal error")
     }
 }

@@ -61,11 +61,12 @@ extension SharingService {
         let rows = try SharingRefusal.answering {
             try worker.database.transaction { db -> [ShareRow] in
                 try Self.lockUsers(db, [userID])
-                let now = try db.query("SELECT \(Self.epochMicroseconds("now()"))")[0].decode(Int64.self, at: 0)
                 var parent: (row: ShareRow, facts: ShareLifecycle.Parent, item: SharedItem)?
                 if let parentShareID = valid.parentShareID {
                     parent = try Self.parentShare(db, recipientID: userID, shareID: parentShareID)
                 }
+                // Once the locks are held: a parent that expired while this waited for them is found expired.
+                let now = try Self.decisionClock(db)
                 let admission = try ShareLifecycle.admit(valid.lifecycleRequest, parent: parent?.facts, at: now)
                 guard let item = owned ?? parent?.item else { throw RPCStatus(.internal, "internal error") }
                 let slots = admission.slotID.map { id in item.slots.filter { $0.slotID == id } } ?? item.slots
@@ -73,7 +74,7 @@ extension SharingService {
                 let live = try db.query(
                     """
                     SELECT count(*) FROM sharing.shares
-                    WHERE sender_id = $1 AND state IN (1, 2) AND (expires_at IS NULL OR expires_at > now())
+                    WHERE sender_id = $1 AND state IN (1, 2) AND (expires_at IS NULL OR expires_at > statement_timestamp())
                     """, userID)[0].decode(Int.self, at: 0)
                 guard live + valid.recipients.count <= maximumShares else {
                     throw SharingRefusal.shareQuota(limit: maximumShares)
@@ -119,11 +120,7 @@ extension SharingService {
             guard let slot = slots.first(where: { $0.slotID == slotID }) else {
                 throw FieldValidation.invalid("slot_id", "slot_id is not a slot of this item")
             }
-            guard slot.slotType != attachmentSlotType else {
-                throw RPCStatus(
-                    .failedPrecondition, "attachments are not shared yet: share the item, its attachment slots go as metadata",
-                    details: ["reason": "attachments_not_shared", "field": "slot_id"])
-            }
+            guard slot.slotType != attachmentSlotType else { throw SharingRefusal.attachmentsNotShared.status }
         }
         guard let itemID = UUID(uuidString: outline.itemID) else { throw RPCStatus(.internal, "internal error") }
         return SharedItem(
@@ -169,7 +166,9 @@ extension SharingService {
         ).map { try $0.decode(UUID.self, at: 0) }
         let facts = ShareLifecycle.Parent(
             lifecycle: row.lifecycle, sharingMode: row.sharingMode, depth: row.depth, slotID: row.slotID,
-            slotIDs: Set(slots.map(\.slotID)), holders: Set(holders + [row.ownerID]))
+            slotIDs: Set(slots.map(\.slotID)),
+            attachmentSlotIDs: Set(slots.filter { $0.slotType == attachmentSlotType }.map(\.slotID)),
+            holders: Set(holders + [row.ownerID]))
         let item = SharedItem(
             ownerID: row.ownerID, itemID: row.itemID, itemVersion: row.itemVersion, label: row.itemLabel,
             templateName: row.templateName, slots: slots)
@@ -348,8 +347,9 @@ extension SharingService {
         return response
     }
 
-    /// By the share's sender or the item's owner; every on-share below it is revoked in the same transaction. The
-    /// recipient, and anyone else, gets NOT_FOUND like an unknown id.
+    /// By the share's sender or the item's owner; every live on-share below it is revoked in the same transaction,
+    /// also when the share itself has already ended (then FAILED_PRECONDITION `not_live` only if nothing was revoked).
+    /// The recipient, and anyone else, gets NOT_FOUND like an unknown id.
     func revokeShare(
         _ request: Svx_Sharing_V1_RevokeShareRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -362,8 +362,12 @@ extension SharingService {
             else { return .failure(.shareNotFound(field: "share_id")) }
             var lifecycle = row.lifecycle
             if case .refuse(let refusal) = lifecycle.revoke(at: row.now) {
+                // Already ended (or found expired): its on-shares may still be live (the recipient deleted or used up
+                // its copy after on-sharing it). They are revoked all the same; `not_live` only when none was.
                 try Self.store(db, row, lifecycle)
-                return .failure(refusal)
+                let revoked = try Self.revokeTrees(db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked)
+                guard revoked > 0 else { return .failure(refusal) }
+                return .success((try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID), revoked))
             }
             let revoked = try Self.revokeTrees(db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked)
             return .success((try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID), revoked))

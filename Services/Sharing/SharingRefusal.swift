@@ -49,6 +49,8 @@ enum SharingRefusal: Error, Equatable, Sendable {
     case invalid(String, String)
     /// The sender has `limit` live outgoing shares.
     case shareQuota(limit: Int)
+    /// A single-slot share (an owned item's or an on-share) of an attachment slot: attachments are not shared yet.
+    case attachmentsNotShared
 
     /// The one message of NOT_FOUND for an invitation, whatever the reason.
     static let invitationNotFoundMessage = "invitation not found"
@@ -125,6 +127,10 @@ enum SharingRefusal: Error, Equatable, Sendable {
                 details: ["reason": "recipient_has_item", "field": field])
         case .invalid(let field, let message):
             FieldValidation.invalid(field, message)
+        case .attachmentsNotShared:
+            RPCStatus(
+                .failedPrecondition, "attachments are not shared yet: share the item, its attachment slots go as metadata",
+                details: ["reason": "attachments_not_shared", "field": "slot_id"])
         case .shareQuota(let limit):
             RPCStatus(
                 .resourceExhausted,

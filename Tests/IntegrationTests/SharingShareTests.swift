@@ -426,6 +426,133 @@ extension SharingIntegrationTests {
                    .failedPrecondition, reason: "connection_ended")
         }
 
+        @Test func anOnShareOfAnAttachmentSlotAloneIsRefusedAsTheOwnersIs() async throws {
+            let stack = try await SharingIntegrationTests.shareStack()
+            defer { stack.stop() }
+            let users = try await SharingUser.make(stack, count: 3)
+            let (alice, bob, carol) = (users[0], users[1], users[2])
+            let aliceBob = try await alice.connect(to: bob)
+            let bobCarol = try await bob.connect(to: carol)
+            let passport = try await alice.passport(attachmentSlot: true)
+            let toBob = try await alice.share(try ShareCrypto.ownedShare(passport, to: [aliceBob.senderSide], mode: .anyone))[0]
+            let opened = try ShareCrypto.open(try await bob.incoming(toBob.shareID, content: true), key: aliceBob.inviteeKey)
+            let before = try stack.database.dump(schema: "sharing")
+            var attachment = try ShareCrypto.onShare(toBob.shareID, opened: opened, to: bobCarol.senderSide)
+            attachment.slotID = passport.slot("scan").slotID
+            attachment.recipients[0].slots = []
+            expect(await bob.failure(SharingRPC.createShare, attachment), .failedPrecondition, reason: "attachments_not_shared")
+            #expect(try stack.database.dump(schema: "sharing") == before)
+            // The whole item goes on, its attachment slot as metadata.
+            let whole = try await bob.share(try ShareCrypto.onShare(toBob.shareID, opened: opened, to: bobCarol.senderSide))[0]
+            #expect(whole.slotID.isEmpty && whole.depth == 2)
+        }
+
+        @Test func revokingAnEndedShareOrEndingItsConnectionStillRevokesItsLiveOnShares() async throws {
+            let stack = try await SharingIntegrationTests.shareStack()
+            defer { stack.stop() }
+            let users = try await SharingUser.make(stack, count: 3)
+            let (alice, bob, carol) = (users[0], users[1], users[2])
+            let aliceBob = try await alice.connect(to: bob)
+            let bobCarol = try await bob.connect(to: carol)
+            let passport = try await alice.passport()
+            // Bob on-shares both of Alice's shares to Carol, then deletes his own copies.
+            var onShares: [String] = []
+            var shares: [String] = []
+            for _ in 0..<2 {
+                let toBob = try await alice.share(try ShareCrypto.ownedShare(passport, to: [aliceBob.senderSide], mode: .anyone))[0]
+                let opened = try ShareCrypto.open(try await bob.incoming(toBob.shareID, content: true), key: aliceBob.inviteeKey)
+                onShares.append(try await bob.share(try ShareCrypto.onShare(toBob.shareID, opened: opened, to: bobCarol.senderSide))[0].shareID)
+                _ = try await bob.call(SharingRPC.deleteIncomingShare, .init(shareID: toBob.shareID))
+                shares.append(toBob.shareID)
+            }
+            // Revoking the deleted share still revokes the live on-share below it; the share itself stays deleted.
+            let revoked = try await alice.call(SharingRPC.revokeShare, .init(shareID: shares[0]))
+            #expect(revoked.revoked == 1 && revoked.share.state == .deleted)
+            let first = try await carol.incoming(onShares[0])
+            #expect(first.share.state == .revoked && first.share.endReason == "parent_revoked" && first.encryptedDek.isEmpty)
+            #expect(try stack.database.shareSlotRows(onShares[0]) == 0)
+            // Nothing left to revoke: not_live.
+            expect(await alice.failure(SharingRPC.revokeShare, .init(shareID: shares[0])), .failedPrecondition, reason: "not_live")
+            // Ending the connection reaches the on-share of the other deleted share.
+            #expect(try await carol.incoming(onShares[1]).share.state == .active)
+            let ended = try await alice.call(SharingRPC.deleteConnection, .init(connectionID: aliceBob.inviterSide.connectionID))
+            #expect(ended.revokedShares == 1)
+            let second = try await carol.incoming(onShares[1])
+            #expect(second.share.state == .revoked && second.share.endReason == "parent_revoked")
+            #expect(try stack.database.shareSlotRows(onShares[1]) == 0)
+            #expect(try stack.database.count(liveUnderEnded) == 0)
+        }
+
+        @Test(arguments: [false, true])
+        func anOnShareMadeWhileItsTreeIsBeingRevokedIsRevokedToo(endingTheConnection: Bool) async throws {
+            let stack = try await SharingIntegrationTests.shareStack()
+            defer { stack.stop() }
+            let users = try await SharingUser.make(stack, count: 4)
+            let (alice, bob, carol, dave) = (users[0], users[1], users[2], users[3])
+            let aliceBob = try await alice.connect(to: bob)
+            let bobCarol = try await bob.connect(to: carol)
+            let carolDave = try await carol.connect(to: dave)
+            let passport = try await alice.passport()
+            let toBob = try await alice.share(try ShareCrypto.ownedShare(passport, to: [aliceBob.senderSide], mode: .anyone))[0]
+            let bobOpened = try ShareCrypto.open(try await bob.incoming(toBob.shareID, content: true), key: aliceBob.inviteeKey)
+            let toCarol = try await bob.share(
+                try ShareCrypto.onShare(toBob.shareID, opened: bobOpened, to: bobCarol.senderSide, mode: .anyone))[0]
+            let carolOpened = try ShareCrypto.open(try await carol.incoming(toCarol.shareID, content: true), key: bobCarol.inviteeKey)
+
+            // The order forced: a test connection holds Carol's share FOR SHARE (as a CreateShare of it does), the
+            // revocation's tree search waits for it, and meanwhile Carol's on-share to Dave is committed.
+            let holder = try stack.database.connect()
+            defer { holder.close() }
+            _ = try holder.execute("BEGIN")
+            _ = try holder.query("SELECT 1 FROM sharing.shares WHERE share_id = $1::uuid FOR SHARE", toCarol.shareID)
+            let revocation = Task {
+                if endingTheConnection {
+                    _ = try await alice.call(SharingRPC.deleteConnection, .init(connectionID: aliceBob.inviterSide.connectionID))
+                } else {
+                    _ = try await alice.call(SharingRPC.revokeShare, .init(shareID: toBob.shareID))
+                }
+            }
+            try await waitForLockWaiter(stack.database)
+            let toDave = try await carol.share(
+                try ShareCrypto.onShare(toCarol.shareID, opened: carolOpened, to: carolDave.senderSide))[0]
+            _ = try holder.execute("COMMIT")
+            try await revocation.value
+
+            let daveSees = try await dave.incoming(toDave.shareID)
+            #expect(daveSees.share.state == .revoked && daveSees.share.endReason == "parent_revoked")
+            #expect(daveSees.encryptedDek.isEmpty)
+            #expect(try stack.database.shareSlotRows(toDave.shareID) == 0)
+            #expect(try stack.database.count(liveUnderEnded) == 0)
+        }
+
+        @Test func aContentReadThatWaitedForTheLockPastTheExpiryFindsTheShareExpired() async throws {
+            let stack = try await SharingIntegrationTests.shareStack()
+            defer { stack.stop() }
+            let users = try await SharingUser.make(stack, count: 2)
+            let (alice, bob) = (users[0], users[1])
+            let link = try await alice.connect(to: bob)
+            let passport = try await alice.passport()
+            let expiry = UInt64(Date().timeIntervalSince1970 * 1000) + 2_000
+            let share = try await alice.share(try ShareCrypto.ownedShare(passport, to: [link.senderSide], expiresAtMs: expiry))[0]
+            // A test connection holds the share's row lock; Bob's content read begins and waits for it; the lock is
+            // let go only once the database clock has passed the expiry.
+            let holder = try stack.database.connect()
+            defer { holder.close() }
+            _ = try holder.execute("BEGIN")
+            _ = try holder.query("SELECT 1 FROM sharing.shares WHERE share_id = $1::uuid FOR UPDATE", share.shareID)
+            let read = Task { await bob.failure(SharingRPC.getIncomingShare, .init(shareID: share.shareID, includeContent: true)) }
+            try await waitForLockWaiter(stack.database)
+            for _ in 0..<1_000 {
+                let passed = try holder.query(
+                    "SELECT clock_timestamp() > to_timestamp($1::bigint / 1000.0)", Int64(expiry))[0].decode(Bool.self, at: 0)
+                if passed { break }
+                try await Task.sleep(for: .milliseconds(20))
+            }
+            _ = try holder.execute("COMMIT")
+            expect(await read.value, .failedPrecondition, reason: "expired")
+            #expect(try stack.database.shareSlotRows(share.shareID) == 0)
+        }
+
         @Test func aUsersLiveOutgoingSharesAreCapped() async throws {
             let stack = try await SharingIntegrationTests.shareStack(environment: [.sharing: ["SVX_SHARING_MAX_SHARES": "2"]])
             defer { stack.stop() }
@@ -450,4 +577,26 @@ extension SharingIntegrationTests {
             _ = try await alice.share(try ShareCrypto.ownedShare(passport, to: [aliceBob.senderSide]))
         }
     }
+}
+
+/// Live shares whose parent has ended: a revocation leaves none.
+private let liveUnderEnded = """
+    SELECT count(*)::int FROM sharing.shares c
+    JOIN sharing.shares p ON p.owner_id = c.owner_id AND p.share_id = c.parent_share_id
+    WHERE c.state IN (1, 2) AND p.state NOT IN (1, 2)
+    """
+
+/// Waits (bounded) until a session of `database` other than the test's own waits for a row lock.
+private func waitForLockWaiter(_ database: TestDatabase) async throws {
+    for _ in 0..<3_000 {
+        let waiting = try database.count(
+            """
+            SELECT count(*)::int FROM pg_stat_activity
+            WHERE datname = current_database() AND pid <> pg_backend_pid() AND wait_event_type = 'Lock'
+            """)
+        if waiting > 0 { return }
+        try await Task.sleep(for: .milliseconds(10))
+    }
+    Issue.record("no session waited for the lock")
+    throw CancellationError()
 }

@@ -35,9 +35,12 @@ import Testing
 
     static func parent(
         _ lifecycle: ShareLifecycle = share(), mode: ShareLifecycle.SharingMode = .anyone, depth: Int = 1,
-        slot: UUID? = nil, slots: Set<UUID> = [slotA, slotB], holders: Set<UUID> = [owner, bob]
+        slot: UUID? = nil, slots: Set<UUID> = [slotA, slotB], attachments: Set<UUID> = [],
+        holders: Set<UUID> = [owner, bob]
     ) -> ShareLifecycle.Parent {
-        .init(lifecycle: lifecycle, sharingMode: mode, depth: depth, slotID: slot, slotIDs: slots, holders: holders)
+        .init(
+            lifecycle: lifecycle, sharingMode: mode, depth: depth, slotID: slot, slotIDs: slots,
+            attachmentSlotIDs: attachments, holders: holders)
     }
 
     @Test func aNewShareIsPendingWhenAcceptanceIsRequiredAndActiveOtherwise() throws {
@@ -222,6 +225,20 @@ import Testing
         }
         // The owner's own share carries the hashes.
         #expect((try? ShareLifecycle.admit(Self.request(hashes: [field]), parent: nil, at: Self.now)) != nil)
+    }
+
+    @Test func anOnShareOfAnAttachmentSlotAloneIsRefusedAsTheOwnersIs() throws {
+        // The parent holds slotB as an attachment slot (metadata): on-sharing it alone is the owner's refusal.
+        let parent = Self.parent(attachments: [Self.slotB])
+        #expect(throws: SharingRefusal.attachmentsNotShared) {
+            try ShareLifecycle.admit(Self.request(slot: Self.slotB), parent: parent, at: Self.now)
+        }
+        let status = SharingRefusal.attachmentsNotShared.status
+        #expect(status.code == .failedPrecondition && status.details["reason"] == "attachments_not_shared")
+        #expect(status.details["field"] == "slot_id")
+        // The other slot alone, and the whole item with its attachment slot as metadata, are admitted.
+        #expect(try ShareLifecycle.admit(Self.request(slot: Self.slotA), parent: parent, at: Self.now).slotID == Self.slotA)
+        #expect(try ShareLifecycle.admit(Self.request(), parent: parent, at: Self.now).slotID == nil)
     }
 
     @Test func anOnShareNeverGoesBackToTheOwnerOrARecipientOfTheChain() throws {
