@@ -193,7 +193,7 @@ struct SharingBenchUser: Sendable {
                 _ = try await keyring.keystore.call(KeystoreRPC.createKeypair, create, sessionToken: session.token)
                 credentials.append(SharingBenchCredentials(
                     username: username, srpPasswordHex: Hex.encode(password), pdkBase64URL: pdk.base64URL))
-                try writeCredentials(credentials, to: file)
+                try writePrivately(credentials, to: file)
             }
         }
         let kept = credentials
@@ -226,19 +226,6 @@ struct SharingBenchUser: Sendable {
                 try await Task.sleep(for: .milliseconds(min(max(wait, 10), 10_000)))
             }
         }
-    }
-
-    /// Writes the users file with mode 0600 (its directory 0700), replacing it atomically.
-    static func writeCredentials(_ credentials: [SharingBenchCredentials], to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp")
-        _ = FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        let handle = try FileHandle(forWritingTo: temporary)
-        try handle.write(contentsOf: try JSONEncoder().encode(credentials))
-        try handle.close()
-        guard rename(temporary.path, path) == 0 else { throw ValidationError("cannot write \(path): errno \(errno)") }
     }
 
     /// One invitation of each inviter to each named invitee (through the SDK), 8 at a time; the codes in order.

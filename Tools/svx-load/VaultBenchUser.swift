@@ -74,12 +74,12 @@ final class VaultBenchUser: Sendable {
                 let session = try await account.logIn(
                     username: credentials.username, srpPassword: try Hex.decode(credentials.srpPasswordHex))
                 credentials.sessionToken = session.token
-                try write(credentials, to: path)
+                try writePrivately(credentials, to: path)
             }
             printFlushed("benchmark user \(credentials.username) (from \(path))")
         } else {
             credentials = try await signUp(account)
-            try write(credentials, to: path)
+            try writePrivately(credentials, to: path)
             printFlushed("signed up benchmark user \(credentials.username) (credentials in \(path), 0600)")
         }
         let user = try VaultBenchUser(credentials)
@@ -121,24 +121,6 @@ final class VaultBenchUser: Sendable {
         return VaultBenchCredentials(
             username: username, userID: session.userID, srpPasswordHex: Hex.encode(password),
             sessionToken: session.token, dekBase64URL: try SymmetricKey.random().base64URL)
-    }
-
-    /// Writes the file with mode 0600 (its directory 0700), replacing it atomically.
-    private static func write(_ credentials: VaultBenchCredentials, to path: String) throws {
-        let url = URL(fileURLWithPath: path)
-        let directory = url.deletingLastPathComponent()
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        let data = try encoder.encode(credentials)
-        let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp")
-        _ = FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600])
-        let handle = try FileHandle(forWritingTo: temporary)
-        try handle.write(contentsOf: data)
-        try handle.close()
-        guard rename(temporary.path, path) == 0 else {
-            throw ValidationError("cannot write \(path): errno \(errno)")
-        }
     }
 
     /// Every item id of the user, by ListItems pages of 500 (without slots), at most `limit` ids.
@@ -183,5 +165,24 @@ extension UUID {
         return UUID(uuid: (
             bytes[0], bytes[1], bytes[2], bytes[3], bytes[4], bytes[5], bytes[6], bytes[7],
             bytes[8], bytes[9], bytes[10], bytes[11], bytes[12], bytes[13], bytes[14], bytes[15]))
+    }
+}
+
+/// Writes `value` as JSON to `path` with mode 0600 (its directory 0700), replacing the file atomically: the
+/// benchmark users' credentials files.
+func writePrivately(_ value: some Encodable, to path: String) throws {
+    let url = URL(fileURLWithPath: path)
+    let directory = url.deletingLastPathComponent()
+    try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+    let encoder = JSONEncoder()
+    encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+    let data = try encoder.encode(value)
+    let temporary = directory.appendingPathComponent(".\(url.lastPathComponent).tmp")
+    _ = FileManager.default.createFile(atPath: temporary.path, contents: nil, attributes: [.posixPermissions: 0o600])
+    let handle = try FileHandle(forWritingTo: temporary)
+    try handle.write(contentsOf: data)
+    try handle.close()
+    guard rename(temporary.path, path) == 0 else {
+        throw ValidationError("cannot write \(path): errno \(errno)")
     }
 }
