@@ -90,14 +90,11 @@ public struct SharingClient: Sendable {
         var request = Svx_Sharing_V1_ListInvitationsRequest()
         request.state = state.map(Self.wire) ?? .unspecified
         request.pageSize = 500
-        var invitations: [SharingInvitation] = []
-        for _ in 0..<maximumPages {
+        return try await Paging.collect("invitations", maximumPages: maximumPages) { token in
+            request.pageToken = token
             let page = try await sharing.call(SharingRPC.listInvitations, request, sessionToken: session.token, timeout: timeout)
-            invitations += try page.invitations.map { try Self.invitation($0, keys: keys) }
-            guard !page.nextPageToken.isEmpty else { return invitations }
-            request.pageToken = page.nextPageToken
+            return (try page.invitations.map { try Self.invitation($0, keys: keys) }, page.nextPageToken)
         }
-        throw SVXClientError(.malformedResponse, "the invitation listing did not end after \(maximumPages) pages")
     }
 
     /// Revokes one of the caller's pending invitations: its code stops working (the connection keypair stays: every
@@ -176,14 +173,11 @@ public struct SharingClient: Sendable {
         var request = Svx_Sharing_V1_ListConnectionsRequest()
         request.state = state.map(Self.wire) ?? .unspecified
         request.pageSize = 500
-        var connections: [SharingConnection] = []
-        for _ in 0..<maximumPages {
+        return try await Paging.collect("connections", maximumPages: maximumPages) { token in
+            request.pageToken = token
             let page = try await sharing.call(SharingRPC.listConnections, request, sessionToken: session.token, timeout: timeout)
-            connections += try page.connections.map { try Self.connection($0, keys: keys) }
-            guard !page.nextPageToken.isEmpty else { return connections }
-            request.pageToken = page.nextPageToken
+            return (try page.connections.map { try Self.connection($0, keys: keys) }, page.nextPageToken)
         }
-        throw SVXClientError(.malformedResponse, "the connection listing did not end after \(maximumPages) pages")
     }
 
     /// One connection of the caller, its name decrypted and its keys checked: S is decrypted with the private DEK
