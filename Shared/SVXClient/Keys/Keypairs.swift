@@ -69,19 +69,10 @@ extension KeyringClient {
 
     /// `stored` as this client will publish it: its private key opened with the KEK, its public key derived.
     static func openedConnectionKeypair(_ stored: Svx_Keystore_V1_Keypair, keys: UnlockedKeys) throws -> StoredKeypair {
-        try requireVersion(stored.kekVersion, keys.kekVersion)
-        var pem = try unwrap(stored.wrappedPrivateKey, with: keys.kek, what: "the connection keypair's private key")
-        defer { secureZero(&pem) }
-        guard let privateKey = try? RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self)),
-            let publicKeyPEM = try? privateKey.publicKeyPEM
-        else {
-            throw SVXClientError(.keyUnwrapFailed, "the connection keypair's private key is not a PEM RSA key")
-        }
-        guard (try? RSAPublicKey(pem: stored.publicKeyPem).pem) == publicKeyPEM else {
-            throw SVXClientError(.keystoreInconsistent, "the keystore's public key of the connection keypair is not its private key's")
-        }
+        let opened = try openStoredKeypair(stored, kek: keys.kek, kekVersion: keys.kekVersion, name: "connection")
         return StoredKeypair(
-            id: stored.keypairID, publicKeyPEM: publicKeyPEM, fingerprint: try KeyFingerprint(publicKey: try privateKey.publicKey))
+            id: opened.id, publicKeyPEM: opened.publicKeyPEM,
+            fingerprint: try KeyFingerprint(publicKey: try opened.privateKey.publicKey))
     }
 
     /// Deletes one of the user's keypairs from the Keystore.

@@ -181,23 +181,7 @@ public struct KeyringClient: Sendable {
         var get = Svx_Keystore_V1_GetKeypairRequest()
         get.externalIdentifier = Self.authKeypairIdentifier
         func open(_ stored: Svx_Keystore_V1_Keypair) throws -> (id: String, privateKey: RSAPrivateKey, publicKeyPEM: String) {
-            try Self.requireVersion(stored.kekVersion, kekVersion)
-            var pem = try Self.unwrap(stored.wrappedPrivateKey, with: kek, what: "the auth keypair's private key")
-            defer { secureZero(&pem) }
-            let privateKey: RSAPrivateKey
-            do {
-                privateKey = try RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self))
-            } catch {
-                throw SVXClientError(.keyUnwrapFailed, "the auth keypair's private key is not a PEM RSA key")
-            }
-            // The public key others will encrypt to must be this private key's: the Keystore's copy is checked,
-            // and the client's own is what it uses.
-            let publicKeyPEM = try privateKey.publicKeyPEM
-            guard (try? RSAPublicKey(pem: stored.publicKeyPem).pem) == publicKeyPEM else {
-                throw SVXClientError(
-                    .keystoreInconsistent, "the keystore's public key of the auth keypair is not its private key's")
-            }
-            return (stored.keypairID, privateKey, publicKeyPEM)
+            try Self.openStoredKeypair(stored, kek: kek, kekVersion: kekVersion, name: "auth")
         }
         do {
             return try open(try await keystore.call(KeystoreRPC.getKeypair, get, sessionToken: session.token, timeout: timeout).keypair)
@@ -218,6 +202,29 @@ public struct KeyringClient: Sendable {
         } catch let status as RPCStatus where status.code == .alreadyExists {
             return try open(try await keystore.call(KeystoreRPC.getKeypair, get, sessionToken: session.token, timeout: timeout).keypair)
         }
+    }
+
+    /// A stored keypair of the user opened with `kek` (whose version it must be wrapped under): its private key, and
+    /// the public key derived from it. The public key others encrypt to must be this private key's, so the Keystore's
+    /// copy is checked against it and the client's own is what it uses. `name` (`auth`, `connection`) names the keypair
+    /// in the errors.
+    static func openStoredKeypair(
+        _ stored: Svx_Keystore_V1_Keypair, kek: SymmetricKey, kekVersion: UInt32, name: String
+    ) throws -> (id: String, privateKey: RSAPrivateKey, publicKeyPEM: String) {
+        try requireVersion(stored.kekVersion, kekVersion)
+        var pem = try unwrap(stored.wrappedPrivateKey, with: kek, what: "the \(name) keypair's private key")
+        defer { secureZero(&pem) }
+        let privateKey: RSAPrivateKey
+        do {
+            privateKey = try RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self))
+        } catch {
+            throw SVXClientError(.keyUnwrapFailed, "the \(name) keypair's private key is not a PEM RSA key")
+        }
+        let publicKeyPEM = try privateKey.publicKeyPEM
+        guard (try? RSAPublicKey(pem: stored.publicKeyPem).pem) == publicKeyPEM else {
+            throw SVXClientError(.keystoreInconsistent, "the keystore's public key of the \(name) keypair is not its private key's")
+        }
+        return (stored.keypairID, privateKey, publicKeyPEM)
     }
 
     private func openOrCreatePrivateDEK(
