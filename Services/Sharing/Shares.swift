@@ -8,8 +8,9 @@ import SVXStore
 /// Shares, the sender's and the owner's side: CreateShare, ListOutgoingShares, ListItemShares, RevokeShare
 /// (sharing.md §2.3-2.5). The decisions are ShareLifecycle's; the shapes SharingValidation's.
 ///
-/// Concurrency: CreateShare runs under the sender's advisory lock (the cap, and DeleteConnection, which takes both
-/// users' locks, so a share never goes over a connection being ended); the parent of an on-share is read
+/// Concurrency: CreateShare runs under the advisory locks of the sender, the item's owner and every recipient (the
+/// caps on each; and DeleteConnection, which takes both users' locks, so a share never goes over a connection being
+/// ended); the parent of an on-share is read
 /// `FOR SHARE`, so a revocation of it either comes first (the on-share is refused) or waits and then finds the
 /// on-share to cascade to. Revocations lock their whole tree in one order.
 extension SharingService {
@@ -60,7 +61,12 @@ extension SharingService {
         let shareIDs = try valid.recipients.map { _ in try TimeOrderedID.make() }
         let rows = try SharingRefusal.answering {
             try worker.database.transaction { db -> [ShareRow] in
-                try Self.lockUsers(db, [userID])
+                // Every user whose caps this counts: the sender, the item's owner, each recipient. Who they are never
+                // changes (a connection's other side, a share's owner), so they are read before the locks.
+                let involved = try Self.usersInvolved(
+                    db, senderID: userID, parentShareID: valid.parentShareID,
+                    connectionIDs: valid.recipients.map(\.connectionID))
+                try Self.lockUsers(db, involved)
                 var parent: (row: ShareRow, facts: ShareLifecycle.Parent, item: SharedItem)?
                 if let parentShareID = valid.parentShareID {
                     parent = try Self.parentShare(db, recipientID: userID, shareID: parentShareID)
@@ -79,9 +85,22 @@ extension SharingService {
                 guard live + valid.recipients.count <= maximumShares else {
                     throw SharingRefusal.shareQuota(limit: maximumShares)
                 }
+                let itemLive = try db.query(
+                    """
+                    SELECT count(*) FROM sharing.shares
+                    WHERE owner_id = $1 AND item_id = $2 AND state IN (1, 2)
+                      AND (expires_at IS NULL OR expires_at > statement_timestamp())
+                    """, item.ownerID, item.itemID)[0].decode(Int.self, at: 0)
+                guard itemLive + valid.recipients.count <= maximumSharesPerItem else {
+                    throw SharingRefusal.itemShareQuota(limit: maximumSharesPerItem)
+                }
+                let connections = try valid.recipients.map { try Self.recipientConnection(db, senderID: userID, $0) }
+                let incoming = try Self.liveIncomingShares(db, recipientIDs: connections.map(\.otherUserID))
                 var written: [ShareRow] = []
-                for (recipient, shareID) in zip(valid.recipients, shareIDs) {
-                    let connection = try Self.recipientConnection(db, senderID: userID, recipient)
+                for (recipient, (shareID, connection)) in zip(valid.recipients, zip(shareIDs, connections)) {
+                    guard incoming[connection.otherUserID, default: 0] < maximumShares else {
+                        throw SharingRefusal.incomingShareQuota(limit: maximumShares, field: "\(recipient.field).connection_id")
+                    }
                     try ShareLifecycle.admitRecipient(
                         connection.otherUserID, parent: parent?.facts, field: "\(recipient.field).connection_id")
                     let values = try SharingValidation.matchSlots(recipient, valued: valued)
@@ -103,6 +122,41 @@ extension SharingService {
         var response = Svx_Sharing_V1_CreateShareResponse()
         response.shares = rows.map { $0.wire(viewer: userID) }
         return response
+    }
+
+    /// The users a CreateShare counts against their caps, for ``lockUsers(_:_:)``: the sender, the owner of the
+    /// parent share's item (an on-share), and the other side of each connection named. Ids that name nothing of the
+    /// sender's are left out here; the checks under the locks refuse them.
+    static func usersInvolved(
+        _ db: PostgresConnection, senderID: UUID, parentShareID: UUID?, connectionIDs: [UUID]
+    ) throws -> [UUID] {
+        var users = [senderID]
+        if let parentShareID {
+            users += try db.query(
+                "SELECT owner_id FROM sharing.shares WHERE recipient_id = $1 AND share_id = $2", senderID, parentShareID
+            ).map { try $0.decode(UUID.self, at: 0) }
+        }
+        users += try db.query(
+            "SELECT other_user_id FROM sharing.connections WHERE user_id = $1 AND connection_id = ANY($2::uuid[])",
+            senderID, uuidArrayLiteral(connectionIDs)
+        ).map { try $0.decode(UUID.self, at: 0) }
+        return users
+    }
+
+    /// The live (pending or active, unexpired) incoming shares of each of `recipientIDs` (absent: none).
+    static func liveIncomingShares(_ db: PostgresConnection, recipientIDs: [UUID]) throws -> [UUID: Int] {
+        var counts: [UUID: Int] = [:]
+        for row in try db.query(
+            """
+            SELECT recipient_id, count(*) FROM sharing.shares
+            WHERE recipient_id = ANY($1::uuid[]) AND state IN (1, 2)
+              AND (expires_at IS NULL OR expires_at > statement_timestamp())
+            GROUP BY recipient_id
+            """, uuidArrayLiteral(recipientIDs))
+        {
+            counts[try row.decode(UUID.self, at: 0)] = try row.decode(Int.self, at: 1)
+        }
+        return counts
     }
 
     /// The shared slots of an owned item as the Vault outlined it: the one slot asked for (INVALID_ARGUMENT

@@ -49,6 +49,10 @@ enum SharingRefusal: Error, Equatable, Sendable {
     case invalid(String, String)
     /// The sender has `limit` live outgoing shares.
     case shareQuota(limit: Int)
+    /// The recipient named by `field` has `limit` live incoming shares.
+    case incomingShareQuota(limit: Int, field: String)
+    /// The item has `limit` live shares, on-shares included.
+    case itemShareQuota(limit: Int)
     /// A single-slot share (an owned item's or an on-share) of an attachment slot: attachments are not shared yet.
     case attachmentsNotShared
 
@@ -136,6 +140,16 @@ enum SharingRefusal: Error, Equatable, Sendable {
                 .resourceExhausted,
                 "quota exceeded: shares (limit \(limit) live outgoing shares per user): revoke some first",
                 details: ["quota": "shares", "limit": String(limit)])
+        case .incomingShareQuota(let limit, let field):
+            RPCStatus(
+                .resourceExhausted,
+                "quota exceeded: incoming_shares (limit \(limit) live incoming shares per user): this recipient cannot receive more",
+                details: ["quota": "incoming_shares", "limit": String(limit), "field": field])
+        case .itemShareQuota(let limit):
+            RPCStatus(
+                .resourceExhausted,
+                "quota exceeded: item_shares (limit \(limit) live shares of one item, on-shares included): revoke some first",
+                details: ["quota": "item_shares", "limit": String(limit)])
         }
     }
 }

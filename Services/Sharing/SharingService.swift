@@ -72,6 +72,7 @@ final class SharingService: Sendable {
     var maximumPendingInvitations: Int { configuration.maximumPendingInvitations }
     var maximumConnections: Int { configuration.maximumConnections }
     var maximumShares: Int { configuration.maximumShares }
+    var maximumSharesPerItem: Int { configuration.maximumSharesPerItem }
 }
 
 extension SharingRefusal {

@@ -576,6 +576,63 @@ extension SharingIntegrationTests {
             _ = try await alice.call(SharingRPC.revokeShare, .init(shareID: first.shareID))
             _ = try await alice.share(try ShareCrypto.ownedShare(passport, to: [aliceBob.senderSide]))
         }
+
+        @Test func aUsersLiveIncomingSharesAreCapped() async throws {
+            let stack = try await SharingIntegrationTests.shareStack(environment: [.sharing: ["SVX_SHARING_MAX_SHARES": "2"]])
+            defer { stack.stop() }
+            let users = try await SharingUser.make(stack, count: 4)
+            let (alice, bob, carol, dave) = (users[0], users[1], users[2], users[3])
+            let aliceBob = try await alice.connect(to: bob)
+            let carolBob = try await carol.connect(to: bob)
+            let daveBob = try await dave.connect(to: bob)
+            let daveCarol = try await dave.connect(to: carol)
+            // Bob receives two shares, from two senders: a third, in a bulk share from Dave, is refused naming him.
+            _ = try await alice.share(try ShareCrypto.ownedShare(try await alice.passport(), to: [aliceBob.senderSide]))
+            _ = try await carol.share(try ShareCrypto.ownedShare(try await carol.passport(), to: [carolBob.senderSide]))
+            let davesPassport = try await dave.passport()
+            let before = try stack.database.dump(schema: "sharing")
+            let refused = await dave.failure(
+                SharingRPC.createShare, try ShareCrypto.ownedShare(davesPassport, to: [daveCarol.senderSide, daveBob.senderSide]))
+            expect(refused, .resourceExhausted)
+            #expect(refused?.details["quota"] == "incoming_shares" && refused?.details["limit"] == "2")
+            #expect(refused?.details["field"] == "recipients[1].connection_id")
+            #expect(try stack.database.dump(schema: "sharing") == before)
+            // Carol has room; once Bob deletes one of his, he has too.
+            _ = try await dave.share(try ShareCrypto.ownedShare(davesPassport, to: [daveCarol.senderSide]))
+            let bobs = try await bob.call(SharingRPC.listIncomingShares, .init()).shares
+            _ = try await bob.call(SharingRPC.deleteIncomingShare, .init(shareID: bobs[0].shareID))
+            _ = try await dave.share(try ShareCrypto.ownedShare(davesPassport, to: [daveBob.senderSide]))
+        }
+
+        @Test func anItemsLiveSharesAreCappedWithItsOnSharesCounted() async throws {
+            let stack = try await SharingIntegrationTests.shareStack(
+                environment: [.sharing: ["SVX_SHARING_MAX_SHARES_PER_ITEM": "2"]])
+            defer { stack.stop() }
+            let users = try await SharingUser.make(stack, count: 4)
+            let (alice, bob, carol, dave) = (users[0], users[1], users[2], users[3])
+            let aliceBob = try await alice.connect(to: bob)
+            let aliceCarol = try await alice.connect(to: carol)
+            let aliceDave = try await alice.connect(to: dave)
+            let bobDave = try await bob.connect(to: dave)
+            let passport = try await alice.passport()
+            let shares = try await alice.share(
+                try ShareCrypto.ownedShare(passport, to: [aliceBob.senderSide, aliceCarol.senderSide], mode: .anyone))
+            let before = try stack.database.dump(schema: "sharing")
+            let third = await alice.failure(SharingRPC.createShare, try ShareCrypto.ownedShare(passport, to: [aliceDave.senderSide]))
+            expect(third, .resourceExhausted)
+            #expect(third?.details["quota"] == "item_shares" && third?.details["limit"] == "2")
+            #expect(try stack.database.dump(schema: "sharing") == before)
+            // Another item of Alice's is not held back.
+            _ = try await alice.share(try ShareCrypto.ownedShare(try await alice.passport(), to: [aliceDave.senderSide]))
+            // Carol's share revoked: room for one, which Bob's on-share to Dave takes; Alice's next is refused again.
+            let toCarol = try #require(shares.first { $0.recipientID == carol.userID })
+            let toBob = try #require(shares.first { $0.recipientID == bob.userID })
+            _ = try await alice.call(SharingRPC.revokeShare, .init(shareID: toCarol.shareID))
+            let bobOpened = try ShareCrypto.open(try await bob.incoming(toBob.shareID, content: true), key: aliceBob.inviteeKey)
+            _ = try await bob.share(try ShareCrypto.onShare(toBob.shareID, opened: bobOpened, to: bobDave.senderSide))
+            let again = await alice.failure(SharingRPC.createShare, try ShareCrypto.ownedShare(passport, to: [aliceCarol.senderSide]))
+            #expect(again?.details["quota"] == "item_shares")
+        }
     }
 }
 

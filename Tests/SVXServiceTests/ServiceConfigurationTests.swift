@@ -121,13 +121,15 @@ import Testing
 
     @Test func sharingCapsDefaultAndRefuseBadValues() throws {
         #expect(try SharingConfiguration.fromEnvironment([:]) == SharingConfiguration(
-            maximumPendingInvitations: 100, maximumConnections: 5_000, maximumShares: 50_000))
+            maximumPendingInvitations: 100, maximumConnections: 5_000, maximumShares: 50_000, maximumSharesPerItem: 500))
         #expect(try SharingConfiguration.fromEnvironment([
             "SVX_SHARING_MAX_PENDING_INVITATIONS": "2", "SVX_SHARING_MAX_CONNECTIONS": "3", "SVX_SHARING_MAX_SHARES": "4",
-        ]) == SharingConfiguration(maximumPendingInvitations: 2, maximumConnections: 3, maximumShares: 4))
+            "SVX_SHARING_MAX_SHARES_PER_ITEM": "5",
+        ]) == SharingConfiguration(
+            maximumPendingInvitations: 2, maximumConnections: 3, maximumShares: 4, maximumSharesPerItem: 5))
         for (variable, tooMany) in [
             ("SVX_SHARING_MAX_PENDING_INVITATIONS", "100001"), ("SVX_SHARING_MAX_CONNECTIONS", "1000001"),
-            ("SVX_SHARING_MAX_SHARES", "10000001"),
+            ("SVX_SHARING_MAX_SHARES", "10000001"), ("SVX_SHARING_MAX_SHARES_PER_ITEM", "100001"),
         ] {
             for value in ["0", "-1", tooMany, "1e3", "some"] {
                 #expect {
