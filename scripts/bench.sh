@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The measurements behind BENCHMARKS.md, in one run, written to OUT_DIR/bench-<time>.txt.
 # Every number is printed beside the raw limit measured in the same process run.
-# SVX_BENCH_SECTIONS (default "rpc crypto auth vault classification sharing memory") picks sections; SVX_BENCH_VAULT_ITEMS=1000000 adds the
+# SVX_BENCH_SECTIONS (default "rpc crypto auth vault classification sharing shares memory") picks sections; SVX_BENCH_VAULT_ITEMS=1000000 adds the
 # long vault-get runs on a large vault; SVX_AUTH_ENDPOINT / SVX_VAULT_ENDPOINT and SVX_STACK_DIR (pid files,
 # secrets.env) point the service sections at another stack.
 set -euo pipefail
@@ -9,7 +9,7 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 out_dir=${1:-$root/.svx/bench}
 duration=${SVX_BENCH_DURATION:-10}
 load="$(cd "$root" && swift build -c release --show-bin-path)/svx-load"
-sections=" ${SVX_BENCH_SECTIONS:-rpc crypto auth vault classification sharing memory} "
+sections=" ${SVX_BENCH_SECTIONS:-rpc crypto auth vault classification sharing shares memory} "
 want() { [[ $sections == *" $1 "* ]]; }
 stack=${SVX_STACK_DIR:-$root/.svx/stack}
 auth_endpoint=${SVX_AUTH_ENDPOINT:-tcp://127.0.0.1:7101}
@@ -104,6 +104,18 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
     echo; echo "## svx-load sharing --clients 8 (AcceptInvitation, GetConnection) beside raw libpq"
     "$load" sharing --auth-endpoint "$auth_endpoint" --keystore-endpoint "$keystore_endpoint" --sharing-endpoint "$sharing_endpoint" \
       --secrets-file "$stack/secrets.env" --clients 8 --duration "$duration" "${pids[@]}"
+  fi
+
+  # Shares: GetIncomingShare with content beside raw libpq reading the same rows, its latency with 10 000 incoming
+  # shares vs 10, and CreateShare of one item to 50 recipients beside its transaction run raw (SharingSQL), 8 clients.
+  # The same users as the sharing section; shares and prepared requests are made before the timed parts.
+  if want shares; then
+    pids=(); for s in sharing vault auth; do
+      if [ -f "$stack/$s.pid" ]; then pids+=(--server-pid "$(cat "$stack/$s.pid")"); fi
+    done
+    echo; echo "## svx-load shares --clients 8 (GetIncomingShare, CreateShare to 50) beside raw libpq"
+    "$load" shares --auth-endpoint "$auth_endpoint" --keystore-endpoint "$keystore_endpoint" --sharing-endpoint "$sharing_endpoint" \
+      --vault-endpoint "$vault_endpoint" --secrets-file "$stack/secrets.env" --clients 8 --duration "$duration" "${pids[@]}"
   fi
 
   # Memory under hostile traffic (issue: bounded resources): every service's RSS idle, at its peak under the standard

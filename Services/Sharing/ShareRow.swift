@@ -3,6 +3,7 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import SharingSQL
 
 /// A share's row as read (alias `s`), with the database clock of the statement that read it, or, for a row read
 /// under a lock, of a statement run once the lock was held (``SharingService/share(_:_:callerID:shareID:lock:)``).
@@ -48,21 +49,7 @@ struct ShareRow {
     var now: DatabaseInstant
 
     /// The columns ``init(_:)`` decodes (of `sharing.shares` as `s`).
-    static let columns = """
-        s.owner_id, s.share_id, s.item_id, s.slot_id, s.sender_id, s.sender_username, s.recipient_id,
-        s.recipient_username, s.sender_connection_id, s.recipient_connection_id, s.parent_share_id, s.depth,
-        s.item_label, s.template_name, s.item_version, s.sharing_mode, s.acceptance_required, s.state, s.end_reason,
-        \(SharingService.epochMicroseconds("s.expires_at")), s.max_content_fetches, s.content_fetches,
-        \(epochMilliseconds("s.first_fetched_at")), \(epochMilliseconds("s.last_fetched_at")),
-        \(epochMilliseconds("s.created_at")), \(epochMilliseconds("s.accepted_at")), \(epochMilliseconds("s.updated_at")),
-        \(epochMilliseconds("s.ended_at")), s.recipient_keypair_id, s.recipient_key_sha256, s.encrypted_dek,
-        s.encrypted_terms, s.encrypted_terms_key, s.recipient_public_key_pem, s.dek_generation,
-        EXISTS (SELECT 1 FROM sharing.connections c WHERE c.user_id = s.recipient_id AND c.other_user_id = s.owner_id
-                AND c.state = 1),
-        EXISTS (SELECT 1 FROM sharing.connections c WHERE c.user_id = s.sender_id AND c.other_user_id = s.owner_id
-                AND c.state = 1),
-        \(SharingService.epochMicroseconds("statement_timestamp()"))
-        """
+    static let columns = SharingQueries.shareColumns
 
     init(_ row: PostgresRow) throws {
         ownerID = try row.decode(UUID.self, at: 0)
@@ -178,10 +165,7 @@ extension SharingService {
     static func share(
         _ db: PostgresConnection, _ condition: String, callerID: UUID, shareID: UUID, lock: Bool
     ) throws -> ShareRow? {
-        guard var row = try db.query(
-            "SELECT \(ShareRow.columns) FROM sharing.shares s WHERE s.share_id = $2 AND \(condition)\(lock ? " FOR UPDATE OF s" : "")",
-            callerID, shareID
-        ).first.map(ShareRow.init) else { return nil }
+        guard var row = try db.query(SharingQueries.shareByID(reachedBy: condition, lock: lock), callerID, shareID).first.map(ShareRow.init) else { return nil }
         // The statement's clock was read before any wait for the lock: decide at the clock of the lock held.
         if lock { row.now = try decisionClock(db) }
         return row
@@ -195,8 +179,7 @@ extension SharingService {
 
     /// The share of `ownerID`, `shareID` as it is now.
     static func reread(_ db: PostgresConnection, ownerID: UUID, shareID: UUID) throws -> ShareRow {
-        let rows = try db.query(
-            "SELECT \(ShareRow.columns) FROM sharing.shares s WHERE s.owner_id = $1 AND s.share_id = $2", ownerID, shareID)
+        let rows = try db.query(SharingQueries.shareByOwner, ownerID, shareID)
         guard let row = rows.first else { throw RPCStatus(.internal, "internal error") }
         return try ShareRow(row)
     }

@@ -4,6 +4,7 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import SharingSQL
 
 /// Shares, the sender's and the owner's side: CreateShare, ListOutgoingShares, ListItemShares, RevokeShare
 /// (sharing.md §2.3-2.5). The decisions are ShareLifecycle's; the shapes SharingValidation's.
@@ -77,20 +78,11 @@ extension SharingService {
                 guard let item = owned ?? parent?.item else { throw RPCStatus(.internal, "internal error") }
                 let slots = admission.slotID.map { id in item.slots.filter { $0.slotID == id } } ?? item.slots
                 let valued = slots.filter(\.valued).map(\.slotID)
-                let live = try db.query(
-                    """
-                    SELECT count(*) FROM sharing.shares
-                    WHERE sender_id = $1 AND state IN (1, 2) AND (expires_at IS NULL OR expires_at > statement_timestamp())
-                    """, userID)[0].decode(Int.self, at: 0)
+                let live = try db.query(SharingQueries.liveOutgoingShares, userID)[0].decode(Int.self, at: 0)
                 guard live + valid.recipients.count <= maximumShares else {
                     throw SharingRefusal.shareQuota(limit: maximumShares)
                 }
-                let itemLive = try db.query(
-                    """
-                    SELECT count(*) FROM sharing.shares
-                    WHERE owner_id = $1 AND item_id = $2 AND state IN (1, 2)
-                      AND (expires_at IS NULL OR expires_at > statement_timestamp())
-                    """, item.ownerID, item.itemID)[0].decode(Int.self, at: 0)
+                let itemLive = try db.query(SharingQueries.liveItemShares, item.ownerID, item.itemID)[0].decode(Int.self, at: 0)
                 guard itemLive + valid.recipients.count <= maximumSharesPerItem else {
                     throw SharingRefusal.itemShareQuota(limit: maximumSharesPerItem)
                 }
@@ -132,28 +124,16 @@ extension SharingService {
     ) throws -> [UUID] {
         var users = [senderID]
         if let parentShareID {
-            users += try db.query(
-                "SELECT owner_id FROM sharing.shares WHERE recipient_id = $1 AND share_id = $2", senderID, parentShareID
-            ).map { try $0.decode(UUID.self, at: 0) }
+            users += try db.query(SharingQueries.incomingShareOwner, senderID, parentShareID).map { try $0.decode(UUID.self, at: 0) }
         }
-        users += try db.query(
-            "SELECT other_user_id FROM sharing.connections WHERE user_id = $1 AND connection_id = ANY($2::uuid[])",
-            senderID, uuidArrayLiteral(connectionIDs)
-        ).map { try $0.decode(UUID.self, at: 0) }
+        users += try db.query(SharingQueries.connectionsOtherUsers, senderID, uuidArrayLiteral(connectionIDs)).map { try $0.decode(UUID.self, at: 0) }
         return users
     }
 
     /// The live (pending or active, unexpired) incoming shares of each of `recipientIDs` (absent: none).
     static func liveIncomingShares(_ db: PostgresConnection, recipientIDs: [UUID]) throws -> [UUID: Int] {
         var counts: [UUID: Int] = [:]
-        for row in try db.query(
-            """
-            SELECT recipient_id, count(*) FROM sharing.shares
-            WHERE recipient_id = ANY($1::uuid[]) AND state IN (1, 2)
-              AND (expires_at IS NULL OR expires_at > statement_timestamp())
-            GROUP BY recipient_id
-            """, uuidArrayLiteral(recipientIDs))
-        {
+        for row in try db.query(SharingQueries.liveIncomingShares, uuidArrayLiteral(recipientIDs)) {
             counts[try row.decode(UUID.self, at: 0)] = try row.decode(Int.self, at: 1)
         }
         return counts
@@ -246,12 +226,7 @@ extension SharingService {
     static func recipientConnection(
         _ db: PostgresConnection, senderID: UUID, _ recipient: SharingValidation.ShareRecipientInput
     ) throws -> RecipientConnection {
-        let rows = try db.query(
-            """
-            SELECT other_user_id, other_username, other_connection_id, other_keypair_id, other_public_key_pem,
-                   other_key_sha256, state
-            FROM sharing.connections WHERE user_id = $1 AND connection_id = $2 FOR SHARE
-            """, senderID, recipient.connectionID)
+        let rows = try db.query(SharingQueries.recipientConnection, senderID, recipient.connectionID)
         guard let row = rows.first else {
             throw RPCStatus.notFound("connection", field: "\(recipient.field).connection_id")
         }
@@ -292,33 +267,13 @@ extension SharingService {
         connection: RecipientConnection, recipient: SharingValidation.ShareRecipientInput
     ) throws {
         _ = try db.execute(
-            """
-            INSERT INTO sharing.shares (owner_id, share_id, item_id, slot_id, sender_id, sender_username, recipient_id,
-                recipient_username, sender_connection_id, recipient_connection_id, parent_share_id, depth,
-                recipient_keypair_id, recipient_public_key_pem, recipient_key_sha256, encrypted_dek, item_version,
-                item_label, template_name, sharing_mode, acceptance_required, state, encrypted_terms,
-                encrypted_terms_key, expires_at, max_content_fetches)
-            VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
-                $23, $24, 'epoch'::timestamptz + $25::bigint * interval '1 microsecond', $26)
-            """, item.ownerID, shareID, item.itemID, admission.slotID, sender.id, sender.username,
+            SharingQueries.insertShare, item.ownerID, shareID, item.itemID, admission.slotID, sender.id, sender.username,
             connection.otherUserID, connection.otherUsername, connection.connectionID, connection.otherConnectionID,
             parentShareID, Int32(admission.depth), connection.otherKeypairID, connection.otherPublicKeyPEM,
             connection.otherKeySHA256, recipient.encryptedDEK, item.itemVersion, item.label, item.templateName,
             valid.sharingMode.rawValue, admission.lifecycle.acceptanceRequired, admission.lifecycle.stored.rawValue,
             recipient.encryptedTerms, recipient.encryptedTermsKey, admission.lifecycle.expiresAt,
             Int32(admission.lifecycle.maxContentFetches))
-    }
-
-    /// One row of ``insertShareSlots(_:ownerID:shareID:slots:values:)``.
-    private struct ShareSlotRecord: Encodable {
-        let slot_id: String
-        let name: String
-        let label: String
-        let slot_type: String
-        let ordinal: Int32
-        let encrypted_value: String?
-        let verification_key: String?
-        let verification_hash: String?
     }
 
     /// Every slot of a new share in one statement: metadata for all, the value fields for the valued ones (the
@@ -330,20 +285,13 @@ extension SharingService {
         guard !slots.isEmpty else { return }
         let records = slots.map { slot in
             let value = slot.valued ? values[slot.slotID] : nil
-            return ShareSlotRecord(
-                slot_id: slot.slotID.wire, name: slot.name, label: slot.label, slot_type: slot.slotType,
-                ordinal: slot.ordinal, encrypted_value: value?.encryptedValue, verification_key: value?.verificationKey,
-                verification_hash: value.flatMap { $0.hash ?? slot.parentHash })
+            return SharingQueries.ShareSlotRecord(
+                slotID: slot.slotID.wire, name: slot.name, label: slot.label, slotType: slot.slotType,
+                ordinal: slot.ordinal, encryptedValue: value?.encryptedValue, verificationKey: value?.verificationKey,
+                verificationHash: value.flatMap { $0.hash ?? slot.parentHash })
         }
         _ = try db.execute(
-            """
-            INSERT INTO sharing.share_slots (owner_id, share_id, slot_id, name, label, slot_type, ordinal, encrypted_value,
-                encrypted_value_verification_key, value_verification_hash)
-            SELECT $1, $2, r.slot_id, r.name, r.label, r.slot_type, r.ordinal, r.encrypted_value, r.verification_key,
-                   r.verification_hash
-            FROM jsonb_to_recordset($3::jsonb) AS r(slot_id uuid, name text, label text, slot_type text, ordinal integer,
-                encrypted_value text, verification_key text, verification_hash text)
-            """, ownerID, shareID, String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
+            SharingQueries.insertShareSlots, ownerID, shareID, String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
     }
 
     func listOutgoingShares(

@@ -3,6 +3,7 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import SharingSQL
 
 /// Shares, the recipient's side: ListIncomingShares, GetIncomingShare, AcceptShare, RejectShare,
 /// DeleteIncomingShare. A caller reaches only shares it received (`recipient_id` is always the caller); any other
@@ -73,14 +74,7 @@ extension SharingService {
             item.label = row.itemLabel
             item.templateName = row.templateName
             item.itemVersion = UInt64(max(0, row.itemVersion))
-            item.slots = try db.query(
-                """
-                SELECT slot_id, name, label, slot_type, ordinal, coalesce(encrypted_value, ''),
-                       coalesce(encrypted_value_verification_key, ''), coalesce(value_verification_hash, '')
-                FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2
-                ORDER BY ordinal, name COLLATE "C"
-                """, row.ownerID, row.shareID
-            ).map { slotRow in
+            item.slots = try db.query(SharingQueries.shareSlotsContent, row.ownerID, row.shareID).map { slotRow in
                 var slot = Svx_Sharing_V1_ShareSlot()
                 slot.slotID = try slotRow.decode(UUID.self, at: 0).wire
                 slot.name = try slotRow.decode(String.self, at: 1)

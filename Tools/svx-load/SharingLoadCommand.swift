@@ -299,9 +299,10 @@ final class AcceptanceWork: Sendable {
     }
 }
 
-/// A client of a counted run: performs one acceptance at a time.
-protocol AcceptanceLane: Sendable {
-    func accept(_ work: AcceptanceWork) throws
+/// A client of a counted run: performs one piece of work at a time (an acceptance, a CreateShare).
+protocol WorkLane<Work>: Sendable {
+    associatedtype Work: Sendable
+    func perform(_ work: Work) throws
     func close()
 }
 
@@ -310,12 +311,14 @@ protocol AcceptanceLane: Sendable {
 struct CountedRun {
     let clients: Int
     let label: String
+    /// What one piece of work is called in the progress line.
+    var unit = "acceptances"
 
-    func run(_ work: [AcceptanceWork], warmUp: Int, makeLane: () throws -> any AcceptanceLane) throws -> LoadResult {
+    func run<Lane: WorkLane>(_ work: [Lane.Work], warmUp: Int, makeLane: () throws -> Lane) throws -> LoadResult {
         let lanes = try (0..<clients).map { _ in try makeLane() }
         defer { for lane in lanes { lane.close() } }
         let recorder = Recorder()
-        func pass(_ items: ArraySlice<AcceptanceWork>, record: Bool) -> Duration {
+        func pass(_ items: ArraySlice<Lane.Work>, record: Bool) -> Duration {
             let next = AtomicCounter()
             let items = Array(items)
             let start = ContinuousClock.now
@@ -329,7 +332,7 @@ struct CountedRun {
                         guard index < items.count else { return }
                         let begun = ContinuousClock.now
                         do {
-                            try lane.accept(items[index])
+                            try lane.perform(items[index])
                             if record { recorder.success(ContinuousClock.now - begun) }
                         } catch let status as RPCStatus {
                             recorder.failure(status.code.name)
@@ -353,12 +356,12 @@ struct CountedRun {
         result.histogram = histogram
         result.errors = errors
         result.elapsed = elapsed
-        printFlushed(String(format: "[%@] %d acceptances in %.2f s", label, work.count - warmUp, elapsed.seconds))
+        printFlushed(String(format: "[%@] %d %@ in %.2f s", label, work.count - warmUp, unit, elapsed.seconds))
         return result
     }
 }
 
-final class AcceptInvitationLane: AcceptanceLane, Sendable {
+final class AcceptInvitationLane: WorkLane, Sendable {
     let client: RPCClient
     let timeout: Duration
 
@@ -367,7 +370,7 @@ final class AcceptInvitationLane: AcceptanceLane, Sendable {
         self.timeout = timeout
     }
 
-    func accept(_ work: AcceptanceWork) throws {
+    func perform(_ work: AcceptanceWork) throws {
         let response = try client.callBlocking(
             SharingRPC.acceptInvitation, work.request, sessionToken: work.invitee.session.token, timeout: timeout)
         guard response.connection.state == .active, let id = UUID(uuidString: response.connection.connectionID) else {
@@ -380,13 +383,13 @@ final class AcceptInvitationLane: AcceptanceLane, Sendable {
 }
 
 /// AcceptInvitation's transaction, statement for statement (SharingSQL), without the service around it.
-final class RawAcceptanceLane: AcceptanceLane, @unchecked Sendable {
+final class RawAcceptanceLane: WorkLane, @unchecked Sendable {
     // @unchecked: the connection is used by the one thread of this lane, then closed.
     let connection: PostgresConnection
 
     init(conninfo: String) throws { connection = try rawConnection(conninfo) }
 
-    func accept(_ work: AcceptanceWork) throws {
+    func perform(_ work: AcceptanceWork) throws {
         let inviterConnectionID = UUID.timeOrdered()
         let inviteeConnectionID = UUID.timeOrdered()
         let request = work.request

@@ -66,6 +66,8 @@ struct VaultLoadOptions: ParsableArguments {
 struct VaultComparison {
     let options: VaultLoadOptions
     let what: String
+    /// What the second target is, in the ratio line.
+    var baseline = "raw libpq"
 
     func run(svx: any LoadTarget, raw: any LoadTarget, svxTitle: String, rawTitle: String, goal: String) throws -> (LoadResult, LoadResult) {
         let servers = options.serverPids.map { ServerProcess(pid: $0) }
@@ -82,7 +84,7 @@ struct VaultComparison {
         }
         printFlushed(svxResult.summary(title: svxTitle))
         printFlushed(rawResult.summary(title: rawTitle))
-        printFlushed("== ratios (\(what) / raw libpq, same run, same clients)")
+        printFlushed("== ratios (\(what) / \(baseline), same run, same clients)")
         if rawResult.requests > 0, svxResult.requests > 0 {
             printFlushed(String(
                 format: "   throughput %.2f  (%@)\n   p50 %.2f  p99 %.2f", svxResult.throughput / rawResult.throughput, goal,

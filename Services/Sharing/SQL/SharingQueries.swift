@@ -1,8 +1,9 @@
 import SVXStore
 
-/// Sharing's statements that something outside the service runs too: `svx-load sharing`'s raw libpq baseline
-/// measures exactly what AcceptInvitation and GetConnection send to PostgreSQL, so the text lives here, once, for
-/// both (the service's other SQL stays with its handlers). Only SQL text: no I/O, no service code.
+/// Sharing's statements that something outside the service runs too: the raw libpq baselines of `svx-load sharing`
+/// and `svx-load shares` measure exactly what AcceptInvitation, GetConnection, CreateShare and GetIncomingShare send
+/// to PostgreSQL, so the text lives here, once, for both (the service's other SQL stays with its handlers). Only SQL
+/// text and the shape of its parameters: no I/O, no service code.
 public enum SharingQueries {
     /// Microseconds since the Unix epoch of a timestamptz, as SQL: the database clock at its own resolution, for the
     /// service's decisions.
@@ -67,4 +68,127 @@ public enum SharingQueries {
     /// GetConnection (and the end of AcceptInvitation): the caller's (`$1`) side `$2`.
     public static let connectionByID =
         "SELECT \(connectionColumns) FROM sharing.connections WHERE user_id = $1 AND connection_id = $2"
+
+    // MARK: Shares
+
+    /// The columns of `sharing.shares` (as `s`) the service decodes into a ShareRow, in its order, with the statement's
+    /// clock last.
+    public static let shareColumns = """
+        s.owner_id, s.share_id, s.item_id, s.slot_id, s.sender_id, s.sender_username, s.recipient_id,
+        s.recipient_username, s.sender_connection_id, s.recipient_connection_id, s.parent_share_id, s.depth,
+        s.item_label, s.template_name, s.item_version, s.sharing_mode, s.acceptance_required, s.state, s.end_reason,
+        \(epochMicroseconds("s.expires_at")), s.max_content_fetches, s.content_fetches,
+        \(epochMilliseconds("s.first_fetched_at")), \(epochMilliseconds("s.last_fetched_at")),
+        \(epochMilliseconds("s.created_at")), \(epochMilliseconds("s.accepted_at")), \(epochMilliseconds("s.updated_at")),
+        \(epochMilliseconds("s.ended_at")), s.recipient_keypair_id, s.recipient_key_sha256, s.encrypted_dek,
+        s.encrypted_terms, s.encrypted_terms_key, s.recipient_public_key_pem, s.dek_generation,
+        EXISTS (SELECT 1 FROM sharing.connections c WHERE c.user_id = s.recipient_id AND c.other_user_id = s.owner_id
+                AND c.state = 1),
+        EXISTS (SELECT 1 FROM sharing.connections c WHERE c.user_id = s.sender_id AND c.other_user_id = s.owner_id
+                AND c.state = 1),
+        \(epochMicroseconds("statement_timestamp()"))
+        """
+
+    /// The share `$2` if `condition` (on `s`, `$1` the caller) lets the caller reach it, locked `FOR UPDATE` when
+    /// `lock`. GetIncomingShare reads with `s.recipient_id = $1`.
+    public static func shareByID(reachedBy condition: String, lock: Bool) -> String {
+        "SELECT \(shareColumns) FROM sharing.shares s WHERE s.share_id = $2 AND \(condition)\(lock ? " FOR UPDATE OF s" : "")"
+    }
+
+    /// The caller's incoming share, as GetIncomingShare reads it (`$1` the recipient, `$2` the share).
+    public static let incomingShareByID = shareByID(reachedBy: "s.recipient_id = $1", lock: false)
+
+    /// The share of owner `$1` and id `$2`, as it is now.
+    public static let shareByOwner = "SELECT \(shareColumns) FROM sharing.shares s WHERE s.owner_id = $1 AND s.share_id = $2"
+
+    /// GetIncomingShare with content: a share's slots (`$1` owner, `$2` share), in the order they are shown.
+    public static let shareSlotsContent = """
+        SELECT slot_id, name, label, slot_type, ordinal, coalesce(encrypted_value, ''),
+               coalesce(encrypted_value_verification_key, ''), coalesce(value_verification_hash, '')
+        FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2
+        ORDER BY ordinal, name COLLATE "C"
+        """
+
+    /// CreateShare, before its locks: the other users of the sender's (`$1`) connections `$2` (a `uuid[]` literal).
+    public static let connectionsOtherUsers =
+        "SELECT other_user_id FROM sharing.connections WHERE user_id = $1 AND connection_id = ANY($2::uuid[])"
+
+    /// CreateShare of an on-share, before its locks: the owner of the item of the caller's (`$1`) incoming share `$2`.
+    public static let incomingShareOwner = "SELECT owner_id FROM sharing.shares WHERE recipient_id = $1 AND share_id = $2"
+
+    /// CreateShare: the sender's (`$1`) live outgoing shares.
+    public static let liveOutgoingShares = """
+        SELECT count(*) FROM sharing.shares
+        WHERE sender_id = $1 AND state IN (1, 2) AND (expires_at IS NULL OR expires_at > statement_timestamp())
+        """
+
+    /// CreateShare: the live shares of owner `$1`'s item `$2`, on-shares included.
+    public static let liveItemShares = """
+        SELECT count(*) FROM sharing.shares
+        WHERE owner_id = $1 AND item_id = $2 AND state IN (1, 2)
+          AND (expires_at IS NULL OR expires_at > statement_timestamp())
+        """
+
+    /// CreateShare: the live incoming shares of each of the users `$1` (a `uuid[]` literal) that has any.
+    public static let liveIncomingShares = """
+        SELECT recipient_id, count(*) FROM sharing.shares
+        WHERE recipient_id = ANY($1::uuid[]) AND state IN (1, 2)
+          AND (expires_at IS NULL OR expires_at > statement_timestamp())
+        GROUP BY recipient_id
+        """
+
+    /// CreateShare: the sender's (`$1`) side `$2` of the connection a recipient names, read `FOR SHARE`.
+    public static let recipientConnection = """
+        SELECT other_user_id, other_username, other_connection_id, other_keypair_id, other_public_key_pem,
+               other_key_sha256, state
+        FROM sharing.connections WHERE user_id = $1 AND connection_id = $2 FOR SHARE
+        """
+
+    /// CreateShare: one recipient's share row. `$25` the expiry in microseconds since the epoch (NULL: none).
+    public static let insertShare = """
+        INSERT INTO sharing.shares (owner_id, share_id, item_id, slot_id, sender_id, sender_username, recipient_id,
+            recipient_username, sender_connection_id, recipient_connection_id, parent_share_id, depth,
+            recipient_keypair_id, recipient_public_key_pem, recipient_key_sha256, encrypted_dek, item_version,
+            item_label, template_name, sharing_mode, acceptance_required, state, encrypted_terms,
+            encrypted_terms_key, expires_at, max_content_fetches)
+        VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18, $19, $20, $21, $22,
+            $23, $24, 'epoch'::timestamptz + $25::bigint * interval '1 microsecond', $26)
+        """
+
+    /// One element of ``insertShareSlots``'s `$3`, a JSON array.
+    public struct ShareSlotRecord: Encodable, Sendable {
+        public let slot_id: String
+        public let name: String
+        public let label: String
+        public let slot_type: String
+        public let ordinal: Int32
+        public let encrypted_value: String?
+        public let verification_key: String?
+        public let verification_hash: String?
+
+        public init(
+            slotID: String, name: String, label: String, slotType: String, ordinal: Int32, encryptedValue: String?,
+            verificationKey: String?, verificationHash: String?
+        ) {
+            slot_id = slotID
+            self.name = name
+            self.label = label
+            slot_type = slotType
+            self.ordinal = ordinal
+            encrypted_value = encryptedValue
+            verification_key = verificationKey
+            verification_hash = verificationHash
+        }
+    }
+
+    /// CreateShare: every slot of owner `$1`'s new share `$2` in one statement, from `$3`, a JSON array of
+    /// ``ShareSlotRecord``.
+    public static let insertShareSlots = """
+        INSERT INTO sharing.share_slots (owner_id, share_id, slot_id, name, label, slot_type, ordinal, encrypted_value,
+            encrypted_value_verification_key, value_verification_hash)
+        SELECT $1, $2, r.slot_id, r.name, r.label, r.slot_type, r.ordinal, r.encrypted_value, r.verification_key,
+               r.verification_hash
+        FROM jsonb_to_recordset($3::jsonb) AS r(slot_id uuid, name text, label text, slot_type text, ordinal integer,
+            encrypted_value text, verification_key text, verification_hash text)
+        """
 }

@@ -22,6 +22,15 @@ import SVXRPC
 ///
 /// Public signatures use the SDK's own types; the service's refusals arrive as the transport's status (read with
 /// ``ServiceError``), the client's own as ``SVXClientError``.
+/// A CreateShare made and encrypted for its recipients, not yet sent (``SharesClient/prepareShare(session:keys:itemID:to:options:now:)``).
+/// It holds ciphertext and wrapped keys only; each recipient's DEK is gone once it is made.
+public struct PreparedShare: Sendable {
+    /// The request as it goes on the wire (for tools of this package that send it themselves).
+    package let request: Svx_Sharing_V1_CreateShareRequest
+    /// How many recipients it goes to.
+    public var recipientCount: Int { request.recipients.count }
+}
+
 public struct SharesClient: Sendable {
     /// Recipients of one CreateShare.
     public static let maximumRecipients = 50
@@ -59,6 +68,18 @@ public struct SharesClient: Sendable {
         session: AuthenticatedSession, keys: UnlockedKeys, itemID: String, to connectionIDs: [String],
         options: ShareOptions = .init(), now: Date = Date()
     ) async throws -> [ShareRecord] {
+        let prepared = try await prepareShare(
+            session: session, keys: keys, itemID: itemID, to: connectionIDs, options: options, now: now)
+        return try await send(prepared, session: session)
+    }
+
+    /// What ``createShare(session:keys:itemID:to:options:now:)`` sends, made and encrypted but not sent: the same
+    /// reads and checks, fresh keys for every recipient. A benchmark prepares shares ahead so that its timing holds
+    /// the service's work only; ``send(_:session:)`` sends one.
+    public func prepareShare(
+        session: AuthenticatedSession, keys: UnlockedKeys, itemID: String, to connectionIDs: [String],
+        options: ShareOptions = .init(), now: Date = Date()
+    ) async throws -> PreparedShare {
         try Self.check(options, recipients: connectionIDs, now: now)
         let item = try await vault.item(session: session, keys: keys, id: itemID)
         var singleSlotID = ""
@@ -85,7 +106,13 @@ public struct SharesClient: Sendable {
                 try values.map { try ShareCrypto.ownedSlot(id: $0.id, value: $0.value, dek: dek) }
             }
         }
-        let response = try await service.call(SharingRPC.createShare, request, sessionToken: session.token, timeout: timeout)
+        return PreparedShare(request: request)
+    }
+
+    /// Sends a prepared share (CreateShare): every recipient gets it or none does.
+    public func send(_ prepared: PreparedShare, session: AuthenticatedSession) async throws -> [ShareRecord] {
+        let response = try await service.call(
+            SharingRPC.createShare, prepared.request, sessionToken: session.token, timeout: timeout)
         return try response.shares.map(Self.record)
     }
 
