@@ -161,13 +161,16 @@ extension SharingService {
     }
 
     /// The one share of `shareID` that `condition` (on `s`, `$1` the caller, `$2` the share) lets the caller reach,
-    /// locked `FOR UPDATE` when `lock` (its ``ShareRow/now`` then taken once the lock is held).
+    /// locked `FOR UPDATE` when `lock` (its ``ShareRow/now`` then the clock read by the same statement once the lock
+    /// is held, SharingQueries.shareByID).
     static func share(
         _ db: PostgresConnection, _ condition: String, callerID: UUID, shareID: UUID, lock: Bool
     ) throws -> ShareRow? {
-        guard var row = try db.query(SharingQueries.shareByID(reachedBy: condition, lock: lock), callerID, shareID).first.map(ShareRow.init) else { return nil }
+        guard let found = try db.query(SharingQueries.shareByID(reachedBy: condition, lock: lock), callerID, shareID).first
+        else { return nil }
+        var row = try ShareRow(found)
         // The statement's clock was read before any wait for the lock: decide at the clock of the lock held.
-        if lock { row.now = try decisionClock(db) }
+        if lock { row.now = try found.decode(Int64.self, at: SharingQueries.shareColumnCount) }
         return row
     }
 
@@ -205,10 +208,12 @@ extension SharingService {
             WHERE owner_id = $1 AND share_id = $2
             """, row.ownerID, row.shareID, lifecycle.stored.rawValue, lifecycle.endReason?.rawValue,
             Int32(lifecycle.contentFetches), accepted, fetched)
-        if lifecycle.endsContent(from: row.lifecycle) {
-            _ = try db.execute(
-                "DELETE FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2", row.ownerID, row.shareID)
-        }
+        if lifecycle.endsContent(from: row.lifecycle) { try deleteContent(db, row) }
+    }
+
+    /// Deletes every share_slots row of an ended share.
+    static func deleteContent(_ db: PostgresConnection, _ row: ShareRow) throws {
+        _ = try db.execute("DELETE FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2", row.ownerID, row.shareID)
     }
 
     /// Revokes every live share of the trees rooted at `roots` (each root for `rootReason`, every on-share below it

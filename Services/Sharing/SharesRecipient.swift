@@ -69,26 +69,35 @@ extension SharingService {
                 try Self.store(db, row, lifecycle)
                 return .failure(refusal)
             }
-            // The content is read before the fetch is stored: the last permitted fetch deletes it.
+            // The fetch stored and the content read in one statement (the content as it was before it: the last
+            // permitted fetch then deletes it). A share with no fetch limit commits without waiting for the WAL
+            // flush: a crash of PostgreSQL may lose the last moment's fetch counts, never a limited share's.
+            let fetched = try db.query(
+                SharingQueries.recordContentFetch, row.ownerID, row.shareID, lifecycle.stored.rawValue,
+                lifecycle.endReason?.rawValue, Int32(lifecycle.contentFetches),
+                lifecycle.maxContentFetches == 0 && lifecycle.stored.isLive ? "off" : "on")
+            guard let first = fetched.first else { throw RPCStatus(.internal, "internal error") }
+            let slotColumn = SharingQueries.shareColumnCount
             var item = Svx_Sharing_V1_SharedItem()
             item.label = row.itemLabel
             item.templateName = row.templateName
             item.itemVersion = UInt64(max(0, row.itemVersion))
-            item.slots = try db.query(SharingQueries.shareSlotsContent, row.ownerID, row.shareID).map { slotRow in
+            item.slots = try fetched.compactMap { slotRow in
+                guard let slotID = try slotRow.decode(UUID?.self, at: slotColumn) else { return nil }
                 var slot = Svx_Sharing_V1_ShareSlot()
-                slot.slotID = try slotRow.decode(UUID.self, at: 0).wire
-                slot.name = try slotRow.decode(String.self, at: 1)
-                slot.label = try slotRow.decode(String.self, at: 2)
-                slot.slotType = try slotRow.decode(String.self, at: 3)
-                slot.ordinal = try slotRow.decode(Int32.self, at: 4)
-                slot.encryptedValue = try slotRow.decode(String.self, at: 5)
-                slot.encryptedValueVerificationKey = try slotRow.decode(String.self, at: 6)
-                slot.valueVerificationHash = try slotRow.decode(String.self, at: 7)
+                slot.slotID = slotID.wire
+                slot.name = try slotRow.decode(String.self, at: slotColumn + 1)
+                slot.label = try slotRow.decode(String.self, at: slotColumn + 2)
+                slot.slotType = try slotRow.decode(String.self, at: slotColumn + 3)
+                slot.ordinal = try slotRow.decode(Int32.self, at: slotColumn + 4)
+                slot.encryptedValue = try slotRow.decode(String.self, at: slotColumn + 5)
+                slot.encryptedValueVerificationKey = try slotRow.decode(String.self, at: slotColumn + 6)
+                slot.valueVerificationHash = try slotRow.decode(String.self, at: slotColumn + 7)
                 return slot
             }
-            try Self.store(db, row, lifecycle, fetched: true)
+            if lifecycle.endsContent(from: row.lifecycle) { try Self.deleteContent(db, row) }
             var answer = Svx_Sharing_V1_GetIncomingShareResponse()
-            answer.share = try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID).wire(viewer: userID)
+            answer.share = try ShareRow(first).wire(viewer: userID)
             Self.putKeys(row, into: &answer)
             answer.item = item
             return .success(answer)

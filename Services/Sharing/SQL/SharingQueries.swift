@@ -89,10 +89,22 @@ public enum SharingQueries {
         \(epochMicroseconds("statement_timestamp()"))
         """
 
-    /// The share `$2` if `condition` (on `s`, `$1` the caller) lets the caller reach it, locked `FOR UPDATE` when
-    /// `lock`. GetIncomingShare reads with `s.recipient_id = $1`.
+    /// How many columns ``shareColumns`` has.
+    public static let shareColumnCount = 38
+
+    /// The share `$2` if `condition` (on `s`, `$1` the caller) lets the caller reach it. GetIncomingShare reads with
+    /// `s.recipient_id = $1`.
+    ///
+    /// With `lock`, the row is locked `FOR UPDATE` and one more column follows ``shareColumns``: the database clock
+    /// (microseconds since the epoch) read once the lock is held. `statement_timestamp()` is read before any wait for
+    /// the lock, so a decision made after a wait past a share's expiry needs this one.
     public static func shareByID(reachedBy condition: String, lock: Bool) -> String {
-        "SELECT \(shareColumns) FROM sharing.shares s WHERE s.share_id = $2 AND \(condition)\(lock ? " FOR UPDATE OF s" : "")"
+        let select = "SELECT \(shareColumns) FROM sharing.shares s WHERE s.share_id = $2 AND \(condition)"
+        guard lock else { return select }
+        return """
+            WITH locked AS MATERIALIZED (\(select) FOR UPDATE OF s)
+            SELECT locked.*, \(epochMicroseconds("clock_timestamp()")) FROM locked
+            """
     }
 
     /// The caller's incoming share, as GetIncomingShare reads it (`$1` the recipient, `$2` the share).
@@ -107,6 +119,31 @@ public enum SharingQueries {
                coalesce(encrypted_value_verification_key, ''), coalesce(value_verification_hash, '')
         FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2
         ORDER BY ordinal, name COLLATE "C"
+        """
+
+    /// GetIncomingShare with content, once the share's row is locked and the fetch decided, in one statement: the
+    /// fetch stored (`$3` the state, `$4` the end reason, `$5` the fetch count; leaving the live states drops the
+    /// wrapped DEK and the terms), the share as it is then (``shareColumns``), and its slots as they were before this
+    /// statement, one row each, in the order they are shown (a share without slots: one row, slot columns NULL):
+    /// `slot_id, name, label, slot_type, ordinal, encrypted_value, encrypted_value_verification_key,
+    /// value_verification_hash` after the share's columns. The row lock held makes the two reads one version of the
+    /// share. `$6` is `synchronous_commit` for the rest of the transaction (`on` or `off`).
+    public static let recordContentFetch = """
+        WITH fetched AS (
+            UPDATE sharing.shares s SET state = $3, end_reason = $4, content_fetches = $5,
+                ended_at = CASE WHEN $3 IN (1, 2) THEN NULL ELSE coalesce(ended_at, now()) END,
+                encrypted_dek = CASE WHEN $3 IN (1, 2) THEN encrypted_dek END,
+                encrypted_terms = CASE WHEN $3 IN (1, 2) THEN encrypted_terms END,
+                encrypted_terms_key = CASE WHEN $3 IN (1, 2) THEN encrypted_terms_key END,
+                first_fetched_at = coalesce(first_fetched_at, now()), last_fetched_at = now(), updated_at = now()
+            WHERE s.owner_id = $1 AND s.share_id = $2
+            RETURNING \(shareColumns)
+        )
+        SELECT fetched.*, sl.slot_id, sl.name, sl.label, sl.slot_type, sl.ordinal, coalesce(sl.encrypted_value, ''),
+               coalesce(sl.encrypted_value_verification_key, ''), coalesce(sl.value_verification_hash, ''),
+               set_config('synchronous_commit', $6, true)
+        FROM fetched LEFT JOIN sharing.share_slots sl ON sl.owner_id = $1 AND sl.share_id = $2
+        ORDER BY sl.ordinal, sl.name COLLATE "C"
         """
 
     /// CreateShare, before its locks: the other users of the sender's (`$1`) connections `$2` (a `uuid[]` literal).
