@@ -180,6 +180,13 @@ struct ShareLifecycle: Equatable, Sendable {
         return .change
     }
 
+    /// Whether a content fetch at `now` would change nothing but the fetch count and times: an ACTIVE, unexpired
+    /// share with no fetch limit (``fetchContent(at:)`` would only count it). Such a fetch needs no lock and no
+    /// decision stored; every other fetch is decided by ``fetchContent(at:)`` on the locked row.
+    func fetchOnlyCounts(at now: DatabaseInstant) -> Bool {
+        maxContentFetches == 0 && state(at: now) == .active
+    }
+
     // MARK: New shares
 
     /// What a CreateShare asks for, besides its content.

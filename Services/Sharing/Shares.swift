@@ -306,6 +306,7 @@ extension SharingService {
         let before = try FieldValidation.pageToken(request.pageToken)
         let userID = try session.userUUID
         sweepIfDue(context, worker)
+        writeContentFetches(context, worker, force: true)
         let rows = try worker.database.query(
             """
             SELECT \(ShareRow.columns) FROM sharing.shares s
@@ -330,6 +331,7 @@ extension SharingService {
         let pageSize = try FieldValidation.pageSize(request.pageSize)
         let before = try FieldValidation.pageToken(request.pageToken)
         let userID = try session.userUUID
+        writeContentFetches(context, worker, force: true)
         let rows = try worker.database.query(
             """
             SELECT \(ShareRow.columns) FROM sharing.shares s

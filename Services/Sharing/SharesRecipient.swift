@@ -24,6 +24,7 @@ extension SharingService {
         let before = try FieldValidation.pageToken(request.pageToken)
         let userID = try session.userUUID
         sweepIfDue(context, worker)
+        writeContentFetches(context, worker, force: true)
         // "Updated since" counts an expiry by time as an update at its expiry.
         let rows = try worker.database.query(
             """
@@ -43,9 +44,10 @@ extension SharingService {
     }
 
     /// The caller's incoming share: the wrapped DEK and the terms while it is live (pending ones too, so terms can
-    /// be read before accepting). `include_content`: the slots as well, only while ACTIVE; the fetch is counted under
-    /// the row's lock and the `max_content_fetches`-th moves it to CONSUMED in the same transaction, so concurrent
-    /// view-once fetches give the content to exactly one.
+    /// be read before accepting). `include_content`: the slots as well, only while ACTIVE. A fetch of an active share
+    /// with no fetch limit is one read (the share and its slots in one statement) and is counted in memory
+    /// (ContentFetchLog); any other is decided on the locked row: counted in the transaction that serves it, the
+    /// `max_content_fetches`-th moving it to CONSUMED, so concurrent view-once fetches give the content to exactly one.
     func getIncomingShare(
         _ request: Svx_Sharing_V1_GetIncomingShareRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -54,10 +56,26 @@ extension SharingService {
         let userID = try session.userUUID
         var response = Svx_Sharing_V1_GetIncomingShareResponse()
         guard request.includeContent else {
+            writeContentFetches(context, worker, force: true)
             guard let row = try Self.share(worker.database, "s.recipient_id = $1", callerID: userID, shareID: shareID, lock: false)
             else { throw SharingRefusal.shareNotFound(field: "share_id").status }
             response.share = row.wire(viewer: userID)
             if row.state.isLive { Self.putKeys(row, into: &response) }
+            return response
+        }
+        // Most fetches change nothing but a count: the share and its slots in one read, the fetch counted in memory.
+        let read = try worker.database.query(SharingQueries.incomingShareWithSlots, userID, shareID)
+        guard let first = read.first else { throw SharingRefusal.shareNotFound(field: "share_id").status }
+        let current = try ShareRow(first)
+        if current.lifecycle.fetchOnlyCounts(at: current.now) {
+            let due = contentFetches.record(.init(ownerID: current.ownerID, shareID: current.shareID), at: current.now)
+            response.share = current.wire(viewer: userID)
+            response.share.contentFetches += 1
+            response.share.lastFetchedAtMs = UInt64(max(0, current.now / 1000))
+            if response.share.firstFetchedAtMs == 0 { response.share.firstFetchedAtMs = response.share.lastFetchedAtMs }
+            Self.putKeys(current, into: &response)
+            response.item = try Self.sharedItem(current, slots: read)
+            if due { writeContentFetches(context, worker, force: false) }
             return response
         }
         let outcome = try worker.database.transaction { db -> Result<Svx_Sharing_V1_GetIncomingShareResponse, SharingRefusal> in
@@ -70,31 +88,12 @@ extension SharingService {
                 return .failure(refusal)
             }
             // The fetch stored and the content read in one statement (the content as it was before it: the last
-            // permitted fetch then deletes it). A share with no fetch limit commits without waiting for the WAL
-            // flush: a crash of PostgreSQL may lose the last moment's fetch counts, never a limited share's.
+            // permitted fetch then deletes it).
             let fetched = try db.query(
                 SharingQueries.recordContentFetch, row.ownerID, row.shareID, lifecycle.stored.rawValue,
-                lifecycle.endReason?.rawValue, Int32(lifecycle.contentFetches),
-                lifecycle.maxContentFetches == 0 && lifecycle.stored.isLive ? "off" : "on")
+                lifecycle.endReason?.rawValue, Int32(lifecycle.contentFetches))
             guard let first = fetched.first else { throw RPCStatus(.internal, "internal error") }
-            let slotColumn = SharingQueries.shareColumnCount
-            var item = Svx_Sharing_V1_SharedItem()
-            item.label = row.itemLabel
-            item.templateName = row.templateName
-            item.itemVersion = UInt64(max(0, row.itemVersion))
-            item.slots = try fetched.compactMap { slotRow in
-                guard let slotID = try slotRow.decode(UUID?.self, at: slotColumn) else { return nil }
-                var slot = Svx_Sharing_V1_ShareSlot()
-                slot.slotID = slotID.wire
-                slot.name = try slotRow.decode(String.self, at: slotColumn + 1)
-                slot.label = try slotRow.decode(String.self, at: slotColumn + 2)
-                slot.slotType = try slotRow.decode(String.self, at: slotColumn + 3)
-                slot.ordinal = try slotRow.decode(Int32.self, at: slotColumn + 4)
-                slot.encryptedValue = try slotRow.decode(String.self, at: slotColumn + 5)
-                slot.encryptedValueVerificationKey = try slotRow.decode(String.self, at: slotColumn + 6)
-                slot.valueVerificationHash = try slotRow.decode(String.self, at: slotColumn + 7)
-                return slot
-            }
+            let item = try Self.sharedItem(row, slots: fetched)
             if lifecycle.endsContent(from: row.lifecycle) { try Self.deleteContent(db, row) }
             var answer = Svx_Sharing_V1_GetIncomingShareResponse()
             answer.share = try ShareRow(first).wire(viewer: userID)
@@ -107,6 +106,30 @@ extension SharingService {
             context.logger.info("share consumed", metadata: ["user_id": "\(session.userID)", "share_id": "\(shareID.wire)"])
         }
         return response
+    }
+
+    /// The content of `row` from rows whose columns after the share's are its slots' (SharingQueries
+    /// .incomingShareWithSlots, .recordContentFetch); a row with a NULL slot id is no slot.
+    private static func sharedItem(_ row: ShareRow, slots rows: [PostgresRow]) throws -> Svx_Sharing_V1_SharedItem {
+        let column = SharingQueries.shareColumnCount
+        var item = Svx_Sharing_V1_SharedItem()
+        item.label = row.itemLabel
+        item.templateName = row.templateName
+        item.itemVersion = UInt64(max(0, row.itemVersion))
+        item.slots = try rows.compactMap { slotRow in
+            guard let slotID = try slotRow.decode(UUID?.self, at: column) else { return nil }
+            var slot = Svx_Sharing_V1_ShareSlot()
+            slot.slotID = slotID.wire
+            slot.name = try slotRow.decode(String.self, at: column + 1)
+            slot.label = try slotRow.decode(String.self, at: column + 2)
+            slot.slotType = try slotRow.decode(String.self, at: column + 3)
+            slot.ordinal = try slotRow.decode(Int32.self, at: column + 4)
+            slot.encryptedValue = try slotRow.decode(String.self, at: column + 5)
+            slot.encryptedValueVerificationKey = try slotRow.decode(String.self, at: column + 6)
+            slot.valueVerificationHash = try slotRow.decode(String.self, at: column + 7)
+            return slot
+        }
+        return item
     }
 
     private static func putKeys(_ row: ShareRow, into response: inout Svx_Sharing_V1_GetIncomingShareResponse) {

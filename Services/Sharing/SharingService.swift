@@ -28,6 +28,8 @@ final class SharingService: Sendable {
     let vault: PeerClient?
     /// When this process last ran everyone's housekeeping (``sweepIfDue(_:_:)``).
     let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
+    /// Content fetches of unlimited shares not yet written to their rows (ContentFetchLog.swift).
+    let contentFetches = ContentFetchLog()
 
     init(configuration: SharingConfiguration = .init(), keystore: PeerClient?, vault: PeerClient? = nil) {
         self.configuration = configuration

@@ -537,6 +537,35 @@ extension SharingIntegrationTests {
             #expect(try stack.database.count(liveUnderEnded) == 0)
         }
 
+        @Test func aShareWithoutAFetchLimitIsReadWithoutALockAndEveryFetchIsCounted() async throws {
+            let stack = try await SharingIntegrationTests.shareStack()
+            defer { stack.stop() }
+            let users = try await SharingUser.make(stack, count: 2)
+            let (alice, bob) = (users[0], users[1])
+            let link = try await alice.connect(to: bob)
+            let passport = try await alice.passport()
+            let share = try await alice.share(try ShareCrypto.ownedShare(passport, to: [link.senderSide]))[0]
+            // A test connection holds the share's row lock: Bob's content reads do not wait for it.
+            let holder = try stack.database.connect()
+            defer { holder.close() }
+            _ = try holder.execute("BEGIN")
+            _ = try holder.query("SELECT 1 FROM sharing.shares WHERE share_id = $1::uuid FOR UPDATE", share.shareID)
+            var answered: [UInt32] = []
+            for _ in 0..<3 {
+                let got = try await bob.incoming(share.shareID, content: true)
+                #expect(try ShareCrypto.open(got, key: link.inviteeKey).values == passport.values)
+                answered.append(got.share.contentFetches)
+            }
+            #expect(answered == [1, 1, 1])  // each answer counts its own fetch; the row is written in batches
+            _ = try holder.execute("COMMIT")
+            // Before listing, the process writes the fetches it served: the sender sees all three.
+            let listed = try await alice.call(SharingRPC.listOutgoingShares, .init(itemID: passport.item.itemID)).shares
+            #expect(listed.map(\.contentFetches) == [3])
+            #expect(listed[0].firstFetchedAtMs > 0 && listed[0].lastFetchedAtMs >= listed[0].firstFetchedAtMs)
+            #expect(listed[0].updatedAtMs == share.updatedAtMs)
+            #expect(try await bob.incoming(share.shareID).share.contentFetches == 3)
+        }
+
         @Test func aContentReadThatWaitedForTheLockPastTheExpiryFindsTheShareExpired() async throws {
             let stack = try await SharingIntegrationTests.shareStack()
             defer { stack.stop() }
@@ -545,7 +574,10 @@ extension SharingIntegrationTests {
             let link = try await alice.connect(to: bob)
             let passport = try await alice.passport()
             let expiry = UInt64(Date().timeIntervalSince1970 * 1000) + 2_000
-            let share = try await alice.share(try ShareCrypto.ownedShare(passport, to: [link.senderSide], expiresAtMs: expiry))[0]
+            // A share with a fetch limit: its fetches are decided on the locked row (one without a limit is read
+            // without a lock, at the time of the read).
+            let share = try await alice.share(
+                try ShareCrypto.ownedShare(passport, to: [link.senderSide], expiresAtMs: expiry, maxFetches: 5))[0]
             // A test connection holds the share's row lock; Bob's content read begins and waits for it; the lock is
             // let go only once the database clock has passed the expiry.
             let holder = try stack.database.connect()

@@ -265,4 +265,41 @@ import Testing
         #expect(SharingRefusal.shareQuota(limit: 3).status.details["quota"] == "shares")
         #expect(SharingRefusal.invalid("slot_id", "m").status.code == .invalidArgument)
     }
+
+    @Test func onlyAnActiveUnexpiredShareWithoutAFetchLimitIsFetchedWithoutALock() {
+        let now = Self.now
+        #expect(Self.share().fetchOnlyCounts(at: now))
+        #expect(Self.share(expiresAt: now + 1).fetchOnlyCounts(at: now))
+        #expect(!Self.share(expiresAt: now).fetchOnlyCounts(at: now))
+        #expect(!Self.share(max: 1).fetchOnlyCounts(at: now))
+        #expect(!Self.share(max: 5, fetches: 2).fetchOnlyCounts(at: now))
+        #expect(!Self.share(.pendingAcceptance, acceptance: true).fetchOnlyCounts(at: now))
+        for ended in [ShareLifecycle.State.rejected, .expired, .revoked, .deleted, .consumed] {
+            #expect(!Self.share(ended).fetchOnlyCounts(at: now))
+        }
+        // What fetchContent does with such a share: the count only.
+        var counted = Self.share(fetches: 7)
+        #expect(counted.fetchContent(at: now) == .change)
+        #expect(counted == Self.share(fetches: 8))
+    }
+
+    @Test func contentFetchesAreCountedPerShareAndTakenWhenDueOrForced() {
+        let log = ContentFetchLog()
+        let a = ContentFetchLog.Key(ownerID: Self.owner, shareID: UUID())
+        let b = ContentFetchLog.Key(ownerID: Self.owner, shareID: UUID())
+        #expect(log.take(force: true).isEmpty)
+        #expect(!log.record(a, at: Self.now + 5))
+        #expect(!log.record(a, at: Self.now + 2))
+        #expect(!log.record(b, at: Self.now + 9))
+        // Not yet a second old: nothing is due.
+        #expect(log.take(force: false).isEmpty)
+        let taken = log.take(force: true)
+        #expect(taken == [a: .init(count: 2, first: Self.now + 2, last: Self.now + 5), b: .init(count: 1, first: Self.now + 9, last: Self.now + 9)])
+        #expect(log.take(force: true).isEmpty)
+        // Fetches that could not be written come back, merged with newer ones.
+        _ = log.record(a, at: Self.now + 20)
+        log.restore(taken)
+        #expect(log.take(force: true) == [a: .init(count: 3, first: Self.now + 2, last: Self.now + 20), b: taken[b]!])
+    }
+
 }

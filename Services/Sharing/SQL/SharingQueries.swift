@@ -107,18 +107,31 @@ public enum SharingQueries {
             """
     }
 
-    /// The caller's incoming share, as GetIncomingShare reads it (`$1` the recipient, `$2` the share).
-    public static let incomingShareByID = shareByID(reachedBy: "s.recipient_id = $1", lock: false)
-
     /// The share of owner `$1` and id `$2`, as it is now.
     public static let shareByOwner = "SELECT \(shareColumns) FROM sharing.shares s WHERE s.owner_id = $1 AND s.share_id = $2"
 
-    /// GetIncomingShare with content: a share's slots (`$1` owner, `$2` share), in the order they are shown.
-    public static let shareSlotsContent = """
-        SELECT slot_id, name, label, slot_type, ordinal, coalesce(encrypted_value, ''),
-               coalesce(encrypted_value_verification_key, ''), coalesce(value_verification_hash, '')
-        FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2
-        ORDER BY ordinal, name COLLATE "C"
+    /// GetIncomingShare with content, in one statement (one snapshot): the caller's (`$1`) incoming share `$2`
+    /// (``shareColumns``) and its slots, one row each in the order they are shown (a share without slots: one row,
+    /// slot columns NULL): `slot_id, name, label, slot_type, ordinal, encrypted_value,
+    /// encrypted_value_verification_key, value_verification_hash` after the share's columns.
+    public static let incomingShareWithSlots = """
+        SELECT \(shareColumns), sl.slot_id, sl.name, sl.label, sl.slot_type, sl.ordinal, coalesce(sl.encrypted_value, ''),
+               coalesce(sl.encrypted_value_verification_key, ''), coalesce(sl.value_verification_hash, '')
+        FROM sharing.shares s LEFT JOIN sharing.share_slots sl ON sl.owner_id = s.owner_id AND sl.share_id = s.share_id
+        WHERE s.recipient_id = $1 AND s.share_id = $2
+        ORDER BY sl.ordinal, sl.name COLLATE "C"
+        """
+
+    /// Content fetches counted in memory, written in one statement: `$1`..`$5` arrays of owner ids, share ids, fetch
+    /// counts, and the first and last fetch of each (microseconds since the epoch). The share's `updated_at` is left
+    /// alone: a fetch is not a change of the share.
+    public static let addContentFetches = """
+        UPDATE sharing.shares s SET content_fetches = s.content_fetches + f.fetches,
+            first_fetched_at = coalesce(s.first_fetched_at, 'epoch'::timestamptz + f.first_at * interval '1 microsecond'),
+            last_fetched_at = greatest(s.last_fetched_at, 'epoch'::timestamptz + f.last_at * interval '1 microsecond')
+        FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::bigint[], $5::bigint[])
+            AS f(owner_id, share_id, fetches, first_at, last_at)
+        WHERE s.owner_id = f.owner_id AND s.share_id = f.share_id AND s.max_content_fetches = 0
         """
 
     /// GetIncomingShare with content, once the share's row is locked and the fetch decided, in one statement: the
@@ -127,7 +140,7 @@ public enum SharingQueries {
     /// statement, one row each, in the order they are shown (a share without slots: one row, slot columns NULL):
     /// `slot_id, name, label, slot_type, ordinal, encrypted_value, encrypted_value_verification_key,
     /// value_verification_hash` after the share's columns. The row lock held makes the two reads one version of the
-    /// share. `$6` is `synchronous_commit` for the rest of the transaction (`on` or `off`).
+    /// share.
     public static let recordContentFetch = """
         WITH fetched AS (
             UPDATE sharing.shares s SET state = $3, end_reason = $4, content_fetches = $5,
@@ -140,8 +153,7 @@ public enum SharingQueries {
             RETURNING \(shareColumns)
         )
         SELECT fetched.*, sl.slot_id, sl.name, sl.label, sl.slot_type, sl.ordinal, coalesce(sl.encrypted_value, ''),
-               coalesce(sl.encrypted_value_verification_key, ''), coalesce(sl.value_verification_hash, ''),
-               set_config('synchronous_commit', $6, true)
+               coalesce(sl.encrypted_value_verification_key, ''), coalesce(sl.value_verification_hash, '')
         FROM fetched LEFT JOIN sharing.share_slots sl ON sl.owner_id = $1 AND sl.share_id = $2
         ORDER BY sl.ordinal, sl.name COLLATE "C"
         """
