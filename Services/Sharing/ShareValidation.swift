@@ -166,12 +166,24 @@ extension SharingValidation {
             terms = input.encryptedTerms
             termsKey = input.encryptedTermsKey
         }
-        guard input.slots.count <= maximumShareSlots else {
+        let slots = try shareSlots(input.slots, field: field, hashRequired: !onShare)
+        return ShareRecipientInput(
+            connectionID: connectionID, keySHA256: input.recipientKeySha256, encryptedDEK: input.encryptedDek,
+            encryptedTerms: terms, encryptedTermsKey: termsKey, slots: slots, field: field)
+    }
+
+    /// The value fields of a share's slots (`field`.slots): a UUID once each, `encrypted_value` `Aes256Gcm` (at
+    /// most 48 KiB), the verification key `Aes256Gcm` of exactly 64 bytes, the hash 64 lowercase hex (required when
+    /// `hashRequired`; otherwise kept as given, for ShareLifecycle to refuse by name).
+    static func shareSlots(_ input: [Svx_Sharing_V1_ShareSlot], field: String, hashRequired: Bool) throws(RPCStatus)
+        -> [ShareSlotValue]
+    {
+        guard input.count <= maximumShareSlots else {
             throw invalid("\(field).slots", "\(field).slots has more than \(maximumShareSlots) slots")
         }
         var seen: Set<UUID> = []
         var slots: [ShareSlotValue] = []
-        for (index, slot) in input.slots.enumerated() {
+        for (index, slot) in input.enumerated() {
             let slotField = "\(field).slots[\(index)]"
             let slotID = try FieldValidation.uuid(slot.slotID, field: "\(slotField).slot_id")
             guard seen.insert(slotID).inserted else {
@@ -185,7 +197,7 @@ extension SharingValidation {
                 maximumCharacters: 1_024, ciphertextBytes: verificationKeyBytes...verificationKeyBytes,
                 what: "the value verification key")
             var hash: String?
-            if !slot.valueVerificationHash.isEmpty || !onShare {
+            if !slot.valueVerificationHash.isEmpty || hashRequired {
                 _ = try FieldValidation.lowercaseHex(
                     slot.valueVerificationHash, field: "\(slotField).value_verification_hash", bytes: 32)
                 hash = slot.valueVerificationHash
@@ -194,17 +206,68 @@ extension SharingValidation {
                 slotID: slotID, encryptedValue: slot.encryptedValue, verificationKey: slot.encryptedValueVerificationKey,
                 hash: hash, field: slotField))
         }
-        return ShareRecipientInput(
-            connectionID: connectionID, keySHA256: input.recipientKeySha256, encryptedDEK: input.encryptedDek,
-            encryptedTerms: terms, encryptedTermsKey: termsKey, slots: slots, field: field)
+        return slots
+    }
+
+    /// Shares of one UpdateShares.
+    static let maximumUpdatedShares = 50
+
+    /// One share of an UpdateShares, every field checked.
+    struct ShareUpdateInput: Equatable, Sendable {
+        let shareID: UUID
+        let encryptedDEK: String
+        /// Every slot with its hash: the owner's, on-shares included.
+        let slots: [ShareSlotValue]
+        /// `shares[i]`.
+        let field: String
+    }
+
+    /// An UpdateShares request, every field checked.
+    struct ShareUpdates: Equatable, Sendable {
+        let itemID: UUID
+        let expectedItemVersion: Int64
+        let shares: [ShareUpdateInput]
+    }
+
+    /// An UpdateShares request: `item_id`, `expected_item_version` (required), 1...50 shares, no share twice, each
+    /// with its `Rsa4096` DEK (its length checked against the recipient's key once the share is read) and slots
+    /// whose hashes are all given (the owner's hashes, for on-shares too).
+    static func shareUpdates(_ request: Svx_Sharing_V1_UpdateSharesRequest) throws(RPCStatus) -> ShareUpdates {
+        let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
+        guard request.expectedItemVersion > 0, request.expectedItemVersion <= UInt64(Int64.max) else {
+            throw invalid("expected_item_version", "expected_item_version (the item version you encrypted from) is required")
+        }
+        guard !request.shares.isEmpty else { throw invalid("shares", "shares is required (1 to \(maximumUpdatedShares))") }
+        guard request.shares.count <= maximumUpdatedShares else {
+            throw invalid("shares", "at most \(maximumUpdatedShares) shares a call")
+        }
+        var seen: Set<UUID> = []
+        var shares: [ShareUpdateInput] = []
+        for (index, input) in request.shares.enumerated() {
+            let field = "shares[\(index)]"
+            let shareID = try FieldValidation.uuid(input.shareID, field: "\(field).share_id")
+            guard seen.insert(shareID).inserted else {
+                throw invalid("\(field).share_id", "\(field).share_id names a share twice")
+            }
+            try FieldValidation.rsaString(input.encryptedDek, field: "\(field).encrypted_dek")
+            shares.append(ShareUpdateInput(
+                shareID: shareID, encryptedDEK: input.encryptedDek,
+                slots: try shareSlots(input.slots, field: field, hashRequired: true), field: field))
+        }
+        return ShareUpdates(itemID: itemID, expectedItemVersion: Int64(request.expectedItemVersion), shares: shares)
     }
 
     /// Whether a recipient's slots are exactly `valued` (the slots of the share that hold a value): a slot missing
     /// or one more is INVALID_ARGUMENT naming it. Returns the values by slot id.
     static func matchSlots(_ recipient: ShareRecipientInput, valued: [UUID]) throws(RPCStatus) -> [UUID: ShareSlotValue] {
+        try matchSlots(recipient.slots, field: recipient.field, valued: valued)
+    }
+
+    /// Whether `slots` (of `field`) are exactly `valued`; see ``matchSlots(_:valued:)``.
+    static func matchSlots(_ slots: [ShareSlotValue], field: String, valued: [UUID]) throws(RPCStatus) -> [UUID: ShareSlotValue] {
         var given: [UUID: ShareSlotValue] = [:]
         let wanted = Set(valued)
-        for slot in recipient.slots {
+        for slot in slots {
             guard wanted.contains(slot.slotID) else {
                 throw invalid(
                     "\(slot.field).slot_id", "\(slot.field).slot_id is not a slot with a value of what is shared")
@@ -212,7 +275,7 @@ extension SharingValidation {
             given[slot.slotID] = slot
         }
         if let missing = valued.first(where: { given[$0] == nil }) {
-            throw invalid("\(recipient.field).slots", "\(recipient.field).slots misses slot \(missing.wire), which has a value")
+            throw invalid("\(field).slots", "\(field).slots misses slot \(missing.wire), which has a value")
         }
         return given
     }

@@ -278,7 +278,7 @@ extension SharingService {
 
     /// Every slot of a new share in one statement: metadata for all, the value fields for the valued ones (the
     /// sender's hash on an owned item, the parent's on an on-share).
-    private static func insertShareSlots(
+    static func insertShareSlots(
         _ db: PostgresConnection, ownerID: UUID, shareID: UUID, slots: [SharedSlot],
         values: [UUID: SharingValidation.ShareSlotValue]
     ) throws {
@@ -307,6 +307,11 @@ extension SharingService {
         let userID = try session.userUUID
         sweepIfDue(context, worker)
         writeContentFetches(context, worker, force: true)
+        if request.staleOnly {
+            return try listStaleShares(
+                userID: userID, itemID: itemID, connectionID: connectionID, state: state, pageSize: pageSize, before: before,
+                context, worker)
+        }
         let rows = try worker.database.query(
             """
             SELECT \(ShareRow.columns) FROM sharing.shares s
@@ -316,6 +321,32 @@ extension SharingService {
             ORDER BY s.share_id DESC LIMIT $5
             """, userID, before, itemID, connectionID, pageSize + 1)
         var response = Svx_Sharing_V1_ListOutgoingSharesResponse()
+        response.shares = try rows.prefix(pageSize).map { try ShareRow($0).wire(viewer: userID) }
+        if rows.count > pageSize, let last = response.shares.last { response.nextPageToken = last.shareID }
+        return response
+    }
+
+    /// ListOutgoingShares with `stale_only`: the live shares of the caller's own items (on-shares its recipients made
+    /// included: the owner re-encrypts those too) whose `item_version` is behind the item's version in the Vault,
+    /// with the same filters and pages. `connection_id` is the sender's side, so it keeps the caller's own shares
+    /// over that connection only.
+    private func listStaleShares(
+        userID: UUID, itemID: UUID?, connectionID: UUID?, state: ShareLifecycle.State?, pageSize: Int, before: UUID?,
+        _ context: RequestContext, _ worker: ServiceWorker
+    ) throws -> Svx_Sharing_V1_ListOutgoingSharesResponse {
+        var response = Svx_Sharing_V1_ListOutgoingSharesResponse()
+        let stale = try staleItemVersions(worker.database, ownerID: userID, itemID: itemID, context)
+        guard !stale.isEmpty else { return response }
+        let rows = try worker.database.query(
+            """
+            SELECT \(ShareRow.columns) FROM sharing.shares s
+            JOIN unnest($2::uuid[], $3::bigint[]) AS v(item_id, version) ON s.item_id = v.item_id AND s.item_version < v.version
+            WHERE s.owner_id = $1 AND ($4::uuid IS NULL OR s.share_id < $4::uuid)
+              AND ($5::uuid IS NULL OR s.sender_connection_id = $5::uuid)
+              AND s.state IN (1, 2) AND (s.expires_at IS NULL OR s.expires_at > now()) AND \(Self.shareStateFilter(state))
+            ORDER BY s.share_id DESC LIMIT $6
+            """, userID, uuidArrayLiteral(stale.map(\.itemID)), "{\(stale.map { String($0.version) }.joined(separator: ","))}",
+            before, connectionID, pageSize + 1)
         response.shares = try rows.prefix(pageSize).map { try ShareRow($0).wire(viewer: userID) }
         if rows.count > pageSize, let last = response.shares.last { response.nextPageToken = last.shareID }
         return response

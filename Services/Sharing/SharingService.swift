@@ -7,7 +7,7 @@ import SVXStore
 import SharingSQL
 import Synchronization
 
-/// Every Sharing method (handlers by concern: Invitations, Connections, Shares and SharesRecipient; the Keystore
+/// Every Sharing method (handlers by concern: Invitations, Connections, Shares, ShareUpdates and SharesRecipient; the Keystore
 /// check in KeystorePeer and the Vault's outlines in VaultPeer; the decisions in InvitationLifecycle,
 /// ConnectionLifecycle and ShareLifecycle; housekeeping in Housekeeping).
 /// docs/ADR-008-sharing.md.
@@ -51,6 +51,7 @@ final class SharingService: Sendable {
         routes.registerAuthenticated(SharingRPC.listOutgoingShares) { [self] in try listOutgoingShares($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.listItemShares) { [self] in try listItemShares($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.revokeShare) { [self] in try revokeShare($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.updateShares) { [self] in try updateShares($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.listIncomingShares) { [self] in try listIncomingShares($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.getIncomingShare) { [self] in try getIncomingShare($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.acceptShare) { [self] in try acceptShare($0, $1, $2, $3) }

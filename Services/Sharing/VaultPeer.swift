@@ -16,11 +16,21 @@ extension SharingService {
     ///   answer for both.
     /// - The Vault switched off, unreachable, or answering anything else: UNAVAILABLE, nothing written.
     func itemOutline(_ itemID: UUID, _ context: RequestContext) throws -> Svx_Vault_V1_ItemOutline {
+        let outline = try itemOutlines([itemID], context)[0]
+        guard outline.found else { throw Self.itemNotFound }
+        return outline
+    }
+
+    /// The outlines of the caller's items `itemIDs` (at most ``maximumOutlinesPerCall``, the Vault's limit), in the
+    /// order asked; an item the caller's Vault does not have is `found` false. The Vault switched off, unreachable, or
+    /// answering anything else (other items, another count): UNAVAILABLE.
+    func itemOutlines(_ itemIDs: [UUID], _ context: RequestContext) throws -> [Svx_Vault_V1_ItemOutline] {
         guard let vault else {
             throw RPCStatus(.unavailable, "the vault service is not configured for sharing: items cannot be shared")
         }
+        guard !itemIDs.isEmpty, itemIDs.count <= Self.maximumOutlinesPerCall else { throw RPCStatus(.internal, "internal error") }
         var request = Svx_Vault_V1_GetItemOutlinesRequest()
-        request.itemIds = [itemID.wire]
+        request.itemIds = itemIDs.map(\.wire)
         let outlines: [Svx_Vault_V1_ItemOutline]
         do {
             outlines = try vault.call(VaultRPC.getItemOutlines, request, context: context).items
@@ -35,13 +45,15 @@ extension SharingService {
                 throw RPCStatus(.unavailable, "the vault service is unavailable, try again")
             }
         }
-        guard outlines.count == 1, outlines[0].itemID == itemID.wire else {
+        guard outlines.map(\.itemID) == request.itemIds else {
             context.logger.error("vault answered GetItemOutlines with other items", metadata: ["count": "\(outlines.count)"])
             throw RPCStatus(.unavailable, "the vault service is unavailable, try again")
         }
-        guard outlines[0].found else { throw Self.itemNotFound }
-        return outlines[0]
+        return outlines
     }
+
+    /// Item ids of one GetItemOutlines (the Vault's limit).
+    static let maximumOutlinesPerCall = 100
 
     /// The one answer for another user's item id and for an unknown one.
     static let itemNotFound = RPCStatus.notFound("item", field: "item_id")

@@ -19,6 +19,7 @@ public enum SharingRPC {
     public static let listOutgoingShares = RPCMethod<Svx_Sharing_V1_ListOutgoingSharesRequest, Svx_Sharing_V1_ListOutgoingSharesResponse>("svx.sharing.v1.Sharing/ListOutgoingShares")
     public static let listItemShares = RPCMethod<Svx_Sharing_V1_ListItemSharesRequest, Svx_Sharing_V1_ListItemSharesResponse>("svx.sharing.v1.Sharing/ListItemShares")
     public static let revokeShare = RPCMethod<Svx_Sharing_V1_RevokeShareRequest, Svx_Sharing_V1_RevokeShareResponse>("svx.sharing.v1.Sharing/RevokeShare")
+    public static let updateShares = RPCMethod<Svx_Sharing_V1_UpdateSharesRequest, Svx_Sharing_V1_UpdateSharesResponse>("svx.sharing.v1.Sharing/UpdateShares")
     public static let listIncomingShares = RPCMethod<Svx_Sharing_V1_ListIncomingSharesRequest, Svx_Sharing_V1_ListIncomingSharesResponse>("svx.sharing.v1.Sharing/ListIncomingShares")
     public static let getIncomingShare = RPCMethod<Svx_Sharing_V1_GetIncomingShareRequest, Svx_Sharing_V1_GetIncomingShareResponse>("svx.sharing.v1.Sharing/GetIncomingShare")
     public static let acceptShare = RPCMethod<Svx_Sharing_V1_AcceptShareRequest, Svx_Sharing_V1_AcceptShareResponse>("svx.sharing.v1.Sharing/AcceptShare")

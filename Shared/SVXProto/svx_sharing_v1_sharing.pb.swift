@@ -1010,6 +1010,8 @@ public nonisolated struct Svx_Sharing_V1_CreateShareResponse: Sendable {
 }
 
 /// svx.sharing.v1.Sharing/ListOutgoingShares: shares the caller sent, newest first, keyset-paged.
+/// `stale_only`: only the caller's live shares of its own items whose item_version is behind the item's version in
+/// the Vault (asked of the Vault with the caller's session): what an owner's client left to UpdateShares.
 public nonisolated struct Svx_Sharing_V1_ListOutgoingSharesRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1025,6 +1027,8 @@ public nonisolated struct Svx_Sharing_V1_ListOutgoingSharesRequest: Sendable {
   public var pageSize: UInt32 = 0
 
   public var pageToken: String = String()
+
+  public var staleOnly: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1136,6 +1140,78 @@ public nonisolated struct Svx_Sharing_V1_RevokeShareResponse: Sendable {
   public init() {}
 
   fileprivate var _share: Svx_Sharing_V1_Share? = nil
+}
+
+/// svx.sharing.v1.Sharing/UpdateShares: the item's owner re-encrypts live shares of its item (on-shares included)
+/// after an update, each under a fresh DEK, every valued slot with a fresh verification key and the owner's hash
+/// (an on-share's hashes become the owner's again). `expected_item_version` must be the item's version in the Vault
+/// (ABORTED `item_version_changed`, nothing written). Per share: exactly the valued slots shared as the item is now
+/// (a single-slot share only its slot: anything else is INVALID_ARGUMENT `shares[i].slots`), the DEK as long as the
+/// recipient key's modulus; its dek_generation goes up by one, its item_version, label, template and slot metadata
+/// come from the Vault. A share that has ended (or whose single slot is gone) is skipped with the reason. Share ids
+/// not of a share of this item of the caller's are NOT_FOUND like unknown ones. 1..50 shares a call; one call is
+/// one transaction (any refusal writes nothing).
+public nonisolated struct Svx_Sharing_V1_UpdateShareInput: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String = String()
+
+  /// Rsa4096: OAEP(recipient public key, fresh 32-byte share DEK)
+  public var encryptedDek: String = String()
+
+  /// slot_id and the three value fields, hash included (on-shares too)
+  public var slots: [Svx_Sharing_V1_ShareSlot] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_UpdateSharesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var itemID: String = String()
+
+  public var expectedItemVersion: UInt64 = 0
+
+  public var shares: [Svx_Sharing_V1_UpdateShareInput] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_SkippedShare: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String = String()
+
+  /// the share's state (expired, revoked, ...), slot_removed, newer_version
+  public var reason: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_UpdateSharesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var updated: [Svx_Sharing_V1_Share] = []
+
+  public var skipped: [Svx_Sharing_V1_SkippedShare] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
 }
 
 /// svx.sharing.v1.Sharing/ListIncomingShares: shares the caller received, newest first, keyset-paged.
@@ -2813,7 +2889,7 @@ nonisolated extension Svx_Sharing_V1_CreateShareResponse: SwiftProtobuf.Message,
 
 nonisolated extension Svx_Sharing_V1_ListOutgoingSharesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListOutgoingSharesRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{3}connection_id\0\u{1}state\0\u{3}page_size\0\u{3}page_token\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{3}connection_id\0\u{1}state\0\u{3}page_size\0\u{3}page_token\0\u{3}stale_only\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2826,6 +2902,7 @@ nonisolated extension Svx_Sharing_V1_ListOutgoingSharesRequest: SwiftProtobuf.Me
       case 3: try { try decoder.decodeSingularEnumField(value: &self.state) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.pageSize) }()
       case 5: try { try decoder.decodeSingularStringField(value: &self.pageToken) }()
+      case 6: try { try decoder.decodeSingularBoolField(value: &self.staleOnly) }()
       default: break
       }
     }
@@ -2847,6 +2924,9 @@ nonisolated extension Svx_Sharing_V1_ListOutgoingSharesRequest: SwiftProtobuf.Me
     if !self.pageToken.isEmpty {
       try visitor.visitSingularStringField(value: self.pageToken, fieldNumber: 5)
     }
+    if self.staleOnly != false {
+      try visitor.visitSingularBoolField(value: self.staleOnly, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2856,6 +2936,7 @@ nonisolated extension Svx_Sharing_V1_ListOutgoingSharesRequest: SwiftProtobuf.Me
     if lhs.state != rhs.state {return false}
     if lhs.pageSize != rhs.pageSize {return false}
     if lhs.pageToken != rhs.pageToken {return false}
+    if lhs.staleOnly != rhs.staleOnly {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3074,6 +3155,156 @@ nonisolated extension Svx_Sharing_V1_RevokeShareResponse: SwiftProtobuf.Message,
   public static func ==(lhs: Svx_Sharing_V1_RevokeShareResponse, rhs: Svx_Sharing_V1_RevokeShareResponse) -> Bool {
     if lhs._share != rhs._share {return false}
     if lhs.revoked != rhs.revoked {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_UpdateShareInput: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateShareInput"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0\u{3}encrypted_dek\0\u{1}slots\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shareID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.encryptedDek) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.slots) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.shareID, fieldNumber: 1)
+    }
+    if !self.encryptedDek.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedDek, fieldNumber: 2)
+    }
+    if !self.slots.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.slots, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_UpdateShareInput, rhs: Svx_Sharing_V1_UpdateShareInput) -> Bool {
+    if lhs.shareID != rhs.shareID {return false}
+    if lhs.encryptedDek != rhs.encryptedDek {return false}
+    if lhs.slots != rhs.slots {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_UpdateSharesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateSharesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_id\0\u{3}expected_item_version\0\u{1}shares\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.expectedItemVersion) }()
+      case 3: try { try decoder.decodeRepeatedMessageField(value: &self.shares) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 1)
+    }
+    if self.expectedItemVersion != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expectedItemVersion, fieldNumber: 2)
+    }
+    if !self.shares.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.shares, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_UpdateSharesRequest, rhs: Svx_Sharing_V1_UpdateSharesRequest) -> Bool {
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.expectedItemVersion != rhs.expectedItemVersion {return false}
+    if lhs.shares != rhs.shares {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_SkippedShare: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SkippedShare"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0\u{1}reason\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shareID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.reason) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.shareID, fieldNumber: 1)
+    }
+    if !self.reason.isEmpty {
+      try visitor.visitSingularStringField(value: self.reason, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_SkippedShare, rhs: Svx_Sharing_V1_SkippedShare) -> Bool {
+    if lhs.shareID != rhs.shareID {return false}
+    if lhs.reason != rhs.reason {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_UpdateSharesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".UpdateSharesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}updated\0\u{1}skipped\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedMessageField(value: &self.updated) }()
+      case 2: try { try decoder.decodeRepeatedMessageField(value: &self.skipped) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.updated.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.updated, fieldNumber: 1)
+    }
+    if !self.skipped.isEmpty {
+      try visitor.visitRepeatedMessageField(value: self.skipped, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_UpdateSharesResponse, rhs: Svx_Sharing_V1_UpdateSharesResponse) -> Bool {
+    if lhs.updated != rhs.updated {return false}
+    if lhs.skipped != rhs.skipped {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

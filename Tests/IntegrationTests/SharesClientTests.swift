@@ -339,6 +339,80 @@ extension SharingIntegrationTests {
             #expect(try await bob.shares.incomingShares(session: bob.session).isEmpty)
         }
 
+        // MARK: Owner updates (Sharing III)
+
+        /// sharing.md §2.7 "Owner update": an update the SDK made without syncing (a client stopped between UpdateItem
+        /// and UpdateShares) leaves every copy stale until `syncStaleShares`; `syncShares` right after an update
+        /// reaches the on-share too, which then verifies against the owner's new hashes. A recipient key the server
+        /// swapped stops the sync before anything is sent.
+        @Test func anOwnersUpdateReachesEveryCopyAndAStoppedClientIsCaughtUp() async throws {
+            let stack = try await Self.stack()
+            defer { stack.stop() }
+            let alice = try await Self.member(stack)
+            let bob = try await Self.member(stack)
+            let carol = try await Self.member(stack)
+            let (aliceToBob, _) = try await Self.connect(alice, bob)
+            let (bobToCarol, _) = try await Self.connect(bob, carol)
+            let item = try await Self.passportItem(alice)
+            let bobShare = try #require(try await alice.shares.createShare(
+                session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceToBob.id],
+                options: ShareOptions(onwardMode: .anyone)).first)
+            let carolShare = try #require(try await bob.shares.onShare(
+                session: bob.session, keys: bob.keys, parentShareID: bobShare.id, to: [bobToCarol.id]).first)
+            #expect(try await alice.shares.syncStaleShares(session: alice.session, keys: alice.keys).isEmpty)
+
+            // The update goes through the Vault alone: the client stops before UpdateShares.
+            let second = try await alice.vault.updateItem(
+                session: alice.session, keys: alice.keys, item: item, set: [SlotEdit(name: "full_name", value: "Alice Hargreaves")])
+            let stale = try await alice.shares.outgoingShares(session: alice.session, staleOnly: true)
+            #expect(Set(stale.map(\.id)) == [bobShare.id, carolShare.id] && stale.allSatisfy { $0.itemVersion == item.version })
+            #expect(try await bob.shares.outgoingShares(session: bob.session, staleOnly: true).isEmpty)
+            // Bob and Carol still read the old value, verified.
+            #expect(Self.values(try await carol.shares.incomingShare(session: carol.session, keys: carol.keys, id: carolShare.id).item) == Self.expected)
+
+            // The next run catches up.
+            let reports = try await alice.shares.syncStaleShares(session: alice.session, keys: alice.keys)
+            #expect(reports.count == 1 && reports.first?.itemVersion == second.version)
+            #expect(Set(reports.first?.updated.map(\.id) ?? []) == [bobShare.id, carolShare.id] && reports.first?.skipped.isEmpty == true)
+            #expect(try await alice.shares.outgoingShares(session: alice.session, staleOnly: true).isEmpty)
+            var expected = Self.expected
+            expected["full_name"] = "Alice Hargreaves"
+            #expect(Self.values(try await bob.shares.incomingShare(session: bob.session, keys: bob.keys, id: bobShare.id).item) == expected)
+            let carolSees = try await carol.shares.incomingShare(session: carol.session, keys: carol.keys, id: carolShare.id)
+            #expect(Self.values(carolSees.item) == expected && carolSees.item?.itemVersion == second.version)
+            #expect(carolSees.item?.slots.filter { $0.value != nil }.allSatisfy { $0.verifiedAs == .utf8 } == true)
+            // Carol's hashes are Alice's own for Carol's copy, no longer copies of Bob's.
+            #expect(Set(try stack.database.shareHashes(carolShare.id).values).isDisjoint(with: Set(try stack.database.shareHashes(bobShare.id).values)))
+
+            // Right after an update: syncShares; a second sync finds nothing to do.
+            let third = try await alice.vault.updateItem(
+                session: alice.session, keys: alice.keys, item: second, set: [SlotEdit(name: "passport_number", value: "PB0000001")])
+            let report = try await alice.shares.syncShares(session: alice.session, keys: alice.keys, item: third)
+            #expect(report.updated.count == 2 && report.alreadyCurrent == 0)
+            #expect(try stack.database.shareGeneration(carolShare.id).dekGeneration == 3)
+            let again = try await alice.shares.syncShares(session: alice.session, keys: alice.keys, item: third)
+            #expect(again.updated.isEmpty && again.alreadyCurrent == 2)
+            expected["passport_number"] = "PB0000001"
+            #expect(Self.values(try await carol.shares.incomingShare(session: carol.session, keys: carol.keys, id: carolShare.id).item) == expected)
+
+            // The server swaps Carol's key on the on-share: the owner's SDK refuses before sending anything.
+            let fourth = try await alice.vault.updateItem(
+                session: alice.session, keys: alice.keys, item: third, set: [SlotEdit(name: "full_name", value: "Mrs Hargreaves")])
+            let mallory = try RSAPrivateKey.generate(bits: 2048)
+            #expect(try Self.asSharingService(
+                stack, "UPDATE sharing.shares SET recipient_public_key_pem = $2 WHERE share_id = $1::uuid", carolShare.id,
+                try mallory.publicKeyPEM) == 1)
+            let refused = await Self.clientError {
+                try await alice.shares.syncShares(session: alice.session, keys: alice.keys, item: fourth)
+            }
+            #expect(refused?.code == .keyVerificationFailed)
+            #expect(try stack.database.shareGeneration(bobShare.id).dekGeneration == 3, "nothing was sent")
+            #expect(try stack.database.shareGeneration(carolShare.id).dekGeneration == 3)
+
+            #expect(try stack.database.plaintextScan(
+                for: Self.passport.map(\.value) + ["Alice Hargreaves", "PB0000001", "Mrs Hargreaves"]).isEmpty)
+        }
+
         /// Attachments are not shared yet (sharing.md §6): a whole-item share carries an attachment slot as metadata,
         /// without the file or even its name; a share of that slot alone is refused before anything is sent.
         @Test func anAttachmentSlotTravelsAsMetadataOnly() async throws {
@@ -522,6 +596,103 @@ extension SharingIntegrationTests {
             #expect(nobody.stderr.contains("no active connection is called"), "\(nobody.stderr)")
 
             #expect(try stack.database.plaintextScan(for: Self.passport.map(\.value) + ["For the visa only"]).isEmpty)
+        }
+
+        /// Issue 17 through `svx`: `items update` re-shares at once and says how many; an update whose client never
+        /// reached Sharing (the sync failed: the update stands, the command says how to finish it) leaves the shares
+        /// stale, `shares list --outgoing --stale` lists them, `shares sync` brings them up to date, and B and C read
+        /// the new values verified against A's.
+        @Test func itemsUpdateReSharesAndSharesSyncCatchesUpWhatWasLeftStale() async throws {
+            let stack = try await Self.stack()
+            defer { stack.stop() }
+
+            struct Account {
+                let svx: String
+                var environment: [String: String]
+
+                func run(_ arguments: [String], expecting expected: Int32 = 0) throws -> (stdout: String, stderr: String) {
+                    let run = try ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(240))
+                    #expect(run.status == expected, "\(arguments): \(run.stdout)\(run.stderr)")
+                    return (run.stdout, run.stderr)
+                }
+
+                func json(_ arguments: [String]) throws -> [String: Any] {
+                    let output = try run(arguments + ["--json"]).stdout
+                    return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
+                }
+            }
+            func account(_ passphrase: String) throws -> Account {
+                let cli = try stack.commandLine()
+                var environment = cli.environment
+                environment["SVX_PASSPHRASE"] = passphrase
+                var account = Account(svx: cli.svx, environment: environment)
+                account.environment["SVX_SECRET_KEY"] = try #require(try account.json(["signup"])["secret_key"] as? String)
+                return account
+            }
+            func values(_ account: Account, _ shareID: String) throws -> [String: String] {
+                let object = try account.json(["shares", "get", shareID])
+                let slots = try #require((object["item"] as? [String: Any])?["slots"] as? [[String: Any]], "\(object)")
+                #expect(slots.filter { $0["value"] is String }.allSatisfy { $0["verified"] as? String == "utf8" })
+                return Dictionary(uniqueKeysWithValues: slots.compactMap { slot in
+                    (slot["value"] as? String).map { (slot["name"] as? String ?? "", $0) }
+                })
+            }
+            func stale(_ account: Account) throws -> Set<String> {
+                let shares = try #require(try account.json(["shares", "list", "--outgoing", "--stale"])["shares"] as? [[String: Any]])
+                return Set(shares.compactMap { $0["share_id"] as? String })
+            }
+
+            let a = try account("alice's passphrase")
+            let b = try account("bob's passphrase")
+            let c = try account("carol's passphrase")
+            let toBob = try #require(try a.json(["invitations", "create", "--name", "Bob"])["code"] as? String)
+            _ = try b.run(["connections", "accept", toBob, "--name", "Alice"])
+            let toCarol = try #require(try b.json(["invitations", "create", "--name", "Carol"])["code"] as? String)
+            _ = try c.run(["connections", "accept", toCarol, "--name", "Bob"])
+            let itemID = try #require(try a.json(
+                ["items", "create", "--template", "passport", "--label", "My passport"]
+                    + Self.passport.flatMap { ["--set", "\($0.name)=\($0.value)"] })["item_id"] as? String)
+            let bShare = try #require(
+                (try a.json(["shares", "create", itemID, "--to", "Bob", "--onshare"])["shares"] as? [[String: Any]])?.first?["share_id"] as? String)
+            let cShare = try #require(
+                (try b.json(["shares", "create", "--from-share", bShare, "--to", "Carol"])["shares"] as? [[String: Any]])?.first?["share_id"] as? String)
+
+            // items update re-shares right away, on-share included, and says so.
+            let updated = try a.run(["items", "update", itemID, "--set", "full_name=Alice Hargreaves"]).stdout
+            #expect(updated.contains("Updated item \(itemID)") && updated.contains("2 share(s) updated"), "\(updated)")
+            var expected = Self.expected
+            expected["full_name"] = "Alice Hargreaves"
+            #expect(try values(b, bShare) == expected)
+            #expect(try values(c, cShare) == expected)
+            #expect(try stale(a).isEmpty)
+
+            // A client that never reaches Sharing after the update (here: Sharing's endpoint answers nothing of it).
+            var cut = a
+            cut.environment["SVX_SHARING_ENDPOINT"] = cut.environment["SVX_AUTH_ENDPOINT"]
+            let interrupted = try cut.run(["items", "update", itemID, "--set", "passport_number=PB0000001", "--json"])
+            let interruptedJSON = try #require(try JSONSerialization.jsonObject(with: Data(interrupted.stdout.utf8)) as? [String: Any])
+            #expect((interruptedJSON["shares"] as? [String: Any])?["error"] is String, "\(interrupted.stdout)")
+            let human = try cut.run(["items", "update", itemID, "--set", "nationality=English"])
+            #expect(human.stderr.contains("svx shares sync \(itemID)") && human.stdout.contains("Updated item"), "\(human)")
+            // Stale: both copies, still readable at the version they hold.
+            #expect(try stale(a) == [bShare, cShare])
+            #expect(try values(c, cShare) == expected)
+
+            // shares sync catches up; afterwards nothing is stale and a second run has nothing to do.
+            let synced = try #require(try a.json(["shares", "sync"])["items"] as? [[String: Any]])
+            #expect(synced.count == 1 && (synced.first?["updated"] as? [[String: Any]])?.count == 2, "\(synced)")
+            #expect(try stale(a).isEmpty)
+            #expect(try a.run(["shares", "sync", itemID]).stdout.contains("up to date"))
+            expected["passport_number"] = "PB0000001"
+            expected["nationality"] = "English"
+            #expect(try values(b, bShare) == expected)
+            #expect(try values(c, cShare) == expected)
+
+            // --stale goes with --outgoing only.
+            let misuse = try a.run(["shares", "list", "--incoming", "--stale"], expecting: 64)
+            #expect(misuse.stderr.contains("--stale"), "\(misuse.stderr)")
+            #expect(try stack.database.plaintextScan(
+                for: Self.passport.map(\.value) + ["Alice Hargreaves", "PB0000001"]).isEmpty)
         }
     }
 }

@@ -191,6 +191,8 @@ extension SharingIntegrationTests {
                 await stack.anonymous(SharingRPC.listOutgoingShares, .init()),
                 await stack.anonymous(SharingRPC.listItemShares, .init(itemID: id)),
                 await stack.anonymous(SharingRPC.revokeShare, .init(shareID: id)),
+                await stack.anonymous(SharingRPC.updateShares, .init()),
+                await stack.anonymous(SharingRPC.listOutgoingShares, .with { $0.staleOnly = true }),
                 await stack.anonymous(SharingRPC.listIncomingShares, .init()),
                 await stack.anonymous(SharingRPC.getIncomingShare, .init(shareID: id, includeContent: true)),
                 await stack.anonymous(SharingRPC.acceptShare, .init(shareID: id)),

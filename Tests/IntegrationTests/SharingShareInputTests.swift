@@ -98,6 +98,8 @@ extension SharingIntegrationTests {
                 ("connection_id", { await alice.failure(SharingRPC.listOutgoingShares, .init(connectionID: "x")) }),
                 ("state", { await alice.failure(SharingRPC.listOutgoingShares, .init(state: .init(rawValue: 9)!)) }),
                 ("page_size", { await alice.failure(SharingRPC.listOutgoingShares, .init(pageSize: 501)) }),
+                ("item_id", { await alice.failure(SharingRPC.listOutgoingShares, .with { $0.itemID = "x"; $0.staleOnly = true }) }),
+                ("page_token", { await alice.failure(SharingRPC.listOutgoingShares, .with { $0.pageToken = "x"; $0.staleOnly = true }) }),
                 ("page_token", { await alice.failure(SharingRPC.listItemShares, .init(itemID: passport.item.itemID, pageToken: "x")) }),
                 ("state", { await bob.failure(SharingRPC.listIncomingShares, .init(state: .init(rawValue: 8)!)) }),
                 ("connection_id", { await bob.failure(SharingRPC.listIncomingShares, .init(connectionID: "x")) }),
@@ -185,13 +187,20 @@ extension SharingIntegrationTests {
             let link = try await alice.connect(to: bob)
             let passport = try await alice.passport()
             let before = try stack.database.dump(schema: "sharing")
+            // UpdateShares asks the Vault for the item's version first, as CreateShare does.
+            let update = try ShareCrypto.update(passport, shares: [.with {
+                $0.share.shareID = unknownID()
+                $0.recipientPublicKeyPem = link.recipientKey.pem
+            }])
             expect(await alice.failure(SharingRPC.createShare, try ShareCrypto.ownedShare(passport, to: [link.senderSide])),
                    .unavailable)
+            expect(await alice.failure(SharingRPC.updateShares, update), .unavailable)
             // A Vault that does not answer (stopped): UNAVAILABLE too.
             try await stack.restart(.sharing, environment: ["SVX_VAULT_ENDPOINT": stack.endpoints[.vault]!])
             stack[.vault].stop()
             expect(await alice.failure(SharingRPC.createShare, try ShareCrypto.ownedShare(passport, to: [link.senderSide])),
                    .unavailable)
+            expect(await alice.failure(SharingRPC.updateShares, update), .unavailable)
             #expect(try stack.database.dump(schema: "sharing") == before)
         }
     }

@@ -108,4 +108,44 @@ import Testing
         #expect(Self.field { _ = try SharingValidation.matchSlots(recipient, valued: Self.slots + [UUID()]) }
             == "recipients[0].slots")
     }
+
+    /// An UpdateShares request: every hash required (on-shares too), 1-50 shares, none twice, the same slot checks as
+    /// CreateShare's, all before anything is asked or read.
+    @Test func everyFieldOfUpdateSharesIsChecked() throws {
+        func request(_ change: (inout Svx_Sharing_V1_UpdateSharesRequest) -> Void = { _ in }) throws -> Svx_Sharing_V1_UpdateSharesRequest {
+            let created = try Self.request().recipients[0]
+            var share = Svx_Sharing_V1_UpdateShareInput()
+            share.shareID = UUID().uuidString
+            share.encryptedDek = created.encryptedDek
+            share.slots = created.slots
+            var request = Svx_Sharing_V1_UpdateSharesRequest()
+            request.itemID = UUID().uuidString
+            request.expectedItemVersion = 4
+            request.shares = [share]
+            change(&request)
+            return request
+        }
+        let valid = try SharingValidation.shareUpdates(try request())
+        #expect(valid.expectedItemVersion == 4 && valid.shares.count == 1 && valid.shares[0].field == "shares[0]")
+        #expect(valid.shares[0].slots.map(\.slotID) == Self.slots && valid.shares[0].slots.allSatisfy { $0.hash != nil })
+        let cases: [(String, (inout Svx_Sharing_V1_UpdateSharesRequest) -> Void)] = [
+            ("item_id", { $0.itemID = "not an id" }),
+            ("expected_item_version", { $0.expectedItemVersion = 0 }),
+            ("expected_item_version", { $0.expectedItemVersion = UInt64(Int64.max) + 1 }),
+            ("shares", { $0.shares = [] }),
+            ("shares", { $0.shares = Array(repeating: $0.shares[0], count: 51) }),
+            ("shares[1].share_id", { $0.shares.append($0.shares[0]) }),
+            ("shares[0].share_id", { $0.shares[0].shareID = "" }),
+            ("shares[0].encrypted_dek", { $0.shares[0].encryptedDek = $0.shares[0].slots[0].encryptedValue }),
+            ("shares[0].slots[1].value_verification_hash", { $0.shares[0].slots[1].valueVerificationHash = "" }),
+            ("shares[0].slots[0].encrypted_value", { $0.shares[0].slots[0].encryptedValue = "in clear" }),
+            ("shares[0].slots[1].slot_id", { $0.shares[0].slots[1].slotID = $0.shares[0].slots[0].slotID }),
+        ]
+        for (field, change) in cases {
+            #expect(Self.field { _ = try SharingValidation.shareUpdates(try request(change)) } == field, "\(field)")
+        }
+        // The slots an owner sends for one share are matched as a recipient's are.
+        #expect(Self.field { _ = try SharingValidation.matchSlots(valid.shares[0].slots, field: "shares[0]", valued: [Self.slots[0]]) }
+            == "shares[0].slots[1].slot_id")
+    }
 }

@@ -172,11 +172,14 @@ public struct SharesClient: Sendable {
     }
 
     /// The shares the caller sent, newest first: of one item, over one connection, in one state (nil: any).
+    /// `staleOnly`: instead, the live shares of the caller's own items (on-shares its recipients made included) that
+    /// hold an older version than the Vault's: what ``syncStaleShares(session:keys:itemID:)`` brings up to date.
     public func outgoingShares(
         session: AuthenticatedSession, itemID: String? = nil, connectionID: String? = nil, state: ShareState? = nil,
-        maximumPages: Int = 1_000
+        staleOnly: Bool = false, maximumPages: Int = 1_000
     ) async throws -> [ShareRecord] {
         var request = Svx_Sharing_V1_ListOutgoingSharesRequest()
+        request.staleOnly = staleOnly
         request.itemID = itemID ?? ""
         request.connectionID = connectionID ?? ""
         request.state = state.map(Self.wire) ?? .unspecified

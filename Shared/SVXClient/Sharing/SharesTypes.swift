@@ -171,3 +171,22 @@ public struct RevokedShare: Sendable, Equatable {
     public let share: ShareRecord
     public let revoked: Int
 }
+
+/// What an owner's update of its shares did for one item (``SharesClient/syncShares(session:keys:item:)``).
+public struct ShareSyncReport: Sendable, Equatable {
+    public let itemID: String
+    /// The item version the shares now hold.
+    public let itemVersion: UInt64
+    /// Shares re-encrypted for this version, on-shares included.
+    public let updated: [ShareRecord]
+    /// Shares the service left as they were, with why (`expired`, `revoked`, ..., `slot_removed`, `newer_version`).
+    public let skipped: [SkippedShareUpdate]
+    /// Live shares that already held this version (an earlier sync got to them).
+    public let alreadyCurrent: Int
+}
+
+/// A share an UpdateShares left as it was.
+public struct SkippedShareUpdate: Sendable, Equatable {
+    public let shareID: String
+    public let reason: String
+}

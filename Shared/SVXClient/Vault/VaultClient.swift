@@ -159,6 +159,8 @@ public struct VaultClient: Sendable {
     /// ``updateItem(session:keys:id:expectedVersion:label:set:remove:)`` against `item` as last read: its version is
     /// the expected one, and an edit of one of its slots keeps that slot's label and type unless it gives new ones.
     /// An attachment slot cannot be edited this way (its value is its file's name): attach a file again.
+    /// Shares of the item keep the previous version until ``SharesClient/syncShares(session:keys:item:)`` re-shares
+    /// the item this returns.
     public func updateItem(
         session: AuthenticatedSession, keys: UnlockedKeys, item: DecryptedItem, label: String? = nil,
         set: [SlotEdit] = [], remove: [String] = []

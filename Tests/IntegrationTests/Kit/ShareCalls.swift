@@ -275,3 +275,88 @@ extension Svx_Sharing_V1_ListItemSharesRequest {
         self.pageToken = pageToken
     }
 }
+
+// MARK: Owner updates (Sharing III)
+
+extension SharingUser {
+    /// The passport `item` with `changes` (slot name → new plaintext) written to the Vault as an SDK writes them: the
+    /// item at its next version and every value it now holds.
+    func update(_ item: PlainItem, _ changes: [String: String]) async throws -> PlainItem {
+        let upsert = try changes.sorted { $0.key < $1.key }.map { name, value in
+            Svx_Vault_V1_SlotInput(name: name, value: try user.encrypt(value))
+        }
+        let updated = try await user.update(item.item, upsert: upsert)
+        return PlainItem(item: updated, values: item.values.merging(changes) { $1 })
+    }
+
+    /// Every live share of the user's item, on-shares included, with each recipient's key (ListItemShares).
+    func itemShares(_ itemID: String) async throws -> [Svx_Sharing_V1_ItemShare] {
+        try await call(SharingRPC.listItemShares, .init(itemID: itemID)).shares
+    }
+
+    /// The user's stale shares (ListOutgoingShares `stale_only`), every page.
+    func staleShares(itemID: String = "", pageSize: UInt32 = 0) async throws -> [Svx_Sharing_V1_Share] {
+        try await allPages("ListOutgoingShares stale_only") { token in
+            var request = Svx_Sharing_V1_ListOutgoingSharesRequest(itemID: itemID, pageSize: pageSize, pageToken: token)
+            request.staleOnly = true
+            let page = try await call(SharingRPC.listOutgoingShares, request)
+            return (page.shares, page.nextPageToken)
+        }.elements
+    }
+}
+
+extension ShareCrypto {
+    /// What an owner's SDK sends after updating `item` (sharing.md §2.7 "Owner update"): for each of `shares` a fresh
+    /// DEK wrapped with the recipient's key, and every valued slot the share covers (its one slot, or all) under it
+    /// with a fresh verification key and the owner's hash (on-shares too).
+    static func update(_ item: PlainItem, shares: [Svx_Sharing_V1_ItemShare]) throws -> Svx_Sharing_V1_UpdateSharesRequest {
+        var request = Svx_Sharing_V1_UpdateSharesRequest()
+        request.itemID = item.item.itemID
+        request.expectedItemVersion = item.item.version
+        request.shares = try shares.map { entry in
+            let dek = try SymmetricKey.random()
+            var input = Svx_Sharing_V1_UpdateShareInput()
+            input.shareID = entry.share.shareID
+            input.encryptedDek = try Cryppo.encrypt(dek.bytes, publicKey: try RSAPublicKey(pem: entry.recipientPublicKeyPem))
+            input.slots = try item.valuedSlots.filter { entry.share.slotID.isEmpty || $0.slotID == entry.share.slotID }.map { slot in
+                try sealed(slotID: slot.slotID, value: item.values[slot.name]!, dek: dek)
+            }
+            return input
+        }
+        return request
+    }
+
+    /// One slot of an owned item under `dek`: the value, a fresh 64-byte verification key, and the hash.
+    static func sealed(slotID: String, value: String, dek: SymmetricKey) throws -> Svx_Sharing_V1_ShareSlot {
+        let verificationKey = try SecureRandom.bytes(count: 64)
+        var slot = Svx_Sharing_V1_ShareSlot()
+        slot.slotID = slotID
+        slot.encryptedValue = try Cryppo.encrypt(Array(value.utf8), key: dek)
+        slot.encryptedValueVerificationKey = try Cryppo.encrypt(verificationKey, key: dek)
+        slot.valueVerificationHash = Cryppo.valueVerificationHash(key: verificationKey, value: value)
+        return slot
+    }
+}
+
+extension TestDatabase {
+    /// `dek_generation` and `item_version` of a share.
+    func shareGeneration(_ shareID: String) throws -> (dekGeneration: Int, itemVersion: Int) {
+        let connection = try connect()
+        defer { connection.close() }
+        let row = try connection.query(
+            "SELECT dek_generation, item_version::int FROM sharing.shares WHERE share_id = $1::uuid", shareID)[0]
+        return (Int(try row.decode(Int32.self, at: 0)), Int(try row.decode(Int32.self, at: 1)))
+    }
+
+    /// The value hashes a share's rows hold, by slot id.
+    func shareHashes(_ shareID: String) throws -> [String: String] {
+        let connection = try connect()
+        defer { connection.close() }
+        return Dictionary(uniqueKeysWithValues: try connection.query(
+            """
+            SELECT slot_id::text, value_verification_hash FROM sharing.share_slots
+            WHERE share_id = $1::uuid AND value_verification_hash IS NOT NULL
+            """, shareID
+        ).map { (try $0.decode(String.self, at: 0), try $0.decode(String.self, at: 1)) })
+    }
+}

@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import SVXClient
 
-/// `svx shares create|list|get|accept|reject|revoke|delete`: sharing items (or one slot) with connections, and
+/// `svx shares create|list|get|accept|reject|revoke|delete|sync`: sharing items (or one slot) with connections, and
 /// reading what others shared, every value verified against its owner's.
 struct SharesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +19,7 @@ struct SharesCommand: AsyncParsableCommand {
             username (names and usernames match your active connections, in any case; a name that matches several \
             needs the id). See `svx connections list`.
             """,
-        subcommands: [Create.self, List.self, Get.self, Accept.self, Reject.self, Revoke.self, Delete.self])
+        subcommands: [Create.self, List.self, Get.self, Accept.self, Reject.self, Revoke.self, Delete.self, Sync.self])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -99,10 +99,15 @@ struct SharesCommand: AsyncParsableCommand {
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
             abstract: "List the shares you received (--incoming), sent (--outgoing), or every live copy of your item (--item).",
-            discussion: "Newest first. --item ITEM lists the shares of your item that are still live, on-shares made by your recipients included.")
+            discussion: """
+                Newest first. --item ITEM lists the shares of your item that are still live, on-shares made by your \
+                recipients included. --outgoing --stale lists the live shares of your items (on-shares included) that \
+                still hold an older version of the item than your vault: `svx shares sync` updates them.
+                """)
         @OptionGroup var options: ClientOptions
         @Flag(help: "Shares you received.") var incoming = false
         @Flag(help: "Shares you sent.") var outgoing = false
+        @Flag(help: "With --outgoing: only shares of your items that hold an older version than your vault.") var stale = false
         @Option(help: "Every live share of your item, on-shares included.") var item: String?
         @Option(help: "Only shares in this state: \(ShareState.allCases.map(\.rawValue).joined(separator: ", ")).") var state: String?
 
@@ -114,6 +119,7 @@ struct SharesCommand: AsyncParsableCommand {
                 throw ValidationError("--state must be one of \(ShareState.allCases.map(\.rawValue).joined(separator: ", "))")
             }
             if item != nil, state != nil { throw ValidationError("--item lists live shares: --state does not apply") }
+            if stale, !outgoing { throw ValidationError("--stale goes with --outgoing") }
         }
 
         func run() async throws {
@@ -132,7 +138,7 @@ struct SharesCommand: AsyncParsableCommand {
             let listed = try await clientFlow {
                 incoming
                     ? try await shares.incomingShares(session: session, state: wanted)
-                    : try await shares.outgoingShares(session: session, state: wanted)
+                    : try await shares.outgoingShares(session: session, state: wanted, staleOnly: stale)
             }
             if options.json {
                 try printJSON(["shares": listed.map(SharesOutput.json)])
@@ -234,6 +240,38 @@ struct SharesCommand: AsyncParsableCommand {
             if options.json { try printJSON(SharesOutput.json(record)) } else {
                 Terminal.printLine("Deleted your copy of share \(record.id) from \(record.senderUsername).")
             }
+        }
+    }
+}
+
+extension SharesCommand {
+    struct Sync: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Bring the shares of your items up to date with your vault (all items, or ITEM).",
+            discussion: """
+                `svx items update` re-shares right after the update; if it was stopped (or failed) in between, the \
+                shares still hold the previous version. This finds every live share of your items (on-shares \
+                included) that is behind and encrypts it again from the current version, under fresh keys. \
+                `svx shares list --outgoing --stale` shows what it would do.
+                """)
+        @OptionGroup var options: ClientOptions
+        @OptionGroup var unlock: UnlockOptions
+        @Argument(help: "Only this item's shares (its id).") var item: String?
+
+        func run() async throws {
+            let unlocked = try await UnlockedKeyring.open(options: options, unlock: unlock)
+            let shares = try options.sharesClient()
+            let reports = try await clientFlow {
+                try await shares.syncStaleShares(session: unlocked.session, keys: unlocked.keys, itemID: item)
+            }
+            if options.json {
+                try printJSON(["items": reports.map(SharesOutput.json)])
+                return
+            }
+            if reports.isEmpty {
+                Terminal.printLine(item.map { "Every live share of item \($0) is up to date." } ?? "Every live share of your items is up to date.")
+            }
+            for report in reports { Terminal.printLine(SharesOutput.syncLine(report)) }
         }
     }
 }

@@ -101,5 +101,31 @@ enum SharesOutput {
         }
     }
 
+    /// One item's sync, as a line: how many shares were encrypted again, and which were left and why.
+    static func syncLine(_ report: ShareSyncReport) -> String {
+        var line: String
+        if report.updated.isEmpty && report.skipped.isEmpty {
+            line = report.alreadyCurrent == 0
+                ? "Item \(report.itemID) has no live shares: nothing to re-share."
+                : "Every live share of item \(report.itemID) already holds version \(report.itemVersion)."
+        } else {
+            line = "Re-shared item \(report.itemID) (version \(report.itemVersion)): \(report.updated.count) share(s) updated under fresh keys"
+            if !report.skipped.isEmpty {
+                line += "; \(report.skipped.count) left as they were (\(report.skipped.map { "\($0.shareID): \($0.reason)" }.joined(separator: ", ")))"
+            }
+            line += "."
+        }
+        return line
+    }
+
+    /// `{"item_id", "item_version", "updated": [shares], "skipped": [{share_id, reason}], "already_current"}`.
+    static func json(_ report: ShareSyncReport) -> [String: Any] {
+        [
+            "item_id": report.itemID, "item_version": report.itemVersion, "updated": report.updated.map(json),
+            "skipped": report.skipped.map { ["share_id": $0.shareID, "reason": $0.reason] },
+            "already_current": report.alreadyCurrent,
+        ]
+    }
+
     static func nullable(_ value: String?) -> Any { value.map { $0 as Any } ?? NSNull() }
 }

@@ -107,7 +107,9 @@ struct ItemsCommand: AsyncParsableCommand {
             discussion: """
                 --set name=value replaces the value of slot `name` (keeping its label and type), or adds a key_value \
                 slot if the item has none of that name; `--set name=` empties it. If the item changes between reading \
-                and writing, nothing is written and the command says so.
+                and writing, nothing is written and the command says so. Right after the update every live share of \
+                the item (on-shares included) is encrypted again from the new version, under fresh keys, and the \
+                command says how many; if that fails, the update stands and `svx shares sync ITEM` finishes it.
                 """)
         @OptionGroup var options: ClientOptions
         @OptionGroup var unlock: UnlockOptions
@@ -131,10 +133,12 @@ struct ItemsCommand: AsyncParsableCommand {
                         session: unlocked.session, keys: unlocked.keys, item: current, label: label, set: edits)
                 }
             }
+            let resharing = await ShareResync.run(options: options, unlocked: unlocked, item: item)
             if options.json {
-                try printJSON(VaultOutput.json(item))
+                try printJSON(VaultOutput.json(item).merging(["shares": resharing.json]) { _, new in new })
             } else {
                 Terminal.printLine("Updated item \(item.id) (version \(item.version)). `svx items get \(item.id)` shows the values.")
+                resharing.print(itemID: item.id)
             }
         }
     }
@@ -156,10 +160,12 @@ struct ItemsCommand: AsyncParsableCommand {
                     try await unlocked.vault.updateItem(session: unlocked.session, keys: unlocked.keys, item: current, remove: [name])
                 }
             }
+            let resharing = await ShareResync.run(options: options, unlocked: unlocked, item: item)
             if options.json {
-                try printJSON(VaultOutput.json(item))
+                try printJSON(VaultOutput.json(item).merging(["shares": resharing.json]) { _, new in new })
             } else {
                 Terminal.printLine("Removed slot \(name) from item \(item.id) (version \(item.version)).")
+                resharing.print(itemID: item.id)
             }
         }
     }
