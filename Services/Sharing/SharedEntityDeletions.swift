@@ -17,9 +17,19 @@ import SVXStore
 /// Every share revoked here is itself a share of the deleted item or slot, so each ends `item_deleted`, never
 /// `parent_revoked`. Only the caller's own shares are reached (`owner_id` is the caller): another user's ids, and
 /// unknown ones, change nothing and are not told apart. A retry after a lost answer revokes and drops nothing more.
+///
+/// Every id is also kept for an hour as a tombstone (`sharing.forgotten_entities`): CreateShare of an owned item
+/// reads the item's outline from the Vault before it takes the owner's lock, so a deletion can slip in between;
+/// under the lock it refuses an item or slot forgotten meanwhile (FAILED_PRECONDITION `recently_deleted`). The
+/// owner's live tombstones are capped (``tombstoneQuota``): a client can call this with any ids.
 extension SharingService {
     /// At most this many item ids, and as many slot ids, a call (the Vault sends one item, or an update's removed slots).
     static let maximumForgottenIDs = 1_000
+    /// How long a forgotten id refuses CreateShare: far beyond any request's deadline (ADR-006's choice).
+    static let forgottenFor = "1 hour"
+    /// The live tombstones one owner may hold (quota `tombstones`): 100 000 deletions within the hour; a client
+    /// forgetting random ids in a loop is stopped there (about 10 MB of rows and index).
+    static let tombstoneQuota = UserQuota(name: "tombstones", limit: 100_000)
 
     func forgetSharedEntities(
         _ request: Svx_Sharing_V1_ForgetSharedEntitiesRequest, _ context: RequestContext, _ worker: ServiceWorker,
@@ -32,6 +42,7 @@ extension SharingService {
         guard !itemIDs.isEmpty || !slotIDs.isEmpty else { return response }
         let (revoked, dropped) = try worker.database.transaction { db -> (Int, Int) in
             try Self.lockUsers(db, [ownerID])
+            try Self.addTombstones(db, ownerID: ownerID, ids: Set(itemIDs).union(slotIDs))
             let items = uuidArrayLiteral(itemIDs)
             let slots = uuidArrayLiteral(slotIDs)
             // The items whose shares change: those listed, and those whose shares hold a listed slot.
@@ -69,6 +80,56 @@ extension SharingService {
         response.revokedShares = UInt32(clamping: revoked)
         response.droppedSlotRows = UInt32(clamping: dropped)
         return response
+    }
+
+    /// Keeps `ids` as the owner's tombstones for ``forgottenFor`` (a retry renews them), under the owner's lock:
+    /// expired ones go first, then the live ones besides `ids` are counted against ``tombstoneQuota``. Past it:
+    /// RESOURCE_EXHAUSTED with `retry_after_ms` (until the oldest live one expires), nothing written; the Vault's
+    /// deletion that asked fails closed (nothing deleted anywhere).
+    static func addTombstones(_ db: PostgresConnection, ownerID: UUID, ids: Set<UUID>) throws {
+        let literal = uuidArrayLiteral(ids)
+        _ = try db.execute(
+            """
+            DELETE FROM sharing.forgotten_entities
+            WHERE owner_id = $1 AND forgotten_at <= now() - interval '\(forgottenFor)'
+            """, ownerID)
+        let live = try db.query(
+            """
+            SELECT count(*),
+                   coalesce((EXTRACT(EPOCH FROM (min(forgotten_at) + interval '\(forgottenFor)' - now())) * 1000)::bigint, 0)
+            FROM sharing.forgotten_entities WHERE owner_id = $1 AND NOT (entity_id = ANY($2::uuid[]))
+            """, ownerID, literal)[0]
+        let used = try live.decode(Int64.self, at: 0)
+        let oldestExpiresInMilliseconds = try live.decode(Int64.self, at: 1)
+        do throws(RPCStatus) {
+            try tombstoneQuota.check(used: used, adding: Int64(ids.count))
+        } catch var refusal {
+            // Room comes back as the oldest live tombstone expires.
+            refusal.details["retry_after_ms"] = String(max(1, oldestExpiresInMilliseconds))
+            throw refusal
+        }
+        _ = try db.execute(
+            """
+            INSERT INTO sharing.forgotten_entities (owner_id, entity_id)
+            SELECT $1, unnest($2::uuid[]) ON CONFLICT (owner_id, entity_id) DO UPDATE SET forgotten_at = now()
+            """, ownerID, literal)
+    }
+
+    /// Refuses a share of the owner's item when the item or one of `slotIDs` (the outline the share was built from)
+    /// was forgotten within ``forgottenFor``: FAILED_PRECONDITION `recently_deleted`. Called under the owner's lock,
+    /// so a ForgetSharedEntities either committed before (its tombstone is seen) or runs after (and revokes the share).
+    static func refuseForgotten(_ db: PostgresConnection, ownerID: UUID, itemID: UUID, slotIDs: [UUID]) throws {
+        let forgotten = try db.query(
+            """
+            SELECT 1 FROM sharing.forgotten_entities
+            WHERE owner_id = $1 AND entity_id = ANY($2::uuid[]) AND forgotten_at > now() - interval '\(forgottenFor)'
+            LIMIT 1
+            """, ownerID, uuidArrayLiteral([itemID] + slotIDs))
+        guard forgotten.isEmpty else {
+            throw RPCStatus(
+                .failedPrecondition, "the item, or one of its slots, was just deleted: read the item again",
+                details: ["reason": "recently_deleted", "field": "item_id"])
+        }
     }
 
     /// Locks every live share of the owner's items `itemsLiteral` (a uuid[] literal) `FOR UPDATE`, in one order, and

@@ -61,6 +61,10 @@ extension SharingService {
         let rows = try SharingRefusal.answering {
             try worker.database.transaction { db -> [ShareRow] in
                 try Self.lockUsers(db, [userID])
+                // An owned item deleted (or a slot removed) since the Vault outlined it: refused, nothing written.
+                if let owned {
+                    try Self.refuseForgotten(db, ownerID: userID, itemID: owned.itemID, slotIDs: owned.slots.map(\.slotID))
+                }
                 var parent: (row: ShareRow, facts: ShareLifecycle.Parent, item: SharedItem)?
                 if let parentShareID = valid.parentShareID {
                     parent = try Self.parentShare(db, recipientID: userID, shareID: parentShareID)

@@ -1357,7 +1357,11 @@ public nonisolated struct Svx_Sharing_V1_DeleteIncomingShareResponse: Sendable {
 /// is REVOKED with end_reason item_deleted and loses its ciphertext; every live single-slot share of a listed slot
 /// likewise; whole-item shares lose the listed slots' rows. Share.end_reason item_deleted is new with this method.
 /// Only the caller's own items are reached: ids of anything else change nothing. Idempotent (a retry revokes and
-/// drops nothing more). At most 1000 item ids and 1000 slot ids, each a UUID (INVALID_ARGUMENT otherwise).
+/// drops nothing more). At most 1000 item ids and 1000 slot ids, each a UUID (INVALID_ARGUMENT otherwise). Every id
+/// is kept an hour as the caller's tombstone: a CreateShare of an item that is, or has a slot that is, among them is
+/// FAILED_PRECONDITION with details reason `recently_deleted` (the race with a share built just before the deletion).
+/// At most 100 000 live tombstones per user: past it RESOURCE_EXHAUSTED (quota `tombstones`, retry_after_ms), nothing
+/// written.
 public nonisolated struct Svx_Sharing_V1_ForgetSharedEntitiesRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for

@@ -50,12 +50,16 @@ extension SharingIntegrationTests {
             #expect(try await bob.incoming(otherToBob.shareID).share.state == .active)
             #expect(try stack.database.shareSlotRows(otherToBob.shareID) == otherRows)
 
-            // A retry (the Vault's answer lost) changes nothing.
-            let before = try stack.database.dump(schema: "sharing")
+            // The item is kept as a tombstone (an hour), so a share built from its outline before is refused.
+            #expect(try stack.database.count(
+                "SELECT count(*)::int FROM sharing.forgotten_entities WHERE owner_id = $1::uuid AND entity_id = $2::uuid",
+                alice.userID, passport.item.itemID) == 1)
+            // A retry (the Vault's answer lost) changes nothing but the tombstones' time.
+            let before = try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"])
             let again = try await alice.call(
                 SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID], slotIDs: passport.item.slots.map(\.slotID)))
             #expect(again.revokedShares == 0 && again.droppedSlotRows == 0)
-            #expect(try stack.database.dump(schema: "sharing") == before)
+            #expect(try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"]) == before)
             #expect(try stack.database.plaintextScan(for: Array(passport.values.values)).isEmpty)
         }
 
@@ -115,11 +119,11 @@ extension SharingIntegrationTests {
                 "SELECT count(*)::int FROM sharing.share_slots WHERE slot_id = $1::uuid", removed) == 0)
             #expect(try stack.database.plaintextScan(for: Array(passport.values.values)).isEmpty)
 
-            // A retry changes nothing.
-            let before = try stack.database.dump(schema: "sharing")
+            // A retry changes nothing but the tombstone's time.
+            let before = try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"])
             let again = try await alice.call(SharingRPC.forgetSharedEntities, .init(slotIDs: [removed]))
             #expect(again.revokedShares == 0 && again.droppedSlotRows == 0)
-            #expect(try stack.database.dump(schema: "sharing") == before)
+            #expect(try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"]) == before)
         }
 
         /// Fail-closed: with Sharing stopped (by its pid), DeleteItem and UpdateItem removing a slot answer
@@ -179,7 +183,7 @@ extension SharingIntegrationTests {
             let whole = try await alice.share(try ShareCrypto.ownedShare(passport, to: [link.senderSide]))[0]
             let single = try await alice.share(
                 try ShareCrypto.ownedShare(passport, to: [link.senderSide], slot: "full_name"))[0]
-            let before = try stack.database.dump(schema: "sharing")
+            let before = try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"])
 
             let slotIDs = passport.item.slots.map(\.slotID)
             let stranger = try await mallory.call(
@@ -191,7 +195,11 @@ extension SharingIntegrationTests {
             let recipient = try await bob.call(
                 SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID], slotIDs: slotIDs))
             #expect(recipient == unknown)
-            #expect(try stack.database.dump(schema: "sharing") == before)
+            // Only their own tombstones were written: Alice's rows are as they were, and she can still share her item.
+            #expect(try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"]) == before)
+            #expect(try stack.database.count(
+                "SELECT count(*)::int FROM sharing.forgotten_entities WHERE owner_id = $1::uuid", alice.userID) == 0)
+            let beforeMalformed = try stack.database.dump(schema: "sharing")
 
             let ids = (0..<1_000).map { _ in unknownID() }
             let malformed: [(String, Svx_Sharing_V1_ForgetSharedEntitiesRequest)] = [
@@ -205,14 +213,73 @@ extension SharingIntegrationTests {
             for (field, request) in malformed {
                 expect(await alice.failure(SharingRPC.forgetSharedEntities, request), .invalidArgument, field: field, field)
             }
+            #expect(try stack.database.dump(schema: "sharing") == beforeMalformed)
             // At the bounds, and with nothing asked: accepted, nothing of Alice's is listed.
             let bounded = try await alice.call(SharingRPC.forgetSharedEntities, .init(itemIDs: ids, slotIDs: ids))
             #expect(bounded.revokedShares == 0 && bounded.droppedSlotRows == 0)
             #expect(try await alice.call(SharingRPC.forgetSharedEntities, .init()) == .init())
-            #expect(try stack.database.dump(schema: "sharing") == before)
+            #expect(try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"]) == before)
             for id in [whole.shareID, single.shareID] {
                 #expect(try await bob.incoming(id).share.state == .active)
             }
+            #expect(try await alice.share(try ShareCrypto.ownedShare(passport, to: [link.senderSide])).count == 1)
+        }
+
+        /// The race tombstones close, played in order: a share built from the item's outline, the item (or a slot)
+        /// forgotten, then the CreateShare: FAILED_PRECONDITION `recently_deleted`, nothing written; an hour later
+        /// (rows aged) it goes through. Live tombstones are capped at 100 000 per owner: past it ForgetSharedEntities
+        /// is RESOURCE_EXHAUSTED with `retry_after_ms`, and the Vault's deletion fails closed with it.
+        @Test func aShareOfSomethingForgottenMeanwhileIsRefusedAndTombstonesAreCapped() async throws {
+            let stack = try await SharingIntegrationTests.shareStack()
+            defer { stack.stop() }
+            let users = try await SharingUser.make(stack, count: 2)
+            let (alice, bob) = (users[0], users[1])
+            let link = try await alice.connect(to: bob)
+            let passport = try await alice.passport()
+            let other = try await alice.passport(["full_name": "Grace Hopper"])
+
+            let ofItem = try ShareCrypto.ownedShare(passport, to: [link.senderSide])
+            let ofSlot = try ShareCrypto.ownedShare(other, to: [link.senderSide])
+            _ = try await alice.call(SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID]))
+            _ = try await alice.call(SharingRPC.forgetSharedEntities, .init(slotIDs: [other.slot("date_of_birth").slotID]))
+            let before = try stack.database.dump(schema: "sharing")
+            for request in [ofItem, ofSlot] {
+                expect(await alice.failure(SharingRPC.createShare, request), .failedPrecondition, reason: "recently_deleted",
+                       field: "item_id")
+            }
+            #expect(try stack.database.dump(schema: "sharing") == before)
+            _ = try stack.database.change(
+                "UPDATE sharing.forgotten_entities SET forgotten_at = now() - interval '61 minutes' WHERE owner_id = $1::uuid",
+                alice.userID)
+            let shared = try await alice.share(ofItem)[0]
+            #expect(try await alice.share(ofSlot).count == 1)
+
+            // At the quota (the rows made in the database, as 100 000 deletions within the hour would).
+            _ = try stack.database.change(
+                """
+                INSERT INTO sharing.forgotten_entities (owner_id, entity_id)
+                SELECT $1::uuid, gen_random_uuid() FROM generate_series(1, 100000)
+                """, alice.userID)
+            let full = await alice.failure(SharingRPC.forgetSharedEntities, .init(itemIDs: [unknownID()]))
+            expect(full, .resourceExhausted)
+            #expect(full?.details["quota"] == "tombstones" && full?.details["limit"] == "100000")
+            #expect((Int(full?.details["retry_after_ms"] ?? "") ?? 0) > 0, "\(String(describing: full))")
+            let vaultBefore = try stack.database.dump(schema: "vault")
+            let sharingBefore = try stack.database.dump(schema: "sharing")
+            let refused = await alice.failure(VaultRPC.deleteItem, .init(itemID: passport.item.itemID))
+            #expect(refused?.code == .resourceExhausted && refused?.details["quota"] == "tombstones", "\(String(describing: refused))")
+            #expect(try stack.database.dump(schema: "vault") == vaultBefore)
+            #expect(try stack.database.dump(schema: "sharing") == sharingBefore)
+            #expect(try await bob.incoming(shared.shareID).share.state == .active)
+
+            // Expired ones make room (purged by the next call): the deletion goes through and reaches the share.
+            _ = try stack.database.change(
+                "UPDATE sharing.forgotten_entities SET forgotten_at = now() - interval '2 hours' WHERE owner_id = $1::uuid",
+                alice.userID)
+            _ = try await alice.call(VaultRPC.deleteItem, .init(itemID: passport.item.itemID))
+            #expect(try await bob.incoming(shared.shareID).share.endReason == "item_deleted")
+            #expect(try stack.database.count(
+                "SELECT count(*)::int FROM sharing.forgotten_entities WHERE owner_id = $1::uuid", alice.userID) == 1)
         }
     }
 }
