@@ -8,7 +8,7 @@ import Foundation
 /// create → `PENDING_ACCEPTANCE` (acceptance required) or `ACTIVE` (``created(acceptanceRequired:expiresAt:maxContentFetches:)``)
 /// · `PENDING → ACTIVE` (``accept(at:)``) · `PENDING → REJECTED` (``reject(at:)``) · `PENDING|ACTIVE → EXPIRED` (time:
 /// ``state(at:)`` says so at once, and every transition first stores it) · `PENDING|ACTIVE → REVOKED` (``revoke(at:reason:)``:
-/// its sender or the item's owner, a revoked parent, an ended connection) · `ACTIVE → DELETED` (``delete(at:)``, the
+/// its sender or the item's owner, a revoked parent, an ended connection, the item or slot deleted) · `ACTIVE → DELETED` (``delete(at:)``, the
 /// recipient) · `ACTIVE → CONSUMED` (``fetchContent(at:)``, the `max_content_fetches`-th content fetch). The ended
 /// states are terminal; a change to one of them drops the share's ciphertext (``endsContent``).
 ///
@@ -55,6 +55,8 @@ struct ShareLifecycle: Equatable, Sendable {
         case connectionEnded = "connection_ended"
         case deleted
         case consumed
+        /// Revoked because the owner deleted the item, or removed the one slot the share holds (ForgetSharedEntities).
+        case itemDeleted = "item_deleted"
     }
 
     /// Whether a recipient may on-share (`sharing.shares.sharing_mode`, SharingMode).
@@ -141,7 +143,8 @@ struct ShareLifecycle: Equatable, Sendable {
     }
 
     /// `PENDING|ACTIVE → REVOKED` for `reason` (``EndReason/revoked`` by its sender or the item's owner,
-    /// ``EndReason/parentRevoked`` in a cascade, ``EndReason/connectionEnded``). A share already ended is `not_live`.
+    /// ``EndReason/parentRevoked`` in a cascade, ``EndReason/connectionEnded``, ``EndReason/itemDeleted``). A share
+    /// already ended is `not_live`.
     mutating func revoke(at now: DatabaseInstant, reason: EndReason = .revoked) -> Decision {
         expire(at: now)
         guard stored.isLive else { return .refuse(.shareNotLive(stored)) }

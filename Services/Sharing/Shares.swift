@@ -68,6 +68,10 @@ extension SharingService {
                     db, senderID: userID, parentShareID: valid.parentShareID,
                     connectionIDs: valid.recipients.map(\.connectionID))
                 try Self.lockUsers(db, involved)
+                // An owned item deleted (or a slot removed) since the Vault outlined it: refused, nothing written.
+                if let owned {
+                    try Self.refuseForgotten(db, ownerID: userID, itemID: owned.itemID, slotIDs: owned.slots.map(\.slotID))
+                }
                 var parent: (row: ShareRow, facts: ShareLifecycle.Parent, item: SharedItem)?
                 if let parentShareID = valid.parentShareID {
                     parent = try Self.parentShare(db, recipientID: userID, shareID: parentShareID)

@@ -7,7 +7,8 @@ import SVXStore
 import SharingSQL
 import Synchronization
 
-/// Every Sharing method (handlers by concern: Invitations, Connections, Shares, ShareUpdates and SharesRecipient; the Keystore
+/// Every Sharing method (handlers by concern: Invitations, Connections, Shares, ShareUpdates, SharesRecipient and
+/// SharedEntityDeletions (what the Vault calls when it deletes); the Keystore
 /// check in KeystorePeer and the Vault's outlines in VaultPeer; the decisions in InvitationLifecycle,
 /// ConnectionLifecycle and ShareLifecycle; housekeeping in Housekeeping).
 /// docs/ADR-008-sharing.md.
@@ -57,6 +58,7 @@ final class SharingService: Sendable {
         routes.registerAuthenticated(SharingRPC.acceptShare) { [self] in try acceptShare($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.rejectShare) { [self] in try rejectShare($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.deleteIncomingShare) { [self] in try deleteIncomingShare($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.forgetSharedEntities) { [self] in try forgetSharedEntities($0, $1, $2, $3) }
     }
 
     /// Takes the advisory lock of every user of `userIDs` for the rest of the transaction, in ascending order of the

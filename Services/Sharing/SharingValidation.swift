@@ -24,6 +24,19 @@ enum SharingValidation {
 
     static func invalid(_ field: String, _ message: String) -> RPCStatus { FieldValidation.invalid(field, message) }
 
+    /// The ids of a ForgetSharedEntities list: at most `maximum`, each a UUID (`field[i]` named otherwise); an id
+    /// given twice counts once.
+    static func forgottenIDs(_ texts: [String], field: String, maximum: Int) throws(RPCStatus) -> [UUID] {
+        guard texts.count <= maximum else { throw invalid(field, "\(field) has at most \(maximum) ids") }
+        var ids: [UUID] = []
+        var seen: Set<UUID> = []
+        for (index, text) in texts.enumerated() {
+            let id = try FieldValidation.uuid(text, field: "\(field)[\(index)]")
+            if seen.insert(id).inserted { ids.append(id) }
+        }
+        return ids
+    }
+
     /// A connection's name, Cryppo(owner's private DEK, name).
     static func encryptedName(_ text: String, field: String = "encrypted_recipient_name") throws(RPCStatus) -> String {
         _ = try FieldValidation.aesGCMString(

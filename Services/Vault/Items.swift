@@ -373,8 +373,10 @@ extension VaultService {
                 throw RPCStatus.notFound("item", field: "item_id")
             }
             // Last, once every check has passed, with the item row still locked: inside the transaction so that a
-            // Classification failure rolls the removal back (forgetClassifications says why).
+            // Classification or Sharing failure rolls the removal back (forgetClassifications says why). Sharing
+            // revokes the single-slot shares of the removed slots and drops them from whole-item copies.
             try forgetClassifications(removedSlots.map { Self.entity(.slot, $0) }, context)
+            try forgetShares(itemIDs: [], slotIDs: removedSlots, context)
             return item
         }
         var response = Svx_Vault_V1_UpdateItemResponse()
@@ -404,9 +406,11 @@ extension VaultService {
             for attachment in attachments {
                 _ = try db.execute("DELETE FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2", userID, attachment)
             }
-            // Inside the transaction, the deleted item row still locked: a Classification failure rolls the deletion
-            // back (forgetClassifications says why). The item's slots' classifications go with the item's.
+            // Inside the transaction, the deleted item row still locked: a Classification or Sharing failure rolls the
+            // deletion back (forgetClassifications says why). The item's slots' classifications go with the item's;
+            // every share of the item (on-shares included) is revoked.
             try forgetClassifications([Self.entity(.item, itemID)], context)
+            try forgetShares(itemIDs: [itemID], slotIDs: [], context)
         }
         context.logger.info("item deleted", metadata: ["user_id": "\(session.userID)", "item_id": "\(itemID.wire)"])
         return .init()

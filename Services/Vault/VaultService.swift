@@ -7,17 +7,21 @@ import SVXStore
 import Synchronization
 
 /// Every Vault method (handlers by concern: VaultUsers, Templates, Items, Attachments, Entities, Outlines; the calls to
-/// Classification in ClassificationPeer). docs/ADR-005-vault.md.
+/// Classification in ClassificationPeer, to Sharing in SharingPeer). docs/ADR-005-vault.md.
 final class VaultService: Sendable {
     private let housekeepingCounter = Atomic<Int>(0)
     /// The Classification service (nil when `SVX_CLASSIFICATION_ENDPOINT` is `none`): ListItems filters by node
     /// through it, and deletions tell it what to forget (ClassificationPeer.swift).
     let classification: PeerClient?
+    /// The Sharing service (nil when `SVX_SHARING_ENDPOINT` is `none`): deletions of items and slots end their shares
+    /// (SharingPeer.swift).
+    let sharing: PeerClient?
     /// The per-user quotas (docs/ADR-005-vault.md, "Quotas").
     let quotas: (items: UserQuota, attachmentBytes: UserQuota, unfinishedAttachments: UserQuota)
 
-    init(classification: PeerClient?, configuration: VaultConfiguration = .init()) {
+    init(classification: PeerClient?, sharing: PeerClient? = nil, configuration: VaultConfiguration = .init()) {
         self.classification = classification
+        self.sharing = sharing
         quotas = (
             UserQuota(name: "items", limit: configuration.maxItems),
             UserQuota(name: "attachment_bytes", limit: configuration.maxAttachmentBytes),

@@ -10,8 +10,11 @@ do {
     FileHandle.standardError.write(Data("svx-vault: configuration error: \(error)\n".utf8))
     exit(2)
 }
-// SVX_CLASSIFICATION_ENDPOINT (`none`: no classification; ListItems by node answers UNAVAILABLE).
-let vault = VaultService(classification: PeerClient.fromEnvironment("classification"), configuration: vaultConfiguration)
+// SVX_CLASSIFICATION_ENDPOINT (`none`: no classification; ListItems by node answers UNAVAILABLE);
+// SVX_SHARING_ENDPOINT (`none`: deletions do not reach shares).
+let vault = VaultService(
+    classification: PeerClient.fromEnvironment("classification"), sharing: PeerClient.fromEnvironment("sharing"),
+    configuration: vaultConfiguration)
 
 await ServiceMain.run(ServiceDefinition(
     name: "vault",

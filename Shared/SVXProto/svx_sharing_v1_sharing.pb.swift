@@ -1427,6 +1427,47 @@ public nonisolated struct Svx_Sharing_V1_DeleteIncomingShareResponse: Sendable {
   fileprivate var _share: Svx_Sharing_V1_Share? = nil
 }
 
+/// svx.sharing.v1.Sharing/ForgetSharedEntities: what the Vault calls (with the owner's session, inside its deleting
+/// transaction, after Classification's ForgetEntities) before it deletes items or removes slots; Sharing never calls
+/// out from it. Under the owner's lock, in one transaction: every live share of a listed item (on-shares included)
+/// is REVOKED with end_reason item_deleted and loses its ciphertext; every live single-slot share of a listed slot
+/// likewise; whole-item shares lose the listed slots' rows. Share.end_reason item_deleted is new with this method.
+/// Only the caller's own items are reached: ids of anything else change nothing. Idempotent (a retry revokes and
+/// drops nothing more). At most 1000 item ids and 1000 slot ids, each a UUID (INVALID_ARGUMENT otherwise). Every id
+/// is kept an hour as the caller's tombstone: a CreateShare of an item that is, or has a slot that is, among them is
+/// FAILED_PRECONDITION with details reason `recently_deleted` (the race with a share built just before the deletion).
+/// At most 100 000 live tombstones per user: past it RESOURCE_EXHAUSTED (quota `tombstones`, retry_after_ms), nothing
+/// written.
+public nonisolated struct Svx_Sharing_V1_ForgetSharedEntitiesRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var itemIds: [String] = []
+
+  public var slotIds: [String] = []
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_ForgetSharedEntitiesResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// shares revoked (item_deleted), on-shares included
+  public var revokedShares: UInt32 = 0
+
+  /// share_slots rows of whole-item shares dropped for the listed slots
+  public var droppedSlotRows: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "svx.sharing.v1"
@@ -3716,6 +3757,76 @@ nonisolated extension Svx_Sharing_V1_DeleteIncomingShareResponse: SwiftProtobuf.
 
   public static func ==(lhs: Svx_Sharing_V1_DeleteIncomingShareResponse, rhs: Svx_Sharing_V1_DeleteIncomingShareResponse) -> Bool {
     if lhs._share != rhs._share {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ForgetSharedEntitiesRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ForgetSharedEntitiesRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}item_ids\0\u{3}slot_ids\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeRepeatedStringField(value: &self.itemIds) }()
+      case 2: try { try decoder.decodeRepeatedStringField(value: &self.slotIds) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.itemIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.itemIds, fieldNumber: 1)
+    }
+    if !self.slotIds.isEmpty {
+      try visitor.visitRepeatedStringField(value: self.slotIds, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ForgetSharedEntitiesRequest, rhs: Svx_Sharing_V1_ForgetSharedEntitiesRequest) -> Bool {
+    if lhs.itemIds != rhs.itemIds {return false}
+    if lhs.slotIds != rhs.slotIds {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_ForgetSharedEntitiesResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".ForgetSharedEntitiesResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}revoked_shares\0\u{3}dropped_slot_rows\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.revokedShares) }()
+      case 2: try { try decoder.decodeSingularUInt32Field(value: &self.droppedSlotRows) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.revokedShares != 0 {
+      try visitor.visitSingularUInt32Field(value: self.revokedShares, fieldNumber: 1)
+    }
+    if self.droppedSlotRows != 0 {
+      try visitor.visitSingularUInt32Field(value: self.droppedSlotRows, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_ForgetSharedEntitiesResponse, rhs: Svx_Sharing_V1_ForgetSharedEntitiesResponse) -> Bool {
+    if lhs.revokedShares != rhs.revokedShares {return false}
+    if lhs.droppedSlotRows != rhs.droppedSlotRows {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

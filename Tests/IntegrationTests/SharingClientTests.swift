@@ -58,6 +58,69 @@ extension SharingIntegrationTests {
 
         // MARK: The SDK
 
+        /// sharing.md §6: the SDK refuses to delete a keypair that a pending invitation or an active connection
+        /// publishes (the Keystore cannot know), naming how many; once nothing uses it, it goes. A keypair nothing
+        /// publishes is deleted at once.
+        @Test func aKeypairThatAConnectionOrPendingInvitationUsesIsNotDeleted() async throws {
+            let stack = try await SharingIntegrationTests.stack()
+            defer { stack.stop() }
+            let alice = try await Self.member(stack)
+            let bob = try await Self.member(stack)
+            let keyring = stack.keyring
+            func keypairIDs(_ member: Member) async throws -> Set<String> {
+                Set(try await keyring.inventory(session: member.session).keypairs.map(\.id))
+            }
+            func refusal(_ member: Member, _ id: String) async -> SVXClientError? {
+                do {
+                    try await keyring.deleteKeypair(session: member.session, id: id, sharing: member.sharing)
+                    return nil
+                } catch {
+                    return error as? SVXClientError
+                }
+            }
+
+            // A keypair no connection uses.
+            let spare = try await keyring.createKeypair(
+                session: alice.session, keys: alice.keys, bits: Self.keypairBits, metadata: ["purpose": "test"])
+            try await keyring.deleteKeypair(session: alice.session, id: spare.id, sharing: alice.sharing)
+            #expect(try await !keypairIDs(alice).contains(spare.id))
+
+            // A pending invitation publishes Alice's connection keypair.
+            let created = try await alice.sharing.createInvitation(session: alice.session, keys: alice.keys, name: "Bob")
+            let aliceKeypair = try await keyring.connectionKeypair(
+                session: alice.session, keys: alice.keys, bits: Self.keypairBits, metadata: [:])
+            #expect(try await alice.sharing.keypairUse(session: alice.session, keypairID: aliceKeypair.id)
+                == KeypairUse(activeConnectionIDs: [], pendingInvitationIDs: [created.invitation.id]))
+            let pending = await refusal(alice, aliceKeypair.id)
+            #expect(pending?.code == .keypairInUse)
+            #expect(pending?.message.contains("in use by 1 pending invitation") == true, "\(String(describing: pending))")
+            #expect(try await keypairIDs(alice).contains(aliceKeypair.id))
+
+            // Accepted: an active connection on each side uses each side's keypair.
+            _ = try await bob.sharing.acceptInvitation(session: bob.session, keys: bob.keys, code: created.code, name: "Alice")
+            let bobKeypair = try await keyring.connectionKeypair(
+                session: bob.session, keys: bob.keys, bits: Self.keypairBits, metadata: [:])
+            for (member, id) in [(alice, aliceKeypair.id), (bob, bobKeypair.id)] {
+                let refused = await refusal(member, id)
+                #expect(refused?.code == .keypairInUse)
+                #expect(refused?.message.contains("in use by 1 active connection:") == true, "\(String(describing: refused))")
+                #expect(try await keypairIDs(member).contains(id))
+            }
+            // A second invitation as well: both are named.
+            let second = try await alice.sharing.createInvitation(session: alice.session, keys: alice.keys, name: "Carol")
+            let both = await refusal(alice, aliceKeypair.id)
+            #expect(both?.message.contains("1 active connection and 1 pending invitation") == true, "\(String(describing: both))")
+            _ = try await alice.sharing.revokeInvitation(session: alice.session, id: second.invitation.id)
+
+            // The connection ended (by Bob): neither keypair is in use any more.
+            let connection = try #require(try await bob.sharing.connections(session: bob.session, keys: bob.keys).first)
+            _ = try await bob.sharing.deleteConnection(session: bob.session, id: connection.id)
+            try await keyring.deleteKeypair(session: alice.session, id: aliceKeypair.id, sharing: alice.sharing)
+            try await keyring.deleteKeypair(session: bob.session, id: bobKeypair.id, sharing: bob.sharing)
+            #expect(try await !keypairIDs(alice).contains(aliceKeypair.id))
+            #expect(try await !keypairIDs(bob).contains(bobKeypair.id))
+        }
+
         @Test func inviteAcceptAndBothSidesSeeTheOtherVerifiedWithOneSafetyCode() async throws {
             let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
@@ -401,11 +464,24 @@ extension SharingIntegrationTests {
             let tooLong = try a.run(["invitations", "create", "--expires", "31d"], expecting: 64)
             #expect(tooLong.stderr.contains("--expires"), "\(tooLong.stderr)")
 
+            // The connection keypair is not deleted while the connection uses it (sharing.md §6).
+            let keypairs = try #require(try a.json(["keys", "list"])["keypairs"] as? [[String: Any]])
+            let connectionKeypair = try #require(keypairs.first {
+                ($0["external_identifiers"] as? [String])?.contains("connection") == true
+            }?["keypair_id"] as? String)
+            let inUse = try a.run(["keys", "delete-keypair", connectionKeypair], expecting: 1)
+            #expect(inUse.stderr.contains("in use by 1 active connection") && inUse.stderr.contains("nothing was deleted"),
+                    "\(inUse.stderr)")
+
             // Delete: both sides ended.
             let deleted = try a.run(["connections", "delete", aID]).stdout
             #expect(deleted.contains("Ended connection \(aID)"), "\(deleted)")
             let ended = try #require(try b.json(["connections", "list"])["connections"] as? [[String: Any]])
             #expect(ended.first?["state"] as? String == "ended")
+            // Now nothing uses the keypair: it goes.
+            #expect(try a.run(["keys", "delete-keypair", connectionKeypair]).stdout.contains("Deleted keypair \(connectionKeypair)"))
+            let left = try #require(try a.json(["keys", "list"])["keypairs"] as? [[String: Any]])
+            #expect(!left.contains { $0["keypair_id"] as? String == connectionKeypair })
 
             // Short names ("Bob") could turn up inside random base64 by chance: the distinctive ones are scanned for.
             #expect(try stack.database.plaintextScan(for: [code, secondCode, "Alice L."]).isEmpty)

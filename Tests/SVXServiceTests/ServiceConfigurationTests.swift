@@ -144,6 +144,10 @@ import Testing
         // Sharing asks the Keystore (nobody else does) and the Vault.
         #expect(ServiceConfiguration.variables(service: "sharing").contains("SVX_KEYSTORE_ENDPOINT"))
         #expect(ServiceConfiguration.variables(service: "sharing").contains("SVX_VAULT_ENDPOINT"))
+        // The Vault asks Sharing (ForgetSharedEntities) and Classification; Classification asks neither Sharing nor the Keystore.
+        #expect(ServiceConfiguration.peers["vault"] == ["classification", "sharing"])
+        #expect(ServiceConfiguration.variables(service: "vault").contains("SVX_SHARING_ENDPOINT"))
+        #expect(!ServiceConfiguration.variables(service: "classification").contains("SVX_SHARING_ENDPOINT"))
         for service in ["vault", "classification"] {
             #expect(!ServiceConfiguration.variables(service: service).contains("SVX_KEYSTORE_ENDPOINT"), "\(service)")
         }

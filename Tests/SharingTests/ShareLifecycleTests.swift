@@ -103,7 +103,7 @@ import Testing
     }
 
     @Test func revokeEndsLiveSharesForItsReasonAndRefusesEndedOnes() {
-        for reason in [ShareLifecycle.EndReason.revoked, .parentRevoked, .connectionEnded] {
+        for reason in [ShareLifecycle.EndReason.revoked, .parentRevoked, .connectionEnded, .itemDeleted] {
             for live in [ShareLifecycle.State.pendingAcceptance, .active] {
                 var share = Self.share(live, acceptance: live == .pendingAcceptance)
                 let before = share
@@ -122,6 +122,29 @@ import Testing
         var late = Self.share(expiresAt: Self.now - 1)
         #expect(late.revoke(at: Self.now) == .refuse(.shareNotLive(.expired)))
         #expect(late.stored == .expired)
+    }
+
+    /// ForgetSharedEntities: a deleted item (or removed slot) ends every live share as `item_deleted`; a share that
+    /// had already ended keeps how it ended (a retry changes nothing), and one past its time is stored as expired.
+    @Test func anItemDeletionRevokesLiveSharesAndLeavesEndedOnesAsTheyEnded() {
+        for ended in [ShareLifecycle.State.rejected, .expired, .revoked, .deleted, .consumed] {
+            var share = Self.share(ended)
+            let before = share
+            #expect(share.revoke(at: Self.now, reason: .itemDeleted) == .refuse(.shareNotLive(ended)))
+            #expect(share == before)
+        }
+        var once = Self.share()
+        #expect(once.revoke(at: Self.now, reason: .itemDeleted) == .change)
+        let afterFirst = once
+        #expect(once.revoke(at: Self.now, reason: .itemDeleted) == .refuse(.shareNotLive(.revoked)))
+        #expect(once == afterFirst && once.endReason == .itemDeleted)
+        var late = Self.share(expiresAt: Self.now - 1)
+        #expect(late.revoke(at: Self.now, reason: .itemDeleted) == .refuse(.shareNotLive(.expired)))
+        #expect(late.endReason == .expired)
+        // The stored names: migration 0005's CHECK and the proto's Share.end_reason list exactly these.
+        #expect(Set(ShareLifecycle.EndReason.allCases.map(\.rawValue)) == [
+            "rejected", "expired", "revoked", "parent_revoked", "connection_ended", "deleted", "consumed", "item_deleted",
+        ])
     }
 
     @Test func theRecipientDeletesAnActiveShareRejectsAPendingOne() {

@@ -83,6 +83,9 @@ public struct SVXClientError: Error, Sendable, Equatable, CustomStringConvertibl
         /// A shared value does not match the owner's verification hash (sharing.md §2.7): the server, or whoever
         /// shared it on, changed it. The message names the slots; nothing of the share is shown.
         case valueVerificationFailed
+        /// A keypair the user asked to delete is published by its active connections or pending invitations
+        /// (sharing.md §6); nothing was deleted.
+        case keypairInUse
     }
     public let code: Code
     public let message: String

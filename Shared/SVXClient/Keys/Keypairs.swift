@@ -75,8 +75,27 @@ extension KeyringClient {
             fingerprint: try KeyFingerprint(publicKey: try opened.privateKey.publicKey))
     }
 
-    /// Deletes one of the user's keypairs from the Keystore.
-    public func deleteKeypair(session: AuthenticatedSession, id: String) async throws {
+    /// Deletes one of the user's keypairs from the Keystore, unless the user's sharing still publishes it
+    /// (sharing.md §6: the Keystore cannot know): a keypair that an active connection or a pending invitation uses
+    /// is refused with ``SVXClientError/Code/keypairInUse`` naming how many, and nothing is deleted. Without its
+    /// private key, nothing shared to the user over those connections could be opened again. End the connections
+    /// (and revoke the invitations) first.
+    ///
+    /// The check and the deletion are two calls to two services: a connection made from an invitation in between is
+    /// not seen (an invitation pending at the check is counted).
+    public func deleteKeypair(session: AuthenticatedSession, id: String, sharing: SharingClient) async throws {
+        let use = try await sharing.keypairUse(session: session, keypairID: id)
+        guard !use.inUse else {
+            let connections = use.activeConnectionIDs.count
+            let invitations = use.pendingInvitationIDs.count
+            var users: [String] = []
+            if connections > 0 { users.append("\(connections) active connection\(connections == 1 ? "" : "s")") }
+            if invitations > 0 { users.append("\(invitations) pending invitation\(invitations == 1 ? "" : "s")") }
+            throw SVXClientError(
+                .keypairInUse,
+                "keypair \(id) is in use by \(users.joined(separator: " and ")): end those connections (svx connections "
+                    + "delete) and revoke those invitations first; nothing was deleted")
+        }
         var request = Svx_Keystore_V1_DeleteKeypairRequest()
         request.keypairID = id
         _ = try await keystore.call(KeystoreRPC.deleteKeypair, request, sessionToken: session.token, timeout: timeout)

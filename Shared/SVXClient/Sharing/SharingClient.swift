@@ -229,6 +229,34 @@ public struct SharingClient: Sendable {
             connection: try Self.connection(response.connection, keys: keys), revokedShares: Int(response.revokedShares))
     }
 
+    // MARK: Keypairs in use
+
+    /// What of the caller's sharing publishes keypair `keypairID`: its active connections (`own_keypair_id`) and its
+    /// pending invitations (`inviter_keypair_id`, which an acceptance would turn into connections). Ids only: nothing
+    /// is decrypted. What ``KeyringClient/deleteKeypair(session:id:sharing:)`` asks before it deletes a keypair
+    /// (sharing.md §6: the Keystore cannot know).
+    public func keypairUse(session: AuthenticatedSession, keypairID: String, maximumPages: Int = 1_000) async throws -> KeypairUse {
+        var connections = Svx_Sharing_V1_ListConnectionsRequest()
+        connections.state = .active
+        connections.pageSize = 500
+        let connectionIDs = try await Paging.collect("connections", maximumPages: maximumPages) { token in
+            connections.pageToken = token
+            let page = try await sharing.call(SharingRPC.listConnections, connections, sessionToken: session.token, timeout: timeout)
+            return (page.connections.filter { $0.ownKeypairID == keypairID && $0.state == .active }.map(\.connectionID),
+                    page.nextPageToken)
+        }
+        var invitations = Svx_Sharing_V1_ListInvitationsRequest()
+        invitations.state = .pending
+        invitations.pageSize = 500
+        let invitationIDs = try await Paging.collect("invitations", maximumPages: maximumPages) { token in
+            invitations.pageToken = token
+            let page = try await sharing.call(SharingRPC.listInvitations, invitations, sessionToken: session.token, timeout: timeout)
+            return (page.invitations.filter { $0.inviterKeypairID == keypairID && $0.state == .pending }.map(\.invitationID),
+                    page.nextPageToken)
+        }
+        return KeypairUse(activeConnectionIDs: connectionIDs, pendingInvitationIDs: invitationIDs)
+    }
+
     // MARK: From the wire
 
     /// A name as people give it: 1...256 bytes of UTF-8, no control characters; white space around it is dropped.

@@ -107,3 +107,18 @@ public struct DeletedConnection: Sendable, Equatable {
     public let connection: SharingConnection
     public let revokedShares: Int
 }
+
+/// Where the caller's sharing publishes one of its keypairs (``SharingClient/keypairUse(session:keypairID:maximumPages:)``).
+public struct KeypairUse: Sendable, Equatable {
+    /// The caller's active connections whose own key it is.
+    public let activeConnectionIDs: [String]
+    /// The caller's pending invitations that publish it.
+    public let pendingInvitationIDs: [String]
+    /// Whether deleting the keypair would break a connection (its messages could no longer be opened).
+    public var inUse: Bool { !activeConnectionIDs.isEmpty || !pendingInvitationIDs.isEmpty }
+
+    public init(activeConnectionIDs: [String], pendingInvitationIDs: [String]) {
+        self.activeConnectionIDs = activeConnectionIDs
+        self.pendingInvitationIDs = pendingInvitationIDs
+    }
+}

@@ -69,10 +69,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
     ]
 
     /// The services each service calls besides Auth (``PeerClient``): the Vault asks Classification to filter
-    /// items by node and to forget deleted entities; Classification asks the Vault who owns an entity; Sharing asks
-    /// the Keystore whether a public key is the caller's own, and the Vault for the outline of an item it shares.
+    /// items by node and to forget deleted entities, and Sharing to end the shares of deleted items and slots;
+    /// Classification asks the Vault who owns an entity; Sharing asks the Keystore whether a public key is the
+    /// caller's own, and the Vault for the outline of an item it shares. No request goes round a cycle: the methods
+    /// a peer is asked never call out again (docs/ADR-006-classification.md, ADR-008-sharing.md).
     public static let peers: [String: [String]] = [
-        "vault": ["classification"], "classification": ["vault"], "sharing": ["keystore", "vault"],
+        "vault": ["classification", "sharing"], "classification": ["vault"], "sharing": ["keystore", "vault"],
     ]
 
     /// Where service `peer` answers, `SVX_<PEER>_ENDPOINT` (its default port when unset or empty), or nil when the

@@ -239,6 +239,14 @@ extension Svx_Sharing_V1_RejectShareRequest {
     }
 }
 
+extension Svx_Sharing_V1_ForgetSharedEntitiesRequest {
+    init(itemIDs: [String] = [], slotIDs: [String] = []) {
+        self.init()
+        self.itemIds = itemIDs
+        self.slotIds = slotIDs
+    }
+}
+
 extension Svx_Sharing_V1_DeleteIncomingShareRequest {
     init(shareID: String) {
         self.init()

@@ -3,11 +3,36 @@ import Cryppo
 import Foundation
 import SVXClient
 
-/// `svx keys list|rotate`: the key hierarchy kept (wrapped) by the Keystore.
+/// `svx keys list|rotate|delete-keypair`: the key hierarchy kept (wrapped) by the Keystore.
 struct KeysCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "keys", abstract: "List your keys or rotate your key encryption key.",
-        subcommands: [List.self, Rotate.self])
+        commandName: "keys", abstract: "List your keys, rotate your key encryption key, or delete a keypair.",
+        subcommands: [List.self, Rotate.self, DeleteKeypair.self])
+
+    struct DeleteKeypair: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "delete-keypair",
+            abstract: "Delete one of your keypairs (refused while a connection or pending invitation uses it).",
+            discussion: """
+                The Keystore cannot know which keypairs your connections use: svx asks Sharing first and refuses to
+                delete a keypair an active connection or a pending invitation publishes (end those connections with
+                `svx connections delete` and revoke those invitations first). Ids only: needs no passphrase.
+                """)
+        @OptionGroup var options: ClientOptions
+        @Argument(help: "The keypair's id (svx keys list).") var keypair: String
+
+        func run() async throws {
+            let session = try ClientState().loadSession()
+            let keyring = try options.keyringClient()
+            let sharing = try options.sharingClient()
+            try await clientFlow { try await keyring.deleteKeypair(session: session, id: keypair, sharing: sharing) }
+            if options.json {
+                try printJSON(["deleted_keypair_id": keypair])
+            } else {
+                Terminal.printLine("Deleted keypair \(keypair).")
+            }
+        }
+    }
 
     struct List: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
