@@ -11,8 +11,8 @@ import Synchronization
 /// here: its count decides whether the content is served, so it is stored, durably, in the transaction that serves
 /// it.
 ///
-/// Written when one of this process's requests finds the oldest pending fetch at least ``interval`` old, when more
-/// than ``maximumPending`` shares are pending, and before this process lists shares for a sender or an owner (so
+/// Written, by one worker of the process at a time, when one of this process's requests finds the oldest pending fetch
+/// at least ``interval`` old, when more than ``maximumPending`` shares are pending, and before this process lists shares for a sender or an owner (so
 /// they see every fetch this process served). A crash loses the fetches not yet written: counts and times only,
 /// never content or a decision. With several Sharing processes, each writes its own.
 final class ContentFetchLog: Sendable {
@@ -29,7 +29,8 @@ final class ContentFetchLog: Sendable {
     }
 
     static let interval: Duration = .seconds(1)
-    static let maximumPending = 10_000
+    /// Shares pending at most before a write is due regardless of time (and so at most one batch's rows).
+    static let maximumPending = 1_000
 
     private struct State {
         var pending: [Key: Fetches] = [:]
@@ -37,6 +38,19 @@ final class ContentFetchLog: Sendable {
     }
 
     private let state = Mutex(State())
+    /// Whether a worker of this process is writing a batch (one at a time: batches never wait for each other's rows).
+    private let writing = Mutex(false)
+
+    /// Runs `write` unless another worker is writing a batch (then the fetches wait for the next one).
+    func whileWriting(_ write: () -> Void) {
+        guard writing.withLock({ busy in
+            if busy { return false }
+            busy = true
+            return true
+        }) else { return }
+        defer { writing.withLock { $0 = false } }
+        write()
+    }
 
     /// Counts one fetch of `key` at `at`; true when the pending fetches are due to be written.
     func record(_ key: Key, at: DatabaseInstant) -> Bool {
@@ -92,6 +106,10 @@ extension SharingService {
     /// connection, outside any transaction of the request. A failure keeps them for the next try and is logged; the
     /// request goes on.
     func writeContentFetches(_ context: RequestContext, _ worker: ServiceWorker, force: Bool) {
+        contentFetches.whileWriting { writePendingFetches(context, worker, force: force) }
+    }
+
+    private func writePendingFetches(_ context: RequestContext, _ worker: ServiceWorker, force: Bool) {
         let fetches = contentFetches.take(force: force)
         guard !fetches.isEmpty else { return }
         let entries = Array(fetches)

@@ -32,6 +32,9 @@ extension SharingService {
         let (updated, skipped) = try SharingRefusal.answering {
             try worker.database.transaction { db -> ([ShareRow], [(UUID, String)]) in
                 try Self.lockUsers(db, [userID])
+                // The item, or a slot of it, deleted since the Vault outlined it (its ForgetSharedEntities commits
+                // before the Vault's change does): refused, so a removed slot never comes back into a share.
+                try Self.refuseForgotten(db, ownerID: userID, itemID: valid.itemID, slotIDs: item.slots.map(\.slotID))
                 let found = try db.query(
                     """
                     SELECT \(ShareRow.columns) FROM sharing.shares s

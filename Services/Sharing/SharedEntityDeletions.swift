@@ -3,6 +3,7 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import SharingSQL
 
 /// ForgetSharedEntities: what the Vault calls, with the owner's session, inside its own transaction before it deletes
 /// items or removes slots (sharing.md §2.6, T19; docs/ADR-008-sharing.md, "Deletions in the Vault"). It never calls
@@ -26,7 +27,7 @@ extension SharingService {
     /// At most this many item ids, and as many slot ids, a call (the Vault sends one item, or an update's removed slots).
     static let maximumForgottenIDs = 1_000
     /// How long a forgotten id refuses CreateShare: far beyond any request's deadline (ADR-006's choice).
-    static let forgottenFor = "1 hour"
+    static let forgottenFor = SharingQueries.tombstoneLifetime
     /// The live tombstones one owner may hold (quota `tombstones`): 100 000 deletions within the hour; a client
     /// forgetting random ids in a loop is stopped there (about 10 MB of rows and index).
     static let tombstoneQuota = UserQuota(name: "tombstones", limit: 100_000)
@@ -119,12 +120,7 @@ extension SharingService {
     /// was forgotten within ``forgottenFor``: FAILED_PRECONDITION `recently_deleted`. Called under the owner's lock,
     /// so a ForgetSharedEntities either committed before (its tombstone is seen) or runs after (and revokes the share).
     static func refuseForgotten(_ db: PostgresConnection, ownerID: UUID, itemID: UUID, slotIDs: [UUID]) throws {
-        let forgotten = try db.query(
-            """
-            SELECT 1 FROM sharing.forgotten_entities
-            WHERE owner_id = $1 AND entity_id = ANY($2::uuid[]) AND forgotten_at > now() - interval '\(forgottenFor)'
-            LIMIT 1
-            """, ownerID, uuidArrayLiteral([itemID] + slotIDs))
+        let forgotten = try db.query(SharingQueries.recentlyForgotten, ownerID, uuidArrayLiteral([itemID] + slotIDs))
         guard forgotten.isEmpty else {
             throw RPCStatus(
                 .failedPrecondition, "the item, or one of its slots, was just deleted: read the item again",

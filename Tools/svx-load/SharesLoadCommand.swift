@@ -367,6 +367,7 @@ final class RawCreateShareLane: WorkLane, @unchecked Sendable {
                 .map { try $0.decode(UUID.self, at: 0) }
             let keys = try db.query(SharingQueries.userLockKeys, uuidArrayLiteral([senderID] + others))
             for key in keys { _ = try db.query(SharingQueries.userLock, try key.decode(Int64.self, at: 0)) }
+            _ = try db.query(SharingQueries.recentlyForgotten, senderID, uuidArrayLiteral([itemID] + item.slots.compactMap { UUID(uuidString: $0.id) }))
             _ = try db.query(SharingQueries.liveOutgoingShares, senderID)[0].decode(Int.self, at: 0)
             _ = try db.query(SharingQueries.liveItemShares, senderID, itemID)[0].decode(Int.self, at: 0)
             let connections = try connectionIDs.map { id -> PostgresRow in

@@ -123,15 +123,24 @@ public enum SharingQueries {
         """
 
     /// Content fetches counted in memory, written in one statement: `$1`..`$5` arrays of owner ids, share ids, fetch
-    /// counts, and the first and last fetch of each (microseconds since the epoch). The share's `updated_at` is left
-    /// alone: a fetch is not a change of the share.
+    /// counts, and the first and last fetch of each (microseconds since the epoch). The rows are locked first in
+    /// `(owner_id, share_id)` order, the order every other statement that locks several shares uses, so a batch never
+    /// waits in a cycle with a revocation. The share's `updated_at` is left alone: a fetch is not a change of the
+    /// share.
     public static let addContentFetches = """
+        WITH f AS (
+            SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::bigint[], $5::bigint[])
+                AS f(owner_id, share_id, fetches, first_at, last_at)
+        ), locked AS (
+            SELECT s.owner_id, s.share_id FROM sharing.shares s JOIN f USING (owner_id, share_id)
+            WHERE s.max_content_fetches = 0
+            ORDER BY s.owner_id, s.share_id FOR UPDATE OF s
+        )
         UPDATE sharing.shares s SET content_fetches = s.content_fetches + f.fetches,
             first_fetched_at = coalesce(s.first_fetched_at, 'epoch'::timestamptz + f.first_at * interval '1 microsecond'),
             last_fetched_at = greatest(s.last_fetched_at, 'epoch'::timestamptz + f.last_at * interval '1 microsecond')
-        FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::bigint[], $5::bigint[])
-            AS f(owner_id, share_id, fetches, first_at, last_at)
-        WHERE s.owner_id = f.owner_id AND s.share_id = f.share_id AND s.max_content_fetches = 0
+        FROM f JOIN locked USING (owner_id, share_id)
+        WHERE s.owner_id = f.owner_id AND s.share_id = f.share_id
         """
 
     /// GetIncomingShare with content, once the share's row is locked and the fetch decided, in one statement: the
@@ -164,6 +173,17 @@ public enum SharingQueries {
 
     /// CreateShare of an on-share, before its locks: the owner of the item of the caller's (`$1`) incoming share `$2`.
     public static let incomingShareOwner = "SELECT owner_id FROM sharing.shares WHERE recipient_id = $1 AND share_id = $2"
+
+    /// How long ForgetSharedEntities' tombstones keep an item or slot from being shared again, as SQL interval text.
+    public static let tombstoneLifetime = "1 hour"
+
+    /// CreateShare and UpdateShares: whether owner `$1` had one of the items or slots `$2` (a `uuid[]` literal)
+    /// deleted within ``tombstoneLifetime`` (ForgetSharedEntities' tombstones).
+    public static let recentlyForgotten = """
+        SELECT 1 FROM sharing.forgotten_entities
+        WHERE owner_id = $1 AND entity_id = ANY($2::uuid[]) AND forgotten_at > now() - interval '\(tombstoneLifetime)'
+        LIMIT 1
+        """
 
     /// CreateShare: the sender's (`$1`) live outgoing shares.
     public static let liveOutgoingShares = """
