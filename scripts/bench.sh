@@ -107,13 +107,14 @@ report="$out_dir/bench-$(date -u +%Y%m%dT%H%M%SZ).txt"
   fi
 
   # Shares: GetIncomingShare with content beside raw libpq reading the same rows, its latency with 10 000 incoming
-  # shares vs 10, and CreateShare of one item to 50 recipients beside its transaction run raw (SharingSQL), 8 clients.
+  # shares vs 10, CreateShare of one item to 50 recipients and UpdateShares of an item's 50 shares, each beside its
+  # transaction run raw (SharingSQL), 8 clients.
   # The same users as the sharing section; shares and prepared requests are made before the timed parts.
   if want shares; then
     pids=(); for s in sharing vault auth; do
       if [ -f "$stack/$s.pid" ]; then pids+=(--server-pid "$(cat "$stack/$s.pid")"); fi
     done
-    echo; echo "## svx-load shares --clients 8 (GetIncomingShare, CreateShare to 50) beside raw libpq"
+    echo; echo "## svx-load shares --clients 8 (GetIncomingShare, CreateShare to 50, UpdateShares of 50) beside raw libpq"
     "$load" shares --auth-endpoint "$auth_endpoint" --keystore-endpoint "$keystore_endpoint" --sharing-endpoint "$sharing_endpoint" \
       --vault-endpoint "$vault_endpoint" --secrets-file "$stack/secrets.env" --clients 8 --duration "$duration" "${pids[@]}"
   fi

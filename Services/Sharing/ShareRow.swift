@@ -177,7 +177,7 @@ extension SharingService {
     /// The database clock now, for decisions on rows this transaction has locked: `statement_timestamp()` of a
     /// statement of its own, so that no wait for a lock before it is left out.
     static func decisionClock(_ db: PostgresConnection) throws -> DatabaseInstant {
-        try db.query("SELECT \(epochMicroseconds("statement_timestamp()"))")[0].decode(Int64.self, at: 0)
+        try db.query(SharingQueries.statementClock)[0].decode(Int64.self, at: 0)
     }
 
     /// The share of `ownerID`, `shareID` as it is now.
@@ -213,7 +213,7 @@ extension SharingService {
 
     /// Deletes every share_slots row of an ended share.
     static func deleteContent(_ db: PostgresConnection, _ row: ShareRow) throws {
-        _ = try db.execute("DELETE FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2", row.ownerID, row.shareID)
+        _ = try db.execute(SharingQueries.deleteShareSlots, row.ownerID, row.shareID)
     }
 
     /// Revokes every live share of the trees rooted at `roots` (each root for `rootReason`, every on-share below it

@@ -4,6 +4,7 @@ import SVXProto
 import SVXRPC
 import SVXService
 import SVXStore
+import SharingSQL
 
 /// The owner's update of its shares (sharing.md §1.6, §2.3 UpdateShares, §2.7 "Owner update", §4 T18): after the
 /// owner changes an item in the Vault, its client re-encrypts every live share of the item (on-shares included)
@@ -36,11 +37,7 @@ extension SharingService {
                 // before the Vault's change does): refused, so a removed slot never comes back into a share.
                 try Self.refuseForgotten(db, ownerID: userID, itemID: valid.itemID, slotIDs: item.slots.map(\.slotID))
                 let found = try db.query(
-                    """
-                    SELECT \(ShareRow.columns) FROM sharing.shares s
-                    WHERE s.owner_id = $1 AND s.item_id = $2 AND s.share_id = ANY($3::uuid[])
-                    ORDER BY s.owner_id, s.share_id FOR UPDATE OF s
-                    """, userID, valid.itemID, uuidArrayLiteral(valid.shares.map(\.shareID))
+                    SharingQueries.itemSharesForUpdate, userID, valid.itemID, uuidArrayLiteral(valid.shares.map(\.shareID))
                 ).map(ShareRow.init)
                 let rows = Dictionary(uniqueKeysWithValues: found.map { ($0.shareID, $0) })
                 // Once the locks are held: a share that expired while this waited for them is found expired.
@@ -117,13 +114,8 @@ extension SharingService {
         // Never back to an older version: a client that read the item before another client's update and sync.
         guard row.itemVersion <= version else { return .skipped("newer_version") }
         _ = try db.execute(
-            """
-            UPDATE sharing.shares SET encrypted_dek = $3, dek_generation = dek_generation + 1, item_version = $4,
-                item_label = $5, template_name = $6, updated_at = now()
-            WHERE owner_id = $1 AND share_id = $2
-            """, row.ownerID, row.shareID, input.encryptedDEK, version, item.label, item.templateName)
-        _ = try db.execute(
-            "DELETE FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2", row.ownerID, row.shareID)
+            SharingQueries.rekeyShare, row.ownerID, row.shareID, input.encryptedDEK, version, item.label, item.templateName)
+        _ = try db.execute(SharingQueries.deleteShareSlots, row.ownerID, row.shareID)
         try insertShareSlots(db, ownerID: row.ownerID, shareID: row.shareID, slots: slots, values: values)
         return .updated
     }

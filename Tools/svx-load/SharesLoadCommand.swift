@@ -28,10 +28,13 @@ import Synchronization
 ///    shares vs 10.
 /// 3. CreateShare of one item to 50 recipients, `--create-calls` calls, beside the same transaction run raw (locks,
 ///    counts, the 50 connections read, 50 share rows and their slots inserted and read back).
+/// 4. UpdateShares of an item shared to 50 recipients (its label changed once, so every share is behind), the
+///    requests made ahead by `SharesClient.prepareShareUpdates` (a fresh DEK and verification keys per share),
+///    `--create-calls` calls re-keying the same 50 shares, beside the same transaction run raw.
 struct SharesLoadCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "shares",
-        abstract: "GetIncomingShare and CreateShare (to 50) beside raw libpq; GetIncomingShare with 10 000 incoming shares vs 10.")
+        abstract: "GetIncomingShare, CreateShare (to 50) and UpdateShares (50) beside raw libpq; GetIncomingShare with 10 000 incoming shares vs 10.")
 
     @OptionGroup var options: VaultLoadOptions
 
@@ -44,7 +47,7 @@ struct SharesLoadCommand: ParsableCommand {
     @Option(help: "Live incoming shares of the big recipient. 100...50000.")
     var incoming: Int = 10_000
 
-    @Option(help: "Timed CreateShare calls (to 50 recipients each) per target. 10...1000.")
+    @Option(help: "Timed CreateShare calls (to 50 recipients each), and UpdateShares calls (50 shares each), per target. 10...1000.")
     var createCalls: Int = 100
 
     @Option(help: "The benchmark users' credentials (shared with `svx-load sharing`; test credentials only).")
@@ -149,6 +152,33 @@ struct SharesLoadCommand: ParsableCommand {
                 seconds * 1e3 / Double(createCalls + Self.warmUpCalls)))
         }
         if svxCreate.requests == 0 || svxCreate.errorCount > 0 || rawCreate.errorCount > 0 { throw ExitCode.failure }
+
+        // 4. UpdateShares of an item shared to 50 recipients.
+        printFlushed("\n  update-shares = UpdateShares of \(Self.recipients) shares of one item (prepared ahead: RSA and AES outside the timing; svx-sharing asks the Vault for the outline, one transaction)")
+        printFlushed("  raw           = the same transaction as svx_sharing (SharingSQL): the owner's lock, the tombstone check, the \(Self.recipients) shares FOR UPDATE, each re-keyed, its slots replaced and read back")
+        let cpuBeforeUpdate = servers.map { processCPUSeconds($0.pid) ?? 0 }
+        let svxUpdate = try CountedRun(clients: clients, label: "update-shares", unit: "calls").run(
+            world.updates, warmUp: Self.warmUpCalls,
+            makeLane: { try UpdateSharesLane(endpoint: sharingEndpoint, token: sender.session.token, timeout: .seconds(60)) })
+        let updateCPU = zip(servers, cpuBeforeUpdate).map { (processCPUSeconds($0.pid) ?? 0) - $1 }
+        let rawUpdate = try CountedRun(clients: clients, label: "raw", unit: "calls").run(
+            world.updates, warmUp: Self.warmUpCalls,
+            makeLane: { try RawUpdateSharesLane(conninfo: databaseURL, world: world) })
+        printFlushed(svxUpdate.summary(title: "update-shares: UpdateShares of \(Self.recipients), \(clients) client(s), \(createCalls) calls"))
+        printFlushed(rawUpdate.summary(title: "raw libpq: UpdateShares' transaction of \(Self.recipients), \(clients) client(s), \(createCalls) calls"))
+        if svxUpdate.requests > 0, rawUpdate.requests > 0 {
+            printFlushed(String(
+                format: "== ratios (update-shares / raw libpq, same run, same clients)\n   throughput %.2f  (no goal set; reported beside the raw limit)\n   p50 %.2f  p99 %.2f\n   shares re-keyed: svx %.0f/s, raw %.0f/s",
+                svxUpdate.throughput / rawUpdate.throughput, svxUpdate.percentile(50) / rawUpdate.percentile(50),
+                svxUpdate.percentile(99) / rawUpdate.percentile(99), svxUpdate.throughput * Double(Self.recipients),
+                rawUpdate.throughput * Double(Self.recipients)))
+        }
+        for (server, seconds) in zip(servers, updateCPU) {
+            printFlushed(String(
+                format: "   %@ (pid %d): CPU %.2f ms/call", server.name, server.pid,
+                seconds * 1e3 / Double(createCalls + Self.warmUpCalls)))
+        }
+        if svxUpdate.requests == 0 || svxUpdate.errorCount > 0 || rawUpdate.errorCount > 0 { throw ExitCode.failure }
     }
 }
 
@@ -172,6 +202,9 @@ struct ShareBenchWorld: Sendable {
     let bigShares: [UUID]
     let smallShares: [UUID]
     let prepared: [CreateShareWork]
+    /// UpdateShares calls of one item's 50 shares, and that item as the Vault outlines it after its update.
+    let updates: [UpdateSharesWork]
+    let updatedItem: Outline
     let outlines: [UUID: Outline]
     let senderID: UUID
     let senderUsername: String
@@ -225,9 +258,29 @@ struct ShareBenchWorld: Sendable {
             return CreateShareWork(share: share)
         }
         printFlushed(String(format: "  set-up: %d CreateShare calls to %d prepared through SharesClient.prepareShare in %.1f s", prepared.count, SharesLoadCommand.recipients, (ContinuousClock.now - prepareStart).seconds))
+
+        // An item shared to the 50 recipients, then changed (its label): every share is behind, and each prepared
+        // UpdateShares re-keys all 50 for the new version (a later call at the same version re-keys them again).
+        let updateStart = ContinuousClock.now
+        let original = try await passport(vault, sender, index: 1_000)
+        _ = try await shares.createShare(session: sender.session, keys: sender.keys, itemID: original.id, to: senderConnections)
+        let changed = try await vault.updateItem(
+            session: sender.session, keys: sender.keys, item: original, label: "bench passport updated")
+        let updates = try await SharingBenchUser.bounded(createCalls, parallel: 4) { _ in
+            let batches = try await shares.prepareShareUpdates(session: sender.session, keys: sender.keys, item: changed).batches
+            guard batches.count == 1, batches[0].shareCount == SharesLoadCommand.recipients else {
+                throw ValidationError("the item's update was prepared as \(batches.map(\.shareCount)) shares, not one batch of \(SharesLoadCommand.recipients)")
+            }
+            return UpdateSharesWork(update: batches[0])
+        }
+        printFlushed(String(format: "  set-up: %d UpdateShares calls of %d shares prepared through SharesClient.prepareShareUpdates in %.1f s", updates.count, SharesLoadCommand.recipients, (ContinuousClock.now - updateStart).seconds))
         return ShareBenchWorld(
-            bigShares: bigShares, smallShares: smallShares, prepared: prepared, outlines: outlines,
-            senderID: try uuid(sender.session.userID), senderUsername: sender.username)
+            bigShares: bigShares, smallShares: smallShares, prepared: prepared, updates: updates,
+            updatedItem: Outline(
+                itemID: try uuid(changed.id), version: Int64(changed.version), label: changed.label,
+                templateName: changed.templateName,
+                slots: changed.slots.map { ($0.id, $0.name, $0.label, $0.type.rawValue, $0.ordinal) }),
+            outlines: outlines, senderID: try uuid(sender.session.userID), senderUsername: sender.username)
     }
 
     static let sharesPerItem = SharesLoadCommand.sharesPerItem
@@ -398,6 +451,86 @@ final class RawCreateShareLane: WorkLane, @unchecked Sendable {
                     SharingQueries.insertShareSlots, senderID, shareID,
                     String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
                 guard try db.query(SharingQueries.shareByOwner, senderID, shareID).count == 1 else {
+                    throw RawFailure("the share was not written")
+                }
+            }
+        }
+    }
+
+    func close() { connection.close() }
+}
+
+/// One UpdateShares, prepared before the timing.
+struct UpdateSharesWork: Sendable {
+    let update: PreparedShareUpdate
+}
+
+final class UpdateSharesLane: WorkLane, Sendable {
+    let client: RPCClient
+    let token: String
+    let timeout: Duration
+
+    init(endpoint: String, token: String, timeout: Duration) throws {
+        client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 4, defaultTimeout: timeout))
+        self.token = token
+        self.timeout = timeout
+    }
+
+    func perform(_ work: UpdateSharesWork) throws {
+        let response = try client.callBlocking(SharingRPC.updateShares, work.update.request, sessionToken: token, timeout: timeout)
+        guard response.updated.count == work.update.shareCount, response.skipped.isEmpty else {
+            throw RPCStatus(.internal, "UpdateShares updated \(response.updated.count), skipped \(response.skipped.count)")
+        }
+    }
+
+    func close() { client.close() }
+}
+
+/// UpdateShares' transaction, statement for statement (SharingSQL), without the service around it (no Vault call,
+/// no RSA key parsed): the same rows written.
+final class RawUpdateSharesLane: WorkLane, @unchecked Sendable {
+    // @unchecked: the connection is used by the one thread of this lane, then closed.
+    let connection: PostgresConnection
+    let world: ShareBenchWorld
+
+    init(conninfo: String, world: ShareBenchWorld) throws {
+        connection = try rawConnection(conninfo)
+        self.world = world
+    }
+
+    func perform(_ work: UpdateSharesWork) throws {
+        let request = work.update.request
+        let item = world.updatedItem
+        let ownerID = world.senderID
+        let shareIDs = try request.shares.map { input -> UUID in
+            guard let id = UUID(uuidString: input.shareID) else { throw RawFailure("a share id is not a UUID") }
+            return id
+        }
+        try connection.transaction { db in
+            let keys = try db.query(SharingQueries.userLockKeys, uuidArrayLiteral([ownerID]))
+            for key in keys { _ = try db.query(SharingQueries.userLock, try key.decode(Int64.self, at: 0)) }
+            let slotIDs = item.slots.compactMap { UUID(uuidString: $0.id) }
+            guard try db.query(SharingQueries.recentlyForgotten, ownerID, uuidArrayLiteral([item.itemID] + slotIDs)).isEmpty
+            else { throw RawFailure("the item was forgotten") }
+            let locked = try db.query(SharingQueries.itemSharesForUpdate, ownerID, item.itemID, uuidArrayLiteral(shareIDs))
+            guard locked.count == shareIDs.count else { throw RawFailure("\(locked.count) of \(shareIDs.count) shares found") }
+            _ = try db.query(SharingQueries.statementClock)[0].decode(Int64.self, at: 0)
+            for (input, shareID) in zip(request.shares, shareIDs) {
+                _ = try db.execute(
+                    SharingQueries.rekeyShare, ownerID, shareID, input.encryptedDek, item.version, item.label, item.templateName)
+                _ = try db.execute(SharingQueries.deleteShareSlots, ownerID, shareID)
+                let values = Dictionary(uniqueKeysWithValues: input.slots.map { ($0.slotID, $0) })
+                let records = item.slots.map { slot in
+                    let value = values[slot.id]
+                    return SharingQueries.ShareSlotRecord(
+                        slotID: slot.id, name: slot.name, label: slot.label, slotType: slot.type, ordinal: slot.ordinal,
+                        encryptedValue: value?.encryptedValue, verificationKey: value?.encryptedValueVerificationKey,
+                        verificationHash: value?.valueVerificationHash)
+                }
+                _ = try db.execute(
+                    SharingQueries.insertShareSlots, ownerID, shareID,
+                    String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
+                guard try db.query(SharingQueries.shareByOwner, ownerID, shareID).count == 1 else {
                     throw RawFailure("the share was not written")
                 }
             }

@@ -185,6 +185,29 @@ public enum SharingQueries {
         LIMIT 1
         """
 
+    /// UpdateShares: the owner's (`$1`) shares `$3` (a `uuid[]` literal) of item `$2`, locked in `(owner_id,
+    /// share_id)` order.
+    public static let itemSharesForUpdate = """
+        SELECT \(shareColumns) FROM sharing.shares s
+        WHERE s.owner_id = $1 AND s.item_id = $2 AND s.share_id = ANY($3::uuid[])
+        ORDER BY s.owner_id, s.share_id FOR UPDATE OF s
+        """
+
+    /// UpdateShares: one share re-keyed for item version `$4` (`$3` the new wrapped DEK, `$5` label, `$6` template);
+    /// its slots are then replaced (``deleteShareSlots``, ``insertShareSlots``).
+    public static let rekeyShare = """
+        UPDATE sharing.shares SET encrypted_dek = $3, dek_generation = dek_generation + 1, item_version = $4,
+            item_label = $5, template_name = $6, updated_at = now()
+        WHERE owner_id = $1 AND share_id = $2
+        """
+
+    /// Every slot row of owner `$1`'s share `$2`.
+    public static let deleteShareSlots = "DELETE FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2"
+
+    /// The database clock, in microseconds since the epoch, of a statement of its own (decisions on rows locked
+    /// before it).
+    public static let statementClock = "SELECT \(epochMicroseconds("statement_timestamp()"))"
+
     /// CreateShare: the sender's (`$1`) live outgoing shares.
     public static let liveOutgoingShares = """
         SELECT count(*) FROM sharing.shares

@@ -32,6 +32,25 @@ extension SharesClient {
     public func syncShares(
         session: AuthenticatedSession, keys: UnlockedKeys, item: DecryptedItem
     ) async throws -> ShareSyncReport {
+        let prepared = try await prepareShareUpdates(session: session, keys: keys, item: item)
+        var updated: [ShareRecord] = []
+        var skipped: [SkippedShareUpdate] = []
+        for batch in prepared.batches {
+            let answer = try await send(batch, session: session)
+            updated += answer.updated
+            skipped += answer.skipped
+        }
+        return ShareSyncReport(
+            itemID: item.id, itemVersion: item.version, updated: updated, skipped: skipped,
+            alreadyCurrent: prepared.alreadyCurrent)
+    }
+
+    /// What ``syncShares(session:keys:item:)`` sends, made and encrypted but not sent: the same reads and key checks,
+    /// a fresh DEK and fresh verification keys for every stale share, in UpdateShares batches. A benchmark prepares
+    /// updates ahead so that its timing holds the service's work only; ``send(_:session:)`` sends one batch.
+    public func prepareShareUpdates(
+        session: AuthenticatedSession, keys: UnlockedKeys, item: DecryptedItem
+    ) async throws -> PreparedShareUpdates {
         let live = try await itemShares(session: session, itemID: item.id)
         let stale = live.filter { $0.share.itemVersion < item.version }
         var recipients: [(share: ShareRecord, key: RSAPublicKey)] = []
@@ -40,19 +59,16 @@ extension SharesClient {
             recipients.append((entry.share, try await recipientKey(of: entry, session: session, keys: keys, verified: &verified)))
         }
         let valued = item.slots.filter { $0.type != .attachment && $0.value != nil }
-        var updated: [ShareRecord] = []
-        var skipped: [SkippedShareUpdate] = []
+        var batches: [PreparedShareUpdate] = []
         var batch: [Svx_Sharing_V1_UpdateShareInput] = []
         var batchBytes = 0
-        func send() async throws {
+        func close() {
             guard !batch.isEmpty else { return }
             var request = Svx_Sharing_V1_UpdateSharesRequest()
             request.itemID = item.id
             request.expectedItemVersion = item.version
             request.shares = batch
-            let response = try await service.call(SharingRPC.updateShares, request, sessionToken: session.token, timeout: timeout)
-            updated += try response.updated.map(Self.record)
-            skipped += response.skipped.map { SkippedShareUpdate(shareID: $0.shareID, reason: $0.reason) }
+            batches.append(PreparedShareUpdate(request: request))
             batch = []
             batchBytes = 0
         }
@@ -65,15 +81,24 @@ extension SharesClient {
             input.slots = try slots.map { slot in try ShareCrypto.ownedSlot(id: slot.id, value: slot.value ?? "", dek: dek) }
             let bytes = Self.estimatedBytes(input)
             if batch.count == Self.maximumSharesPerUpdate || (!batch.isEmpty && batchBytes + bytes > Self.maximumUpdateBytes) {
-                try await send()
+                close()
             }
             batch.append(input)
             batchBytes += bytes
         }
-        try await send()
-        return ShareSyncReport(
-            itemID: item.id, itemVersion: item.version, updated: updated, skipped: skipped,
-            alreadyCurrent: live.count - stale.count)
+        close()
+        return PreparedShareUpdates(batches: batches, alreadyCurrent: live.count - stale.count)
+    }
+
+    /// Sends one prepared UpdateShares batch: the shares it updated and those it left, with why.
+    public func send(
+        _ batch: PreparedShareUpdate, session: AuthenticatedSession
+    ) async throws -> (updated: [ShareRecord], skipped: [SkippedShareUpdate]) {
+        let response = try await service.call(SharingRPC.updateShares, batch.request, sessionToken: session.token, timeout: timeout)
+        return (
+            try response.updated.map(Self.record),
+            response.skipped.map { SkippedShareUpdate(shareID: $0.shareID, reason: $0.reason) }
+        )
     }
 
     /// About the bytes `input` takes in a request: its strings and a field header allowance per slot (a little over,

@@ -31,6 +31,20 @@ public struct PreparedShare: Sendable {
     public var recipientCount: Int { request.recipients.count }
 }
 
+/// One UpdateShares made and encrypted, not yet sent (``SharesClient/prepareShareUpdates(session:keys:item:)``).
+public struct PreparedShareUpdate: Sendable {
+    /// The request as it goes on the wire (for tools of this package that send it themselves).
+    package let request: Svx_Sharing_V1_UpdateSharesRequest
+    /// How many shares it updates.
+    public var shareCount: Int { request.shares.count }
+}
+
+/// The UpdateShares batches of one item's sync, and how many live shares already held its version.
+public struct PreparedShareUpdates: Sendable {
+    public let batches: [PreparedShareUpdate]
+    public let alreadyCurrent: Int
+}
+
 public struct SharesClient: Sendable {
     /// Recipients of one CreateShare.
     public static let maximumRecipients = 50
