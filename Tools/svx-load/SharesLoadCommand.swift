@@ -128,57 +128,48 @@ struct SharesLoadCommand: ParsableCommand {
         // 3. CreateShare to 50 recipients.
         printFlushed("\n  create-share = CreateShare of one item to \(Self.recipients) recipients (prepared ahead: RSA and AES outside the timing; svx-sharing asks the Vault for the outline, one transaction)")
         printFlushed("  raw          = the same transaction as svx_sharing (SharingSQL): the users' locks, the counts, \(Self.recipients) connections FOR SHARE, \(Self.recipients) share rows and their slots inserted and read back")
-        let servers = options.serverPids.map { ServerProcess(pid: $0) }
-        let cpuBefore = servers.map { processCPUSeconds($0.pid) ?? 0 }
-        let svxCreate = try CountedRun(clients: clients, label: "create-share", unit: "calls").run(
-            world.prepared, warmUp: Self.warmUpCalls,
-            makeLane: { try CreateShareLane(endpoint: sharingEndpoint, token: sender.session.token, timeout: .seconds(60)) })
-        let cpuSeconds = zip(servers, cpuBefore).map { (processCPUSeconds($0.pid) ?? 0) - $1 }
-        let rawCreate = try CountedRun(clients: clients, label: "raw", unit: "calls").run(
-            world.prepared, warmUp: Self.warmUpCalls,
-            makeLane: { try RawCreateShareLane(conninfo: databaseURL, world: world) })
-        printFlushed(svxCreate.summary(title: "create-share: CreateShare to \(Self.recipients), \(clients) client(s), \(createCalls) calls"))
-        printFlushed(rawCreate.summary(title: "raw libpq: CreateShare's transaction to \(Self.recipients), \(clients) client(s), \(createCalls) calls"))
-        if svxCreate.requests > 0, rawCreate.requests > 0 {
-            printFlushed(String(
-                format: "== ratios (create-share / raw libpq, same run, same clients)\n   throughput %.2f  (no goal set; reported beside the raw limit)\n   p50 %.2f  p99 %.2f\n   shares written: svx %.0f/s, raw %.0f/s",
-                svxCreate.throughput / rawCreate.throughput, svxCreate.percentile(50) / rawCreate.percentile(50),
-                svxCreate.percentile(99) / rawCreate.percentile(99), svxCreate.throughput * Double(Self.recipients),
-                rawCreate.throughput * Double(Self.recipients)))
-        }
-        for (server, seconds) in zip(servers, cpuSeconds) {
-            printFlushed(String(
-                format: "   %@ (pid %d): CPU %.2f ms/call", server.name, server.pid,
-                seconds * 1e3 / Double(createCalls + Self.warmUpCalls)))
-        }
-        if svxCreate.requests == 0 || svxCreate.errorCount > 0 || rawCreate.errorCount > 0 { throw ExitCode.failure }
+        try compare(
+            world.prepared, what: "create-share", method: "CreateShare to \(Self.recipients)", written: "shares written",
+            svxLane: { try CreateShareLane(endpoint: sharingEndpoint, token: sender.session.token, timeout: .seconds(60)) },
+            rawLane: { try RawCreateShareLane(conninfo: databaseURL, world: world) })
 
         // 4. UpdateShares of an item shared to 50 recipients.
         printFlushed("\n  update-shares = UpdateShares of \(Self.recipients) shares of one item (prepared ahead: RSA and AES outside the timing; svx-sharing asks the Vault for the outline, one transaction)")
         printFlushed("  raw           = the same transaction as svx_sharing (SharingSQL): the owner's lock, the tombstone check, the \(Self.recipients) shares FOR UPDATE, each re-keyed, its slots replaced and read back")
-        let cpuBeforeUpdate = servers.map { processCPUSeconds($0.pid) ?? 0 }
-        let svxUpdate = try CountedRun(clients: clients, label: "update-shares", unit: "calls").run(
-            world.updates, warmUp: Self.warmUpCalls,
-            makeLane: { try UpdateSharesLane(endpoint: sharingEndpoint, token: sender.session.token, timeout: .seconds(60)) })
-        let updateCPU = zip(servers, cpuBeforeUpdate).map { (processCPUSeconds($0.pid) ?? 0) - $1 }
-        let rawUpdate = try CountedRun(clients: clients, label: "raw", unit: "calls").run(
-            world.updates, warmUp: Self.warmUpCalls,
-            makeLane: { try RawUpdateSharesLane(conninfo: databaseURL, world: world) })
-        printFlushed(svxUpdate.summary(title: "update-shares: UpdateShares of \(Self.recipients), \(clients) client(s), \(createCalls) calls"))
-        printFlushed(rawUpdate.summary(title: "raw libpq: UpdateShares' transaction of \(Self.recipients), \(clients) client(s), \(createCalls) calls"))
-        if svxUpdate.requests > 0, rawUpdate.requests > 0 {
+        try compare(
+            world.updates, what: "update-shares", method: "UpdateShares of \(Self.recipients)", written: "shares re-keyed",
+            svxLane: { try UpdateSharesLane(endpoint: sharingEndpoint, token: sender.session.token, timeout: .seconds(60)) },
+            rawLane: { try RawUpdateSharesLane(conninfo: databaseURL, world: world) })
+    }
+
+    /// `work` sent by the service's lanes, then run raw, by the same number of clients (each call writes
+    /// ``recipients`` shares): both summaries, the ratios and the servers' CPU a call over the service's pass.
+    /// Any failed call fails the command.
+    func compare<SVXLane: WorkLane, RawLane: WorkLane>(
+        _ work: [SVXLane.Work], what: String, method: String, written: String, svxLane: () throws -> SVXLane,
+        rawLane: () throws -> RawLane
+    ) throws where RawLane.Work == SVXLane.Work {
+        let clients = options.shape.clients
+        let servers = options.serverPids.map { ServerProcess(pid: $0) }
+        let cpuBefore = servers.map { processCPUSeconds($0.pid) ?? 0 }
+        let svx = try CountedRun(clients: clients, label: what, unit: "calls").run(work, warmUp: Self.warmUpCalls, makeLane: svxLane)
+        let cpuSeconds = zip(servers, cpuBefore).map { (processCPUSeconds($0.pid) ?? 0) - $1 }
+        let raw = try CountedRun(clients: clients, label: "raw", unit: "calls").run(work, warmUp: Self.warmUpCalls, makeLane: rawLane)
+        let calls = work.count - Self.warmUpCalls
+        printFlushed(svx.summary(title: "\(what): \(method), \(clients) client(s), \(calls) calls"))
+        printFlushed(raw.summary(title: "raw libpq: the same transaction, \(clients) client(s), \(calls) calls"))
+        if svx.requests > 0, raw.requests > 0 {
             printFlushed(String(
-                format: "== ratios (update-shares / raw libpq, same run, same clients)\n   throughput %.2f  (no goal set; reported beside the raw limit)\n   p50 %.2f  p99 %.2f\n   shares re-keyed: svx %.0f/s, raw %.0f/s",
-                svxUpdate.throughput / rawUpdate.throughput, svxUpdate.percentile(50) / rawUpdate.percentile(50),
-                svxUpdate.percentile(99) / rawUpdate.percentile(99), svxUpdate.throughput * Double(Self.recipients),
-                rawUpdate.throughput * Double(Self.recipients)))
+                format: "== ratios (%@ / raw libpq, same run, same clients)\n   throughput %.2f  (no goal set; reported beside the raw limit)\n   p50 %.2f  p99 %.2f\n   %@: svx %.0f/s, raw %.0f/s",
+                what, svx.throughput / raw.throughput, svx.percentile(50) / raw.percentile(50),
+                svx.percentile(99) / raw.percentile(99), written, svx.throughput * Double(Self.recipients),
+                raw.throughput * Double(Self.recipients)))
         }
-        for (server, seconds) in zip(servers, updateCPU) {
+        for (server, seconds) in zip(servers, cpuSeconds) {
             printFlushed(String(
-                format: "   %@ (pid %d): CPU %.2f ms/call", server.name, server.pid,
-                seconds * 1e3 / Double(createCalls + Self.warmUpCalls)))
+                format: "   %@ (pid %d): CPU %.2f ms/call", server.name, server.pid, seconds * 1e3 / Double(work.count)))
         }
-        if svxUpdate.requests == 0 || svxUpdate.errorCount > 0 || rawUpdate.errorCount > 0 { throw ExitCode.failure }
+        if svx.requests == 0 || svx.errorCount > 0 || raw.errorCount > 0 { throw ExitCode.failure }
     }
 }
 
