@@ -409,8 +409,7 @@ final class RawCreateShareLane: WorkLane, @unchecked Sendable {
         try connection.transaction { db in
             let others = try db.query(SharingQueries.connectionsOtherUsers, senderID, uuidArrayLiteral(connectionIDs))
                 .map { try $0.decode(UUID.self, at: 0) }
-            let keys = try db.query(SharingQueries.userLockKeys, uuidArrayLiteral([senderID] + others))
-            for key in keys { _ = try db.query(SharingQueries.userLock, try key.decode(Int64.self, at: 0)) }
+            try rawLockUsers(db, [senderID] + others)
             _ = try db.query(SharingQueries.recentlyForgotten, senderID, uuidArrayLiteral([itemID] + item.slots.compactMap { UUID(uuidString: $0.id) }))
             _ = try db.query(SharingQueries.liveOutgoingShares, senderID)[0].decode(Int.self, at: 0)
             _ = try db.query(SharingQueries.liveItemShares, senderID, itemID)[0].decode(Int.self, at: 0)
@@ -430,20 +429,7 @@ final class RawCreateShareLane: WorkLane, @unchecked Sendable {
                     try row.decode(String.self, at: 4), try row.decode(String.self, at: 5), recipient.encryptedDek,
                     item.version, item.label, item.templateName, Int32(request.sharingMode.rawValue),
                     false, Int32(2), String?.none, String?.none, Int64?.none, Int32(0))
-                let values = Dictionary(uniqueKeysWithValues: recipient.slots.map { ($0.slotID, $0) })
-                let records = item.slots.map { slot in
-                    let value = values[slot.id]
-                    return SharingQueries.ShareSlotRecord(
-                        slotID: slot.id, name: slot.name, label: slot.label, slotType: slot.type, ordinal: slot.ordinal,
-                        encryptedValue: value?.encryptedValue, verificationKey: value?.encryptedValueVerificationKey,
-                        verificationHash: value?.valueVerificationHash)
-                }
-                _ = try db.execute(
-                    SharingQueries.insertShareSlots, senderID, shareID,
-                    String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
-                guard try db.query(SharingQueries.shareByOwner, senderID, shareID).count == 1 else {
-                    throw RawFailure("the share was not written")
-                }
+                try item.insertSlots(db, ownerID: senderID, shareID: shareID, values: recipient.slots)
             }
         }
     }
@@ -498,8 +484,7 @@ final class RawUpdateSharesLane: WorkLane, @unchecked Sendable {
             return id
         }
         try connection.transaction { db in
-            let keys = try db.query(SharingQueries.userLockKeys, uuidArrayLiteral([ownerID]))
-            for key in keys { _ = try db.query(SharingQueries.userLock, try key.decode(Int64.self, at: 0)) }
+            try rawLockUsers(db, [ownerID])
             let slotIDs = item.slots.compactMap { UUID(uuidString: $0.id) }
             guard try db.query(SharingQueries.recentlyForgotten, ownerID, uuidArrayLiteral([item.itemID] + slotIDs)).isEmpty
             else { throw RawFailure("the item was forgotten") }
@@ -510,23 +495,37 @@ final class RawUpdateSharesLane: WorkLane, @unchecked Sendable {
                 _ = try db.execute(
                     SharingQueries.rekeyShare, ownerID, shareID, input.encryptedDek, item.version, item.label, item.templateName)
                 _ = try db.execute(SharingQueries.deleteShareSlots, ownerID, shareID)
-                let values = Dictionary(uniqueKeysWithValues: input.slots.map { ($0.slotID, $0) })
-                let records = item.slots.map { slot in
-                    let value = values[slot.id]
-                    return SharingQueries.ShareSlotRecord(
-                        slotID: slot.id, name: slot.name, label: slot.label, slotType: slot.type, ordinal: slot.ordinal,
-                        encryptedValue: value?.encryptedValue, verificationKey: value?.encryptedValueVerificationKey,
-                        verificationHash: value?.valueVerificationHash)
-                }
-                _ = try db.execute(
-                    SharingQueries.insertShareSlots, ownerID, shareID,
-                    String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
-                guard try db.query(SharingQueries.shareByOwner, ownerID, shareID).count == 1 else {
-                    throw RawFailure("the share was not written")
-                }
+                try item.insertSlots(db, ownerID: ownerID, shareID: shareID, values: input.slots)
             }
         }
     }
 
     func close() { connection.close() }
+}
+
+extension ShareBenchWorld.Outline {
+    /// What CreateShare and UpdateShares write for one share's slots, run raw: every slot of the item with the value
+    /// fields `values` carries for it (SharingQueries.insertShareSlots), then the share read back.
+    func insertSlots(_ db: PostgresConnection, ownerID: UUID, shareID: UUID, values: [Svx_Sharing_V1_ShareSlot]) throws {
+        let byID = Dictionary(uniqueKeysWithValues: values.map { ($0.slotID, $0) })
+        let records = slots.map { slot in
+            let value = byID[slot.id]
+            return SharingQueries.ShareSlotRecord(
+                slotID: slot.id, name: slot.name, label: slot.label, slotType: slot.type, ordinal: slot.ordinal,
+                encryptedValue: value?.encryptedValue, verificationKey: value?.encryptedValueVerificationKey,
+                verificationHash: value?.valueVerificationHash)
+        }
+        _ = try db.execute(
+            SharingQueries.insertShareSlots, ownerID, shareID, String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
+        guard try db.query(SharingQueries.shareByOwner, ownerID, shareID).count == 1 else {
+            throw RawFailure("the share was not written")
+        }
+    }
+}
+
+/// The advisory locks of `userIDs`, taken raw the way Sharing takes them (SharingQueries.userLockKeys, in key order).
+func rawLockUsers(_ db: PostgresConnection, _ userIDs: [UUID]) throws {
+    for key in try db.query(SharingQueries.userLockKeys, uuidArrayLiteral(userIDs)) {
+        _ = try db.query(SharingQueries.userLock, try key.decode(Int64.self, at: 0))
+    }
 }

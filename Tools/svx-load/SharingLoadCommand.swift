@@ -394,8 +394,7 @@ final class RawAcceptanceLane: WorkLane, @unchecked Sendable {
         let inviteeConnectionID = UUID.timeOrdered()
         let request = work.request
         try connection.transaction { db in
-            let keys = try db.query(SharingQueries.userLockKeys, uuidArrayLiteral([work.inviteeID, work.inviterID]))
-            for key in keys { _ = try db.query(SharingQueries.userLock, try key.decode(Int64.self, at: 0)) }
+            try rawLockUsers(db, [work.inviteeID, work.inviterID])
             guard let row = try db.query(SharingQueries.invitationForUpdate, work.inviterID, work.invitationID).first,
                 try row.decode(Int32.self, at: 10) == 1
             else { throw RawFailure("the invitation is not pending") }
