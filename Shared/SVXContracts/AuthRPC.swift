@@ -15,4 +15,11 @@ public enum AuthRPC {
     public static let changeVerifier = RPCMethod<Svx_Auth_V1_ChangeVerifierRequest, Svx_Auth_V1_ChangeVerifierResponse>("svx.auth.v1.Auth/ChangeVerifier")
     public static let verifyCredentials = RPCMethod<Svx_Auth_V1_VerifyCredentialsRequest, Svx_Auth_V1_VerifyCredentialsResponse>("svx.auth.v1.Auth/VerifyCredentials")
     public static let validateSession = RPCMethod<Svx_Auth_V1_ValidateSessionRequest, Svx_Auth_V1_ValidateSessionResponse>("svx.auth.v1.Auth/ValidateSession")
+    public static let setRecoveryVerifier = RPCMethod<Svx_Auth_V1_SetRecoveryVerifierRequest, Svx_Auth_V1_SetRecoveryVerifierResponse>("svx.auth.v1.Auth/SetRecoveryVerifier")
+    public static let deleteRecoveryVerifier = RPCMethod<Svx_Auth_V1_DeleteRecoveryVerifierRequest, Svx_Auth_V1_DeleteRecoveryVerifierResponse>("svx.auth.v1.Auth/DeleteRecoveryVerifier")
+    public static let getRecoveryStatus = RPCMethod<Svx_Auth_V1_GetRecoveryStatusRequest, Svx_Auth_V1_GetRecoveryStatusResponse>("svx.auth.v1.Auth/GetRecoveryStatus")
+    public static let beginRecovery = RPCMethod<Svx_Auth_V1_BeginRecoveryRequest, Svx_Auth_V1_BeginRecoveryResponse>("svx.auth.v1.Auth/BeginRecovery")
+    public static let finishRecovery = RPCMethod<Svx_Auth_V1_FinishRecoveryRequest, Svx_Auth_V1_FinishRecoveryResponse>("svx.auth.v1.Auth/FinishRecovery")
+    public static let cancelRecovery = RPCMethod<Svx_Auth_V1_CancelRecoveryRequest, Svx_Auth_V1_CancelRecoveryResponse>("svx.auth.v1.Auth/CancelRecovery")
+    public static let completeRecovery = RPCMethod<Svx_Auth_V1_CompleteRecoveryRequest, Svx_Auth_V1_CompleteRecoveryResponse>("svx.auth.v1.Auth/CompleteRecovery")
 }

@@ -19,4 +19,7 @@ public enum KeystoreRPC {
     public static let rotateKEK = RPCMethod<Svx_Keystore_V1_RotateKEKRequest, Svx_Keystore_V1_RotateKEKResponse>("svx.keystore.v1.Keystore/RotateKEK")
     public static let beginKEKProof = RPCMethod<Svx_Keystore_V1_BeginKEKProofRequest, Svx_Keystore_V1_BeginKEKProofResponse>("svx.keystore.v1.Keystore/BeginKEKProof")
     public static let setKEKCheck = RPCMethod<Svx_Keystore_V1_SetKEKCheckRequest, Svx_Keystore_V1_SetKEKCheckResponse>("svx.keystore.v1.Keystore/SetKEKCheck")
+    public static let putRecoveryKey = RPCMethod<Svx_Keystore_V1_PutRecoveryKeyRequest, Svx_Keystore_V1_PutRecoveryKeyResponse>("svx.keystore.v1.Keystore/PutRecoveryKey")
+    public static let getRecoveryKey = RPCMethod<Svx_Keystore_V1_GetRecoveryKeyRequest, Svx_Keystore_V1_GetRecoveryKeyResponse>("svx.keystore.v1.Keystore/GetRecoveryKey")
+    public static let deleteRecoveryKey = RPCMethod<Svx_Keystore_V1_DeleteRecoveryKeyRequest, Svx_Keystore_V1_DeleteRecoveryKeyResponse>("svx.keystore.v1.Keystore/DeleteRecoveryKey")
 }

@@ -82,6 +82,21 @@ public struct ProofTranscript: Sendable, Equatable {
         transcript.append(request.deks)
         transcript.append(request.keypairs)
         transcript.append(Array(request.newKekCheck))
+        transcript.append(request.kekRecoveryWrap)
+        return transcript
+    }
+
+    /// What PutRecoveryKey's KEKProof signs (`kek_proof` itself excluded).
+    public static func putRecoveryKey(
+        _ request: Svx_Keystore_V1_PutRecoveryKeyRequest, userID: String, nonce: [UInt8]
+    ) -> ProofTranscript {
+        var transcript = kekProof(
+            method: KeystoreRPC.putRecoveryKey.name, userID: userID, challengeID: request.kekProof.challengeID,
+            nonce: nonce)
+        transcript.append(request.publicKeyPem)
+        transcript.append(request.wrappedPrivateKey)
+        transcript.append(request.kekRecoveryWrap)
+        transcript.append(UInt64(request.kekVersion))
         return transcript
     }
 
@@ -108,6 +123,20 @@ public struct ProofTranscript: Sendable, Equatable {
         transcript.append(request.srpVerifierHex)
         transcript.append(request.expectedGeneration)
         transcript.append(request.newGeneration)
+        return transcript
+    }
+
+    /// The request SetRecoveryVerifier's credential proof covers (`current_credentials` excluded but its login
+    /// id); its SHA-256 is the `request_digest` of the binding.
+    public static func setRecoveryVerifier(
+        _ request: Svx_Auth_V1_SetRecoveryVerifierRequest, userID: String
+    ) -> ProofTranscript {
+        var transcript = ProofTranscript(domain: credentialRequestDomain)
+        transcript.append(AuthRPC.setRecoveryVerifier.name)
+        transcript.append(userID)
+        transcript.append(request.currentCredentials.loginID)
+        transcript.append(request.srpSaltHex)
+        transcript.append(request.srpVerifierHex)
         return transcript
     }
 

@@ -29,6 +29,44 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
   typealias Version = _2
 }
 
+/// What a session may do. FULL: everything its user may. RECOVERY (from FinishRecovery): nothing until
+/// usable_at_ms, then only the methods of a recovery (docs/ADR-009-recovery.md); every other method answers
+/// PERMISSION_DENIED with details["reason"] = "recovery_session", and a recovery method before usable_at_ms
+/// FAILED_PRECONDITION with details["reason"] = "recovery_delay" and retry_after_ms.
+public nonisolated enum Svx_Auth_V1_SessionScope: SwiftProtobuf.Enum, Swift.CaseIterable {
+  public typealias RawValue = Int
+  case full // = 0
+  case recovery // = 1
+  case UNRECOGNIZED(Int)
+
+  public init() {
+    self = .full
+  }
+
+  public init?(rawValue: Int) {
+    switch rawValue {
+    case 0: self = .full
+    case 1: self = .recovery
+    default: self = .UNRECOGNIZED(rawValue)
+    }
+  }
+
+  public var rawValue: Int {
+    switch self {
+    case .full: return 0
+    case .recovery: return 1
+    case .UNRECOGNIZED(let i): return i
+    }
+  }
+
+  // The compiler won't synthesize support with the UNRECOGNIZED case.
+  public static let allCases: [Svx_Auth_V1_SessionScope] = [
+    .full,
+    .recovery,
+  ]
+
+}
+
 /// svx.auth.v1.Auth/ReserveUsername: a fresh server-generated username, reserved for a short while
 /// so that the client can make the Secret Key that embeds it.
 public nonisolated struct Svx_Auth_V1_ReserveUsernameRequest: Sendable {
@@ -156,9 +194,22 @@ public nonisolated struct Svx_Auth_V1_FinishLoginResponse: Sendable {
   /// The client fetches the KEK wrapped for this generation from the Keystore (docs/ADR-004-keystore.md).
   public var credentialGeneration: UInt64 = 0
 
+  /// Set while someone holds a recovery session of this user (docs/ADR-009-recovery.md): the owner sees it at
+  /// every login and can end it with CancelRecovery.
+  public var pendingRecovery: Svx_Auth_V1_PendingRecovery {
+    get {_pendingRecovery ?? Svx_Auth_V1_PendingRecovery()}
+    set {_pendingRecovery = newValue}
+  }
+  /// Returns true if `pendingRecovery` has been explicitly set.
+  public var hasPendingRecovery: Bool {self._pendingRecovery != nil}
+  /// Clears the value of `pendingRecovery`. Subsequent reads from it will return its default value.
+  public mutating func clearPendingRecovery() {self._pendingRecovery = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _pendingRecovery: Svx_Auth_V1_PendingRecovery? = nil
 }
 
 /// svx.auth.v1.Auth/Logout: ends the session carried in the request envelope.
@@ -197,6 +248,11 @@ public nonisolated struct Svx_Auth_V1_Session: Sendable {
 
   /// True for the session that made this request.
   public var current: Bool = false
+
+  public var scope: Svx_Auth_V1_SessionScope = .full
+
+  /// RECOVERY sessions only: when the recovery delay ends (Unix epoch milliseconds).
+  public var usableAtMs: UInt64 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -404,7 +460,282 @@ public nonisolated struct Svx_Auth_V1_ValidateSessionResponse: Sendable {
   public var credentialGeneration: UInt64 = 0
 
   /// The session's login is at most SVX_AUTH_REAUTH_WINDOW_MS old: what destroys or replaces keys wants this.
+  /// A RECOVERY session counts as recent from usable_at_ms until it expires (the Recovery Key's proof and the
+  /// delay stand in for the login).
   public var recentlyAuthenticated: Bool = false
+
+  public var scope: Svx_Auth_V1_SessionScope = .full
+
+  /// RECOVERY sessions only: when the recovery delay ends (Unix epoch milliseconds).
+  public var usableAtMs: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// A recovery under way: the live RECOVERY session of the user (at most one).
+public nonisolated struct Svx_Auth_V1_PendingRecovery: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var sessionID: String = String()
+
+  public var startedAtMs: UInt64 = 0
+
+  /// the delay ends
+  public var usableAtMs: UInt64 = 0
+
+  /// the recovery session ends unless completed
+  public var expiresAtMs: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.auth.v1.Auth/SetRecoveryVerifier: enrols (or replaces) the recovery credential: salt and verifier of
+/// P_r. Needs a session from a login within SVX_AUTH_REAUTH_WINDOW_MS (FAILED_PRECONDITION otherwise) and a
+/// credential proof of the current passphrase (PERMISSION_DENIED otherwise; purpose
+/// "svx.auth.v1.Auth/SetRecoveryVerifier", digest of ProofTranscript.setRecoveryVerifier: user id, login id,
+/// salt, verifier). Replacing it ends a pending recovery (the old Recovery Key stops working at once).
+public nonisolated struct Svx_Auth_V1_SetRecoveryVerifierRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// 32 bytes
+  public var srpSaltHex: String = String()
+
+  /// g^x mod N for P_r
+  public var srpVerifierHex: String = String()
+
+  public var currentCredentials: Svx_Auth_V1_CredentialProof {
+    get {_currentCredentials ?? Svx_Auth_V1_CredentialProof()}
+    set {_currentCredentials = newValue}
+  }
+  /// Returns true if `currentCredentials` has been explicitly set.
+  public var hasCurrentCredentials: Bool {self._currentCredentials != nil}
+  /// Clears the value of `currentCredentials`. Subsequent reads from it will return its default value.
+  public mutating func clearCurrentCredentials() {self._currentCredentials = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _currentCredentials: Svx_Auth_V1_CredentialProof? = nil
+}
+
+public nonisolated struct Svx_Auth_V1_SetRecoveryVerifierResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// M2 of current_credentials
+  public var srpM2Hex: String = String()
+
+  /// a recovery credential existed before
+  public var replaced: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.auth.v1.Auth/DeleteRecoveryVerifier: removes the recovery credential and ends a pending recovery.
+/// Needs a session from a recent login. Idempotent.
+public nonisolated struct Svx_Auth_V1_DeleteRecoveryVerifierRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Auth_V1_DeleteRecoveryVerifierResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var removed: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.auth.v1.Auth/GetRecoveryStatus: whether a recovery credential is enrolled, and the pending recovery.
+/// Also answers a RECOVERY session (its own recovery), before and after the delay.
+public nonisolated struct Svx_Auth_V1_GetRecoveryStatusRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Auth_V1_GetRecoveryStatusResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var enrolled: Bool = false
+
+  public var enrolledAtMs: UInt64 = 0
+
+  /// unset when none
+  public var pending: Svx_Auth_V1_PendingRecovery {
+    get {_pending ?? Svx_Auth_V1_PendingRecovery()}
+    set {_pending = newValue}
+  }
+  /// Returns true if `pending` has been explicitly set.
+  public var hasPending: Bool {self._pending != nil}
+  /// Clears the value of `pending`. Subsequent reads from it will return its default value.
+  public mutating func clearPending() {self._pending = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _pending: Svx_Auth_V1_PendingRecovery? = nil
+}
+
+/// svx.auth.v1.Auth/BeginRecovery: BeginLogin against the recovery verifier. A username that is unknown or has
+/// no recovery credential gets a fake salt and B of the same shape; the same per-caller rate as BeginLogin.
+public nonisolated struct Svx_Auth_V1_BeginRecoveryRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var username: String = String()
+
+  public var srpAHex: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Auth_V1_BeginRecoveryResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var loginID: String = String()
+
+  public var srpSaltHex: String = String()
+
+  public var srpBHex: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.auth.v1.Auth/FinishRecovery: FinishLogin against the recovery verifier (single-use challenge, failed
+/// proofs throttled in buckets of their own sized like the login's); every failure is UNAUTHENTICATED "invalid
+/// username or recovery key". On success a RECOVERY session; a recovery already pending for the user ends
+/// (its session is revoked) and the delay starts again.
+public nonisolated struct Svx_Auth_V1_FinishRecoveryRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var loginID: String = String()
+
+  public var srpM1Hex: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Auth_V1_FinishRecoveryResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var srpM2Hex: String = String()
+
+  /// a RECOVERY session
+  public var sessionToken: String = String()
+
+  public var sessionID: String = String()
+
+  public var userID: String = String()
+
+  public var usableAtMs: UInt64 = 0
+
+  public var expiresAtMs: UInt64 = 0
+
+  /// the user's generation now (CompleteRecovery's expected_generation)
+  public var credentialGeneration: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.auth.v1.Auth/CancelRecovery: ends the user's pending recovery (revokes its RECOVERY session); the
+/// recovery credential stays. From any session of the user, the RECOVERY one included. Idempotent.
+public nonisolated struct Svx_Auth_V1_CancelRecoveryRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Auth_V1_CancelRecoveryResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// a recovery was pending
+  public var cancelled: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.auth.v1.Auth/CompleteRecovery: only from a usable RECOVERY session (PERMISSION_DENIED from a FULL one):
+/// replaces the SRP salt and verifier with those of the new passphrase and Secret Key and moves the credential
+/// generation from expected_generation to new_generation (the one the Keystore gave the wrap staged by this
+/// recovery session), compare-and-set like ChangeVerifier (ABORTED if it moved). In the same transaction every
+/// session of the user ends (this one too) and the recovery credential is deleted.
+public nonisolated struct Svx_Auth_V1_CompleteRecoveryRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var srpSaltHex: String = String()
+
+  public var srpVerifierHex: String = String()
+
+  public var expectedGeneration: UInt64 = 0
+
+  /// > expected_generation
+  public var newGeneration: UInt64 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Auth_V1_CompleteRecoveryResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var revokedSessions: UInt32 = 0
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -414,6 +745,10 @@ public nonisolated struct Svx_Auth_V1_ValidateSessionResponse: Sendable {
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "svx.auth.v1"
+
+nonisolated extension Svx_Auth_V1_SessionScope: SwiftProtobuf._ProtoNameProviding {
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{2}\0SESSION_SCOPE_FULL\0\u{1}SESSION_SCOPE_RECOVERY\0")
+}
 
 nonisolated extension Svx_Auth_V1_ReserveUsernameRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ReserveUsernameRequest"
@@ -651,7 +986,7 @@ nonisolated extension Svx_Auth_V1_FinishLoginRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Svx_Auth_V1_FinishLoginResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".FinishLoginResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_m2_hex\0\u{3}session_token\0\u{3}session_id\0\u{3}user_id\0\u{3}expires_at_ms\0\u{3}credential_generation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_m2_hex\0\u{3}session_token\0\u{3}session_id\0\u{3}user_id\0\u{3}expires_at_ms\0\u{3}credential_generation\0\u{3}pending_recovery\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -665,12 +1000,17 @@ nonisolated extension Svx_Auth_V1_FinishLoginResponse: SwiftProtobuf.Message, Sw
       case 4: try { try decoder.decodeSingularStringField(value: &self.userID) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
       case 6: try { try decoder.decodeSingularUInt64Field(value: &self.credentialGeneration) }()
+      case 7: try { try decoder.decodeSingularMessageField(value: &self._pendingRecovery) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.srpM2Hex.isEmpty {
       try visitor.visitSingularStringField(value: self.srpM2Hex, fieldNumber: 1)
     }
@@ -689,6 +1029,9 @@ nonisolated extension Svx_Auth_V1_FinishLoginResponse: SwiftProtobuf.Message, Sw
     if self.credentialGeneration != 0 {
       try visitor.visitSingularUInt64Field(value: self.credentialGeneration, fieldNumber: 6)
     }
+    try { if let v = self._pendingRecovery {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 7)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -699,6 +1042,7 @@ nonisolated extension Svx_Auth_V1_FinishLoginResponse: SwiftProtobuf.Message, Sw
     if lhs.userID != rhs.userID {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
     if lhs.credentialGeneration != rhs.credentialGeneration {return false}
+    if lhs._pendingRecovery != rhs._pendingRecovery {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -744,7 +1088,7 @@ nonisolated extension Svx_Auth_V1_LogoutResponse: SwiftProtobuf.Message, SwiftPr
 
 nonisolated extension Svx_Auth_V1_Session: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".Session"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}created_at_ms\0\u{3}last_seen_at_ms\0\u{3}expires_at_ms\0\u{1}current\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}created_at_ms\0\u{3}last_seen_at_ms\0\u{3}expires_at_ms\0\u{1}current\0\u{1}scope\0\u{3}usable_at_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -757,6 +1101,8 @@ nonisolated extension Svx_Auth_V1_Session: SwiftProtobuf.Message, SwiftProtobuf.
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.lastSeenAtMs) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
       case 5: try { try decoder.decodeSingularBoolField(value: &self.current) }()
+      case 6: try { try decoder.decodeSingularEnumField(value: &self.scope) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.usableAtMs) }()
       default: break
       }
     }
@@ -778,6 +1124,12 @@ nonisolated extension Svx_Auth_V1_Session: SwiftProtobuf.Message, SwiftProtobuf.
     if self.current != false {
       try visitor.visitSingularBoolField(value: self.current, fieldNumber: 5)
     }
+    if self.scope != .full {
+      try visitor.visitSingularEnumField(value: self.scope, fieldNumber: 6)
+    }
+    if self.usableAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.usableAtMs, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -787,6 +1139,8 @@ nonisolated extension Svx_Auth_V1_Session: SwiftProtobuf.Message, SwiftProtobuf.
     if lhs.lastSeenAtMs != rhs.lastSeenAtMs {return false}
     if lhs.expiresAtMs != rhs.expiresAtMs {return false}
     if lhs.current != rhs.current {return false}
+    if lhs.scope != rhs.scope {return false}
+    if lhs.usableAtMs != rhs.usableAtMs {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -1125,7 +1479,7 @@ nonisolated extension Svx_Auth_V1_ValidateSessionRequest: SwiftProtobuf.Message,
 
 nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ValidateSessionResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}session_id\0\u{3}expires_at_ms\0\u{1}username\0\u{3}credential_generation\0\u{3}recently_authenticated\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}user_id\0\u{3}session_id\0\u{3}expires_at_ms\0\u{1}username\0\u{3}credential_generation\0\u{3}recently_authenticated\0\u{1}scope\0\u{3}usable_at_ms\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -1139,6 +1493,8 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
       case 4: try { try decoder.decodeSingularStringField(value: &self.username) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.credentialGeneration) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.recentlyAuthenticated) }()
+      case 7: try { try decoder.decodeSingularEnumField(value: &self.scope) }()
+      case 8: try { try decoder.decodeSingularUInt64Field(value: &self.usableAtMs) }()
       default: break
       }
     }
@@ -1163,6 +1519,12 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
     if self.recentlyAuthenticated != false {
       try visitor.visitSingularBoolField(value: self.recentlyAuthenticated, fieldNumber: 6)
     }
+    if self.scope != .full {
+      try visitor.visitSingularEnumField(value: self.scope, fieldNumber: 7)
+    }
+    if self.usableAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.usableAtMs, fieldNumber: 8)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -1173,6 +1535,538 @@ nonisolated extension Svx_Auth_V1_ValidateSessionResponse: SwiftProtobuf.Message
     if lhs.username != rhs.username {return false}
     if lhs.credentialGeneration != rhs.credentialGeneration {return false}
     if lhs.recentlyAuthenticated != rhs.recentlyAuthenticated {return false}
+    if lhs.scope != rhs.scope {return false}
+    if lhs.usableAtMs != rhs.usableAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_PendingRecovery: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PendingRecovery"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}session_id\0\u{3}started_at_ms\0\u{3}usable_at_ms\0\u{3}expires_at_ms\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.startedAtMs) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.usableAtMs) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 1)
+    }
+    if self.startedAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.startedAtMs, fieldNumber: 2)
+    }
+    if self.usableAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.usableAtMs, fieldNumber: 3)
+    }
+    if self.expiresAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expiresAtMs, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_PendingRecovery, rhs: Svx_Auth_V1_PendingRecovery) -> Bool {
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.startedAtMs != rhs.startedAtMs {return false}
+    if lhs.usableAtMs != rhs.usableAtMs {return false}
+    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_SetRecoveryVerifierRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetRecoveryVerifierRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_salt_hex\0\u{3}srp_verifier_hex\0\u{3}current_credentials\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.srpSaltHex) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.srpVerifierHex) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._currentCredentials) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.srpSaltHex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpSaltHex, fieldNumber: 1)
+    }
+    if !self.srpVerifierHex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpVerifierHex, fieldNumber: 2)
+    }
+    try { if let v = self._currentCredentials {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_SetRecoveryVerifierRequest, rhs: Svx_Auth_V1_SetRecoveryVerifierRequest) -> Bool {
+    if lhs.srpSaltHex != rhs.srpSaltHex {return false}
+    if lhs.srpVerifierHex != rhs.srpVerifierHex {return false}
+    if lhs._currentCredentials != rhs._currentCredentials {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_SetRecoveryVerifierResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SetRecoveryVerifierResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_m2_hex\0\u{1}replaced\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.srpM2Hex) }()
+      case 2: try { try decoder.decodeSingularBoolField(value: &self.replaced) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.srpM2Hex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpM2Hex, fieldNumber: 1)
+    }
+    if self.replaced != false {
+      try visitor.visitSingularBoolField(value: self.replaced, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_SetRecoveryVerifierResponse, rhs: Svx_Auth_V1_SetRecoveryVerifierResponse) -> Bool {
+    if lhs.srpM2Hex != rhs.srpM2Hex {return false}
+    if lhs.replaced != rhs.replaced {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_DeleteRecoveryVerifierRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteRecoveryVerifierRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_DeleteRecoveryVerifierRequest, rhs: Svx_Auth_V1_DeleteRecoveryVerifierRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_DeleteRecoveryVerifierResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteRecoveryVerifierResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}removed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.removed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.removed != false {
+      try visitor.visitSingularBoolField(value: self.removed, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_DeleteRecoveryVerifierResponse, rhs: Svx_Auth_V1_DeleteRecoveryVerifierResponse) -> Bool {
+    if lhs.removed != rhs.removed {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_GetRecoveryStatusRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRecoveryStatusRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_GetRecoveryStatusRequest, rhs: Svx_Auth_V1_GetRecoveryStatusRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_GetRecoveryStatusResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRecoveryStatusResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}enrolled\0\u{3}enrolled_at_ms\0\u{1}pending\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.enrolled) }()
+      case 2: try { try decoder.decodeSingularUInt64Field(value: &self.enrolledAtMs) }()
+      case 3: try { try decoder.decodeSingularMessageField(value: &self._pending) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if self.enrolled != false {
+      try visitor.visitSingularBoolField(value: self.enrolled, fieldNumber: 1)
+    }
+    if self.enrolledAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.enrolledAtMs, fieldNumber: 2)
+    }
+    try { if let v = self._pending {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 3)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_GetRecoveryStatusResponse, rhs: Svx_Auth_V1_GetRecoveryStatusResponse) -> Bool {
+    if lhs.enrolled != rhs.enrolled {return false}
+    if lhs.enrolledAtMs != rhs.enrolledAtMs {return false}
+    if lhs._pending != rhs._pending {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_BeginRecoveryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BeginRecoveryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}username\0\u{3}srp_a_hex\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.username) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.srpAHex) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.username.isEmpty {
+      try visitor.visitSingularStringField(value: self.username, fieldNumber: 1)
+    }
+    if !self.srpAHex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpAHex, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_BeginRecoveryRequest, rhs: Svx_Auth_V1_BeginRecoveryRequest) -> Bool {
+    if lhs.username != rhs.username {return false}
+    if lhs.srpAHex != rhs.srpAHex {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_BeginRecoveryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".BeginRecoveryResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}login_id\0\u{3}srp_salt_hex\0\u{3}srp_b_hex\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.loginID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.srpSaltHex) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.srpBHex) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.loginID.isEmpty {
+      try visitor.visitSingularStringField(value: self.loginID, fieldNumber: 1)
+    }
+    if !self.srpSaltHex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpSaltHex, fieldNumber: 2)
+    }
+    if !self.srpBHex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpBHex, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_BeginRecoveryResponse, rhs: Svx_Auth_V1_BeginRecoveryResponse) -> Bool {
+    if lhs.loginID != rhs.loginID {return false}
+    if lhs.srpSaltHex != rhs.srpSaltHex {return false}
+    if lhs.srpBHex != rhs.srpBHex {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_FinishRecoveryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FinishRecoveryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}login_id\0\u{3}srp_m1_hex\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.loginID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.srpM1Hex) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.loginID.isEmpty {
+      try visitor.visitSingularStringField(value: self.loginID, fieldNumber: 1)
+    }
+    if !self.srpM1Hex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpM1Hex, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_FinishRecoveryRequest, rhs: Svx_Auth_V1_FinishRecoveryRequest) -> Bool {
+    if lhs.loginID != rhs.loginID {return false}
+    if lhs.srpM1Hex != rhs.srpM1Hex {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_FinishRecoveryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".FinishRecoveryResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_m2_hex\0\u{3}session_token\0\u{3}session_id\0\u{3}user_id\0\u{3}usable_at_ms\0\u{3}expires_at_ms\0\u{3}credential_generation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.srpM2Hex) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.sessionToken) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.sessionID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.userID) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.usableAtMs) }()
+      case 6: try { try decoder.decodeSingularUInt64Field(value: &self.expiresAtMs) }()
+      case 7: try { try decoder.decodeSingularUInt64Field(value: &self.credentialGeneration) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.srpM2Hex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpM2Hex, fieldNumber: 1)
+    }
+    if !self.sessionToken.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionToken, fieldNumber: 2)
+    }
+    if !self.sessionID.isEmpty {
+      try visitor.visitSingularStringField(value: self.sessionID, fieldNumber: 3)
+    }
+    if !self.userID.isEmpty {
+      try visitor.visitSingularStringField(value: self.userID, fieldNumber: 4)
+    }
+    if self.usableAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.usableAtMs, fieldNumber: 5)
+    }
+    if self.expiresAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expiresAtMs, fieldNumber: 6)
+    }
+    if self.credentialGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.credentialGeneration, fieldNumber: 7)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_FinishRecoveryResponse, rhs: Svx_Auth_V1_FinishRecoveryResponse) -> Bool {
+    if lhs.srpM2Hex != rhs.srpM2Hex {return false}
+    if lhs.sessionToken != rhs.sessionToken {return false}
+    if lhs.sessionID != rhs.sessionID {return false}
+    if lhs.userID != rhs.userID {return false}
+    if lhs.usableAtMs != rhs.usableAtMs {return false}
+    if lhs.expiresAtMs != rhs.expiresAtMs {return false}
+    if lhs.credentialGeneration != rhs.credentialGeneration {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_CancelRecoveryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CancelRecoveryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_CancelRecoveryRequest, rhs: Svx_Auth_V1_CancelRecoveryRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_CancelRecoveryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CancelRecoveryResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}cancelled\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.cancelled) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.cancelled != false {
+      try visitor.visitSingularBoolField(value: self.cancelled, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_CancelRecoveryResponse, rhs: Svx_Auth_V1_CancelRecoveryResponse) -> Bool {
+    if lhs.cancelled != rhs.cancelled {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_CompleteRecoveryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CompleteRecoveryRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_salt_hex\0\u{3}srp_verifier_hex\0\u{3}expected_generation\0\u{3}new_generation\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.srpSaltHex) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.srpVerifierHex) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expectedGeneration) }()
+      case 4: try { try decoder.decodeSingularUInt64Field(value: &self.newGeneration) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.srpSaltHex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpSaltHex, fieldNumber: 1)
+    }
+    if !self.srpVerifierHex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpVerifierHex, fieldNumber: 2)
+    }
+    if self.expectedGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.expectedGeneration, fieldNumber: 3)
+    }
+    if self.newGeneration != 0 {
+      try visitor.visitSingularUInt64Field(value: self.newGeneration, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_CompleteRecoveryRequest, rhs: Svx_Auth_V1_CompleteRecoveryRequest) -> Bool {
+    if lhs.srpSaltHex != rhs.srpSaltHex {return false}
+    if lhs.srpVerifierHex != rhs.srpVerifierHex {return false}
+    if lhs.expectedGeneration != rhs.expectedGeneration {return false}
+    if lhs.newGeneration != rhs.newGeneration {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Auth_V1_CompleteRecoveryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".CompleteRecoveryResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}revoked_sessions\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt32Field(value: &self.revokedSessions) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.revokedSessions != 0 {
+      try visitor.visitSingularUInt32Field(value: self.revokedSessions, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Auth_V1_CompleteRecoveryResponse, rhs: Svx_Auth_V1_CompleteRecoveryResponse) -> Bool {
+    if lhs.revokedSessions != rhs.revokedSessions {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -334,7 +334,9 @@ public nonisolated struct Svx_Keystore_V1_SetKEKCheckResponse: Sendable {
 /// svx.keystore.v1.Keystore/StagePassphraseChange: step 1 of a passphrase change. Stores the current KEK
 /// wrapped by the new PDK under a new credential generation, returned; the wrap of the current generation
 /// stays. Needs a KEKProof (PERMISSION_DENIED without a valid one). ABORTED if kek_version is not the
-/// current KEK version (a rotation happened).
+/// current KEK version (a rotation happened). A usable RECOVERY session may stage too (the KEK it proves was
+/// opened with the recovery key); that stage marks the recovery key spent, and the CommitPassphraseChange of
+/// its generation deletes it.
 public nonisolated struct Svx_Keystore_V1_StagePassphraseChangeRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -727,6 +729,10 @@ public nonisolated struct Svx_Keystore_V1_RotateKEKRequest: Sendable {
   /// 32 bytes: the KEK check of the new KEK
   public var newKekCheck: Data = Data()
 
+  /// The new KEK wrapped by the recovery public key (Rsa4096): required while a recovery key is enrolled
+  /// (FAILED_PRECONDITION, details["reason"] = "recovery_wrap_required"), ABORTED when given and none is.
+  public var kekRecoveryWrap: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -745,6 +751,137 @@ public nonisolated struct Svx_Keystore_V1_RotateKEKResponse: Sendable {
   public var rewrappedDeks: UInt32 = 0
 
   public var rewrappedKeypairs: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// ---- Recovery key (docs/ADR-009-recovery.md, reference/sharing.md §5a) ----
+/// A recovery RSA-4096 keypair made by the client at enrolment: its private key is wrapped by RWK (from the
+/// Recovery Key by HKDF; never sent), its public key wraps the KEK. So RotateKEK re-wraps the new KEK for
+/// recovery without the Recovery Key. At most one per user.
+public nonisolated struct Svx_Keystore_V1_RecoveryKey: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// RSA SPKI PEM, 4096 bits
+  public var publicKeyPem: String = String()
+
+  /// Aes256Gcm by RWK: the PKCS#1 PEM of the private key
+  public var wrappedPrivateKey: String = String()
+
+  /// Rsa4096: the KEK of version kek_version under public_key_pem
+  public var kekRecoveryWrap: String = String()
+
+  public var kekVersion: UInt32 = 0
+
+  public var createdAtMs: UInt64 = 0
+
+  /// the KEK check of kek_version: lets the client check what it opened
+  public var kekCheck: Data = Data()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.keystore.v1.Keystore/PutRecoveryKey: enrols (or replaces) the user's recovery key. Needs a session from
+/// a recent login and a KEKProof (ProofTranscript.putRecoveryKey). ABORTED if kek_version is not the current one.
+public nonisolated struct Svx_Keystore_V1_PutRecoveryKeyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var publicKeyPem: String = String()
+
+  public var wrappedPrivateKey: String = String()
+
+  public var kekRecoveryWrap: String = String()
+
+  public var kekVersion: UInt32 = 0
+
+  public var kekProof: Svx_Keystore_V1_KEKProof {
+    get {_kekProof ?? Svx_Keystore_V1_KEKProof()}
+    set {_kekProof = newValue}
+  }
+  /// Returns true if `kekProof` has been explicitly set.
+  public var hasKekProof: Bool {self._kekProof != nil}
+  /// Clears the value of `kekProof`. Subsequent reads from it will return its default value.
+  public mutating func clearKekProof() {self._kekProof = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _kekProof: Svx_Keystore_V1_KEKProof? = nil
+}
+
+public nonisolated struct Svx_Keystore_V1_PutRecoveryKeyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var replaced: Bool = false
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+/// svx.keystore.v1.Keystore/GetRecoveryKey: the user's recovery key; NOT_FOUND if none. Also answers a usable
+/// RECOVERY session.
+public nonisolated struct Svx_Keystore_V1_GetRecoveryKeyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Keystore_V1_GetRecoveryKeyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var recoveryKey: Svx_Keystore_V1_RecoveryKey {
+    get {_recoveryKey ?? Svx_Keystore_V1_RecoveryKey()}
+    set {_recoveryKey = newValue}
+  }
+  /// Returns true if `recoveryKey` has been explicitly set.
+  public var hasRecoveryKey: Bool {self._recoveryKey != nil}
+  /// Clears the value of `recoveryKey`. Subsequent reads from it will return its default value.
+  public mutating func clearRecoveryKey() {self._recoveryKey = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _recoveryKey: Svx_Keystore_V1_RecoveryKey? = nil
+}
+
+/// svx.keystore.v1.Keystore/DeleteRecoveryKey: needs a session from a recent login. Idempotent. A recovery
+/// key is also deleted by the CommitPassphraseChange of the generation a RECOVERY session staged (the
+/// completed recovery spent it).
+public nonisolated struct Svx_Keystore_V1_DeleteRecoveryKeyRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Keystore_V1_DeleteRecoveryKeyResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var removed: Bool = false
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2004,7 +2141,7 @@ nonisolated extension Svx_Keystore_V1_RewrappedKey: SwiftProtobuf.Message, Swift
 
 nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RotateKEKRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_kek_version\0\u{3}credential_generation\0\u{3}wrapped_kek\0\u{1}derivation\0\u{1}deks\0\u{1}keypairs\0\u{3}kek_proof\0\u{3}new_kek_check\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_kek_version\0\u{3}credential_generation\0\u{3}wrapped_kek\0\u{1}derivation\0\u{1}deks\0\u{1}keypairs\0\u{3}kek_proof\0\u{3}new_kek_check\0\u{3}kek_recovery_wrap\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2020,6 +2157,7 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
       case 6: try { try decoder.decodeRepeatedMessageField(value: &self.keypairs) }()
       case 7: try { try decoder.decodeSingularMessageField(value: &self._kekProof) }()
       case 8: try { try decoder.decodeSingularBytesField(value: &self.newKekCheck) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.kekRecoveryWrap) }()
       default: break
       }
     }
@@ -2054,6 +2192,9 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
     if !self.newKekCheck.isEmpty {
       try visitor.visitSingularBytesField(value: self.newKekCheck, fieldNumber: 8)
     }
+    if !self.kekRecoveryWrap.isEmpty {
+      try visitor.visitSingularStringField(value: self.kekRecoveryWrap, fieldNumber: 9)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2066,6 +2207,7 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
     if lhs.keypairs != rhs.keypairs {return false}
     if lhs._kekProof != rhs._kekProof {return false}
     if lhs.newKekCheck != rhs.newKekCheck {return false}
+    if lhs.kekRecoveryWrap != rhs.kekRecoveryWrap {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2106,6 +2248,247 @@ nonisolated extension Svx_Keystore_V1_RotateKEKResponse: SwiftProtobuf.Message, 
     if lhs.kekVersion != rhs.kekVersion {return false}
     if lhs.rewrappedDeks != rhs.rewrappedDeks {return false}
     if lhs.rewrappedKeypairs != rhs.rewrappedKeypairs {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_RecoveryKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".RecoveryKey"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}public_key_pem\0\u{3}wrapped_private_key\0\u{3}kek_recovery_wrap\0\u{3}kek_version\0\u{3}created_at_ms\0\u{3}kek_check\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.publicKeyPem) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.wrappedPrivateKey) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.kekRecoveryWrap) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.kekVersion) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.createdAtMs) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.kekCheck) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.publicKeyPem.isEmpty {
+      try visitor.visitSingularStringField(value: self.publicKeyPem, fieldNumber: 1)
+    }
+    if !self.wrappedPrivateKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.wrappedPrivateKey, fieldNumber: 2)
+    }
+    if !self.kekRecoveryWrap.isEmpty {
+      try visitor.visitSingularStringField(value: self.kekRecoveryWrap, fieldNumber: 3)
+    }
+    if self.kekVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kekVersion, fieldNumber: 4)
+    }
+    if self.createdAtMs != 0 {
+      try visitor.visitSingularUInt64Field(value: self.createdAtMs, fieldNumber: 5)
+    }
+    if !self.kekCheck.isEmpty {
+      try visitor.visitSingularBytesField(value: self.kekCheck, fieldNumber: 6)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_RecoveryKey, rhs: Svx_Keystore_V1_RecoveryKey) -> Bool {
+    if lhs.publicKeyPem != rhs.publicKeyPem {return false}
+    if lhs.wrappedPrivateKey != rhs.wrappedPrivateKey {return false}
+    if lhs.kekRecoveryWrap != rhs.kekRecoveryWrap {return false}
+    if lhs.kekVersion != rhs.kekVersion {return false}
+    if lhs.createdAtMs != rhs.createdAtMs {return false}
+    if lhs.kekCheck != rhs.kekCheck {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_PutRecoveryKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutRecoveryKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}public_key_pem\0\u{3}wrapped_private_key\0\u{3}kek_recovery_wrap\0\u{3}kek_version\0\u{3}kek_proof\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.publicKeyPem) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.wrappedPrivateKey) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.kekRecoveryWrap) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.kekVersion) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._kekProof) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    if !self.publicKeyPem.isEmpty {
+      try visitor.visitSingularStringField(value: self.publicKeyPem, fieldNumber: 1)
+    }
+    if !self.wrappedPrivateKey.isEmpty {
+      try visitor.visitSingularStringField(value: self.wrappedPrivateKey, fieldNumber: 2)
+    }
+    if !self.kekRecoveryWrap.isEmpty {
+      try visitor.visitSingularStringField(value: self.kekRecoveryWrap, fieldNumber: 3)
+    }
+    if self.kekVersion != 0 {
+      try visitor.visitSingularUInt32Field(value: self.kekVersion, fieldNumber: 4)
+    }
+    try { if let v = self._kekProof {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_PutRecoveryKeyRequest, rhs: Svx_Keystore_V1_PutRecoveryKeyRequest) -> Bool {
+    if lhs.publicKeyPem != rhs.publicKeyPem {return false}
+    if lhs.wrappedPrivateKey != rhs.wrappedPrivateKey {return false}
+    if lhs.kekRecoveryWrap != rhs.kekRecoveryWrap {return false}
+    if lhs.kekVersion != rhs.kekVersion {return false}
+    if lhs._kekProof != rhs._kekProof {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_PutRecoveryKeyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".PutRecoveryKeyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}replaced\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.replaced) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.replaced != false {
+      try visitor.visitSingularBoolField(value: self.replaced, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_PutRecoveryKeyResponse, rhs: Svx_Keystore_V1_PutRecoveryKeyResponse) -> Bool {
+    if lhs.replaced != rhs.replaced {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_GetRecoveryKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRecoveryKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_GetRecoveryKeyRequest, rhs: Svx_Keystore_V1_GetRecoveryKeyRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_GetRecoveryKeyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetRecoveryKeyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}recovery_key\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._recoveryKey) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._recoveryKey {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_GetRecoveryKeyResponse, rhs: Svx_Keystore_V1_GetRecoveryKeyResponse) -> Bool {
+    if lhs._recoveryKey != rhs._recoveryKey {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_DeleteRecoveryKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteRecoveryKeyRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap()
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    // Load everything into unknown fields
+    while try decoder.nextFieldNumber() != nil {}
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_DeleteRecoveryKeyRequest, rhs: Svx_Keystore_V1_DeleteRecoveryKeyRequest) -> Bool {
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Keystore_V1_DeleteRecoveryKeyResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".DeleteRecoveryKeyResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}removed\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularBoolField(value: &self.removed) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.removed != false {
+      try visitor.visitSingularBoolField(value: self.removed, fieldNumber: 1)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Keystore_V1_DeleteRecoveryKeyResponse, rhs: Svx_Keystore_V1_DeleteRecoveryKeyResponse) -> Bool {
+    if lhs.removed != rhs.removed {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -14,10 +14,23 @@ public struct AuthenticatedSession: Sendable, Equatable {
     public let credentialGeneration: UInt64
     /// The session's login is recent (Auth's `SVX_AUTH_REAUTH_WINDOW_MS`): required by what replaces or destroys keys.
     public let recentlyAuthenticated: Bool
+    /// What the session may do: a ``Scope/recovery`` session (Auth's FinishRecovery) reaches only the methods
+    /// registered with `recovery: true`, and those only from ``usableAtMs`` (docs/ADR-009-recovery.md).
+    public let scope: Scope
+    /// Recovery sessions: when the recovery delay ends, Unix epoch milliseconds (0 for full sessions).
+    public let usableAtMs: UInt64
+
+    /// What a session may do.
+    public enum Scope: Sendable, Equatable {
+        /// Everything its user may.
+        case full
+        /// Only the methods of an account recovery, and only after the recovery delay.
+        case recovery
+    }
 
     public init(
         userID: String, sessionID: String, username: String, expiresAtMs: UInt64, credentialGeneration: UInt64,
-        recentlyAuthenticated: Bool
+        recentlyAuthenticated: Bool, scope: Scope = .full, usableAtMs: UInt64 = 0
     ) {
         self.userID = userID
         self.sessionID = sessionID
@@ -25,6 +38,8 @@ public struct AuthenticatedSession: Sendable, Equatable {
         self.expiresAtMs = expiresAtMs
         self.credentialGeneration = credentialGeneration
         self.recentlyAuthenticated = recentlyAuthenticated
+        self.scope = scope
+        self.usableAtMs = usableAtMs
     }
 }
 
@@ -37,6 +52,14 @@ public protocol SessionValidator: Sendable {
 }
 
 extension AuthenticatedSession {
+    /// Whether this session may run a method: full sessions always; recovery sessions only methods registered
+    /// for recovery, and only from ``usableAtMs`` (`nowMs`: Unix epoch milliseconds). Throws the refusal.
+    public func admit(recoveryMethod: Bool, nowMs: UInt64) throws(RPCStatus) {
+        guard scope == .recovery else { return }
+        guard recoveryMethod else { throw .recoverySessionRefused }
+        if nowMs < usableAtMs { throw .recoveryDelay(remainingMs: usableAtMs - nowMs) }
+    }
+
     /// ``userID`` as a UUID, for queries (Auth vouched for it; anything else is Auth's fault: UNAVAILABLE).
     public var userUUID: UUID {
         get throws(RPCStatus) {
@@ -51,6 +74,18 @@ extension AuthenticatedSession {
 extension RPCStatus {
     /// The one answer for a missing, unknown, expired or revoked session.
     public static let invalidSession = RPCStatus(.unauthenticated, "invalid or expired session")
+
+    /// The answer when a recovery session calls a method that is not part of a recovery.
+    public static let recoverySessionRefused = RPCStatus(
+        .permissionDenied, "a recovery session can only complete the account's recovery",
+        details: ["reason": "recovery_session"])
+
+    /// The answer when a recovery session is used before its delay has ended.
+    public static func recoveryDelay(remainingMs: UInt64) -> RPCStatus {
+        RPCStatus(
+            .failedPrecondition, "the recovery can continue only once its waiting period has ended",
+            details: ["reason": "recovery_delay", "retry_after_ms": String(remainingMs)])
+    }
 
     /// The answer when a method needs a recent login and the session's is older.
     public static let reauthenticationRequired = RPCStatus(

@@ -83,7 +83,10 @@ public final class RemoteSessionValidator: SessionValidator {
             session = AuthenticatedSession(
                 userID: response.userID, sessionID: response.sessionID, username: response.username,
                 expiresAtMs: response.expiresAtMs, credentialGeneration: response.credentialGeneration,
-                recentlyAuthenticated: response.recentlyAuthenticated)
+                recentlyAuthenticated: response.recentlyAuthenticated,
+                scope: response.scope == .full ? .full : .recovery,
+                // A scope this build does not know is treated as a recovery session that never becomes usable.
+                usableAtMs: response.scope == .recovery || response.scope == .full ? response.usableAtMs : .max)
         } catch let status as RPCStatus where status.code == .unauthenticated {
             session = nil
         } catch let status as RPCStatus {
