@@ -78,6 +78,8 @@ import Testing
             #expect(groups.dropLast().allSatisfy { $0.count == 6 })
             #expect((1...6).contains(groups.last!.count))
             #expect(try SecretKey(parsing: text) == secret)
+            #expect(try SecretKey(parsing: " \(text)\n") == secret)
+            #expect(try SecretKey(parsing: "\t\(text)\r\n") == secret)
             #expect(try Base58.decode(secret.secretKey).count <= 32)
         }
     }

@@ -130,6 +130,42 @@ public enum HMAC {
     }
 }
 
+/// HKDF (RFC 5869) with HMAC-SHA256: extract, then expand.
+public enum HKDF {
+    /// The most bytes one HKDF-SHA256 can give: 255 blocks of 32.
+    public static let maximumOutputLength = 255 * 32
+
+    /// Derives `outputLength` bytes from `inputKeyMaterial`. An empty `salt` means 32 zero bytes (RFC 5869 §2.2).
+    public static func sha256(
+        inputKeyMaterial: [UInt8], salt: [UInt8], info: [UInt8], outputLength: Int
+    ) throws -> SymmetricKey {
+        guard outputLength >= 1, outputLength <= maximumOutputLength else {
+            throw CryppoError(.invalidLength, "HKDF output length must be 1...\(maximumOutputLength), got \(outputLength)")
+        }
+        var prk = extract(inputKeyMaterial: inputKeyMaterial, salt: salt)
+        defer { secureZero(&prk) }
+        var output = [UInt8]()
+        output.reserveCapacity(outputLength + 32)
+        defer { secureZero(&output) }
+        var block = [UInt8]()
+        defer { secureZero(&block) }
+        var counter: UInt8 = 1
+        while output.count < outputLength {
+            var message = block + info + [counter]
+            block = HMAC.sha256(key: prk, message: message)
+            secureZero(&message)
+            output += block
+            counter &+= 1
+        }
+        return SymmetricKey(bytes: output[0..<outputLength])
+    }
+
+    /// The extract step: PRK = HMAC-SHA256(salt, IKM).
+    public static func extract(inputKeyMaterial: [UInt8], salt: [UInt8]) -> [UInt8] {
+        HMAC.sha256(key: salt.isEmpty ? [UInt8](repeating: 0, count: 32) : salt, message: inputKeyMaterial)
+    }
+}
+
 /// PBKDF2 (RFC 8018) with HMAC-SHA256.
 public enum PBKDF2 {
     /// Upper bound on iterations accepted from untrusted artefacts (a DoS guard): 10 million.

@@ -95,10 +95,14 @@ public struct SecretKey: Sendable, Equatable, CustomStringConvertible {
 }
 
 extension String {
+    /// Without leading and trailing characters made only of the scalars in `set` (so "\r\n", one Character in
+    /// Swift, goes too when `set` has "\r" and "\n").
     func trimmingCharacters(in set: String) -> String {
+        let scalars = Set(set.unicodeScalars)
+        func trimmed(_ c: Character) -> Bool { c.unicodeScalars.allSatisfy { scalars.contains($0) } }
         var s = Substring(self)
-        while let f = s.first, set.contains(f) { s.removeFirst() }
-        while let l = s.last, set.contains(l) { s.removeLast() }
+        while let f = s.first, trimmed(f) { s.removeFirst() }
+        while let l = s.last, trimmed(l) { s.removeLast() }
         return String(s)
     }
 }
