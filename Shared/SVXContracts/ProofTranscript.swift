@@ -83,6 +83,7 @@ public struct ProofTranscript: Sendable, Equatable {
         transcript.append(request.keypairs)
         transcript.append(Array(request.newKekCheck))
         transcript.append(request.kekRecoveryWrap)
+        transcript.append(Array(request.recoveryPublicKeyMac))
         return transcript
     }
 
@@ -97,6 +98,7 @@ public struct ProofTranscript: Sendable, Equatable {
         transcript.append(request.wrappedPrivateKey)
         transcript.append(request.kekRecoveryWrap)
         transcript.append(UInt64(request.kekVersion))
+        transcript.append(Array(request.publicKeyMac))
         return transcript
     }
 

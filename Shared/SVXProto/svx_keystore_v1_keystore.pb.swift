@@ -733,6 +733,9 @@ public nonisolated struct Svx_Keystore_V1_RotateKEKRequest: Sendable {
   /// (FAILED_PRECONDITION, details["reason"] = "recovery_wrap_required"), ABORTED when given and none is.
   public var kekRecoveryWrap: String = String()
 
+  /// With kek_recovery_wrap: RecoveryKey.public_key_mac made with the new KEK.
+  public var recoveryPublicKeyMac: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -782,6 +785,11 @@ public nonisolated struct Svx_Keystore_V1_RecoveryKey: Sendable {
   /// the KEK check of kek_version: lets the client check what it opened
   public var kekCheck: Data = Data()
 
+  /// 32 bytes: HMAC-SHA256(HMAC-SHA256(KEK, "svx-recovery-key-mac-v1"), SPKI DER of public_key_pem), by the KEK
+  /// of kek_version. The client checks it before it wraps a new KEK for this public key: a Keystore that swapped
+  /// in a key of its own would otherwise receive the KEK at the next rotation.
+  public var publicKeyMac: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -810,6 +818,9 @@ public nonisolated struct Svx_Keystore_V1_PutRecoveryKeyRequest: Sendable {
   public var hasKekProof: Bool {self._kekProof != nil}
   /// Clears the value of `kekProof`. Subsequent reads from it will return its default value.
   public mutating func clearKekProof() {self._kekProof = nil}
+
+  /// 32 bytes, RecoveryKey.public_key_mac
+  public var publicKeyMac: Data = Data()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -2141,7 +2152,7 @@ nonisolated extension Svx_Keystore_V1_RewrappedKey: SwiftProtobuf.Message, Swift
 
 nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RotateKEKRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_kek_version\0\u{3}credential_generation\0\u{3}wrapped_kek\0\u{1}derivation\0\u{1}deks\0\u{1}keypairs\0\u{3}kek_proof\0\u{3}new_kek_check\0\u{3}kek_recovery_wrap\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_kek_version\0\u{3}credential_generation\0\u{3}wrapped_kek\0\u{1}derivation\0\u{1}deks\0\u{1}keypairs\0\u{3}kek_proof\0\u{3}new_kek_check\0\u{3}kek_recovery_wrap\0\u{3}recovery_public_key_mac\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2158,6 +2169,7 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
       case 7: try { try decoder.decodeSingularMessageField(value: &self._kekProof) }()
       case 8: try { try decoder.decodeSingularBytesField(value: &self.newKekCheck) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.kekRecoveryWrap) }()
+      case 10: try { try decoder.decodeSingularBytesField(value: &self.recoveryPublicKeyMac) }()
       default: break
       }
     }
@@ -2195,6 +2207,9 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
     if !self.kekRecoveryWrap.isEmpty {
       try visitor.visitSingularStringField(value: self.kekRecoveryWrap, fieldNumber: 9)
     }
+    if !self.recoveryPublicKeyMac.isEmpty {
+      try visitor.visitSingularBytesField(value: self.recoveryPublicKeyMac, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2208,6 +2223,7 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
     if lhs._kekProof != rhs._kekProof {return false}
     if lhs.newKekCheck != rhs.newKekCheck {return false}
     if lhs.kekRecoveryWrap != rhs.kekRecoveryWrap {return false}
+    if lhs.recoveryPublicKeyMac != rhs.recoveryPublicKeyMac {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2255,7 +2271,7 @@ nonisolated extension Svx_Keystore_V1_RotateKEKResponse: SwiftProtobuf.Message, 
 
 nonisolated extension Svx_Keystore_V1_RecoveryKey: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RecoveryKey"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}public_key_pem\0\u{3}wrapped_private_key\0\u{3}kek_recovery_wrap\0\u{3}kek_version\0\u{3}created_at_ms\0\u{3}kek_check\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}public_key_pem\0\u{3}wrapped_private_key\0\u{3}kek_recovery_wrap\0\u{3}kek_version\0\u{3}created_at_ms\0\u{3}kek_check\0\u{3}public_key_mac\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2269,6 +2285,7 @@ nonisolated extension Svx_Keystore_V1_RecoveryKey: SwiftProtobuf.Message, SwiftP
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.kekVersion) }()
       case 5: try { try decoder.decodeSingularUInt64Field(value: &self.createdAtMs) }()
       case 6: try { try decoder.decodeSingularBytesField(value: &self.kekCheck) }()
+      case 7: try { try decoder.decodeSingularBytesField(value: &self.publicKeyMac) }()
       default: break
       }
     }
@@ -2293,6 +2310,9 @@ nonisolated extension Svx_Keystore_V1_RecoveryKey: SwiftProtobuf.Message, SwiftP
     if !self.kekCheck.isEmpty {
       try visitor.visitSingularBytesField(value: self.kekCheck, fieldNumber: 6)
     }
+    if !self.publicKeyMac.isEmpty {
+      try visitor.visitSingularBytesField(value: self.publicKeyMac, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2303,6 +2323,7 @@ nonisolated extension Svx_Keystore_V1_RecoveryKey: SwiftProtobuf.Message, SwiftP
     if lhs.kekVersion != rhs.kekVersion {return false}
     if lhs.createdAtMs != rhs.createdAtMs {return false}
     if lhs.kekCheck != rhs.kekCheck {return false}
+    if lhs.publicKeyMac != rhs.publicKeyMac {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2310,7 +2331,7 @@ nonisolated extension Svx_Keystore_V1_RecoveryKey: SwiftProtobuf.Message, SwiftP
 
 nonisolated extension Svx_Keystore_V1_PutRecoveryKeyRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".PutRecoveryKeyRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}public_key_pem\0\u{3}wrapped_private_key\0\u{3}kek_recovery_wrap\0\u{3}kek_version\0\u{3}kek_proof\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}public_key_pem\0\u{3}wrapped_private_key\0\u{3}kek_recovery_wrap\0\u{3}kek_version\0\u{3}kek_proof\0\u{3}public_key_mac\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2323,6 +2344,7 @@ nonisolated extension Svx_Keystore_V1_PutRecoveryKeyRequest: SwiftProtobuf.Messa
       case 3: try { try decoder.decodeSingularStringField(value: &self.kekRecoveryWrap) }()
       case 4: try { try decoder.decodeSingularUInt32Field(value: &self.kekVersion) }()
       case 5: try { try decoder.decodeSingularMessageField(value: &self._kekProof) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.publicKeyMac) }()
       default: break
       }
     }
@@ -2348,6 +2370,9 @@ nonisolated extension Svx_Keystore_V1_PutRecoveryKeyRequest: SwiftProtobuf.Messa
     try { if let v = self._kekProof {
       try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
     } }()
+    if !self.publicKeyMac.isEmpty {
+      try visitor.visitSingularBytesField(value: self.publicKeyMac, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2357,6 +2382,7 @@ nonisolated extension Svx_Keystore_V1_PutRecoveryKeyRequest: SwiftProtobuf.Messa
     if lhs.kekRecoveryWrap != rhs.kekRecoveryWrap {return false}
     if lhs.kekVersion != rhs.kekVersion {return false}
     if lhs._kekProof != rhs._kekProof {return false}
+    if lhs.publicKeyMac != rhs.publicKeyMac {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
