@@ -294,6 +294,16 @@ public struct KeyringClient: Sendable {
             kekCheck: Array(kek.kekCheck), deks: deks.map(KeystoreWire.dek), keypairs: keypairs.map(KeystoreWire.keypair))
     }
 
+    /// The Keystore's recovery key of the session's user (docs/ADR-009-recovery.md), or nil if it has none.
+    public func recoveryKey(session: AuthenticatedSession) async throws -> Svx_Keystore_V1_RecoveryKey? {
+        do {
+            return try await keystore.call(KeystoreRPC.getRecoveryKey, .init(), sessionToken: session.token, timeout: timeout)
+                .recoveryKey
+        } catch let status as RPCStatus where status.code == .notFound {
+            return nil
+        }
+    }
+
     // MARK: Rotation
 
     /// A new KEK: every DEK and private key is unwrapped with the current KEK and re-wrapped with the new one, and
@@ -337,6 +347,25 @@ public struct KeyringClient: Sendable {
             return rewrapped
         }
         request.newKekCheck = Data(try KEKCheck.publicKey(for: newKEK))
+        // An enrolled recovery key gets the new KEK too, but only if its public key is the one this account bound
+        // to its KEK at enrolment (a Keystore that swapped in its own would otherwise receive the new KEK).
+        if let recovery = try await recoveryKey(session: session) {
+            let publicKey: RSAPublicKey
+            do {
+                publicKey = try RSAPublicKey(pem: recovery.publicKeyPem)
+            } catch {
+                throw SVXClientError(.keystoreInconsistent, "the keystore's recovery public key is not a PEM RSA key")
+            }
+            guard RecoveryKeyMAC.verify(Array(recovery.publicKeyMac), publicKey: publicKey, kek: oldKEK) else {
+                throw SVXClientError(
+                    .keystoreInconsistent,
+                    "the keystore's recovery public key is not the one this account enrolled: refusing to wrap the new KEK for it (run `svx recovery disable`, then rotate)")
+            }
+            var kekBytes = newKEK.bytes
+            defer { secureZero(&kekBytes) }
+            request.kekRecoveryWrap = try Cryppo.encrypt(kekBytes, publicKey: publicKey)
+            request.recoveryPublicKeyMac = Data(try RecoveryKeyMAC.mac(publicKey: publicKey, kek: newKEK))
+        }
         let challenge = try await beginKEKProof(session: session)
         request.kekProof.challengeID = challenge.challengeID
         request.kekProof.signature = Data(

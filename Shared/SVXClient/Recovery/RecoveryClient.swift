@@ -1,0 +1,273 @@
+import Cryppo
+import Foundation
+import SRP
+import SVXContracts
+import SVXProto
+import SVXRPC
+
+/// Account recovery with an offline Recovery Key (docs/ADR-009-recovery.md, reference/sharing.md §5a). Every piece
+/// of crypto happens here; Auth and the Keystore see only an SRP verifier of a 256-bit secret, a private key
+/// wrapped by a key derived from it, and the KEK wrapped for that keypair's public key.
+///
+/// - ``enrol(session:keys:credentials:progress:)`` makes a Recovery Key, shown to the user once: the Keystore gets
+///   the recovery keypair (and the KEK wrapped for it), then Auth the recovery credential.
+/// - ``begin(recoveryKey:)`` proves the Recovery Key to Auth and gets a RECOVERY session, usable after Auth's delay;
+///   the owner sees it at every login and can ``cancel(session:)`` it.
+/// - ``complete(_:recoveryKey:newPassphrase:keepSecretKey:progress:)`` opens the KEK with the Recovery Key, wraps it
+///   for a new Secret Key and passphrase (the KEK stays: nothing is re-encrypted), moves Auth to them, and logs in.
+public struct RecoveryClient: Sendable {
+    /// Bits of the recovery keypair (the Keystore accepts exactly 4096).
+    public static let keypairBits = 4096
+
+    public let account: AccountClient
+    public let keyring: KeyringClient
+
+    public init(account: AccountClient, keyring: KeyringClient) {
+        self.account = account
+        self.keyring = keyring
+    }
+
+    // MARK: Enrolment
+
+    /// Enrols a new Recovery Key (replacing the previous one, which stops working) and returns it: show it to the user
+    /// once. `session` must come from a recent login, `keys` opened with it, `credentials` the current passphrase
+    /// (Auth wants a proof of it). The Keystore step comes first: a stop between the two leaves no usable Recovery
+    /// Key (the new one was never shown), and `enrol` can simply run again.
+    public func enrol(
+        session: AuthenticatedSession, keys: UnlockedKeys, credentials: CurrentCredentials,
+        progress: @Sendable (KeyringProgress) -> Void = { _ in }
+    ) async throws -> RecoveryKey {
+        guard credentials.username == session.username else {
+            throw SVXClientError(.invalidInput, "these credentials belong to \(credentials.username), the session to \(session.username)")
+        }
+        let recoveryKey = try RecoveryKey.generate(username: session.username)
+        progress(.generatingKeypair(bits: Self.keypairBits))
+        let privateKey = try await Task.detached { try RSAPrivateKey.generate(bits: Self.keypairBits) }.value
+        progress(.keypairGenerated)
+        let publicKey = try privateKey.publicKey
+
+        var put = Svx_Keystore_V1_PutRecoveryKeyRequest()
+        put.publicKeyPem = try privateKey.publicKeyPEM
+        var pem = Array(try privateKey.pem.utf8)
+        defer { secureZero(&pem) }
+        put.wrappedPrivateKey = try Cryppo.encrypt(pem, key: try recoveryKey.wrappingKey())
+        var kek = keys.kek.bytes
+        defer { secureZero(&kek) }
+        put.kekRecoveryWrap = try Cryppo.encrypt(kek, publicKey: publicKey)
+        put.kekVersion = keys.kekVersion
+        put.publicKeyMac = Data(try RecoveryKeyMAC.mac(publicKey: publicKey, kek: keys.kek))
+        let challenge = try await keyring.beginKEKProof(session: session)
+        put.kekProof.challengeID = challenge.challengeID
+        put.kekProof.signature = Data(
+            try KEKCheck.signingKey(for: keys.kek).sign(
+                ProofTranscript.putRecoveryKey(put, userID: session.userID, nonce: challenge.nonce).bytes))
+        _ = try await keyring.keystore.call(
+            KeystoreRPC.putRecoveryKey, put, sessionToken: session.token, timeout: keyring.timeout)
+
+        let salt = try SecureRandom.bytes(count: 32)
+        var set = Svx_Auth_V1_SetRecoveryVerifierRequest()
+        set.srpSaltHex = Hex.encode(salt)
+        set.srpVerifierHex = try account.parameters.paddedHex(
+            account.parameters.verifier(salt: salt, username: session.username, password: try recoveryKey.srpPassword))
+        // Proof of the current passphrase, bound to this verifier: a stolen session alone cannot enrol its own.
+        var pending = try await credentials.beginProof()
+        set.currentCredentials.loginID = pending.loginID
+        set.currentCredentials = try pending.proof(
+            purpose: AuthRPC.setRecoveryVerifier.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.setRecoveryVerifier(set, userID: session.userID).bytes))
+        let response = try await account.auth.call(
+            AuthRPC.setRecoveryVerifier, set, sessionToken: session.token, timeout: account.timeout)
+        try pending.verifyServerProof(response.srpM2Hex)
+        return recoveryKey
+    }
+
+    /// What Auth and the Keystore hold for the user's recovery.
+    public func status(session: AuthenticatedSession) async throws -> RecoveryStatus {
+        let auth = try await account.auth.call(
+            AuthRPC.getRecoveryStatus, .init(), sessionToken: session.token, timeout: account.timeout)
+        let stored = try await keyring.recoveryKey(session: session)
+        return RecoveryStatus(
+            enrolled: auth.enrolled, enrolledAt: auth.enrolled ? Date(wireMilliseconds: auth.enrolledAtMs) : nil,
+            keystoreHasRecoveryKey: stored != nil, pending: auth.hasPending ? PendingRecovery.from(auth.pending) : nil)
+    }
+
+    /// Removes the recovery credential (Auth first: the Recovery Key stops working at once) and the recovery key.
+    /// `session` must come from a recent login. Returns whether anything was there.
+    public func disable(session: AuthenticatedSession) async throws -> Bool {
+        let auth = try await account.auth.call(
+            AuthRPC.deleteRecoveryVerifier, .init(), sessionToken: session.token, timeout: account.timeout)
+        let keystore = try await keyring.keystore.call(
+            KeystoreRPC.deleteRecoveryKey, .init(), sessionToken: session.token, timeout: keyring.timeout)
+        return auth.removed || keystore.removed
+    }
+
+    // MARK: Recovery
+
+    /// Proves the Recovery Key to Auth (SRP-6a against the recovery verifier; Auth's M2 checked) and returns the
+    /// RECOVERY session, usable from ``RecoverySession/usableAt``. A recovery already pending is replaced.
+    public func begin(recoveryKey: RecoveryKey) async throws -> RecoverySession {
+        var srp = try SRPClient(
+            parameters: account.parameters, username: recoveryKey.username, password: try recoveryKey.srpPassword)
+        var begin = Svx_Auth_V1_BeginRecoveryRequest()
+        begin.username = recoveryKey.username
+        begin.srpAHex = Hex.encode(srp.publicKey)
+        let challenge = try await account.auth.call(AuthRPC.beginRecovery, begin, timeout: account.timeout)
+        let m1: [UInt8]
+        do {
+            m1 = try srp.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
+        } catch {
+            throw SVXClientError(.malformedResponse, "Auth sent an unusable recovery challenge: \(error)")
+        }
+        var finish = Svx_Auth_V1_FinishRecoveryRequest()
+        finish.loginID = challenge.loginID
+        finish.srpM1Hex = Hex.encode(m1)
+        let result = try await account.auth.call(AuthRPC.finishRecovery, finish, timeout: account.timeout)
+        do {
+            _ = try srp.verify(serverProof: try Hex.decode(result.srpM2Hex))
+        } catch {
+            throw SVXClientError(.serverProofMismatch, "the server could not prove it knows the recovery verifier: refusing the session")
+        }
+        let session = AuthenticatedSession(
+            username: recoveryKey.username, userID: result.userID, sessionID: result.sessionID, token: result.sessionToken,
+            expiresAt: Date(wireMilliseconds: result.expiresAtMs), credentialGeneration: result.credentialGeneration)
+        return RecoverySession(session: session, usableAt: Date(wireMilliseconds: result.usableAtMs))
+    }
+
+    /// Ends the user's pending recovery (from any session of the user). Returns whether one was pending.
+    public func cancel(session: AuthenticatedSession) async throws -> Bool {
+        try await account.auth.call(
+            AuthRPC.cancelRecovery, .init(), sessionToken: session.token, timeout: account.timeout
+        ).cancelled
+    }
+
+    /// The end of a recovery.
+    public struct Completed: Sendable {
+        /// The new Secret Key (same username): show it to the user once.
+        public let secretKey: SecretKey
+        /// A login with the new Secret Key and passphrase.
+        public let session: AuthenticatedSession
+        public let keys: UnlockedKeys
+        /// Sessions Auth ended (every session of the user, the recovery one included).
+        public let revokedSessions: Int
+    }
+
+    /// Completes a recovery once its delay has ended:
+    /// 1. the Keystore's recovery key is opened with the Recovery Key, and the KEK with it (checked against the
+    ///    Keystore's KEK check);
+    /// 2. a new Secret Key (same username) and `newPassphrase` give a new PDK; the KEK wrapped by it is staged in the
+    ///    Keystore under a new credential generation (a KEK proof by the recovered KEK);
+    /// 3. `keepSecretKey` is called with the new Secret Key: it must keep it (show it, write it) before Auth moves;
+    /// 4. Auth's CompleteRecovery sets the new verifier and generation, ends every session and deletes the recovery
+    ///    credential (a Recovery Key works once);
+    /// 5. a login with the new Secret Key and passphrase opens the keys; its unlock commits the change, and the Keystore
+    ///    then drops the spent recovery key.
+    ///
+    /// A stop before step 4 leaves the old credentials and the Recovery Key working (run it again); after it, the new
+    /// ones. If step 4 gets no answer (UNAVAILABLE, DEADLINE_EXCEEDED) its outcome is unknown: try the new Secret Key
+    /// and passphrase first.
+    public func complete(
+        _ recovery: RecoverySession, recoveryKey: RecoveryKey, newPassphrase: String,
+        keepSecretKey: @Sendable (SecretKey) throws -> Void,
+        progress: @Sendable (KeyringProgress) -> Void = { _ in }
+    ) async throws -> Completed {
+        let session = recovery.session
+        guard recoveryKey.username == session.username else {
+            throw SVXClientError(.invalidInput, "this Recovery Key belongs to \(recoveryKey.username), the recovery to \(session.username)")
+        }
+        guard !newPassphrase.isEmpty else { throw SVXClientError(.invalidInput, "the new passphrase is empty") }
+
+        // 1. The KEK, through the recovery key.
+        guard let stored = try await keyring.recoveryKey(session: session) else {
+            throw SVXClientError(.notFound, "the keystore holds no recovery key for this account")
+        }
+        let kek = try Self.openKEK(stored, recoveryKey: recoveryKey)
+
+        // 2. A new Secret Key and the KEK wrapped for it, staged.
+        let secretKey = try SecretKey.generate(username: session.username)
+        let pdk = try secretKey.passphraseDerivedKey(passphrase: newPassphrase)
+        var stage = Svx_Keystore_V1_StagePassphraseChangeRequest()
+        stage.kekVersion = stored.kekVersion
+        var kekBytes = kek.bytes
+        defer { secureZero(&kekBytes) }
+        stage.wrappedKek = try Cryppo.encrypt(kekBytes, key: pdk)
+        stage.derivation = KeyringClient.derivationArtefacts
+        let challenge = try await keyring.beginKEKProof(session: session)
+        stage.kekProof.challengeID = challenge.challengeID
+        stage.kekProof.signature = Data(
+            try KEKCheck.signingKey(for: kek).sign(
+                ProofTranscript.stagePassphraseChange(stage, userID: session.userID, nonce: challenge.nonce).bytes))
+        let staged = try await keyring.keystore.call(
+            KeystoreRPC.stagePassphraseChange, stage, sessionToken: session.token, timeout: keyring.timeout)
+        guard staged.credentialGeneration > session.credentialGeneration else {
+            throw SVXClientError(.malformedResponse, "the keystore staged the recovery under an old credential generation")
+        }
+
+        // 3. The new Secret Key is kept before Auth moves to it.
+        try keepSecretKey(secretKey)
+
+        // 4. Auth: the new verifier, every session ended, the Recovery Key spent.
+        let salt = try SecureRandom.bytes(count: 32)
+        var complete = Svx_Auth_V1_CompleteRecoveryRequest()
+        complete.srpSaltHex = Hex.encode(salt)
+        complete.srpVerifierHex = try account.parameters.paddedHex(
+            account.parameters.verifier(
+                salt: salt, username: session.username, password: try secretKey.srpPassword(passphrase: newPassphrase)))
+        complete.expectedGeneration = session.credentialGeneration
+        complete.newGeneration = staged.credentialGeneration
+        let completed = try await account.auth.call(
+            AuthRPC.completeRecovery, complete, sessionToken: session.token, timeout: account.timeout)
+
+        // 5. A login with the new credentials; its unlock commits the change.
+        do {
+            let credentials = CurrentCredentials(account: account, secretKey: secretKey, passphrase: newPassphrase)
+            let newSession = try await credentials.logIn()
+            let keys = try await keyring.unlock(session: newSession, pdk: pdk, credentials: credentials, progress: progress)
+            return Completed(
+                secretKey: secretKey, session: newSession.remembering(kekVersion: keys.kekVersion), keys: keys,
+                revokedSessions: Int(completed.revokedSessions))
+        } catch {
+            throw SVXClientError(
+                .keystoreInconsistent,
+                "the recovery is complete, but the first login with the new Secret Key failed (\(error)): run `svx login` with it")
+        }
+    }
+
+    /// The KEK from the Keystore's recovery key: the private key opened with the Recovery Key's wrapping key, the KEK
+    /// with the private key; refused unless the private key is the stored public key's, the KEK is the one the
+    /// Keystore's KEK check names, and the public key's MAC is that KEK's.
+    static func openKEK(_ stored: Svx_Keystore_V1_RecoveryKey, recoveryKey: RecoveryKey) throws -> SymmetricKey {
+        var pem: [UInt8]
+        do {
+            pem = try Cryppo.decrypt(stored.wrappedPrivateKey, key: try recoveryKey.wrappingKey())
+        } catch {
+            throw SVXClientError(
+                .keyUnwrapFailed, "this Recovery Key does not open the account's recovery key (was it replaced by a newer one?)")
+        }
+        defer { secureZero(&pem) }
+        let privateKey: RSAPrivateKey
+        do {
+            privateKey = try RSAPrivateKey(pem: String(decoding: pem, as: UTF8.self))
+        } catch {
+            throw SVXClientError(.keyUnwrapFailed, "the recovery private key is not a PEM RSA key")
+        }
+        guard (try? RSAPublicKey(pem: stored.publicKeyPem).pem) == (try? privateKey.publicKeyPEM) else {
+            throw SVXClientError(.keystoreInconsistent, "the keystore's recovery public key is not the recovery private key's")
+        }
+        var kekBytes: [UInt8]
+        do {
+            kekBytes = try Cryppo.decrypt(stored.kekRecoveryWrap, privateKey: privateKey)
+        } catch {
+            throw SVXClientError(.keyUnwrapFailed, "the recovery private key does not open the KEK the keystore holds for it")
+        }
+        defer { secureZero(&kekBytes) }
+        guard kekBytes.count == 32 else { throw SVXClientError(.keyUnwrapFailed, "the recovered KEK is not 32 bytes") }
+        let kek = SymmetricKey(bytes: kekBytes)
+        guard ConstantTime.equals(Array(stored.kekCheck), try KEKCheck.publicKey(for: kek)) else {
+            throw SVXClientError(.keystoreInconsistent, "the recovered KEK is not the account's current KEK (its KEK check differs)")
+        }
+        guard RecoveryKeyMAC.verify(Array(stored.publicKeyMac), publicKey: try privateKey.publicKey, kek: kek) else {
+            throw SVXClientError(.keystoreInconsistent, "the keystore's recovery public key is not bound to the account's KEK")
+        }
+        return kek
+    }
+}
