@@ -76,10 +76,12 @@ public struct AccountClient: Sendable {
         } catch {
             throw SVXClientError(.serverProofMismatch, "the server could not prove it knows the verifier: refusing the session")
         }
-        return AuthenticatedSession(
+        var session = AuthenticatedSession(
             username: username, userID: result.userID, sessionID: result.sessionID, token: result.sessionToken,
             expiresAt: Date(wireMilliseconds: result.expiresAtMs),
             credentialGeneration: result.credentialGeneration)
+        session.pendingRecovery = result.hasPendingRecovery ? PendingRecovery.from(result.pendingRecovery) : nil
+        return session
     }
 
     /// BeginLogin and the client's proof M1 for it: the first half of every SRP exchange (a login, or a credential

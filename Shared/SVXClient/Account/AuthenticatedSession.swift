@@ -16,6 +16,9 @@ public struct AuthenticatedSession: Sendable, Codable, Equatable {
     /// lower one: a Keystore serving old wraps back (a rollback) is noticed. A client carries it from one session
     /// of the user to the next (``remembering(_:)``).
     public var highestKEKVersion: UInt32
+    /// Set by a login when someone holds a recovery session of this user (docs/ADR-009-recovery.md): the owner
+    /// should be told, and can cancel it (``RecoveryClient/cancel(session:)``). Not kept with the session.
+    public var pendingRecovery: PendingRecovery? = nil
 
     public init(
         username: String, userID: String, sessionID: String, token: String, expiresAt: Date,

@@ -22,6 +22,11 @@ public struct SVXConnection: Sendable {
         KeyringClient(keystore: try client("Keystore", endpoints.keystore), timeout: timeout, keypairBits: keypairBits)
     }
 
+    /// Account recovery with a Recovery Key: Auth and the Keystore.
+    public func recovery(timeout: Duration = .seconds(30)) throws -> RecoveryClient {
+        RecoveryClient(account: try account(timeout: timeout), keyring: try keyring(timeout: timeout))
+    }
+
     /// Items, templates and attachments at the Vault.
     public func vault(timeout: Duration = .seconds(30)) throws -> VaultClient {
         VaultClient(vault: try client("Vault", endpoints.vault), timeout: timeout)

@@ -44,9 +44,15 @@ struct LoginCommand: AsyncParsableCommand {
         }
         try state.saveSession(session)
         if options.json {
-            try printJSON(["username": session.username, "user_id": session.userID, "session_expires_at": session.expiresAt.iso8601])
+            var object: [String: Any] = [
+                "username": session.username, "user_id": session.userID, "session_expires_at": session.expiresAt.iso8601,
+            ]
+            if let pending = session.pendingRecovery { object["pending_recovery"] = pendingJSON(pending) }
+            try printJSON(object)
         } else {
             Terminal.printLine("Logged in as \(session.username) until \(session.expiresAt.iso8601).")
         }
+        // Someone proved this account's Recovery Key: the owner hears of it at every login until it ends.
+        if let pending = session.pendingRecovery { Terminal.printError(pendingWarning(pending)) }
     }
 }

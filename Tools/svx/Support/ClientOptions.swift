@@ -49,6 +49,9 @@ struct ClientOptions: ParsableArguments {
 
     func vaultClient() throws -> VaultClient { try connection.vault() }
 
+    /// Account recovery: Auth and the Keystore.
+    func recoveryClient() throws -> RecoveryClient { try connection.recovery() }
+
     /// RSA-4096 connection keypairs, as Meeco's SDK makes them.
     func sharingClient() throws -> SharingClient { try connection.sharing() }
 

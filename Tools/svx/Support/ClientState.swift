@@ -9,6 +9,7 @@ import SVXClient
 /// `$SVX_HOME`, else `$XDG_CONFIG_HOME/svx`, else `~/.config/svx` (mode 0700).
 ///
 /// - `session.json` (0600): the current session, including its bearer token. Removed by `svx logout`.
+/// - `recovery.json` (0600): the RECOVERY session of a recovery started here, until `svx recovery complete`.
 /// - `secret-key` (0600): the Secret Key, ONLY when the user asked for it with `--remember-secret-key`.
 ///   By default svx does not keep it: it is one of the two factors, and a copy on disk is one more
 ///   place to lose it from. Without it, `svx login` asks for it.
@@ -26,6 +27,8 @@ struct ClientState {
     }
 
     var sessionFile: URL { directory.appendingPathComponent("session.json") }
+    /// The RECOVERY session of a recovery started on this device (`svx recovery start`), until it is completed.
+    var recoveryFile: URL { directory.appendingPathComponent("recovery.json") }
     var secretKeyFile: URL { directory.appendingPathComponent("secret-key") }
 
     func loadSession() throws -> AuthenticatedSession {
@@ -51,6 +54,32 @@ struct ClientState {
     func removeSession() throws {
         guard unlink(sessionFile.path) == 0 || errno == ENOENT else {
             throw CLIError("cannot remove \(sessionFile.path): \(String(cString: strerror(errno)))")
+        }
+    }
+
+    func loadRecovery() throws -> RecoverySession {
+        guard let data = try? Data(contentsOf: recoveryFile) else {
+            throw CLIError("no recovery started here (run `svx recovery start`)")
+        }
+        do {
+            let decoder = JSONDecoder()
+            decoder.dateDecodingStrategy = .iso8601
+            return try decoder.decode(RecoverySession.self, from: data)
+        } catch {
+            throw CLIError("\(recoveryFile.path) is unreadable; run `svx recovery start` again")
+        }
+    }
+
+    func saveRecovery(_ recovery: RecoverySession) throws {
+        let encoder = JSONEncoder()
+        encoder.dateEncodingStrategy = .iso8601
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try writePrivate(try encoder.encode(recovery), to: recoveryFile)
+    }
+
+    func removeRecovery() throws {
+        guard unlink(recoveryFile.path) == 0 || errno == ENOENT else {
+            throw CLIError("cannot remove \(recoveryFile.path): \(String(cString: strerror(errno)))")
         }
     }
 

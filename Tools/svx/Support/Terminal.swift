@@ -83,6 +83,13 @@ enum Terminal {
         return text
     }
 
+    /// A yes/no question on the terminal (stderr prompt, stdin answer): yes unless the answer starts with n or N.
+    static func confirm(_ prompt: String) -> Bool {
+        FileHandle.standardError.write(Data(prompt.utf8))
+        guard let answer = readLine(strippingNewline: true) else { return false }
+        return !answer.trimmingCharacters(in: .whitespaces).lowercased().hasPrefix("n")
+    }
+
     private static func prompted(_ prompt: String) throws -> String {
         FileHandle.standardError.write(Data(prompt.utf8))
         var old = termios()
