@@ -14,7 +14,8 @@ import SVXRPC
 /// - ``begin(recoveryKey:)`` proves the Recovery Key to Auth and gets a RECOVERY session, usable after Auth's delay;
 ///   the owner sees it at every login and can ``cancel(session:)`` it.
 /// - ``complete(_:recoveryKey:newPassphrase:keepSecretKey:progress:)`` opens the KEK with the Recovery Key, wraps it
-///   for a new Secret Key and passphrase (the KEK stays: nothing is re-encrypted), moves Auth to them, and logs in.
+///   for a new Secret Key and passphrase (the KEK stays: nothing is re-encrypted), moves Auth to them, and logs in
+///   (its steps: ``stage(_:recoveryKey:newPassphrase:)``, ``completeAtAuth(_:)``, ``logIn(_:progress:)``).
 public struct RecoveryClient: Sendable {
     /// Bits of the recovery keypair (the Keystore accepts exactly 4096).
     public static let keypairBits = 4096
@@ -140,6 +141,16 @@ public struct RecoveryClient: Sendable {
         ).cancelled
     }
 
+    /// A recovery between the Keystore's stage and Auth's CompleteRecovery.
+    public struct Staged: Sendable {
+        public let recovery: RecoverySession
+        /// The new Secret Key (same username).
+        public let secretKey: SecretKey
+        let newPassphrase: String
+        /// The credential generation the Keystore staged the new wrap under.
+        public let newGeneration: UInt64
+    }
+
     /// The end of a recovery.
     public struct Completed: Sendable {
         /// The new Secret Key (same username): show it to the user once.
@@ -151,38 +162,46 @@ public struct RecoveryClient: Sendable {
         public let revokedSessions: Int
     }
 
-    /// Completes a recovery once its delay has ended:
-    /// 1. the Keystore's recovery key is opened with the Recovery Key, and the KEK with it (checked against the
-    ///    Keystore's KEK check);
-    /// 2. a new Secret Key (same username) and `newPassphrase` give a new PDK; the KEK wrapped by it is staged in the
-    ///    Keystore under a new credential generation (a KEK proof by the recovered KEK);
-    /// 3. `keepSecretKey` is called with the new Secret Key: it must keep it (show it, write it) before Auth moves;
-    /// 4. Auth's CompleteRecovery sets the new verifier and generation, ends every session and deletes the recovery
-    ///    credential (a Recovery Key works once);
-    /// 5. a login with the new Secret Key and passphrase opens the keys; its unlock commits the change, and the Keystore
-    ///    then drops the spent recovery key.
+    /// Completes a recovery once its delay has ended: ``stage(_:recoveryKey:newPassphrase:)``, then `keepSecretKey`
+    /// with the new Secret Key (it must keep it, show it or write it, before Auth moves to it), then
+    /// ``completeAtAuth(_:)`` and ``logIn(_:progress:)``.
     ///
-    /// A stop before step 4 leaves the old credentials and the Recovery Key working (run it again); after it, the new
-    /// ones. If step 4 gets no answer (UNAVAILABLE, DEADLINE_EXCEEDED) its outcome is unknown: try the new Secret Key
-    /// and passphrase first.
+    /// A stop before Auth's step leaves the old credentials and the Recovery Key working (run it again); after it, the
+    /// new ones. If Auth's step gets no answer (UNAVAILABLE, DEADLINE_EXCEEDED) its outcome is unknown: try the new
+    /// Secret Key and passphrase first.
     public func complete(
         _ recovery: RecoverySession, recoveryKey: RecoveryKey, newPassphrase: String,
         keepSecretKey: @Sendable (SecretKey) throws -> Void,
         progress: @Sendable (KeyringProgress) -> Void = { _ in }
     ) async throws -> Completed {
+        let staged = try await stage(recovery, recoveryKey: recoveryKey, newPassphrase: newPassphrase)
+        try keepSecretKey(staged.secretKey)
+        let revoked = try await completeAtAuth(staged)
+        do {
+            let (session, keys) = try await logIn(staged, progress: progress)
+            return Completed(secretKey: staged.secretKey, session: session, keys: keys, revokedSessions: revoked)
+        } catch {
+            throw SVXClientError(
+                .keystoreInconsistent,
+                "the recovery is complete, but the first login with the new Secret Key failed (\(error)): run `svx login` with it")
+        }
+    }
+
+    /// Steps 1-2: the Keystore's recovery key opened with the Recovery Key, and the KEK with it (checked against the
+    /// Keystore's KEK check and the public key's MAC); a new Secret Key (same username) and `newPassphrase` give a new
+    /// PDK, and the KEK wrapped by it is staged in the Keystore under a new credential generation (a KEK proof by the
+    /// recovered KEK). Nothing changes at Auth: the old credentials and the Recovery Key still work.
+    public func stage(_ recovery: RecoverySession, recoveryKey: RecoveryKey, newPassphrase: String) async throws -> Staged {
         let session = recovery.session
         guard recoveryKey.username == session.username else {
             throw SVXClientError(.invalidInput, "this Recovery Key belongs to \(recoveryKey.username), the recovery to \(session.username)")
         }
         guard !newPassphrase.isEmpty else { throw SVXClientError(.invalidInput, "the new passphrase is empty") }
-
-        // 1. The KEK, through the recovery key.
         guard let stored = try await keyring.recoveryKey(session: session) else {
             throw SVXClientError(.notFound, "the keystore holds no recovery key for this account")
         }
         let kek = try Self.openKEK(stored, recoveryKey: recoveryKey)
 
-        // 2. A new Secret Key and the KEK wrapped for it, staged.
         let secretKey = try SecretKey.generate(username: session.username)
         let pdk = try secretKey.passphraseDerivedKey(passphrase: newPassphrase)
         var stage = Svx_Keystore_V1_StagePassphraseChangeRequest()
@@ -201,35 +220,40 @@ public struct RecoveryClient: Sendable {
         guard staged.credentialGeneration > session.credentialGeneration else {
             throw SVXClientError(.malformedResponse, "the keystore staged the recovery under an old credential generation")
         }
+        return Staged(
+            recovery: recovery, secretKey: secretKey, newPassphrase: newPassphrase, newGeneration: staged.credentialGeneration)
+    }
 
-        // 3. The new Secret Key is kept before Auth moves to it.
-        try keepSecretKey(secretKey)
-
-        // 4. Auth: the new verifier, every session ended, the Recovery Key spent.
+    /// Step 4: Auth's CompleteRecovery sets the new verifier and generation, ends every session of the user and deletes
+    /// the recovery credential (a Recovery Key works once). Returns how many sessions ended.
+    public func completeAtAuth(_ staged: Staged) async throws -> Int {
+        let session = staged.recovery.session
         let salt = try SecureRandom.bytes(count: 32)
         var complete = Svx_Auth_V1_CompleteRecoveryRequest()
         complete.srpSaltHex = Hex.encode(salt)
         complete.srpVerifierHex = try account.parameters.paddedHex(
             account.parameters.verifier(
-                salt: salt, username: session.username, password: try secretKey.srpPassword(passphrase: newPassphrase)))
+                salt: salt, username: session.username,
+                password: try staged.secretKey.srpPassword(passphrase: staged.newPassphrase)))
         complete.expectedGeneration = session.credentialGeneration
-        complete.newGeneration = staged.credentialGeneration
-        let completed = try await account.auth.call(
-            AuthRPC.completeRecovery, complete, sessionToken: session.token, timeout: account.timeout)
+        complete.newGeneration = staged.newGeneration
+        return Int(
+            try await account.auth.call(
+                AuthRPC.completeRecovery, complete, sessionToken: session.token, timeout: account.timeout
+            ).revokedSessions)
+    }
 
-        // 5. A login with the new credentials; its unlock commits the change.
-        do {
-            let credentials = CurrentCredentials(account: account, secretKey: secretKey, passphrase: newPassphrase)
-            let newSession = try await credentials.logIn()
-            let keys = try await keyring.unlock(session: newSession, pdk: pdk, credentials: credentials, progress: progress)
-            return Completed(
-                secretKey: secretKey, session: newSession.remembering(kekVersion: keys.kekVersion), keys: keys,
-                revokedSessions: Int(completed.revokedSessions))
-        } catch {
-            throw SVXClientError(
-                .keystoreInconsistent,
-                "the recovery is complete, but the first login with the new Secret Key failed (\(error)): run `svx login` with it")
-        }
+    /// Step 5: a login with the new Secret Key and passphrase, and the keys opened; the unlock commits the change, and
+    /// the Keystore then drops the spent recovery key.
+    public func logIn(
+        _ staged: Staged, progress: @Sendable (KeyringProgress) -> Void = { _ in }
+    ) async throws -> (AuthenticatedSession, UnlockedKeys) {
+        let credentials = CurrentCredentials(account: account, secretKey: staged.secretKey, passphrase: staged.newPassphrase)
+        let session = try await credentials.logIn()
+        let keys = try await keyring.unlock(
+            session: session, pdk: try staged.secretKey.passphraseDerivedKey(passphrase: staged.newPassphrase),
+            credentials: credentials, progress: progress)
+        return (session.remembering(kekVersion: keys.kekVersion), keys)
     }
 
     /// The KEK from the Keystore's recovery key: the private key opened with the Recovery Key's wrapping key, the KEK
