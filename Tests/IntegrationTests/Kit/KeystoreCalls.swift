@@ -42,6 +42,29 @@ extension TestUser {
         return request
     }
 
+    /// `request` with a KEK proof: a fresh nonce (BeginKEKProof) and the signature by `kek`'s check key.
+    func proved(
+        _ request: Svx_Keystore_V1_PutRecoveryKeyRequest, kek: SymmetricKey
+    ) async throws -> Svx_Keystore_V1_PutRecoveryKeyRequest {
+        var request = request
+        request.kekProof = try await kekProof(kek: kek) { challengeID, nonce in
+            var bound = request
+            bound.kekProof.challengeID = challengeID
+            return ProofTranscript.putRecoveryKey(bound, userID: userID, nonce: nonce)
+        }
+        return request
+    }
+
+    /// Enrols `recoveryKey` as the SDK does (``Svx_Keystore_V1_PutRecoveryKeyRequest/init(_:rwk:kek:kekVersion:)``),
+    /// proved by `kek`; returns PutRecoveryKey's `replaced`.
+    @discardableResult
+    func putRecoveryKey(_ recoveryKey: RSAPrivateKey, rwk: SymmetricKey, kek: SymmetricKey, kekVersion: UInt32 = 1)
+        async throws -> Bool
+    {
+        let request = try Svx_Keystore_V1_PutRecoveryKeyRequest(recoveryKey, rwk: rwk, kek: kek, kekVersion: kekVersion)
+        return try await call(KeystoreRPC.putRecoveryKey, try await proved(request, kek: kek)).replaced
+    }
+
     /// A fresh challenge (BeginKEKProof) and the signature by `kek`'s check key of the transcript made with its id and
     /// nonce.
     private func kekProof(
@@ -239,6 +262,27 @@ extension Svx_Keystore_V1_RotateKEKRequest {
         newKekCheck = Data(try KEKCheck.publicKey(for: newKEK))
         self.deks = try deks.map { .init(id: $0.id, wrapped: try Cryppo.encrypt($0.key, key: newKEK)) }
         self.keypairs = try keypairs.map { .init(id: $0.id, wrapped: try Cryppo.encrypt(Array($0.pem.utf8), key: newKEK)) }
+    }
+}
+
+extension Svx_Keystore_V1_PutRecoveryKeyRequest {
+    /// `recoveryKey` as the SDK enrols it: its public key, its PKCS#1 PEM wrapped by `rwk` (the key derived from the
+    /// Recovery Key), and `kek` wrapped by its public key (Rsa4096).
+    init(_ recoveryKey: RSAPrivateKey, rwk: SymmetricKey, kek: SymmetricKey, kekVersion: UInt32 = 1) throws {
+        self.init()
+        publicKeyPem = try recoveryKey.publicKeyPEM
+        wrappedPrivateKey = try Cryppo.encrypt(Array(try recoveryKey.pem.utf8), key: rwk)
+        kekRecoveryWrap = try Cryppo.encrypt(kek.bytes, publicKey: try recoveryKey.publicKey)
+        self.kekVersion = kekVersion
+    }
+}
+
+extension Svx_Keystore_V1_RecoveryKey {
+    /// The KEK this recovery key wraps, opened as a recovering client does: `rwk` opens the private key, which opens
+    /// the KEK.
+    func openedKEK(rwk: SymmetricKey) throws -> [UInt8] {
+        let privateKey = try RSAPrivateKey(pem: String(decoding: try Cryppo.decrypt(wrappedPrivateKey, key: rwk), as: UTF8.self))
+        return try Cryppo.decrypt(kekRecoveryWrap, privateKey: privateKey)
     }
 }
 
