@@ -27,6 +27,15 @@ import Testing
             "SELECT count(*) FROM keystore.recovery_keys WHERE user_id = $1::uuid", user.userID)[0].decode(Int64.self, at: 0)
     }
 
+    /// The generation that spent `user`'s recovery key (nil: unused), read in the database.
+    func spentBy(_ stack: TestStack, _ user: TestUser) throws -> Int64? {
+        let connection = try stack.database.connect()
+        defer { connection.close() }
+        return try connection.query(
+            "SELECT spent_by_generation FROM keystore.recovery_keys WHERE user_id = $1::uuid", user.userID
+        )[0].decode(Int64?.self, at: 0)
+    }
+
     @Test func anEnrolledRecoveryKeyReadsBackAndOpensTheKEK() async throws {
         let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
@@ -264,13 +273,52 @@ import Testing
         #expect(try await user.call(KeystoreRPC.commitPassphraseChange, .init(generation: staged)).removedWraps == 1)
 
         #expect(try await user.call(KeystoreRPC.getRecoveryKey, .init()).recoveryKey == enrolled)
-        let spent = try {
+        #expect(try spentBy(stack, user) == nil)
+    }
+
+    /// CommitPassphraseChange deletes the recovery key spent by exactly the generation Auth is at, and no other. A
+    /// RECOVERY session's stage (which sets `spent_by_generation`) needs Auth's recovery methods: here the mark is set
+    /// in the database, as that stage leaves it, on wraps staged by a full session.
+    @Test func theCommitDeletesOnlyTheRecoveryKeySpentByItsGeneration() async throws {
+        let stack = try await TestStack.start([.auth, .keystore])
+        defer { stack.stop() }
+        let user = try await stack.newUser()
+        let (kek, _, _) = try await user.createKEK()
+        try await user.putRecoveryKey(Self.recoveryKey, rwk: try SymmetricKey.random(), kek: kek)
+        func markSpent(_ generation: Int64?) throws {
             let connection = try stack.database.connect()
             defer { connection.close() }
-            return try connection.query(
-                "SELECT spent_by_generation FROM keystore.recovery_keys WHERE user_id = $1::uuid", user.userID
-            )[0].decode(Int64?.self, at: 0)
-        }()
-        #expect(spent == nil)
+            _ = try connection.execute(
+                "UPDATE keystore.recovery_keys SET spent_by_generation = $2 WHERE user_id = $1::uuid", user.userID, generation)
+        }
+        func stage() async throws -> UInt64 {
+            let wrapped = try Cryppo.encrypt(kek.bytes, key: try SymmetricKey.random())
+            return try await user.call(
+                KeystoreRPC.stagePassphraseChange, try await user.proved(.init(kekVersion: 1, wrappedKek: wrapped), kek: kek)
+            ).credentialGeneration
+        }
+
+        // PutRecoveryKey clears the mark.
+        try markSpent(7)
+        #expect(try await user.putRecoveryKey(Self.recoveryKey, rwk: try SymmetricKey.random(), kek: kek) == true)
+        #expect(try storedRecoveryKeys(stack, user) == 1)
+        #expect(try spentBy(stack, user) == nil)
+
+        // A recovery stage abandoned at 2; a normal change staged at 3 commits past it: the key stays.
+        let abandoned = try await stage()
+        try markSpent(Int64(abandoned))
+        let normal = try await stage()
+        #expect((abandoned, normal) == (2, 3))
+        _ = try await user.changeVerifier(to: "second", expected: 1, new: normal)
+        _ = try await user.call(KeystoreRPC.commitPassphraseChange, .init(generation: normal))
+        #expect(try storedRecoveryKeys(stack, user) == 1)
+
+        // The change the "recovery" staged reaches Auth: its commit deletes the key.
+        let recovered = try await stage()
+        try markSpent(Int64(recovered))
+        _ = try await user.changeVerifier(to: "third", expected: normal, new: recovered, current: "second")
+        _ = try await user.call(KeystoreRPC.commitPassphraseChange, .init(generation: recovered))
+        #expect(try storedRecoveryKeys(stack, user) == 0)
+        #expect(await user.failure(KeystoreRPC.getRecoveryKey, .init())?.code == .notFound)
     }
 }
