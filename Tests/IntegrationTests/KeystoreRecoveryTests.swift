@@ -276,6 +276,48 @@ import Testing
         #expect(try spentBy(stack, user) == nil)
     }
 
+    /// The documented restore (scripts/keystore-restore-kek.sql) puts back the recovery wrap of the restored version
+    /// when it was made for the recovery key the user has now, and lists the recovery key when it was not.
+    @Test func theRestorePutsBackTheRecoveryWrapOfTheRestoredVersion() async throws {
+        let stack = try await TestStack.start([.auth, .keystore])
+        defer { stack.stop() }
+        let user = try await stack.newUser()
+        let (kek, pdk, _) = try await user.createKEK()
+        let rwk = try SymmetricKey.random()
+        try await user.putRecoveryKey(Self.recoveryKey, rwk: rwk, kek: kek)
+        func rotate(from version: UInt32, current: SymmetricKey, to next: SymmetricKey) async throws {
+            var request = try Svx_Keystore_V1_RotateKEKRequest(
+                expected: version, generation: user.credentialGeneration, newKEK: next, pdk: pdk, deks: [], keypairs: [])
+            request.kekRecoveryWrap = try Cryppo.encrypt(next.bytes, publicKey: try Self.recoveryKey.publicKey)
+            #expect(try await user.call(KeystoreRPC.rotateKEK, try await user.proved(request, kek: current)).kekVersion == version + 1)
+        }
+        let second = try SymmetricKey.random()
+        try await rotate(from: 1, current: kek, to: second)
+        let broken = try SymmetricKey.random()  // say, a KEK whose wraps turned out to open nothing
+        try await rotate(from: 2, current: second, to: broken)
+
+        let restored = try stack.database.restoreKEK(userID: user.userID, version: 2, generation: 1)
+        #expect(restored.status == 0, "\(restored.output)")
+        #expect(!restored.output.contains("recovery_key"), "\(restored.output)")
+        let key = try await user.call(KeystoreRPC.getRecoveryKey, .init()).recoveryKey
+        #expect(key.kekVersion == 4)
+        #expect(key.kekCheck == Data(try KEKCheck.publicKey(for: second)))
+        #expect(try key.openedKEK(rwk: rwk) == second.bytes)
+
+        // Rotated again, then enrolled anew (another Recovery Key): the kept wrap of version 4 was made for the
+        // earlier enrolment, so the restore leaves the recovery key alone and lists it.
+        let third = try SymmetricKey.random()
+        try await rotate(from: 4, current: second, to: third)
+        let newRWK = try SymmetricKey.random()
+        try await user.putRecoveryKey(Self.recoveryKey, rwk: newRWK, kek: third, kekVersion: 5)
+        let again = try stack.database.restoreKEK(userID: user.userID, version: 4, generation: 1)
+        #expect(again.status == 0, "\(again.output)")
+        #expect(again.output.contains("recovery_key"), "\(again.output)")
+        let left = try await user.call(KeystoreRPC.getRecoveryKey, .init()).recoveryKey
+        #expect(left.kekVersion == 5)
+        #expect(try left.openedKEK(rwk: newRWK) == third.bytes)
+    }
+
     /// CommitPassphraseChange deletes the recovery key spent by exactly the generation Auth is at, and no other. A
     /// RECOVERY session's stage (which sets `spent_by_generation`) needs Auth's recovery methods: here the mark is set
     /// in the database, as that stage leaves it, on wraps staged by a full session.
