@@ -145,7 +145,7 @@ extension KeystoreService {
             let enrolled = try Self.requireRecoveryWrapIfEnrolled(db, userID: userID, recoveryWrap)
             // The wraps being replaced, and the old KEK's wraps below, are kept aside (not deleted) for the retention:
             // the expired ones go first, then at most the quota of rotations' key wraps are kept (a rotation of a
-            // user without keys keeps none).
+            // user without keys or a recovery key keeps none).
             _ = try Self.purgeSupersededWraps(db, userID: userID, retentionDays: configuration.wrapRetentionDays)
             if !deks.isEmpty || !keypairs.isEmpty || enrolled {
                 try requireRoomToKeepWraps(db, userID: userID)
