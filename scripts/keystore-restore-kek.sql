@@ -30,7 +30,9 @@ WHERE user_id = :'user_id' AND kek_version = :version AND credential_generation 
 INSERT INTO keystore.superseded_key_wraps (user_id, key_kind, key_id, kek_version, wrapped_key)
     SELECT user_id, 'dek', dek_id, kek_version, wrapped_dek FROM keystore.data_encryption_keys WHERE user_id = :'user_id'
     UNION ALL
-    SELECT user_id, 'private_key', keypair_id, kek_version, wrapped_private_key FROM keystore.keypairs WHERE user_id = :'user_id';
+    SELECT user_id, 'private_key', keypair_id, kek_version, wrapped_private_key FROM keystore.keypairs WHERE user_id = :'user_id'
+    UNION ALL
+    SELECT user_id, 'recovery_wrap', user_id, kek_version, kek_recovery_wrap FROM keystore.recovery_keys WHERE user_id = :'user_id';
 WITH gone AS (DELETE FROM keystore.kek_wraps WHERE user_id = :'user_id' RETURNING *)
 INSERT INTO keystore.superseded_kek_wraps (
         user_id, credential_generation, kek_version, wrapped_kek, derivation_algorithm, derivation_salt_source,
@@ -53,6 +55,14 @@ FROM (SELECT DISTINCT ON (key_id) key_id, wrapped_key FROM keystore.superseded_k
       WHERE user_id = :'user_id' AND key_kind = 'private_key' AND kek_version = :version
       ORDER BY key_id, superseded_at DESC) s
 WHERE k.user_id = :'user_id' AND k.keypair_id = s.key_id;
+-- The recovery key's wrap of :version, if it was made for the recovery key the user has now (enrolled before the wrap
+-- was kept aside; PutRecoveryKey resets created_at when it replaces the key).
+UPDATE keystore.recovery_keys r
+SET kek_recovery_wrap = s.wrapped_key, kek_version = :current_version + 1, updated_at = now()
+FROM (SELECT wrapped_key, superseded_at FROM keystore.superseded_key_wraps
+      WHERE user_id = :'user_id' AND key_kind = 'recovery_wrap' AND kek_version = :version
+      ORDER BY superseded_at DESC LIMIT 1) s
+WHERE r.user_id = :'user_id' AND r.created_at <= s.superseded_at;
 INSERT INTO keystore.kek_wraps (
         user_id, credential_generation, kek_version, wrapped_kek, derivation_algorithm, derivation_salt_source,
         derivation_iterations, derivation_key_length, derivation_version)
@@ -73,9 +83,13 @@ DELETE FROM keystore.kek_proof_challenges WHERE user_id = :'user_id';
 COMMIT;
 \set QUIET off
 -- Keys with no kept wrap of :version (made after it was replaced) stay wrapped by the KEK that was undone: listed
--- here, they cannot be opened with the restored KEK.
+-- here, they cannot be opened with the restored KEK (a recovery key listed opens the undone KEK: the user enrols
+-- a new one).
 SELECT 'dek' AS kind, dek_id AS key_id, kek_version FROM keystore.data_encryption_keys
 WHERE user_id = :'user_id' AND kek_version <> :current_version + 1
 UNION ALL
 SELECT 'keypair', keypair_id, kek_version FROM keystore.keypairs
+WHERE user_id = :'user_id' AND kek_version <> :current_version + 1
+UNION ALL
+SELECT 'recovery_key', user_id, kek_version FROM keystore.recovery_keys
 WHERE user_id = :'user_id' AND kek_version <> :current_version + 1;

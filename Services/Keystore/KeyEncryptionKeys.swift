@@ -141,7 +141,9 @@ extension KeystoreService {
 
     /// Step 1: the current KEK wrapped by the new PDK, under a generation above every one used so far (so a
     /// generation is never reused, and an abandoned staged change is passed over, never revived). Needs a proof
-    /// of possession of the current KEK: a stolen session cannot stage a wrap that opens nothing.
+    /// of possession of the current KEK: a stolen session cannot stage a wrap that opens nothing. A RECOVERY
+    /// session may stage too (it opened the KEK with the recovery key): only while the user has a recovery key,
+    /// which the stage marks spent by the new generation (``markRecoveryKeySpent(_:userID:generation:)``).
     func stagePassphraseChange(
         _ request: Svx_Keystore_V1_StagePassphraseChangeRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -180,6 +182,9 @@ extension KeystoreService {
             // Above every generation seen, so none is ever reused; generations are bounded far below Int64.max.
             let (generation, overflow) = max(try existing.decode(Int64.self, at: 1), current).addingReportingOverflow(1)
             guard !overflow else { throw RPCStatus(.failedPrecondition, "no credential generation is left for this user") }
+            if session.scope == .recovery {
+                try Self.markRecoveryKeySpent(db, userID: userID, generation: generation)
+            }
             _ = try Self.insertWrap(
                 db, userID: userID, generation: generation, kekVersion: kekVersion, wrappedKEK: wrapped,
                 derivation: derivation, stagedFrom: current)
@@ -187,6 +192,7 @@ extension KeystoreService {
         }
         context.logger.info("passphrase change staged", metadata: [
             "user_id": "\(session.userID)", "credential_generation": "\(staged)",
+            "recovery": "\(session.scope == .recovery)",
         ])
         var response = Svx_Keystore_V1_StagePassphraseChangeResponse()
         response.credentialGeneration = UInt64(staged)
@@ -194,7 +200,9 @@ extension KeystoreService {
     }
 
     /// Step 3 (and part of every login): Auth is at `credential_generation` (asked just now), so every wrap of
-    /// an earlier generation can go. Nothing is deleted unless the wrap of Auth's current generation exists.
+    /// an earlier generation can go. Nothing is deleted unless the wrap of Auth's current generation exists. A
+    /// recovery key spent by exactly Auth's current generation (a RECOVERY session staged it and the recovery
+    /// completed) is deleted in the same transaction.
     func commitPassphraseChange(
         _ request: Svx_Keystore_V1_CommitPassphraseChangeRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -215,11 +223,13 @@ extension KeystoreService {
             SELECT EXISTS (SELECT 1 FROM keystore.users WHERE user_id = $1),
                    EXISTS (SELECT 1 FROM keystore.kek_wraps w WHERE w.user_id = $1 AND w.credential_generation <> $2
                            AND NOT (\(Self.liveStagedWrap)))
+                   OR EXISTS (SELECT 1 FROM keystore.recovery_keys WHERE user_id = $1 AND spent_by_generation = $2)
             """, userID, current, Self.stagedWrapLifetimeMilliseconds)[0]
         guard try look.decode(Bool.self, at: 0) else {
             throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
         }
-        let removed = try !look.decode(Bool.self, at: 1) ? 0 : try worker.database.transaction { db -> Int in
+        let (removed, recoveryKeySpent) = try !look.decode(Bool.self, at: 1) ? (0, false) : try worker.database.transaction {
+            db -> (Int, Bool) in
             guard try Self.lockedKEKVersion(db, userID, exclusive: true) != nil else {
                 throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
             }
@@ -230,7 +240,15 @@ extension KeystoreService {
                     .failedPrecondition, "there is no KEK wrap for the current credential generation \(current)",
                     details: ["field": "credential_generation"])
             }
-            return try deleteDeadWraps(db, userID: userID, current: current)
+            return (
+                try deleteDeadWraps(db, userID: userID, current: current),
+                try Self.deleteSpentRecoveryKey(db, userID: userID, generation: current)
+            )
+        }
+        if recoveryKeySpent {
+            context.logger.notice("recovery key spent", metadata: [
+                "user_id": "\(session.userID)", "credential_generation": "\(current)",
+            ])
         }
         if removed > 0 {
             context.logger.info("passphrase change committed", metadata: [

@@ -38,6 +38,35 @@ enum KeyValidation {
                     bytes: minimumPrivateKeyBytes...maximumPrivateKeyBytes, what: "a PEM private key")
     }
 
+    /// The size of a recovery key, in bits (docs/ADR-004-keystore.md, "Recovery key").
+    static let recoveryKeyBits = 4096
+    /// A PKCS#1 PEM of an RSA-4096 private key is ~3.2 KB (PKCS#8 ~3.3 KB); its wrapped string ~4.5 KB.
+    static let recoveryPrivateKeyBytes = 1024...8192
+    static let maximumWrappedRecoveryPrivateKeyCharacters = 12 * 1024
+
+    /// A recovery key's public half: an RSA SPKI PEM of exactly ``recoveryKeyBits`` bits; returns its canonical PEM
+    /// (what is stored).
+    static func recoveryPublicKeyPEM(_ text: String, field: String = "public_key_pem") throws(RPCStatus) -> String {
+        let (key, pem) = try FieldValidation.rsaPublicKey(text, field: field)
+        guard key.bits == recoveryKeyBits else {
+            throw invalid(field, "\(field) is an RSA key of \(key.bits) bits: a recovery key has \(recoveryKeyBits)")
+        }
+        return pem
+    }
+
+    /// A recovery key's private half (its PEM) wrapped with AES-256-GCM by the key derived from the Recovery Key.
+    static func wrappedRecoveryPrivateKey(_ text: String, field: String = "wrapped_private_key") throws(RPCStatus) -> String {
+        try wrapped(text, field: field, maximumCharacters: maximumWrappedRecoveryPrivateKeyCharacters,
+                    bytes: recoveryPrivateKeyBytes, what: "an RSA-4096 PEM private key")
+    }
+
+    /// The KEK wrapped by a recovery public key: an `Rsa4096` Cryppo string whose ciphertext is exactly the size of
+    /// an RSA-4096 modulus.
+    static func kekRecoveryWrap(_ text: String, field: String = "kek_recovery_wrap") throws(RPCStatus) -> String {
+        try FieldValidation.rsaString(text, field: field, modulusBytes: recoveryKeyBits / 8)
+        return text
+    }
+
     private static func wrapped(
         _ text: String, field: String, maximumCharacters: Int, bytes: ClosedRange<Int>, what: String
     ) throws(RPCStatus) -> String {

@@ -7,7 +7,8 @@ import SVXStore
 import Synchronization
 
 /// Every Keystore method (handlers by concern: KeyEncryptionKeys, KEKProofs, DataEncryptionKeys, Keypairs,
-/// Rotation, SupersededWraps).
+/// Rotation, SupersededWraps, RecoveryKeys). A RECOVERY session reaches only BeginKEKProof, StagePassphraseChange and
+/// GetRecoveryKey (SVXService refuses it everywhere else).
 /// docs/ADR-004-keystore.md.
 ///
 /// Concurrency: every write that depends on the KEK version locks the user's `keystore.users` row: creations
@@ -30,7 +31,8 @@ final class KeystoreService: Sendable {
     func register(_ routes: ServiceRoutes) {
         routes.registerAuthenticated(KeystoreRPC.createKEK, freshSession: true) { [self] in try createKEK($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.getKEK) { [self] in try getKEK($0, $1, $2, $3) }
-        routes.registerAuthenticated(KeystoreRPC.stagePassphraseChange, freshSession: true) { [self] in
+        // A usable RECOVERY session may prove the KEK it opened with the recovery key and stage the new passphrase's wrap.
+        routes.registerAuthenticated(KeystoreRPC.stagePassphraseChange, freshSession: true, recovery: true) { [self] in
             try stagePassphraseChange($0, $1, $2, $3)
         }
         routes.registerAuthenticated(KeystoreRPC.commitPassphraseChange, freshSession: true) { [self] in
@@ -45,8 +47,15 @@ final class KeystoreService: Sendable {
         routes.registerAuthenticated(KeystoreRPC.listKeypairs) { [self] in try listKeypairs($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.deleteKeypair) { [self] in try deleteKeypair($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.rotateKEK, freshSession: true) { [self] in try rotateKEK($0, $1, $2, $3) }
-        routes.registerAuthenticated(KeystoreRPC.beginKEKProof) { [self] in try beginKEKProof($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.beginKEKProof, recovery: true) { [self] in try beginKEKProof($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.setKEKCheck) { [self] in try setKEKCheck($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.putRecoveryKey, freshSession: true) { [self] in
+            try putRecoveryKey($0, $1, $2, $3)
+        }
+        routes.registerAuthenticated(KeystoreRPC.getRecoveryKey, recovery: true) { [self] in try getRecoveryKey($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.deleteRecoveryKey, freshSession: true) { [self] in
+            try deleteRecoveryKey($0, $1, $2, $3)
+        }
     }
 
     /// The user's current KEK version, with the row locked: `FOR UPDATE` (`exclusive`, a rotation or a passphrase

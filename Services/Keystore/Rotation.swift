@@ -45,6 +45,28 @@ extension KeystoreService {
         }
     }
 
+    /// A user with a recovery key must give the new KEK wrapped by its public key (else the recovery key would open
+    /// the old KEK, which opens nothing after the rotation); a user without one must not (the client's view is
+    /// stale). Called with the user's row locked; returns whether the user has a recovery key (its row locked too).
+    private static func requireRecoveryWrapIfEnrolled(
+        _ db: PostgresConnection, userID: UUID, _ recoveryWrap: String?
+    ) throws -> Bool {
+        let enrolled = try !db.query(
+            "SELECT 1 FROM keystore.recovery_keys WHERE user_id = $1 FOR UPDATE", userID).isEmpty
+        if enrolled, recoveryWrap == nil {
+            throw RPCStatus(
+                .failedPrecondition,
+                "this user has a recovery key: kek_recovery_wrap (the new KEK wrapped by its public key, GetRecoveryKey) is required",
+                details: ["reason": "recovery_wrap_required", "field": "kek_recovery_wrap"])
+        }
+        if !enrolled, recoveryWrap != nil {
+            throw RPCStatus(
+                .aborted, "this user has no recovery key (any more): rotate without kek_recovery_wrap",
+                details: ["field": "kek_recovery_wrap"])
+        }
+        return enrolled
+    }
+
     /// Refuses a rotation when the user already has ``keptRotationQuota`` rotations' key wraps kept aside (one KEK
     /// version each), with `retry_after_ms` until the oldest are purged (called with the user's row locked).
     private func requireRoomToKeepWraps(_ db: PostgresConnection, userID: UUID) throws {
@@ -75,6 +97,7 @@ extension KeystoreService {
         let deks = try Self.rewraps(request.deks, field: "deks", validate: KeyValidation.wrappedKey)
         let keypairs = try Self.rewraps(request.keypairs, field: "keypairs", validate: KeyValidation.wrappedPrivateKey)
         let newCheck = try KeyValidation.kekCheck(request.newKekCheck, field: "new_kek_check")
+        let recoveryWrap = request.kekRecoveryWrap.isEmpty ? nil : try KeyValidation.kekRecoveryWrap(request.kekRecoveryWrap)
         let proof = try KeyValidation.kekProof(request.hasKekProof ? request.kekProof : nil)
         guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
         let userID = try session.userUUID
@@ -119,11 +142,12 @@ extension KeystoreService {
             try Self.requireSameKeys(
                 try db.query("SELECT keypair_id FROM keystore.keypairs WHERE user_id = $1 FOR UPDATE", userID)
                     .map { try $0.decode(UUID.self, at: 0) }, keypairs, what: "keypairs")
+            let enrolled = try Self.requireRecoveryWrapIfEnrolled(db, userID: userID, recoveryWrap)
             // The wraps being replaced, and the old KEK's wraps below, are kept aside (not deleted) for the retention:
             // the expired ones go first, then at most the quota of rotations' key wraps are kept (a rotation of a
-            // user without keys keeps none).
+            // user without keys or a recovery key keeps none).
             _ = try Self.purgeSupersededWraps(db, userID: userID, retentionDays: configuration.wrapRetentionDays)
-            if !deks.isEmpty || !keypairs.isEmpty {
+            if !deks.isEmpty || !keypairs.isEmpty || enrolled {
                 try requireRoomToKeepWraps(db, userID: userID)
             }
             try Self.supersedeKeyWraps(db, userID: userID)
@@ -143,6 +167,13 @@ extension KeystoreService {
                     WHERE k.user_id = $1 AND k.keypair_id = r.id
                     """, userID, try Self.json(keypairs), newVersion)
             }
+            if let recoveryWrap {
+                _ = try db.execute(
+                    """
+                    UPDATE keystore.recovery_keys SET kek_recovery_wrap = $2, kek_version = $3, updated_at = now()
+                    WHERE user_id = $1
+                    """, userID, recoveryWrap, newVersion)
+            }
             // The old KEK's wraps leave use in the same transaction (with the old check, before it moves).
             _ = try Self.supersedeKEKWraps(db, userID: userID, where: "true", [], reason: .rotated)
             _ = try Self.insertWrap(
@@ -154,7 +185,7 @@ extension KeystoreService {
         }
         context.logger.info("kek rotated", metadata: [
             "user_id": "\(session.userID)", "kek_version": "\(newVersion)", "deks": "\(deks.count)",
-            "keypairs": "\(keypairs.count)",
+            "keypairs": "\(keypairs.count)", "recovery_wrap": "\(recoveryWrap != nil)",
         ])
         var response = Svx_Keystore_V1_RotateKEKResponse()
         response.kekVersion = UInt32(newVersion)

@@ -398,16 +398,6 @@ import Testing
         return (keks, keys)
     }
 
-    /// The restore procedure of ADR-004 (scripts/keystore-restore-kek.sql) through psql, as the Keystore's role.
-    func restore(_ database: TestDatabase, userID: String, version: Int, generation: Int) throws -> (status: Int32, output: String) {
-        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
-            .deletingLastPathComponent().appendingPathComponent("scripts/keystore-restore-kek.sql").path
-        return try ChildProcess.run(
-            "/usr/bin/env",
-            ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-v", "user_id=\(userID)", "-v", "version=\(version)",
-             "-v", "generation=\(generation)", "-f", script, database.conninfo(service: "keystore")])
-    }
-
     /// A rotation and a passphrase change keep the wraps they replace; a rotation that replaced everything with
     /// wraps that open nothing (a client holding the KEK, with a bug) is undone by the documented restore, and the
     /// owner reads every item again.
@@ -455,9 +445,9 @@ import Testing
         }
 
         // The operator restores version 2 for generation 2 (Auth's now).
-        let nothing = try restore(stack.database, userID: session.userID, version: 7, generation: 2)
+        let nothing = try stack.database.restoreKEK(userID: session.userID, version: 7, generation: 2)
         #expect(nothing.status == 0 && nothing.output.contains("nothing to restore"), "\(nothing.output)")
-        let restored = try restore(stack.database, userID: session.userID, version: 2, generation: 2)
+        let restored = try stack.database.restoreKEK(userID: session.userID, version: 2, generation: 2)
         #expect(restored.status == 0, "\(restored.output)")
         let version = try database.query("SELECT kek_version FROM keystore.users WHERE user_id = $1::uuid", session.userID)[0]
         #expect(try version.decode(Int32.self, at: 0) == 4, "a version above every one used")

@@ -48,6 +48,27 @@ import Testing
         #expect(invalidArgumentField { try KeyValidation.wrappedPrivateKey(try! Cryppo.encrypt(raw.bytes, key: key), field: "k") } == "k")
     }
 
+    /// A recovery key's wrapped private key: an Aes256Gcm string of an RSA-4096 PEM's size, no other.
+    @Test func aWrappedRecoveryPrivateKeyHasThePEMsSize() throws {
+        for bytes in [KeyValidation.recoveryPrivateKeyBytes.lowerBound, 3_243, KeyValidation.recoveryPrivateKeyBytes.upperBound] {
+            let wrapped = try Cryppo.encrypt(Array(repeating: 0x41, count: bytes), key: key)
+            #expect(try KeyValidation.wrappedRecoveryPrivateKey(wrapped) == wrapped, "\(bytes) bytes")
+        }
+        for bytes in [32, KeyValidation.recoveryPrivateKeyBytes.lowerBound - 1, KeyValidation.recoveryPrivateKeyBytes.upperBound + 1] {
+            let wrapped = try Cryppo.encrypt(Array(repeating: 0x41, count: bytes), key: key)
+            let status = #expect(throws: RPCStatus.self) { try KeyValidation.wrappedRecoveryPrivateKey(wrapped) }
+            #expect(status?.details["field"] == "wrapped_private_key", "\(bytes) bytes")
+        }
+        // The KEK wrapped for a 2048-bit key is not a recovery wrap (RSA-4096 ciphertext is 512 bytes).
+        let small = try RSAPrivateKey.generate(bits: 2048)
+        let status = #expect(throws: RPCStatus.self) {
+            try KeyValidation.kekRecoveryWrap(try Cryppo.encrypt(key.bytes, publicKey: try small.publicKey))
+        }
+        #expect(status?.details["field"] == "kek_recovery_wrap")
+        let pem = #expect(throws: RPCStatus.self) { try KeyValidation.recoveryPublicKeyPEM(try small.publicKeyPEM) }
+        #expect(pem?.details["field"] == "public_key_pem")
+    }
+
     @Test func derivationArtefactsAreWhatTheSDKUses() throws {
         var good = Svx_Keystore_V1_DerivationArtefacts()
         good.algorithm = "PBKDF2-HMAC-SHA256"

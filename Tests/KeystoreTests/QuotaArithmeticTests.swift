@@ -36,6 +36,7 @@ import Testing
         rotate.kekProof.challengeID = UUID().uuidString.lowercased()
         rotate.kekProof.signature = Data(repeating: 0xFF, count: 64)
         rotate.newKekCheck = Data(repeating: 0xFF, count: 32)
+        rotate.kekRecoveryWrap = String(repeating: "A", count: 4_096)  // FieldValidation.rsaString's longest
 
         var envelope = Svx_Rpc_V1_Request()
         envelope.method = KeystoreRPC.rotateKEK.name

@@ -42,6 +42,29 @@ extension TestUser {
         return request
     }
 
+    /// `request` with a KEK proof: a fresh nonce (BeginKEKProof) and the signature by `kek`'s check key.
+    func proved(
+        _ request: Svx_Keystore_V1_PutRecoveryKeyRequest, kek: SymmetricKey
+    ) async throws -> Svx_Keystore_V1_PutRecoveryKeyRequest {
+        var request = request
+        request.kekProof = try await kekProof(kek: kek) { challengeID, nonce in
+            var bound = request
+            bound.kekProof.challengeID = challengeID
+            return ProofTranscript.putRecoveryKey(bound, userID: userID, nonce: nonce)
+        }
+        return request
+    }
+
+    /// Enrols `recoveryKey` as the SDK does (``Svx_Keystore_V1_PutRecoveryKeyRequest/init(_:rwk:kek:kekVersion:)``),
+    /// proved by `kek`; returns PutRecoveryKey's `replaced`.
+    @discardableResult
+    func putRecoveryKey(_ recoveryKey: RSAPrivateKey, rwk: SymmetricKey, kek: SymmetricKey, kekVersion: UInt32 = 1)
+        async throws -> Bool
+    {
+        let request = try Svx_Keystore_V1_PutRecoveryKeyRequest(recoveryKey, rwk: rwk, kek: kek, kekVersion: kekVersion)
+        return try await call(KeystoreRPC.putRecoveryKey, try await proved(request, kek: kek)).replaced
+    }
+
     /// A fresh challenge (BeginKEKProof) and the signature by `kek`'s check key of the transcript made with its id and
     /// nonce.
     private func kekProof(
@@ -242,6 +265,27 @@ extension Svx_Keystore_V1_RotateKEKRequest {
     }
 }
 
+extension Svx_Keystore_V1_PutRecoveryKeyRequest {
+    /// `recoveryKey` as the SDK enrols it: its public key, its PKCS#1 PEM wrapped by `rwk` (the key derived from the
+    /// Recovery Key), and `kek` wrapped by its public key (Rsa4096).
+    init(_ recoveryKey: RSAPrivateKey, rwk: SymmetricKey, kek: SymmetricKey, kekVersion: UInt32 = 1) throws {
+        self.init()
+        publicKeyPem = try recoveryKey.publicKeyPEM
+        wrappedPrivateKey = try Cryppo.encrypt(Array(try recoveryKey.pem.utf8), key: rwk)
+        kekRecoveryWrap = try Cryppo.encrypt(kek.bytes, publicKey: try recoveryKey.publicKey)
+        self.kekVersion = kekVersion
+    }
+}
+
+extension Svx_Keystore_V1_RecoveryKey {
+    /// The KEK this recovery key wraps, opened as a recovering client does: `rwk` opens the private key, which opens
+    /// the KEK.
+    func openedKEK(rwk: SymmetricKey) throws -> [UInt8] {
+        let privateKey = try RSAPrivateKey(pem: String(decoding: try Cryppo.decrypt(wrappedPrivateKey, key: rwk), as: UTF8.self))
+        return try Cryppo.decrypt(kekRecoveryWrap, privateKey: privateKey)
+    }
+}
+
 extension Svx_Keystore_V1_DerivationArtefacts {
     /// svx's derivation with one field changed.
     static func changed(_ change: (inout Svx_Keystore_V1_DerivationArtefacts) -> Void) -> Svx_Keystore_V1_DerivationArtefacts {
@@ -252,6 +296,16 @@ extension Svx_Keystore_V1_DerivationArtefacts {
 }
 
 extension TestDatabase {
+    /// The restore procedure of ADR-004 (scripts/keystore-restore-kek.sql) through psql, as the Keystore's role.
+    func restoreKEK(userID: String, version: Int, generation: Int) throws -> (status: Int32, output: String) {
+        let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
+            .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/keystore-restore-kek.sql").path
+        return try ChildProcess.run(
+            "/usr/bin/env",
+            ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-v", "user_id=\(userID)", "-v", "version=\(version)",
+             "-v", "generation=\(generation)", "-f", script, conninfo(service: "keystore")])
+    }
+
     /// Every row of the keystore schema (``dump(schema:tables:excluding:)``) but the single-use KEK proof nonces, which
     /// a request proved and then refused may still have used: for "no key changed" checks.
     func keystoreKeys() throws -> String { try dump(schema: "keystore", excluding: ["kek_proof_challenges"]) }
