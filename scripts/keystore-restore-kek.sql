@@ -32,7 +32,10 @@ INSERT INTO keystore.superseded_key_wraps (user_id, key_kind, key_id, kek_versio
     UNION ALL
     SELECT user_id, 'private_key', keypair_id, kek_version, wrapped_private_key FROM keystore.keypairs WHERE user_id = :'user_id'
     UNION ALL
-    SELECT user_id, 'recovery_wrap', user_id, kek_version, kek_recovery_wrap FROM keystore.recovery_keys WHERE user_id = :'user_id';
+    SELECT user_id, 'recovery_wrap', user_id, kek_version, kek_recovery_wrap FROM keystore.recovery_keys WHERE user_id = :'user_id'
+    UNION ALL
+    SELECT user_id, 'recovery_mac', user_id, kek_version, encode(public_key_mac, 'hex')
+    FROM keystore.recovery_keys WHERE user_id = :'user_id';
 WITH gone AS (DELETE FROM keystore.kek_wraps WHERE user_id = :'user_id' RETURNING *)
 INSERT INTO keystore.superseded_kek_wraps (
         user_id, credential_generation, kek_version, wrapped_kek, derivation_algorithm, derivation_salt_source,
@@ -63,6 +66,13 @@ FROM (SELECT wrapped_key, superseded_at FROM keystore.superseded_key_wraps
       WHERE user_id = :'user_id' AND key_kind = 'recovery_wrap' AND kek_version = :version
       ORDER BY superseded_at DESC LIMIT 1) s
 WHERE r.user_id = :'user_id' AND r.created_at <= s.superseded_at;
+-- ... and its public key's MAC by the KEK of :version, kept beside it.
+UPDATE keystore.recovery_keys r
+SET public_key_mac = decode(s.wrapped_key, 'hex')
+FROM (SELECT wrapped_key, superseded_at FROM keystore.superseded_key_wraps
+      WHERE user_id = :'user_id' AND key_kind = 'recovery_mac' AND kek_version = :version
+      ORDER BY superseded_at DESC LIMIT 1) s
+WHERE r.user_id = :'user_id' AND r.created_at <= s.superseded_at AND r.kek_version = :current_version + 1;
 INSERT INTO keystore.kek_wraps (
         user_id, credential_generation, kek_version, wrapped_kek, derivation_algorithm, derivation_salt_source,
         derivation_iterations, derivation_key_length, derivation_version)

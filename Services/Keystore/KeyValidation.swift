@@ -136,6 +136,15 @@ enum KeyValidation {
 
     /// A KEK check: an Ed25519 public key, 32 bytes (docs/ADR-004-keystore.md). The Keystore cannot tell that it
     /// belongs to the KEK; a wrong one only stops its own user from staging or rotating until SetKEKCheck.
+    /// The recovery public key's MAC by the KEK (docs/ADR-009-recovery.md): exactly 32 bytes (HMAC-SHA256); the
+    /// Keystore cannot check it, only the KEK's holder can.
+    static func recoveryPublicKeyMAC(_ value: Data, field: String) throws(RPCStatus) -> [UInt8] {
+        guard value.count == 32 else {
+            throw invalid(field, "\(field) must be 32 bytes (HMAC-SHA256 of the public key by the KEK), got \(value.count)")
+        }
+        return Array(value)
+    }
+
     static func kekCheck(_ value: Data, field: String) throws(RPCStatus) -> [UInt8] {
         guard !value.isEmpty else {
             throw invalid(field, "\(field) is required (the Ed25519 public key of HMAC-SHA256(KEK, \"svx-kek-check-v1\"))")

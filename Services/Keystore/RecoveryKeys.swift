@@ -11,7 +11,7 @@ import SVXStore
 /// without the Recovery Key). docs/ADR-004-keystore.md, "Recovery key"; docs/ADR-009-recovery.md.
 extension KeystoreService {
     static let recoveryKeyColumns = """
-        public_key_pem, wrapped_private_key, kek_recovery_wrap, kek_version, \(epochMilliseconds("created_at"))
+        public_key_pem, wrapped_private_key, kek_recovery_wrap, kek_version, \(epochMilliseconds("created_at")), public_key_mac
         """
 
     static let noRecoveryKey = RPCStatus(.notFound, "no recovery key")
@@ -27,6 +27,7 @@ extension KeystoreService {
         let wrappedPrivateKey = try KeyValidation.wrappedRecoveryPrivateKey(request.wrappedPrivateKey)
         let kekRecoveryWrap = try KeyValidation.kekRecoveryWrap(request.kekRecoveryWrap)
         let kekVersion = try KeyValidation.kekVersion(request.kekVersion)
+        let publicKeyMAC = try KeyValidation.recoveryPublicKeyMAC(request.publicKeyMac, field: "public_key_mac")
         let proof = try KeyValidation.kekProof(request.hasKekProof ? request.kekProof : nil)
         guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
         let userID = try session.userUUID
@@ -48,14 +49,17 @@ extension KeystoreService {
             // xmax = 0: the row was inserted, not updated.
             return try db.query(
                 """
-                INSERT INTO keystore.recovery_keys (user_id, public_key_pem, wrapped_private_key, kek_recovery_wrap, kek_version)
-                VALUES ($1, $2, $3, $4, $5)
+                INSERT INTO keystore.recovery_keys
+                    (user_id, public_key_pem, wrapped_private_key, kek_recovery_wrap, kek_version, public_key_mac)
+                VALUES ($1, $2, $3, $4, $5, $6)
                 ON CONFLICT (user_id) DO UPDATE SET
                     public_key_pem = EXCLUDED.public_key_pem, wrapped_private_key = EXCLUDED.wrapped_private_key,
                     kek_recovery_wrap = EXCLUDED.kek_recovery_wrap, kek_version = EXCLUDED.kek_version,
+                    public_key_mac = EXCLUDED.public_key_mac,
                     created_at = now(), updated_at = now(), spent_by_generation = NULL
                 RETURNING xmax <> 0
-                """, userID, publicKeyPEM, wrappedPrivateKey, kekRecoveryWrap, kekVersion)[0].decode(Bool.self, at: 0)
+                """, userID, publicKeyPEM, wrappedPrivateKey, kekRecoveryWrap, kekVersion, publicKeyMAC
+            )[0].decode(Bool.self, at: 0)
         }
         context.logger.notice("recovery key stored", metadata: [
             "user_id": "\(session.userID)", "kek_version": "\(kekVersion)", "replaced": "\(replaced)",
@@ -84,7 +88,8 @@ extension KeystoreService {
         key.kekRecoveryWrap = try row.decode(String.self, at: 2)
         key.kekVersion = UInt32(try row.decode(Int32.self, at: 3))
         key.createdAtMs = UInt64(try row.decode(Int64.self, at: 4))
-        key.kekCheck = Data(try row.decode([UInt8]?.self, at: 5) ?? [])
+        key.publicKeyMac = Data(try row.decode([UInt8].self, at: 5))
+        key.kekCheck = Data(try row.decode([UInt8]?.self, at: 6) ?? [])
         var response = Svx_Keystore_V1_GetRecoveryKeyResponse()
         response.recoveryKey = key
         return response

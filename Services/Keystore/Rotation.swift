@@ -98,6 +98,15 @@ extension KeystoreService {
         let keypairs = try Self.rewraps(request.keypairs, field: "keypairs", validate: KeyValidation.wrappedPrivateKey)
         let newCheck = try KeyValidation.kekCheck(request.newKekCheck, field: "new_kek_check")
         let recoveryWrap = request.kekRecoveryWrap.isEmpty ? nil : try KeyValidation.kekRecoveryWrap(request.kekRecoveryWrap)
+        // The recovery public key's MAC by the new KEK travels with the recovery wrap, and only with it.
+        let recoveryMAC: [UInt8]? = try recoveryWrap.map { _ throws(RPCStatus) in
+            try KeyValidation.recoveryPublicKeyMAC(request.recoveryPublicKeyMac, field: "recovery_public_key_mac")
+        }
+        if recoveryWrap == nil, !request.recoveryPublicKeyMac.isEmpty {
+            throw RPCStatus(
+                .invalidArgument, "recovery_public_key_mac comes only with kek_recovery_wrap",
+                details: ["field": "recovery_public_key_mac"])
+        }
         let proof = try KeyValidation.kekProof(request.hasKekProof ? request.kekProof : nil)
         guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
         let userID = try session.userUUID
@@ -167,12 +176,13 @@ extension KeystoreService {
                     WHERE k.user_id = $1 AND k.keypair_id = r.id
                     """, userID, try Self.json(keypairs), newVersion)
             }
-            if let recoveryWrap {
+            if let recoveryWrap, let recoveryMAC {
                 _ = try db.execute(
                     """
-                    UPDATE keystore.recovery_keys SET kek_recovery_wrap = $2, kek_version = $3, updated_at = now()
+                    UPDATE keystore.recovery_keys
+                    SET kek_recovery_wrap = $2, kek_version = $3, public_key_mac = $4, updated_at = now()
                     WHERE user_id = $1
-                    """, userID, recoveryWrap, newVersion)
+                    """, userID, recoveryWrap, newVersion, recoveryMAC)
             }
             // The old KEK's wraps leave use in the same transaction (with the old check, before it moves).
             _ = try Self.supersedeKEKWraps(db, userID: userID, where: "true", [], reason: .rotated)

@@ -40,8 +40,9 @@ extension KeystoreService {
             """, parameters: [userID as (any PostgresEncodable)?] + parameters + [reason.rawValue])
     }
 
-    /// Keeps aside every DEK and private-key wrap of the user as it is now, and the KEK's recovery wrap (key id: the
-    /// user's), before a rotation replaces them (the rows are locked by the caller).
+    /// Keeps aside every DEK and private-key wrap of the user as it is now, and the KEK's recovery wrap and the recovery
+    /// public key's MAC by that KEK (key id: the user's; the MAC in hex), before a rotation replaces them (the rows are
+    /// locked by the caller).
     static func supersedeKeyWraps(_ db: PostgresConnection, userID: UUID) throws {
         _ = try db.execute(
             """
@@ -51,6 +52,9 @@ extension KeystoreService {
             SELECT user_id, 'private_key', keypair_id, kek_version, wrapped_private_key FROM keystore.keypairs WHERE user_id = $1
             UNION ALL
             SELECT user_id, 'recovery_wrap', user_id, kek_version, kek_recovery_wrap FROM keystore.recovery_keys WHERE user_id = $1
+            UNION ALL
+            SELECT user_id, 'recovery_mac', user_id, kek_version, encode(public_key_mac, 'hex')
+            FROM keystore.recovery_keys WHERE user_id = $1
             """, userID)
     }
 

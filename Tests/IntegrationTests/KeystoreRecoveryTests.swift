@@ -185,6 +185,8 @@ import Testing
                 $0.kekRecoveryWrap = try Cryppo.encrypt(kek.bytes, publicKey: try small.publicKey)
             }),
             ("kek_version", "missing", { $0.kekVersion = 0 }),
+            ("public_key_mac", "missing", { $0.publicKeyMac = Data() }),
+            ("public_key_mac", "16 bytes", { $0.publicKeyMac = Data(repeating: 7, count: 16) }),
         ]
         for (field, what, change) in cases {
             var request = valid
@@ -227,11 +229,16 @@ import Testing
         #expect(try stack.database.keystoreKeys() == before, "nothing rotated")
 
         var carried = rotate
-        carried.kekRecoveryWrap = try Cryppo.encrypt(newKEK.bytes, publicKey: try Self.recoveryKey.publicKey)
+        try carried.carryRecovery(Self.recoveryKey, newKEK: newKEK)
+        var withoutMAC = carried
+        withoutMAC.recoveryPublicKeyMac = Data()
+        let noMAC = await user.failure(KeystoreRPC.rotateKEK, withoutMAC)
+        #expect(noMAC?.code == .invalidArgument && noMAC?.details["field"] == "recovery_public_key_mac", "\(String(describing: noMAC))")
         #expect(try await user.call(KeystoreRPC.rotateKEK, try await user.proved(carried, kek: kek)).kekVersion == 2)
         let rotated = try await user.call(KeystoreRPC.getRecoveryKey, .init()).recoveryKey
         #expect(rotated.kekVersion == 2)
-        #expect(rotated.kekRecoveryWrap == carried.kekRecoveryWrap)
+        #expect(rotated.kekRecoveryWrap == carried.kekRecoveryWrap && rotated.publicKeyMac == carried.recoveryPublicKeyMac)
+        #expect(RecoveryKeyMAC.verify(Array(rotated.publicKeyMac), publicKey: try Self.recoveryKey.publicKey, kek: newKEK))
         #expect(rotated.kekCheck == Data(try KEKCheck.publicKey(for: newKEK)))
         #expect(try rotated.openedKEK(rwk: rwk) == newKEK.bytes)
         // The replaced recovery wrap is kept aside with the other replaced wraps, for an operator's restore.
@@ -253,11 +260,14 @@ import Testing
         var next = try Svx_Keystore_V1_RotateKEKRequest(
             expected: 2, generation: user.credentialGeneration, newKEK: newerKEK, pdk: pdk,
             deks: [(dek.dekID, dekKey)], keypairs: [(keypair.keypairID, try rsa.pem)])
-        next.kekRecoveryWrap = try Cryppo.encrypt(newerKEK.bytes, publicKey: try Self.recoveryKey.publicKey)
+        try next.carryRecovery(Self.recoveryKey, newKEK: newerKEK)
         let unenrolled = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(next, kek: newKEK))
         #expect(unenrolled?.code == .aborted && unenrolled?.details["field"] == "kek_recovery_wrap", "\(String(describing: unenrolled))")
         #expect(try await user.call(KeystoreRPC.getKEK, .init()).kek.kekVersion == 2)
         next.kekRecoveryWrap = ""
+        let strayMAC = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(next, kek: newKEK))
+        #expect(strayMAC?.code == .invalidArgument && strayMAC?.details["field"] == "recovery_public_key_mac")
+        next.recoveryPublicKeyMac = Data()
         #expect(try await user.call(KeystoreRPC.rotateKEK, try await user.proved(next, kek: newKEK)).kekVersion == 3)
     }
 
@@ -296,7 +306,7 @@ import Testing
         func rotate(from version: UInt32, current: SymmetricKey, to next: SymmetricKey) async throws {
             var request = try Svx_Keystore_V1_RotateKEKRequest(
                 expected: version, generation: user.credentialGeneration, newKEK: next, pdk: pdk, deks: [], keypairs: [])
-            request.kekRecoveryWrap = try Cryppo.encrypt(next.bytes, publicKey: try Self.recoveryKey.publicKey)
+            try request.carryRecovery(Self.recoveryKey, newKEK: next)
             #expect(try await user.call(KeystoreRPC.rotateKEK, try await user.proved(request, kek: current)).kekVersion == version + 1)
         }
         let second = try SymmetricKey.random()
@@ -311,6 +321,8 @@ import Testing
         #expect(key.kekVersion == 4)
         #expect(key.kekCheck == Data(try KEKCheck.publicKey(for: second)))
         #expect(try key.openedKEK(rwk: rwk) == second.bytes)
+        // ... with the public key's MAC by that KEK, kept beside the wrap.
+        #expect(RecoveryKeyMAC.verify(Array(key.publicKeyMac), publicKey: try Self.recoveryKey.publicKey, kek: second))
 
         // Rotated again, then enrolled anew (another Recovery Key): the kept wrap of version 4 was made for the
         // earlier enrolment, so the restore leaves the recovery key alone and lists it.

@@ -263,6 +263,13 @@ extension Svx_Keystore_V1_RotateKEKRequest {
         self.deks = try deks.map { .init(id: $0.id, wrapped: try Cryppo.encrypt($0.key, key: newKEK)) }
         self.keypairs = try keypairs.map { .init(id: $0.id, wrapped: try Cryppo.encrypt(Array($0.pem.utf8), key: newKEK)) }
     }
+
+    /// The new KEK wrapped for `recoveryKey`'s public key, with the public key's MAC by the new KEK, as the SDK sends
+    /// them while a recovery key is enrolled.
+    mutating func carryRecovery(_ recoveryKey: RSAPrivateKey, newKEK: SymmetricKey) throws {
+        kekRecoveryWrap = try Cryppo.encrypt(newKEK.bytes, publicKey: try recoveryKey.publicKey)
+        recoveryPublicKeyMac = Data(try RecoveryKeyMAC.mac(publicKey: try recoveryKey.publicKey, kek: newKEK))
+    }
 }
 
 extension Svx_Keystore_V1_PutRecoveryKeyRequest {
@@ -273,6 +280,7 @@ extension Svx_Keystore_V1_PutRecoveryKeyRequest {
         publicKeyPem = try recoveryKey.publicKeyPEM
         wrappedPrivateKey = try Cryppo.encrypt(Array(try recoveryKey.pem.utf8), key: rwk)
         kekRecoveryWrap = try Cryppo.encrypt(kek.bytes, publicKey: try recoveryKey.publicKey)
+        publicKeyMac = Data(try RecoveryKeyMAC.mac(publicKey: try recoveryKey.publicKey, kek: kek))
         self.kekVersion = kekVersion
     }
 }
