@@ -90,7 +90,7 @@ extension AuthService {
     /// A FULL session (FinishLogin).
     func createSession(userID: UUID, on db: PostgresConnection) throws -> NewSession {
         try insertSession(
-            userID: userID, scope: "full", usableAt: "NULL", expiresAt: "now() + $4::float8 * interval '1 millisecond'",
+            userID: userID, scope: "full", usableAt: "NULL", expiresAt: "now() + $5::float8 * interval '1 millisecond'",
             Double(configuration.sessionMax.wholeMilliseconds), on: db)
     }
 
@@ -98,25 +98,25 @@ extension AuthService {
     /// SVX_AUTH_RECOVERY_WINDOW_MS after that.
     func createRecoverySession(userID: UUID, on db: PostgresConnection) throws -> NewSession {
         try insertSession(
-            userID: userID, scope: "recovery", usableAt: "now() + $4::float8 * interval '1 millisecond'",
-            expiresAt: "now() + ($4::float8 + $5::float8) * interval '1 millisecond'",
+            userID: userID, scope: "recovery", usableAt: "now() + $5::float8 * interval '1 millisecond'",
+            expiresAt: "now() + ($5::float8 + $6::float8) * interval '1 millisecond'",
             Double(configuration.recoveryDelay.wholeMilliseconds), Double(configuration.recoveryWindow.wholeMilliseconds),
             on: db)
     }
 
-    /// Inserts a session with a fresh token; `usableAt` and `expiresAt` are SQL over `$4` and on (`times`).
+    /// Inserts a session with a fresh token; `usableAt` and `expiresAt` are SQL over `$5` and on (`times`).
     private func insertSession(
         userID: UUID, scope: String, usableAt: String, expiresAt: String, _ times: Double..., on db: PostgresConnection
     ) throws -> NewSession {
         // 43 characters: URL-safe base64 without the padding '='.
         let token = String(Base64URL.encode(try SecureRandom.bytes(count: 32)).prefix { $0 != "=" })
         let sessionID = UUID()
-        var parameters: [(any PostgresEncodable)?] = [sessionID, userID, LocalSessionValidator.tokenHash(token)]
+        var parameters: [(any PostgresEncodable)?] = [sessionID, userID, LocalSessionValidator.tokenHash(token), scope]
         parameters += times.map { $0 as (any PostgresEncodable)? }
         let rows = try db.query(
             """
             INSERT INTO auth.sessions (session_id, user_id, token_sha256, scope, usable_at, expires_at)
-            VALUES ($1, $2, $3, '\(scope)', \(usableAt), \(expiresAt))
+            VALUES ($1, $2, $3, $4, \(usableAt), \(expiresAt))
             RETURNING \(epochMilliseconds("expires_at")), COALESCE(\(epochMilliseconds("usable_at")), 0)
             """, parameters: parameters)
         return NewSession(
