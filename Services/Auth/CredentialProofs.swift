@@ -71,11 +71,12 @@ extension AuthService {
         let userID = try session.userUUID
         let keys = [throttle.username(session.username)] + [callerKey].compactMap { $0 }
         try throttle.check(keys, on: db)
-        // Single use, and only the caller's own challenge: consumed (or not) by this one statement.
+        // Single use, and only the caller's own login challenge (a recovery challenge never proves the passphrase):
+        // consumed (or not) by this one statement.
         let rows = try db.query(
             """
             WITH c AS (
-                DELETE FROM auth.login_challenges WHERE login_id = $1 AND user_id = $2
+                DELETE FROM auth.login_challenges WHERE login_id = $1 AND user_id = $2 AND purpose = 'login'
                 RETURNING srp_a, srp_b_nonce, srp_b, expires_at > now() AS live, credential_generation
             )
             SELECT c.srp_a, c.srp_b_nonce, c.srp_b, c.live AND c.credential_generation = u.credential_generation,

@@ -22,22 +22,29 @@ final class ServerSecrets: Sendable {
 }
 
 /// The salt and verifier an unknown username gets: deterministic (the same username always gets the same salt),
-/// unpredictable without the server secret, the same shapes as real ones.
+/// unpredictable without the server secret, the same shapes as real ones. A recovery (BeginRecovery) of a username
+/// that is unknown or has no recovery credential gets fakes of its own, domain-separated from the login's: the
+/// two answers for one username never share a salt, as a real user's two credentials do not.
 enum FakeCredentials {
-    /// HMAC-SHA256(secret, username): 32 bytes.
-    static func salt(secret: [UInt8], username: String) -> [UInt8] {
-        HMAC.sha256(key: secret, message: Array(username.utf8))
+    /// HMAC-SHA256(secret, username) for a login, HMAC-SHA256(secret, "recovery-salt:" ‖ username) for a
+    /// recovery: 32 bytes. (':' never occurs in a username, so the messages never collide.)
+    static func salt(secret: [UInt8], username: String, for purpose: ChallengePurpose = .login) -> [UInt8] {
+        switch purpose {
+        case .login: HMAC.sha256(key: secret, message: Array(username.utf8))
+        case .recovery: HMAC.sha256(key: secret, message: Array("recovery-salt:\(username)".utf8))
+        }
     }
 
     /// 256 bytes of HMAC output reduced mod N, padded: a value shaped like g^x mod N. (':' never occurs in a
-    /// username, so these messages never collide with a salt's.)
-    static func verifier(secret: [UInt8], username: String) throws -> [UInt8] {
+    /// username, so these messages never collide with a salt's, nor the login's with the recovery's.)
+    static func verifier(secret: [UInt8], username: String, for purpose: ChallengePurpose = .login) throws -> [UInt8] {
         let parameters = WireValidation.parameters
+        let domain = purpose == .login ? "verifier" : "recovery-verifier"
         var bytes: [UInt8] = []
         var block: UInt8 = 0
         while bytes.count < parameters.group.byteLength {
             block += 1
-            bytes += HMAC.sha256(key: secret, message: Array("verifier:\(block):\(username)".utf8))
+            bytes += HMAC.sha256(key: secret, message: Array("\(domain):\(block):\(username)".utf8))
         }
         let value = try BigNumber(bytes: Array(bytes.prefix(parameters.group.byteLength))).mod(parameters.group.N)
         return try parameters.pad(value.isZero ? BigNumber(1) : value)

@@ -33,15 +33,33 @@ struct Throttle: Sendable {
     /// The key of every caller whose address is unknown (never an IP address).
     static let unknownCaller = "unknown"
 
-    func username(_ username: String) -> Key { Key(name: "u:" + username, bucket: perUsername) }
-
-    /// `caller` is a ``callerKey(_:)``. Usernames never contain `@` (WireValidation), so the name is unambiguous.
-    func usernameAndCaller(_ username: String, _ caller: String) -> Key {
-        Key(name: Self.usernameAndCallerPrefix + username + "@" + caller, bucket: perUsernameAndCaller)
+    /// The failed-proof bucket of `username` for challenges of `purpose`: `u:<username>` for logins (and credential
+    /// proofs), `r:<username>` for recoveries, so that guessing one credential never locks the other.
+    func username(_ username: String, for purpose: ChallengePurpose = .login) -> Key {
+        Key(name: Self.usernamePrefix(purpose) + username, bucket: perUsername)
     }
 
-    /// The bucket name is this prefix, the username, `@` and the caller key (built the same way in SQL).
-    static let usernameAndCallerPrefix = "uc:"
+    /// `caller` is a ``callerKey(_:)``. Usernames never contain `@` (WireValidation), so the name is unambiguous.
+    func usernameAndCaller(_ username: String, _ caller: String, for purpose: ChallengePurpose = .login) -> Key {
+        Key(name: Self.usernameAndCallerPrefix(purpose) + username + "@" + caller, bucket: perUsernameAndCaller)
+    }
+
+    /// A per-username bucket's name is this prefix and the username (built the same way in SQL).
+    static func usernamePrefix(_ purpose: ChallengePurpose) -> String {
+        switch purpose {
+        case .login: "u:"
+        case .recovery: "r:"
+        }
+    }
+
+    /// A per-(username, caller) bucket's name is this prefix, the username, `@` and the caller key (built the same
+    /// way in SQL).
+    static func usernameAndCallerPrefix(_ purpose: ChallengePurpose) -> String {
+        switch purpose {
+        case .login: "uc:"
+        case .recovery: "rc:"
+        }
+    }
 
     /// SQL giving a bucket's stored tokens and the milliseconds since its last write, for a join alias.
     static func columns(_ alias: String) -> String {

@@ -14,6 +14,8 @@ import Testing
         #expect(configuration.reserveThrottleBurst == 20 && configuration.reserveThrottleRefill == .seconds(3))
         // Generous: svx-load auth-login (8 clients through one address) stays below 1 000 BeginLogins a second.
         #expect(configuration.beginLoginThrottleBurst == 2_000 && configuration.beginLoginThrottleRefill == .milliseconds(1))
+        // A recovery waits a day, then has three days to complete.
+        #expect(configuration.recoveryDelay == .seconds(86_400) && configuration.recoveryWindow == .seconds(259_200))
     }
 
     @Test func readsEveryVariable() throws {
@@ -26,6 +28,7 @@ import Testing
             "SVX_AUTH_RESERVATIONS_PER_CALLER": "7", "SVX_AUTH_BEGIN_LOGIN_CALLER_BURST": "11",
             "SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS": "3",
             "SVX_AUTH_CHALLENGE_KEY": String(repeating: "0F", count: 32), "SVX_AUTH_REAUTH_WINDOW_MS": "90000",
+            "SVX_AUTH_RECOVERY_DELAY_MS": "0", "SVX_AUTH_RECOVERY_WINDOW_MS": "4000",
         ])
         #expect(configuration == AuthConfiguration(
             challengeTTL: .milliseconds(500), reservationTTL: .milliseconds(2000), sessionIdle: .milliseconds(1500),
@@ -33,8 +36,9 @@ import Testing
             callerThrottleBurst: 9, callerThrottleRefill: .milliseconds(800),
             reserveThrottleBurst: 4, reserveThrottleRefill: .milliseconds(250), reservationsPerCaller: 7,
             beginLoginThrottleBurst: 11, beginLoginThrottleRefill: .milliseconds(3),
-            challengeKey: [UInt8](repeating: 0x0F, count: 32), reauthWindow: .milliseconds(90_000)))
-        #expect(AuthConfiguration.variables.count == 15)
+            challengeKey: [UInt8](repeating: 0x0F, count: 32), reauthWindow: .milliseconds(90_000),
+            recoveryDelay: .zero, recoveryWindow: .milliseconds(4000)))
+        #expect(AuthConfiguration.variables.count == 17)
         #expect(Set(AuthConfiguration.variables).count == AuthConfiguration.variables.count)
         #expect(try AuthConfiguration.fromEnvironment([:]).challengeKey == nil)
         #expect(ServiceConfiguration.variables(service: "auth").contains("SVX_AUTH_THROTTLE_BURST"))
@@ -48,7 +52,8 @@ import Testing
         ("SVX_AUTH_THROTTLE_CALLER_BURST", "0"), ("SVX_AUTH_RESERVE_CALLER_BURST", "0"),
         ("SVX_AUTH_RESERVE_CALLER_REFILL_MS", "x"), ("SVX_AUTH_RESERVATIONS_PER_CALLER", "0"),
         ("SVX_AUTH_RESERVATIONS_PER_CALLER", "-3"), ("SVX_AUTH_BEGIN_LOGIN_CALLER_BURST", "2.5"),
-        ("SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS", "0"),
+        ("SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS", "0"), ("SVX_AUTH_RECOVERY_DELAY_MS", "-1"),
+        ("SVX_AUTH_RECOVERY_DELAY_MS", "soon"), ("SVX_AUTH_RECOVERY_WINDOW_MS", "0"),
     ])
     func refusesBadValuesNamingTheVariable(variable: String, value: String) {
         #expect {

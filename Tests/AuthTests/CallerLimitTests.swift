@@ -88,4 +88,15 @@ import Testing
         #expect(key != throttle.usernameAndCaller("alice", "10.0.0.2"))
         #expect(throttle.username("alice").name == "u:alice")
     }
+
+    @Test func recoveriesHaveBucketsOfTheirOwnSizedLikeTheLogins() {
+        let perUsername = throttle.username("alice", for: .recovery)
+        let perCaller = throttle.usernameAndCaller("alice", "10.0.0.1", for: .recovery)
+        #expect(perUsername.name == "r:alice" && perUsername.bucket == throttle.perUsername)
+        #expect(perCaller.name == "rc:alice@10.0.0.1" && perCaller.bucket == throttle.perUsernameAndCaller)
+        #expect(perUsername != throttle.username("alice"))
+        #expect(perCaller != throttle.usernameAndCaller("alice", "10.0.0.1"))
+        #expect(Throttle.usernamePrefix(.recovery) + "alice" == perUsername.name)
+        #expect(Throttle.usernameAndCallerPrefix(.recovery) + "alice@10.0.0.1" == perCaller.name)
+    }
 }

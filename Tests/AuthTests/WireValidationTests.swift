@@ -58,4 +58,16 @@ import Testing
         #expect(verifier.count == 256)
         _ = try WireValidation.groupElement(Hex.encode(verifier), field: "v")
     }
+
+    @Test func fakeRecoveryCredentialsAreDomainSeparatedFromTheLogins() throws {
+        let secret = [UInt8](repeating: 7, count: 32)
+        let salt = FakeCredentials.salt(secret: secret, username: "nobody", for: .recovery)
+        #expect(salt.count == 32)
+        #expect(salt == FakeCredentials.salt(secret: secret, username: "nobody", for: .recovery))
+        #expect(salt != FakeCredentials.salt(secret: secret, username: "nobody"))
+        let verifier = try FakeCredentials.verifier(secret: secret, username: "nobody", for: .recovery)
+        #expect(verifier.count == 256)
+        #expect(verifier != (try FakeCredentials.verifier(secret: secret, username: "nobody")))
+        _ = try WireValidation.groupElement(Hex.encode(verifier), field: "v")
+    }
 }

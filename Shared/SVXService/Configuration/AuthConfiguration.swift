@@ -42,6 +42,12 @@ public struct AuthConfiguration: Sendable, Equatable {
     /// `SVX_AUTH_REAUTH_WINDOW_MS` (at most one hour: the Keystore drops staged wraps after two): a stolen older
     /// session token cannot change the passphrase or rotate the keys.
     public var reauthWindow: Duration
+    /// A recovery session (FinishRecovery) becomes usable this long after it is made, `SVX_AUTH_RECOVERY_DELAY_MS`
+    /// (0 allowed): the owner, at any login in between, sees the pending recovery and can cancel it.
+    public var recoveryDelay: Duration
+    /// A recovery session ends this long after its delay, `SVX_AUTH_RECOVERY_WINDOW_MS` (its expires_at is
+    /// usable_at + window; the idle timeout counts from usable_at at the earliest).
+    public var recoveryWindow: Duration
 
     public init(
         challengeTTL: Duration = .milliseconds(60_000), reservationTTL: Duration = .milliseconds(600_000),
@@ -51,7 +57,8 @@ public struct AuthConfiguration: Sendable, Equatable {
         reserveThrottleBurst: Int = 20, reserveThrottleRefill: Duration = .milliseconds(3_000),
         reservationsPerCaller: Int = 20,
         beginLoginThrottleBurst: Int = 2_000, beginLoginThrottleRefill: Duration = .milliseconds(1),
-        challengeKey: [UInt8]? = nil, reauthWindow: Duration = .milliseconds(300_000)
+        challengeKey: [UInt8]? = nil, reauthWindow: Duration = .milliseconds(300_000),
+        recoveryDelay: Duration = .milliseconds(86_400_000), recoveryWindow: Duration = .milliseconds(259_200_000)
     ) {
         self.challengeTTL = challengeTTL
         self.reservationTTL = reservationTTL
@@ -68,6 +75,8 @@ public struct AuthConfiguration: Sendable, Equatable {
         self.beginLoginThrottleRefill = beginLoginThrottleRefill
         self.challengeKey = challengeKey
         self.reauthWindow = reauthWindow
+        self.recoveryDelay = recoveryDelay
+        self.recoveryWindow = recoveryWindow
     }
 
     /// Every variable the Auth service reads beyond ``ServiceConfiguration``'s.
@@ -77,6 +86,7 @@ public struct AuthConfiguration: Sendable, Equatable {
         "SVX_AUTH_THROTTLE_CALLER_BURST", "SVX_AUTH_THROTTLE_CALLER_REFILL_MS", "SVX_AUTH_RESERVE_CALLER_BURST",
         "SVX_AUTH_RESERVE_CALLER_REFILL_MS", "SVX_AUTH_RESERVATIONS_PER_CALLER", "SVX_AUTH_BEGIN_LOGIN_CALLER_BURST",
         "SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS", "SVX_AUTH_CHALLENGE_KEY", "SVX_AUTH_REAUTH_WINDOW_MS",
+        "SVX_AUTH_RECOVERY_DELAY_MS", "SVX_AUTH_RECOVERY_WINDOW_MS",
     ]
 
     public static func fromEnvironment(
@@ -107,7 +117,9 @@ public struct AuthConfiguration: Sendable, Equatable {
             reservationsPerCaller: try integer("SVX_AUTH_RESERVATIONS_PER_CALLER", 20, 1...1_000_000),
             beginLoginThrottleBurst: try integer("SVX_AUTH_BEGIN_LOGIN_CALLER_BURST", 2_000, 1...1_000_000),
             beginLoginThrottleRefill: .milliseconds(try integer("SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS", 1, 1...day)),
-            reauthWindow: .milliseconds(try integer("SVX_AUTH_REAUTH_WINDOW_MS", 300_000, 1_000...3_600_000)))
+            reauthWindow: .milliseconds(try integer("SVX_AUTH_REAUTH_WINDOW_MS", 300_000, 1_000...3_600_000)),
+            recoveryDelay: .milliseconds(try integer("SVX_AUTH_RECOVERY_DELAY_MS", day, 0...(30 * day))),
+            recoveryWindow: .milliseconds(try integer("SVX_AUTH_RECOVERY_WINDOW_MS", 3 * day, 1_000...(30 * day))))
         configuration.challengeKey = challengeKey
         guard configuration.sessionIdle <= configuration.sessionMax else {
             throw ConfigurationError(

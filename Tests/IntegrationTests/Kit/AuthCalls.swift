@@ -9,6 +9,11 @@ import SVXTestHarness
 import Testing
 
 let loginFailedMessage = "invalid username or passphrase"
+let recoveryFailedMessage = "invalid username or recovery key"
+
+/// A random recovery SRP password P_r as the Recovery Key gives it (64 lowercase hex characters, here random
+/// rather than derived: Auth only ever sees its verifier and SRP proofs).
+func recoveryPassword() throws -> [UInt8] { Array(Hex.encode(try SecureRandom.bytes(count: 32)).utf8) }
 
 /// The SRP group and hash of svx (Meeco's), for verifiers a test puts in a request of its own making.
 let srp = SRPParameters.meeco
@@ -100,6 +105,92 @@ struct AuthTestClient {
             purpose: AuthRPC.changeVerifier.name,
             requestDigest: HashFunction.sha256.hash(ProofTranscript.changeVerifier(request, userID: userID).bytes))
         return request
+    }
+
+    /// `request` with the SDK's credential proof of `password`, bound to this SetRecoveryVerifier request.
+    func proved(
+        _ request: Svx_Auth_V1_SetRecoveryVerifierRequest, userID: String, username: String, password: [UInt8]
+    ) async throws -> Svx_Auth_V1_SetRecoveryVerifierRequest {
+        var request = request
+        let pending = try await account.beginCredentialProof(username: username, srpPassword: password)
+        request.currentCredentials.loginID = pending.loginID
+        request.currentCredentials = try pending.proof(
+            purpose: AuthRPC.setRecoveryVerifier.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.setRecoveryVerifier(request, userID: userID).bytes))
+        return request
+    }
+
+    /// A SetRecoveryVerifier request for `recoveryPassword` (a fresh salt), without its credential proof.
+    func recoveryVerifierRequest(username: String, recoveryPassword: [UInt8]) throws -> Svx_Auth_V1_SetRecoveryVerifierRequest {
+        var request = Svx_Auth_V1_SetRecoveryVerifierRequest()
+        let salt = try SecureRandom.bytes(count: 32)
+        request.srpSaltHex = Hex.encode(salt)
+        request.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: username, password: recoveryPassword))
+        return request
+    }
+
+    /// Enrols `recoveryPassword` as the recovery credential of the user of `session` (proving `password`).
+    @discardableResult
+    func enrolRecovery(
+        session: AuthenticatedSession, username: String, password: [UInt8], recoveryPassword: [UInt8]
+    ) async throws -> Svx_Auth_V1_SetRecoveryVerifierResponse {
+        let request = try await proved(
+            try recoveryVerifierRequest(username: username, recoveryPassword: recoveryPassword),
+            userID: session.userID, username: username, password: password)
+        return try await client.call(AuthRPC.setRecoveryVerifier, request, sessionToken: session.token, timeout: .seconds(5))
+    }
+
+    func beginRecovery(username: String, aHex: String) async throws -> Svx_Auth_V1_BeginRecoveryResponse {
+        var request = Svx_Auth_V1_BeginRecoveryRequest()
+        request.username = username
+        request.srpAHex = aHex
+        return try await client.call(AuthRPC.beginRecovery, request, timeout: .seconds(5))
+    }
+
+    func finishRecovery(loginID: String, m1Hex: String) async throws -> Svx_Auth_V1_FinishRecoveryResponse {
+        var request = Svx_Auth_V1_FinishRecoveryRequest()
+        request.loginID = loginID
+        request.srpM1Hex = m1Hex
+        return try await client.call(AuthRPC.finishRecovery, request, timeout: .seconds(5))
+    }
+
+    /// BeginRecovery and the client's M1 for `recoveryPassword` (not yet sent).
+    func prepareRecovery(
+        username: String, recoveryPassword: [UInt8]
+    ) async throws -> (SRPClient, Svx_Auth_V1_BeginRecoveryResponse, String) {
+        var srpClient = try SRPClient(username: username, password: recoveryPassword)
+        let challenge = try await beginRecovery(username: username, aHex: Hex.encode(srpClient.publicKey))
+        let m1 = try srpClient.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
+        return (srpClient, challenge, Hex.encode(m1))
+    }
+
+    /// A recovery step by step (BeginRecovery, M1, FinishRecovery, M2 checked): the RECOVERY session's answer.
+    func recover(username: String, recoveryPassword: [UInt8]) async throws -> Svx_Auth_V1_FinishRecoveryResponse {
+        var (srpClient, challenge, m1) = try await prepareRecovery(username: username, recoveryPassword: recoveryPassword)
+        let response = try await finishRecovery(loginID: challenge.loginID, m1Hex: m1)
+        try srpClient.verify(serverProof: try Hex.decode(response.srpM2Hex))
+        return response
+    }
+
+    /// CompleteRecovery with the verifier of `newPassword` (a fresh salt), from the session of `token`.
+    func completeRecovery(
+        token: String, username: String, newPassword: [UInt8], from: UInt64, to: UInt64
+    ) async throws -> Svx_Auth_V1_CompleteRecoveryResponse {
+        var request = Svx_Auth_V1_CompleteRecoveryRequest()
+        let salt = try SecureRandom.bytes(count: 32)
+        request.srpSaltHex = Hex.encode(salt)
+        request.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: username, password: newPassword))
+        request.expectedGeneration = from
+        request.newGeneration = to
+        return try await client.call(AuthRPC.completeRecovery, request, sessionToken: token, timeout: .seconds(5))
+    }
+
+    func recoveryStatus(token: String) async throws -> Svx_Auth_V1_GetRecoveryStatusResponse {
+        try await client.call(AuthRPC.getRecoveryStatus, .init(), sessionToken: token, timeout: .seconds(5))
+    }
+
+    func cancelRecovery(token: String) async throws -> Svx_Auth_V1_CancelRecoveryResponse {
+        try await client.call(AuthRPC.cancelRecovery, .init(), sessionToken: token, timeout: .seconds(5))
     }
 
     func validate(_ token: String) async throws -> Svx_Auth_V1_ValidateSessionResponse {
