@@ -130,7 +130,7 @@ import Testing
         let recovery = Self.recovery(stack)
         let (_, session, keys, recoveryKey) = try await Self.enrolledUser(stack, "a passphrase")
         let item = try await stack.vault.createItem(
-            session: session, keys: keys, templateName: "password", label: "Bank", values: [("password", "hunter2")])
+            session: session, keys: keys, templateName: "secure_note", label: "Bank", values: [("note", "hunter2")])
         let token = try await recovery.begin(recoveryKey: recoveryKey).session.token
 
         func refusal<Request, Response>(_ service: TestService, _ method: RPCMethod<Request, Response>, _ request: Request)
@@ -298,7 +298,7 @@ import Testing
         let secretKey = try #require(signUp["secret_key"] as? String)
         #expect(recoveryKey.hasPrefix("R.1.\(try #require(signUp["username"] as? String))."))
         device["SVX_SECRET_KEY"] = secretKey
-        let created = try json(["items", "create", "--template", "password", "--label", "Bank", "--set", "password=s3cret-PIN"], device)
+        let created = try json(["items", "create", "--template", "secure_note", "--label", "Bank", "--set", "note=s3cret-PIN"], device)
         let itemID = try #require(created["item_id"] as? String)
         #expect(try json(["recovery", "status"], device)["usable"] as? Bool == true)
 
