@@ -48,25 +48,25 @@ final class AuthService: Sendable {
         routes.register(AuthRPC.beginLogin) { [self] in try beginLogin($0, $1, $2) }
         routes.register(AuthRPC.finishLogin) { [self] in try finishLogin($0, $1, $2) }
         routes.register(AuthRPC.validateSession) { [self] in try validateSession($0, $1, $2) }
-        routes.registerAuthenticated(AuthRPC.logout, recovery: true) { [self] in try logout($0, $1, $2, $3) }
+        routes.registerAuthenticated(AuthRPC.logout, recovery: .anyTime) { [self] in try logout($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.listSessions) { [self] in try listSessions($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.revokeSession) { [self] in try revokeSession($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.changeVerifier) { [self] in try changeVerifier($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.verifyCredentials) { [self] in try verifyCredentials($0, $1, $2, $3) }
-        // Account recovery (Recovery.swift): a RECOVERY session reaches only the methods flagged `recovery: true`.
+        // Account recovery (Recovery.swift): a RECOVERY session reaches only the methods registered for recovery (anyTime: its own status, cancel and logout; afterDelay: completing it).
         routes.register(AuthRPC.beginRecovery) { [self] in try beginRecovery($0, $1, $2) }
         routes.register(AuthRPC.finishRecovery) { [self] in try finishRecovery($0, $1, $2) }
         routes.registerAuthenticated(AuthRPC.setRecoveryVerifier) { [self] in try setRecoveryVerifier($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.deleteRecoveryVerifier) { [self] in
             try deleteRecoveryVerifier($0, $1, $2, $3)
         }
-        routes.registerAuthenticated(AuthRPC.getRecoveryStatus, recovery: true) { [self] in
+        routes.registerAuthenticated(AuthRPC.getRecoveryStatus, recovery: .anyTime) { [self] in
             try getRecoveryStatus($0, $1, $2, $3)
         }
-        routes.registerAuthenticated(AuthRPC.cancelRecovery, recovery: true) { [self] in
+        routes.registerAuthenticated(AuthRPC.cancelRecovery, recovery: .anyTime) { [self] in
             try cancelRecovery($0, $1, $2, $3)
         }
-        routes.registerAuthenticated(AuthRPC.completeRecovery, freshSession: true, recovery: true) { [self] in
+        routes.registerAuthenticated(AuthRPC.completeRecovery, freshSession: true, recovery: .afterDelay) { [self] in
             try completeRecovery($0, $1, $2, $3)
         }
     }
@@ -83,7 +83,7 @@ final class AuthService: Sendable {
                 """
                 DELETE FROM auth.sessions WHERE expires_at < now() - interval '1 day'
                 OR revoked_at < now() - interval '1 day'
-                OR GREATEST(last_seen_at, usable_at) < now() - $1::float8 * interval '1 millisecond' - interval '1 day'
+                OR (scope = 'full' AND last_seen_at < now() - $1::float8 * interval '1 millisecond' - interval '1 day')
                 """, Double(configuration.sessionIdle.wholeMilliseconds))
             try throttle.sweep(on: db)
         } catch {

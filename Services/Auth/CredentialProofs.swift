@@ -18,11 +18,13 @@ extension AuthService {
         let m1: [UInt8]
         let binding: [UInt8]
 
-        init(_ proof: Svx_Auth_V1_CredentialProof, field: String) throws(RPCStatus) {
+        init(_ proof: Svx_Auth_V1_CredentialProof, field: String, credential: ChallengePurpose = .login) throws(RPCStatus) {
             guard !proof.loginID.isEmpty || !proof.srpM1Hex.isEmpty || !proof.bindingHex.isEmpty else {
                 throw WireValidation.invalid(
                     "\(field).login_id",
-                    "\(field) is required: prove the current passphrase (BeginLogin, then M1 and the binding)")
+                    credential == .login
+                        ? "\(field) is required: prove the current passphrase (BeginLogin, then M1 and the binding)"
+                        : "\(field) is required: prove the Recovery Key (BeginRecovery, then M1 and the binding)")
             }
             loginID = try WireValidation.uuid(proof.loginID, field: "\(field).login_id")
             m1 = try WireValidation.hex(proof.srpM1Hex, field: "\(field).srp_m1_hex", bytes: WireValidation.proofLength)
@@ -32,10 +34,12 @@ extension AuthService {
 
     /// The one answer for a credential proof that does not hold, whatever the reason (wrong passphrase, another
     /// user's challenge, an unknown, used or expired one, a binding for another request).
-    static func credentialsNotProved(field: String) -> RPCStatus {
+    static func credentialsNotProved(field: String, credential: ChallengePurpose = .login) -> RPCStatus {
         RPCStatus(
             .permissionDenied,
-            "the current passphrase was not proved (wrong passphrase, or an unknown, used or expired login challenge)",
+            credential == .login
+                ? "the current passphrase was not proved (wrong passphrase, or an unknown, used or expired login challenge)"
+                : "the Recovery Key was not proved (wrong key, or an unknown, used or expired recovery challenge)",
             details: ["field": field])
     }
 
@@ -64,31 +68,36 @@ extension AuthService {
     /// is the same as for an unknown one). Throttled like a login: the buckets of `throttleKeys` are checked first,
     /// and a wrong proof takes a token from each; a missing or expired challenge takes one from `callerKey` only
     /// (no guess was checked). Returns M2. Every failure is ``credentialsNotProved(field:)``.
+    ///
+    /// `credential`: `.login` proves the passphrase (a BeginLogin challenge, the user's verifier, the login buckets);
+    /// `.recovery` proves the Recovery Key (a BeginRecovery challenge, the recovery verifier, the recovery buckets).
+    /// A challenge of the other purpose is as unknown as a missing one, and stays.
     func verifyCredentialProof(
         _ proof: CredentialProof, field: String, session: AuthenticatedSession, purpose: String, requestDigest: [UInt8],
-        callerKey: Throttle.Key?, context: RequestContext, on db: PostgresConnection
+        callerKey: Throttle.Key?, credential: ChallengePurpose = .login, context: RequestContext,
+        on db: PostgresConnection
     ) throws -> [UInt8] {
         let userID = try session.userUUID
-        let keys = [throttle.username(session.username)] + [callerKey].compactMap { $0 }
+        let keys = [throttle.username(session.username, for: credential)] + [callerKey].compactMap { $0 }
         try throttle.check(keys, on: db)
-        // Single use, and only the caller's own login challenge (a recovery challenge never proves the passphrase):
-        // consumed (or not) by this one statement.
+        let verifiers = credential == .login ? "auth.users" : "auth.recovery_credentials"
+        // Single use, and only the caller's own challenge of that purpose: consumed (or not) by this one statement.
         let rows = try db.query(
             """
             WITH c AS (
-                DELETE FROM auth.login_challenges WHERE login_id = $1 AND user_id = $2 AND purpose = 'login'
+                DELETE FROM auth.login_challenges WHERE login_id = $1 AND user_id = $2 AND purpose = $3
                 RETURNING srp_a, srp_b_nonce, srp_b, expires_at > now() AS live, credential_generation
             )
             SELECT c.srp_a, c.srp_b_nonce, c.srp_b, c.live AND c.credential_generation = u.credential_generation,
-                   u.srp_verifier
-            FROM c JOIN auth.users u ON u.user_id = $2
-            """, proof.loginID, userID)
+                   k.srp_verifier
+            FROM c JOIN auth.users u ON u.user_id = $2 JOIN \(verifiers) k ON k.user_id = $2
+            """, proof.loginID, userID, credential.rawValue)
         guard let row = rows.first, try row.decode(Bool?.self, at: 3) == true else {
             if let callerKey { try throttle.recordFailure([callerKey], on: db) }
             context.logger.info("credential proof failed", metadata: [
                 "user_id": "\(session.userID)", "purpose": "\(purpose)", "reason": "no live challenge",
             ])
-            throw Self.credentialsNotProved(field: field)
+            throw Self.credentialsNotProved(field: field, credential: credential)
         }
         let expectedBinding = ProofTranscript.credentialBinding(purpose: purpose, requestDigest: requestDigest)
         let m2 = try srpServerProof(
@@ -100,7 +109,7 @@ extension AuthService {
             context.logger.info("credential proof failed", metadata: [
                 "user_id": "\(session.userID)", "purpose": "\(purpose)", "reason": "proof or binding mismatch",
             ])
-            throw Self.credentialsNotProved(field: field)
+            throw Self.credentialsNotProved(field: field, credential: credential)
         }
         return m2
     }

@@ -110,8 +110,7 @@ extension AuthService {
             UPDATE auth.sessions SET revoked_at = now()
             WHERE user_id = $1 AND scope = 'recovery' AND revoked_at IS NULL
             RETURNING session_id, expires_at > now()
-                AND GREATEST(last_seen_at, usable_at) > now() - $2::float8 * interval '1 millisecond'
-            """, userID, sessions.idleMilliseconds)
+            """, userID)
         _ = try db.execute("DELETE FROM auth.login_challenges WHERE user_id = $1 AND purpose = 'recovery'", userID)
         return try rows.compactMap { row in try row.decode(Bool.self, at: 1) ? try row.decode(UUID.self, at: 0).wire : nil }
     }
@@ -227,7 +226,9 @@ extension AuthService {
     /// Completes a recovery from its usable RECOVERY session: the passphrase's new salt and verifier with the
     /// generation moved (the compare-and-set of ChangeVerifier), and in the same transaction every session of the
     /// user revoked (this one too), the recovery credential deleted (single use) and every pending challenge
-    /// dropped. No credential proof: the Recovery Key's SRP proof and the delay stand in for it.
+    /// dropped. It needs a fresh proof of the Recovery Key bound to this request (`recovery_credentials`, checked like a
+    /// credential proof against the recovery verifier, throttled like FinishRecovery): the session's token alone, taken
+    /// from the wire, a file or any service it was sent to, cannot complete a recovery.
     func completeRecovery(
         _ request: Svx_Auth_V1_CompleteRecoveryRequest, _ context: RequestContext, _ worker: ServiceWorker,
         _ session: AuthenticatedSession
@@ -236,6 +237,14 @@ extension AuthService {
         let salt = try WireValidation.hex(request.srpSaltHex, field: "srp_salt_hex", bytes: WireValidation.saltLength)
         let verifier = try WireValidation.groupElement(request.srpVerifierHex, field: "srp_verifier_hex")
         try Self.checkGenerationMove(expected: request.expectedGeneration, new: request.newGeneration)
+        let proof = try CredentialProof(request.recoveryCredentials, field: "recovery_credentials", credential: .recovery)
+        // The proof is checked (its challenge consumed, a failure charged) before the transaction, as ChangeVerifier
+        // does; the transaction then finds the recovery still pending and the credential still there, or refuses.
+        let m2 = try verifyCredentialProof(
+            proof, field: "recovery_credentials", session: session, purpose: AuthRPC.completeRecovery.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.completeRecovery(request, userID: session.userID).bytes),
+            callerKey: throttle.usernameAndCaller(session.username, Throttle.callerKey(context.peerAddress), for: .recovery),
+            credential: .recovery, context: context, on: worker.database)
         let userID = try session.userUUID
         let revoked = try worker.database.transaction { db -> Int in
             try lockUser(userID, on: db)
@@ -266,6 +275,7 @@ extension AuthService {
         ])
         var response = Svx_Auth_V1_CompleteRecoveryResponse()
         response.revokedSessions = UInt32(clamping: revoked)
+        response.srpM2Hex = Hex.encode(m2)
         return response
     }
 

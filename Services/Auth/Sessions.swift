@@ -8,8 +8,8 @@ import SVXStore
 
 /// Sessions: 256 random bits, URL-safe base64 without padding (43 characters); only the SHA-256 is stored. A session ends at its absolute expiry
 /// (login + SVX_AUTH_SESSION_MAX_MS), after SVX_AUTH_SESSION_IDLE_MS without use, or when revoked. A RECOVERY session
-/// (FinishRecovery) expires SVX_AUTH_RECOVERY_WINDOW_MS after its `usable_at`, and its idle time counts from
-/// `usable_at` at the earliest.
+/// (FinishRecovery) expires SVX_AUTH_RECOVERY_WINDOW_MS after its `usable_at` and has no idle timeout: its owner
+/// comes back at any time in that window, after a delay of a day.
 struct NewSession {
     let token: String
     let sessionID: String
@@ -37,11 +37,11 @@ final class LocalSessionValidator: SessionValidator {
     static func tokenHash(_ token: String) -> [UInt8] { HashFunction.sha256.hash(Array(token.utf8)) }
 
     /// SQL: the session of alias `s` is live: not revoked, not expired, used within the idle timeout (parameter
-    /// `idle`, milliseconds). A recovery session is never idle before its `usable_at` (GREATEST skips NULLs).
+    /// `idle`, milliseconds). A recovery session has no idle timeout, only its expiry.
     static func livePredicate(_ s: String, idle: String) -> String {
         """
         \(s).revoked_at IS NULL AND \(s).expires_at > now()
-        AND GREATEST(\(s).last_seen_at, \(s).usable_at) > now() - \(idle)::float8 * interval '1 millisecond'
+        AND (\(s).scope = 'recovery' OR \(s).last_seen_at > now() - \(idle)::float8 * interval '1 millisecond')
         """
     }
 

@@ -32,7 +32,7 @@ final class KeystoreService: Sendable {
         routes.registerAuthenticated(KeystoreRPC.createKEK, freshSession: true) { [self] in try createKEK($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.getKEK) { [self] in try getKEK($0, $1, $2, $3) }
         // A usable RECOVERY session may prove the KEK it opened with the recovery key and stage the new passphrase's wrap.
-        routes.registerAuthenticated(KeystoreRPC.stagePassphraseChange, freshSession: true, recovery: true) { [self] in
+        routes.registerAuthenticated(KeystoreRPC.stagePassphraseChange, freshSession: true, recovery: .afterDelay) { [self] in
             try stagePassphraseChange($0, $1, $2, $3)
         }
         routes.registerAuthenticated(KeystoreRPC.commitPassphraseChange, freshSession: true) { [self] in
@@ -47,12 +47,12 @@ final class KeystoreService: Sendable {
         routes.registerAuthenticated(KeystoreRPC.listKeypairs) { [self] in try listKeypairs($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.deleteKeypair) { [self] in try deleteKeypair($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.rotateKEK, freshSession: true) { [self] in try rotateKEK($0, $1, $2, $3) }
-        routes.registerAuthenticated(KeystoreRPC.beginKEKProof, recovery: true) { [self] in try beginKEKProof($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.beginKEKProof, recovery: .afterDelay) { [self] in try beginKEKProof($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.setKEKCheck) { [self] in try setKEKCheck($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.putRecoveryKey, freshSession: true) { [self] in
             try putRecoveryKey($0, $1, $2, $3)
         }
-        routes.registerAuthenticated(KeystoreRPC.getRecoveryKey, recovery: true) { [self] in try getRecoveryKey($0, $1, $2, $3) }
+        routes.registerAuthenticated(KeystoreRPC.getRecoveryKey, recovery: .afterDelay) { [self] in try getRecoveryKey($0, $1, $2, $3) }
         routes.registerAuthenticated(KeystoreRPC.deleteRecoveryKey, freshSession: true) { [self] in
             try deleteRecoveryKey($0, $1, $2, $3)
         }

@@ -1,3 +1,4 @@
+import Cryppo
 import Foundation
 import SVXContracts
 import SVXProto
@@ -49,10 +50,17 @@ extension KeystoreService {
     /// the old KEK, which opens nothing after the rotation); a user without one must not (the client's view is
     /// stale). Called with the user's row locked; returns whether the user has a recovery key (its row locked too).
     private static func requireRecoveryWrapIfEnrolled(
-        _ db: PostgresConnection, userID: UUID, _ recoveryWrap: String?
+        _ db: PostgresConnection, userID: UUID, _ recoveryWrap: String?, madeFor digest: [UInt8]?
     ) throws -> Bool {
-        let enrolled = try !db.query(
-            "SELECT 1 FROM keystore.recovery_keys WHERE user_id = $1 FOR UPDATE", userID).isEmpty
+        let stored = try db.query(
+            "SELECT public_key_pem FROM keystore.recovery_keys WHERE user_id = $1 FOR UPDATE", userID
+        ).first.map { try $0.decode(String.self, at: 0) }
+        let enrolled = stored != nil
+        if let stored, let digest, HashFunction.sha256.hash(Array(stored.utf8)) != digest {
+            throw RPCStatus(
+                .aborted, "the recovery key was replaced since it was read: read it (GetRecoveryKey) and rotate again",
+                details: ["field": "recovery_public_key_sha256"])
+        }
         if enrolled, recoveryWrap == nil {
             throw RPCStatus(
                 .failedPrecondition,
@@ -102,10 +110,22 @@ extension KeystoreService {
         let recoveryMAC: [UInt8]? = try recoveryWrap.map { _ throws(RPCStatus) in
             try KeyValidation.recoveryPublicKeyMAC(request.recoveryPublicKeyMac, field: "recovery_public_key_mac")
         }
-        if recoveryWrap == nil, !request.recoveryPublicKeyMac.isEmpty {
-            throw RPCStatus(
-                .invalidArgument, "recovery_public_key_mac comes only with kek_recovery_wrap",
-                details: ["field": "recovery_public_key_mac"])
+        let recoveryKeyDigest: [UInt8]? = try recoveryWrap.map { _ throws(RPCStatus) in
+            guard request.recoveryPublicKeySha256.count == 32 else {
+                throw RPCStatus(
+                    .invalidArgument,
+                    "recovery_public_key_sha256 must be the 32-byte SHA-256 of the recovery public key the wrap was made for",
+                    details: ["field": "recovery_public_key_sha256"])
+            }
+            return Array(request.recoveryPublicKeySha256)
+        }
+        if recoveryWrap == nil {
+            for (field, value) in [
+                ("recovery_public_key_mac", request.recoveryPublicKeyMac),
+                ("recovery_public_key_sha256", request.recoveryPublicKeySha256),
+            ] where !value.isEmpty {
+                throw RPCStatus(.invalidArgument, "\(field) comes only with kek_recovery_wrap", details: ["field": field])
+            }
         }
         let proof = try KeyValidation.kekProof(request.hasKekProof ? request.kekProof : nil)
         guard session.recentlyAuthenticated else { throw RPCStatus.reauthenticationRequired }
@@ -151,7 +171,7 @@ extension KeystoreService {
             try Self.requireSameKeys(
                 try db.query("SELECT keypair_id FROM keystore.keypairs WHERE user_id = $1 FOR UPDATE", userID)
                     .map { try $0.decode(UUID.self, at: 0) }, keypairs, what: "keypairs")
-            let enrolled = try Self.requireRecoveryWrapIfEnrolled(db, userID: userID, recoveryWrap)
+            let enrolled = try Self.requireRecoveryWrapIfEnrolled(db, userID: userID, recoveryWrap, madeFor: recoveryKeyDigest)
             // The wraps being replaced, and the old KEK's wraps below, are kept aside (not deleted) for the retention:
             // the expired ones go first, then at most the quota of rotations' key wraps are kept (a rotation of a
             // user without keys or a recovery key keeps none).

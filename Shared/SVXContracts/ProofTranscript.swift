@@ -84,6 +84,7 @@ public struct ProofTranscript: Sendable, Equatable {
         transcript.append(Array(request.newKekCheck))
         transcript.append(request.kekRecoveryWrap)
         transcript.append(Array(request.recoveryPublicKeyMac))
+        transcript.append(Array(request.recoveryPublicKeySha256))
         return transcript
     }
 
@@ -139,6 +140,20 @@ public struct ProofTranscript: Sendable, Equatable {
         transcript.append(request.currentCredentials.loginID)
         transcript.append(request.srpSaltHex)
         transcript.append(request.srpVerifierHex)
+        return transcript
+    }
+
+    /// The request CompleteRecovery's proof of the Recovery Key covers (`recovery_credentials` excluded but its login
+    /// id); its SHA-256 is the `request_digest` of the binding.
+    public static func completeRecovery(_ request: Svx_Auth_V1_CompleteRecoveryRequest, userID: String) -> ProofTranscript {
+        var transcript = ProofTranscript(domain: credentialRequestDomain)
+        transcript.append(AuthRPC.completeRecovery.name)
+        transcript.append(userID)
+        transcript.append(request.recoveryCredentials.loginID)
+        transcript.append(request.srpSaltHex)
+        transcript.append(request.srpVerifierHex)
+        transcript.append(request.expectedGeneration)
+        transcript.append(request.newGeneration)
         return transcript
     }
 

@@ -32,7 +32,8 @@ fileprivate nonisolated struct _GeneratedWithProtocGenSwiftVersion: SwiftProtobu
 /// What a session may do. FULL: everything its user may. RECOVERY (from FinishRecovery): nothing until
 /// usable_at_ms, then only the methods of a recovery (docs/ADR-009-recovery.md); every other method answers
 /// PERMISSION_DENIED with details["reason"] = "recovery_session", and a recovery method before usable_at_ms
-/// FAILED_PRECONDITION with details["reason"] = "recovery_delay" and retry_after_ms.
+/// FAILED_PRECONDITION with details["reason"] = "recovery_delay" and retry_after_ms. GetRecoveryStatus,
+/// CancelRecovery and Logout answer a RECOVERY session at any time.
 public nonisolated enum Svx_Auth_V1_SessionScope: SwiftProtobuf.Enum, Swift.CaseIterable {
   public typealias RawValue = Int
   case full // = 0
@@ -706,10 +707,15 @@ public nonisolated struct Svx_Auth_V1_CancelRecoveryResponse: Sendable {
   public init() {}
 }
 
-/// svx.auth.v1.Auth/CompleteRecovery: only from a usable RECOVERY session (PERMISSION_DENIED from a FULL one):
-/// replaces the SRP salt and verifier with those of the new passphrase and Secret Key and moves the credential
-/// generation from expected_generation to new_generation (the one the Keystore gave the wrap staged by this
-/// recovery session), compare-and-set like ChangeVerifier (ABORTED if it moved). In the same transaction every
+/// svx.auth.v1.Auth/CompleteRecovery: only from a usable RECOVERY session (PERMISSION_DENIED from a FULL one),
+/// with a fresh proof of the Recovery Key: recovery_credentials is a CredentialProof made with a BeginRecovery
+/// challenge of the user (M1 against the recovery verifier, binding over the purpose
+/// "svx.auth.v1.Auth/CompleteRecovery" and the digest of ProofTranscript.completeRecovery: user id, login id, salt,
+/// verifier, both generations), throttled like FinishRecovery; PERMISSION_DENIED (field "recovery_credentials") if it
+/// does not hold. So the session's token alone (from the wire, a file, or a service it was sent to) cannot complete a
+/// recovery. Replaces the SRP salt and verifier with those of the new passphrase and Secret Key and moves the
+/// credential generation from expected_generation to new_generation (the one the Keystore gave the wrap staged by
+/// this recovery session), compare-and-set like ChangeVerifier (ABORTED if it moved). In the same transaction every
 /// session of the user ends (this one too) and the recovery credential is deleted.
 public nonisolated struct Svx_Auth_V1_CompleteRecoveryRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
@@ -725,9 +731,20 @@ public nonisolated struct Svx_Auth_V1_CompleteRecoveryRequest: Sendable {
   /// > expected_generation
   public var newGeneration: UInt64 = 0
 
+  public var recoveryCredentials: Svx_Auth_V1_CredentialProof {
+    get {_recoveryCredentials ?? Svx_Auth_V1_CredentialProof()}
+    set {_recoveryCredentials = newValue}
+  }
+  /// Returns true if `recoveryCredentials` has been explicitly set.
+  public var hasRecoveryCredentials: Bool {self._recoveryCredentials != nil}
+  /// Clears the value of `recoveryCredentials`. Subsequent reads from it will return its default value.
+  public mutating func clearRecoveryCredentials() {self._recoveryCredentials = nil}
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+
+  fileprivate var _recoveryCredentials: Svx_Auth_V1_CredentialProof? = nil
 }
 
 public nonisolated struct Svx_Auth_V1_CompleteRecoveryResponse: Sendable {
@@ -736,6 +753,9 @@ public nonisolated struct Svx_Auth_V1_CompleteRecoveryResponse: Sendable {
   // methods supported on all messages.
 
   public var revokedSessions: UInt32 = 0
+
+  /// M2 of recovery_credentials: Auth checked it against the real recovery verifier
+  public var srpM2Hex: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -1999,7 +2019,7 @@ nonisolated extension Svx_Auth_V1_CancelRecoveryResponse: SwiftProtobuf.Message,
 
 nonisolated extension Svx_Auth_V1_CompleteRecoveryRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompleteRecoveryRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_salt_hex\0\u{3}srp_verifier_hex\0\u{3}expected_generation\0\u{3}new_generation\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}srp_salt_hex\0\u{3}srp_verifier_hex\0\u{3}expected_generation\0\u{3}new_generation\0\u{3}recovery_credentials\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2011,12 +2031,17 @@ nonisolated extension Svx_Auth_V1_CompleteRecoveryRequest: SwiftProtobuf.Message
       case 2: try { try decoder.decodeSingularStringField(value: &self.srpVerifierHex) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.expectedGeneration) }()
       case 4: try { try decoder.decodeSingularUInt64Field(value: &self.newGeneration) }()
+      case 5: try { try decoder.decodeSingularMessageField(value: &self._recoveryCredentials) }()
       default: break
       }
     }
   }
 
   public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
     if !self.srpSaltHex.isEmpty {
       try visitor.visitSingularStringField(value: self.srpSaltHex, fieldNumber: 1)
     }
@@ -2029,6 +2054,9 @@ nonisolated extension Svx_Auth_V1_CompleteRecoveryRequest: SwiftProtobuf.Message
     if self.newGeneration != 0 {
       try visitor.visitSingularUInt64Field(value: self.newGeneration, fieldNumber: 4)
     }
+    try { if let v = self._recoveryCredentials {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 5)
+    } }()
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2037,6 +2065,7 @@ nonisolated extension Svx_Auth_V1_CompleteRecoveryRequest: SwiftProtobuf.Message
     if lhs.srpVerifierHex != rhs.srpVerifierHex {return false}
     if lhs.expectedGeneration != rhs.expectedGeneration {return false}
     if lhs.newGeneration != rhs.newGeneration {return false}
+    if lhs._recoveryCredentials != rhs._recoveryCredentials {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -2044,7 +2073,7 @@ nonisolated extension Svx_Auth_V1_CompleteRecoveryRequest: SwiftProtobuf.Message
 
 nonisolated extension Svx_Auth_V1_CompleteRecoveryResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".CompleteRecoveryResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}revoked_sessions\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}revoked_sessions\0\u{3}srp_m2_hex\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2053,6 +2082,7 @@ nonisolated extension Svx_Auth_V1_CompleteRecoveryResponse: SwiftProtobuf.Messag
       // enabled. https://github.com/apple/swift-protobuf/issues/1034
       switch fieldNumber {
       case 1: try { try decoder.decodeSingularUInt32Field(value: &self.revokedSessions) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.srpM2Hex) }()
       default: break
       }
     }
@@ -2062,11 +2092,15 @@ nonisolated extension Svx_Auth_V1_CompleteRecoveryResponse: SwiftProtobuf.Messag
     if self.revokedSessions != 0 {
       try visitor.visitSingularUInt32Field(value: self.revokedSessions, fieldNumber: 1)
     }
+    if !self.srpM2Hex.isEmpty {
+      try visitor.visitSingularStringField(value: self.srpM2Hex, fieldNumber: 2)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
   public static func ==(lhs: Svx_Auth_V1_CompleteRecoveryResponse, rhs: Svx_Auth_V1_CompleteRecoveryResponse) -> Bool {
     if lhs.revokedSessions != rhs.revokedSessions {return false}
+    if lhs.srpM2Hex != rhs.srpM2Hex {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -736,6 +736,10 @@ public nonisolated struct Svx_Keystore_V1_RotateKEKRequest: Sendable {
   /// With kek_recovery_wrap: RecoveryKey.public_key_mac made with the new KEK.
   public var recoveryPublicKeyMac: Data = Data()
 
+  /// With kek_recovery_wrap: SHA-256 of the RecoveryKey.public_key_pem (its UTF-8 bytes, as GetRecoveryKey gave it)
+  /// the wrap was made for. ABORTED if the recovery key was replaced since (the wrap would not open with it).
+  public var recoveryPublicKeySha256: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2152,7 +2156,7 @@ nonisolated extension Svx_Keystore_V1_RewrappedKey: SwiftProtobuf.Message, Swift
 
 nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".RotateKEKRequest"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_kek_version\0\u{3}credential_generation\0\u{3}wrapped_kek\0\u{1}derivation\0\u{1}deks\0\u{1}keypairs\0\u{3}kek_proof\0\u{3}new_kek_check\0\u{3}kek_recovery_wrap\0\u{3}recovery_public_key_mac\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}expected_kek_version\0\u{3}credential_generation\0\u{3}wrapped_kek\0\u{1}derivation\0\u{1}deks\0\u{1}keypairs\0\u{3}kek_proof\0\u{3}new_kek_check\0\u{3}kek_recovery_wrap\0\u{3}recovery_public_key_mac\0\u{3}recovery_public_key_sha256\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2170,6 +2174,7 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
       case 8: try { try decoder.decodeSingularBytesField(value: &self.newKekCheck) }()
       case 9: try { try decoder.decodeSingularStringField(value: &self.kekRecoveryWrap) }()
       case 10: try { try decoder.decodeSingularBytesField(value: &self.recoveryPublicKeyMac) }()
+      case 11: try { try decoder.decodeSingularBytesField(value: &self.recoveryPublicKeySha256) }()
       default: break
       }
     }
@@ -2210,6 +2215,9 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
     if !self.recoveryPublicKeyMac.isEmpty {
       try visitor.visitSingularBytesField(value: self.recoveryPublicKeyMac, fieldNumber: 10)
     }
+    if !self.recoveryPublicKeySha256.isEmpty {
+      try visitor.visitSingularBytesField(value: self.recoveryPublicKeySha256, fieldNumber: 11)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2224,6 +2232,7 @@ nonisolated extension Svx_Keystore_V1_RotateKEKRequest: SwiftProtobuf.Message, S
     if lhs.newKekCheck != rhs.newKekCheck {return false}
     if lhs.kekRecoveryWrap != rhs.kekRecoveryWrap {return false}
     if lhs.recoveryPublicKeyMac != rhs.recoveryPublicKeyMac {return false}
+    if lhs.recoveryPublicKeySha256 != rhs.recoveryPublicKeySha256 {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -200,13 +200,14 @@ import Testing
         #expect(validated.usableAtMs == first.usableAtMs)
         #expect(!validated.recentlyAuthenticated)
 
-        // Before the delay ends, every recovery method answers FAILED_PRECONDITION recovery_delay.
+        // Before the delay ends, completing it answers FAILED_PRECONDITION recovery_delay; its own status does not wait.
+        #expect(try await auth.recoveryStatus(token: first.sessionToken).pending.sessionID == first.sessionID)
         let tooEarly: [(String, RPCStatus?)] = [
             ("CompleteRecovery", await status {
                 _ = try await auth.completeRecovery(
-                    token: first.sessionToken, username: user.username, newPassword: password("new"), from: 1, to: 2)
+                    token: first.sessionToken, userID: user.userID, username: user.username, recoveryPassword: recovery,
+                    newPassword: password("new"), from: 1, to: 2)
             }),
-            ("GetRecoveryStatus", await status { _ = try await auth.recoveryStatus(token: first.sessionToken) }),
         ]
         for (method, refusal) in tooEarly {
             #expect(refusal?.code == .failedPrecondition, "\(method)")
@@ -249,13 +250,16 @@ import Testing
         #expect(state.enrolled && !state.hasPending)
         let third = try await auth.recover(username: user.username, recoveryPassword: recovery)
 
-        // Once the delay is over (moved back here, not slept through), the idle timeout counts from usable_at:
-        // last used 2 hours ago, usable since 10 minutes: idle.
+        // Once the delay is over (moved back here, not slept through), there is still no idle timeout: last used 2
+        // hours ago, usable for 10 minutes, it lives until its expiry (its owner comes back at any time in the window).
         #expect(try db.execute(
             """
             UPDATE auth.sessions SET last_seen_at = now() - interval '2 hours', usable_at = now() - interval '10 minutes'
             WHERE session_id = $1::uuid
             """, third.sessionID) == 1)
+        #expect(try await auth.validate(third.sessionToken).sessionID == third.sessionID)
+        // A recovery session may abandon itself.
+        #expect(try await auth.cancelRecovery(token: third.sessionToken).cancelled)
         #expect(await status { _ = try await auth.validate(third.sessionToken) }?.code == .unauthenticated)
         #expect(try await auth.cancelRecovery(token: afterCancel.sessionToken).cancelled == false)
     }
@@ -273,7 +277,9 @@ import Testing
 
         // From a full session: PERMISSION_DENIED.
         let fromFull = await status {
-            _ = try await auth.completeRecovery(token: owner.token, username: user.username, newPassword: password("new"), from: 1, to: 2)
+            _ = try await auth.completeRecovery(
+                    token: owner.token, userID: user.userID, username: user.username, recoveryPassword: recovery,
+                    newPassword: password("new"), from: 1, to: 2)
         }
         #expect(fromFull?.code == .permissionDenied)
         #expect(fromFull?.details["reason"] == "recovery_session_required")
@@ -283,7 +289,8 @@ import Testing
         for (from, to, field) in [(0, 2, "expected_generation"), (1, 1, "new_generation"), (1, 5000, "new_generation")] {
             let failure = await status {
                 _ = try await auth.completeRecovery(
-                    token: recovered.sessionToken, username: user.username, newPassword: password("new"),
+                    token: recovered.sessionToken, userID: user.userID, username: user.username, recoveryPassword: recovery,
+                    newPassword: password("new"),
                     from: UInt64(from), to: UInt64(to))
             }
             #expect(failure?.code == .invalidArgument, "\(from) → \(to)")
@@ -291,14 +298,33 @@ import Testing
         }
         let stale = await status {
             _ = try await auth.completeRecovery(
-                token: recovered.sessionToken, username: user.username, newPassword: password("new"), from: 3, to: 4)
+                    token: recovered.sessionToken, userID: user.userID, username: user.username, recoveryPassword: recovery,
+                    newPassword: password("new"), from: 3, to: 4)
         }
         #expect(stale?.code == .aborted)
         #expect(try await auth.validate(recovered.sessionToken).scope == .recovery)
         #expect(try await auth.validate(owner.token).credentialGeneration == 1)
 
+        // The session's token alone does not do: a proof of the Recovery Key bound to the request is required, and a
+        // proof of another key is refused (its challenge spent, nothing changed).
+        let tokenAlone = await status {
+            _ = try await auth.completeRecovery(
+                token: recovered.sessionToken, userID: user.userID, username: user.username, recoveryPassword: nil,
+                newPassword: password("new"), from: recovered.credentialGeneration, to: recovered.credentialGeneration + 1)
+        }
+        #expect(tokenAlone?.code == .invalidArgument && tokenAlone?.details["field"] == "recovery_credentials.login_id")
+        let wrongKey = await status {
+            _ = try await auth.completeRecovery(
+                token: recovered.sessionToken, userID: user.userID, username: user.username,
+                recoveryPassword: try recoveryPassword(), newPassword: password("new"),
+                from: recovered.credentialGeneration, to: recovered.credentialGeneration + 1)
+        }
+        #expect(wrongKey?.code == .permissionDenied && wrongKey?.details["field"] == "recovery_credentials", "\(String(describing: wrongKey))")
+        #expect(try await auth.validate(owner.token).credentialGeneration == 1)
+
         let completed = try await auth.completeRecovery(
-            token: recovered.sessionToken, username: user.username, newPassword: password("new"),
+                    token: recovered.sessionToken, userID: user.userID, username: user.username, recoveryPassword: recovery,
+                    newPassword: password("new"),
             from: recovered.credentialGeneration, to: recovered.credentialGeneration + 1)
         #expect(completed.revokedSessions == 3)  // owner, other, and the recovery session itself
         for token in [owner.token, other.token, recovered.sessionToken] {

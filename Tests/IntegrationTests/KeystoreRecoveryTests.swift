@@ -234,6 +234,13 @@ import Testing
         withoutMAC.recoveryPublicKeyMac = Data()
         let noMAC = await user.failure(KeystoreRPC.rotateKEK, withoutMAC)
         #expect(noMAC?.code == .invalidArgument && noMAC?.details["field"] == "recovery_public_key_mac", "\(String(describing: noMAC))")
+        // A wrap made for a recovery key that was replaced since it was read (enable --replace racing the rotation):
+        // ABORTED, nothing rotated.
+        var forAnotherKey = carried
+        forAnotherKey.recoveryPublicKeySha256 = Data(HashFunction.sha256.hash(Array("another public key".utf8)))
+        let replaced = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(forAnotherKey, kek: kek))
+        #expect(replaced?.code == .aborted && replaced?.details["field"] == "recovery_public_key_sha256", "\(String(describing: replaced))")
+        #expect(try stack.database.keystoreKeys() == before, "nothing rotated")
         #expect(try await user.call(KeystoreRPC.rotateKEK, try await user.proved(carried, kek: kek)).kekVersion == 2)
         let rotated = try await user.call(KeystoreRPC.getRecoveryKey, .init()).recoveryKey
         #expect(rotated.kekVersion == 2)
@@ -268,6 +275,9 @@ import Testing
         let strayMAC = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(next, kek: newKEK))
         #expect(strayMAC?.code == .invalidArgument && strayMAC?.details["field"] == "recovery_public_key_mac")
         next.recoveryPublicKeyMac = Data()
+        let strayDigest = await user.failure(KeystoreRPC.rotateKEK, try await user.proved(next, kek: newKEK))
+        #expect(strayDigest?.code == .invalidArgument && strayDigest?.details["field"] == "recovery_public_key_sha256")
+        next.recoveryPublicKeySha256 = Data()
         #expect(try await user.call(KeystoreRPC.rotateKEK, try await user.proved(next, kek: newKEK)).kekVersion == 3)
     }
 

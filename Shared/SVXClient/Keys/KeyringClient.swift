@@ -365,6 +365,8 @@ public struct KeyringClient: Sendable {
             defer { secureZero(&kekBytes) }
             request.kekRecoveryWrap = try Cryppo.encrypt(kekBytes, publicKey: publicKey)
             request.recoveryPublicKeyMac = Data(try RecoveryKeyMAC.mac(publicKey: publicKey, kek: newKEK))
+            // The key it was made for: a recovery key replaced meanwhile makes the rotation ABORTED, not wrong.
+            request.recoveryPublicKeySha256 = Data(HashFunction.sha256.hash(Array(recovery.publicKeyPem.utf8)))
         }
         let challenge = try await beginKEKProof(session: session)
         request.kekProof.challengeID = challenge.challengeID

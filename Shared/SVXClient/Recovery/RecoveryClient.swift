@@ -107,21 +107,11 @@ public struct RecoveryClient: Sendable {
     /// Proves the Recovery Key to Auth (SRP-6a against the recovery verifier; Auth's M2 checked) and returns the
     /// RECOVERY session, usable from ``RecoverySession/usableAt``. A recovery already pending is replaced.
     public func begin(recoveryKey: RecoveryKey) async throws -> RecoverySession {
-        var srp = try SRPClient(
-            parameters: account.parameters, username: recoveryKey.username, password: try recoveryKey.srpPassword)
-        var begin = Svx_Auth_V1_BeginRecoveryRequest()
-        begin.username = recoveryKey.username
-        begin.srpAHex = Hex.encode(srp.publicKey)
-        let challenge = try await account.auth.call(AuthRPC.beginRecovery, begin, timeout: account.timeout)
-        let m1: [UInt8]
-        do {
-            m1 = try srp.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
-        } catch {
-            throw SVXClientError(.malformedResponse, "Auth sent an unusable recovery challenge: \(error)")
-        }
+        let begun = try await recoveryChallenge(recoveryKey)
+        var srp = begun.srp
         var finish = Svx_Auth_V1_FinishRecoveryRequest()
-        finish.loginID = challenge.loginID
-        finish.srpM1Hex = Hex.encode(m1)
+        finish.loginID = begun.challenge.loginID
+        finish.srpM1Hex = Hex.encode(begun.m1)
         let result = try await account.auth.call(AuthRPC.finishRecovery, finish, timeout: account.timeout)
         do {
             _ = try srp.verify(serverProof: try Hex.decode(result.srpM2Hex))
@@ -134,6 +124,25 @@ public struct RecoveryClient: Sendable {
         return RecoverySession(session: session, usableAt: Date(wireMilliseconds: result.usableAtMs))
     }
 
+    /// BeginRecovery for the Recovery Key's username and the client's M1: the first half of every proof of the
+    /// Recovery Key (FinishRecovery, or CompleteRecovery's `recovery_credentials`).
+    func recoveryChallenge(
+        _ recoveryKey: RecoveryKey
+    ) async throws -> (srp: SRPClient, challenge: Svx_Auth_V1_BeginRecoveryResponse, m1: [UInt8]) {
+        var srp = try SRPClient(
+            parameters: account.parameters, username: recoveryKey.username, password: try recoveryKey.srpPassword)
+        var begin = Svx_Auth_V1_BeginRecoveryRequest()
+        begin.username = recoveryKey.username
+        begin.srpAHex = Hex.encode(srp.publicKey)
+        let challenge = try await account.auth.call(AuthRPC.beginRecovery, begin, timeout: account.timeout)
+        do {
+            let m1 = try srp.respond(salt: try Hex.decode(challenge.srpSaltHex), serverPublicKey: try Hex.decode(challenge.srpBHex))
+            return (srp, challenge, m1)
+        } catch {
+            throw SVXClientError(.malformedResponse, "Auth sent an unusable recovery challenge: \(error)")
+        }
+    }
+
     /// Ends the user's pending recovery (from any session of the user). Returns whether one was pending.
     public func cancel(session: AuthenticatedSession) async throws -> Bool {
         try await account.auth.call(
@@ -144,6 +153,7 @@ public struct RecoveryClient: Sendable {
     /// A recovery between the Keystore's stage and Auth's CompleteRecovery.
     public struct Staged: Sendable {
         public let recovery: RecoverySession
+        let recoveryKey: RecoveryKey
         /// The new Secret Key (same username).
         public let secretKey: SecretKey
         let newPassphrase: String
@@ -221,11 +231,13 @@ public struct RecoveryClient: Sendable {
             throw SVXClientError(.malformedResponse, "the keystore staged the recovery under an old credential generation")
         }
         return Staged(
-            recovery: recovery, secretKey: secretKey, newPassphrase: newPassphrase, newGeneration: staged.credentialGeneration)
+            recovery: recovery, recoveryKey: recoveryKey, secretKey: secretKey, newPassphrase: newPassphrase,
+            newGeneration: staged.credentialGeneration)
     }
 
-    /// Step 4: Auth's CompleteRecovery sets the new verifier and generation, ends every session of the user and deletes
-    /// the recovery credential (a Recovery Key works once). Returns how many sessions ended.
+    /// Step 4: Auth's CompleteRecovery, with a fresh proof of the Recovery Key bound to the request (the session alone
+    /// does not do), sets the new verifier and generation, ends every session of the user and deletes the recovery
+    /// credential (a Recovery Key works once). Auth's M2 for the proof is checked. Returns how many sessions ended.
     public func completeAtAuth(_ staged: Staged) async throws -> Int {
         let session = staged.recovery.session
         let salt = try SecureRandom.bytes(count: 32)
@@ -237,10 +249,22 @@ public struct RecoveryClient: Sendable {
                 password: try staged.secretKey.srpPassword(passphrase: staged.newPassphrase)))
         complete.expectedGeneration = session.credentialGeneration
         complete.newGeneration = staged.newGeneration
-        return Int(
-            try await account.auth.call(
-                AuthRPC.completeRecovery, complete, sessionToken: session.token, timeout: account.timeout
-            ).revokedSessions)
+        let (srp, challenge, m1) = try await recoveryChallenge(staged.recoveryKey)
+        var pending = PendingCredentialProof(loginID: challenge.loginID, m1: m1, srp: srp)
+        complete.recoveryCredentials.loginID = pending.loginID
+        complete.recoveryCredentials = try pending.proof(
+            purpose: AuthRPC.completeRecovery.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.completeRecovery(complete, userID: session.userID).bytes))
+        let response = try await account.auth.call(
+            AuthRPC.completeRecovery, complete, sessionToken: session.token, timeout: account.timeout)
+        do {
+            try pending.verifyServerProof(response.srpM2Hex)
+        } catch {
+            throw SVXClientError(
+                .serverProofMismatch,
+                "Auth could not prove it checked the Recovery Key: the recovery may or may not have completed; try the new Secret Key first")
+        }
+        return Int(response.revokedSessions)
     }
 
     /// Step 5: a login with the new Secret Key and passphrase, and the keys opened; the unlock commits the change, and

@@ -56,15 +56,15 @@ extension ServiceRoutes {
     /// over RPC in every service but Auth, briefly cached; against Auth's own tables in Auth). A missing,
     /// unknown, expired or revoked token is UNAUTHENTICATED and the handler never runs; when Auth cannot answer,
     /// UNAVAILABLE (fail closed). `freshSession`: Auth is asked on every call, never a cached answer (methods
-    /// that act on the credential generation). `recovery`: a RECOVERY session (docs/ADR-009-recovery.md) may call
-    /// it once its delay has ended; every other method refuses such sessions (PERMISSION_DENIED
-    /// `recovery_session`) before the handler runs.
+    /// that act on the credential generation). `recovery`: whether a RECOVERY session (docs/ADR-009-recovery.md) may
+    /// call it (``RecoveryAccess``); by default it is refused (PERMISSION_DENIED `recovery_session`) before the handler
+    /// runs.
     ///
     /// What a refused call costs is kept small, since anyone can send one: a token that does not have the shape of
     /// Auth's tokens (``SessionToken/isWellFormed(_:)``) is answered by the thread that read the request, before it
     /// is queued; the session is checked before the payload is decoded.
     public func registerAuthenticated<Request, Response>(
-        _ method: RPCMethod<Request, Response>, freshSession: Bool = false, recovery: Bool = false,
+        _ method: RPCMethod<Request, Response>, freshSession: Bool = false, recovery: RecoveryAccess = .refused,
         _ handler: @escaping @Sendable (Request, RequestContext, ServiceWorker, AuthenticatedSession) throws -> Response
     ) {
         let validator = sessionValidator
@@ -78,7 +78,7 @@ extension ServiceRoutes {
                 let session = try Self.mappingDatabaseErrors(context) {
                     try validator.validate(token: context.sessionToken, context: context, worker: worker, fresh: freshSession)
                 }
-                try session.admit(recoveryMethod: recovery, nowMs: UInt64(Date().timeIntervalSince1970 * 1000))
+                try session.admit(recovery, nowMs: UInt64(Date().timeIntervalSince1970 * 1000))
                 return session
             },
             { request, context, worker, session in

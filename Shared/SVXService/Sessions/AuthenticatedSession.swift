@@ -15,7 +15,7 @@ public struct AuthenticatedSession: Sendable, Equatable {
     /// The session's login is recent (Auth's `SVX_AUTH_REAUTH_WINDOW_MS`): required by what replaces or destroys keys.
     public let recentlyAuthenticated: Bool
     /// What the session may do: a ``Scope/recovery`` session (Auth's FinishRecovery) reaches only the methods
-    /// registered with `recovery: true`, and those only from ``usableAtMs`` (docs/ADR-009-recovery.md).
+    /// registered for recovery (``RecoveryAccess``; docs/ADR-009-recovery.md).
     public let scope: Scope
     /// Recovery sessions: when the recovery delay ends, Unix epoch milliseconds (0 for full sessions).
     public let usableAtMs: UInt64
@@ -43,6 +43,16 @@ public struct AuthenticatedSession: Sendable, Equatable {
     }
 }
 
+/// Whether a RECOVERY session may call a method (docs/ADR-009-recovery.md). Full sessions are never affected.
+public enum RecoveryAccess: Sendable, Equatable {
+    /// Not part of a recovery: PERMISSION_DENIED `recovery_session` (every method unless it says otherwise).
+    case refused
+    /// Part of a recovery once its delay has ended: before, FAILED_PRECONDITION `recovery_delay` with `retry_after_ms`.
+    case afterDelay
+    /// A recovery session may always call it (its own status, cancel, logout: nothing that reads or changes keys).
+    case anyTime
+}
+
 /// Turns a session token into the session it belongs to, on the worker thread of the request.
 /// Throws ``RPCStatus``: UNAUTHENTICATED for a missing, unknown, expired or revoked token; UNAVAILABLE when
 /// it cannot tell (fail closed).
@@ -52,12 +62,16 @@ public protocol SessionValidator: Sendable {
 }
 
 extension AuthenticatedSession {
-    /// Whether this session may run a method: full sessions always; recovery sessions only methods registered
-    /// for recovery, and only from ``usableAtMs`` (`nowMs`: Unix epoch milliseconds). Throws the refusal.
-    public func admit(recoveryMethod: Bool, nowMs: UInt64) throws(RPCStatus) {
+    /// Whether this session may run a method registered with `access`: full sessions always; recovery sessions only
+    /// methods registered for recovery, the ``RecoveryAccess/afterDelay`` ones only from ``usableAtMs`` (`nowMs`: Unix
+    /// epoch milliseconds). Throws the refusal.
+    public func admit(_ access: RecoveryAccess, nowMs: UInt64) throws(RPCStatus) {
         guard scope == .recovery else { return }
-        guard recoveryMethod else { throw .recoverySessionRefused }
-        if nowMs < usableAtMs { throw .recoveryDelay(remainingMs: usableAtMs - nowMs) }
+        switch access {
+        case .refused: throw .recoverySessionRefused
+        case .anyTime: return
+        case .afterDelay: if nowMs < usableAtMs { throw .recoveryDelay(remainingMs: usableAtMs - nowMs) }
+        }
     }
 
     /// ``userID`` as a UUID, for queries (Auth vouched for it; anything else is Auth's fault: UNAVAILABLE).

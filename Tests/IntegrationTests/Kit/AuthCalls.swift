@@ -172,9 +172,11 @@ struct AuthTestClient {
         return response
     }
 
-    /// CompleteRecovery with the verifier of `newPassword` (a fresh salt), from the session of `token`.
+    /// CompleteRecovery with the verifier of `newPassword` (a fresh salt), from the session of `token`, with a proof of
+    /// `recoveryPassword` (a BeginRecovery challenge bound to the request; Auth's M2 checked), or none when nil.
     func completeRecovery(
-        token: String, username: String, newPassword: [UInt8], from: UInt64, to: UInt64
+        token: String, userID: String, username: String, recoveryPassword: [UInt8]?, newPassword: [UInt8], from: UInt64,
+        to: UInt64
     ) async throws -> Svx_Auth_V1_CompleteRecoveryResponse {
         var request = Svx_Auth_V1_CompleteRecoveryRequest()
         let salt = try SecureRandom.bytes(count: 32)
@@ -182,7 +184,17 @@ struct AuthTestClient {
         request.srpVerifierHex = Hex.encode(try srp.verifier(salt: salt, username: username, password: newPassword))
         request.expectedGeneration = from
         request.newGeneration = to
-        return try await client.call(AuthRPC.completeRecovery, request, sessionToken: token, timeout: .seconds(5))
+        guard let recoveryPassword else {
+            return try await client.call(AuthRPC.completeRecovery, request, sessionToken: token, timeout: .seconds(5))
+        }
+        var (srpClient, challenge, m1) = try await prepareRecovery(username: username, recoveryPassword: recoveryPassword)
+        request.recoveryCredentials.loginID = challenge.loginID
+        request.recoveryCredentials = credentialProof(
+            srpClient, loginID: challenge.loginID, m1Hex: m1, purpose: AuthRPC.completeRecovery.name,
+            requestDigest: HashFunction.sha256.hash(ProofTranscript.completeRecovery(request, userID: userID).bytes))
+        let response = try await client.call(AuthRPC.completeRecovery, request, sessionToken: token, timeout: .seconds(5))
+        try srpClient.verify(serverProof: try Hex.decode(response.srpM2Hex))
+        return response
     }
 
     func recoveryStatus(token: String) async throws -> Svx_Auth_V1_GetRecoveryStatusResponse {

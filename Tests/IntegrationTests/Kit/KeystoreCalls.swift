@@ -269,6 +269,7 @@ extension Svx_Keystore_V1_RotateKEKRequest {
     mutating func carryRecovery(_ recoveryKey: RSAPrivateKey, newKEK: SymmetricKey) throws {
         kekRecoveryWrap = try Cryppo.encrypt(newKEK.bytes, publicKey: try recoveryKey.publicKey)
         recoveryPublicKeyMac = Data(try RecoveryKeyMAC.mac(publicKey: try recoveryKey.publicKey, kek: newKEK))
+        recoveryPublicKeySha256 = Data(HashFunction.sha256.hash(Array(try recoveryKey.publicKeyPEM.utf8)))
     }
 }
 
