@@ -289,6 +289,7 @@ struct RecoveryCommand: AsyncParsableCommand {
             Terminal.printLine("""
                 Recovery complete: logged in as \(completed.session.username) with the new Secret Key and passphrase.
                 \(completed.revokedSessions) session(s) ended. Your Recovery Key has been used and no longer works.
+                If your old Secret Key and passphrase may have been stolen rather than lost, also run `svx keys rotate`.
                 """)
             if let newKey {
                 printRecoveryKey(newKey, json: false)
