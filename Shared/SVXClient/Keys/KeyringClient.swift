@@ -27,6 +27,8 @@ public struct UnlockedKeys: Sendable {
 public enum KeyringProgress: Sendable, Equatable {
     case creatingKEK
     case generatingKeypair(bits: Int)
+    /// The recovery keypair of a Recovery Key (``RecoveryClient/enrol(session:keys:credentials:progress:)``).
+    case generatingRecoveryKeypair(bits: Int)
     case keypairGenerated
     case creatingPrivateDEK
     case rewrapping(keys: Int)

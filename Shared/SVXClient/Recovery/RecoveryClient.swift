@@ -42,7 +42,7 @@ public struct RecoveryClient: Sendable {
             throw SVXClientError(.invalidInput, "these credentials belong to \(credentials.username), the session to \(session.username)")
         }
         let recoveryKey = try RecoveryKey.generate(username: session.username)
-        progress(.generatingKeypair(bits: Self.keypairBits))
+        progress(.generatingRecoveryKeypair(bits: Self.keypairBits))
         let privateKey = try await Task.detached { try RSAPrivateKey.generate(bits: Self.keypairBits) }.value
         progress(.keypairGenerated)
         let publicKey = try privateKey.publicKey

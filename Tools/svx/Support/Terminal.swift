@@ -136,6 +136,7 @@ final class ProgressLine: Sendable {
         { [self] event in
             switch event {
             case .generatingKeypair(let bits): begin("Generating your RSA-\(bits) keypair (this takes a few seconds)")
+            case .generatingRecoveryKeypair(let bits): begin("Generating your RSA-\(bits) recovery keypair")
             case .keypairGenerated: end()
             case .creatingKEK: Terminal.printError("Creating your key encryption key.")
             case .creatingPrivateDEK: Terminal.printError("Creating your private data key.")
