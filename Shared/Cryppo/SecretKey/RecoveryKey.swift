@@ -67,14 +67,7 @@ public struct RecoveryKey: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The readable key part: base58 with `-` after every 6 characters.
-    public var readable: String {
-        var out = ""
-        for (i, c) in key.enumerated() {
-            if i > 0, i % 6 == 0 { out.append("-") }
-            out.append(c)
-        }
-        return out
-    }
+    public var readable: String { SecretKey.grouped(key) }
 
     /// `R.1.<username>.<readable>`.
     public var description: String { "\(Self.prefix).\(version).\(username).\(readable)" }

@@ -49,9 +49,12 @@ public struct SecretKey: Sendable, Equatable, CustomStringConvertible {
     }
 
     /// The readable form: base58 with `-` after every 6 characters.
-    public var readable: String {
+    public var readable: String { Self.grouped(secretKey) }
+
+    /// `text` with `-` after every 6 characters: how the Secret Key and the Recovery Key are written for people.
+    static func grouped(_ text: String) -> String {
         var out = ""
-        for (i, c) in secretKey.enumerated() {
+        for (i, c) in text.enumerated() {
             if i > 0, i % 6 == 0 { out.append("-") }
             out.append(c)
         }
