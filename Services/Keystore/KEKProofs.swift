@@ -81,6 +81,28 @@ extension KeystoreService {
         return try row.decode([UInt8].self, at: 0)
     }
 
+    /// In a transaction: locks the user's row `FOR UPDATE`, checks the KEK proof `signature` over `transcript` against
+    /// the stored KEK check, and returns the current KEK version. A user without a KEK is FAILED_PRECONDITION.
+    static func lockUserProvingKEK(
+        _ db: PostgresConnection, userID: UUID, signature: [UInt8], transcript: ProofTranscript
+    ) throws -> Int32 {
+        let user = try db.query("SELECT kek_version, kek_check FROM keystore.users WHERE user_id = $1 FOR UPDATE", userID)
+        guard let user = user.first else {
+            throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
+        }
+        try requireKEKProof(signature: signature, transcript: transcript, check: try user.decode([UInt8]?.self, at: 1))
+        return try user.decode(Int32.self, at: 0)
+    }
+
+    /// The answer when a request names a KEK version that is not the current one (a rotation came between).
+    static func requireCurrentKEKVersion(_ kekVersion: Int32, current version: Int32) throws {
+        guard version == kekVersion else {
+            throw RPCStatus(
+                .aborted, "kek_version \(kekVersion) is not the current KEK (version \(version)): unwrap the KEK again",
+                details: ["field": "kek_version"])
+        }
+    }
+
     /// Checks `signature` over `transcript` against the user's KEK check `check` (read with the user's row
     /// locked). No check: FAILED_PRECONDITION `kek_check_missing`.
     static func requireKEKProof(signature: [UInt8], transcript: ProofTranscript, check: [UInt8]?) throws {

@@ -158,18 +158,9 @@ extension KeystoreService {
         let nonce = try Self.consumeKEKProofChallenge(worker.database, userID: userID, challengeID: proof.challengeID)
         let transcript = ProofTranscript.stagePassphraseChange(request, userID: session.userID, nonce: nonce)
         let staged = try worker.database.transaction { db -> Int64 in
-            let user = try db.query("SELECT kek_version, kek_check FROM keystore.users WHERE user_id = $1 FOR UPDATE", userID)
-            guard let user = user.first else {
-                throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
-            }
-            try Self.requireKEKProof(
-                signature: proof.signature, transcript: transcript, check: try user.decode([UInt8]?.self, at: 1))
-            let version = try user.decode(Int32.self, at: 0)
-            guard version == kekVersion else {
-                throw RPCStatus(
-                    .aborted, "kek_version \(kekVersion) is not the current KEK (version \(version)): unwrap the KEK again",
-                    details: ["field": "kek_version"])
-            }
+            let version = try Self.lockUserProvingKEK(
+                db, userID: userID, signature: proof.signature, transcript: transcript)
+            try Self.requireCurrentKEKVersion(kekVersion, current: version)
             _ = try deleteDeadWraps(db, userID: userID, current: current)
             let existing = try db.query(
                 "SELECT count(*)::bigint, coalesce(max(credential_generation), 0) FROM keystore.kek_wraps WHERE user_id = $1",

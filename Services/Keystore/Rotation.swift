@@ -142,13 +142,8 @@ extension KeystoreService {
         let transcript = ProofTranscript.rotateKEK(request, userID: session.userID, nonce: nonce)
 
         try worker.database.transaction { db in
-            let user = try db.query("SELECT kek_version, kek_check FROM keystore.users WHERE user_id = $1 FOR UPDATE", userID)
-            guard let user = user.first else {
-                throw RPCStatus(.failedPrecondition, "this user has no KEK yet: create it first (CreateKEK)")
-            }
-            try Self.requireKEKProof(
-                signature: proof.signature, transcript: transcript, check: try user.decode([UInt8]?.self, at: 1))
-            let version = try user.decode(Int32.self, at: 0)
+            let version = try Self.lockUserProvingKEK(
+                db, userID: userID, signature: proof.signature, transcript: transcript)
             guard version == expected else {
                 throw RPCStatus(
                     .aborted, "the KEK is at version \(version), not \(expected): another rotation committed first",
