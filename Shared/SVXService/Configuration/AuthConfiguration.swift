@@ -46,7 +46,7 @@ public struct AuthConfiguration: Sendable, Equatable {
     /// (0 allowed): the owner, at any login in between, sees the pending recovery and can cancel it.
     public var recoveryDelay: Duration
     /// A recovery session ends this long after its delay, `SVX_AUTH_RECOVERY_WINDOW_MS` (its expires_at is
-    /// usable_at + window; the idle timeout counts from usable_at at the earliest).
+    /// usable_at + window; a recovery session has no idle timeout).
     public var recoveryWindow: Duration
 
     public init(
