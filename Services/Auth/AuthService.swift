@@ -17,6 +17,8 @@ final class AuthService: Sendable {
     let beginLoginLimiter: CallerRateLimiter
     let secrets = ServerSecrets()
     let sessions: LocalSessionValidator
+    /// The users' security events in this service (reference/sharing.md §5b), each in its change's transaction.
+    let audit = AuditTrail(service: "auth", schema: "auth")
     /// Derives each challenge's SRP b from its stored nonce (docs/ADR-002-auth.md); never in the database.
     let challengeKey: [UInt8]
     private let housekeepingCounter = Atomic<Int>(0)

@@ -220,7 +220,11 @@ extension AuthService {
             guard let current = current.first, let generation, try current.decode(Int64.self, at: 0) == generation else {
                 return nil
             }
-            return try createSession(userID: userID, on: db)
+            let session = try createSession(userID: userID, on: db)
+            try audit.append(
+                AuditEvent("login.succeeded", sessionID: session.sessionID, peerAddress: context.peerAddress),
+                userID: userID, on: db)
+            return session
         }
         guard let session else {
             context.logger.info("login failed", metadata: ["reason": "passphrase changed during the login"])

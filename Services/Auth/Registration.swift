@@ -103,6 +103,7 @@ extension AuthService {
             _ = try db.execute(
                 "INSERT INTO auth.users (user_id, username, srp_salt, srp_verifier) VALUES ($1, $2, $3, $4)",
                 userID, username, salt, verifier)
+            try audit.append(AuditEvent("account.registered", peerAddress: context.peerAddress), userID: userID, on: db)
         }
         context.logger.info("user registered", metadata: ["user_id": "\(userID.wire)"])
         var response = Svx_Auth_V1_RegisterResponse()

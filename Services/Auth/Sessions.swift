@@ -143,9 +143,17 @@ extension AuthService {
     func logout(
         _: Svx_Auth_V1_LogoutRequest, _ context: RequestContext, _ worker: ServiceWorker, _ session: AuthenticatedSession
     ) throws -> Svx_Auth_V1_LogoutResponse {
-        _ = try worker.database.execute(
-            "UPDATE auth.sessions SET revoked_at = now() WHERE session_id = $1::uuid AND revoked_at IS NULL",
-            session.sessionID)
+        let userID = try session.userUUID
+        try worker.database.transaction { db in
+            let ended = try db.execute(
+                "UPDATE auth.sessions SET revoked_at = now() WHERE session_id = $1::uuid AND revoked_at IS NULL",
+                session.sessionID)
+            if ended > 0 {
+                try audit.append(
+                    AuditEvent("logout", sessionID: session.sessionID, peerAddress: context.peerAddress), userID: userID,
+                    on: db)
+            }
+        }
         context.logger.info("logout", metadata: ["user_id": "\(session.userID)", "session_id": "\(session.sessionID)"])
         return .init()
     }

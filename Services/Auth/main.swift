@@ -18,5 +18,6 @@ await ServiceMain.run(ServiceDefinition(
     name: "auth",
     migrationsDirectory: Bundle.module.url(forResource: "Migrations", withExtension: nil),
     sessionValidator: auth.sessions,
+    audit: auth.audit,
     routes: { routes in auth.register(routes) }
 ))

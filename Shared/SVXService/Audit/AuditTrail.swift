@@ -1,6 +1,8 @@
 import Cryppo
 import Foundation
 import SVXContracts
+import SVXProto
+import SVXRPC
 import SVXStore
 
 /// One security event of a user, as a handler records it (reference/sharing.md §5b): ids, codes and times only, never a
@@ -129,5 +131,38 @@ public struct AuditTrail: Sendable {
             head_hash bytea NOT NULL CHECK (octet_length(head_hash) = 32)
         );
         """
+    }
+}
+
+extension AuditTrail {
+    /// Registers `svx.audit.v1.Audit/ListEvents`: the caller's own events (a RECOVERY session is refused, like every
+    /// method that reads the account).
+    func register(_ routes: ServiceRoutes) {
+        routes.registerAuthenticated(AuditRPC.listEvents) { request, _, worker, session in
+            let pageSize = try FieldValidation.pageSize(request.pageSize)
+            let userID = try session.userUUID
+            let db = worker.database
+            let entries = try events(userID: userID, afterSeq: request.sinceSeq, limit: pageSize, on: db)
+            let head = try db.query("SELECT seq, head_hash FROM \(schema).audit_heads WHERE user_id = $1", userID).first
+            var response = Svx_Audit_V1_ListEventsResponse()
+            response.service = service
+            response.events = entries.map { entry in
+                var event = Svx_Audit_V1_AuditEvent()
+                event.seq = entry.seq
+                event.occurredAtMs = entry.occurredAtMs
+                event.type = entry.type
+                event.sessionID = entry.sessionID
+                event.peerAddress = entry.peerAddress
+                event.subjectType = entry.subjectType
+                event.subjectID = entry.subjectID
+                event.details = entry.details
+                event.prevHash = Data(entry.prevHash)
+                event.entryHash = Data(entry.entryHash)
+                return event
+            }
+            response.headSeq = UInt64(try head?.decode(Int64.self, at: 0) ?? 0)
+            response.headHash = Data(try head?.decode([UInt8].self, at: 1) ?? [])
+            return response
+        }
     }
 }

@@ -19,16 +19,20 @@ public struct ServiceDefinition: Sendable {
     /// How ``ServiceRoutes/registerAuthenticated(_:_:)`` checks sessions. nil (every service but Auth): with
     /// Auth's ValidateSession at `SVX_AUTH_ENDPOINT` (``RemoteSessionValidator``).
     public var sessionValidator: (any SessionValidator)?
+    /// The service's audit trail (its migrations create the tables): when set, the bootstrap answers
+    /// `svx.audit.v1.Audit/ListEvents` from it (reference/sharing.md §5b).
+    public var audit: AuditTrail?
 
     public init(
         name: String, version: String = svxVersion, migrationsDirectory: URL?,
-        sessionValidator: (any SessionValidator)? = nil,
+        sessionValidator: (any SessionValidator)? = nil, audit: AuditTrail? = nil,
         routes: @escaping @Sendable (ServiceRoutes) -> Void = { _ in }
     ) {
         self.name = name
         self.version = version
         self.migrationsDirectory = migrationsDirectory
         self.sessionValidator = sessionValidator
+        self.audit = audit
         self.routes = routes
     }
 }
@@ -96,6 +100,7 @@ public enum ServiceMain {
             logger.warning("test methods enabled (SVX_ENABLE_TEST_METHODS=1): never in production")
             TestMethods.register(routes, schema: definition.name)
         }
+        if let audit = definition.audit { audit.register(routes) }
         definition.routes(routes)
         metrics.recognize(methods: router.methods)
 
