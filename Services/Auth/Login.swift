@@ -193,6 +193,14 @@ extension AuthService {
             bNonce: try row.decode([UInt8].self, at: 3), verifier: verifier, m1: m1)
         guard let M2, let userID, storedVerifier != nil else {
             try throttle.recordFailure(keys, on: db)
+            // In the owner's trail: a guess at an existing user's credential (unknown usernames have no trail).
+            if let userID, storedVerifier != nil {
+                try db.transaction { db in
+                    try audit.append(
+                        AuditEvent(purpose == .login ? "login.failed" : "recovery.failed", peerAddress: context.peerAddress),
+                        userID: userID, on: db)
+                }
+            }
             context.logger.info("\(event)", metadata: ["reason": "proof mismatch or unknown user"])
             throw failure
         }

@@ -45,13 +45,19 @@ import Testing
 
         let response = try await Self.events(stack, signUp.session)
         #expect(response.service == "auth")
-        #expect(response.events.map(\.type) == ["account.registered", "login.succeeded", "login.succeeded", "logout"])
-        #expect(response.events.map(\.seq) == [1, 2, 3, 4])
-        #expect(response.events[1].sessionID == signUp.session.sessionID && response.events[3].sessionID == second.sessionID)
+        #expect(response.events.map(\.type) == ["account.registered", "login.succeeded", "login.succeeded", "login.failed", "logout"])
+        #expect(response.events.map(\.seq) == [1, 2, 3, 4, 5])
+        #expect(response.events[1].sessionID == signUp.session.sessionID && response.events[4].sessionID == second.sessionID)
+        #expect(response.events[3].sessionID.isEmpty)
         #expect(response.events.allSatisfy { !$0.peerAddress.isEmpty })
-        #expect(response.headSeq == 4 && response.headHash == response.events[3].entryHash)
+        #expect(response.headSeq == 5 && response.headHash == response.events[4].entryHash)
         #expect(Self.verify(response, userID: signUp.session.userID) == nil)
-        #expect(try await Self.events(stack, signUp.session, since: 2).events.map(\.seq) == [3, 4])
+        #expect(try await Self.events(stack, signUp.session, since: 3).events.map(\.seq) == [4, 5])
+        // An unknown username's failed login leaves no trail anywhere.
+        let before = try stack.database.rowCounts(schema: "auth")["audit_events"]
+        let unknown = try SecretKey.generate(username: "nobodyAudited")
+        #expect(await status { _ = try await stack.account.logIn(secretKey: unknown, passphrase: "x") }?.code == .unauthenticated)
+        #expect(try stack.database.rowCounts(schema: "auth")["audit_events"] == before)
 
         // Another user sees only its own chain.
         let other = try await stack.account.signUp(passphrase: "someone else")
