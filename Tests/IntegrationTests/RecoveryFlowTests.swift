@@ -275,6 +275,35 @@ import Testing
         #expect(verifier.count == 512)
     }
 
+    /// A dishonest Keystore (its own role editing its own schema) swaps in a recovery public key of its own: the SDK
+    /// refuses to wrap the next KEK for it, and a recovery refuses what the swapped row gives.
+    @Test func aKeystoreThatSwapsTheRecoveryPublicKeyGetsNoKEK() async throws {
+        let stack = try await TestStack.start([.auth, .keystore], environment: Self.noDelay)
+        defer { stack.stop() }
+        let recovery = Self.recovery(stack)
+        let (secretKey, session, _, recoveryKey) = try await Self.enrolledUser(stack, "a passphrase")
+        let attacker = try RSAPrivateKey.generate(bits: 4096)
+        let keystore = try stack.database.connect(role: "svx_keystore")
+        defer { keystore.close() }
+        #expect(try keystore.execute(
+            "UPDATE keystore.recovery_keys SET public_key_pem = $2 WHERE user_id = $1::uuid", session.userID,
+            try attacker.publicKeyPEM) == 1)
+
+        let fresh = try await stack.account.logIn(secretKey: secretKey, passphrase: "a passphrase")
+        let rotation = await SharingIntegrationTests.SharesClientTests.clientError {
+            try await stack.keyring.rotate(session: fresh, pdk: try secretKey.passphraseDerivedKey(passphrase: "a passphrase"))
+        }
+        #expect(rotation?.code == .keystoreInconsistent, "\(String(describing: rotation))")
+        #expect(try await stack.keyring.inventory(session: fresh).kek.kekVersion == 1, "nothing rotated")
+
+        let pending = try await recovery.begin(recoveryKey: recoveryKey)
+        let stage = await SharingIntegrationTests.SharesClientTests.clientError {
+            try await recovery.stage(pending, recoveryKey: recoveryKey, newPassphrase: "someone's new passphrase")
+        }
+        #expect(stage?.code == .keystoreInconsistent, "\(String(describing: stage))")
+        #expect(try stack.wrapGenerations(session.userID) == [1], "nothing staged")
+    }
+
     // MARK: The command line
 
     @Test func aNewUserSignsUpWithARecoveryKeyLosesBothCredentialsAndRecovers() async throws {
