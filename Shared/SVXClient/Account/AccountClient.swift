@@ -49,12 +49,17 @@ public struct AccountClient: Sendable {
     /// Registers a reserved `username` with a fresh SRP salt and the verifier of an already derived SRP password
     /// (``SecretKey/srpPassword(passphrase:)``; tools that make many accounts pass raw bytes). Returns the user id.
     public func register(username: String, srpPassword: [UInt8]) async throws -> String {
-        let salt = try SecureRandom.bytes(count: 32)
         var register = Svx_Auth_V1_RegisterRequest()
         register.username = username
-        register.srpSaltHex = Hex.encode(salt)
-        register.srpVerifierHex = try parameters.paddedHex(parameters.verifier(salt: salt, username: username, password: srpPassword))
+        (register.srpSaltHex, register.srpVerifierHex) = try newVerifier(username: username, srpPassword: srpPassword)
         return try await auth.call(AuthRPC.register, register, timeout: timeout).userID
+    }
+
+    /// A fresh 32-byte SRP salt and the verifier of `srpPassword` with it, as the wire carries them (lowercase hex):
+    /// what Register, ChangeVerifier, SetRecoveryVerifier and CompleteRecovery send.
+    public func newVerifier(username: String, srpPassword: [UInt8]) throws -> (saltHex: String, verifierHex: String) {
+        let salt = try SecureRandom.bytes(count: 32)
+        return (Hex.encode(salt), try parameters.paddedHex(parameters.verifier(salt: salt, username: username, password: srpPassword)))
     }
 
     /// Login with the Secret Key and the passphrase.

@@ -103,6 +103,31 @@ extension KeyringClient {
             try await keystore.call(KeystoreRPC.beginKEKProof, .init(), sessionToken: session.token, timeout: timeout))
     }
 
+    /// Stores `kek` (version `kekVersion`) wrapped by `pdk` under a new credential generation, proved by the KEK (a
+    /// signature over the request and a fresh nonce): step 2 of a passphrase change, and of a recovery. Returns the
+    /// generation the Keystore staged it under (above the session's, or the answer is refused).
+    public func stagePassphraseChange(
+        session: AuthenticatedSession, kek: SymmetricKey, kekVersion: UInt32, pdk: SymmetricKey
+    ) async throws -> UInt64 {
+        var request = Svx_Keystore_V1_StagePassphraseChangeRequest()
+        request.kekVersion = kekVersion
+        var kekBytes = kek.bytes
+        defer { secureZero(&kekBytes) }
+        request.wrappedKek = try Cryppo.encrypt(kekBytes, key: pdk)
+        request.derivation = Self.derivationArtefacts
+        let challenge = try await beginKEKProof(session: session)
+        request.kekProof.challengeID = challenge.challengeID
+        request.kekProof.signature = Data(
+            try KEKCheck.signingKey(for: kek).sign(
+                ProofTranscript.stagePassphraseChange(request, userID: session.userID, nonce: challenge.nonce).bytes))
+        let response = try await keystore.call(
+            KeystoreRPC.stagePassphraseChange, request, sessionToken: session.token, timeout: timeout)
+        guard response.credentialGeneration > session.credentialGeneration else {
+            throw SVXClientError(.malformedResponse, "the keystore staged the change under an old credential generation")
+        }
+        return response.credentialGeneration
+    }
+
     /// Sets the KEK check of `kek` (version `kekVersion`) with a proof of the current passphrase: for a KEK made
     /// before KEK checks existed, or to repair a check that does not match the KEK.
     public func setKEKCheck(

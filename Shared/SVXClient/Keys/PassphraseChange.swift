@@ -85,34 +85,18 @@ public struct PassphraseChange: Sendable {
 
     public func stage(_ begun: Begun, newPassphrase: String) async throws -> Staged {
         guard !newPassphrase.isEmpty else { throw SVXClientError(.invalidInput, "the new passphrase is empty") }
-        let pdk = try begun.secretKey.passphraseDerivedKey(passphrase: newPassphrase)
-        var request = Svx_Keystore_V1_StagePassphraseChangeRequest()
-        request.kekVersion = begun.keys.kekVersion
-        request.wrappedKek = try Cryppo.encrypt(begun.keys.kek.bytes, key: pdk)
-        request.derivation = KeyringClient.derivationArtefacts
-        // Proof that this client holds the KEK it re-wrapped: a signature over the request and a fresh nonce.
-        let challenge = try await keyring.beginKEKProof(session: begun.session)
-        request.kekProof.challengeID = challenge.challengeID
-        request.kekProof.signature = Data(
-            try KEKCheck.signingKey(for: begun.keys.kek).sign(
-                ProofTranscript.stagePassphraseChange(request, userID: begun.session.userID, nonce: challenge.nonce).bytes))
-        let response = try await keyring.keystore.call(
-            KeystoreRPC.stagePassphraseChange, request, sessionToken: begun.session.token, timeout: keyring.timeout)
-        guard response.credentialGeneration > begun.session.credentialGeneration else {
-            throw SVXClientError(.malformedResponse, "the keystore staged the change under an old credential generation")
-        }
-        return Staged(begun: begun, newPassphrase: newPassphrase, newGeneration: response.credentialGeneration)
+        let generation = try await keyring.stagePassphraseChange(
+            session: begun.session, kek: begun.keys.kek, kekVersion: begun.keys.kekVersion,
+            pdk: try begun.secretKey.passphraseDerivedKey(passphrase: newPassphrase))
+        return Staged(begun: begun, newPassphrase: newPassphrase, newGeneration: generation)
     }
 
     public func changeVerifier(_ staged: Staged) async throws -> Changed {
         let begun = staged.begun
-        let parameters = account.parameters
         let password = try begun.secretKey.srpPassword(passphrase: staged.newPassphrase)
-        let salt = try SecureRandom.bytes(count: 32)
         var request = Svx_Auth_V1_ChangeVerifierRequest()
-        request.srpSaltHex = Hex.encode(salt)
-        request.srpVerifierHex = try parameters.paddedHex(
-            parameters.verifier(salt: salt, username: begun.secretKey.username, password: password))
+        (request.srpSaltHex, request.srpVerifierHex) = try account.newVerifier(
+            username: begun.secretKey.username, srpPassword: password)
         request.expectedGeneration = begun.session.credentialGeneration
         request.newGeneration = staged.newGeneration
         // Proof of the current passphrase, bound to this new verifier: a session alone cannot change it.

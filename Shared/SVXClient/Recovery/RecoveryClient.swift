@@ -65,11 +65,9 @@ public struct RecoveryClient: Sendable {
         _ = try await keyring.keystore.call(
             KeystoreRPC.putRecoveryKey, put, sessionToken: session.token, timeout: keyring.timeout)
 
-        let salt = try SecureRandom.bytes(count: 32)
         var set = Svx_Auth_V1_SetRecoveryVerifierRequest()
-        set.srpSaltHex = Hex.encode(salt)
-        set.srpVerifierHex = try account.parameters.paddedHex(
-            account.parameters.verifier(salt: salt, username: session.username, password: try recoveryKey.srpPassword))
+        (set.srpSaltHex, set.srpVerifierHex) = try account.newVerifier(
+            username: session.username, srpPassword: try recoveryKey.srpPassword)
         // Proof of the current passphrase, bound to this verifier: a stolen session alone cannot enrol its own.
         var pending = try await credentials.beginProof()
         set.currentCredentials.loginID = pending.loginID
@@ -213,26 +211,12 @@ public struct RecoveryClient: Sendable {
         let kek = try Self.openKEK(stored, recoveryKey: recoveryKey)
 
         let secretKey = try SecretKey.generate(username: session.username)
-        let pdk = try secretKey.passphraseDerivedKey(passphrase: newPassphrase)
-        var stage = Svx_Keystore_V1_StagePassphraseChangeRequest()
-        stage.kekVersion = stored.kekVersion
-        var kekBytes = kek.bytes
-        defer { secureZero(&kekBytes) }
-        stage.wrappedKek = try Cryppo.encrypt(kekBytes, key: pdk)
-        stage.derivation = KeyringClient.derivationArtefacts
-        let challenge = try await keyring.beginKEKProof(session: session)
-        stage.kekProof.challengeID = challenge.challengeID
-        stage.kekProof.signature = Data(
-            try KEKCheck.signingKey(for: kek).sign(
-                ProofTranscript.stagePassphraseChange(stage, userID: session.userID, nonce: challenge.nonce).bytes))
-        let staged = try await keyring.keystore.call(
-            KeystoreRPC.stagePassphraseChange, stage, sessionToken: session.token, timeout: keyring.timeout)
-        guard staged.credentialGeneration > session.credentialGeneration else {
-            throw SVXClientError(.malformedResponse, "the keystore staged the recovery under an old credential generation")
-        }
+        let generation = try await keyring.stagePassphraseChange(
+            session: session, kek: kek, kekVersion: stored.kekVersion,
+            pdk: try secretKey.passphraseDerivedKey(passphrase: newPassphrase))
         return Staged(
             recovery: recovery, recoveryKey: recoveryKey, secretKey: secretKey, newPassphrase: newPassphrase,
-            newGeneration: staged.credentialGeneration)
+            newGeneration: generation)
     }
 
     /// Step 4: Auth's CompleteRecovery, with a fresh proof of the Recovery Key bound to the request (the session alone
@@ -240,13 +224,9 @@ public struct RecoveryClient: Sendable {
     /// credential (a Recovery Key works once). Auth's M2 for the proof is checked. Returns how many sessions ended.
     public func completeAtAuth(_ staged: Staged) async throws -> Int {
         let session = staged.recovery.session
-        let salt = try SecureRandom.bytes(count: 32)
         var complete = Svx_Auth_V1_CompleteRecoveryRequest()
-        complete.srpSaltHex = Hex.encode(salt)
-        complete.srpVerifierHex = try account.parameters.paddedHex(
-            account.parameters.verifier(
-                salt: salt, username: session.username,
-                password: try staged.secretKey.srpPassword(passphrase: staged.newPassphrase)))
+        (complete.srpSaltHex, complete.srpVerifierHex) = try account.newVerifier(
+            username: session.username, srpPassword: try staged.secretKey.srpPassword(passphrase: staged.newPassphrase))
         complete.expectedGeneration = session.credentialGeneration
         complete.newGeneration = staged.newGeneration
         let (srp, challenge, m1) = try await recoveryChallenge(staged.recoveryKey)
