@@ -98,9 +98,66 @@ public nonisolated struct Svx_Audit_V1_ListEventsResponse: Sendable {
 
   public var headHash: Data = Data()
 
+  /// Retention (SVX_AUDIT_RETENTION_DAYS) deletes old events and keeps the last deleted one's seq and entry_hash: the
+  /// chain goes on from there (0 and empty: nothing pruned, the chain starts at the genesis).
+  public var anchorSeq: UInt64 = 0
+
+  public var anchorHash: Data = Data()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
+}
+
+/// svx.audit.v1.Audit/AppendCheckpoint: the caller signs a head of its chain in this service with its own `auth`
+/// private key and the service appends it as an `audit.checkpoint` event (subject_type "audit_event", subject_id the
+/// signed seq, details "signature" and "public_key_sha256"). `signature` is a Cryppo `Sign.Rsa4096.…` string whose
+/// data is AuditChain.checkpointMessage(service, user_id, seq, head_hash). The service checks that the data is that
+/// message and that event `seq` of the caller's chain has that entry_hash (FAILED_PRECONDITION
+/// `reason=checkpoint_mismatch` if not, INVALID_ARGUMENT for a malformed field); it cannot check the signature itself
+/// (it holds no public key of the user's): a device checks it with the public key of its own private key.
+public nonisolated struct Svx_Audit_V1_AppendCheckpointRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// >= 1, <= the current head
+  public var seq: UInt64 = 0
+
+  /// 32 bytes
+  public var headHash: Data = Data()
+
+  /// Sign.Rsa4096.<b64 signature>.<b64 data>
+  public var signature: String = String()
+
+  /// 64 lowercase hex: SHA-256 of the signer's public key PEM (UTF-8)
+  public var publicKeySha256: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Audit_V1_AppendCheckpointResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// the checkpoint event appended
+  public var event: Svx_Audit_V1_AuditEvent {
+    get {_event ?? Svx_Audit_V1_AuditEvent()}
+    set {_event = newValue}
+  }
+  /// Returns true if `event` has been explicitly set.
+  public var hasEvent: Bool {self._event != nil}
+  /// Clears the value of `event`. Subsequent reads from it will return its default value.
+  public mutating func clearEvent() {self._event = nil}
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _event: Svx_Audit_V1_AuditEvent? = nil
 }
 
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
@@ -219,7 +276,7 @@ nonisolated extension Svx_Audit_V1_ListEventsRequest: SwiftProtobuf.Message, Swi
 
 nonisolated extension Svx_Audit_V1_ListEventsResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ListEventsResponse"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}service\0\u{1}events\0\u{3}head_seq\0\u{3}head_hash\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}service\0\u{1}events\0\u{3}head_seq\0\u{3}head_hash\0\u{3}anchor_seq\0\u{3}anchor_hash\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -231,6 +288,8 @@ nonisolated extension Svx_Audit_V1_ListEventsResponse: SwiftProtobuf.Message, Sw
       case 2: try { try decoder.decodeRepeatedMessageField(value: &self.events) }()
       case 3: try { try decoder.decodeSingularUInt64Field(value: &self.headSeq) }()
       case 4: try { try decoder.decodeSingularBytesField(value: &self.headHash) }()
+      case 5: try { try decoder.decodeSingularUInt64Field(value: &self.anchorSeq) }()
+      case 6: try { try decoder.decodeSingularBytesField(value: &self.anchorHash) }()
       default: break
       }
     }
@@ -249,6 +308,12 @@ nonisolated extension Svx_Audit_V1_ListEventsResponse: SwiftProtobuf.Message, Sw
     if !self.headHash.isEmpty {
       try visitor.visitSingularBytesField(value: self.headHash, fieldNumber: 4)
     }
+    if self.anchorSeq != 0 {
+      try visitor.visitSingularUInt64Field(value: self.anchorSeq, fieldNumber: 5)
+    }
+    if !self.anchorHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.anchorHash, fieldNumber: 6)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -257,6 +322,87 @@ nonisolated extension Svx_Audit_V1_ListEventsResponse: SwiftProtobuf.Message, Sw
     if lhs.events != rhs.events {return false}
     if lhs.headSeq != rhs.headSeq {return false}
     if lhs.headHash != rhs.headHash {return false}
+    if lhs.anchorSeq != rhs.anchorSeq {return false}
+    if lhs.anchorHash != rhs.anchorHash {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Audit_V1_AppendCheckpointRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AppendCheckpointRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}seq\0\u{3}head_hash\0\u{1}signature\0\u{3}public_key_sha256\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularUInt64Field(value: &self.seq) }()
+      case 2: try { try decoder.decodeSingularBytesField(value: &self.headHash) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.signature) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.publicKeySha256) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if self.seq != 0 {
+      try visitor.visitSingularUInt64Field(value: self.seq, fieldNumber: 1)
+    }
+    if !self.headHash.isEmpty {
+      try visitor.visitSingularBytesField(value: self.headHash, fieldNumber: 2)
+    }
+    if !self.signature.isEmpty {
+      try visitor.visitSingularStringField(value: self.signature, fieldNumber: 3)
+    }
+    if !self.publicKeySha256.isEmpty {
+      try visitor.visitSingularStringField(value: self.publicKeySha256, fieldNumber: 4)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Audit_V1_AppendCheckpointRequest, rhs: Svx_Audit_V1_AppendCheckpointRequest) -> Bool {
+    if lhs.seq != rhs.seq {return false}
+    if lhs.headHash != rhs.headHash {return false}
+    if lhs.signature != rhs.signature {return false}
+    if lhs.publicKeySha256 != rhs.publicKeySha256 {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Audit_V1_AppendCheckpointResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".AppendCheckpointResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}event\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._event) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._event {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Audit_V1_AppendCheckpointResponse, rhs: Svx_Audit_V1_AppendCheckpointResponse) -> Bool {
+    if lhs._event != rhs._event {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -42,21 +42,44 @@ public struct AuditTrail: Sendable {
     /// The service's schema.
     public let schema: String
 
-    public init(service: String, schema: String) {
+    /// false only in a benchmark's baseline run (``offSwitchVariable`` with `SVX_ENABLE_TEST_METHODS=1`): appends then
+    /// write nothing, so the cost of the trail can be measured against the same build without it.
+    public let isEnabled: Bool
+
+    /// The test-only setting that turns every append off; honoured only together with `SVX_ENABLE_TEST_METHODS=1`.
+    public static let offSwitchVariable = "SVX_AUDIT_OFF_FOR_BENCHMARK"
+    /// The type of a signed checkpoint's event (AppendCheckpoint).
+    public static let checkpointEventType = "audit.checkpoint"
+
+    public init(service: String, schema: String, environment: [String: String] = ProcessInfo.processInfo.environment) {
         precondition(schema.allSatisfy { $0.isLetter || $0 == "_" }, "an audit schema is a plain identifier")
         self.service = service
         self.schema = schema
+        isEnabled = !(environment["SVX_ENABLE_TEST_METHODS"] == "1" && environment[Self.offSwitchVariable] == "1")
+    }
+
+    /// Appends every event of `events` in one transaction, taking the users' head rows in the order of their ids, so two
+    /// transactions that each write on two users' chains (a share: the sender's and the recipient's) cannot deadlock.
+    /// A transaction that writes on more than one chain makes **one** such call (after its other writes).
+    public func append(
+        contentsOf events: [(event: AuditEvent, userID: UUID)], on db: PostgresConnection, now: Date = Date()
+    ) throws {
+        let ordered = events.enumerated().sorted {
+            ($0.element.userID.uuidString, $0.offset) < ($1.element.userID.uuidString, $1.offset)
+        }
+        for (_, item) in ordered { try append(item.event, userID: item.userID, on: db, now: now) }
     }
 
     /// Appends `event` for `userID` on `db`, which must be inside the transaction of the change it records. Returns the
-    /// stored entry.
+    /// stored entry (nil only when the trail is switched off for a benchmark).
     @discardableResult
     public func append(
         _ event: AuditEvent, userID: UUID, on db: PostgresConnection, now: Date = Date()
-    ) throws -> AuditEntry {
+    ) throws -> AuditEntry? {
         guard db.isInTransaction else {
             throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
         }
+        guard isEnabled else { return nil }
         let user = userID.uuidString.lowercased()
         let genesis = HashFunction.sha256.hash(AuditChain.genesisInput(service: service, userID: user))
         // The head, made at the genesis the first time, and locked either way (ON CONFLICT DO UPDATE locks the row).
@@ -126,43 +149,119 @@ public struct AuditTrail: Sendable {
             PRIMARY KEY (user_id, seq)
         );
         CREATE TABLE \(schema).audit_heads (
-            user_id   uuid PRIMARY KEY,
-            seq       bigint NOT NULL CHECK (seq >= 0),
-            head_hash bytea NOT NULL CHECK (octet_length(head_hash) = 32)
+            user_id     uuid PRIMARY KEY,
+            seq         bigint NOT NULL CHECK (seq >= 0),
+            head_hash   bytea NOT NULL CHECK (octet_length(head_hash) = 32),
+            anchor_seq  bigint NOT NULL DEFAULT 0 CHECK (anchor_seq >= 0 AND anchor_seq <= seq),
+            anchor_hash bytea CHECK (octet_length(anchor_hash) = 32),
+            CHECK ((anchor_seq = 0) = (anchor_hash IS NULL))
         );
         """
+    }
+
+    /// Retention: deletes the events that occurred before `cutoff`, for at most `maxUsers` users, and keeps for each the
+    /// last deleted event's seq and entry_hash as its anchor (`audit_heads.anchor_seq/anchor_hash`), so the chain stays
+    /// verifiable from there. Runs in its own statement (no caller transaction needed); appends going on at the same
+    /// time are safe (they only add events above the head, and the anchor never passes an event that exists). Returns
+    /// how many users' chains were cut.
+    @discardableResult
+    public func prune(before cutoff: Date, maxUsers: Int = 1000, on db: PostgresConnection) throws -> Int {
+        let cutoffMs = Int64(max(0, (cutoff.timeIntervalSince1970 * 1000).rounded(.down)))
+        return try db.execute(
+            """
+            WITH cut AS (
+                SELECT e.user_id, e.seq, e.entry_hash FROM \(schema).audit_events e
+                JOIN (SELECT user_id, max(seq) AS seq FROM \(schema).audit_events WHERE occurred_at_ms < $1
+                      GROUP BY user_id ORDER BY user_id LIMIT $2) last USING (user_id, seq)
+            ), pruned AS (
+                DELETE FROM \(schema).audit_events e USING cut WHERE e.user_id = cut.user_id AND e.seq <= cut.seq
+            )
+            UPDATE \(schema).audit_heads h SET anchor_seq = cut.seq, anchor_hash = cut.entry_hash
+            FROM cut WHERE h.user_id = cut.user_id AND cut.seq > h.anchor_seq
+            """, cutoffMs, Int64(maxUsers))
     }
 }
 
 extension AuditTrail {
-    /// Registers `svx.audit.v1.Audit/ListEvents`: the caller's own events (a RECOVERY session is refused, like every
-    /// method that reads the account).
+    /// Registers `svx.audit.v1.Audit/ListEvents` and `/AppendCheckpoint` on the caller's own chain (a RECOVERY session
+    /// is refused, like every method that reads the account).
     func register(_ routes: ServiceRoutes) {
         routes.registerAuthenticated(AuditRPC.listEvents) { request, _, worker, session in
             let pageSize = try FieldValidation.pageSize(request.pageSize)
             let userID = try session.userUUID
             let db = worker.database
-            let entries = try events(userID: userID, afterSeq: request.sinceSeq, limit: pageSize, on: db)
-            let head = try db.query("SELECT seq, head_hash FROM \(schema).audit_heads WHERE user_id = $1", userID).first
-            var response = Svx_Audit_V1_ListEventsResponse()
-            response.service = service
-            response.events = entries.map { entry in
-                var event = Svx_Audit_V1_AuditEvent()
-                event.seq = entry.seq
-                event.occurredAtMs = entry.occurredAtMs
-                event.type = entry.type
-                event.sessionID = entry.sessionID
-                event.peerAddress = entry.peerAddress
-                event.subjectType = entry.subjectType
-                event.subjectID = entry.subjectID
-                event.details = entry.details
-                event.prevHash = Data(entry.prevHash)
-                event.entryHash = Data(entry.entryHash)
-                return event
+            // One snapshot for the page, the head and the anchor, so they agree with each other.
+            return try db.transaction(isolation: .repeatableRead) { db in
+                let entries = try events(userID: userID, afterSeq: request.sinceSeq, limit: pageSize, on: db)
+                let head = try db.query(
+                    "SELECT seq, head_hash, anchor_seq, anchor_hash FROM \(schema).audit_heads WHERE user_id = $1", userID
+                ).first
+                var response = Svx_Audit_V1_ListEventsResponse()
+                response.service = service
+                response.events = entries.map(Self.message)
+                response.headSeq = UInt64(try head?.decode(Int64.self, at: 0) ?? 0)
+                response.headHash = Data(try head?.decode([UInt8].self, at: 1) ?? [])
+                response.anchorSeq = UInt64(try head?.decode(Int64.self, at: 2) ?? 0)
+                response.anchorHash = Data(try head?.decode([UInt8]?.self, at: 3) ?? [])
+                return response
             }
-            response.headSeq = UInt64(try head?.decode(Int64.self, at: 0) ?? 0)
-            response.headHash = Data(try head?.decode([UInt8].self, at: 1) ?? [])
+        }
+        routes.registerAuthenticated(AuditRPC.appendCheckpoint) { request, context, worker, session in
+            let userID = try session.userUUID
+            guard request.seq >= 1 else { throw FieldValidation.invalid("seq", "seq must be 1 or more: a checkpoint signs an event") }
+            guard request.headHash.count == 32 else { throw FieldValidation.invalid("head_hash", "head_hash must be 32 bytes") }
+            guard request.publicKeySha256.utf8.count == 64,
+                  request.publicKeySha256.utf8.allSatisfy({ (48...57).contains($0) || (97...102).contains($0) })
+            else { throw FieldValidation.invalid("public_key_sha256", "public_key_sha256 must be 64 lowercase hex digits") }
+            let signed: CryppoSignature
+            do { signed = try CryppoSignature(parsing: request.signature) } catch {
+                throw FieldValidation.invalid("signature", "signature must be a Cryppo Sign.Rsa4096 string")
+            }
+            guard signed.signature.count == 512 else {
+                throw FieldValidation.invalid("signature", "signature must be an RSA-4096 signature (512 bytes)")
+            }
+            let message = AuditChain.checkpointMessage(
+                service: service, userID: userID.uuidString.lowercased(), seq: request.seq, head: Array(request.headHash))
+            guard signed.data == message else {
+                throw FieldValidation.invalid(
+                    "signature", "the signed data must be the checkpoint message of this service, user, seq and head")
+            }
+            let entry = try worker.database.transaction { db -> AuditEntry? in
+                let stored = try db.query(
+                    "SELECT entry_hash FROM \(schema).audit_events WHERE user_id = $1 AND seq = $2", userID,
+                    Int64(clamping: request.seq)
+                ).first
+                guard let stored, try stored.decode([UInt8].self, at: 0) == Array(request.headHash) else {
+                    throw RPCStatus(
+                        .failedPrecondition,
+                        "event \(request.seq) of your trail in \(service) does not have this hash (or is not there): list the events again",
+                        details: ["reason": "checkpoint_mismatch"])
+                }
+                return try append(
+                    AuditEvent(
+                        Self.checkpointEventType, sessionID: session.sessionID, peerAddress: context.peerAddress,
+                        subjectType: "audit_event", subjectID: String(request.seq),
+                        details: ["signature": request.signature, "public_key_sha256": request.publicKeySha256]),
+                    userID: userID, on: db)
+            }
+            var response = Svx_Audit_V1_AppendCheckpointResponse()
+            if let entry { response.event = Self.message(entry) }
             return response
         }
+    }
+
+    static func message(_ entry: AuditEntry) -> Svx_Audit_V1_AuditEvent {
+        var event = Svx_Audit_V1_AuditEvent()
+        event.seq = entry.seq
+        event.occurredAtMs = entry.occurredAtMs
+        event.type = entry.type
+        event.sessionID = entry.sessionID
+        event.peerAddress = entry.peerAddress
+        event.subjectType = entry.subjectType
+        event.subjectID = entry.subjectID
+        event.details = entry.details
+        event.prevHash = Data(entry.prevHash)
+        event.entryHash = Data(entry.entryHash)
+        return event
     }
 }
