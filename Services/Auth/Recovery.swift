@@ -63,7 +63,13 @@ extension AuthService {
                 UPDATE auth.sessions SET revoked_at = now()
                 WHERE user_id = $1 AND scope = 'recovery' AND revoked_at IS NULL
                 """, userID)
-            return (try createRecoverySession(userID: userID, on: db), began, replaced)
+            let session = try createRecoverySession(userID: userID, on: db)
+            try audit.append(
+                AuditEvent(
+                    "recovery.started", sessionID: session.sessionID, peerAddress: context.peerAddress,
+                    details: ["usable_at_ms": String(session.usableAtMs), "replaced_pending": String(replaced > 0)]),
+                userID: userID, on: db)
+            return (session, began, replaced)
         }
         guard let outcome else {
             context.logger.info("recovery failed", metadata: ["reason": "credentials changed during the recovery"])
@@ -155,7 +161,14 @@ extension AuthService {
                 ON CONFLICT (user_id) DO UPDATE
                     SET srp_salt = EXCLUDED.srp_salt, srp_verifier = EXCLUDED.srp_verifier, created_at = now()
                 """, userID, salt, verifier)
-            return (existed, try endPendingRecovery(userID: userID, on: db))
+            let ended = try endPendingRecovery(userID: userID, on: db)
+            try audit.append(
+                AuditEvent(
+                    "recovery.enabled", sessionID: session.sessionID, peerAddress: context.peerAddress,
+                    details: ["replaced": String(existed)]),
+                userID: userID, on: db)
+            try recordEnded(ended, by: "SetRecoveryVerifier", session: session, context: context, on: db)
+            return (existed, ended)
         }
         context.logger.info("recovery verifier set", metadata: [
             "user_id": "\(session.userID)", "session_id": "\(session.sessionID)", "replaced": "\(replaced)",
@@ -178,7 +191,14 @@ extension AuthService {
             try lockUser(userID, on: db)
             try requireRecentLogin(session, on: db)
             let removed = try db.execute("DELETE FROM auth.recovery_credentials WHERE user_id = $1", userID) > 0
-            return (removed, try endPendingRecovery(userID: userID, on: db))
+            let ended = try endPendingRecovery(userID: userID, on: db)
+            if removed {
+                try audit.append(
+                    AuditEvent("recovery.disabled", sessionID: session.sessionID, peerAddress: context.peerAddress),
+                    userID: userID, on: db)
+            }
+            try recordEnded(ended, by: "DeleteRecoveryVerifier", session: session, context: context, on: db)
+            return (removed, ended)
         }
         context.logger.info("recovery verifier deleted", metadata: [
             "user_id": "\(session.userID)", "session_id": "\(session.sessionID)", "removed": "\(removed)",
@@ -215,7 +235,9 @@ extension AuthService {
         let userID = try session.userUUID
         let ended = try worker.database.transaction { db -> [String] in
             try lockUser(userID, on: db)
-            return try endPendingRecovery(userID: userID, on: db)
+            let ended = try endPendingRecovery(userID: userID, on: db)
+            try recordEnded(ended, by: "CancelRecovery", session: session, context: context, on: db)
+            return ended
         }
         logEnded(ended, by: "CancelRecovery", session: session, context: context)
         var response = Svx_Auth_V1_CancelRecoveryResponse()
@@ -267,6 +289,13 @@ extension AuthService {
             let revoked = try db.execute(
                 "UPDATE auth.sessions SET revoked_at = now() WHERE user_id = $1 AND revoked_at IS NULL", userID)
             _ = try db.execute("DELETE FROM auth.login_challenges WHERE user_id = $1", userID)
+            try audit.append(
+                AuditEvent(
+                    "recovery.completed", sessionID: session.sessionID, peerAddress: context.peerAddress,
+                    details: [
+                        "credential_generation": String(request.newGeneration), "revoked_sessions": String(revoked),
+                    ]),
+                userID: userID, on: db)
             return revoked
         }
         context.logger.info("recovery completed", metadata: [
@@ -277,6 +306,21 @@ extension AuthService {
         response.revokedSessions = UInt32(clamping: revoked)
         response.srpM2Hex = Hex.encode(m2)
         return response
+    }
+
+    /// Records in the user's trail, inside the transaction that ended them, the pending recoveries `ended` by `method`.
+    private func recordEnded(
+        _ ended: [String], by method: String, session: AuthenticatedSession, context: RequestContext,
+        on db: PostgresConnection
+    ) throws {
+        let userID = try session.userUUID
+        for recoverySession in ended {
+            try audit.append(
+                AuditEvent(
+                    "recovery.cancelled", sessionID: session.sessionID, peerAddress: context.peerAddress,
+                    subjectType: "session", subjectID: recoverySession, details: ["by": method]),
+                userID: userID, on: db)
+        }
     }
 
     private func logEnded(_ ended: [String], by event: String, session: AuthenticatedSession, context: RequestContext) {

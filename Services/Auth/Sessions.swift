@@ -190,12 +190,23 @@ extension AuthService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Auth_V1_RevokeSessionResponse {
         let target = try WireValidation.uuid(request.sessionID, field: "session_id")
+        let userID = try session.userUUID
         // Another user's session id is NOT_FOUND, exactly like an unknown one.
-        let changed = try worker.database.execute(
-            """
-            UPDATE auth.sessions SET revoked_at = now()
-            WHERE session_id = $1 AND user_id = $2::uuid AND revoked_at IS NULL AND expires_at > now()
-            """, target, session.userID)
+        let changed = try worker.database.transaction { db -> Int in
+            let changed = try db.execute(
+                """
+                UPDATE auth.sessions SET revoked_at = now()
+                WHERE session_id = $1 AND user_id = $2::uuid AND revoked_at IS NULL AND expires_at > now()
+                """, target, session.userID)
+            if changed == 1 {
+                try audit.append(
+                    AuditEvent(
+                        "session.revoked", sessionID: session.sessionID, peerAddress: context.peerAddress,
+                        subjectType: "session", subjectID: target.wire),
+                    userID: userID, on: db)
+            }
+            return changed
+        }
         guard changed == 1 else { throw RPCStatus(.notFound, "session not found", details: ["field": "session_id"]) }
         context.logger.info("session revoked", metadata: ["user_id": "\(session.userID)", "session_id": "\(target.wire)"])
         return .init()
@@ -247,6 +258,14 @@ extension AuthService {
                 RETURNING scope
                 """, userID, session.sessionID).map { try $0.decode(String.self, at: 0) }
             _ = try db.execute("DELETE FROM auth.login_challenges WHERE user_id = $1", userID)
+            try audit.append(
+                AuditEvent(
+                    "passphrase.changed", sessionID: session.sessionID, peerAddress: context.peerAddress,
+                    details: [
+                        "credential_generation": String(request.newGeneration), "revoked_sessions": String(revoked.count),
+                        "recovery_ended": String(revoked.contains("recovery")),
+                    ]),
+                userID: userID, on: db)
             return revoked
         }
         context.logger.info("verifier changed", metadata: [

@@ -4,6 +4,7 @@ import SVXContracts
 import SVXService
 import SVXStore
 import SVXTestHarness
+import Synchronization
 import Testing
 
 /// The audit trail's appends on a real PostgreSQL (reference/sharing.md §5b): in the change's transaction, dense per
@@ -89,5 +90,99 @@ import Testing
         #expect(try db.execute("DELETE FROM audit_test.audit_events WHERE user_id = $1 AND seq = 2", user) == 1)
         #expect(Self.verify(try Self.trail.events(userID: user, afterSeq: 0, limit: 100, on: db), user)
             == AuditChainBreak(seq: 2, reason: .gap))
+    }
+
+    @Test func retentionPrunesOldEventsAndTheChainVerifiesFromItsAnchor() throws {
+        let (database, db) = try Self.database()
+        defer { db.close(); try? database.drop() }
+        let user = UUID(), recent = UUID()
+        let day: TimeInterval = 86_400
+        let now = Date()
+        // Five events of `user`: three 400 days old, two from today; `recent` has only today's.
+        for (index, age) in [400.0, 399, 398, 1, 0].enumerated() {
+            try db.transaction { db in
+                try Self.trail.append(AuditEvent("e\(index + 1)"), userID: user, on: db, now: now.addingTimeInterval(-age * day))
+            }
+        }
+        try db.transaction { db in try Self.trail.append(AuditEvent("fresh"), userID: recent, on: db, now: now) }
+        let before = try Self.trail.events(userID: user, afterSeq: 0, limit: 100, on: db)
+
+        #expect(try Self.trail.prune(before: now.addingTimeInterval(-365 * day), on: db) == 1)
+        let kept = try Self.trail.events(userID: user, afterSeq: 0, limit: 100, on: db)
+        #expect(kept.map(\.seq) == [4, 5])
+        let anchor = try db.query(
+            "SELECT anchor_seq, anchor_hash, seq FROM audit_test.audit_heads WHERE user_id = $1", user)[0]
+        #expect(try anchor.decode(Int64.self, at: 0) == 3)
+        #expect(try anchor.decode(Int64.self, at: 2) == 5)
+        #expect(try anchor.decode([UInt8].self, at: 1) == before[2].entryHash)
+        // From its anchor the kept chain holds; from the genesis it does not (events 1-3 are gone).
+        let user16 = user.uuidString.lowercased()
+        #expect(AuditChain.firstBreak(
+            kept, service: "test", userID: user16, anchor: (3, before[2].entryHash), sha256: { HashFunction.sha256.hash($0) }) == nil)
+        #expect(Self.verify(kept, user)?.reason == .gap)
+        // The other user's chain is untouched, a second prune changes nothing, and appends go on from the head.
+        #expect(try Self.trail.events(userID: recent, afterSeq: 0, limit: 100, on: db).count == 1)
+        #expect(try Self.trail.prune(before: now.addingTimeInterval(-365 * day), on: db) == 0)
+        try db.transaction { db in try Self.trail.append(AuditEvent("e6"), userID: user, on: db, now: now) }
+        let after = try Self.trail.events(userID: user, afterSeq: 0, limit: 100, on: db)
+        #expect(after.map(\.seq) == [4, 5, 6])
+        #expect(AuditChain.firstBreak(
+            after, service: "test", userID: user16, anchor: (3, before[2].entryHash), sha256: { HashFunction.sha256.hash($0) }) == nil)
+        // Everything old: the whole chain may go; the anchor is then the head.
+        #expect(try Self.trail.prune(before: now.addingTimeInterval(day), on: db) == 2)
+        #expect(try Self.trail.events(userID: user, afterSeq: 0, limit: 100, on: db).isEmpty)
+        let head = try db.query(
+            "SELECT anchor_seq, anchor_hash, seq, head_hash FROM audit_test.audit_heads WHERE user_id = $1", user)[0]
+        #expect(try head.decode(Int64.self, at: 0) == 6)
+        #expect(try head.decode(Int64.self, at: 2) == 6)
+        let (anchorHash, headHash) = (try head.decode([UInt8].self, at: 1), try head.decode([UInt8].self, at: 3))
+        #expect(anchorHash == headHash)
+    }
+
+    @Test func theBenchmarkSwitchTurnsAppendsOffOnlyWithTestMethods() throws {
+        let (database, db) = try Self.database()
+        defer { db.close(); try? database.drop() }
+        let user = UUID()
+        let off = AuditTrail(
+            service: "test", schema: "audit_test",
+            environment: ["SVX_ENABLE_TEST_METHODS": "1", AuditTrail.offSwitchVariable: "1"])
+        let ignored = AuditTrail(service: "test", schema: "audit_test", environment: [AuditTrail.offSwitchVariable: "1"])
+        #expect(!off.isEnabled && ignored.isEnabled && Self.trail.isEnabled)
+        let (skipped, written) = try db.transaction { db throws -> (AuditEntry?, AuditEntry?) in
+            (try off.append(AuditEvent("not.written"), userID: user, on: db),
+             try ignored.append(AuditEvent("written"), userID: user, on: db))
+        }
+        #expect(skipped == nil && written != nil)
+        #expect(try Self.trail.events(userID: user, afterSeq: 0, limit: 10, on: db).map(\.type) == ["written"])
+    }
+
+    @Test func twoUsersChainsWrittenTogetherInOppositeOrdersDoNotDeadlock() throws {
+        let (database, setup) = try Self.database()
+        defer { setup.close(); try? database.drop() }
+        let alice = UUID(), bob = UUID()
+        let rounds = 30
+        let failures = Mutex<[String]>([])
+        DispatchQueue.concurrentPerform(iterations: 2) { worker in
+            do {
+                let db = try database.connect()
+                defer { db.close() }
+                for round in 0..<rounds {
+                    // Worker 0 names Alice first, worker 1 Bob first: the trail takes the heads in id order anyway.
+                    let pair = worker == 0 ? [alice, bob] : [bob, alice]
+                    try db.transaction(maxAttempts: 1) { db in
+                        try Self.trail.append(
+                            contentsOf: pair.map { (AuditEvent("share.\(worker).\(round)"), $0) }, on: db)
+                    }
+                }
+            } catch {
+                failures.withLock { $0.append("\(error)") }
+            }
+        }
+        #expect(failures.withLock { $0 }.isEmpty)
+        for user in [alice, bob] {
+            let entries = try Self.trail.events(userID: user, afterSeq: 0, limit: 500, on: setup)
+            #expect(entries.map(\.seq) == Array(1...UInt64(2 * rounds)))
+            #expect(Self.verify(entries, user) == nil)
+        }
     }
 }

@@ -20,7 +20,8 @@ public struct ServiceDefinition: Sendable {
     /// Auth's ValidateSession at `SVX_AUTH_ENDPOINT` (``RemoteSessionValidator``).
     public var sessionValidator: (any SessionValidator)?
     /// The service's audit trail (its migrations create the tables): when set, the bootstrap answers
-    /// `svx.audit.v1.Audit/ListEvents` from it (reference/sharing.md §5b).
+    /// `svx.audit.v1.Audit/ListEvents` and `/AppendCheckpoint` from it and prunes it (`SVX_AUDIT_RETENTION_DAYS`)
+    /// (reference/sharing.md §5b).
     public var audit: AuditTrail?
 
     public init(
@@ -118,11 +119,19 @@ public enum ServiceMain {
                 return ServiceWorker(index: index, database: try PostgresConnection(conninfo: databaseURL, logger: workerLogger))
             })
 
+        var services: [ServiceGroupConfiguration.ServiceConfiguration] = [
+            .init(service: RPCServerService(server: server, logger: logger)),
+            .init(service: databaseHealth),
+        ]
+        if let audit = definition.audit {
+            if !audit.isEnabled {
+                logger.warning("audit trail off (\(AuditTrail.offSwitchVariable)=1 with test methods): benchmarks only, never in production")
+            }
+            services.append(.init(service: AuditRetentionService(
+                trail: audit, retentionDays: configuration.auditRetentionDays, databaseURL: databaseURL, logger: logger)))
+        }
         let group = ServiceGroup(configuration: .init(
-            services: [
-                .init(service: RPCServerService(server: server, logger: logger)),
-                .init(service: databaseHealth),
-            ],
+            services: services,
             gracefulShutdownSignals: [.sigterm, .sigint],
             logger: logger))
         try await group.run()

@@ -34,6 +34,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// Where Auth answers ValidateSession for authenticated methods, `SVX_AUTH_ENDPOINT` (for svx-auth itself
     /// this is its own endpoint; it validates sessions against its own tables instead).
     public var authEndpoint: String
+    /// How long audit events are kept, `SVX_AUDIT_RETENTION_DAYS` (365): older ones are pruned, and the chain goes on
+    /// from an anchor (``AuditTrail/prune(before:maxUsers:on:)``).
+    public var auditRetentionDays: Int
 
     public enum LogFormat: String, Sendable, Equatable { case text, json }
 
@@ -97,6 +100,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
     public static let sharedVariables = [
         "SVX_WORKERS", "SVX_MAX_MESSAGE_BYTES", "SVX_QUEUE_CAPACITY", "SVX_QUEUE_BYTES", "SVX_DEFAULT_TIMEOUT_MS",
         "SVX_DATABASE_CONNECT_TIMEOUT_MS", "SVX_LOG_LEVEL", "SVX_LOG_FORMAT", "SVX_ENABLE_TEST_METHODS",
+        "SVX_AUDIT_RETENTION_DAYS", AuditTrail.offSwitchVariable,
     ]
 
     /// Reads the configuration of service `name` from `environment`.
@@ -146,7 +150,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
             logLevel: level,
             logFormat: format,
             enableTestMethods: string("SVX_ENABLE_TEST_METHODS", "0") == "1",
-            authEndpoint: authEndpoint
+            authEndpoint: authEndpoint,
+            auditRetentionDays: try integer("SVX_AUDIT_RETENTION_DAYS", 365, 1...36_500)
         )
     }
 }

@@ -24,6 +24,7 @@ extension PostgresConnection {
     /// rethrown. The body must therefore be safe to run more than once and let ``DatabaseError`` propagate.
     ///
     /// Transactions do not nest: calling this inside `body` throws ``DatabaseError/Kind/other``.
+    @discardableResult
     public func transaction<T>(
         isolation: IsolationLevel = .readCommitted, maxAttempts: Int = 3,
         _ body: (PostgresConnection) throws -> T
