@@ -7,7 +7,7 @@ PROBE := $(PROBE_DIR)/svx-probe
 TEST_PG_DIR := $(CURDIR)/.svx/test-postgres
 BENCH_OUT := $(CURDIR)/.svx/bench
 
-.PHONY: deps build build-debug probe up down status test proto bench clean
+.PHONY: deps build build-debug probe up down status test proto bench bench-audit clean
 
 deps:
 	@scripts/install-deps.sh
@@ -52,6 +52,11 @@ proto:
 bench: up
 	@mkdir -p $(BENCH_OUT)
 	scripts/bench.sh $(BENCH_OUT)
+
+# The audit trail's cost (issue #19): fresh stacks with the trail on and off, alternately; leaves the stack down.
+bench-audit: build
+	@mkdir -p $(BENCH_OUT)
+	scripts/bench-audit.sh $(BENCH_OUT)
 
 clean:
 	scripts/test-postgres.sh stop $(TEST_PG_DIR)

@@ -9,7 +9,7 @@ struct SVXLoadCommand: AsyncParsableCommand {
         subcommands: [
             HealthLoadCommand.self, BaselineCommand.self, CryptoBenchCommand.self, AuthLoginCommand.self,
             VaultSeedCommand.self, VaultGetCommand.self, VaultCreateCommand.self, ClassificationListCommand.self,
-            SharingLoadCommand.self, SharesLoadCommand.self, HostileSweepCommand.self,
+            SharingLoadCommand.self, SharesLoadCommand.self, HostileSweepCommand.self, AuditCostCommand.self,
         ])
 }
 
