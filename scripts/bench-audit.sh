@@ -38,7 +38,7 @@ awk '/^== audit-cost/ {
        if (runs["audit-on"] == 0 || runs["audit-off"] == 0) { print "missing runs"; exit 1 }
        lon = login["audit-on"] / runs["audit-on"]; loff = login["audit-off"] / runs["audit-off"]
        don = deletes["audit-on"] / runs["audit-on"]; doff = deletes["audit-off"] / runs["audit-off"]
-       printf "\n== mean of %d runs each: login %.1f/s on, %.1f/s off (%.1f%% slower with the trail); DeleteItem %.1f/s on, %.1f/s off (%.1f%% slower)\n",
+       printf "\n== mean of %d runs each: login %.1f/s on, %.1f/s off (the trail costs %.1f%%); DeleteItem %.1f/s on, %.1f/s off (the trail costs %.1f%%; negative: faster with it, i.e. noise)\n",
          runs["audit-on"], lon, loff, (1 - lon / loff) * 100, don, doff, (1 - don / doff) * 100
      }' "$report" | tee -a "$report"
 echo "report: $report"
