@@ -135,7 +135,9 @@ extension SharingService {
                         "{" + entries.map { String($0.value.count) }.joined(separator: ",") + "}",
                         "{" + entries.map { String($0.value.first) }.joined(separator: ",") + "}",
                         "{" + entries.map { String($0.value.last) }.joined(separator: ",") + "}"
-                    ).map { ContentFetchLog.Key(ownerID: try $0.decode(UUID.self, at: 0), shareID: try $0.decode(UUID.self, at: 1)) })
+                    ).map { row in
+                        ContentFetchLog.Key(ownerID: try row.decode(UUID.self, at: 0), shareID: try row.decode(UUID.self, at: 1))
+                    })
                     let served = entries.filter { written.contains($0.key) }
                         .flatMap { entry in entry.value.fetches.map { (share: entry.value.share, fetch: $0) } }
                         .sorted { $0.fetch.at < $1.fetch.at }

@@ -290,7 +290,8 @@ extension SharingService {
         let userID = try session.userUUID
         // The refusal comes after the commit: an expired invitation found here is stored as expired all the same.
         let actor = try SharingActor(session, context)
-        let outcome = try worker.database.transaction { db in try audited(db, by: actor) { events -> Result<InvitationRow, SharingRefusal> in
+        let outcome = try worker.database.transaction { db in try audited(db, by: actor) {
+            events -> Result<InvitationRow, SharingRefusal> in
             let rows = try db.query(
                 """
                 SELECT \(InvitationRow.columns) FROM sharing.invitations

@@ -408,7 +408,8 @@ extension SharingService {
                 // Already ended (or found expired): its on-shares may still be live (the recipient deleted or used up
                 // its copy after on-sharing it). They are revoked all the same; `not_live` only when none was.
                 try Self.store(db, row, lifecycle, events: events)
-                let revoked = try Self.revokeTrees(db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked, events: events)
+                let revoked = try Self.revokeTrees(
+                    db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked, events: events)
                 guard revoked > 0 else { return .failure(refusal) }
                 return .success((try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID), revoked))
             }
