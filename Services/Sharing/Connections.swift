@@ -101,7 +101,9 @@ extension SharingService {
     ) throws -> Svx_Sharing_V1_DeleteConnectionResponse {
         let id = try FieldValidation.uuid(request.connectionID, field: "connection_id")
         let userID = try session.userUUID
-        let outcome = try worker.database.transaction { db -> Result<(Svx_Sharing_V1_Connection, Int), SharingRefusal> in
+        let actor = try SharingActor(session, context)
+        let outcome = try worker.database.transaction { db in try audited(db, by: actor) {
+            events -> Result<(Svx_Sharing_V1_Connection, Int), SharingRefusal> in
             // Who the other side is never changes: read it first, lock both users, then read both rows locked.
             let sides = try db.query(
                 "SELECT other_user_id, other_connection_id FROM sharing.connections WHERE user_id = $1 AND connection_id = $2",
@@ -139,16 +141,23 @@ extension SharingService {
                         WHERE user_id = $1 AND connection_id = $2
                         """, otherUserID, otherConnectionID, ended, userID)
                 }
+                // `connection.ended` on each side ended, naming who ended it; then the shares' ends.
+                for (side, connectionID, other) in [(userID, id, otherUserID), (otherUserID, otherConnectionID, userID)]
+                where side == userID || otherSide {
+                    events.record(
+                        "connection.ended", for: side, subjectType: "connection", subjectID: connectionID,
+                        details: ["other_user_id": other.wire, "ended_by": userID.wire])
+                }
                 let roots = try db.query(
                     """
                     SELECT owner_id, share_id FROM sharing.shares
                     WHERE (sender_id = $1 AND sender_connection_id = $2) OR (sender_id = $3 AND sender_connection_id = $4)
                     """, userID, id, otherUserID, otherConnectionID
                 ).map { (ownerID: try $0.decode(UUID.self, at: 0), shareID: try $0.decode(UUID.self, at: 1)) }
-                let revoked = try Self.revokeTrees(db, roots: roots, rootReason: .connectionEnded)
+                let revoked = try Self.revokeTrees(db, roots: roots, rootReason: .connectionEnded, events: events)
                 return .success((try Self.connection(db, userID: userID, connectionID: id), revoked))
             }
-        }
+        } }
         let (connection, revoked) = try outcome.mapError { $0.status }.get()
         context.logger.info(
             "connection ended",

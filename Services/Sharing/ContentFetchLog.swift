@@ -7,34 +7,52 @@ import Synchronization
 
 /// Content fetches of shares without a fetch limit, counted in memory and written to their rows in batches
 /// (SharingQueries.addContentFetches): such a fetch is a read, and its bookkeeping (how many fetches, the first and
-/// the last) need not cost a write and a WAL flush each. A fetch of a limited share (view-once) is never counted
-/// here: its count decides whether the content is served, so it is stored, durably, in the transaction that serves
-/// it.
+/// the last, and its `share.fetched` audit events) need not cost a write and a WAL flush each. A fetch of a limited
+/// share (view-once) is never counted here: its count decides whether the content is served, so it is stored,
+/// durably, with its audit events, in the transaction that serves it.
+///
+/// Each fetch is kept (who fetched: the user, session and peer address; and when, by the database clock), and the
+/// batch appends one `share.fetched` per fetch on the recipient's chain and one on the sender's, in the transaction
+/// that writes the counts: an event exists if and only if its fetch was counted (docs/ADR-010-audit.md, "Sharing").
 ///
 /// Written, by one worker of the process at a time, when one of this process's requests finds the oldest pending fetch
-/// at least ``interval`` old, when more than ``maximumPending`` shares are pending, and before this process lists shares for a sender or an owner (so
-/// they see every fetch this process served). A crash loses the fetches not yet written: counts and times only,
-/// never content or a decision. With several Sharing processes, each writes its own.
+/// at least ``interval`` old, when more than ``maximumPending`` shares or fetches are pending, and before this process
+/// lists shares for a sender or an owner (so they see every fetch this process served). A crash loses the fetches not
+/// yet written: counts, times and their audit events, never content or a decision. With several Sharing processes,
+/// each writes its own.
 final class ContentFetchLog: Sendable {
     struct Key: Hashable, Sendable {
         let ownerID: UUID
         let shareID: UUID
     }
 
+    /// One fetch: who made it, and the database clock (microseconds since the epoch) of the read that served it.
+    struct Fetch: Sendable, Equatable {
+        let by: SharingActor
+        let at: DatabaseInstant
+    }
+
     struct Fetches: Sendable, Equatable {
-        var count: Int
-        /// Database clock (microseconds since the epoch) of the first and the last fetch counted.
-        var first: DatabaseInstant
-        var last: DatabaseInstant
+        let share: ShareParties
+        /// In the order they were counted.
+        var fetches: [Fetch]
+
+        var count: Int { fetches.count }
+        /// Database clock of the first and the last fetch counted.
+        var first: DatabaseInstant { fetches.map(\.at).min() ?? 0 }
+        var last: DatabaseInstant { fetches.map(\.at).max() ?? 0 }
     }
 
     static let interval: Duration = .seconds(1)
-    /// Shares pending at most before a write is due regardless of time (and so at most one batch's rows).
+    /// Shares, and fetches, pending at most before a write is due regardless of time (and so at most one batch's rows).
     static let maximumPending = 1_000
 
     private struct State {
         var pending: [Key: Fetches] = [:]
+        var fetchCount = 0
         var oldest: ContinuousClock.Instant?
+
+        var isFull: Bool { pending.count > ContentFetchLog.maximumPending || fetchCount > ContentFetchLog.maximumPending }
     }
 
     private let state = Mutex(State())
@@ -52,20 +70,15 @@ final class ContentFetchLog: Sendable {
         write()
     }
 
-    /// Counts one fetch of `key` at `at`; true when the pending fetches are due to be written.
-    func record(_ key: Key, at: DatabaseInstant) -> Bool {
+    /// Counts one fetch of `share` by `fetcher` at `at`; true when the pending fetches are due to be written.
+    func record(_ share: ShareParties, by fetcher: SharingActor, at: DatabaseInstant) -> Bool {
         let now = ContinuousClock.now
+        let key = Key(ownerID: share.ownerID, shareID: share.shareID)
         return state.withLock { state in
-            if var fetches = state.pending[key] {
-                fetches.count += 1
-                fetches.first = min(fetches.first, at)
-                fetches.last = max(fetches.last, at)
-                state.pending[key] = fetches
-            } else {
-                state.pending[key] = Fetches(count: 1, first: at, last: at)
-            }
+            state.pending[key, default: Fetches(share: share, fetches: [])].fetches.append(Fetch(by: fetcher, at: at))
+            state.fetchCount += 1
             if state.oldest == nil { state.oldest = now }
-            return state.pending.count > Self.maximumPending || now - state.oldest! >= Self.interval
+            return state.isFull || now - state.oldest! >= Self.interval
         }
     }
 
@@ -73,9 +86,7 @@ final class ContentFetchLog: Sendable {
     func take(force: Bool) -> [Key: Fetches] {
         let now = ContinuousClock.now
         return state.withLock { state in
-            guard let oldest = state.oldest,
-                force || state.pending.count > Self.maximumPending || now - oldest >= Self.interval
-            else { return [:] }
+            guard let oldest = state.oldest, force || state.isFull || now - oldest >= Self.interval else { return [:] }
             let taken = state.pending
             state = State()
             return taken
@@ -88,13 +99,13 @@ final class ContentFetchLog: Sendable {
         let now = ContinuousClock.now
         state.withLock { state in
             for (key, value) in fetches {
-                if let existing = state.pending[key] {
-                    state.pending[key] = Fetches(
-                        count: existing.count + value.count, first: min(existing.first, value.first),
-                        last: max(existing.last, value.last))
+                if var existing = state.pending[key] {
+                    existing.fetches = value.fetches + existing.fetches
+                    state.pending[key] = existing
                 } else {
                     state.pending[key] = value
                 }
+                state.fetchCount += value.count
             }
             if state.oldest == nil { state.oldest = now }
         }
@@ -109,16 +120,30 @@ extension SharingService {
         contentFetches.whileWriting { writePendingFetches(context, worker, force: force) }
     }
 
+    /// One transaction: the counts added (one statement), then a `share.fetched` on both sides' chains for every fetch
+    /// of a share whose row was written, in the order of the fetches (one AuditTrail call, two statements an event).
     private func writePendingFetches(_ context: RequestContext, _ worker: ServiceWorker, force: Bool) {
         let fetches = contentFetches.take(force: force)
         guard !fetches.isEmpty else { return }
         let entries = Array(fetches)
         do {
-            _ = try worker.database.execute(
-                SharingQueries.addContentFetches, uuidArrayLiteral(entries.map(\.key.ownerID)),
-                uuidArrayLiteral(entries.map(\.key.shareID)), "{" + entries.map { String($0.value.count) }.joined(separator: ",") + "}",
-                "{" + entries.map { String($0.value.first) }.joined(separator: ",") + "}",
-                "{" + entries.map { String($0.value.last) }.joined(separator: ",") + "}")
+            try worker.database.transaction { db in
+                try audited(db, by: nil) { events in
+                    let written = Set(try db.query(
+                        SharingQueries.addContentFetches, uuidArrayLiteral(entries.map(\.key.ownerID)),
+                        uuidArrayLiteral(entries.map(\.key.shareID)),
+                        "{" + entries.map { String($0.value.count) }.joined(separator: ",") + "}",
+                        "{" + entries.map { String($0.value.first) }.joined(separator: ",") + "}",
+                        "{" + entries.map { String($0.value.last) }.joined(separator: ",") + "}"
+                    ).map { row in
+                        ContentFetchLog.Key(ownerID: try row.decode(UUID.self, at: 0), shareID: try row.decode(UUID.self, at: 1))
+                    })
+                    let served = entries.filter { written.contains($0.key) }
+                        .flatMap { entry in entry.value.fetches.map { (share: entry.value.share, fetch: $0) } }
+                        .sorted { $0.fetch.at < $1.fetch.at }
+                    for (share, fetch) in served { events.shareFetched(share, by: fetch.by, at: fetch.at) }
+                }
+            }
         } catch {
             contentFetches.restore(fetches)
             context.logger.warning("content fetch counts not written yet", metadata: ["shares": "\(entries.count)"])

@@ -20,9 +20,10 @@ extension SharingService {
 
     /// Stores as expired, without their token hashes, the pending invitations whose time has come: the inviter's
     /// (`inviterID`) or anyone's (nil, at most ``expiryBatch``). Each row is decided by
-    /// ``InvitationLifecycle/expire(at:)``; rows locked by a request in flight are left for later. Returns how many.
+    /// ``InvitationLifecycle/expire(at:)``; rows locked by a request in flight are left for later. Each expiry is an
+    /// `invitation.expired` on its inviter's chain (`events`). Returns how many.
     @discardableResult
-    static func expireInvitations(_ db: PostgresConnection, inviterID: UUID?) throws -> Int {
+    static func expireInvitations(_ db: PostgresConnection, inviterID: UUID?, events: SharingAuditEvents) throws -> Int {
         let rows = try db.query(
             """
             SELECT \(InvitationRow.columns) FROM sharing.invitations
@@ -35,15 +36,15 @@ extension SharingService {
             var lifecycle = invitation.lifecycle
             if lifecycle.expire(at: invitation.now) { expired.append((lifecycle.inviterID, invitation.invitationID)) }
         }
-        try storeExpired(db, expired)
+        try storeExpired(db, expired, events: events)
         return expired.count
     }
 
     /// Stores as expired up to ``expiryBatch`` live shares whose time has come, each decided by
     /// ``ShareLifecycle/expire(at:)``, their slots and wrapped keys dropped; rows locked by a request in flight are
-    /// left for later. Returns how many.
+    /// left for later. Each expiry is a `share.expired` on both sides' chains (`events`). Returns how many.
     @discardableResult
-    static func expireShares(_ db: PostgresConnection) throws -> Int {
+    static func expireShares(_ db: PostgresConnection, events: SharingAuditEvents) throws -> Int {
         let rows = try db.query(
             """
             SELECT \(ShareRow.columns) FROM sharing.shares s
@@ -54,16 +55,24 @@ extension SharingService {
         for row in try rows.map(ShareRow.init) {
             var lifecycle = row.lifecycle
             if lifecycle.expire(at: row.now) {
-                try store(db, row, lifecycle)
+                try store(db, row, lifecycle, events: events)
                 expired += 1
             }
         }
         return expired
     }
 
-    /// Writes what ``InvitationLifecycle/expire(at:)`` decided for `invitations`.
-    static func storeExpired(_ db: PostgresConnection, _ invitations: [(inviterID: UUID, invitationID: UUID)]) throws {
+    /// Writes what ``InvitationLifecycle/expire(at:)`` decided for `invitations` (rows the caller has locked), and an
+    /// `invitation.expired` on each inviter's chain.
+    static func storeExpired(
+        _ db: PostgresConnection, _ invitations: [(inviterID: UUID, invitationID: UUID)], events: SharingAuditEvents
+    ) throws {
         guard !invitations.isEmpty else { return }
+        for invitation in invitations {
+            events.record(
+                "invitation.expired", for: invitation.inviterID, subjectType: "invitation", subjectID: invitation.invitationID,
+                attributed: false)
+        }
         _ = try db.execute(
             """
             UPDATE sharing.invitations SET state = $3, token_sha256 = NULL
@@ -85,13 +94,17 @@ extension SharingService {
         do {
             var expired = 0
             for _ in 0..<Self.sweepRounds {
-                let batch = try worker.database.transaction { db in try Self.expireInvitations(db, inviterID: nil) }
+                let batch = try worker.database.transaction { db in
+                    try audited(db, by: nil) { events in try Self.expireInvitations(db, inviterID: nil, events: events) }
+                }
                 expired += batch
                 if batch < Self.expiryBatch { break }
             }
             var sharesExpired = 0
             for _ in 0..<Self.sweepRounds {
-                let batch = try worker.database.transaction { db in try Self.expireShares(db) }
+                let batch = try worker.database.transaction { db in
+                    try audited(db, by: nil) { events in try Self.expireShares(db, events: events) }
+                }
                 sharesExpired += batch
                 if batch < Self.expiryBatch { break }
             }

@@ -88,10 +88,11 @@ extension SharingService {
         var token = try SecureRandom.bytes(count: SharingValidation.tokenBytes)
         defer { secureZero(&token) }
         let invitationID = try TimeOrderedID.make()
+        let actor = try SharingActor(session, context)
         let row = try SharingRefusal.answering {
-            try worker.database.transaction { db in
+            try worker.database.transaction { db in try audited(db, by: actor) { events in
                 try Self.lockUsers(db, [userID])
-                try Self.expireInvitations(db, inviterID: userID)
+                try Self.expireInvitations(db, inviterID: userID, events: events)
                 let room = try db.query(
                     """
                     SELECT count(*), \(Self.epochMicroseconds("min(expires_at)")), \(Self.epochMicroseconds("now()"))
@@ -110,8 +111,11 @@ extension SharingService {
                     """, userID, invitationID, HashFunction.sha256.hash(token), session.username, valid.key.keypairID,
                     valid.key.pem, fingerprint, valid.encryptedName, valid.encryptedKeySecret, valid.inviterProof,
                     valid.intendedUsername, valid.expiresInMilliseconds)
+                events.record(
+                    "invitation.created", for: userID, subjectType: "invitation", subjectID: invitationID,
+                    details: ["keypair_id": valid.key.keypairID.wire])
                 return try InvitationRow(inserted[0])
-            }
+            } }
         }
         context.logger.info(
             "invitation created", metadata: ["user_id": "\(session.userID)", "invitation_id": "\(invitationID.wire)"])
@@ -156,10 +160,11 @@ extension SharingService {
         sweepIfDue(context, worker)
         let inviterConnectionID = try TimeOrderedID.make()
         let inviteeConnectionID = try TimeOrderedID.make()
+        let actor = try SharingActor(session, context)
         let connection: Svx_Sharing_V1_Connection
         do {
             connection = try SharingRefusal.answering {
-                try worker.database.transaction { db in
+                try worker.database.transaction { db in try audited(db, by: actor) { events in
                     try Self.lockUsers(db, [userID, reference.inviterID])
                     let rows = try db.query(SharingQueries.invitationForUpdate, reference.inviterID, reference.invitationID)
                     guard let row = try rows.first.map(InvitationRow.init) else { throw SharingRefusal.invitationNotFound }
@@ -176,12 +181,15 @@ extension SharingService {
                     case .refuse(let refusal):
                         throw refusal
                     case .connect:
+                        Self.recordConnection(
+                            events, invitationID: reference.invitationID, inviter: (reference.inviterID, inviterConnectionID),
+                            invitee: (userID, inviteeConnectionID))
                         return try Self.connect(
                             db, row, stored: lifecycle.stored,
                             inviter: (reference.inviterID, inviterConnectionID),
                             invitee: (userID, inviteeConnectionID, session.username, valid, fingerprint))
                     }
-                }
+                } }
             }
         } catch let error as DatabaseError where error.kind == .uniqueViolation {
             // The pair's unique active connection: the check above runs under both users' locks, so only a writer
@@ -197,6 +205,22 @@ extension SharingService {
         var response = Svx_Sharing_V1_AcceptInvitationResponse()
         response.connection = connection
         return response
+    }
+
+    /// The events of an acceptance: `invitation.accepted` and `connection.created` on the inviter's chain,
+    /// `connection.created` on the invitee's (the invitation is the inviter's; the invitee's event names it).
+    private static func recordConnection(
+        _ events: SharingAuditEvents, invitationID: UUID, inviter: (userID: UUID, connectionID: UUID),
+        invitee: (userID: UUID, connectionID: UUID)
+    ) {
+        events.record(
+            "invitation.accepted", for: inviter.userID, subjectType: "invitation", subjectID: invitationID,
+            details: ["accepted_by": invitee.userID.wire, "connection_id": inviter.connectionID.wire])
+        for (side, other, role) in [(inviter, invitee, "inviter"), (invitee, inviter, "invitee")] {
+            events.record(
+                "connection.created", for: side.userID, subjectType: "connection", subjectID: side.connectionID,
+                details: ["other_user_id": other.userID.wire, "invitation_id": invitationID.wire, "role": role])
+        }
     }
 
     /// Writes an acceptance: both sides' connection rows, and the invitation as `stored` (ACCEPTED) without its token
@@ -235,7 +259,10 @@ extension SharingService {
         let userID = try session.userUUID
         sweepIfDue(context, worker)
         // The caller's own invitations whose time has come are stored as expired first (their token hashes go).
-        _ = try worker.database.transaction { db in try Self.expireInvitations(db, inviterID: userID) }
+        let actor = try SharingActor(session, context)
+        _ = try worker.database.transaction { db in
+            try audited(db, by: actor) { events in try Self.expireInvitations(db, inviterID: userID, events: events) }
+        }
         // The filter is the state as answered (InvitationLifecycle.state(at:)), at the statement's own clock.
         let filter = switch state {
         case nil: "true"
@@ -262,7 +289,9 @@ extension SharingService {
         let invitationID = try FieldValidation.uuid(request.invitationID, field: "invitation_id")
         let userID = try session.userUUID
         // The refusal comes after the commit: an expired invitation found here is stored as expired all the same.
-        let outcome = try worker.database.transaction { db -> Result<InvitationRow, SharingRefusal> in
+        let actor = try SharingActor(session, context)
+        let outcome = try worker.database.transaction { db in try audited(db, by: actor) {
+            events -> Result<InvitationRow, SharingRefusal> in
             let rows = try db.query(
                 """
                 SELECT \(InvitationRow.columns) FROM sharing.invitations
@@ -277,14 +306,15 @@ extension SharingService {
                     UPDATE sharing.invitations SET state = $3, token_sha256 = NULL, decided_at = now()
                     WHERE inviter_id = $1 AND invitation_id = $2 RETURNING \(InvitationRow.columns)
                     """, userID, invitationID, lifecycle.stored.rawValue)
+                events.record("invitation.revoked", for: userID, subjectType: "invitation", subjectID: invitationID)
                 return .success(try InvitationRow(updated[0]))
             case .refuse(let refusal):
                 if lifecycle.expire(at: row.now) {
-                    try Self.storeExpired(db, [(userID, invitationID)])
+                    try Self.storeExpired(db, [(userID, invitationID)], events: events)
                 }
                 return .failure(refusal)
             }
-        }
+        } }
         let row = try outcome.mapError { $0.status }.get()
         context.logger.info(
             "invitation revoked", metadata: ["user_id": "\(session.userID)", "invitation_id": "\(invitationID.wire)"])

@@ -189,11 +189,14 @@ extension SharingService {
 
     /// Writes what ShareLifecycle decided for `row` (`lifecycle`, changed from `row.lifecycle`): state, end reason
     /// and fetch count; `accepted` and `fetched` stamp those times. Leaving the live states drops the ciphertext at
-    /// once: the wrapped DEK, the terms, and every share_slots row of the share.
+    /// once: the wrapped DEK, the terms, and every share_slots row of the share. A change of state is recorded on both
+    /// sides' chains (`events`, SharingAuditEvents.shareTransition).
     static func store(
-        _ db: PostgresConnection, _ row: ShareRow, _ lifecycle: ShareLifecycle, accepted: Bool = false, fetched: Bool = false
+        _ db: PostgresConnection, _ row: ShareRow, _ lifecycle: ShareLifecycle, events: SharingAuditEvents,
+        accepted: Bool = false, fetched: Bool = false
     ) throws {
         guard lifecycle != row.lifecycle else { return }
+        events.shareTransition(row, from: row.lifecycle, to: lifecycle)
         _ = try db.execute(
             """
             UPDATE sharing.shares SET state = $3, end_reason = $4, content_fetches = $5,
@@ -220,7 +223,8 @@ extension SharingService {
     /// for `parent_revoked`), in the caller's transaction, rows locked in one order (owner, share) so that two
     /// revocations never wait for each other in a cycle. The search walks through ended shares too (an on-share of a
     /// share its recipient deleted is still revoked with the tree). Shares found expired by time are stored as expired
-    /// instead. Returns how many were revoked.
+    /// instead. Each share ended here is a `share.revoked` (with its reason) or `share.expired` on both sides' chains
+    /// (`events`). Returns how many were revoked.
     ///
     /// The search is repeated until a pass finds no live share left: under READ COMMITTED a pass sees only what was
     /// committed when it began, so an on-share committed while the pass waited for its parent's lock is found by the
@@ -228,7 +232,8 @@ extension SharingService {
     /// finds it revoked), so each further pass can only find a deeper share: at most ShareLifecycle.maximumDepth + 1
     /// passes find any.
     static func revokeTrees(
-        _ db: PostgresConnection, roots: [(ownerID: UUID, shareID: UUID)], rootReason: ShareLifecycle.EndReason
+        _ db: PostgresConnection, roots: [(ownerID: UUID, shareID: UUID)], rootReason: ShareLifecycle.EndReason,
+        events: SharingAuditEvents
     ) throws -> Int {
         guard !roots.isEmpty else { return 0 }
         let rootIDs = Set(roots.map(\.shareID))
@@ -253,7 +258,7 @@ extension SharingService {
                 var lifecycle = row.lifecycle
                 let reason: ShareLifecycle.EndReason = rootIDs.contains(row.shareID) ? rootReason : .parentRevoked
                 if lifecycle.revoke(at: now, reason: reason) == .change { revoked += 1 }
-                try store(db, row, lifecycle)
+                try store(db, row, lifecycle, events: events)
             }
         }
         throw RPCStatus(.internal, "internal error")

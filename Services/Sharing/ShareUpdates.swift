@@ -30,8 +30,9 @@ extension SharingService {
         }
         let item = try Self.ownedItem(outline, ownerID: userID, slotID: nil)
         sweepIfDue(context, worker)
+        let actor = try SharingActor(session, context)
         let (updated, skipped) = try SharingRefusal.answering {
-            try worker.database.transaction { db -> ([ShareRow], [(UUID, String)]) in
+            try worker.database.transaction { db in try audited(db, by: actor) { events -> ([ShareRow], [(UUID, String)]) in
                 try Self.lockUsers(db, [userID])
                 // The item, or a slot of it, deleted since the Vault outlined it (its ForgetSharedEntities commits
                 // before the Vault's change does): refused, so a removed slot never comes back into a share.
@@ -49,13 +50,24 @@ extension SharingService {
                     guard let row = rows[input.shareID] else {
                         throw SharingRefusal.shareNotFound(field: "\(input.field).share_id")
                     }
-                    switch try Self.updateShare(db, row, input, item: item, version: valid.expectedItemVersion, at: now) {
+                    switch try Self.updateShare(
+                        db, row, input, item: item, version: valid.expectedItemVersion, at: now, events: events)
+                    {
                     case .updated: updated.append(try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID))
                     case .skipped(let reason): skipped.append((row.shareID, reason))
                     }
                 }
+                // One `share.updated` on the owner's chain for the call, when it re-keyed any share.
+                if !updated.isEmpty {
+                    events.record(
+                        "share.updated", for: userID, subjectType: "item", subjectID: valid.itemID,
+                        details: [
+                            "item_version": String(valid.expectedItemVersion), "updated": String(updated.count),
+                            "share_ids": updated.map(\.shareID.wire).joined(separator: ","),
+                        ])
+                }
                 return (updated, skipped)
-            }
+            } }
         }
         context.logger.info(
             "shares updated",
@@ -83,13 +95,13 @@ extension SharingService {
     /// One share of an UpdateShares, locked by the caller: a live share gets the new DEK, its slots rebuilt from the
     /// item's outline with the values sent (every valued slot of what it shares, no other: INVALID_ARGUMENT naming
     /// the field), `dek_generation` + 1 and the item's version, label and template. A share found expired is stored
-    /// as expired and skipped.
+    /// as expired (`share.expired` on both sides' chains, `events`) and skipped.
     static func updateShare(
         _ db: PostgresConnection, _ row: ShareRow, _ input: SharingValidation.ShareUpdateInput, item: SharedItem,
-        version: Int64, at now: DatabaseInstant
+        version: Int64, at now: DatabaseInstant, events: SharingAuditEvents
     ) throws -> ShareUpdateOutcome {
         var lifecycle = row.lifecycle
-        if lifecycle.expire(at: now) { try store(db, row, lifecycle) }
+        if lifecycle.expire(at: now) { try store(db, row, lifecycle, events: events) }
         guard lifecycle.stored.isLive else { return .skipped(lifecycle.stored.name) }
         // What the share covers, as the item is now: its one slot, or every slot.
         var slots = item.slots

@@ -41,7 +41,8 @@ extension SharingService {
         let ownerID = try session.userUUID
         var response = Svx_Sharing_V1_ForgetSharedEntitiesResponse()
         guard !itemIDs.isEmpty || !slotIDs.isEmpty else { return response }
-        let (revoked, dropped) = try worker.database.transaction { db -> (Int, Int) in
+        let actor = try SharingActor(session, context)
+        let (revoked, dropped) = try worker.database.transaction { db in try audited(db, by: actor) { events -> (Int, Int) in
             try Self.lockUsers(db, [ownerID])
             try Self.addTombstones(db, ownerID: ownerID, ids: Set(itemIDs).union(slotIDs))
             let items = uuidArrayLiteral(itemIDs)
@@ -66,12 +67,12 @@ extension SharingService {
                 ORDER BY share_id
                 """, ownerID, items, slots
             ).map { (ownerID: try $0.decode(UUID.self, at: 0), shareID: try $0.decode(UUID.self, at: 1)) }
-            let revoked = try Self.revokeTrees(db, roots: roots, rootReason: .itemDeleted)
+            let revoked = try Self.revokeTrees(db, roots: roots, rootReason: .itemDeleted, events: events)
             // What is left of the removed slots: their rows in whole-item copies (the revoked shares' rows are gone).
             let dropped = try slotIDs.isEmpty ? 0 : db.execute(
                 "DELETE FROM sharing.share_slots WHERE owner_id = $1 AND slot_id = ANY($2::uuid[])", ownerID, slots)
             return (revoked, dropped)
-        }
+        } }
         context.logger.info(
             "shared entities forgotten",
             metadata: [
@@ -133,7 +134,7 @@ extension SharingService {
     /// when it began, so an on-share committed while the pass waited for its parent's lock is found by the next one.
     /// A share locked here gets no new on-share (CreateShare reads the parent `FOR SHARE` and waits), and a new share
     /// of the owner's needs the owner's lock, held by the caller: each further pass can only find a deeper on-share,
-    /// so at most ShareLifecycle.maximumDepth + 1 passes find any (the bound of ``revokeTrees(_:roots:rootReason:)``).
+    /// so at most ShareLifecycle.maximumDepth + 1 passes find any (the bound of ``revokeTrees(_:roots:rootReason:events:)``).
     static func lockLiveShares(_ db: PostgresConnection, ownerID: UUID, itemsLiteral: String) throws {
         var locked: Set<UUID> = []
         for _ in 0...(ShareLifecycle.maximumDepth + 1) {

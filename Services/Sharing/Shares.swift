@@ -60,8 +60,9 @@ extension SharingService {
         }
         sweepIfDue(context, worker)
         let shareIDs = try valid.recipients.map { _ in try TimeOrderedID.make() }
+        let actor = try SharingActor(session, context)
         let rows = try SharingRefusal.answering {
-            try worker.database.transaction { db -> [ShareRow] in
+            try worker.database.transaction { db in try audited(db, by: actor) { events -> [ShareRow] in
                 // Every user whose caps this counts: the sender, the item's owner, each recipient. Who they are never
                 // changes (a connection's other side, a share's owner), so they are read before the locks.
                 let involved = try Self.usersInvolved(
@@ -106,8 +107,9 @@ extension SharingService {
                     try Self.insertShareSlots(db, ownerID: item.ownerID, shareID: shareID, slots: slots, values: values)
                     written.append(try Self.reread(db, ownerID: item.ownerID, shareID: shareID))
                 }
+                for share in written { events.shareCreated(share) }
                 return written
-            }
+            } }
         }
         context.logger.info(
             "shares created",
@@ -396,21 +398,24 @@ extension SharingService {
         let shareID = try FieldValidation.uuid(request.shareID, field: "share_id")
         let userID = try session.userUUID
         // The refusal comes after the commit: a share found expired is stored as expired all the same.
-        let outcome = try worker.database.transaction { db -> Result<(ShareRow, Int), SharingRefusal> in
+        let actor = try SharingActor(session, context)
+        let outcome = try worker.database.transaction { db in try audited(db, by: actor) {
+            events -> Result<(ShareRow, Int), SharingRefusal> in
             guard let row = try Self.share(db, "(s.sender_id = $1 OR s.owner_id = $1)", callerID: userID, shareID: shareID, lock: true)
             else { return .failure(.shareNotFound(field: "share_id")) }
             var lifecycle = row.lifecycle
             if case .refuse(let refusal) = lifecycle.revoke(at: row.now) {
                 // Already ended (or found expired): its on-shares may still be live (the recipient deleted or used up
                 // its copy after on-sharing it). They are revoked all the same; `not_live` only when none was.
-                try Self.store(db, row, lifecycle)
-                let revoked = try Self.revokeTrees(db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked)
+                try Self.store(db, row, lifecycle, events: events)
+                let revoked = try Self.revokeTrees(
+                    db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked, events: events)
                 guard revoked > 0 else { return .failure(refusal) }
                 return .success((try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID), revoked))
             }
-            let revoked = try Self.revokeTrees(db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked)
+            let revoked = try Self.revokeTrees(db, roots: [(row.ownerID, row.shareID)], rootReason: .revoked, events: events)
             return .success((try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID), revoked))
-        }
+        } }
         let (row, revoked) = try outcome.mapError { $0.status }.get()
         context.logger.info(
             "share revoked", metadata: ["user_id": "\(session.userID)", "share_id": "\(shareID.wire)", "revoked": "\(revoked)"])

@@ -67,8 +67,9 @@ extension SharingService {
         let read = try worker.database.query(SharingQueries.incomingShareWithSlots, userID, shareID)
         guard let first = read.first else { throw SharingRefusal.shareNotFound(field: "share_id").status }
         let current = try ShareRow(first)
+        let actor = try SharingActor(session, context)
         if current.lifecycle.fetchOnlyCounts(at: current.now) {
-            let due = contentFetches.record(.init(ownerID: current.ownerID, shareID: current.shareID), at: current.now)
+            let due = contentFetches.record(ShareParties(current), by: actor, at: current.now)
             response.share = current.wire(viewer: userID)
             response.share.contentFetches += 1
             response.share.lastFetchedAtMs = UInt64(max(0, current.now / 1000))
@@ -78,15 +79,19 @@ extension SharingService {
             if due { writeContentFetches(context, worker, force: false) }
             return response
         }
-        let outcome = try worker.database.transaction { db -> Result<Svx_Sharing_V1_GetIncomingShareResponse, SharingRefusal> in
+        let outcome = try worker.database.transaction { db in try audited(db, by: actor) {
+            events -> Result<Svx_Sharing_V1_GetIncomingShareResponse, SharingRefusal> in
             guard let row = try Self.share(db, "s.recipient_id = $1", callerID: userID, shareID: shareID, lock: true) else {
                 return .failure(.shareNotFound(field: "share_id"))
             }
             var lifecycle = row.lifecycle
             if case .refuse(let refusal) = lifecycle.fetchContent(at: row.now) {
-                try Self.store(db, row, lifecycle)
+                try Self.store(db, row, lifecycle, events: events)
                 return .failure(refusal)
             }
+            // The fetch on both chains, then (the last permitted fetch) the share consumed.
+            events.shareFetched(ShareParties(row), by: actor, at: row.now)
+            events.shareTransition(row, from: row.lifecycle, to: lifecycle)
             // The fetch stored and the content read in one statement (the content as it was before it: the last
             // permitted fetch then deletes it).
             let fetched = try db.query(
@@ -100,7 +105,7 @@ extension SharingService {
             Self.putKeys(row, into: &answer)
             answer.item = item
             return .success(answer)
-        }
+        } }
         response = try outcome.mapError { $0.status }.get()
         if response.share.state == .consumed {
             context.logger.info("share consumed", metadata: ["user_id": "\(session.userID)", "share_id": "\(shareID.wire)"])
@@ -143,7 +148,7 @@ extension SharingService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Sharing_V1_AcceptShareResponse {
         var response = Svx_Sharing_V1_AcceptShareResponse()
-        response.share = try decideIncoming(request.shareID, session, worker, accepted: true) { $0.accept(at: $1) }
+        response.share = try decideIncoming(request.shareID, session, context, worker, accepted: true) { $0.accept(at: $1) }
         context.logger.info("share accepted", metadata: ["user_id": "\(session.userID)", "share_id": "\(response.share.shareID)"])
         return response
     }
@@ -153,7 +158,7 @@ extension SharingService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Sharing_V1_RejectShareResponse {
         var response = Svx_Sharing_V1_RejectShareResponse()
-        response.share = try decideIncoming(request.shareID, session, worker) { $0.reject(at: $1) }
+        response.share = try decideIncoming(request.shareID, session, context, worker) { $0.reject(at: $1) }
         context.logger.info("share rejected", metadata: ["user_id": "\(session.userID)", "share_id": "\(response.share.shareID)"])
         return response
     }
@@ -164,29 +169,33 @@ extension SharingService {
         _ session: AuthenticatedSession
     ) throws -> Svx_Sharing_V1_DeleteIncomingShareResponse {
         var response = Svx_Sharing_V1_DeleteIncomingShareResponse()
-        response.share = try decideIncoming(request.shareID, session, worker) { $0.delete(at: $1) }
+        response.share = try decideIncoming(request.shareID, session, context, worker) { $0.delete(at: $1) }
         context.logger.info("share deleted", metadata: ["user_id": "\(session.userID)", "share_id": "\(response.share.shareID)"])
         return response
     }
 
     /// A transition of the caller's incoming share `text`, decided by `transition` on the row read `FOR UPDATE`,
-    /// written (a share found expired is stored as expired even when the answer is a refusal), and answered.
+    /// written (a share found expired is stored as expired even when the answer is a refusal) with its audit events,
+    /// and answered.
     private func decideIncoming(
-        _ text: String, _ session: AuthenticatedSession, _ worker: ServiceWorker, accepted: Bool = false,
+        _ text: String, _ session: AuthenticatedSession, _ context: RequestContext, _ worker: ServiceWorker,
+        accepted: Bool = false,
         _ transition: (inout ShareLifecycle, DatabaseInstant) -> ShareLifecycle.Decision
     ) throws -> Svx_Sharing_V1_Share {
         let shareID = try FieldValidation.uuid(text, field: "share_id")
         let userID = try session.userUUID
-        let outcome = try worker.database.transaction { db -> Result<Svx_Sharing_V1_Share, SharingRefusal> in
+        let actor = try SharingActor(session, context)
+        let outcome = try worker.database.transaction { db in try audited(db, by: actor) {
+            events -> Result<Svx_Sharing_V1_Share, SharingRefusal> in
             guard let row = try Self.share(db, "s.recipient_id = $1", callerID: userID, shareID: shareID, lock: true) else {
                 return .failure(.shareNotFound(field: "share_id"))
             }
             var lifecycle = row.lifecycle
             let decision = transition(&lifecycle, row.now)
-            try Self.store(db, row, lifecycle, accepted: accepted && decision == .change)
+            try Self.store(db, row, lifecycle, events: events, accepted: accepted && decision == .change)
             if case .refuse(let refusal) = decision { return .failure(refusal) }
             return .success(try Self.reread(db, ownerID: row.ownerID, shareID: row.shareID).wire(viewer: userID))
-        }
+        } }
         return try outcome.mapError { $0.status }.get()
     }
 }

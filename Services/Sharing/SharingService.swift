@@ -31,11 +31,18 @@ final class SharingService: Sendable {
     let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
     /// Content fetches of unlimited shares not yet written to their rows (ContentFetchLog.swift).
     let contentFetches = ContentFetchLog()
+    /// The users' audit trail in the `sharing` schema (SharingAudit.swift, docs/ADR-010-audit.md): every change is
+    /// recorded on the chain of each user it concerns, in the change's own transaction.
+    let audit: AuditTrail
 
-    init(configuration: SharingConfiguration = .init(), keystore: PeerClient?, vault: PeerClient? = nil) {
+    init(
+        configuration: SharingConfiguration = .init(), keystore: PeerClient?, vault: PeerClient? = nil,
+        audit: AuditTrail = AuditTrail(service: "sharing", schema: "sharing")
+    ) {
         self.configuration = configuration
         self.keystore = keystore
         self.vault = vault
+        self.audit = audit
     }
 
     func register(_ routes: ServiceRoutes) {

@@ -19,5 +19,6 @@ let sharing = SharingService(
 await ServiceMain.run(ServiceDefinition(
     name: "sharing",
     migrationsDirectory: Bundle.module.url(forResource: "Migrations", withExtension: nil),
+    audit: sharing.audit,
     routes: { routes in sharing.register(routes) }
 ))

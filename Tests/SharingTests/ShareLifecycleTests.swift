@@ -306,23 +306,45 @@ import Testing
         #expect(counted == Self.share(fetches: 8))
     }
 
-    @Test func contentFetchesAreCountedPerShareAndTakenWhenDueOrForced() {
+    @Test func contentFetchesAreKeptPerShareWithWhoFetchedAndTakenWhenDueOrForced() {
         let log = ContentFetchLog()
-        let a = ContentFetchLog.Key(ownerID: Self.owner, shareID: UUID())
-        let b = ContentFetchLog.Key(ownerID: Self.owner, shareID: UUID())
+        let recipient = UUID()
+        func parties() -> ShareParties {
+            ShareParties(
+                ownerID: Self.owner, shareID: UUID(), senderID: Self.owner, recipientID: recipient, itemID: UUID(),
+                parentShareID: nil)
+        }
+        let (a, b) = (parties(), parties())
+        let keyA = ContentFetchLog.Key(ownerID: Self.owner, shareID: a.shareID)
+        let keyB = ContentFetchLog.Key(ownerID: Self.owner, shareID: b.shareID)
+        let first = SharingActor(userID: recipient, sessionID: "session-1", peerAddress: "127.0.0.1")
+        let second = SharingActor(userID: recipient, sessionID: "session-2", peerAddress: "127.0.0.2")
         #expect(log.take(force: true).isEmpty)
-        #expect(!log.record(a, at: Self.now + 5))
-        #expect(!log.record(a, at: Self.now + 2))
-        #expect(!log.record(b, at: Self.now + 9))
+        #expect(!log.record(a, by: first, at: Self.now + 5))
+        #expect(!log.record(a, by: second, at: Self.now + 2))
+        #expect(!log.record(b, by: first, at: Self.now + 9))
         // Not yet a second old: nothing is due.
         #expect(log.take(force: false).isEmpty)
         let taken = log.take(force: true)
-        #expect(taken == [a: .init(count: 2, first: Self.now + 2, last: Self.now + 5), b: .init(count: 1, first: Self.now + 9, last: Self.now + 9)])
+        #expect(Set(taken.keys) == [keyA, keyB])
+        let fetchesOfA = taken[keyA]
+        #expect(fetchesOfA?.share == a && fetchesOfA?.count == 2)
+        #expect(fetchesOfA?.first == Self.now + 2 && fetchesOfA?.last == Self.now + 5)
+        #expect(fetchesOfA?.fetches == [.init(by: first, at: Self.now + 5), .init(by: second, at: Self.now + 2)])
+        #expect(taken[keyB]?.fetches == [.init(by: first, at: Self.now + 9)])
         #expect(log.take(force: true).isEmpty)
-        // Fetches that could not be written come back, merged with newer ones.
-        _ = log.record(a, at: Self.now + 20)
+        // Fetches that could not be written come back, before newer ones.
+        _ = log.record(a, by: second, at: Self.now + 20)
         log.restore(taken)
-        #expect(log.take(force: true) == [a: .init(count: 3, first: Self.now + 2, last: Self.now + 20), b: taken[b]!])
+        let again = log.take(force: true)
+        #expect(again[keyA]?.count == 3 && again[keyA]?.first == Self.now + 2 && again[keyA]?.last == Self.now + 20)
+        #expect(again[keyA]?.fetches.last == .init(by: second, at: Self.now + 20))
+        #expect(again[keyB] == taken[keyB])
+        // More than maximumPending fetches are due at once, even of one share and within the second.
+        for index in 0..<ContentFetchLog.maximumPending {
+            #expect(!log.record(a, by: first, at: Self.now + Int64(index)))
+        }
+        #expect(log.record(a, by: first, at: Self.now))
     }
 
 }

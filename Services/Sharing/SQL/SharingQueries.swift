@@ -126,7 +126,7 @@ public enum SharingQueries {
     /// counts, and the first and last fetch of each (microseconds since the epoch). The rows are locked first in
     /// `(owner_id, share_id)` order, the order every other statement that locks several shares uses, so a batch never
     /// waits in a cycle with a revocation. The share's `updated_at` is left alone: a fetch is not a change of the
-    /// share.
+    /// share. Returns the `owner_id, share_id` of each row written (the fetches whose audit events the batch appends).
     public static let addContentFetches = """
         WITH f AS (
             SELECT * FROM unnest($1::uuid[], $2::uuid[], $3::integer[], $4::bigint[], $5::bigint[])
@@ -141,6 +141,7 @@ public enum SharingQueries {
             last_fetched_at = greatest(s.last_fetched_at, 'epoch'::timestamptz + f.last_at * interval '1 microsecond')
         FROM f JOIN locked USING (owner_id, share_id)
         WHERE s.owner_id = f.owner_id AND s.share_id = f.share_id
+        RETURNING s.owner_id, s.share_id
         """
 
     /// GetIncomingShare with content, once the share's row is locked and the fetch decided, in one statement: the
