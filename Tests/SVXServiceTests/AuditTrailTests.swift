@@ -170,8 +170,12 @@ import Testing
                     // Worker 0 names Alice first, worker 1 Bob first: the trail takes the heads in id order anyway.
                     let pair = worker == 0 ? [alice, bob] : [bob, alice]
                     try db.transaction(maxAttempts: 1) { db in
+                        // Two events on each chain: one with details, one without (the set-based path).
                         try Self.trail.append(
-                            contentsOf: pair.map { (AuditEvent("share.\(worker).\(round)"), $0) }, on: db)
+                            contentsOf: pair.flatMap {
+                                [(AuditEvent("share.\(worker).\(round)", subjectID: "s\(round)", details: ["round": "\(round)", "é": "ü\"'\\"]), $0),
+                                 (AuditEvent("share.fetched"), $0)]
+                            }, on: db)
                     }
                 }
             } catch {
@@ -180,8 +184,10 @@ import Testing
         }
         #expect(failures.withLock { $0 }.isEmpty)
         for user in [alice, bob] {
-            let entries = try Self.trail.events(userID: user, afterSeq: 0, limit: 500, on: setup)
-            #expect(entries.map(\.seq) == Array(1...UInt64(2 * rounds)))
+            let entries = try Self.trail.events(userID: user, afterSeq: 0, limit: 1000, on: setup)
+            #expect(entries.map(\.seq) == Array(1...UInt64(4 * rounds)))
+            #expect(entries.filter { $0.type == "share.fetched" }.count == 2 * rounds)
+            #expect(entries.first?.details == ["round": "0", "é": "ü\"'\\"])
             #expect(Self.verify(entries, user) == nil)
         }
     }

@@ -60,15 +60,78 @@ public struct AuditTrail: Sendable {
 
     /// Appends every event of `events` in one transaction, taking the users' head rows in the order of their ids, so two
     /// transactions that each write on two users' chains (a share: the sender's and the recipient's) cannot deadlock.
-    /// A transaction that writes on more than one chain makes **one** such call (after its other writes).
+    /// A transaction that writes on more than one chain makes **one** such call (after its other writes). Each user's
+    /// events keep their order and cost two statements together, however many there are: the head taken and locked,
+    /// then every event inserted (from one JSON parameter) and the head moved.
     public func append(
         contentsOf events: [(event: AuditEvent, userID: UUID)], on db: PostgresConnection, now: Date = Date()
     ) throws {
-        let ordered = events.enumerated().sorted {
-            ($0.element.userID.uuidString, $0.offset) < ($1.element.userID.uuidString, $1.offset)
+        guard db.isInTransaction else {
+            throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
         }
-        for (_, item) in ordered { try append(item.event, userID: item.userID, on: db, now: now) }
+        guard isEnabled, !events.isEmpty else { return }
+        var byUser: [UUID: [AuditEvent]] = [:]
+        for item in events { byUser[item.userID, default: []].append(item.event) }
+        for userID in byUser.keys.sorted(by: { $0.uuidString < $1.uuidString }) {
+            guard let userEvents = byUser[userID] else { continue }
+            if userEvents.count == 1 {
+                try append(userEvents[0], userID: userID, on: db, now: now)
+                continue
+            }
+            let (seq, hash) = try lockHead(userID, on: db)
+            var previous = hash
+            let occurredAtMs = Self.milliseconds(now)
+            let entries = userEvents.enumerated().map { offset, event in
+                let entry = AuditChain.linked(
+                    AuditEntry(
+                        userID: userID.uuidString.lowercased(), seq: seq + UInt64(offset) + 1, occurredAtMs: occurredAtMs,
+                        type: event.type, sessionID: event.sessionID, peerAddress: event.peerAddress,
+                        subjectType: event.subjectType, subjectID: event.subjectID, details: event.details),
+                    after: previous, sha256: { HashFunction.sha256.hash($0) })
+                previous = entry.entryHash
+                return entry
+            }
+            let rows: [[String: Any]] = entries.map { entry in
+                [
+                    "seq": entry.seq, "occurred_at_ms": entry.occurredAtMs, "type": entry.type,
+                    "session_id": entry.sessionID, "peer_address": entry.peerAddress, "subject_type": entry.subjectType,
+                    "subject_id": entry.subjectID, "details": entry.details, "prev_hash": Hex.encode(entry.prevHash),
+                    "entry_hash": Hex.encode(entry.entryHash),
+                ]
+            }
+            let json = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
+            let last = entries[entries.count - 1]
+            _ = try db.execute(
+                """
+                WITH event AS (
+                    INSERT INTO \(schema).audit_events (user_id, seq, occurred_at_ms, type, session_id, peer_address,
+                                                        subject_type, subject_id, details, prev_hash, entry_hash)
+                    SELECT $1, e.seq, e.occurred_at_ms, e.type, e.session_id, e.peer_address, e.subject_type,
+                           e.subject_id, e.details, decode(e.prev_hash, 'hex'), decode(e.entry_hash, 'hex')
+                    FROM jsonb_to_recordset($2::jsonb) AS e(
+                        seq bigint, occurred_at_ms bigint, type text, session_id text, peer_address text,
+                        subject_type text, subject_id text, details jsonb, prev_hash text, entry_hash text)
+                )
+                UPDATE \(schema).audit_heads SET seq = $3, head_hash = $4 WHERE user_id = $1
+                """, userID, String(decoding: json, as: UTF8.self), Int64(last.seq), last.entryHash)
+        }
     }
+
+    /// Takes and locks the user's head row, making it at the genesis the first time (ON CONFLICT DO UPDATE locks the
+    /// row either way). Returns its seq and hash.
+    private func lockHead(_ userID: UUID, on db: PostgresConnection) throws -> (seq: UInt64, hash: [UInt8]) {
+        let genesis = HashFunction.sha256.hash(
+            AuditChain.genesisInput(service: service, userID: userID.uuidString.lowercased()))
+        let head = try db.query(
+            """
+            INSERT INTO \(schema).audit_heads (user_id, seq, head_hash) VALUES ($1, 0, $2)
+            ON CONFLICT (user_id) DO UPDATE SET seq = \(schema).audit_heads.seq
+            RETURNING seq, head_hash
+            """, userID, genesis)[0]
+        return (UInt64(try head.decode(Int64.self, at: 0)), try head.decode([UInt8].self, at: 1))
+    }
+
+    static func milliseconds(_ date: Date) -> UInt64 { UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down))) }
 
     /// Appends `event` for `userID` on `db`, which must be inside the transaction of the change it records. Returns the
     /// stored entry (nil only when the trail is switched off for a benchmark).
@@ -80,22 +143,13 @@ public struct AuditTrail: Sendable {
             throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
         }
         guard isEnabled else { return nil }
-        let user = userID.uuidString.lowercased()
-        let genesis = HashFunction.sha256.hash(AuditChain.genesisInput(service: service, userID: user))
-        // The head, made at the genesis the first time, and locked either way (ON CONFLICT DO UPDATE locks the row).
-        let head = try db.query(
-            """
-            INSERT INTO \(schema).audit_heads (user_id, seq, head_hash) VALUES ($1, 0, $2)
-            ON CONFLICT (user_id) DO UPDATE SET seq = \(schema).audit_heads.seq
-            RETURNING seq, head_hash
-            """, userID, genesis)[0]
+        let (seq, hash) = try lockHead(userID, on: db)
         let entry = AuditChain.linked(
             AuditEntry(
-                userID: user, seq: UInt64(try head.decode(Int64.self, at: 0)) + 1,
-                occurredAtMs: UInt64(max(0, (now.timeIntervalSince1970 * 1000).rounded(.down))), type: event.type,
-                sessionID: event.sessionID, peerAddress: event.peerAddress, subjectType: event.subjectType,
-                subjectID: event.subjectID, details: event.details),
-            after: try head.decode([UInt8].self, at: 1), sha256: { HashFunction.sha256.hash($0) })
+                userID: userID.uuidString.lowercased(), seq: seq + 1, occurredAtMs: Self.milliseconds(now),
+                type: event.type, sessionID: event.sessionID, peerAddress: event.peerAddress,
+                subjectType: event.subjectType, subjectID: event.subjectID, details: event.details),
+            after: hash, sha256: { HashFunction.sha256.hash($0) })
         let details = try JSONSerialization.data(withJSONObject: event.details, options: [.sortedKeys])
         _ = try db.execute(
             """
