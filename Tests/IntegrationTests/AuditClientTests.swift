@@ -21,10 +21,15 @@ import Testing
     }
 
     /// A user with five Auth events: account.registered, login.succeeded (sign-up), login.succeeded, login.failed,
-    /// logout (of the second session); its keys open.
-    static func auditedUser(_ stack: TestStack) async throws -> (session: AuthenticatedSession, keys: UnlockedKeys) {
+    /// logout (of the second session); its keys open. `checkpoints`: an RSA-4096 `auth` keypair, as AppendCheckpoint
+    /// wants (else 2048 bits, quicker to make).
+    static func auditedUser(
+        _ stack: TestStack, checkpoints: Bool = false
+    ) async throws -> (session: AuthenticatedSession, keys: UnlockedKeys) {
         let signUp = try await stack.account.signUp(passphrase: passphrase)
-        let keys = try await stack.keyring.unlock(
+        var keyring = stack.keyring
+        if checkpoints { keyring.keypairBits = 4096 }
+        let keys = try await keyring.unlock(
             session: signUp.session, pdk: try signUp.secretKey.passphraseDerivedKey(passphrase: passphrase))
         let second = try await stack.account.logIn(secretKey: signUp.secretKey, passphrase: passphrase)
         let failed = await status { _ = try await stack.account.logIn(secretKey: signUp.secretKey, passphrase: "wrong") }
@@ -46,7 +51,7 @@ import Testing
     @Test func listMergesTheChainsInOrderAndVerifyCheckpointAndVerifyAgainHold() async throws {
         let stack = try await TestStack.start([.auth, .keystore])
         defer { stack.stop() }
-        let (session, keys) = try await Self.auditedUser(stack)
+        let (session, keys) = try await Self.auditedUser(stack, checkpoints: true)
         let audit = Self.audit(stack)
 
         let listing = try await audit.list(session: session)
@@ -226,14 +231,21 @@ import Testing
         defer { db.close() }
 
         // A checkpoint over event 5, then one more login (event 7).
-        let (user, keys) = try await Self.auditedUser(stack)
+        let (user, keys) = try await Self.auditedUser(stack, checkpoints: true)
         let checkpointed = try await audit.checkpoint(session: user, keys: keys, storedHeads: [:])
         #expect(checkpointed.appended["auth"]?.seq == 6)
         let stored = checkpointed.newHeads
 
         // The failed login (event 4) removed and the whole chain recomputed from the genesis, as a server that
-        // controls its database could: every link holds, but the checkpoint (now event 5) signs the old event 5.
-        try Self.rewrite(db, userID: user.userID) { entries in entries.filter { $0.seq != 4 } }
+        // controls its database could, the checkpoint (now event 5) made to point at the old event 5 (now 4): every
+        // link holds, but what it signs is not the chain's event 4.
+        try Self.rewrite(db, userID: user.userID) { entries in
+            entries.filter { $0.seq != 4 }.map { entry in
+                var moved = entry
+                if entry.type == AuditClient.checkpointEventType { moved.subjectID = "4" }
+                return moved
+            }
+        }
         let fresh = try await audit.verify(session: user, storedHeads: [:], keys: keys)
         #expect(Self.authFailure(fresh)?.seq == 5 && Self.authFailure(fresh)?.reason == .checkpointMismatch)
         // Without the keys too: the signed head is in the signed data.
@@ -244,7 +256,7 @@ import Testing
         #expect(Self.authFailure(device)?.seq == 6 && Self.authFailure(device)?.reason == .headMissing)
 
         // A checkpoint whose signature was altered in the database: as a plain edit, the hash names it...
-        let (other, otherKeys) = try await Self.auditedUser(stack)
+        let (other, otherKeys) = try await Self.auditedUser(stack, checkpoints: true)
         #expect(try await audit.checkpoint(session: other, keys: otherKeys, storedHeads: [:]).appended["auth"]?.seq == 6)
         let original = try #require(
             try await audit.list(session: other).events.first { $0.service == "auth" && $0.seq == 6 }?.details["signature"])
