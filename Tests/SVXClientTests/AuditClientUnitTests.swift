@@ -69,6 +69,19 @@ import Testing
         #expect(Self.failure(AuditVerifier.verify(renamed, storedHead: nil, key: nil))?.reason == .malformed)
     }
 
+    @Test func aServiceThatStopsKeepingATrailThisDeviceVerifiedFails() {
+        let entries = Self.entries("keystore", 2)
+        let stored = ["keystore": AuditHead(seq: 2, hash: entries[1].entryHash)]
+        let hidden = AuditClient.verify([.notKept(service: "keystore")], userID: Self.userID, storedHeads: stored, key: nil)
+        #expect(hidden.failures.map(\.reason) == [.headMissing] && hidden.failures.first?.seq == 2 && hidden.newHeads.isEmpty)
+        let never = AuditClient.verify([.notKept(service: "keystore")], userID: Self.userID, storedHeads: [:], key: nil)
+        #expect(never.isVerified && never.services.first?.state == .notKept && never.newHeads.isEmpty)
+        // An emptied chain, likewise.
+        let emptied = AuditClient.verify(
+            [.chain(Self.chain("keystore", []))], userID: Self.userID, storedHeads: stored, key: nil)
+        #expect(emptied.failures.map(\.reason) == [.headMissing])
+    }
+
     @Test func anAnchorIsWhereTheChainStartsAndAPrunedStoredHeadIsNamed() {
         let entries = Self.entries("auth", 6)
         let anchor = AuditHead(seq: 3, hash: entries[2].entryHash)

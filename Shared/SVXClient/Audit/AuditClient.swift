@@ -113,7 +113,8 @@ public struct AuditClient: Sendable {
     /// for this user, by service). With `keys` (the user's, open), every checkpoint's signature is checked with the
     /// public key of the user's own `auth` private key; without, checkpoints are checked for their shape and signed
     /// head only (``AuditServiceVerification/checkpointsUnchecked``). `acceptPrunedHeads`: a stored head that
-    /// retention pruned past is accepted. Failures are in the result, one per service; only errors reading a chain
+    /// retention pruned past is accepted. A service that answers UNIMPLEMENTED while this device stored a head of it
+    /// fails `head_missing` (a whole chain hidden). Failures are in the result, one per service; only errors reading a chain
     /// are thrown.
     public func verify(
         session: AuthenticatedSession, storedHeads: [String: AuditHead], keys: UnlockedKeys?, acceptPrunedHeads: Bool = false
@@ -137,8 +138,14 @@ public struct AuditClient: Sendable {
                         chain, storedHead: storedHeads[chain.service], key: key, acceptPrunedHead: acceptPrunedHeads)
                 case .notKept(let service):
                     AuditServiceVerification(
-                        service: service, state: .notKept, eventCount: 0, anchor: nil, checkpointsVerified: 0,
-                        checkpointsUnchecked: 0)
+                        service: service,
+                        // A trail this device verified cannot stop existing: hiding a whole chain is a truncation.
+                        state: storedHeads[service].map { stored in
+                            .failed(AuditFailure(
+                                service: service, seq: stored.seq, reason: .headMissing,
+                                message: "this device verified this trail up to event \(stored.seq), and the service now says it keeps none"))
+                        } ?? .notKept,
+                        eventCount: 0, anchor: nil, checkpointsVerified: 0, checkpointsUnchecked: 0)
                 }
             })
     }

@@ -122,14 +122,18 @@ struct AuditCommand: AsyncParsableCommand {
                 try printJSON([
                     "verified": true,
                     "checkpoints": result.appended.sorted { $0.key < $1.key }.map {
-                        ["service": $0.key, "seq": $0.value.seq, "hash": Hex.encode($0.value.hash)] as [String: Any]
+                        [
+                            "service": $0.key, "seq": $0.value.seq, "hash": Hex.encode($0.value.hash),
+                            "signed_seq": result.verification.newHeads[$0.key]?.seq ?? 0,
+                        ] as [String: Any]
                     },
                 ])
                 return
             }
             if result.appended.isEmpty { Terminal.printLine("Nothing to sign: no service has an event of yours yet.") }
             for (service, event) in result.appended.sorted(by: { $0.key < $1.key }) {
-                Terminal.printLine("\(service): signed event \(event.seq - 1), checkpoint appended as event \(event.seq)")
+                let signed = result.verification.newHeads[service]?.seq ?? 0
+                Terminal.printLine("\(service): signed event \(signed), checkpoint appended as event \(event.seq)")
             }
         }
     }
