@@ -21,6 +21,6 @@ struct SVXCommand: AsyncParsableCommand {
             SignUpCommand.self, LoginCommand.self, LogoutCommand.self, WhoAmICommand.self, SessionsCommand.self,
             KeysCommand.self, PassphraseCommand.self, TemplatesCommand.self, ItemsCommand.self, SchemesCommand.self,
             NodesCommand.self, ClassifyCommand.self, UnclassifyCommand.self, InvitationsCommand.self, ConnectionsCommand.self,
-            SharesCommand.self, RecoveryCommand.self, CryptoCommand.self,
+            SharesCommand.self, RecoveryCommand.self, AuditCommand.self, CryptoCommand.self,
         ])
 }

@@ -51,6 +51,16 @@ public struct SVXConnection: Sendable {
             sharing: try sharing(timeout: timeout, keypairBits: keypairBits), vault: try vault(timeout: timeout), timeout: timeout)
     }
 
+    /// The user's audit trail in every service (each keeps its own chain).
+    public func audit(timeout: Duration = .seconds(30)) throws -> AuditClient {
+        AuditClient(
+            services: [
+                ("auth", try client("Auth", endpoints.auth)), ("keystore", try client("Keystore", endpoints.keystore)),
+                ("vault", try client("Vault", endpoints.vault)), ("sharing", try client("Sharing", endpoints.sharing)),
+                ("classification", try client("Classification", endpoints.classification)),
+            ], timeout: timeout)
+    }
+
     /// A malformed endpoint is the caller's input: ``SVXClientError/Code/invalidInput`` naming the service.
     private func client(_ service: String, _ endpoint: String) throws -> RPCClient {
         do {

@@ -59,6 +59,9 @@ struct ClientOptions: ParsableArguments {
     func sharesClient() throws -> SharesClient { try connection.shares() }
 
     func classificationClient() throws -> ClassificationClient { try connection.classification() }
+
+    /// The audit trail in every service.
+    func auditClient() throws -> AuditClient { try connection.audit() }
 }
 
 /// The Secret Key: `--secret-key-file`, `$SVX_SECRET_KEY`, the copy kept by `signup --remember-secret-key`,

@@ -13,6 +13,8 @@ import SVXClient
 /// - `secret-key` (0600): the Secret Key, ONLY when the user asked for it with `--remember-secret-key`.
 ///   By default svx does not keep it: it is one of the two factors, and a copy on disk is one more
 ///   place to lose it from. Without it, `svx login` asks for it.
+/// - `audit.json` (0600): the audit heads `svx audit verify` (and `checkpoint`) verified last, per user and service;
+///   the next verification checks that they are still in the chains.
 struct ClientState {
     let directory: URL
 
@@ -30,6 +32,8 @@ struct ClientState {
     /// The RECOVERY session of a recovery started on this device (`svx recovery start`), until it is completed.
     var recoveryFile: URL { directory.appendingPathComponent("recovery.json") }
     var secretKeyFile: URL { directory.appendingPathComponent("secret-key") }
+    /// The audit heads verified last on this device (`svx audit verify`).
+    var auditHeadsFile: URL { directory.appendingPathComponent("audit.json") }
 
     func loadSession() throws -> AuthenticatedSession {
         guard let data = try? Data(contentsOf: sessionFile) else {
@@ -82,6 +86,26 @@ struct ClientState {
             throw CLIError("cannot remove \(recoveryFile.path): \(String(cString: strerror(errno)))")
         }
     }
+
+    /// The audit heads verified last here (none when the file does not exist yet; an unreadable file is an error, not
+    /// a fresh start: a verification without its heads would accept a rewritten history).
+    func loadAuditHeads() throws -> StoredAuditHeads {
+        let data: Data
+        do {
+            data = try Data(contentsOf: auditHeadsFile)
+        } catch let error as CocoaError where error.code == .fileReadNoSuchFile {
+            return StoredAuditHeads()
+        } catch {
+            throw CLIError("cannot read \(auditHeadsFile.path): \(error.localizedDescription)")
+        }
+        do {
+            return try StoredAuditHeads(decoding: data)
+        } catch {
+            throw CLIError("\(auditHeadsFile.path) is unreadable (\(error)); move it away to start verifying afresh")
+        }
+    }
+
+    func saveAuditHeads(_ heads: StoredAuditHeads) throws { try writePrivate(try heads.encoded(), to: auditHeadsFile) }
 
     func rememberedSecretKey() -> String? {
         (try? String(contentsOf: secretKeyFile, encoding: .utf8))?.trimmingCharacters(in: .whitespacesAndNewlines)
