@@ -13,6 +13,9 @@ final class ClassificationService: Sendable {
     /// is `none` (Classify then answers UNAVAILABLE).
     let vault: PeerClient?
     let configuration: ClassificationConfiguration
+    /// The users' audit trail in this service (reference/sharing.md §5b): ListEvents answers it; no Classification
+    /// change is a security event yet, so nothing appends to it.
+    let audit = AuditTrail(service: "classification", schema: "classification")
 
     init(configuration: ClassificationConfiguration = .init(), vault: PeerClient?) {
         self.configuration = configuration

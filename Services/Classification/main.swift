@@ -16,5 +16,6 @@ let classification = ClassificationService(
 await ServiceMain.run(ServiceDefinition(
     name: "classification",
     migrationsDirectory: Bundle.module.url(forResource: "Migrations", withExtension: nil),
+    audit: classification.audit,
     routes: { routes in classification.register(routes) }
 ))

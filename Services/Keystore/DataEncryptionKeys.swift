@@ -42,7 +42,10 @@ extension KeystoreService {
             } catch let error as DatabaseError where error.kind == .uniqueViolation {
                 throw RPCStatus(.alreadyExists, "external_id is already used by another DEK", details: ["field": "external_id"])
             }
-            return try Self.dataEncryptionKey(rows[0])
+            let dek = try Self.dataEncryptionKey(rows[0])
+            try recordEvent(
+                "dek.created", subject: ("dek", dek.dekID), details: ["kek_version": "\(kekVersion)"], session, context, on: db)
+            return dek
         }
         var response = Svx_Keystore_V1_CreateDEKResponse()
         response.dek = dek
@@ -105,12 +108,16 @@ extension KeystoreService {
         let userID = try session.userUUID
         // The private DEK wraps every slot value of the vault: deleting it would lose them all (and the next login
         // would quietly make a new one), so it is never deleted.
-        let deleted = try worker.database.query(
-            """
-            DELETE FROM keystore.data_encryption_keys
-            WHERE user_id = $1 AND dek_id = $2 AND external_id IS DISTINCT FROM $3
-            RETURNING 1
-            """, userID, id, Self.reservedDEK)
+        let deleted = try worker.database.transaction { db in
+            let deleted = try db.query(
+                """
+                DELETE FROM keystore.data_encryption_keys
+                WHERE user_id = $1 AND dek_id = $2 AND external_id IS DISTINCT FROM $3
+                RETURNING 1
+                """, userID, id, Self.reservedDEK)
+            if deleted.count == 1 { try recordEvent("dek.deleted", subject: ("dek", id.wire), session, context, on: db) }
+            return deleted
+        }
         guard deleted.count == 1 else {
             let reserved = try worker.database.query(
                 "SELECT 1 FROM keystore.data_encryption_keys WHERE user_id = $1 AND dek_id = $2", userID, id)

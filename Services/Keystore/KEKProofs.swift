@@ -156,8 +156,14 @@ extension KeystoreService {
                     details: ["field": "kek_version"])
             }
             let previous = try row.decode([UInt8]?.self, at: 1)
+            let replaced = previous.map { !ConstantTime.equals($0, check) } ?? false
+            // The same check again changes nothing and records nothing.
+            guard previous == nil || replaced else { return false }
             _ = try db.execute("UPDATE keystore.users SET kek_check = $2 WHERE user_id = $1", userID, check)
-            return previous.map { !ConstantTime.equals($0, check) } ?? false
+            try recordEvent(
+                "kek_check.set", subject: ("kek", "\(version)"),
+                details: ["kek_version": "\(version)", "replaced": replaced ? "true" : "false"], session, context, on: db)
+            return replaced
         }
         context.logger.notice("kek check set", metadata: [
             "user_id": "\(session.userID)", "kek_version": "\(kekVersion)", "replaced": "\(replaced)",

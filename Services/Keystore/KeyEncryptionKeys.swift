@@ -104,8 +104,12 @@ extension KeystoreService {
                 ON CONFLICT (user_id) DO NOTHING
                 """, userID, check)
             guard created == 1 else { throw RPCStatus(.alreadyExists, "this user already has a KEK") }
-            return try Self.insertWrap(
+            let kek = try Self.insertWrap(
                 db, userID: userID, generation: generation, kekVersion: 1, wrappedKEK: wrapped, derivation: derivation)
+            try recordEvent(
+                "kek.created", subject: ("kek", "1"), details: ["kek_version": "1", "credential_generation": "\(generation)"],
+                session, context, on: db)
+            return kek
         }
         context.logger.info("kek created", metadata: ["user_id": "\(session.userID)"])
         var response = Svx_Keystore_V1_CreateKEKResponse()
@@ -161,7 +165,7 @@ extension KeystoreService {
             let version = try Self.lockUserProvingKEK(
                 db, userID: userID, signature: proof.signature, transcript: transcript)
             try Self.requireCurrentKEKVersion(kekVersion, current: version)
-            _ = try deleteDeadWraps(db, userID: userID, current: current)
+            let removed = try deleteDeadWraps(db, userID: userID, current: current)
             let existing = try db.query(
                 "SELECT count(*)::bigint, coalesce(max(credential_generation), 0) FROM keystore.kek_wraps WHERE user_id = $1",
                 userID)[0]
@@ -179,6 +183,14 @@ extension KeystoreService {
             _ = try Self.insertWrap(
                 db, userID: userID, generation: generation, kekVersion: kekVersion, wrappedKEK: wrapped,
                 derivation: derivation, stagedFrom: current)
+            var details = [
+                "credential_generation": "\(generation)", "staged_from": "\(current)", "kek_version": "\(kekVersion)",
+                "recovery": session.scope == .recovery ? "true" : "false",
+            ]
+            if removed > 0 { details["removed_wraps"] = "\(removed)" }
+            try recordEvent(
+                "passphrase_change.staged", subject: ("credential_generation", "\(generation)"), details: details,
+                session, context, on: db)
             return generation
         }
         context.logger.info("passphrase change staged", metadata: [
@@ -231,10 +243,29 @@ extension KeystoreService {
                     .failedPrecondition, "there is no KEK wrap for the current credential generation \(current)",
                     details: ["field": "credential_generation"])
             }
-            return (
-                try deleteDeadWraps(db, userID: userID, current: current),
-                try Self.deleteSpentRecoveryKey(db, userID: userID, generation: current)
-            )
+            // Wraps of earlier generations go only now that the current one's exists: that is the commit of a change.
+            let earlier = try db.query(
+                "SELECT count(*) FROM keystore.kek_wraps WHERE user_id = $1 AND credential_generation < $2", userID, current
+            )[0].decode(Int64.self, at: 0)
+            let removed = try deleteDeadWraps(db, userID: userID, current: current)
+            let spent = try Self.deleteSpentRecoveryKey(db, userID: userID, generation: current)
+            let subject = ("credential_generation", "\(current)")
+            if earlier > 0 {
+                try recordEvent(
+                    "passphrase_change.committed", subject: subject,
+                    details: ["credential_generation": "\(current)", "removed_wraps": "\(removed)"], session, context, on: db)
+            } else if removed > 0 {
+                // Only staged wraps that can never become current (abandoned or expired changes).
+                try recordEvent(
+                    "passphrase_change.discarded", subject: subject,
+                    details: ["credential_generation": "\(current)", "removed_wraps": "\(removed)"], session, context, on: db)
+            }
+            if spent {
+                try recordEvent(
+                    "recovery_key.spent", subject: ("recovery_key", ""), details: ["credential_generation": "\(current)"],
+                    session, context, on: db)
+            }
+            return (removed, spent)
         }
         if recoveryKeySpent {
             context.logger.notice("recovery key spent", metadata: [

@@ -58,6 +58,9 @@ extension KeystoreService {
             let rows = try db.query(
                 "SELECT \(Self.keypairColumns) FROM keystore.keypairs k WHERE k.user_id = $1 AND k.keypair_id = $2",
                 userID, keypairID)
+            try recordEvent(
+                "keypair.created", subject: ("keypair", keypairID.wire), details: ["kek_version": "\(kekVersion)"],
+                session, context, on: db)
             return try Self.keypair(rows[0])
         }
         context.logger.info("keypair created", metadata: ["user_id": "\(session.userID)", "keypair_id": "\(keypairID.wire)"])
@@ -122,13 +125,17 @@ extension KeystoreService {
         let id = try FieldValidation.uuid(request.keypairID, field: "keypair_id")
         let userID = try session.userUUID
         // The external identifiers go with it (ON DELETE CASCADE). The account keypair is never deleted.
-        let deleted = try worker.database.query(
-            """
-            DELETE FROM keystore.keypairs k WHERE k.user_id = $1 AND k.keypair_id = $2
-              AND NOT EXISTS (SELECT 1 FROM keystore.keypair_external_ids x
-                              WHERE x.user_id = k.user_id AND x.keypair_id = k.keypair_id AND x.external_id = $3)
-            RETURNING 1
-            """, userID, id, Self.reservedKeypair)
+        let deleted = try worker.database.transaction { db in
+            let deleted = try db.query(
+                """
+                DELETE FROM keystore.keypairs k WHERE k.user_id = $1 AND k.keypair_id = $2
+                  AND NOT EXISTS (SELECT 1 FROM keystore.keypair_external_ids x
+                                  WHERE x.user_id = k.user_id AND x.keypair_id = k.keypair_id AND x.external_id = $3)
+                RETURNING 1
+                """, userID, id, Self.reservedKeypair)
+            if deleted.count == 1 { try recordEvent("keypair.deleted", subject: ("keypair", id.wire), session, context, on: db) }
+            return deleted
+        }
         guard deleted.count == 1 else {
             let exists = try worker.database.query(
                 "SELECT 1 FROM keystore.keypairs WHERE user_id = $1 AND keypair_id = $2", userID, id)

@@ -22,6 +22,8 @@ final class KeystoreService: Sendable {
     let auth: PeerClient?
     /// When this process last purged everyone's expired superseded wraps (``sweepIfDue(_:_:)``).
     let lastSweep = Mutex<ContinuousClock.Instant?>(nil)
+    /// The users' key-hierarchy events (reference/sharing.md §5b), each appended in its change's transaction.
+    let audit = AuditTrail(service: "keystore", schema: "keystore")
 
     init(configuration: KeystoreConfiguration = .init(), auth: PeerClient?) {
         self.configuration = configuration
@@ -94,6 +96,20 @@ final class KeystoreService: Sendable {
     /// Rotations whose replaced key wraps a user may have kept aside at once (docs/ADR-004-keystore.md, "Quotas").
     var keptRotationQuota: UserQuota {
         UserQuota(name: "kept_rotations", limit: Int64(configuration.maximumKeptRotations))
+    }
+
+    /// Appends the key-hierarchy event `type` of the caller's on `db`, which is inside the transaction of the change it
+    /// records (so the event exists if and only if the change committed). Ids, versions and codes only: never a key, a
+    /// wrap, a public key or metadata.
+    func recordEvent(
+        _ type: String, subject: (type: String, id: String), details: [String: String] = [:],
+        _ session: AuthenticatedSession, _ context: RequestContext, on db: PostgresConnection
+    ) throws {
+        try audit.append(
+            AuditEvent(
+                type, sessionID: session.sessionID, peerAddress: context.peerAddress, subjectType: subject.type,
+                subjectID: subject.id, details: details),
+            userID: try session.userUUID, on: db)
     }
 
     /// The private DEK's external id and the account keypair's external identifier: never deleted.

@@ -38,7 +38,7 @@ extension KeystoreService {
                 db, userID: userID, signature: proof.signature, transcript: transcript)
             try Self.requireCurrentKEKVersion(kekVersion, current: version)
             // xmax = 0: the row was inserted, not updated.
-            return try db.query(
+            let replaced = try db.query(
                 """
                 INSERT INTO keystore.recovery_keys
                     (user_id, public_key_pem, wrapped_private_key, kek_recovery_wrap, kek_version, public_key_mac)
@@ -51,6 +51,10 @@ extension KeystoreService {
                 RETURNING xmax <> 0
                 """, userID, publicKeyPEM, wrappedPrivateKey, kekRecoveryWrap, kekVersion, publicKeyMAC
             )[0].decode(Bool.self, at: 0)
+            try recordEvent(
+                "recovery_key.set", subject: ("recovery_key", ""),
+                details: ["kek_version": "\(kekVersion)", "replaced": replaced ? "true" : "false"], session, context, on: db)
+            return replaced
         }
         context.logger.notice("recovery key stored", metadata: [
             "user_id": "\(session.userID)", "kek_version": "\(kekVersion)", "replaced": "\(replaced)",
@@ -97,7 +101,9 @@ extension KeystoreService {
         let removed = try worker.database.transaction { db -> Bool in
             // The user's row first, as every writer of the user's keys locks it (a rotation re-wraps the recovery key).
             _ = try Self.lockedKEKVersion(db, userID, exclusive: false)
-            return try db.execute("DELETE FROM keystore.recovery_keys WHERE user_id = $1", userID) > 0
+            let removed = try db.execute("DELETE FROM keystore.recovery_keys WHERE user_id = $1", userID) > 0
+            if removed { try recordEvent("recovery_key.deleted", subject: ("recovery_key", ""), session, context, on: db) }
+            return removed
         }
         if removed { context.logger.notice("recovery key deleted", metadata: ["user_id": "\(session.userID)"]) }
         var response = Svx_Keystore_V1_DeleteRecoveryKeyResponse()

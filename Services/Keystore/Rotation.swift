@@ -207,6 +207,12 @@ extension KeystoreService {
             _ = try db.execute(
                 "UPDATE keystore.users SET kek_version = $2, kek_check = $3, rotated_at = now() WHERE user_id = $1",
                 userID, newVersion, newCheck)
+            try recordEvent(
+                "kek.rotated", subject: ("kek", "\(newVersion)"),
+                details: [
+                    "kek_version": "\(newVersion)", "previous_kek_version": "\(expected)", "deks": "\(deks.count)",
+                    "keypairs": "\(keypairs.count)", "recovery_wrap": recoveryWrap != nil ? "true" : "false",
+                ], session, context, on: db)
         }
         context.logger.info("kek rotated", metadata: [
             "user_id": "\(session.userID)", "kek_version": "\(newVersion)", "deks": "\(deks.count)",

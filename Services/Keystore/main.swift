@@ -16,5 +16,6 @@ let keystore = KeystoreService(configuration: keystoreConfiguration, auth: PeerC
 await ServiceMain.run(ServiceDefinition(
     name: "keystore",
     migrationsDirectory: Bundle.module.url(forResource: "Migrations", withExtension: nil),
+    audit: keystore.audit,
     routes: { routes in keystore.register(routes) }
 ))

@@ -133,6 +133,10 @@ extension VaultService {
             let row = try db.query(VaultQueries.insertItem, userID, itemID, template.id, template.name, label)[0]
             try quotas.items.check(used: try Self.usage(db, userID: userID).items, adding: 0)
             try Self.insertSlots(db, userID: userID, itemID: itemID, withIDs)
+            try recordEvents(
+                withIDs.compactMap { slotID, slot in
+                    slot.attachmentID.map { Self.attachmentAdded($0, itemID: itemID, slotID: slotID) }
+                }, session, context, on: db)
             return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1))
         }
         // The answer is built from what was written (no second read).
@@ -288,6 +292,7 @@ extension VaultService {
             }
             if nothingToChange, let item = try Self.loadItem(db, userID: userID, itemID: itemID) { return item }
             var existing: [String: (id: UUID, row: TemplateSlotRow, attachment: UUID?)] = [:]
+            var heldBefore: Set<String> = []
             for row in try db.query(
                 "SELECT slot_id, name, label, slot_type, ordinal, attachment_id FROM vault.slots WHERE user_id = $1 AND item_id = $2",
                 userID, itemID)
@@ -299,6 +304,7 @@ extension VaultService {
                         name: name, label: try row.decode(String.self, at: 2), slotType: try row.decode(String.self, at: 3),
                         ordinal: try row.decode(Int32.self, at: 4)),
                     try row.decode(UUID?.self, at: 5))
+                if let held = existing[name]?.attachment { heldBefore.insert(held.wire) }
             }
             var freedAttachments: [UUID] = []
             var removedSlots: [UUID] = []
@@ -311,6 +317,7 @@ extension VaultService {
                 if let attachment = slot.attachment { freedAttachments.append(attachment) }
             }
             var inserts: [(UUID, ValidSlot)] = []
+            var added: [(attachment: String, slotID: UUID)] = []
             for (index, input) in request.upsertSlots.enumerated() {
                 let name = upserts[index].name
                 var slot = try VaultValidation.slot(input, field: "upsert_slots[\(index)]", template: existing[name]?.row)
@@ -322,6 +329,7 @@ extension VaultService {
                         slot.attachmentID = old.wire
                     }
                     if let old = stored.attachment, old.wire != slot.attachmentID { freedAttachments.append(old) }
+                    if let new = slot.attachmentID, !heldBefore.contains(new) { added.append((new, stored.id)) }
                     do {
                         _ = try db.execute(
                             """
@@ -339,7 +347,9 @@ extension VaultService {
                         let last = existing.values.map(\.row.ordinal).max() ?? 0
                         slot.ordinal = min(VaultValidation.maximumOrdinal, last + Int32(inserts.count) + 1)
                     }
-                    inserts.append((UUID(), slot))
+                    let slotID = UUID()
+                    if let new = slot.attachmentID, !heldBefore.contains(new) { added.append((new, slotID)) }
+                    inserts.append((slotID, slot))
                 }
             }
             guard existing.count + inserts.count <= VaultValidation.maximumSlots else {
@@ -357,12 +367,14 @@ extension VaultService {
                     "upsert_slots", "an item holds at most \(VaultValidation.maximumItemCharacters) characters of encrypted values")
             }
             // A freed attachment goes, unless another slot of this update took it.
+            var removedAttachments: [UUID] = []
             for attachment in freedAttachments {
-                _ = try db.execute(
+                let gone = try db.execute(
                     """
                     DELETE FROM vault.attachments a WHERE a.user_id = $1 AND a.attachment_id = $2
                     AND NOT EXISTS (SELECT 1 FROM vault.slots s WHERE s.user_id = $1 AND s.attachment_id = $2)
                     """, userID, attachment)
+                if gone == 1 { removedAttachments.append(attachment) }
             }
             _ = try db.execute(
                 """
@@ -377,6 +389,9 @@ extension VaultService {
             // revokes the single-slot shares of the removed slots and drops them from whole-item copies.
             try forgetClassifications(removedSlots.map { Self.entity(.slot, $0) }, context)
             try forgetShares(itemIDs: [], slotIDs: removedSlots, context)
+            try recordEvents(
+                added.map { Self.attachmentAdded($0.attachment, itemID: itemID, slotID: $0.slotID) }
+                    + removedAttachments.map { Self.attachmentRemoved($0, itemID: itemID) }, session, context, on: db)
             return item
         }
         var response = Svx_Vault_V1_UpdateItemResponse()
@@ -411,8 +426,25 @@ extension VaultService {
             // every share of the item (on-shares included) is revoked.
             try forgetClassifications([Self.entity(.item, itemID)], context)
             try forgetShares(itemIDs: [itemID], slotIDs: [], context)
+            try recordEvents(
+                [("item.deleted", ("item", itemID.wire), ["attachments": "\(attachments.count)"])]
+                    + attachments.map { Self.attachmentRemoved($0, itemID: itemID) }, session, context, on: db)
         }
         context.logger.info("item deleted", metadata: ["user_id": "\(session.userID)", "item_id": "\(itemID.wire)"])
         return .init()
+    }
+
+    /// The event of an attachment a slot took (a file that no slot of the user held before is now in an item).
+    static func attachmentAdded(
+        _ attachment: String, itemID: UUID, slotID: UUID
+    ) -> (type: String, subject: (type: String, id: String), details: [String: String]) {
+        ("attachment.added", ("attachment", attachment.lowercased()), ["item_id": itemID.wire, "slot_id": slotID.wire])
+    }
+
+    /// The event of an attachment deleted with its slot or its item.
+    static func attachmentRemoved(
+        _ attachment: UUID, itemID: UUID
+    ) -> (type: String, subject: (type: String, id: String), details: [String: String]) {
+        ("attachment.removed", ("attachment", attachment.wire), ["item_id": itemID.wire])
     }
 }

@@ -18,6 +18,9 @@ final class VaultService: Sendable {
     let sharing: PeerClient?
     /// The per-user quotas (docs/ADR-005-vault.md, "Quotas").
     let quotas: (items: UserQuota, attachmentBytes: UserQuota, unfinishedAttachments: UserQuota)
+    /// The users' security events in this service (reference/sharing.md §5b): deletions of items, attachments added to
+    /// and removed from them, each appended in its change's transaction.
+    let audit = AuditTrail(service: "vault", schema: "vault")
 
     init(classification: PeerClient?, sharing: PeerClient? = nil, configuration: VaultConfiguration = .init()) {
         self.classification = classification
@@ -36,6 +39,22 @@ final class VaultService: Sendable {
             "SELECT items, attachment_bytes, unfinished_attachments FROM vault.user_usage WHERE user_id = $1", userID).first
         else { return (0, 0, 0) }
         return (try row.decode(Int64.self, at: 0), try row.decode(Int64.self, at: 1), try row.decode(Int64.self, at: 2))
+    }
+
+    /// Appends the caller's events on `db`, which is inside the transaction of the change they record (so they exist if
+    /// and only if it committed). Ids only: never a label, a name, a value or metadata.
+    func recordEvents(
+        _ events: [(type: String, subject: (type: String, id: String), details: [String: String])],
+        _ session: AuthenticatedSession, _ context: RequestContext, on db: PostgresConnection
+    ) throws {
+        let userID = try session.userUUID
+        for event in events {
+            try audit.append(
+                AuditEvent(
+                    event.type, sessionID: session.sessionID, peerAddress: context.peerAddress,
+                    subjectType: event.subject.type, subjectID: event.subject.id, details: event.details),
+                userID: userID, on: db)
+        }
     }
 
     func register(_ routes: ServiceRoutes) {

@@ -19,5 +19,6 @@ let vault = VaultService(
 await ServiceMain.run(ServiceDefinition(
     name: "vault",
     migrationsDirectory: Bundle.module.url(forResource: "Migrations", withExtension: nil),
+    audit: vault.audit,
     routes: { routes in vault.register(routes) }
 ))

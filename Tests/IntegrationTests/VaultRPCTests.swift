@@ -11,6 +11,8 @@ import Testing
 /// PostgreSQL database, users signed up and logged in through Auth, every value encrypted here under a private DEK
 /// the Vault never sees. Each test starts its own pair of services.
 @Suite(.serialized) struct VaultRPCTests {
+    /// The users' audit trail (docs/ADR-010-audit.md), which names deleted items and attachments by id on purpose.
+    static let auditTables: Set<String> = ["audit_events", "audit_heads"]
     static let systemTemplates = [
         "passport", "drivers_licence", "bank_account", "payment_card", "address", "contact", "vehicle",
         "health_insurance", "login", "secure_note",
@@ -616,7 +618,8 @@ import Testing
         _ = try await user.update(withFile, remove: ["file"])
         #expect(await user.failure(VaultRPC.getAttachment, .init(id: created.attachmentID))?.code == .notFound)
         #expect(await user.failure(VaultRPC.getAttachmentBlock, .init(id: created.attachmentID, index: 0))?.code == .notFound)
-        #expect(!(try stack.database.dump(schema: "vault").contains(created.attachmentID)), "its rows are gone")
+        // Its rows are gone; only the audit trail names it (attachment.removed, an id and nothing else).
+        #expect(!(try stack.database.dump(schema: "vault", excluding: Self.auditTables).contains(created.attachmentID)), "its rows are gone")
     }
 
     @Test func attachmentBlocksAreCheckedAndAttachmentsGoWithTheirSlotOrItem() async throws {
@@ -720,7 +723,8 @@ import Testing
             #expect(await user.failure(VaultRPC.getAttachment, .init(id: attachmentID))?.code == .notFound)
             #expect(await user.failure(VaultRPC.getAttachmentBlock, .init(id: attachmentID, index: 0))?.code == .notFound)
         }
-        let dump = try stack.database.dump(schema: "vault")
+        // Their rows are gone; only the audit trail names them (item.deleted, attachment.removed: ids and nothing else).
+        let dump = try stack.database.dump(schema: "vault", excluding: Self.auditTables)
         #expect(!dump.contains(id) && !dump.contains(second.attachmentID) && !dump.contains(item.itemID), "their rows are gone")
         #expect(await user.failure(VaultRPC.deleteItem, .init(itemID: item.itemID))?.code == .notFound)
         #expect(try await user.call(VaultRPC.getAttachment, .init(id: pending.attachmentID)).attachment.complete == false)
