@@ -192,5 +192,17 @@ import Testing
         let after = try await Self.events(stack, session)
         #expect(after.headSeq == head.seq + 1 && Self.verify(after, userID: session.userID) == nil)
         #expect(after.anchorSeq == 0 && after.anchorHash.isEmpty)
+
+        // A chain retention pruned whole is its anchor: a checkpoint of the anchor is accepted (done here as the database
+        // owner, as the hourly prune would after a year without events).
+        let owner = try stack.database.connect()
+        defer { owner.close() }
+        _ = try owner.execute("DELETE FROM auth.audit_events WHERE user_id = $1::uuid", session.userID)
+        _ = try owner.execute(
+            "UPDATE auth.audit_heads SET anchor_seq = seq, anchor_hash = head_hash WHERE user_id = $1::uuid", session.userID)
+        let anchored = try await append(try request(seq: after.headSeq, head: after.headHash, key: signer4096))
+        #expect(anchored.event.seq == after.headSeq + 1 && anchored.event.subjectID == String(after.headSeq))
+        let stale = await status { _ = try await append(try request(seq: head.seq, head: head.entryHash, key: signer4096)) }
+        #expect(stale?.details["reason"] == "checkpoint_mismatch")
     }
 }

@@ -215,14 +215,24 @@ public struct AuditTrail: Sendable {
 
     /// Retention: deletes the events that occurred before `cutoff`, for at most `maxUsers` users, and keeps for each the
     /// last deleted event's seq and entry_hash as its anchor (`audit_heads.anchor_seq/anchor_hash`), so the chain stays
-    /// verifiable from there. Runs in its own statement (no caller transaction needed); appends going on at the same
-    /// time are safe (they only add events above the head, and the anchor never passes an event that exists). Returns
-    /// how many users' chains were cut.
+    /// verifiable from there. Runs in a transaction of its own (never inside the caller's); appends going on at the same
+    /// time are safe (they only add events above the head, and the anchor never passes an event that exists), and the
+    /// head rows are locked first in user-id order, as multi-chain appends take them. Returns how many users' chains were
+    /// cut.
     @discardableResult
     public func prune(before cutoff: Date, maxUsers: Int = 1000, on db: PostgresConnection) throws -> Int {
         let cutoffMs = Int64(max(0, (cutoff.timeIntervalSince1970 * 1000).rounded(.down)))
-        return try db.execute(
-            """
+        return try db.transaction { db in
+            // The head rows first, in user-id order (the order of every multi-chain append): no deadlock with them.
+            _ = try db.query(
+                """
+                SELECT user_id FROM \(schema).audit_heads
+                WHERE user_id IN (SELECT user_id FROM \(schema).audit_events WHERE occurred_at_ms < $1
+                                  GROUP BY user_id ORDER BY user_id LIMIT $2)
+                ORDER BY user_id FOR UPDATE
+                """, cutoffMs, Int64(maxUsers))
+            return try db.execute(
+                """
             WITH cut AS (
                 SELECT e.user_id, e.seq, e.entry_hash FROM \(schema).audit_events e
                 JOIN (SELECT user_id, max(seq) AS seq FROM \(schema).audit_events WHERE occurred_at_ms < $1
@@ -233,6 +243,7 @@ public struct AuditTrail: Sendable {
             UPDATE \(schema).audit_heads h SET anchor_seq = cut.seq, anchor_hash = cut.entry_hash
             FROM cut WHERE h.user_id = cut.user_id AND cut.seq > h.anchor_seq
             """, cutoffMs, Int64(maxUsers))
+        }
     }
 }
 
@@ -281,9 +292,13 @@ extension AuditTrail {
                     "signature", "the signed data must be the checkpoint message of this service, user, seq and head")
             }
             let entry = try worker.database.transaction { db -> AuditEntry? in
+                // The event at that seq, or the anchor when retention pruned it (a chain pruned whole is its anchor).
                 let stored = try db.query(
-                    "SELECT entry_hash FROM \(schema).audit_events WHERE user_id = $1 AND seq = $2", userID,
-                    Int64(clamping: request.seq)
+                    """
+                    SELECT entry_hash FROM \(schema).audit_events WHERE user_id = $1 AND seq = $2
+                    UNION ALL
+                    SELECT anchor_hash FROM \(schema).audit_heads WHERE user_id = $1 AND anchor_seq = $2
+                    """, userID, Int64(clamping: request.seq)
                 ).first
                 guard let stored, try stored.decode([UInt8].self, at: 0) == Array(request.headHash) else {
                     throw RPCStatus(
