@@ -3,7 +3,7 @@
 # by the test-only SVX_AUDIT_OFF_FOR_BENCHMARK=1 (with SVX_ENABLE_TEST_METHODS=1 in both, so the two stacks differ only
 # in the switch). Each run starts the local stack afresh (make down; make up) and runs `svx-load audit-cost`; the runs
 # alternate on, off, on, off, ... (SVX_BENCH_AUDIT_ROUNDS pairs, default 2) so drift of the machine hits both alike.
-# Output: OUT_DIR/bench-audit-<time>.txt, ending with the mean of each and the cost of the trail in percent.
+# Output: OUT_DIR/bench-audit-<time>.txt, ending with the median of each and the cost of the trail in percent.
 # The local stack is left down.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -30,15 +30,23 @@ report="$out_dir/bench-audit-$(date -u +%Y%m%dT%H%M%SZ).txt"
   done
   make -C "$root" down >/dev/null 2>&1 || true
 } 2>&1 | tee "$report"
-awk '/^== audit-cost/ {
-       label = $3; gsub(/[\[\]:]/, "", label)
-       login[label] += $5; deletes[label] += $12; runs[label]++
-     }
-     END {
-       if (runs["audit-on"] == 0 || runs["audit-off"] == 0) { print "missing runs"; exit 1 }
-       lon = login["audit-on"] / runs["audit-on"]; loff = login["audit-off"] / runs["audit-off"]
-       don = deletes["audit-on"] / runs["audit-on"]; doff = deletes["audit-off"] / runs["audit-off"]
-       printf "\n== mean of %d runs each: login %.1f/s on, %.1f/s off (the trail costs %.1f%%); DeleteItem %.1f/s on, %.1f/s off (the trail costs %.1f%%; negative: faster with it, i.e. noise)\n",
-         runs["audit-on"], lon, loff, (1 - lon / loff) * 100, don, doff, (1 - don / doff) * 100
-     }' "$report" | tee -a "$report"
+python3 - "$report" <<'PY' | tee -a "$report"
+import re, statistics, sys
+runs = {}
+for line in open(sys.argv[1]):
+    m = re.match(r"== audit-cost \[(\S+)\]: login ([\d.]+) logins/s .* DeleteItem ([\d.]+) deletes/s", line)
+    if m:
+        runs.setdefault(m.group(1), []).append((float(m.group(2)), float(m.group(3))))
+on, off = runs.get("audit-on", []), runs.get("audit-off", [])
+if not on or not off:
+    sys.exit("missing runs")
+def summary(index, name):
+    a = [r[index] for r in on]; b = [r[index] for r in off]
+    mon, moff = statistics.median(a), statistics.median(b)
+    return (f"{name}: median {mon:.1f}/s with the trail, {moff:.1f}/s without (the trail costs {(1 - mon / moff) * 100:.1f}%;"
+            f" runs on {', '.join(f'{x:.0f}' for x in a)}; off {', '.join(f'{x:.0f}' for x in b)})")
+print(f"\n== {len(on)} runs each, alternating; a negative cost is noise")
+print("== " + summary(0, "login"))
+print("== " + summary(1, "DeleteItem"))
+PY
 echo "report: $report"
