@@ -222,17 +222,18 @@ extension AuthService {
         // orders this against ChangeVerifier: either the change sees (and revokes) this session, or this sees the
         // new generation and refuses, so a login with the old passphrase never outlives a change.
         let db = worker.database
+        // Two statements: the user's row locked if its generation is still the challenge's (with the audit head), then
+        // the session inserted with its audit event.
         let session = try db.transaction { db -> NewSession? in
-            let current = try db.query(
-                "SELECT credential_generation FROM auth.users WHERE user_id = $1 FOR SHARE", userID)
-            guard let current = current.first, let generation, try current.decode(Int64.self, at: 0) == generation else {
-                return nil
+            guard let generation else { return nil }
+            let locked = try audit.lockHead(
+                userID, ifRowsOf: "SELECT 1 FROM auth.users WHERE user_id = $1 AND credential_generation = $2 FOR SHARE",
+                [userID, generation], on: db)
+            guard locked.passed else { return nil }
+            let event = { (sessionID: String) in
+                AuditEvent("login.succeeded", sessionID: sessionID, peerAddress: context.peerAddress)
             }
-            let session = try createSession(userID: userID, on: db)
-            try audit.append(
-                AuditEvent("login.succeeded", sessionID: session.sessionID, peerAddress: context.peerAddress),
-                userID: userID, on: db)
-            return session
+            return try createSession(userID: userID, recording: locked.head.map { (event, $0) }, on: db)
         }
         guard let session else {
             context.logger.info("login failed", metadata: ["reason": "passphrase changed during the login"])

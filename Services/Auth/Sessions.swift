@@ -87,11 +87,14 @@ extension AuthenticatedSession.Scope {
 }
 
 extension AuthService {
-    /// A FULL session (FinishLogin).
-    func createSession(userID: UUID, on db: PostgresConnection) throws -> NewSession {
+    /// A FULL session (FinishLogin). With `audit`, the same statement records the event `audit.event` makes of the new
+    /// session's id, after `audit.head` (which this transaction locked: ``AuditTrail/lockHead(_:ifRowsOf:_:on:)``).
+    func createSession(
+        userID: UUID, recording audit: (event: (String) -> AuditEvent, head: AuditHead)? = nil, on db: PostgresConnection
+    ) throws -> NewSession {
         try insertSession(
             userID: userID, scope: "full", usableAt: "NULL", expiresAt: "now() + $5::float8 * interval '1 millisecond'",
-            Double(configuration.sessionMax.wholeMilliseconds), on: db)
+            Double(configuration.sessionMax.wholeMilliseconds), recording: audit, on: db)
     }
 
     /// A RECOVERY session (FinishRecovery): usable after SVX_AUTH_RECOVERY_DELAY_MS, ends
@@ -104,21 +107,29 @@ extension AuthService {
             on: db)
     }
 
-    /// Inserts a session with a fresh token; `usableAt` and `expiresAt` are SQL over `$5` and on (`times`).
+    /// Inserts a session with a fresh token; `usableAt` and `expiresAt` are SQL over `$5` and on (`times`). With
+    /// `recording`, the same statement also stores the audit event and moves the user's head (one round trip).
     private func insertSession(
-        userID: UUID, scope: String, usableAt: String, expiresAt: String, _ times: Double..., on db: PostgresConnection
+        userID: UUID, scope: String, usableAt: String, expiresAt: String, _ times: Double...,
+        recording record: (event: (String) -> AuditEvent, head: AuditHead)? = nil, on db: PostgresConnection
     ) throws -> NewSession {
         // 43 characters: URL-safe base64 without the padding '='.
         let token = String(Base64URL.encode(try SecureRandom.bytes(count: 32)).prefix { $0 != "=" })
         let sessionID = UUID()
         var parameters: [(any PostgresEncodable)?] = [sessionID, userID, LocalSessionValidator.tokenHash(token), scope]
         parameters += times.map { $0 as (any PostgresEncodable)? }
-        let rows = try db.query(
-            """
+        var sql = """
             INSERT INTO auth.sessions (session_id, user_id, token_sha256, scope, usable_at, expires_at)
             VALUES ($1, $2, $3, $4, \(usableAt), \(expiresAt))
             RETURNING \(epochMilliseconds("expires_at")), COALESCE(\(epochMilliseconds("usable_at")), 0)
-            """, parameters: parameters)
+            """
+        if let record {
+            let entry = audit.linkedEntry(record.event(sessionID.wire), userID: userID, after: record.head)
+            let stored = try audit.recordSQL(entry, userID: userID, firstPlaceholder: parameters.count + 1)
+            sql = "WITH session AS (\(sql)), event AS (\(stored.insertEvent)), head AS (\(stored.moveHead)) SELECT * FROM session"
+            parameters += stored.parameters
+        }
+        let rows = try db.query(sql, parameters: parameters)
         return NewSession(
             token: token, sessionID: sessionID.wire, expiresAtMs: UInt64(try rows[0].decode(Int64.self, at: 0)),
             usableAtMs: UInt64(try rows[0].decode(Int64.self, at: 1)))

@@ -191,4 +191,48 @@ import Testing
             #expect(Self.verify(entries, user) == nil)
         }
     }
+    /// The folded append a login uses: the head taken in the statement that checks the change's guard, the event stored
+    /// by the change's own statement. A guard with no row takes no head; the switched-off trail checks the guard only.
+    @Test func aFoldedAppendTakesTheHeadOnlyWhenItsGuardPassesAndChainsLikeAnAppend() throws {
+        let (database, db) = try Self.database()
+        defer { db.close(); try? database.drop() }
+        try db.executeScript("CREATE TABLE audit_test.things (id uuid PRIMARY KEY, generation bigint NOT NULL);")
+        let user = UUID()
+        let thing = UUID()
+        _ = try db.execute("INSERT INTO audit_test.things VALUES ($1, 7)", thing)
+        let guardSQL = "SELECT 1 FROM audit_test.things WHERE id = $1 AND generation = $2 FOR SHARE"
+
+        let refused = try db.transaction { db in try Self.trail.lockHead(user, ifRowsOf: guardSQL, [thing, Int64(6)], on: db) }
+        #expect(!refused.passed && refused.head == nil)
+        #expect(try db.query("SELECT 1 FROM audit_test.audit_heads WHERE user_id = $1", user).isEmpty)
+
+        try db.transaction { db in try Self.trail.append(AuditEvent("account.registered"), userID: user, on: db) }
+        let folded = try db.transaction { db -> AuditEntry in
+            let locked = try Self.trail.lockHead(user, ifRowsOf: guardSQL, [thing, Int64(7)], on: db)
+            let head = try #require(locked.head)
+            #expect(locked.passed && head.seq == 1)
+            let entry = Self.trail.linkedEntry(
+                AuditEvent("login.succeeded", sessionID: "s2", details: ["k": "v"]), userID: user, after: head)
+            let stored = try Self.trail.recordSQL(entry, userID: user, firstPlaceholder: 3)
+            _ = try db.execute(
+                """
+                WITH event AS (\(stored.insertEvent)), head AS (\(stored.moveHead))
+                UPDATE audit_test.things SET generation = $2 WHERE id = $1
+                """, parameters: [thing, Int64(8)] + stored.parameters)
+            return entry
+        }
+        try db.transaction { db in try Self.trail.append(AuditEvent("logout"), userID: user, on: db) }
+        let entries = try Self.trail.events(userID: user, afterSeq: 0, limit: 10, on: db)
+        #expect(entries.map(\.type) == ["account.registered", "login.succeeded", "logout"])
+        #expect(entries[1] == folded && entries[1].details == ["k": "v"])
+        #expect(Self.verify(entries, user) == nil)
+        // Outside a transaction: refused.
+        #expect(throws: DatabaseError.self) { try Self.trail.lockHead(user, ifRowsOf: guardSQL, [thing, Int64(8)], on: db) }
+
+        let off = AuditTrail(
+            service: "test", schema: "audit_test",
+            environment: ["SVX_ENABLE_TEST_METHODS": "1", AuditTrail.offSwitchVariable: "1"])
+        let unrecorded = try db.transaction { db in try off.lockHead(user, ifRowsOf: guardSQL, [thing, Int64(8)], on: db) }
+        #expect(unrecorded.passed && unrecorded.head == nil)
+    }
 }

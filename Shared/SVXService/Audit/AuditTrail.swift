@@ -28,6 +28,17 @@ public struct AuditEvent: Sendable, Equatable {
     }
 }
 
+/// Where a user's chain ends: the last event's seq and entry hash (seq 0 and the genesis hash before any event).
+public struct AuditHead: Sendable, Equatable {
+    public var seq: UInt64
+    public var hash: [UInt8]
+
+    public init(seq: UInt64, hash: [UInt8]) {
+        self.seq = seq
+        self.hash = hash
+    }
+}
+
 /// Appends audit events to `<schema>.audit_events` **in the caller's transaction**, so an event exists if and only if
 /// the change it records committed. Per user: a dense sequence and a hash chain (``AuditChain``), extended under the
 /// lock of the user's row in `<schema>.audit_heads` (so concurrent appends of one user queue, and the sequence has no
@@ -78,17 +89,10 @@ public struct AuditTrail: Sendable {
                 try append(userEvents[0], userID: userID, on: db, now: now)
                 continue
             }
-            let (seq, hash) = try lockHead(userID, on: db)
-            var previous = hash
-            let occurredAtMs = Self.milliseconds(now)
-            let entries = userEvents.enumerated().map { offset, event in
-                let entry = AuditChain.linked(
-                    AuditEntry(
-                        userID: userID.uuidString.lowercased(), seq: seq + UInt64(offset) + 1, occurredAtMs: occurredAtMs,
-                        type: event.type, sessionID: event.sessionID, peerAddress: event.peerAddress,
-                        subjectType: event.subjectType, subjectID: event.subjectID, details: event.details),
-                    after: previous, sha256: { HashFunction.sha256.hash($0) })
-                previous = entry.entryHash
+            var head = try lockHead(userID, on: db)
+            let entries = userEvents.map { event in
+                let entry = linkedEntry(event, userID: userID, after: head, now: now)
+                head = AuditHead(seq: entry.seq, hash: entry.entryHash)
                 return entry
             }
             let rows: [[String: Any]] = entries.map { entry in
@@ -119,16 +123,84 @@ public struct AuditTrail: Sendable {
 
     /// Takes and locks the user's head row, making it at the genesis the first time (ON CONFLICT DO UPDATE locks the
     /// row either way). Returns its seq and hash.
-    private func lockHead(_ userID: UUID, on db: PostgresConnection) throws -> (seq: UInt64, hash: [UInt8]) {
-        let genesis = HashFunction.sha256.hash(
-            AuditChain.genesisInput(service: service, userID: userID.uuidString.lowercased()))
+    private func lockHead(_ userID: UUID, on db: PostgresConnection) throws -> AuditHead {
         let head = try db.query(
-            """
-            INSERT INTO \(schema).audit_heads (user_id, seq, head_hash) VALUES ($1, 0, $2)
+            "WITH head AS (\(lockHeadSQL(user: "$1", genesis: "$2"))) SELECT seq, head_hash FROM head",
+            userID, genesisHash(of: userID))[0]
+        return AuditHead(seq: UInt64(try head.decode(Int64.self, at: 0)), hash: try head.decode([UInt8].self, at: 1))
+    }
+
+    /// The hash a user's chain in this service starts from (its seq 0).
+    public func genesisHash(of userID: UUID) -> [UInt8] {
+        HashFunction.sha256.hash(AuditChain.genesisInput(service: service, userID: userID.uuidString.lowercased()))
+    }
+
+    /// The body of a data-modifying CTE that takes and locks the user's head row, making it at the genesis the first
+    /// time, and returns `seq, head_hash`: for a caller that folds an append into its own statements (a login takes the
+    /// head in the statement that locks the user). `user` and `genesis` are the statement's placeholders (`$1`) of the
+    /// user id and ``genesisHash(of:)``; with `rowsOf`, the head is taken once per row of that CTE (none: not at all).
+    public func lockHeadSQL(user: String, genesis: String, rowsOf source: String? = nil) -> String {
+        let values = source.map { "SELECT \(user)::uuid, 0, \(genesis)::bytea FROM \($0)" } ?? "VALUES (\(user), 0, \(genesis))"
+        return """
+            INSERT INTO \(schema).audit_heads (user_id, seq, head_hash) \(values)
             ON CONFLICT (user_id) DO UPDATE SET seq = \(schema).audit_heads.seq
             RETURNING seq, head_hash
-            """, userID, genesis)[0]
-        return (UInt64(try head.decode(Int64.self, at: 0)), try head.decode([UInt8].self, at: 1))
+            """
+    }
+
+    /// Runs `guardSQL`, a SELECT that checks and locks what a change needs (placeholders from `$1`, `parameters`), and
+    /// in the same round trip takes and locks the user's head when it returns a row, so the change can record its event
+    /// in its own next statement (``recordSQL(_:userID:firstPlaceholder:)``). `passed` is whether `guardSQL` returned a
+    /// row; `head` is nil when the trail is off (or the guard did not pass). Inside the change's transaction only.
+    public func lockHead(
+        _ userID: UUID, ifRowsOf guardSQL: String, _ parameters: [(any PostgresEncodable)?], on db: PostgresConnection
+    ) throws -> (passed: Bool, head: AuditHead?) {
+        guard db.isInTransaction else {
+            throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
+        }
+        guard isEnabled else { return (try !db.query(guardSQL, parameters: parameters).isEmpty, nil) }
+        let n = parameters.count
+        let rows = try db.query(
+            """
+            WITH passed AS (\(guardSQL)),
+                 head AS (\(lockHeadSQL(user: "$\(n + 1)", genesis: "$\(n + 2)", rowsOf: "passed")))
+            SELECT seq, head_hash FROM head
+            """, parameters: parameters + [userID, genesisHash(of: userID)])
+        guard let row = rows.first else { return (false, nil) }
+        return (true, AuditHead(seq: UInt64(try row.decode(Int64.self, at: 0)), hash: try row.decode([UInt8].self, at: 1)))
+    }
+
+    /// The entry `event` becomes after `head` (the next seq, linked to its hash).
+    public func linkedEntry(_ event: AuditEvent, userID: UUID, after head: AuditHead, now: Date = Date()) -> AuditEntry {
+        AuditChain.linked(
+            AuditEntry(
+                userID: userID.uuidString.lowercased(), seq: head.seq + 1, occurredAtMs: Self.milliseconds(now),
+                type: event.type, sessionID: event.sessionID, peerAddress: event.peerAddress,
+                subjectType: event.subjectType, subjectID: event.subjectID, details: event.details),
+            after: head.hash, sha256: { HashFunction.sha256.hash($0) })
+    }
+
+    /// The two CTE bodies that store `entry` and move the user's head to it, for a statement of the caller's (inside
+    /// the transaction that locked the head): `insertEvent` inserts the row, `moveHead` is an UPDATE. Their placeholders
+    /// are numbered from `firstPlaceholder`; `parameters` are their values, in order.
+    public func recordSQL(
+        _ entry: AuditEntry, userID: UUID, firstPlaceholder n: Int
+    ) throws -> (insertEvent: String, moveHead: String, parameters: [(any PostgresEncodable)?]) {
+        let details = try JSONSerialization.data(withJSONObject: entry.details, options: [.sortedKeys])
+        let p = (0..<11).map { "$\(n + $0)" }
+        return (
+            """
+            INSERT INTO \(schema).audit_events (user_id, seq, occurred_at_ms, type, session_id, peer_address,
+                                                subject_type, subject_id, details, prev_hash, entry_hash)
+            VALUES (\(p[0]), \(p[1]), \(p[2]), \(p[3]), \(p[4]), \(p[5]), \(p[6]), \(p[7]), \(p[8])::jsonb, \(p[9]), \(p[10]))
+            """,
+            "UPDATE \(schema).audit_heads SET seq = \(p[1]), head_hash = \(p[10]) WHERE user_id = \(p[0])",
+            [
+                userID, Int64(entry.seq), Int64(entry.occurredAtMs), entry.type, entry.sessionID, entry.peerAddress,
+                entry.subjectType, entry.subjectID, String(decoding: details, as: UTF8.self), entry.prevHash,
+                entry.entryHash,
+            ]
+        )
     }
 
     static func milliseconds(_ date: Date) -> UInt64 { UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down))) }
@@ -143,24 +215,10 @@ public struct AuditTrail: Sendable {
             throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
         }
         guard isEnabled else { return nil }
-        let (seq, hash) = try lockHead(userID, on: db)
-        let entry = AuditChain.linked(
-            AuditEntry(
-                userID: userID.uuidString.lowercased(), seq: seq + 1, occurredAtMs: Self.milliseconds(now),
-                type: event.type, sessionID: event.sessionID, peerAddress: event.peerAddress,
-                subjectType: event.subjectType, subjectID: event.subjectID, details: event.details),
-            after: hash, sha256: { HashFunction.sha256.hash($0) })
-        let details = try JSONSerialization.data(withJSONObject: event.details, options: [.sortedKeys])
+        let entry = linkedEntry(event, userID: userID, after: try lockHead(userID, on: db), now: now)
+        let record = try recordSQL(entry, userID: userID, firstPlaceholder: 1)
         _ = try db.execute(
-            """
-            WITH event AS (
-                INSERT INTO \(schema).audit_events (user_id, seq, occurred_at_ms, type, session_id, peer_address,
-                                                    subject_type, subject_id, details, prev_hash, entry_hash)
-                VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9::jsonb, $10, $11)
-            )
-            UPDATE \(schema).audit_heads SET seq = $2, head_hash = $11 WHERE user_id = $1
-            """, userID, Int64(entry.seq), Int64(entry.occurredAtMs), entry.type, entry.sessionID, entry.peerAddress,
-            entry.subjectType, entry.subjectID, String(decoding: details, as: UTF8.self), entry.prevHash, entry.entryHash)
+            "WITH event AS (\(record.insertEvent)) \(record.moveHead)", parameters: record.parameters)
         return entry
     }
 
