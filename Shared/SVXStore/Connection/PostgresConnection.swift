@@ -7,9 +7,11 @@ import Logging
 /// **Ownership**: a connection is used by one thread at a time (libpq's `PGconn` is not safe for concurrent use).
 /// In a service, ``PostgresPool`` gives each RPC worker thread its own connection and nothing else touches it.
 ///
-/// **Statements**: every statement goes through `PQexecParams` with its values bound as `$1`, `$2`, ... in
-/// PostgreSQL's binary format, so values never become SQL text. Results are read in binary format too and decoded by
-/// ``PostgresRow`` strictly by column type.
+/// **Statements**: every statement carries its values bound as `$1`, `$2`, ... in PostgreSQL's binary format, so values
+/// never become SQL text. Results are read in binary format too and decoded by ``PostgresRow`` strictly by column type.
+/// A statement with parameters is prepared on the server the first time this connection runs it (by SQL text and
+/// parameter types, at most `statementCacheCapacity` of them, least recently used evicted) and run prepared from then
+/// on, so the server parses, analyses and plans it once per connection, not once per call (docs/store.md).
 ///
 /// **Lost connections**: before a statement, a connection whose status is bad is reset (`PQreset`). A statement that
 /// fails because the connection went away is, outside a transaction, retried once on the reset connection (note: an
@@ -38,6 +40,9 @@ public final class PostgresConnection: @unchecked Sendable {
     /// How many times this connection has been reset after the server went away.
     public private(set) var reconnectCount = 0
 
+    /// The statements prepared on the server (nil: every statement is sent with its text, `PQexecParams`).
+    private var statements: StatementCache?
+
     /// Opens a connection.
     ///
     /// - Parameters:
@@ -45,10 +50,15 @@ public final class PostgresConnection: @unchecked Sendable {
     ///   - logger: where NOTICEs and reconnects are logged.
     ///   - applicationName: the `application_name` reported to the server unless `conninfo` sets one.
     ///   - connectTimeout: seconds allowed for connecting (and reconnecting) unless `conninfo` sets `connect_timeout`.
+    ///   - statementCacheCapacity: how many statements with parameters to keep prepared on the server (0: none).
     /// - Throws: ``DatabaseError`` with kind ``DatabaseError/Kind/connectionLost`` when the server cannot be reached
     ///   or refuses the login.
-    public init(conninfo: String, logger: Logger, applicationName: String = "svx", connectTimeout: Int = 10) throws {
+    public init(
+        conninfo: String, logger: Logger, applicationName: String = "svx", connectTimeout: Int = 10,
+        statementCacheCapacity: Int = 256
+    ) throws {
         self.logger = logger
+        statements = statementCacheCapacity > 0 ? StatementCache(capacity: statementCacheCapacity) : nil
         self.noticeSink = NoticeSink(logger: logger)
         // Entries before "dbname" are defaults that the expanded conninfo may override.
         let pairs: [(String, String)] = [
@@ -183,6 +193,7 @@ public final class PostgresConnection: @unchecked Sendable {
         guard let handle else { throw DatabaseError(kind: .other, message: "the connection was closed") }
         reconnectCount += 1
         lastKnownInTransaction = false
+        statements?.removeAll()  // a new server session has none of them
         PQreset(handle)
         guard PQstatus(handle) == CONNECTION_OK else {
             throw DatabaseError(
@@ -212,14 +223,51 @@ public final class PostgresConnection: @unchecked Sendable {
         }
         buffer.append(0)  // never empty, so every non-NULL value (even an empty one) gets a non-nil pointer
         let formats = [Int32](repeating: 1, count: parameters.count)
-        let result = buffer.withUnsafeBufferPointer { raw in
-            raw.withMemoryRebound(to: CChar.self) { chars -> OpaquePointer? in
+        let count = Int32(parameters.count)
+        return try buffer.withUnsafeBufferPointer { raw in
+            try raw.withMemoryRebound(to: CChar.self) { chars in
                 let base = chars.baseAddress!
                 let values: [UnsafePointer<CChar>?] = offsets.map { $0 < 0 ? nil : base + $0 }
-                return PQexecParams(handle, sql, Int32(parameters.count), types, values, lengths, formats, 1)
+                guard statements != nil, !parameters.isEmpty else {
+                    let result = PQexecParams(handle, sql, count, types, values, lengths, formats, 1)
+                    return try check(result, inTransaction: inTransaction, read)
+                }
+                let key = StatementCache.Key(sql: sql, types: types.map { UInt32($0) })
+                func runPrepared(_ name: String) -> OpaquePointer? {
+                    PQexecPrepared(handle, name, count, values, lengths, formats, 1)
+                }
+                switch statements!.decide(key) {
+                case .run(let name):
+                    let result = runPrepared(name)
+                    // The server lost the statement (a DEALLOCATE or DISCARD sent by hand) or cannot reuse its plan
+                    // after a change of schema: prepare it afresh, once, where a failed statement did no harm.
+                    if let result, PQresultStatus(result) == PGRES_FATAL_ERROR,
+                       let field = PQresultErrorField(result, Int32(Character("C").asciiValue!)),
+                       ["26000", "0A000"].contains(String(cString: field)) {
+                        statements!.forget(key)
+                        if !inTransaction, case .prepare(let fresh) = statements!.decide(key) {
+                            PQclear(result)
+                            return try prepareAndRun(key, sql, types, as: fresh, runPrepared, inTransaction: inTransaction, read)
+                        }
+                    }
+                    return try check(result, inTransaction: inTransaction, read)
+                case .prepare(let name):
+                    return try prepareAndRun(key, sql, types, as: name, runPrepared, inTransaction: inTransaction, read)
+                }
             }
         }
-        return try check(result, inTransaction: inTransaction, read)
+    }
+
+    /// Prepares `key`'s statement as `name` and runs it; deallocates the statement the cache let go to make room.
+    private func prepareAndRun<R>(
+        _ key: StatementCache.Key, _ sql: String, _ types: [Oid], as name: String,
+        _ runPrepared: (String) -> OpaquePointer?, inTransaction: Bool, _ read: (OpaquePointer) throws -> R
+    ) throws -> R {
+        try check(PQprepare(handle, name, sql, Int32(types.count), types), inTransaction: inTransaction) { _ in }
+        if let evicted = statements!.prepared(key, name: name), let result = PQexec(handle, "DEALLOCATE \(evicted)") {
+            PQclear(result)
+        }
+        return try check(runPrepared(name), inTransaction: inTransaction, read)
     }
 
     /// Turns a PGresult into a value or a ``DatabaseError``, and clears it.
