@@ -15,15 +15,32 @@ public struct RPCClientConfiguration: Sendable {
     public var maxResponseBytes: Int
     /// What the client's I/O thread is called (cut to the kernel's 15 bytes).
     public var threadName: String
+    /// CURVE towards the server (nil: plain TCP).
+    public var curve: CurveClientSecurity?
 
     public init(
         maxInFlight: Int = 1000, defaultTimeout: Duration = .seconds(10), maxResponseBytes: Int = 64 << 20,
-        threadName: String = "svxrpc-client"
+        threadName: String = "svxrpc-client", curve: CurveClientSecurity? = nil
     ) {
+        self.curve = curve
         self.threadName = threadName
         self.maxInFlight = maxInFlight
         self.defaultTimeout = defaultTimeout
         self.maxResponseBytes = maxResponseBytes
+    }
+}
+
+/// The CURVE settings of a client: the server's public key it pins, and its own keypair.
+public struct CurveClientSecurity: Sendable {
+    /// The server's public key (32 bytes): a server that cannot prove it is never talked to.
+    public var serverPublicKey: [UInt8]
+    /// The client's keypair: a service calling a peer uses its own long-term one, so the peer knows which service
+    /// calls; nil makes a throwaway keypair for this client.
+    public var keyPair: CurveKeyPair?
+
+    public init(serverPublicKey: [UInt8], keyPair: CurveKeyPair? = nil) {
+        self.serverPublicKey = serverPublicKey
+        self.keyPair = keyPair
     }
 }
 
@@ -52,6 +69,12 @@ public final class RPCClient: Sendable {
         // A server that stops answering PINGs (gone without a FIN, or stalled mid-frame) is dropped and reconnected.
         try socket.setOption(.heartbeatInterval, RPCServerConfiguration.defaultHeartbeatMilliseconds)
         try socket.setOption(.heartbeatTimeout, RPCServerConfiguration.defaultHeartbeatMilliseconds * 3)
+        if let curve = configuration.curve {
+            let keyPair = try curve.keyPair ?? CurveKeyPair.generate()
+            try socket.setOption(.curveServerKey, curve.serverPublicKey)
+            try socket.setOption(.curvePublicKey, keyPair.publicKey)
+            try socket.setOption(.curveSecretKey, keyPair.secretKey)
+        }
         try socket.connect(endpoint)
         let core = try ClientCore(socket: socket, maxInFlight: configuration.maxInFlight)
         self.core = core

@@ -30,11 +30,15 @@ public struct RequestContext: Sendable {
     public let workerIndex: Int
     /// The caller's IP address from ZeroMQ's "Peer-Address" metadata; empty when unknown.
     public let peerAddress: String
+    /// The peer service whose CURVE key the caller proved in its handshake (``CurveServerSecurity/peers``); nil for
+    /// any other caller, and always nil on a plaintext server. Peer-only methods require it.
+    public let peerService: String?
 
     /// `logger` is the server's logger: ``logger`` adds the request's metadata to it.
     public init(
         method: String, requestID: UInt64, sessionToken: String = "", deadline: ContinuousClock.Instant,
-        traceParent: String = "", logger: Logger, workerIndex: Int = 0, peerAddress: String = ""
+        traceParent: String = "", logger: Logger, workerIndex: Int = 0, peerAddress: String = "",
+        peerService: String? = nil
     ) {
         self.method = method
         self.requestID = requestID
@@ -44,6 +48,7 @@ public struct RequestContext: Sendable {
         self.baseLogger = logger
         self.workerIndex = workerIndex
         self.peerAddress = peerAddress
+        self.peerService = peerService
     }
 
     /// Whether the deadline has passed.

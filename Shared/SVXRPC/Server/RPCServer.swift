@@ -11,6 +11,8 @@ struct ServerJob: Sendable {
     let received: ContinuousClock.Instant
     let deadline: ContinuousClock.Instant
     var peerAddress = ""
+    /// The peer service the CURVE handshake proved (ZAP "User-Id"); nil for other callers.
+    var peerService: String?
 
     /// What the job keeps in memory while it waits in the queue, in bytes (the request's variable-size fields).
     var queuedBytes: Int {

@@ -27,12 +27,16 @@ public struct RPCServerConfiguration: Sendable {
     /// What the server's threads are called (as `top -H` and `/proc/<pid>/task/*/comm` show them):
     /// `<threadName>-io` and `<threadName>-w<index>`, the name cut so that the whole fits the kernel's 15 bytes.
     public var threadName: String
+    /// CURVE on the server socket (nil: plain TCP, which a service only runs with `SVX_TRANSPORT=plaintext`).
+    public var curve: CurveServerSecurity?
 
     public init(
         endpoint: String, workerCount: Int = 4, maxMessageBytes: Int = 4 << 20, queueCapacity: Int = 1024,
         queueBytes: Int = 32 << 20, defaultTimeout: Duration = .seconds(30),
-        heartbeatMilliseconds: Int = RPCServerConfiguration.defaultHeartbeatMilliseconds, threadName: String = "svxrpc"
+        heartbeatMilliseconds: Int = RPCServerConfiguration.defaultHeartbeatMilliseconds, threadName: String = "svxrpc",
+        curve: CurveServerSecurity? = nil
     ) {
+        self.curve = curve
         self.threadName = threadName
         self.heartbeatMilliseconds = heartbeatMilliseconds
         self.endpoint = endpoint

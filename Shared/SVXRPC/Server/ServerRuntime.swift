@@ -36,7 +36,18 @@ final class ServerRuntime<Worker>: Sendable {
         let context = try ZMQContext(ioThreads: 1)
         let hwm = max(10_000, configuration.queueCapacity * 4)
 
+        // CURVE: the ZAP handler is bound before the server socket, so no handshake goes unanswered.
+        let zap = try configuration.curve.map { curve in
+            try ZAPHandler.start(
+                context: context, authenticator: CurveAuthenticator(peers: curve.peers),
+                threadName: Self.threadName(configuration.threadName, suffix: "-zap"), logger: logger)
+        }
         let routerSocket = try ZMQSocket(context: context, type: .router)
+        if let curve = configuration.curve {
+            try routerSocket.setOption(.curveServer, 1)
+            try routerSocket.setOption(.curveSecretKey, curve.keyPair.secretKey)
+            try routerSocket.setOption(.zapDomain, Array(CurveAuthenticator.domain.utf8))
+        }
         try routerSocket.setOption(.routerMandatory, 1)
         try routerSocket.setOption(.sendHighWaterMark, hwm)
         try routerSocket.setOption(.receiveHighWaterMark, hwm)
@@ -78,6 +89,7 @@ final class ServerRuntime<Worker>: Sendable {
             queue.close()
             for thread in workers { thread.join() }
             core.close()
+            zap?.stop()
             throw error
         }
 
@@ -87,6 +99,7 @@ final class ServerRuntime<Worker>: Sendable {
             queue.close()
             for thread in workerThreads { thread.join() }
             core.close()
+            zap?.stop()
             stopped.open()
         }
         return ServerRuntime(boundEndpoint: boundEndpoint, core: core, ioThread: ioThread, stopped: stopped)
@@ -431,6 +444,9 @@ final class ServerCore: Sendable {
         return true
     }
 
+    /// The peer service a ZAP "User-Id" names ("" names none).
+    static func peerService(userID: String) -> String? { userID.isEmpty ? nil : userID }
+
     private func handle(_ frames: [[UInt8]], _ state: inout State, as reading: Reading, keep: inout ServerJob?) {
         let received = ContinuousClock.now
         switch incoming.decide(frames) {
@@ -454,7 +470,8 @@ final class ServerCore: Sendable {
             // Still under the lock, right after the receive: the socket's last message is this request's.
             let job = ServerJob(
                 identity: identity, request: request, received: received,
-                deadline: deadline(of: request, received: received), peerAddress: state.router.lastPeerAddress())
+                deadline: deadline(of: request, received: received), peerAddress: state.router.lastPeerAddress(),
+                peerService: Self.peerService(userID: state.router.lastUserID()))
             if inlineHandlers[request.method] != nil {
                 state.inline.append(job)
                 state.outstanding += 1
@@ -601,7 +618,7 @@ func execute(
         let context = RequestContext(
             method: request.method, requestID: request.requestID, sessionToken: request.sessionToken,
             deadline: job.deadline, traceParent: request.traceParent, logger: logger,
-            workerIndex: workerIndex, peerAddress: job.peerAddress)
+            workerIndex: workerIndex, peerAddress: job.peerAddress, peerService: job.peerService)
         do {
             response.payload = Data(try run(request.payload, context))
             code = .ok

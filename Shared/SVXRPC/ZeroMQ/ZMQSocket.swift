@@ -119,6 +119,27 @@ public final class ZMQSocket: @unchecked Sendable {
         public static let heartbeatTTL = Option(code: ZMQ_HEARTBEAT_TTL, isInt64: false)
         /// `ZMQ_HANDSHAKE_IVL`, milliseconds: close a connection whose ZMTP handshake takes longer.
         public static let handshakeInterval = Option(code: ZMQ_HANDSHAKE_IVL, isInt64: false)
+        /// `ZMQ_CURVE_SERVER` (0/1): this socket is the CURVE server of its connections (set with its secret key).
+        public static let curveServer = Option(code: ZMQ_CURVE_SERVER, isInt64: false)
+    }
+
+    /// Socket options whose value is bytes.
+    public struct BytesOption: Sendable, Hashable {
+        let code: Int32
+        /// `ZMQ_CURVE_PUBLICKEY`, 32 bytes: this socket's own public key (a CURVE client).
+        public static let curvePublicKey = BytesOption(code: ZMQ_CURVE_PUBLICKEY)
+        /// `ZMQ_CURVE_SECRETKEY`, 32 bytes: this socket's own secret key (CURVE client or server).
+        public static let curveSecretKey = BytesOption(code: ZMQ_CURVE_SECRETKEY)
+        /// `ZMQ_CURVE_SERVERKEY`, 32 bytes: the public key a CURVE client requires of its server.
+        public static let curveServerKey = BytesOption(code: ZMQ_CURVE_SERVERKEY)
+        /// `ZMQ_ZAP_DOMAIN`: the domain a server's ZAP handler is asked about.
+        public static let zapDomain = BytesOption(code: ZMQ_ZAP_DOMAIN)
+    }
+
+    public func setOption(_ option: BytesOption, _ value: [UInt8]) throws {
+        if zmq_setsockopt(rawHandle, option.code, value, value.count) != 0 {
+            throw ZMQError.last("zmq_setsockopt(\(option.code))")
+        }
     }
 
     public func setOption(_ option: Option, _ value: Int) throws {
@@ -228,6 +249,13 @@ public final class ZMQSocket: @unchecked Sendable {
     /// or "" when unknown (inproc/ipc, or nothing received yet).
     public func lastPeerAddress() -> String {
         guard let value = zmq_msg_gets(&message, "Peer-Address") else { return "" }
+        return String(cString: value)
+    }
+
+    /// The "User-Id" metadata of the last frame received: what the server's ZAP handler named the peer when its
+    /// handshake was authenticated (``CurveAuthenticator``), "" when it named none or there was no ZAP.
+    public func lastUserID() -> String {
+        guard let value = zmq_msg_gets(&message, "User-Id") else { return "" }
         return String(cString: value)
     }
 }
