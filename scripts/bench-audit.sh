@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # Issue #19's benchmark: login and DeleteItem rates with the audit trail on, beside the same build with it switched off
 # by the test-only SVX_AUDIT_OFF_FOR_BENCHMARK=1 (with SVX_ENABLE_TEST_METHODS=1 in both, so the two stacks differ only
-# in the switch). Each run starts the local stack afresh (make down; make up) and runs `svx-load audit-cost`; the runs
-# alternate on, off, on, off, ... (SVX_BENCH_AUDIT_ROUNDS pairs, default 2) so drift of the machine hits both alike.
+# in the switch). Each run starts a stack of its own from nothing (a new SVX_STACK_DIR: a new, empty database, on the
+# usual ports, so the local stack must be down) and runs `svx-load audit-cost`; the stack and its directory are removed
+# after the run. The runs alternate on, off, on, off, ... (SVX_BENCH_AUDIT_ROUNDS pairs, default 2) so drift of the
+# machine hits both alike.
 # Output: OUT_DIR/bench-audit-<time>.txt, ending with the median of each and the cost of the trail in percent.
-# The local stack is left down.
+# The local stack is left down (run `make up` again for it: its data is untouched).
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 out_dir=${1:-$root/.svx/bench}
@@ -16,19 +18,21 @@ report="$out_dir/bench-audit-$(date -u +%Y%m%dT%H%M%SZ).txt"
   echo "# svx audit-trail cost, $(date -u +%FT%TZ)"
   echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -srm)"
   echo "# git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
+  make -C "$root" down >/dev/null 2>&1 || true
   for round in $(seq 1 "$rounds"); do
     for mode in on off; do
-      make -C "$root" down >/dev/null 2>&1 || true
+      run_stack=$(mktemp -d "$out_dir/audit-stack.XXXXXX")
       if [ "$mode" = off ]; then
-        SVX_ENABLE_TEST_METHODS=1 SVX_AUDIT_OFF_FOR_BENCHMARK=1 make -C "$root" up >/dev/null
+        SVX_STACK_DIR=$run_stack SVX_ENABLE_TEST_METHODS=1 SVX_AUDIT_OFF_FOR_BENCHMARK=1 make -C "$root" up >/dev/null
       else
-        SVX_ENABLE_TEST_METHODS=1 make -C "$root" up >/dev/null
+        SVX_STACK_DIR=$run_stack SVX_ENABLE_TEST_METHODS=1 make -C "$root" up >/dev/null
       fi
-      echo; echo "## round $round: svx-load audit-cost --label audit-$mode (fresh stack)"
+      echo; echo "## round $round: svx-load audit-cost --label audit-$mode (a new stack and database)"
       "$load" audit-cost --label "audit-$mode" --credentials-file "$out_dir/unused.json" ${SVX_BENCH_AUDIT_ARGS:-}
+      SVX_STACK_DIR=$run_stack make -C "$root" down >/dev/null 2>&1 || true
+      rm -rf "$run_stack"
     done
   done
-  make -C "$root" down >/dev/null 2>&1 || true
 } 2>&1 | tee "$report"
 python3 - "$report" <<'PY' | tee -a "$report"
 import re, statistics, sys
