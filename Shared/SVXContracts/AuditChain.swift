@@ -72,6 +72,19 @@ public struct AuditChainBreak: Sendable, Equatable, CustomStringConvertible {
     public var description: String { "event \(seq): \(reason.rawValue)" }
 }
 
+/// A point of one service's chain: an event's seq and its entry hash, 32 bytes (seq 0 and the genesis hash, or no hash,
+/// before any event). Where a service's chain ends (its head), or what a device verified last.
+public struct AuditHead: Sendable, Equatable {
+    public var seq: UInt64
+    /// The event's `entry_hash`.
+    public var hash: [UInt8]
+
+    public init(seq: UInt64, hash: [UInt8]) {
+        self.seq = seq
+        self.hash = hash
+    }
+}
+
 public enum AuditChain {
     /// The domain of every entry's encoding and of the genesis.
     public static let domain = "svx-audit-v1"

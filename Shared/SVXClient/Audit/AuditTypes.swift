@@ -41,18 +41,6 @@ public struct AuditRecord: Sendable, Equatable {
     }
 }
 
-/// A point of one service's chain: an event's seq and its entry hash (seq 0 and no hash: a chain with no event).
-public struct AuditHead: Sendable, Equatable {
-    public var seq: UInt64
-    /// The event's `entry_hash`, 32 bytes.
-    public var hash: [UInt8]
-
-    public init(seq: UInt64, hash: [UInt8]) {
-        self.seq = seq
-        self.hash = hash
-    }
-}
-
 /// One service's chain of the caller's events, read to its head with ListEvents (``AuditClient/chains(session:)``).
 public struct AuditServiceChain: Sendable, Equatable {
     /// The service's name as the chain's genesis uses it (the one the client asked: a service answering under

@@ -28,17 +28,6 @@ public struct AuditEvent: Sendable, Equatable {
     }
 }
 
-/// Where a user's chain ends: the last event's seq and entry hash (seq 0 and the genesis hash before any event).
-public struct AuditHead: Sendable, Equatable {
-    public var seq: UInt64
-    public var hash: [UInt8]
-
-    public init(seq: UInt64, hash: [UInt8]) {
-        self.seq = seq
-        self.hash = hash
-    }
-}
-
 /// Appends audit events to `<schema>.audit_events` **in the caller's transaction**, so an event exists if and only if
 /// the change it records committed. Per user: a dense sequence and a hash chain (``AuditChain``), extended under the
 /// lock of the user's row in `<schema>.audit_heads` (so concurrent appends of one user queue, and the sequence has no
