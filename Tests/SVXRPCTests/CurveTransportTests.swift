@@ -130,4 +130,22 @@ struct CurveTransportTests {
         #expect(try await good.call(TestRPC.echo, request, timeout: .seconds(5)).service == "marker")
         #expect(handled.value.load(ordering: .relaxed) == 1)
     }
+
+    /// A server that cannot start (its port is taken) leaves no ZAP thread behind.
+    @Test func aServerThatCannotBindStopsItsZAPHandler() throws {
+        try #require(CurveKeyPair.isAvailable)
+        let keys = try CurveKeyPair.generate()
+        let (running, endpoint) = try Self.server(keyPair: keys, peers: [:])
+        defer { running.shutdown() }
+        let second = RPCServer<Void>(
+            configuration: RPCServerConfiguration(
+                endpoint: endpoint, workerCount: 1, threadName: "curvebind", curve: CurveServerSecurity(keyPair: keys)),
+            router: RPCRouter<Void>(), logger: Logger(label: "svx.test.curve")
+        ) { _ in () }
+        #expect(throws: (any Error).self) { try second.start() }
+        let tasks = (try? FileManager.default.contentsOfDirectory(atPath: "/proc/self/task")) ?? []
+        let names = tasks.compactMap { try? String(contentsOfFile: "/proc/self/task/\($0)/comm", encoding: .utf8) }
+        #expect(!tasks.isEmpty)
+        #expect(!names.contains { $0.hasPrefix("curvebind-zap") }, "\(names)")
+    }
 }

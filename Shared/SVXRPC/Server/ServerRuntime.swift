@@ -42,6 +42,9 @@ final class ServerRuntime<Worker>: Sendable {
                 context: context, authenticator: CurveAuthenticator(peers: curve.peers),
                 threadName: Self.threadName(configuration.threadName, suffix: "-zap"), logger: logger)
         }
+        // Until the runtime is handed back, a failure (a port in use, a worker that cannot start) stops the handler.
+        var started = false
+        defer { if !started { zap?.stop() } }
         let routerSocket = try ZMQSocket(context: context, type: .router)
         if let curve = configuration.curve {
             try routerSocket.setOption(.curveServer, 1)
@@ -89,7 +92,6 @@ final class ServerRuntime<Worker>: Sendable {
             queue.close()
             for thread in workers { thread.join() }
             core.close()
-            zap?.stop()
             throw error
         }
 
@@ -102,6 +104,7 @@ final class ServerRuntime<Worker>: Sendable {
             zap?.stop()
             stopped.open()
         }
+        started = true
         return ServerRuntime(boundEndpoint: boundEndpoint, core: core, ioThread: ioThread, stopped: stopped)
     }
 
