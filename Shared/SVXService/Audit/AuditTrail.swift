@@ -66,9 +66,7 @@ public struct AuditTrail: Sendable {
     public func append(
         contentsOf events: [(event: AuditEvent, userID: UUID)], on db: PostgresConnection, now: Date = Date()
     ) throws {
-        guard db.isInTransaction else {
-            throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
-        }
+        try Self.requireTransaction(db)
         guard isEnabled, !events.isEmpty else { return }
         var byUser: [UUID: [AuditEvent]] = [:]
         for item in events { byUser[item.userID, default: []].append(item.event) }
@@ -144,9 +142,7 @@ public struct AuditTrail: Sendable {
     public func lockHead(
         _ userID: UUID, ifRowsOf guardSQL: String, _ parameters: [(any PostgresEncodable)?], on db: PostgresConnection
     ) throws -> (passed: Bool, head: AuditHead?) {
-        guard db.isInTransaction else {
-            throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
-        }
+        try Self.requireTransaction(db)
         guard isEnabled else { return (try !db.query(guardSQL, parameters: parameters).isEmpty, nil) }
         let n = parameters.count
         let rows = try db.query(
@@ -192,6 +188,13 @@ public struct AuditTrail: Sendable {
         )
     }
 
+    /// Appends are refused outside the transaction of the change they record.
+    private static func requireTransaction(_ db: PostgresConnection) throws {
+        guard db.isInTransaction else {
+            throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
+        }
+    }
+
     static func milliseconds(_ date: Date) -> UInt64 { UInt64(max(0, (date.timeIntervalSince1970 * 1000).rounded(.down))) }
 
     /// Appends `event` for `userID` on `db`, which must be inside the transaction of the change it records. Returns the
@@ -200,9 +203,7 @@ public struct AuditTrail: Sendable {
     public func append(
         _ event: AuditEvent, userID: UUID, on db: PostgresConnection, now: Date = Date()
     ) throws -> AuditEntry? {
-        guard db.isInTransaction else {
-            throw DatabaseError(kind: .other, message: "an audit event is appended inside the transaction of its change")
-        }
+        try Self.requireTransaction(db)
         guard isEnabled else { return nil }
         let entry = linkedEntry(event, userID: userID, after: try lockHead(userID, on: db), now: now)
         let record = try recordSQL(entry, userID: userID, firstPlaceholder: 1)
