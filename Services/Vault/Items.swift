@@ -406,29 +406,44 @@ extension VaultService {
         let itemID = try FieldValidation.uuid(request.itemID, field: "item_id")
         let userID = try session.userUUID
         try worker.database.transaction { db in
-            // The item row first, locked: an update cannot add a slot (and an attachment) between the two reads.
+            // The item row first, locked: an update cannot add a slot (and an attachment) until this commits.
             let locked = try db.query(
                 "SELECT 1 FROM vault.items WHERE user_id = $1 AND item_id = $2 FOR UPDATE", userID, itemID)
             guard !locked.isEmpty else { throw RPCStatus.notFound("item", field: "item_id") }
-            // The slots go with the item (ON DELETE CASCADE), then the attachments they held.
-            let attachments = try db.query(
-                "SELECT attachment_id FROM vault.slots WHERE user_id = $1 AND item_id = $2 AND attachment_id IS NOT NULL",
-                userID, itemID
-            ).map { try $0.decode(UUID.self, at: 0) }
-            guard try db.execute("DELETE FROM vault.items WHERE user_id = $1 AND item_id = $2", userID, itemID) == 1 else {
-                throw RPCStatus.notFound("item", field: "item_id")
-            }
-            for attachment in attachments {
-                _ = try db.execute("DELETE FROM vault.attachments WHERE user_id = $1 AND attachment_id = $2", userID, attachment)
-            }
-            // Inside the transaction, the deleted item row still locked: a Classification or Sharing failure rolls the
-            // deletion back (forgetClassifications says why). The item's slots' classifications go with the item's;
-            // every share of the item (on-shares included) is revoked.
+            // The peers forget the item while its row is locked and before anything of the user's is (the usage row,
+            // the audit head): a Classification or Sharing failure rolls the deletion back (forgetClassifications says
+            // why), and the user's other writes do not wait for these two calls. The item's slots' classifications go
+            // with the item's; every share of the item (on-shares included) is revoked.
             try forgetClassifications([Self.entity(.item, itemID)], context)
             try forgetShares(itemIDs: [itemID], slotIDs: [], context)
-            try recordEvents(
-                [("item.deleted", ("item", itemID.wire), ["attachments": "\(attachments.count)"])]
-                    + attachments.map { Self.attachmentRemoved($0, itemID: itemID) }, session, context, on: db)
+            // The attachments the slots held (one row at least: NULL for none), with the user's audit head.
+            let found = try audit.lockHead(
+                userID,
+                ifRowsOf: """
+                    SELECT s.attachment_id FROM (VALUES (1)) AS one
+                    LEFT JOIN vault.slots s ON s.user_id = $1 AND s.item_id = $2 AND s.attachment_id IS NOT NULL
+                    """, [userID, itemID], on: db)
+            let attachments = try found.rows.compactMap { try $0.decode(UUID?.self, at: 0) }
+            // The slots go with the item (ON DELETE CASCADE), its events with it; then the attachments they held.
+            var sql = "DELETE FROM vault.items WHERE user_id = $1 AND item_id = $2"
+            var parameters: [(any PostgresEncodable)?] = [userID, itemID]
+            if let head = found.head {
+                let events = auditEvents(
+                    [("item.deleted", ("item", itemID.wire), ["attachments": "\(attachments.count)"])]
+                        + attachments.map { Self.attachmentRemoved($0, itemID: itemID) }, session, context)
+                let record = try audit.recordSQL(
+                    audit.linkedEntries(events, userID: userID, after: head), userID: userID, firstPlaceholder: 3)
+                sql = "WITH event AS (\(record.insertEvent)), head AS (\(record.moveHead)) \(sql)"
+                parameters += record.parameters
+            }
+            guard try db.execute(sql, parameters: parameters) == 1 else {
+                throw RPCStatus.notFound("item", field: "item_id")
+            }
+            if !attachments.isEmpty {
+                _ = try db.execute(
+                    "DELETE FROM vault.attachments WHERE user_id = $1 AND attachment_id = ANY($2::uuid[])",
+                    userID, uuidArrayLiteral(attachments))
+            }
         }
         context.logger.info("item deleted", metadata: ["user_id": "\(session.userID)", "item_id": "\(itemID.wire)"])
         return .init()

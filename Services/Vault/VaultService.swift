@@ -42,18 +42,24 @@ final class VaultService: Sendable {
     }
 
     /// Appends the caller's events on `db`, which is inside the transaction of the change they record (so they exist if
-    /// and only if it committed). Ids only: never a label, a name, a value or metadata.
+    /// and only if it committed): two statements for all of them. Ids only: never a label, a name, a value or metadata.
     func recordEvents(
         _ events: [(type: String, subject: (type: String, id: String), details: [String: String])],
         _ session: AuthenticatedSession, _ context: RequestContext, on db: PostgresConnection
     ) throws {
         let userID = try session.userUUID
-        for event in events {
-            try audit.append(
-                AuditEvent(
-                    event.type, sessionID: session.sessionID, peerAddress: context.peerAddress,
-                    subjectType: event.subject.type, subjectID: event.subject.id, details: event.details),
-                userID: userID, on: db)
+        try audit.append(contentsOf: auditEvents(events, session, context).map { ($0, userID) }, on: db)
+    }
+
+    /// The audit events of the caller's session and address.
+    func auditEvents(
+        _ events: [(type: String, subject: (type: String, id: String), details: [String: String])],
+        _ session: AuthenticatedSession, _ context: RequestContext
+    ) -> [AuditEvent] {
+        events.map { event in
+            AuditEvent(
+                event.type, sessionID: session.sessionID, peerAddress: context.peerAddress,
+                subjectType: event.subject.type, subjectID: event.subject.id, details: event.details)
         }
     }
 

@@ -235,4 +235,53 @@ import Testing
         let unrecorded = try db.transaction { db in try off.lockHead(user, ifRowsOf: guardSQL, [thing, Int64(8)], on: db) }
         #expect(unrecorded.passed && unrecorded.head == nil)
     }
+
+    /// A guard with several rows (a deletion reading what it removes) gives them back with their own columns first, takes
+    /// the head once, and a change's statement stores several events at once; the chain is the one appends make.
+    @Test func aFoldedGuardGivesBackItsRowsAndOneStatementStoresSeveralEvents() throws {
+        let (database, db) = try Self.database()
+        defer { db.close(); try? database.drop() }
+        try db.executeScript(
+            "CREATE TABLE audit_test.parts (owner uuid NOT NULL, part uuid PRIMARY KEY, file uuid);")
+        let user = UUID()
+        let owner = UUID()
+        let files = [UUID(), UUID()]
+        for file in files { _ = try db.execute("INSERT INTO audit_test.parts VALUES ($1, $2, $3)", owner, UUID(), file) }
+        _ = try db.execute("INSERT INTO audit_test.parts VALUES ($1, $2, NULL)", owner, UUID())
+        // One row at least (a LEFT JOIN), one per file.
+        let guardSQL = """
+            SELECT p.file FROM (VALUES (1)) AS one
+            LEFT JOIN audit_test.parts p ON p.owner = $1 AND p.file IS NOT NULL ORDER BY p.file
+            """
+
+        try db.transaction { db in try Self.trail.append(AuditEvent("account.registered"), userID: user, on: db) }
+        let stored = try db.transaction { db -> [AuditEntry] in
+            let locked = try Self.trail.lockHead(user, ifRowsOf: guardSQL, [owner], on: db)
+            let found = try locked.rows.compactMap { try $0.decode(UUID?.self, at: 0) }
+            #expect(Set(found) == Set(files) && found.count == 2)
+            let head = try #require(locked.head)
+            #expect(head.seq == 1)
+            let entries = Self.trail.linkedEntries(
+                [AuditEvent("parts.deleted", details: ["files": "2"])]
+                    + found.map { AuditEvent("file.removed", subjectType: "file", subjectID: $0.wire) },
+                userID: user, after: head)
+            let record = try Self.trail.recordSQL(entries, userID: user, firstPlaceholder: 2)
+            let deleted = try db.query(
+                """
+                WITH event AS (\(record.insertEvent)), head AS (\(record.moveHead)),
+                     gone AS (DELETE FROM audit_test.parts WHERE owner = $1 RETURNING 1)
+                SELECT count(*)::int8 FROM gone
+                """, parameters: [owner] + record.parameters)
+            #expect(try deleted[0].decode(Int64.self, at: 0) == 3)
+            return entries
+        }
+        // Nothing to find: still one row (a NULL), and the head taken.
+        let empty = try db.transaction { db in try Self.trail.lockHead(user, ifRowsOf: guardSQL, [owner], on: db) }
+        #expect(empty.rows.count == 1 && empty.rows[0].isNull(at: 0) && empty.head?.seq == 4)
+        try db.transaction { db in try Self.trail.append(AuditEvent("logout"), userID: user, on: db) }
+        let entries = try Self.trail.events(userID: user, afterSeq: 0, limit: 10, on: db)
+        #expect(entries.map(\.type) == ["account.registered", "parts.deleted", "file.removed", "file.removed", "logout"])
+        #expect(Array(entries[1...3]) == stored && entries[1].details == ["files": "2"])
+        #expect(Self.verify(entries, user) == nil)
+    }
 }

@@ -28,6 +28,15 @@ public struct AuditEvent: Sendable, Equatable {
     }
 }
 
+/// What ``AuditTrail/lockHead(_:ifRowsOf:_:on:)`` found: the guard's rows (its columns first, then the head's two) and
+/// the user's head, locked, if the guard passed and the trail is on.
+public struct AuditGuard: Sendable {
+    public let rows: [PostgresRow]
+    public let head: AuditHead?
+    /// Whether the guard returned a row.
+    public var passed: Bool { !rows.isEmpty }
+}
+
 /// Appends audit events to `<schema>.audit_events` **in the caller's transaction**, so an event exists if and only if
 /// the change it records committed. Per user: a dense sequence and a hash chain (``AuditChain``), extended under the
 /// lock of the user's row in `<schema>.audit_heads` (so concurrent appends of one user queue, and the sequence has no
@@ -62,7 +71,7 @@ public struct AuditTrail: Sendable {
     /// transactions that each write on two users' chains (a share: the sender's and the recipient's) cannot deadlock.
     /// A transaction that writes on more than one chain makes **one** such call (after its other writes). Each user's
     /// events keep their order and cost two statements together, however many there are: the head taken and locked,
-    /// then every event inserted (from one JSON parameter) and the head moved.
+    /// then every event inserted (more than one: from one JSON parameter) and the head moved.
     public func append(
         contentsOf events: [(event: AuditEvent, userID: UUID)], on db: PostgresConnection, now: Date = Date()
     ) throws {
@@ -72,39 +81,9 @@ public struct AuditTrail: Sendable {
         for item in events { byUser[item.userID, default: []].append(item.event) }
         for userID in byUser.keys.sorted(by: { $0.uuidString < $1.uuidString }) {
             guard let userEvents = byUser[userID] else { continue }
-            if userEvents.count == 1 {
-                try append(userEvents[0], userID: userID, on: db, now: now)
-                continue
-            }
-            var head = try lockHead(userID, on: db)
-            let entries = userEvents.map { event in
-                let entry = linkedEntry(event, userID: userID, after: head, now: now)
-                head = AuditHead(seq: entry.seq, hash: entry.entryHash)
-                return entry
-            }
-            let rows: [[String: Any]] = entries.map { entry in
-                [
-                    "seq": entry.seq, "occurred_at_ms": entry.occurredAtMs, "type": entry.type,
-                    "session_id": entry.sessionID, "peer_address": entry.peerAddress, "subject_type": entry.subjectType,
-                    "subject_id": entry.subjectID, "details": entry.details, "prev_hash": Hex.encode(entry.prevHash),
-                    "entry_hash": Hex.encode(entry.entryHash),
-                ]
-            }
-            let json = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
-            let last = entries[entries.count - 1]
-            _ = try db.execute(
-                """
-                WITH event AS (
-                    INSERT INTO \(schema).audit_events (user_id, seq, occurred_at_ms, type, session_id, peer_address,
-                                                        subject_type, subject_id, details, prev_hash, entry_hash)
-                    SELECT $1, e.seq, e.occurred_at_ms, e.type, e.session_id, e.peer_address, e.subject_type,
-                           e.subject_id, e.details, decode(e.prev_hash, 'hex'), decode(e.entry_hash, 'hex')
-                    FROM jsonb_to_recordset($2::jsonb) AS e(
-                        seq bigint, occurred_at_ms bigint, type text, session_id text, peer_address text,
-                        subject_type text, subject_id text, details jsonb, prev_hash text, entry_hash text)
-                )
-                UPDATE \(schema).audit_heads SET seq = $3, head_hash = $4 WHERE user_id = $1
-                """, userID, String(decoding: json, as: UTF8.self), Int64(last.seq), last.entryHash)
+            let entries = linkedEntries(userEvents, userID: userID, after: try lockHead(userID, on: db), now: now)
+            let record = try recordSQL(entries, userID: userID, firstPlaceholder: 1)
+            _ = try db.execute("WITH event AS (\(record.insertEvent)) \(record.moveHead)", parameters: record.parameters)
         }
     }
 
@@ -136,23 +115,27 @@ public struct AuditTrail: Sendable {
     }
 
     /// Runs `guardSQL`, a SELECT that checks and locks what a change needs (placeholders from `$1`, `parameters`), and
-    /// in the same round trip takes and locks the user's head when it returns a row, so the change can record its event
-    /// in its own next statement (``recordSQL(_:userID:firstPlaceholder:)``). `passed` is whether `guardSQL` returned a
-    /// row; `head` is nil when the trail is off (or the guard did not pass). Inside the change's transaction only.
+    /// in the same round trip takes and locks the user's head when it returns a row, so the change can record its events
+    /// in its own next statement (``recordSQL(_:userID:firstPlaceholder:)-([AuditEntry],_,_)``). Inside the change's
+    /// transaction only. The guard's rows come back with their own columns first (decode them by index); the head is nil
+    /// when the trail is off or the guard returned no row.
     public func lockHead(
         _ userID: UUID, ifRowsOf guardSQL: String, _ parameters: [(any PostgresEncodable)?], on db: PostgresConnection
-    ) throws -> (passed: Bool, head: AuditHead?) {
+    ) throws -> AuditGuard {
         try Self.requireTransaction(db)
-        guard isEnabled else { return (try !db.query(guardSQL, parameters: parameters).isEmpty, nil) }
+        guard isEnabled else { return AuditGuard(rows: try db.query(guardSQL, parameters: parameters), head: nil) }
         let n = parameters.count
+        // `passed` is referenced twice, so PostgreSQL runs it once (a materialized CTE): its locks are taken once.
         let rows = try db.query(
             """
             WITH passed AS (\(guardSQL)),
-                 head AS (\(lockHeadSQL(user: "$\(n + 1)", genesis: "$\(n + 2)", rowsOf: "passed")))
-            SELECT seq, head_hash FROM head
+                 head AS (\(lockHeadSQL(user: "$\(n + 1)", genesis: "$\(n + 2)", rowsOf: "(SELECT FROM passed LIMIT 1) AS one")))
+            SELECT passed.*, head.seq, head.head_hash FROM passed CROSS JOIN head
             """, parameters: parameters + [userID, genesisHash(of: userID)])
-        guard let row = rows.first else { return (false, nil) }
-        return (true, AuditHead(seq: UInt64(try row.decode(Int64.self, at: 0)), hash: try row.decode([UInt8].self, at: 1)))
+        guard let row = rows.first else { return AuditGuard(rows: [], head: nil) }
+        let head = AuditHead(
+            seq: UInt64(try row.decode(Int64.self, at: row.count - 2)), hash: try row.decode([UInt8].self, at: row.count - 1))
+        return AuditGuard(rows: rows, head: head)
     }
 
     /// The entry `event` becomes after `head` (the next seq, linked to its hash).
@@ -165,26 +148,74 @@ public struct AuditTrail: Sendable {
             after: head.hash, sha256: { HashFunction.sha256.hash($0) })
     }
 
+    /// The entries `events` become after `head`, in order, each linked to the one before.
+    public func linkedEntries(
+        _ events: [AuditEvent], userID: UUID, after head: AuditHead, now: Date = Date()
+    ) -> [AuditEntry] {
+        var head = head
+        return events.map { event in
+            let entry = linkedEntry(event, userID: userID, after: head, now: now)
+            head = AuditHead(seq: entry.seq, hash: entry.entryHash)
+            return entry
+        }
+    }
+
     /// The two CTE bodies that store `entry` and move the user's head to it, for a statement of the caller's (inside
     /// the transaction that locked the head): `insertEvent` inserts the row, `moveHead` is an UPDATE. Their placeholders
     /// are numbered from `firstPlaceholder`; `parameters` are their values, in order.
     public func recordSQL(
         _ entry: AuditEntry, userID: UUID, firstPlaceholder n: Int
     ) throws -> (insertEvent: String, moveHead: String, parameters: [(any PostgresEncodable)?]) {
-        let details = try JSONSerialization.data(withJSONObject: entry.details, options: [.sortedKeys])
-        let p = (0..<11).map { "$\(n + $0)" }
-        return (
-            """
+        try recordSQL([entry], userID: userID, firstPlaceholder: n)
+    }
+
+    /// The two CTE bodies that store `entries` (one user's, consecutive, from ``linkedEntries(_:userID:after:now:)``) and
+    /// move the user's head to the last, as ``recordSQL(_:userID:firstPlaceholder:)-(AuditEntry,_,_)`` does for one.
+    /// More than one entry travel as one JSON parameter. `entries` is not empty.
+    public func recordSQL(
+        _ entries: [AuditEntry], userID: UUID, firstPlaceholder n: Int
+    ) throws -> (insertEvent: String, moveHead: String, parameters: [(any PostgresEncodable)?]) {
+        precondition(!entries.isEmpty, "recordSQL stores at least one entry")
+        let columns = """
             INSERT INTO \(schema).audit_events (user_id, seq, occurred_at_ms, type, session_id, peer_address,
                                                 subject_type, subject_id, details, prev_hash, entry_hash)
-            VALUES (\(p[0]), \(p[1]), \(p[2]), \(p[3]), \(p[4]), \(p[5]), \(p[6]), \(p[7]), \(p[8])::jsonb, \(p[9]), \(p[10]))
-            """,
-            "UPDATE \(schema).audit_heads SET seq = \(p[1]), head_hash = \(p[10]) WHERE user_id = \(p[0])",
+            """
+        if entries.count == 1 {
+            let entry = entries[0]
+            let details = try JSONSerialization.data(withJSONObject: entry.details, options: [.sortedKeys])
+            let p = (0..<11).map { "$\(n + $0)" }
+            return (
+                "\(columns) VALUES (\(p[0]), \(p[1]), \(p[2]), \(p[3]), \(p[4]), \(p[5]), \(p[6]), \(p[7]), \(p[8])::jsonb, \(p[9]), \(p[10]))",
+                "UPDATE \(schema).audit_heads SET seq = \(p[1]), head_hash = \(p[10]) WHERE user_id = \(p[0])",
+                [
+                    userID, Int64(entry.seq), Int64(entry.occurredAtMs), entry.type, entry.sessionID, entry.peerAddress,
+                    entry.subjectType, entry.subjectID, String(decoding: details, as: UTF8.self), entry.prevHash,
+                    entry.entryHash,
+                ]
+            )
+        }
+        let rows: [[String: Any]] = entries.map { entry in
             [
-                userID, Int64(entry.seq), Int64(entry.occurredAtMs), entry.type, entry.sessionID, entry.peerAddress,
-                entry.subjectType, entry.subjectID, String(decoding: details, as: UTF8.self), entry.prevHash,
-                entry.entryHash,
+                "seq": entry.seq, "occurred_at_ms": entry.occurredAtMs, "type": entry.type,
+                "session_id": entry.sessionID, "peer_address": entry.peerAddress, "subject_type": entry.subjectType,
+                "subject_id": entry.subjectID, "details": entry.details, "prev_hash": Hex.encode(entry.prevHash),
+                "entry_hash": Hex.encode(entry.entryHash),
             ]
+        }
+        let json = try JSONSerialization.data(withJSONObject: rows, options: [.sortedKeys])
+        let last = entries[entries.count - 1]
+        let p = (0..<4).map { "$\(n + $0)" }
+        return (
+            """
+            \(columns)
+            SELECT \(p[0])::uuid, e.seq, e.occurred_at_ms, e.type, e.session_id, e.peer_address, e.subject_type,
+                   e.subject_id, e.details, decode(e.prev_hash, 'hex'), decode(e.entry_hash, 'hex')
+            FROM jsonb_to_recordset(\(p[1])::jsonb) AS e(
+                seq bigint, occurred_at_ms bigint, type text, session_id text, peer_address text,
+                subject_type text, subject_id text, details jsonb, prev_hash text, entry_hash text)
+            """,
+            "UPDATE \(schema).audit_heads SET seq = \(p[2]), head_hash = \(p[3]) WHERE user_id = \(p[0])",
+            [userID, String(decoding: json, as: UTF8.self), Int64(last.seq), last.entryHash]
         )
     }
 
