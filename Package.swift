@@ -145,7 +145,9 @@ let package = Package(
             dependencies: ["SVXStore", "SVXTestHarness", .product(name: "Logging", package: "swift-log")]),
         .testTarget(
             name: "SVXServiceTests",
-            dependencies: ["SVXService", "SVXTestHarness", "SVXRPC", "Cryppo", .product(name: "Logging", package: "swift-log")]),
+            dependencies: [
+                "SVXService", "SVXTestHarness", "SVXRPC", "SVXContracts", "Cryppo", .product(name: "Logging", package: "swift-log"),
+            ]),
         .testTarget(
             name: "AuthTests",
             dependencies: [

@@ -28,7 +28,7 @@ report="$out_dir/bench-audit-$(date -u +%Y%m%dT%H%M%SZ).txt"
         SVX_STACK_DIR=$run_stack SVX_ENABLE_TEST_METHODS=1 make -C "$root" up >/dev/null
       fi
       echo; echo "## round $round: svx-load audit-cost --label audit-$mode (a new stack and database)"
-      "$load" audit-cost --label "audit-$mode" --credentials-file "$out_dir/unused.json" ${SVX_BENCH_AUDIT_ARGS:-}
+      SVX_KEYS_DIR=$run_stack/keys "$load" audit-cost --label "audit-$mode" --credentials-file "$out_dir/unused.json" ${SVX_BENCH_AUDIT_ARGS:-}
       SVX_STACK_DIR=$run_stack make -C "$root" down >/dev/null 2>&1 || true
       rm -rf "$run_stack"
     done

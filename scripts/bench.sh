@@ -12,6 +12,8 @@ load="$(cd "$root" && swift build -c release --show-bin-path)/svx-load"
 sections=" ${SVX_BENCH_SECTIONS:-rpc crypto auth vault classification sharing shares memory} "
 want() { [[ $sections == *" $1 "* ]]; }
 stack=${SVX_STACK_DIR:-$root/.svx/stack}
+# svx-load pins the stack's CURVE keys (unless SVX_TRANSPORT=plaintext).
+export SVX_KEYS_DIR=${SVX_KEYS_DIR:-$stack/keys}
 auth_endpoint=${SVX_AUTH_ENDPOINT:-tcp://127.0.0.1:7101}
 vault_endpoint=${SVX_VAULT_ENDPOINT:-tcp://127.0.0.1:7103}
 keystore_endpoint=${SVX_KEYSTORE_ENDPOINT:-tcp://127.0.0.1:7102}

@@ -23,7 +23,16 @@ home_record=$stack/postgres.home
 services=(auth keystore vault sharing classification)
 declare -A port=([auth]=7101 [keystore]=7102 [vault]=7103 [sharing]=7104 [classification]=7105)
 
+keys=$stack/keys
+# CURVE unless SVX_TRANSPORT=plaintext; `status` and `down` use what `up` recorded.
+transport=${SVX_TRANSPORT:-$(cat "$stack/transport" 2>/dev/null || echo curve)}
+
 endpoint_of() { local var="SVX_${1^^}_ENDPOINT"; echo "${!var:-tcp://127.0.0.1:${port[$1]}}"; }
+# The C probe on service $1 (its public key pinned over CURVE); the other arguments are the probe's.
+probe_service() {
+  local s=$1; shift
+  if [ "$transport" = plaintext ]; then "$probe" "$@"; else "$probe" --server-key-file "$keys/$s.pub" "$@"; fi
+}
 alive() { [ -f "$1" ] && kill -0 "$(cat "$1")" 2>/dev/null; }
 
 locate_cluster() {  # sets home (empty: the cluster is in the stack directory), data and pg_log
@@ -56,6 +65,15 @@ secrets() {  # one random password per service role, generated once, readable by
   source "$file"
 }
 
+curve_keys() {  # each service's long-term CURVE keypair, made once: keys/<service>.key (0600) and .pub
+  [ "$transport" = plaintext ] && return 0
+  local s
+  (umask 077; mkdir -p "$keys")
+  for s in "${services[@]}"; do
+    [ -f "$keys/$s.key" ] || "$bin/svx-$s" generate-key "$keys" >/dev/null
+  done
+}
+
 up_postgres() {
   if [ ! -f "$data/PG_VERSION" ]; then
     echo "postgres: creating cluster in $data"
@@ -78,13 +96,14 @@ up_postgres() {
 up_service() {
   local s=$1 pidfile=$stack/$s.pid
   local endpoint; endpoint=$(endpoint_of "$s")
-  if alive "$pidfile" && "$probe" --timeout-ms 1000 "$endpoint" >/dev/null; then return 0; fi
+  if alive "$pidfile" && probe_service "$s" --timeout-ms 1000 "$endpoint" >/dev/null; then return 0; fi
   if alive "$pidfile"; then kill "$(cat "$pidfile")" 2>/dev/null || true; sleep 1; fi
   local pw="SVX_PG_PASSWORD_${s^^}" url="SVX_${s^^}_DATABASE_URL" ep="SVX_${s^^}_ENDPOINT"
   # Exported in a subshell that execs the service (same pid): the URL holds a password, so it goes
   # through the environment (readable by the owner only), never through a command line.
   (
-    export "$url=${!url:-postgresql://svx_$s:${!pw}@127.0.0.1:$pg_port/svx}" "$ep=$endpoint"
+    export "$url=${!url:-postgresql://svx_$s:${!pw}@127.0.0.1:$pg_port/svx}" "$ep=$endpoint" SVX_TRANSPORT="$transport"
+    if [ "$transport" != plaintext ]; then export SVX_KEYS_DIR="$keys"; fi
     if [ "$s" = auth ]; then export SVX_AUTH_CHALLENGE_KEY; fi  # from secrets.env, for auth only
     exec nohup "$bin/svx-$s" >>"$stack/$s.log" 2>&1 </dev/null
   ) &
@@ -95,7 +114,7 @@ wait_healthy() {
   local s endpoint deadline=$((SECONDS + 60))
   for s in "${services[@]}"; do
     endpoint=$(endpoint_of "$s")
-    until "$probe" --timeout-ms 1000 "$endpoint" >/dev/null; do
+    until probe_service "$s" --timeout-ms 1000 "$endpoint" >/dev/null; do
       if ! alive "$stack/$s.pid"; then echo "svx-$s exited; last log lines:" >&2; tail -n 20 "$stack/$s.log" >&2; return 1; fi
       if ((SECONDS > deadline)); then echo "svx-$s not healthy after 60 s; see $stack/$s.log" >&2; return 1; fi
       sleep 0.2
@@ -107,7 +126,10 @@ cmd_up() {
   (umask 077; mkdir -p "$stack")
   for s in "${services[@]}"; do [ -x "$bin/svx-$s" ] || { echo "missing $bin/svx-$s: run make build" >&2; exit 1; }; done
   [ -x "$probe" ] || { echo "missing $probe: run make probe" >&2; exit 1; }
+  case "$transport" in curve|plaintext) ;; *) echo "SVX_TRANSPORT: expected curve or plaintext, got $transport" >&2; exit 2;; esac
+  echo "$transport" > "$stack/transport"
   secrets
+  curve_keys
   place_cluster
   # Others may only traverse the stack directory when a cluster in it runs as postgres; else it is the owner's alone.
   if [ -z "$home" ] && [ "$(id -u)" -eq 0 ]; then chmod 711 "$stack"; else chmod 700 "$stack"; fi
@@ -117,6 +139,12 @@ cmd_up() {
   echo "svx stack is up (state, logs and pids in $stack)"
   echo "  postgres        127.0.0.1:$pg_port  database svx  (admin: socket in $data)  log $pg_log"
   for s in "${services[@]}"; do printf '  %-15s %s  pid %s  log %s\n' "$s" "$(endpoint_of "$s")" "$(cat "$stack/$s.pid")" "$stack/$s.log"; done
+  if [ "$transport" = plaintext ]; then
+    echo "  transport: plaintext (SVX_TRANSPORT=plaintext): nothing on these sockets is encrypted"
+  else
+    echo "  transport: CURVE; the services' public keys are in $keys. For svx and the SDK:"
+    echo "    export SVX_KEYS_DIR=$keys"
+  fi
 }
 
 cmd_down() {
@@ -149,7 +177,7 @@ cmd_status() {
   else printf '%-15s %s\n' postgres DOWN; rc=1; fi
   for s in "${services[@]}"; do
     if alive "$stack/$s.pid"; then
-      line=$("$probe" --timeout-ms 1000 "$(endpoint_of "$s")") || rc=1
+      line=$(probe_service "$s" --timeout-ms 1000 "$(endpoint_of "$s")") || rc=1
       printf '%-15s pid %-7s %s\n' "$s" "$(cat "$stack/$s.pid")" "$line"
     else printf '%-15s %s\n' "$s" "DOWN"; rc=1; fi
   done

@@ -3,6 +3,8 @@
 import Foundation
 import SVXService
 
+// `svx-auth generate-key DIR` (and --help): handled before anything reads the environment.
+ServiceMain.handleCommandLine(service: "auth")
 // Before the challenge key is read from the environment.
 ServiceMain.disableCoreDumps(service: "auth")
 let authConfiguration: AuthConfiguration

@@ -3,6 +3,8 @@
 import Foundation
 import SVXService
 
+// `svx-classification generate-key DIR` (and --help): handled before anything reads the environment.
+ServiceMain.handleCommandLine(service: "classification")
 let classificationConfiguration: ClassificationConfiguration
 do {
     classificationConfiguration = try ClassificationConfiguration.fromEnvironment()
@@ -11,7 +13,7 @@ do {
     exit(2)
 }
 let classification = ClassificationService(
-    configuration: classificationConfiguration, vault: PeerClient.fromEnvironment("vault"))
+    configuration: classificationConfiguration, vault: PeerClient.fromEnvironment("vault", caller: "classification"))
 
 await ServiceMain.run(ServiceDefinition(
     name: "classification",

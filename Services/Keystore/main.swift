@@ -3,6 +3,8 @@
 import Foundation
 import SVXService
 
+// `svx-keystore generate-key DIR` (and --help): handled before anything reads the environment.
+ServiceMain.handleCommandLine(service: "keystore")
 let keystoreConfiguration: KeystoreConfiguration
 do {
     keystoreConfiguration = try KeystoreConfiguration.fromEnvironment()
@@ -11,7 +13,7 @@ do {
     exit(2)
 }
 // SVX_AUTH_ENDPOINT: the Auth that checks sessions also checks SetKEKCheck's proofs of the passphrase.
-let keystore = KeystoreService(configuration: keystoreConfiguration, auth: PeerClient.fromEnvironment("auth"))
+let keystore = KeystoreService(configuration: keystoreConfiguration, auth: PeerClient.fromEnvironment("auth", caller: "keystore"))
 
 await ServiceMain.run(ServiceDefinition(
     name: "keystore",

@@ -3,6 +3,8 @@
 import Foundation
 import SVXService
 
+// `svx-sharing generate-key DIR` (and --help): handled before anything reads the environment.
+ServiceMain.handleCommandLine(service: "sharing")
 let sharingConfiguration: SharingConfiguration
 do {
     sharingConfiguration = try SharingConfiguration.fromEnvironment()
@@ -13,8 +15,8 @@ do {
 // SVX_KEYSTORE_ENDPOINT (`none`: keys cannot be confirmed, CreateInvitation and AcceptInvitation answer UNAVAILABLE);
 // SVX_VAULT_ENDPOINT (`none`: items cannot be outlined, CreateShare of an owned item answers UNAVAILABLE).
 let sharing = SharingService(
-    configuration: sharingConfiguration, keystore: PeerClient.fromEnvironment("keystore"),
-    vault: PeerClient.fromEnvironment("vault"))
+    configuration: sharingConfiguration, keystore: PeerClient.fromEnvironment("keystore", caller: "sharing"),
+    vault: PeerClient.fromEnvironment("vault", caller: "sharing"))
 
 await ServiceMain.run(ServiceDefinition(
     name: "sharing",

@@ -3,6 +3,8 @@
 import Foundation
 import SVXService
 
+// `svx-vault generate-key DIR` (and --help): handled before anything reads the environment.
+ServiceMain.handleCommandLine(service: "vault")
 let vaultConfiguration: VaultConfiguration
 do {
     vaultConfiguration = try VaultConfiguration.fromEnvironment()
@@ -13,7 +15,8 @@ do {
 // SVX_CLASSIFICATION_ENDPOINT (`none`: no classification; ListItems by node answers UNAVAILABLE);
 // SVX_SHARING_ENDPOINT (`none`: deletions do not reach shares).
 let vault = VaultService(
-    classification: PeerClient.fromEnvironment("classification"), sharing: PeerClient.fromEnvironment("sharing"),
+    classification: PeerClient.fromEnvironment("classification", caller: "vault"),
+    sharing: PeerClient.fromEnvironment("sharing", caller: "vault"),
     configuration: vaultConfiguration)
 
 await ServiceMain.run(ServiceDefinition(

@@ -65,7 +65,7 @@ import SVXContracts
     @Test func cachesForAtMostTheTTLAndFailsClosed() throws {
         let auth = try FakeAuth()
         defer { auth.server.shutdown() }
-        let validator = try RemoteSessionValidator(authEndpoint: auth.endpoint, cacheTTL: .milliseconds(300))
+        let validator = try RemoteSessionValidator(authEndpoint: auth.endpoint, cacheTTL: .milliseconds(300), transport: .plaintext)
         defer { validator.close() }
 
         let t1 = token("t1")
@@ -87,7 +87,7 @@ import SVXContracts
     }
 
     @Test func authUnreachableIsUnavailableWithinTheCallTimeout() throws {
-        let validator = try RemoteSessionValidator(authEndpoint: "tcp://127.0.0.1:9", callTimeout: .milliseconds(300))
+        let validator = try RemoteSessionValidator(authEndpoint: "tcp://127.0.0.1:9", callTimeout: .milliseconds(300), transport: .plaintext)
         defer { validator.close() }
         let start = ContinuousClock.now
         #expect(code { _ = try validator.validate(token: token("t"), context: context()) } == .unavailable)
@@ -97,7 +97,7 @@ import SVXContracts
     @Test func tokensThatCannotBeAuthsAreRefusedWithoutAskingIt() throws {
         let auth = try FakeAuth()
         defer { auth.server.shutdown() }
-        let validator = try RemoteSessionValidator(authEndpoint: auth.endpoint)
+        let validator = try RemoteSessionValidator(authEndpoint: auth.endpoint, transport: .plaintext)
         defer { validator.close() }
         for bad in ["", "t1", String(repeating: "A", count: 42), String(repeating: "A", count: 44),
                     String(repeating: "A", count: 42) + "=", String(repeating: "A", count: 42) + "+", String(repeating: "é", count: 43)] {
@@ -112,7 +112,8 @@ import SVXContracts
         let auth = try FakeAuth()
         defer { auth.server.shutdown() }
         let validator = try RemoteSessionValidator(
-            authEndpoint: auth.endpoint, cacheTTL: .milliseconds(500), capacity: 2, negativeCapacity: 4)
+            authEndpoint: auth.endpoint, cacheTTL: .milliseconds(500), capacity: 2, negativeCapacity: 4,
+            transport: .plaintext)
         defer { validator.close() }
         let (first, second) = (token("first"), token("second"))
         _ = try validator.validate(token: first, context: context())

@@ -13,7 +13,7 @@ import Testing
         let stack = try await TestStack.start([.auth])
         defer { stack.stop() }
         let auth = stack[.auth]
-        let account = AccountClient(auth: try RPCClient(endpoint: auth.endpoint))
+        let account = AccountClient(auth: try auth.client())
         let signUp = try await account.signUp(passphrase: "correct horse battery staple")
         #expect(signUp.secretKey.username == signUp.session.username)
         #expect(try await account.whoAmI(signUp.session).userID == signUp.session.userID)

@@ -234,6 +234,7 @@ import Testing
         environment["SVX_AUTH_DATABASE_URL"] = database.conninfo(role: "svx_auth")
         environment["SVX_AUTH_RESERVE_CALLER_BURST"] = "2"
         environment["SVX_AUTH_RESERVE_CALLER_REFILL_MS"] = "600000"
+        environment.merge(TestTransport.environment) { _, new in new }
         let log = FileManager.default.temporaryDirectory.appendingPathComponent("svx-auth-ipc-\(UUID().uuidString.prefix(8)).log")
         let process = try ChildProcess(
             executable: try ServiceProcess.binaryDirectory().appendingPathComponent("svx-auth").path,
@@ -242,7 +243,7 @@ import Testing
             process.signal(SIGTERM)
             if process.waitForExit(timeout: .seconds(10)) == nil { process.kill() }
         }
-        let first = try RPCClient(endpoint: "ipc://\(socket)")
+        let first = try TestTransport.client("auth", endpoint: "ipc://\(socket)")
         defer { first.close() }
         var serving = false
         for _ in 0..<300 where !serving && process.isRunning {  // bounded: about 30 s
@@ -253,7 +254,7 @@ import Testing
 
         _ = try await first.call(AuthRPC.reserveUsername, .init(), timeout: .seconds(5))
         // A second connection over ipc:// by the same user is the same caller.
-        let second = try RPCClient(endpoint: "ipc://\(socket)")
+        let second = try TestTransport.client("auth", endpoint: "ipc://\(socket)")
         defer { second.close() }
         _ = try await second.call(AuthRPC.reserveUsername, .init(), timeout: .seconds(5))
         let refused = await status { _ = try await second.call(AuthRPC.reserveUsername, .init(), timeout: .seconds(5)) }

@@ -11,7 +11,7 @@ import Testing
         let stack = try await TestStack.start([.sharing])
         defer { stack.stop() }
         let service = stack[.sharing]
-        let client = try RPCClient(endpoint: service.endpoint)
+        let client = try service.client()
         defer { client.close() }
         // One unknown name and one scrape first, so that their series exist before the baseline is taken.
         _ = try sendUnknownMethods(to: service.endpoint, names: ["svx.sharing.v1.Nothing/First"])
@@ -45,6 +45,7 @@ import Testing
                 load,
                 ["hostile", "--target", "vault=\(service.endpoint),\(service.pid)", "--sweeps", String(count),
                  "--seed", String(seed), "--settle-ms", "200"],
+                environment: ProcessInfo.processInfo.environment.merging(TestTransport.environment) { _, new in new },
                 timeout: .seconds(300))
             #expect(status == 0, "svx-load hostile: every request with an id answered, Health after each sweep:\n\(output)")
             return try #require(residentKiB(service.pid), "RSS of svx-vault")

@@ -8,11 +8,38 @@ import Testing
 /// The RPC runtime through a real service process (svx-auth), a real PostgreSQL and real ZeroMQ
 /// sockets on 127.0.0.1.
 @Suite(.serialized) struct RPCThroughServiceTests {
+    /// Over CURVE (the tests' default), a client pinning another key gets a clear error naming the endpoint within its
+    /// deadline, and the service logs the failed handshake; the right key is served.
+    @Test func aClientWithTheWrongServerKeyIsToldAndTheServiceLogsIt() async throws {
+        try #require(TestTransport.security.mode == .curve, "the suite runs in plaintext")
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let service = stack[.auth]
+        let impostor = try CurveKeyPair.generate().publicKey
+        let wrong = try RPCClient(endpoint: service.endpoint, configuration: .init(curve: .init(serverPublicKey: impostor)))
+        defer { wrong.close() }
+        let start = ContinuousClock.now
+        await #expect { try await wrong.call(HealthRPC.check, .init(), timeout: .seconds(1)) } throws: { error in
+            let status = error as? RPCStatus
+            return status?.code == .unavailable && status?.message.contains("no CURVE handshake with \(service.endpoint)") == true
+        }
+        #expect(ContinuousClock.now - start < .seconds(20), "an answer, not a hang (the call's deadline is 1 s)")
+        var logged = false
+        for _ in 0..<50 where !logged {  // bounded: the warning is written within a second or so
+            logged = service.log().contains("failed handshake")
+            if !logged { try await Task.sleep(for: .milliseconds(100)) }
+        }
+        #expect(logged, "svx-auth's log: \(service.log())")
+        let good = try service.client()
+        defer { good.close() }
+        #expect(try await good.call(HealthRPC.check, .init(), timeout: .seconds(5)).status == .serving)
+    }
+
     @Test func healthFromSwiftAndFromTheCProbe() async throws {
         let stack = try await TestStack.start([.auth])
         defer { stack.stop() }
         let service = stack[.auth]
-        let client = try RPCClient(endpoint: service.endpoint)
+        let client = try service.client()
         defer { client.close() }
         let health = try await client.call(HealthRPC.check, .init(), timeout: .seconds(2))
         #expect(health.status == .serving)
@@ -21,9 +48,19 @@ import Testing
 
         // svx-probe is C (protobuf-c + libzmq): a non-Swift client speaks the same wire format.
         let probe = try svxProbe()
-        let (status, output) = try runProcess(probe, ["--timeout-ms", "2000", service.endpoint])
+        let key = TestTransport.keysDirectory.map { ["--server-key-file", "\($0)/auth.pub"] } ?? []
+        let (status, output) = try runProcess(probe, ["--timeout-ms", "2000"] + key + [service.endpoint])
         #expect(status == 0, "svx-probe: \(output)")
         #expect(output.contains("SERVING service=auth"))
+        #expect(output.contains("transport=\(TestTransport.security.mode.rawValue)"))
+        if let directory = TestTransport.keysDirectory {
+            // Another service's key: no handshake, a clear answer within the timeout (and plain TCP is refused too).
+            let (wrongStatus, wrongOutput) = try runProcess(
+                probe, ["--timeout-ms", "500", "--server-key-file", "\(directory)/vault.pub", service.endpoint])
+            #expect(wrongStatus == 1 && wrongOutput.contains("CURVE handshake"), "\(wrongOutput)")
+            let (plainStatus, plainOutput) = try runProcess(probe, ["--timeout-ms", "500", service.endpoint])
+            #expect(plainStatus == 1 && plainOutput.contains("UNREACHABLE"), "\(plainOutput)")
+        }
         let (downStatus, downOutput) = try runProcess(probe, ["--timeout-ms", "300", "tcp://127.0.0.1:\(try freeLoopbackPort())"])
         #expect(downStatus == 1, "svx-probe against nothing: \(downOutput)")
     }
@@ -32,7 +69,7 @@ import Testing
         let stack = try await TestStack.start([.keystore])
         defer { stack.stop() }
         let service = stack[.keystore]
-        let client = try RPCClient(endpoint: service.endpoint)
+        let client = try service.client()
         defer { client.close() }
         let method = RPCMethod<Svx_Rpc_V1_HealthCheckRequest, Svx_Rpc_V1_HealthCheckResponse>("svx.keystore.v1.Nothing/Here")
         await #expect(throws: RPCStatus.self) {
@@ -65,7 +102,7 @@ import Testing
         #expect(response.status.code == .invalidArgument)
 
         #expect(service.isRunning)
-        let client = try RPCClient(endpoint: service.endpoint)
+        let client = try service.client()
         defer { client.close() }
         let health = try await client.call(HealthRPC.check, .init(), timeout: .seconds(2))
         #expect(health.status == .serving)
@@ -75,7 +112,7 @@ import Testing
         let stack = try await TestStack.start([.sharing])
         defer { stack.stop() }
         let service = stack[.sharing]
-        let client = try RPCClient(endpoint: service.endpoint)
+        let client = try service.client()
         defer { client.close() }
         let before = try await client.call(TestRPC.executions, .init(), timeout: .seconds(2)).sleepExecutions
 
@@ -95,7 +132,7 @@ import Testing
         let singleWorker = try await TestStack.start([.sharing], environment: [.sharing: ["SVX_WORKERS": "1"]])
         defer { singleWorker.stop() }
         let single = singleWorker[.sharing]
-        let singleClient = try RPCClient(endpoint: single.endpoint)
+        let singleClient = try single.client()
         defer { singleClient.close() }
         let executionsBefore = try await singleClient.call(TestRPC.executions, .init(), timeout: .seconds(2)).sleepExecutions
         var busy = Svx_Rpc_V1_Request()
@@ -125,7 +162,7 @@ import Testing
         let stack = try await TestStack.start([.classification], environment: [.classification: ["SVX_WORKERS": "8"]])
         defer { stack.stop() }
         let service = stack[.classification]
-        let client = try RPCClient(endpoint: service.endpoint)
+        let client = try service.client()
         defer { client.close() }
         let results = try await withThrowingTaskGroup(of: (UInt32, UInt32).self) { group in
             for index in 0..<200 {
@@ -145,7 +182,7 @@ import Testing
         let stack = try await TestStack.start([.auth], environment: [.auth: ["SVX_MAX_MESSAGE_BYTES": "4096"]])
         defer { stack.stop() }
         let service = stack[.auth]
-        let client = try RPCClient(endpoint: service.endpoint)
+        let client = try service.client()
         defer { client.close() }
         var big = Svx_Rpc_V1_HealthCheckRequest()
         big.service = String(repeating: "x", count: 8192)
@@ -163,7 +200,7 @@ import Testing
         defer { stack.stop() }
         let service = stack[.auth]
         // A default timeout far above the bounds below: a call that ignored its own deadline would take 120 s.
-        let client = try RPCClient(endpoint: service.endpoint, configuration: .init(defaultTimeout: .seconds(120)))
+        let client = try service.client(configuration: .init(defaultTimeout: .seconds(120)))
         defer { client.close() }
         #expect(try await client.call(HealthRPC.check, .init(), timeout: .seconds(2)).status == .serving)
         // In flight when the process dies, and after it died: both end within their deadline.
@@ -198,7 +235,7 @@ import Testing
         let stack = try await TestStack.start([.keystore])
         defer { stack.stop() }
         let service = stack[.keystore]
-        let client = try RPCClient(endpoint: service.endpoint)
+        let client = try service.client()
         defer { client.close() }
         let series = #"svx_rpc_requests_total{service="keystore",method="svx.rpc.v1.Health/Check",code="OK"} "#
         func healthCount(_ text: String) -> Int? {

@@ -669,6 +669,9 @@ extension SharingIntegrationTests {
             // A client that never reaches Sharing after the update (here: Sharing's endpoint answers nothing of it).
             var cut = a
             cut.environment["SVX_SHARING_ENDPOINT"] = cut.environment["SVX_AUTH_ENDPOINT"]
+            if let keys = TestTransport.keysDirectory {  // pinned as Auth's, so Auth answers (UNIMPLEMENTED) at once
+                cut.environment["SVX_SHARING_PUBLIC_KEY"] = try String(contentsOfFile: "\(keys)/auth.pub", encoding: .utf8)
+            }
             let interrupted = try cut.run(["items", "update", itemID, "--set", "passport_number=PB0000001", "--json"])
             let interruptedJSON = try #require(try JSONSerialization.jsonObject(with: Data(interrupted.stdout.utf8)) as? [String: Any])
             #expect((interruptedJSON["shares"] as? [String: Any])?["error"] is String, "\(interrupted.stdout)")

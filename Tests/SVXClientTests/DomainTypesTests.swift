@@ -1,5 +1,6 @@
 import Cryppo
 import Foundation
+import SVXContracts
 import SVXProto
 import SVXRPC
 import Testing
@@ -160,7 +161,11 @@ import Testing
         let endpoints = ServiceEndpoints(
             auth: "tcp://127.0.0.1:1", keystore: "tcp://127.0.0.1:2", vault: "tcp://127.0.0.1:3",
             sharing: "tcp://127.0.0.1:4", classification: "tcp://127.0.0.1:5")
-        let connection = SVXConnection(endpoints: endpoints)
+        // Over CURVE, each client pins its service's key.
+        var keys: [String: [UInt8]] = [:]
+        for service in TransportSecurity.services { keys[service] = try CurveKeyPair.generate().publicKey }
+        let transport = TransportSecurity(mode: .curve, publicKeys: keys)
+        let connection = SVXConnection(endpoints: endpoints, transport: transport)
         #expect(try connection.account(timeout: .seconds(3)).auth.endpoint == endpoints.auth)
         #expect(try connection.account(timeout: .seconds(3)).timeout == .seconds(3))
         let keyring = try connection.keyring(keypairBits: 2048)
@@ -173,14 +178,21 @@ import Testing
 
         var broken = endpoints
         broken.vault = "no-such-transport://x"
-        #expect { _ = try SVXConnection(endpoints: broken).vault() } throws: {
+        #expect { _ = try SVXConnection(endpoints: broken, transport: transport).vault() } throws: {
             guard let error = $0 as? SVXClientError else { return false }
             return error.code == .invalidInput && error.message.contains("Vault") && error.message.contains("no-such-transport://x")
         }
         broken = endpoints
         broken.sharing = "no-such-transport://y"
-        #expect { _ = try SVXConnection(endpoints: broken).sharing() } throws: {
+        #expect { _ = try SVXConnection(endpoints: broken, transport: transport).sharing() } throws: {
             ($0 as? SVXClientError)?.message.contains("Sharing") == true
         }
+        // CURVE without a key for the service: the caller's input, naming the variable to set.
+        let keyless = SVXConnection(endpoints: endpoints, transport: TransportSecurity(mode: .curve))
+        #expect { _ = try keyless.vault() } throws: {
+            guard let error = $0 as? SVXClientError else { return false }
+            return error.code == .invalidInput && error.message.contains("SVX_VAULT_PUBLIC_KEY")
+        }
+        #expect(try SVXConnection(endpoints: endpoints, transport: .plaintext).vault().vault.endpoint == endpoints.vault)
     }
 }

@@ -115,9 +115,15 @@ struct CurveTransportTests {
         let impostorKey = try CurveKeyPair.generate().publicKey
         let wrong = try RPCClient(endpoint: endpoint, configuration: .init(curve: .init(serverPublicKey: impostorKey)))
         defer { wrong.close() }
+        // A clear error naming the endpoint, within the deadline, async and blocking alike.
+        func isHandshakeFailure(_ error: any Error) -> Bool {
+            guard let status = error as? RPCStatus else { return false }
+            return status.code == .unavailable && status.message.contains("no CURVE handshake with \(endpoint)")
+        }
         let start = ContinuousClock.now
-        await #expect(throws: RPCStatus.self) { try await wrong.call(TestRPC.echo, request, timeout: .milliseconds(700)) }
+        await #expect { try await wrong.call(TestRPC.echo, request, timeout: .milliseconds(700)) } throws: { isHandshakeFailure($0) }
         #expect(ContinuousClock.now - start < .seconds(5))
+        #expect { try wrong.callBlocking(TestRPC.echo, request, timeout: .milliseconds(500)) } throws: { isHandshakeFailure($0) }
 
         let plain = try RPCClient(endpoint: endpoint)
         defer { plain.close() }

@@ -1,4 +1,5 @@
 import Foundation
+import SVXContracts
 import SVXProto
 import SVXRPC
 
@@ -9,6 +10,8 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
     public let name: String
     public let endpoint: String
     public let logFile: URL
+    /// How its socket is secured (``TestTransport``, unless the test's environment for it said otherwise).
+    public let transport: TransportSecurity
     private let process: ChildProcess
 
     public var pid: Int32 { process.pid }
@@ -62,7 +65,11 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
         environment["SVX_WORKERS"] = environment["SVX_WORKERS"] ?? "4"
         environment["SVX_LOG_LEVEL"] = "info"
         environment["SVX_DATABASE_CONNECT_TIMEOUT_MS"] = "10000"
+        environment.merge(TestTransport.environment) { _, new in new }
         environment.merge(extra) { _, new in new }
+        // What the service reads, as a client reads it (a malformed setting a test gives shows in the service's exit).
+        transport = (try? TransportSecurity.fromEnvironment(environment)) ?? TestTransport.security
+        TestTransport.started(name, at: endpoint, secured: transport.mode == .curve)
 
         let logs = FileManager.default.temporaryDirectory.appendingPathComponent("svx-test-logs", isDirectory: true)
         try FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true)
@@ -77,7 +84,7 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
     /// matters: when two services start at once, the free port probed for one may be bound by the other first, and
     /// that one's SERVING must not pass for this one's (the retry in ``start`` then picks another port).
     public func waitUntilHealthy(timeout: Duration = .seconds(30)) async throws {
-        let client = try RPCClient(endpoint: endpoint)
+        let client = try self.client()
         defer { client.close() }
         let deadline = ContinuousClock.now + timeout
         while ContinuousClock.now < deadline {
@@ -94,6 +101,11 @@ public final class ServiceProcess: @unchecked Sendable {  // used from one test 
             try await Task.sleep(for: .milliseconds(100))
         }
         throw HarnessError("svx-\(name) not healthy within \(timeout); log:\n\(log())")
+    }
+
+    /// A new client of this service, as a user's (a throwaway key, this service's public key pinned over CURVE).
+    public func client(configuration: RPCClientConfiguration = .init()) throws -> RPCClient {
+        try RPCClient(service: name, endpoint: endpoint, transport: transport, configuration: configuration)
     }
 
     /// Sends SIGTERM and waits (bounded) for the exit; returns the exit status, or nil when it had

@@ -138,7 +138,8 @@ public final class TestStack: @unchecked Sendable {  // used from one test at a 
         state.withLock { state in
             if let client = state.clients[service] { return client }
             guard let endpoint = endpoints[service] else { preconditionFailure("\(service) is not in this stack") }
-            let client = try! RPCClient(endpoint: endpoint)  // a tcp:// endpoint of our own making: never malformed
+            // A tcp:// endpoint of our own making and the tests' keys: never malformed.
+            let client = try! TestTransport.client(service.rawValue, endpoint: endpoint)
             state.clients[service] = client
             return client
         }
@@ -202,6 +203,7 @@ public final class TestStack: @unchecked Sendable {  // used from one test at a 
         environment["SVX_VAULT_ENDPOINT"] = endpoints.vault
         environment["SVX_SHARING_ENDPOINT"] = endpoints.sharing
         environment["SVX_CLASSIFICATION_ENDPOINT"] = endpoints.classification
+        environment.merge(TestTransport.environment) { _, new in new }
         return CommandLine(
             svx: try ServiceProcess.binaryDirectory().appendingPathComponent("svx").path, home: home, environment: environment)
     }

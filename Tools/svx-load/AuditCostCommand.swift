@@ -46,9 +46,9 @@ struct AuditCostCommand: AsyncParsableCommand {
 
     func run() async throws {
         let timeout = Duration.seconds(30)
-        let auth = try (0..<clients).map { _ in try RPCClient(endpoint: endpoints.authEndpoint) }
+        let auth = try (0..<clients).map { _ in try LoadTransport.client(endpoint: endpoints.authEndpoint) }
         let vault = try (0..<clients).map { _ in
-            try RPCClient(endpoint: endpoints.vaultEndpoint, configuration: .init(maxInFlight: 64, defaultTimeout: timeout))
+            try LoadTransport.client(endpoint: endpoints.vaultEndpoint, configuration: .init(maxInFlight: 64, defaultTimeout: timeout))
         }
         defer { (auth + vault).forEach { $0.close() } }
 

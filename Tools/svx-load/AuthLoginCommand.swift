@@ -34,7 +34,7 @@ struct AuthLoginCommand: ParsableCommand {
         printFlushed("svx-load auth-login: \(endpoint), \(shape.shape.describe())")
         let user = try AuthLoadUser.register(endpoint: endpoint)
         printFlushed("registered \(user.username); checking one login")
-        let check = try RPCClient(endpoint: endpoint)
+        let check = try LoadTransport.client(endpoint: endpoint)
         try AuthLoadClient.loginOnce(AccountClient(auth: check, timeout: .seconds(5)), user: user)
         check.close()
 
@@ -80,7 +80,7 @@ struct AuthLoadUser: Sendable {
     static let password = Array("svx-load auth-login password".utf8)
 
     static func register(endpoint: String) throws -> AuthLoadUser {
-        let client = try RPCClient(endpoint: endpoint)
+        let client = try LoadTransport.client(endpoint: endpoint)
         defer { client.close() }
         let account = AccountClient(auth: client, timeout: .seconds(5))
         let username = try waitFor {
@@ -106,7 +106,7 @@ struct AuthLoginTarget: LoadTarget {
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
         AuthLoadClient(
-            client: try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 1000, defaultTimeout: timeout)),
+            client: try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 1000, defaultTimeout: timeout)),
             user: user, timeout: timeout, counter: counter)
     }
 }

@@ -43,7 +43,7 @@ struct ClassificationListCommand: ParsableCommand {
             printFlushed("classification-list: the vault holds \(ids.count) items, not \(items): run vault-seed --items \(items) first")
             throw ExitCode.failure
         }
-        let client = try RPCClient(endpoint: classificationEndpoint, configuration: .init(maxInFlight: 64, defaultTimeout: .seconds(30)))
+        let client = try LoadTransport.client(endpoint: classificationEndpoint, configuration: .init(maxInFlight: 64, defaultTimeout: .seconds(30)))
         defer { client.close() }
         let tree = try BenchTree.ensure(client, token: user.token)
         try BenchTree.classify(ids, under: tree.leaves, root: tree.root, endpoint: classificationEndpoint, token: user.token)
@@ -98,7 +98,7 @@ enum BenchTree {
 
     /// Links every id not yet under the tree to a leaf (round robin), 8 threads of blocking Classify calls.
     static func classify(_ ids: [UUID], under leaves: [UUID], root: UUID, endpoint: String, token: String) throws {
-        let client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 64, defaultTimeout: .seconds(30)))
+        let client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 64, defaultTimeout: .seconds(30)))
         defer { client.close() }
         var done = Set<UUID>()
         var list = Svx_Classification_V1_ListEntitiesRequest()
@@ -143,7 +143,7 @@ struct ListEntitiesTarget: LoadTarget {
     let pageSize: Int
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        let client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
+        let client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
         var request = Svx_Classification_V1_ListEntitiesRequest()
         request.node = root.wire
         request.type = .item
@@ -184,7 +184,7 @@ struct VaultListByNodeTarget: LoadTarget {
     let pageSize: Int
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        let client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
+        let client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
         var request = Svx_Vault_V1_ListItemsRequest()
         request.classificationNode = node
         request.pageSize = UInt32(pageSize)

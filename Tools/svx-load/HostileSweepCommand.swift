@@ -64,7 +64,7 @@ struct HostileSweepCommand: ParsableCommand {
             for target in targets {
                 let requests = HostileRequests.sweep(
                     service: target.service, sweep: sweep, maxMessageBytes: limits[target.service]!, rng: &rng)
-                let outcome = try HostileExchange.run(requests, endpoint: target.endpoint)
+                let outcome = try HostileExchange.run(requests, service: target.service, endpoint: target.endpoint)
                 printFlushed("sweep \(sweep) \(target.service): \(outcome.describe())")
                 if !outcome.missing.isEmpty { failed = true }
                 guard target.isHealthy() else {
@@ -127,7 +127,7 @@ struct HostileTarget {
     func residentKiB() -> Int? { pid.flatMap { ServerProcess(pid: $0).memory()?.current } }
 
     func scrapeSize() throws -> Int {
-        let client = try RPCClient(endpoint: endpoint)
+        let client = try LoadTransport.client(service: service, endpoint: endpoint)
         defer { client.close() }
         return try client.callBlocking(MetricsRPC.scrape, .init(), timeout: .seconds(5)).text.utf8.count
     }
@@ -139,12 +139,12 @@ struct HostileTarget {
         request.method = HealthRPC.check.name
         request.requestID = 1
         request.payload = Data(HostileRequests.lengthDelimited(field: 1000, [UInt8](repeating: 0, count: 1 << 20)))
-        let outcome = try HostileExchange.run([HostileRequest(kind: "limit probe", frame: try request.serializedBytes(), requestID: 1)], endpoint: endpoint)
+        let outcome = try HostileExchange.run([HostileRequest(kind: "limit probe", frame: try request.serializedBytes(), requestID: 1)], service: service, endpoint: endpoint)
         return outcome.limit
     }
 
     func isHealthy() -> Bool {
-        guard let client = try? RPCClient(endpoint: endpoint) else { return false }
+        guard let client = try? LoadTransport.client(service: service, endpoint: endpoint) else { return false }
         defer { client.close() }
         return (try? client.callBlocking(HealthRPC.check, .init(), timeout: .seconds(5)))?.status == .serving
     }
@@ -351,11 +351,12 @@ enum HostileExchange {
 
     static let window = 8
 
-    static func run(_ requests: [HostileRequest], endpoint: String) throws -> Outcome {
+    static func run(_ requests: [HostileRequest], service: String, endpoint: String) throws -> Outcome {
         let context = try ZMQContext()
         let socket = try ZMQSocket(context: context, type: .dealer)
         defer { socket.close() }
         try socket.setOption(.linger, 0)
+        try LoadTransport.secure(socket, service: service, endpoint: endpoint)
         try socket.connect(endpoint)
         let poller = ZMQPoller()
         poller.add(socket)

@@ -11,7 +11,7 @@ struct SVXRPCTarget: LoadTarget {
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
         SVXRPCLoadClient(
-            client: try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 1000, defaultTimeout: timeout)),
+            client: try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 1000, defaultTimeout: timeout)),
             method: method, timeout: timeout)
     }
 }

@@ -316,7 +316,7 @@ struct GetIncomingShareTarget: LoadTarget {
     let reader: IncomingShareReader
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        let client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
+        let client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
         let reader = reader
         return RPCLoadClient(client: client, timeout: timeout) { client, random in
             var request = Svx_Sharing_V1_GetIncomingShareRequest()
@@ -369,7 +369,7 @@ final class CreateShareLane: WorkLane, Sendable {
     let timeout: Duration
 
     init(endpoint: String, token: String, timeout: Duration) throws {
-        client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 4, defaultTimeout: timeout))
+        client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 4, defaultTimeout: timeout))
         self.token = token
         self.timeout = timeout
     }
@@ -448,7 +448,7 @@ final class UpdateSharesLane: WorkLane, Sendable {
     let timeout: Duration
 
     init(endpoint: String, token: String, timeout: Duration) throws {
-        client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 4, defaultTimeout: timeout))
+        client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 4, defaultTimeout: timeout))
         self.token = token
         self.timeout = timeout
     }

@@ -366,7 +366,7 @@ final class AcceptInvitationLane: WorkLane, Sendable {
     let timeout: Duration
 
     init(endpoint: String, timeout: Duration) throws {
-        client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 4, defaultTimeout: timeout))
+        client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 4, defaultTimeout: timeout))
         self.timeout = timeout
     }
 
@@ -438,7 +438,7 @@ struct GetConnectionTarget: LoadTarget {
     }
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        let client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
+        let client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
         let reader = readers[next.next() % readers.count]
         var request = Svx_Sharing_V1_GetConnectionRequest()
         request.connectionID = reader.connectionID.wire

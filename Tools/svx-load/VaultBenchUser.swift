@@ -62,7 +62,7 @@ final class VaultBenchUser: Sendable {
     /// again otherwise: sessions end after 30 min idle or 12 h), and makes sure the user has a vault record. Signing
     /// up and logging in go through the SDK's `AccountClient`, with the stored raw SRP password (no PBKDF2).
     static func open(_ options: VaultEndpointOptions) async throws -> VaultBenchUser {
-        let auth = try RPCClient(endpoint: options.authEndpoint)
+        let auth = try LoadTransport.client(endpoint: options.authEndpoint)
         defer { auth.close() }
         let account = AccountClient(auth: auth, timeout: timeout)
         let path = options.credentialsFile
@@ -83,7 +83,7 @@ final class VaultBenchUser: Sendable {
             printFlushed("signed up benchmark user \(credentials.username) (credentials in \(path), 0600)")
         }
         let user = try VaultBenchUser(credentials)
-        let vault = try RPCClient(endpoint: options.vaultEndpoint)
+        let vault = try LoadTransport.client(endpoint: options.vaultEndpoint)
         defer { vault.close() }
         do {
             _ = try await vault.call(VaultRPC.getVaultUser, .init(), sessionToken: user.token, timeout: timeout)
@@ -125,7 +125,7 @@ final class VaultBenchUser: Sendable {
 
     /// Every item id of the user, by ListItems pages of 500 (without slots), at most `limit` ids.
     func itemIDs(vaultEndpoint: String, limit: Int) throws -> [UUID] {
-        let vault = try RPCClient(endpoint: vaultEndpoint)
+        let vault = try LoadTransport.client(endpoint: vaultEndpoint)
         defer { vault.close() }
         var ids: [UUID] = []
         var token = ""

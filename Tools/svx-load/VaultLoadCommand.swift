@@ -180,7 +180,7 @@ struct VaultGetTarget: LoadTarget {
     let ids: [UUID]
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        let client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
+        let client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
         return RPCLoadClient(client: client, timeout: timeout) { client, rng in
             var request = Svx_Vault_V1_GetItemRequest()
             request.itemID = ids[Int.random(in: 0..<ids.count, using: &rng)].wire
@@ -279,7 +279,7 @@ struct VaultCreateTarget: LoadTarget {
     let created: CreatedItems
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        let client = try RPCClient(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
+        let client = try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 16, defaultTimeout: timeout))
         return RPCLoadClient(client: client, timeout: timeout) { client, rng in
             let request = pool[Int.random(in: 0..<pool.count, using: &rng)]
             let response = try client.callBlocking(VaultRPC.createItem, request, sessionToken: token, timeout: timeout)
@@ -298,7 +298,7 @@ struct SystemTemplates: Sendable {
     let byName: [String: Template]
 
     static func load(vaultEndpoint: String, token: String) throws -> SystemTemplates {
-        let vault = try RPCClient(endpoint: vaultEndpoint)
+        let vault = try LoadTransport.client(endpoint: vaultEndpoint)
         defer { vault.close() }
         let templates = try vault.callBlocking(VaultRPC.listTemplates, .init(), sessionToken: token, timeout: .seconds(10)).templates
         var byName: [String: Template] = [:]

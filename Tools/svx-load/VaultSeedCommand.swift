@@ -64,7 +64,7 @@ struct VaultSeedCommand: AsyncParsableCommand {
     private func seed(user: VaultBenchUser, count: Int, deadline: ContinuousClock.Instant) async throws -> Outcome {
         let state = SeedState()
         let rpcClients = try (0..<clients).map { _ in
-            try RPCClient(
+            try LoadTransport.client(
                 endpoint: endpoints.vaultEndpoint,
                 configuration: .init(maxInFlight: window, defaultTimeout: .seconds(60)))
         }

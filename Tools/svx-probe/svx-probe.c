@@ -4,13 +4,18 @@
  * proves in every test run that a non-Swift client speaks the svx wire format, and it is small
  * enough to sit in a container health check.
  *
- * usage: svx-probe [--timeout-ms N] ENDPOINT      e.g. svx-probe tcp://127.0.0.1:7101
+ * usage: svx-probe [--timeout-ms N] [--server-key-file PATH] ENDPOINT
+ *        e.g. svx-probe --server-key-file .svx/stack/keys/auth.pub tcp://127.0.0.1:7101
+ *
+ * With --server-key-file (the service's CURVE public key, 40 Z85 characters, as `make up` writes it), the probe
+ * speaks CURVE with a throwaway keypair of its own; without it, plain TCP (a service run with SVX_TRANSPORT=plaintext).
  */
 #include <errno.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <ctype.h>
 #include <time.h>
 #include <unistd.h>
 #include <zmq.h>
@@ -38,19 +43,41 @@ static uint64_t random_id(void) {
     return ((uint64_t)ts.tv_nsec << 20) ^ (uint64_t)ts.tv_sec ^ ((uint64_t)getpid() << 40);
 }
 
+/* The first 40 non-space characters of the file at `path` into `key` (41 bytes, NUL-terminated): 0, else -1. */
+static int read_z85_key(const char *path, char key[41]) {
+    FILE *file = fopen(path, "r");
+    if (file == NULL) return -1;
+    size_t n = 0;
+    int c;
+    while ((c = fgetc(file)) != EOF && n < 41) {
+        if (isspace(c)) {
+            if (n > 0) break;
+            continue;
+        }
+        key[n++] = (char)c;
+    }
+    fclose(file);
+    if (n != 40) return -1;
+    key[40] = '\0';
+    return 0;
+}
+
 static int usage(void) {
-    fprintf(stderr, "usage: svx-probe [--timeout-ms N] ENDPOINT\n");
+    fprintf(stderr, "usage: svx-probe [--timeout-ms N] [--server-key-file PATH] ENDPOINT\n");
     return 2;
 }
 
 int main(int argc, char **argv) {
     long timeout_ms = 2000;
     const char *endpoint = NULL;
+    const char *server_key_file = NULL;
     for (int i = 1; i < argc; i++) {
         if (strcmp(argv[i], "--timeout-ms") == 0 && i + 1 < argc) {
             char *end = NULL;
             timeout_ms = strtol(argv[++i], &end, 10);
             if (end == NULL || *end != '\0' || timeout_ms <= 0 || timeout_ms > 600000) return usage();
+        } else if (strcmp(argv[i], "--server-key-file") == 0 && i + 1 < argc) {
+            server_key_file = argv[++i];
         } else if (argv[i][0] == '-') {
             return usage();
         } else if (endpoint == NULL) {
@@ -60,6 +87,11 @@ int main(int argc, char **argv) {
         }
     }
     if (endpoint == NULL) return usage();
+    char server_key[41];
+    if (server_key_file != NULL && read_z85_key(server_key_file, server_key) != 0) {
+        printf("%s BAD_KEY %s is not a CURVE public key (40 Z85 characters)\n", endpoint, server_key_file);
+        return 1;
+    }
 
     /* Build the request: Request{method, request_id, deadline_ms, payload = HealthCheckRequest{}}. */
     Svx__Rpc__V1__HealthCheckRequest check = SVX__RPC__V1__HEALTH_CHECK_REQUEST__INIT;
@@ -84,6 +116,16 @@ int main(int argc, char **argv) {
     zmq_setsockopt(socket, ZMQ_LINGER, &zero, sizeof zero);
     zmq_setsockopt(socket, ZMQ_IMMEDIATE, &one, sizeof one);
     int status = 1;
+    if (server_key_file != NULL) {
+        char public_key[41], secret_key[41];
+        if (zmq_curve_keypair(public_key, secret_key) != 0
+            || zmq_setsockopt(socket, ZMQ_CURVE_SERVERKEY, server_key, 41) != 0
+            || zmq_setsockopt(socket, ZMQ_CURVE_PUBLICKEY, public_key, 41) != 0
+            || zmq_setsockopt(socket, ZMQ_CURVE_SECRETKEY, secret_key, 41) != 0) {
+            printf("%s UNREACHABLE CURVE unavailable: %s\n", endpoint, zmq_strerror(zmq_errno()));
+            goto done;
+        }
+    }
     if (zmq_connect(socket, endpoint) != 0) {
         printf("%s UNREACHABLE bad endpoint: %s\n", endpoint, zmq_strerror(zmq_errno()));
         goto done;
@@ -94,7 +136,9 @@ int main(int argc, char **argv) {
     int send_timeout = (int)timeout_ms;
     zmq_setsockopt(socket, ZMQ_SNDTIMEO, &send_timeout, sizeof send_timeout);
     if (zmq_send(socket, request_buf, request_len, 0) < 0) {
-        printf("%s UNREACHABLE no connection within %ld ms\n", endpoint, timeout_ms);
+        printf("%s UNREACHABLE no connection within %ld ms%s\n", endpoint, timeout_ms,
+               server_key_file != NULL ? " (or no CURVE handshake: is it this service's key, and does it run CURVE?)"
+                                       : " (or no handshake: does the service run CURVE? then give --server-key-file)");
         goto done;
     }
 
@@ -140,8 +184,9 @@ int main(int argc, char **argv) {
             goto done;
         }
         int serving = health->status == SVX__RPC__V1__HEALTH_CHECK_RESPONSE__SERVING_STATUS__SERVING;
-        printf("%s %s service=%s version=%s latency_ms=%llu\n", endpoint, serving ? "SERVING" : "NOT_SERVING",
-               health->service ? health->service : "", health->version ? health->version : "",
+        printf("%s %s service=%s version=%s transport=%s latency_ms=%llu\n", endpoint,
+               serving ? "SERVING" : "NOT_SERVING", health->service ? health->service : "",
+               health->version ? health->version : "", server_key_file != NULL ? "curve" : "plaintext",
                (unsigned long long)(monotonic_ms() - start));
         status = serving ? 0 : 1;
         svx__rpc__v1__health_check_response__free_unpacked(health, NULL);

@@ -1,3 +1,4 @@
+import SVXContracts
 import SVXRPC
 
 /// The svx services at `endpoints`, as the SDK's clients: what a program that reaches svx only through the SDK
@@ -6,10 +7,15 @@ import SVXRPC
 /// call), closed when the client is released.
 public struct SVXConnection: Sendable {
     public var endpoints: ServiceEndpoints
+    /// How the sockets are secured: CURVE pinning each service's public key unless `SVX_TRANSPORT=plaintext`. nil: read
+    /// from the environment when a client is made (``TransportSecurity/fromEnvironment(_:)``).
+    public var transport: TransportSecurity?
 
-    /// The services at `endpoints` (default: `SVX_<SERVICE>_ENDPOINT`, else the local stack's ports).
-    public init(endpoints: ServiceEndpoints = .fromEnvironment()) {
+    /// The services at `endpoints` (default: `SVX_<SERVICE>_ENDPOINT`, else the local stack's ports), secured as
+    /// `transport` says (default: the environment's `SVX_TRANSPORT`, `SVX_KEYS_DIR`, `SVX_<SERVICE>_PUBLIC_KEY`).
+    public init(endpoints: ServiceEndpoints = .fromEnvironment(), transport: TransportSecurity? = nil) {
         self.endpoints = endpoints
+        self.transport = transport
     }
 
     /// Sign-up, login and sessions at Auth.
@@ -61,10 +67,23 @@ public struct SVXConnection: Sendable {
             ], timeout: timeout)
     }
 
-    /// A malformed endpoint is the caller's input: ``SVXClientError/Code/invalidInput`` naming the service.
+    /// A malformed endpoint or a missing or malformed server key is the caller's input:
+    /// ``SVXClientError/Code/invalidInput`` naming the service (and the variable to set).
     private func client(_ service: String, _ endpoint: String) throws -> RPCClient {
+        let transport: TransportSecurity
         do {
-            return try RPCClient(endpoint: endpoint)
+            transport = try self.transport ?? TransportSecurity.fromEnvironment()
+        } catch {
+            throw SVXClientError(.invalidInput, "the transport settings are not usable: \(error)")
+        }
+        let security: CurveClientSecurity?
+        do {
+            security = try transport.client(of: service.lowercased())
+        } catch {
+            throw SVXClientError(.invalidInput, "no server key for \(service) at \(endpoint): \(error)")
+        }
+        do {
+            return try RPCClient(endpoint: endpoint, configuration: .init(curve: security))
         } catch {
             throw SVXClientError(.invalidInput, "\(service)'s endpoint \"\(endpoint)\" is not usable: \(error)")
         }

@@ -52,6 +52,8 @@ public final class RPCClient: Sendable {
     private let configuration: RPCClientConfiguration
     private let core: ClientCore
     private let thread: Mutex<JoinableThread?>
+    /// Over CURVE: the socket's handshakes, to say why a call got no answer (``HandshakeWatch``).
+    private let handshakes: HandshakeWatch?
 
     /// Connects (asynchronously: a missing server is not an error here, calls fail UNAVAILABLE at their deadline).
     /// Throws ``ZMQError`` for a malformed endpoint.
@@ -74,6 +76,10 @@ public final class RPCClient: Sendable {
             try socket.setOption(.curveServerKey, curve.serverPublicKey)
             try socket.setOption(.curvePublicKey, keyPair.publicKey)
             try socket.setOption(.curveSecretKey, keyPair.secretKey)
+            handshakes = HandshakeWatch(endpoint: endpoint, monitor: try ZMQSocketMonitor(
+                socket, events: [.connected, .disconnected, .handshakeSucceeded, .handshakeFailed]))
+        } else {
+            handshakes = nil
         }
         try socket.connect(endpoint)
         let core = try ClientCore(socket: socket, maxInFlight: configuration.maxInFlight)
@@ -89,6 +95,7 @@ public final class RPCClient: Sendable {
     /// Later calls fail UNAVAILABLE. Idempotent.
     public func close() {
         core.close()
+        handshakes?.close()
         let thread = self.thread.withLock { thread -> JoinableThread? in
             defer { thread = nil }
             return thread
@@ -104,7 +111,9 @@ public final class RPCClient: Sendable {
     ) async throws -> Resp {
         let prepared = try prepare(method, request, sessionToken, timeout, traceParent)
         let core = self.core
-        let response = try await withTaskCancellationHandler {
+        let response: Svx_Rpc_V1_Response
+        do {
+            response = try await withTaskCancellationHandler {
             try await withCheckedThrowingContinuation {
                 (continuation: CheckedContinuation<Svx_Rpc_V1_Response, any Error>) in
                 core.submit(
@@ -114,8 +123,11 @@ public final class RPCClient: Sendable {
                     continuation.resume(with: result.mapError { $0 as any Error })
                 }
             }
-        } onCancel: {
-            core.cancel(id: prepared.id)
+            } onCancel: {
+                core.cancel(id: prepared.id)
+            }
+        } catch let status as RPCStatus {
+            throw explained(status)
         }
         return try Self.decode(response, as: Resp.self)
     }
@@ -147,8 +159,17 @@ public final class RPCClient: Sendable {
             // This thread reads the socket itself until its response (or its deadline) arrives.
             core.waitBlocking(deadline: prepared.deadline, personal: personal, isDone: { box.isSet })
         }
-        guard let result = box.result else { throw RPCStatus.deadlineExceeded("deadline exceeded") }
-        return try Self.decode(result.get(), as: Resp.self)
+        guard let result = box.result else { throw explained(RPCStatus.deadlineExceeded("deadline exceeded")) }
+        return try Self.decode(result.mapError(explained).get(), as: Resp.self)
+    }
+
+    /// A call that ran out of time (DEADLINE_EXCEEDED, or UNAVAILABLE when it was never sent) while the connection never
+    /// got through the CURVE handshake: UNAVAILABLE saying so, naming the endpoint.
+    private func explained(_ status: RPCStatus) -> RPCStatus {
+        guard status.code == .deadlineExceeded || status.code == .unavailable, let failure = handshakes?.failure() else {
+            return status
+        }
+        return RPCStatus(.unavailable, failure)
     }
 
     private struct Prepared {
@@ -191,6 +212,59 @@ public final class RPCClient: Sendable {
             throw RPCStatus.internal("invalid response payload")
         }
     }
+}
+
+/// What the monitor of a CURVE client's socket reported: whether the current connection finished its handshake, and
+/// how the last ones failed. Read only when a call ran out of time.
+private final class HandshakeWatch: Sendable {
+    private struct State {
+        let monitor: ZMQSocketMonitor
+        var connected = false
+        var secured = false
+        var failedHandshakes = 0
+        var lastFailure: ZMQSocketEvent?
+    }
+    private let endpoint: String
+    private let state: Mutex<State>
+
+    init(endpoint: String, monitor: ZMQSocketMonitor) {
+        self.endpoint = endpoint
+        state = Mutex(State(monitor: monitor))
+    }
+
+    /// Why calls get no answer, when the connection is up but not secured (nil: secured, or never connected).
+    func failure() -> String? {
+        state.withLock { state -> String? in
+            for (event, _) in state.monitor.drain() {
+                switch event {
+                case .connected:
+                    state.connected = true
+                    state.secured = false
+                case .handshakeSucceeded:
+                    state.secured = true
+                    state.failedHandshakes = 0
+                case .disconnected:
+                    if state.connected && !state.secured { state.failedHandshakes += 1 }
+                    state.connected = false
+                    state.secured = false
+                default:
+                    if !event.isDisjoint(with: .handshakeFailed) {
+                        state.lastFailure = event
+                        state.failedHandshakes += 1
+                    }
+                }
+            }
+            guard !state.secured, state.failedHandshakes > 0 else { return nil }
+            let why = switch state.lastFailure {
+            case .some(.handshakeFailedAuth): "the server refused this client"
+            case .some(.handshakeFailedNoDetail): "the server does not speak CURVE (is it run with SVX_TRANSPORT=plaintext?)"
+            default: "the server's public key is not the one pinned for it, or the server does not speak CURVE"
+            }
+            return "no CURVE handshake with \(endpoint) (\(state.failedHandshakes) failed): \(why)"
+        }
+    }
+
+    func close() { state.withLock { $0.monitor.close() } }
 }
 
 /// Where a blocking call's result lands.

@@ -68,19 +68,29 @@ final class ZAPHandler: Sendable {
         self.stopRequested = stopRequested
     }
 
-    /// Binds the handler (before the server socket binds, so no handshake goes unanswered) and starts its thread.
-    static func start(context: ZMQContext, authenticator: CurveAuthenticator, threadName: String, logger: Logger) throws -> ZAPHandler {
+    /// Binds the handler (before the server socket binds, so no handshake goes unanswered) and starts its thread, which
+    /// also reads `failures` (the server socket's monitor of failed handshakes) and logs them, at most one line a second
+    /// with how many there were.
+    static func start(
+        context: ZMQContext, authenticator: CurveAuthenticator, failures: ZMQSocketMonitor, threadName: String,
+        logger: Logger
+    ) throws -> ZAPHandler {
         let socket = try ZMQSocket(context: context, type: .rep)
         try socket.setOption(.linger, 0)
         try socket.bind(CurveAuthenticator.endpoint)
         let stop = StopFlag()
         return ZAPHandler(
             thread: JoinableThread(name: threadName) {
-                defer { socket.close() }
+                defer {
+                    socket.close()
+                    failures.close()
+                }
+                var log = FailedHandshakeLog(logger: logger)
                 let poller = ZMQPoller()
                 poller.add(socket)
                 while !stop.value.load(ordering: .acquiring) {
                     do {
+                        log.record(failures.drain())
                         guard try poller.poll(timeoutMilliseconds: 100) > 0,
                               let request = try socket.receiveMultipart(dontWait: true)
                         else { continue }
@@ -105,5 +115,34 @@ final class ZAPHandler: Sendable {
             return thread
         }
         thread?.join()
+    }
+}
+
+/// The server's log of failed handshakes: a warning at most once a second, counting those in between (a client
+/// retrying with a wrong key every 100 ms must not flood the log).
+struct FailedHandshakeLog {
+    let logger: Logger
+    private var unreported = 0
+    private var lastReason = ""
+    private var lastLogged: ContinuousClock.Instant?
+
+    init(logger: Logger) { self.logger = logger }
+
+    /// Counts `events` and logs if a second has passed since the last line.
+    mutating func record(_ events: [(event: ZMQSocketEvent, value: UInt32)], now: ContinuousClock.Instant = .now) {
+        for (event, _) in events where !event.isDisjoint(with: .handshakeFailed) {
+            unreported += 1
+            lastReason = switch event {
+            case .handshakeFailedAuth: "refused by the ZAP handler"
+            case .handshakeFailedNoDetail: "not a CURVE client (plain TCP, or another mechanism)"
+            default: "CURVE failed: the client pinned another server key"
+            }
+        }
+        guard unreported > 0 else { return }
+        if let lastLogged, now - lastLogged < .seconds(1) { return }
+        logger.warning(
+            "failed handshake", metadata: ["reason": "\(lastReason)", "count": "\(unreported)"])
+        unreported = 0
+        lastLogged = now
     }
 }

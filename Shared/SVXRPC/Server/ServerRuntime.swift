@@ -36,21 +36,23 @@ final class ServerRuntime<Worker>: Sendable {
         let context = try ZMQContext(ioThreads: 1)
         let hwm = max(10_000, configuration.queueCapacity * 4)
 
-        // CURVE: the ZAP handler is bound before the server socket, so no handshake goes unanswered.
-        let zap = try configuration.curve.map { curve in
-            try ZAPHandler.start(
-                context: context, authenticator: CurveAuthenticator(peers: curve.peers),
-                threadName: Self.threadName(configuration.threadName, suffix: "-zap"), logger: logger)
-        }
-        // Until the runtime is handed back, a failure (a port in use, a worker that cannot start) stops the handler.
-        var started = false
-        defer { if !started { zap?.stop() } }
         let routerSocket = try ZMQSocket(context: context, type: .router)
         if let curve = configuration.curve {
             try routerSocket.setOption(.curveServer, 1)
             try routerSocket.setOption(.curveSecretKey, curve.keyPair.secretKey)
             try routerSocket.setOption(.zapDomain, Array(CurveAuthenticator.domain.utf8))
         }
+        // CURVE: the ZAP handler is bound before the server socket, so no handshake goes unanswered; its thread also
+        // logs the handshakes that fail before ZAP is asked (a client pinning another key, a plaintext client).
+        let zap = try configuration.curve.map { curve in
+            try ZAPHandler.start(
+                context: context, authenticator: CurveAuthenticator(peers: curve.peers),
+                failures: ZMQSocketMonitor(routerSocket, events: .handshakeFailed),
+                threadName: Self.threadName(configuration.threadName, suffix: "-zap"), logger: logger)
+        }
+        // Until the runtime is handed back, a failure (a port in use, a worker that cannot start) stops the handler.
+        var started = false
+        defer { if !started { zap?.stop() } }
         try routerSocket.setOption(.routerMandatory, 1)
         try routerSocket.setOption(.sendHighWaterMark, hwm)
         try routerSocket.setOption(.receiveHighWaterMark, hwm)

@@ -77,6 +77,14 @@ public final class ZMQSocket: @unchecked Sendable {
         if zmq_connect(rawHandle, endpoint) != 0 { throw ZMQError.last("zmq_connect(\(endpoint))") }
     }
 
+    /// Publishes this socket's `events` (``ZMQSocketEvent``) on `endpoint` (`inproc://…`), where a PAIR socket
+    /// connects to read them (``ZMQSocketMonitor``).
+    func monitor(_ endpoint: String, events: ZMQSocketEvent) throws {
+        if zmq_socket_monitor(rawHandle, endpoint, Int32(bitPattern: events.rawValue)) != 0 {
+            throw ZMQError.last("zmq_socket_monitor")
+        }
+    }
+
     /// The endpoint last bound, with the real port after binding `tcp://127.0.0.1:*`.
     public func lastEndpoint() throws -> String {
         var buffer = [CChar](repeating: 0, count: 512)

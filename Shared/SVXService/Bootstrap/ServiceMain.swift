@@ -3,6 +3,7 @@ import Foundation
 import Logging
 import Metrics
 import Prometheus
+import SVXContracts
 import SVXProto
 import SVXRPC
 import SVXStore
@@ -54,12 +55,46 @@ public enum ServiceMain {
         }
     }
 
+    /// What a service does with arguments, before it reads anything from its environment: none, it runs;
+    /// `generate-key DIR` makes its CURVE keypair in DIR (`<name>.key`, 0600, and `<name>.pub`; an existing one is
+    /// kept) and exits; anything else prints the usage and exits with 2.
+    public static func handleCommandLine(service name: String, arguments: [String] = CommandLine.arguments) {
+        let arguments = Array(arguments.dropFirst())
+        if arguments.isEmpty { return }
+        let usage = """
+            usage: svx-\(name)                    run the service (configuration: README.md, "Configuration")
+                   svx-\(name) generate-key DIR   make its CURVE keypair in DIR: \(name).key (0600) and \(name).pub
+
+            """
+        switch (arguments.count, arguments[0]) {
+        case (1, "--help"), (1, "-h"), (1, "help"):
+            FileHandle.standardOutput.write(Data(usage.utf8))
+            exit(0)
+        case (2, "generate-key"):
+            do {
+                let made = try TransportSecurity.generateKeyPair(service: name, in: arguments[1])
+                let publicKey = try String(contentsOfFile: "\(arguments[1])/\(name).pub", encoding: .utf8)
+                FileHandle.standardOutput.write(Data(
+                    "svx-\(name): \(made ? "made" : "kept") \(arguments[1])/\(name).key; public key \(publicKey)".utf8))
+                exit(0)
+            } catch {
+                FileHandle.standardError.write(Data("svx-\(name): generate-key: \(error)\n".utf8))
+                exit(1)
+            }
+        default:
+            FileHandle.standardError.write(Data(usage.utf8))
+            exit(2)
+        }
+    }
+
     public static func run(_ definition: ServiceDefinition) async -> Never {
         disableCoreDumps(service: definition.name)
         let largeBlocksMapped = MemoryPolicy.apply()
         let configuration: ServiceConfiguration
+        let curve: CurveServerSecurity?
         do {
             configuration = try ServiceConfiguration.fromEnvironment(service: definition.name)
+            curve = try configuration.transport.server(of: definition.name)
         } catch {
             FileHandle.standardError.write(Data("svx-\(definition.name): configuration error: \(error)\n".utf8))
             exit(2)
@@ -67,8 +102,11 @@ public enum ServiceMain {
         LogSetup.bootstrap(format: configuration.logFormat, level: configuration.logLevel)
         let logger = Logger(label: "svx.\(definition.name)")
         if !largeBlocksMapped { logger.notice("the C library keeps its own threshold for mapped blocks (not glibc)") }
+        if curve == nil {
+            logger.warning("SVX_TRANSPORT=plaintext: requests, session tokens and wrapped keys cross the network in clear")
+        }
         do {
-            try await run(definition, configuration: configuration, logger: logger)
+            try await run(definition, configuration: configuration, curve: curve, logger: logger)
             logger.info("stopped")
             exit(0)
         } catch {
@@ -77,9 +115,13 @@ public enum ServiceMain {
         }
     }
 
-    static func run(_ definition: ServiceDefinition, configuration: ServiceConfiguration, logger: Logger) async throws {
+    static func run(
+        _ definition: ServiceDefinition, configuration: ServiceConfiguration, curve: CurveServerSecurity?, logger: Logger
+    ) async throws {
         logger.info("starting", metadata: [
             "version": "\(definition.version)", "endpoint": "\(configuration.endpoint)", "workers": "\(configuration.workers)",
+            "transport": "\(configuration.transport.mode.rawValue)",
+            "public_key": "\(curve.map { $0.keyPair.z85PublicKey } ?? "none")",
         ])
         let migrationConnection = try await connect(configuration, logger: logger)
         let migrations = try definition.migrationsDirectory.map { try MigrationLoader.load(directory: $0) } ?? []
@@ -94,7 +136,8 @@ public enum ServiceMain {
 
         let router = RPCRouter<ServiceWorker>()
         let sessionValidator = try definition.sessionValidator
-            ?? RemoteSessionValidator(authEndpoint: configuration.authEndpoint)
+            ?? RemoteSessionValidator(
+                authEndpoint: configuration.authEndpoint, transport: configuration.transport, keyPair: curve?.keyPair)
         let routes = ServiceRoutes(router: router, sessionValidator: sessionValidator)
         registerCommonMethods(routes, definition: definition, health: databaseHealth.health, metrics: metrics)
         if configuration.enableTestMethods {
@@ -111,7 +154,7 @@ public enum ServiceMain {
                 endpoint: configuration.endpoint, workerCount: configuration.workers,
                 maxMessageBytes: configuration.maxMessageBytes, queueCapacity: configuration.queueCapacity,
                 queueBytes: configuration.queueBytes,
-                defaultTimeout: configuration.defaultTimeout, threadName: definition.name),
+                defaultTimeout: configuration.defaultTimeout, threadName: definition.name, curve: curve),
             router: router, logger: logger, observer: metrics,
             makeWorker: { index in
                 var workerLogger = logger

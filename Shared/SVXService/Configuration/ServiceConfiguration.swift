@@ -1,5 +1,6 @@
 import Foundation
 import Logging
+import SVXContracts
 
 /// Everything a service reads from its environment, with the defaults documented in README.md
 /// (section "Configuration"). Parsing is a pure function of the environment so it is tested without
@@ -37,6 +38,9 @@ public struct ServiceConfiguration: Sendable, Equatable {
     /// How long audit events are kept, `SVX_AUDIT_RETENTION_DAYS` (365): older ones are pruned, and the chain goes on
     /// from an anchor (``AuditTrail/prune(before:maxUsers:on:)``).
     public var auditRetentionDays: Int
+    /// CURVE (the default) or plaintext, and the keys (``TransportSecurity``): `SVX_TRANSPORT`, `SVX_KEYS_DIR`,
+    /// `SVX_<SERVICE>_PUBLIC_KEY`, `SVX_<NAME>_SECRET_KEY_FILE`.
+    public var transport: TransportSecurity
 
     public enum LogFormat: String, Sendable, Equatable { case text, json }
 
@@ -62,7 +66,7 @@ public struct ServiceConfiguration: Sendable, Equatable {
         let specific = name == "auth" ? AuthConfiguration.variables
             : ["SVX_AUTH_ENDPOINT"] + (ownVariables[name] ?? [])
         let peers = (peers[name] ?? []).map { "SVX_\($0.uppercased())_ENDPOINT" }
-        return own + specific + peers + sharedVariables
+        return own + specific + peers + sharedVariables + TransportSecurity.variables(service: name)
     }
 
     /// The settings of services with a configuration of their own (besides Auth's).
@@ -134,6 +138,12 @@ public struct ServiceConfiguration: Sendable, Equatable {
         guard let format = LogFormat(rawValue: formatName.lowercased()) else {
             throw ConfigurationError(variable: "SVX_LOG_FORMAT", message: "expected text or json, got \"\(formatName)\"")
         }
+        let transport: TransportSecurity
+        do {
+            transport = try TransportSecurity.fromEnvironment(environment)
+        } catch {
+            throw ConfigurationError(variable: error.variable, message: error.message)
+        }
         return ServiceConfiguration(
             name: name,
             endpoint: endpoint,
@@ -151,7 +161,8 @@ public struct ServiceConfiguration: Sendable, Equatable {
             logFormat: format,
             enableTestMethods: string("SVX_ENABLE_TEST_METHODS", "0") == "1",
             authEndpoint: authEndpoint,
-            auditRetentionDays: try integer("SVX_AUDIT_RETENTION_DAYS", 365, 1...36_500)
+            auditRetentionDays: try integer("SVX_AUDIT_RETENTION_DAYS", 365, 1...36_500),
+            transport: transport
         )
     }
 }

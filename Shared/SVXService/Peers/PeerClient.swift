@@ -1,4 +1,5 @@
 import Foundation
+import SVXContracts
 import SVXRPC
 
 /// A client for another svx service, used from a handler on a worker thread: it forwards the caller's session
@@ -19,22 +20,32 @@ public final class PeerClient: Sendable {
         .aborted,
     ]
 
-    public init(service: String, endpoint: String, callTimeout: Duration = .seconds(5)) throws {
+    /// Over CURVE (`transport`), the peer's public key is pinned and `keyPair` (the calling service's own) proves to
+    /// the peer which service calls (``RequestContext/peerService``).
+    public init(
+        service: String, endpoint: String, transport: TransportSecurity, keyPair: CurveKeyPair? = nil,
+        callTimeout: Duration = .seconds(5)
+    ) throws {
         self.service = service
         self.callTimeout = callTimeout
-        client = try RPCClient(endpoint: endpoint, configuration: .init(defaultTimeout: callTimeout))
+        client = try RPCClient(
+            service: service, endpoint: endpoint, transport: transport, keyPair: keyPair,
+            configuration: .init(defaultTimeout: callTimeout))
     }
 
-    /// The peer for `SVX_<PEER>_ENDPOINT` (``ServiceConfiguration/peerEndpoint(_:_:)``), nil when it is `none`.
-    /// A malformed value stops the process with exit code 2, like every other configuration error.
+    /// The peer for `SVX_<PEER>_ENDPOINT` (``ServiceConfiguration/peerEndpoint(_:_:)``), nil when it is `none`, called
+    /// by service `caller` with its own keypair over CURVE (``TransportSecurity``). A malformed value or a missing key
+    /// stops the process with exit code 2, like every other configuration error.
     public static func fromEnvironment(
-        _ peer: String, environment: [String: String] = ProcessInfo.processInfo.environment
+        _ peer: String, caller: String, environment: [String: String] = ProcessInfo.processInfo.environment
     ) -> PeerClient? {
         do {
             guard let endpoint = try ServiceConfiguration.peerEndpoint(peer, environment) else { return nil }
-            return try PeerClient(service: peer, endpoint: endpoint)
+            let transport = try TransportSecurity.fromEnvironment(environment)
+            let keyPair = transport.mode == .curve ? try transport.keyPair(of: caller) : nil
+            return try PeerClient(service: peer, endpoint: endpoint, transport: transport, keyPair: keyPair)
         } catch {
-            FileHandle.standardError.write(Data("configuration error: \(error)\n".utf8))
+            FileHandle.standardError.write(Data("svx-\(caller): configuration error: \(error)\n".utf8))
             exit(2)
         }
     }

@@ -39,10 +39,13 @@ public final class RemoteSessionValidator: SessionValidator {
     /// `negativeCapacity`: refused tokens cached at once.
     public init(
         authEndpoint: String, cacheTTL: Duration = .milliseconds(500), callTimeout: Duration = .seconds(2),
-        capacity: Int = 10_000, negativeCapacity: Int = 1024
+        capacity: Int = 10_000, negativeCapacity: Int = 1024,
+        transport: TransportSecurity, keyPair: CurveKeyPair? = nil
     ) throws {
         precondition(cacheTTL <= Self.maximumCacheTTL && capacity > 0 && negativeCapacity > 0)
-        client = try RPCClient(endpoint: authEndpoint, configuration: .init(defaultTimeout: callTimeout))
+        client = try RPCClient(
+            service: "auth", endpoint: authEndpoint, transport: transport, keyPair: keyPair,
+            configuration: .init(defaultTimeout: callTimeout))
         self.cacheTTL = cacheTTL
         self.callTimeout = callTimeout
         self.capacity = capacity

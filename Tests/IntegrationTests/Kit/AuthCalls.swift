@@ -38,7 +38,7 @@ struct AuthTestClient {
     /// another caller: ZeroMQ's `tcp://source:0;destination` form). ``close()`` ends it.
     init(_ stack: TestStack, sourceAddress: String) throws {
         let destination = stack[.auth].endpoint.replacingOccurrences(of: "tcp://", with: "")
-        client = try RPCClient(endpoint: "tcp://\(sourceAddress):0;\(destination)")
+        client = try TestTransport.client("auth", endpoint: "tcp://\(sourceAddress):0;\(destination)")
         ownsClient = true
     }
 

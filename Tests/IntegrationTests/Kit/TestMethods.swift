@@ -1,6 +1,7 @@
 import Foundation
 import SVXProto
 import SVXRPC
+import SVXTestHarness
 
 /// The `svx.rpc.v1.Test/*` methods a service registers with SVX_ENABLE_TEST_METHODS=1.
 enum TestRPC {
@@ -28,6 +29,7 @@ func rawExchange(endpoint: String, frames: [[UInt8]], timeoutMilliseconds: Int =
     let socket = try ZMQSocket(context: context, type: .dealer)
     defer { socket.close() }
     try socket.setOption(.linger, 0)
+    try TestTransport.secure(socket, toServiceAt: endpoint)
     try socket.connect(endpoint)
     _ = try socket.send(multipart: frames)
     let poller = ZMQPoller()
@@ -43,6 +45,7 @@ func rawExchange(endpoint: String, messages: [[UInt8]], replies: Int, timeoutMil
     let socket = try ZMQSocket(context: context, type: .dealer)
     defer { socket.close() }
     try socket.setOption(.linger, 0)
+    try TestTransport.secure(socket, toServiceAt: endpoint)
     try socket.connect(endpoint)
     for message in messages { _ = try socket.send(message) }
     let poller = ZMQPoller()
