@@ -54,7 +54,7 @@ final class AuthService: Sendable {
         routes.registerAuthenticated(AuthRPC.listSessions) { [self] in try listSessions($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.revokeSession) { [self] in try revokeSession($0, $1, $2, $3) }
         routes.registerAuthenticated(AuthRPC.changeVerifier) { [self] in try changeVerifier($0, $1, $2, $3) }
-        routes.registerAuthenticated(AuthRPC.verifyCredentials) { [self] in try verifyCredentials($0, $1, $2, $3) }
+        routes.registerAuthenticated(AuthRPC.verifyCredentials, peers: ["keystore"]) { [self] in try verifyCredentials($0, $1, $2, $3) }
         // Account recovery (Recovery.swift): a RECOVERY session reaches only the methods registered for recovery (anyTime: its own status, cancel and logout; afterDelay: completing it).
         routes.register(AuthRPC.beginRecovery) { [self] in try beginRecovery($0, $1, $2) }
         routes.register(AuthRPC.finishRecovery) { [self] in try finishRecovery($0, $1, $2) }

@@ -39,7 +39,7 @@ final class ClassificationService: Sendable {
         routes.registerAuthenticated(ClassificationRPC.unclassify) { [self] in try unclassify($0, $1, $2, $3) }
         routes.registerAuthenticated(ClassificationRPC.listEntityNodes) { [self] in try listEntityNodes($0, $1, $2, $3) }
         routes.registerAuthenticated(ClassificationRPC.listEntities) { [self] in try listEntities($0, $1, $2, $3) }
-        routes.registerAuthenticated(ClassificationRPC.forgetEntities) { [self] in try forgetEntities($0, $1, $2, $3) }
+        routes.registerAuthenticated(ClassificationRPC.forgetEntities, peers: ["vault"]) { [self] in try forgetEntities($0, $1, $2, $3) }
     }
 
 

@@ -65,7 +65,7 @@ final class SharingService: Sendable {
         routes.registerAuthenticated(SharingRPC.acceptShare) { [self] in try acceptShare($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.rejectShare) { [self] in try rejectShare($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.deleteIncomingShare) { [self] in try deleteIncomingShare($0, $1, $2, $3) }
-        routes.registerAuthenticated(SharingRPC.forgetSharedEntities) { [self] in try forgetSharedEntities($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.forgetSharedEntities, peers: ["vault"]) { [self] in try forgetSharedEntities($0, $1, $2, $3) }
     }
 
     /// Takes the advisory lock of every user of `userIDs` for the rest of the transaction, in ascending order of the

@@ -75,13 +75,13 @@ final class VaultService: Sendable {
         routes.registerAuthenticated(VaultRPC.listItems) { [self] in try listItems($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.updateItem) { [self] in try updateItem($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.deleteItem) { [self] in try deleteItem($0, $1, $2, $3) }
-        routes.registerAuthenticated(VaultRPC.checkEntities) { [self] in try checkEntities($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.checkEntities, peers: ["classification"]) { [self] in try checkEntities($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.createAttachment) { [self] in try createAttachment($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.uploadAttachmentBlock) { [self] in try uploadAttachmentBlock($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.finishAttachment) { [self] in try finishAttachment($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.getAttachment) { [self] in try getAttachment($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.getAttachmentBlock) { [self] in try getAttachmentBlock($0, $1, $2, $3) }
-        routes.registerAuthenticated(VaultRPC.getItemOutlines) { [self] in try getItemOutlines($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.getItemOutlines, peers: ["sharing"]) { [self] in try getItemOutlines($0, $1, $2, $3) }
     }
 
 

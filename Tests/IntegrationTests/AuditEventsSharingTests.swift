@@ -241,7 +241,7 @@ extension SharingIntegrationTests {
             _ = try await bob.incoming(shared.shareID)
             _ = try await alice.allInvitations()
             _ = try await alice.call(SharingRPC.listConnections, .init())
-            _ = try await alice.call(SharingRPC.forgetSharedEntities, .init(itemIDs: [UUID().uuidString.lowercased()], slotIDs: []))
+            _ = try await alice.call(SharingRPC.forgetSharedEntities, .init(itemIDs: [UUID().uuidString.lowercased()], slotIDs: []), as: .vault)
             #expect(try stack.database.dump(schema: "sharing", tables: ["audit_events", "audit_heads"]) == afterRevoke)
             // The only events after the first dump are the second share's creation and revocation.
             let aliceChain = try await Self.chain(stack, alice)

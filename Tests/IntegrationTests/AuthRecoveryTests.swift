@@ -147,7 +147,9 @@ import Testing
                 _ = try await auth.client.call(AuthRPC.deleteRecoveryVerifier, .init(), sessionToken: token, timeout: .seconds(5))
             }),
             ("VerifyCredentials", await status {
-                _ = try await auth.client.call(AuthRPC.verifyCredentials, .init(), sessionToken: token, timeout: .seconds(5))
+                // As the Keystore's peer call (the only caller it takes over CURVE).
+                _ = try await stack.client(.auth, as: .keystore).call(
+                    AuthRPC.verifyCredentials, .init(), sessionToken: token, timeout: .seconds(5))
             }),
         ]
         for (method, refusal) in refusals {

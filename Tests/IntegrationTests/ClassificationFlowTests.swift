@@ -168,7 +168,7 @@ import Testing
         let user = try await stack.newUser()
         let node = try await user.createNode(label: "Race")
         let item = try await user.createItem(template: "passport")
-        _ = try await user.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, item.itemID)]))
+        _ = try await user.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, item.itemID)]), as: .vault)
         _ = try await user.getItem(item.itemID)  // still in the Vault
         let refused = await user.failure(ClassificationRPC.classify, .init(node: node.nodeID, entity: .init(.item, item.itemID)))
         #expect(refused?.code == .failedPrecondition && refused?.details["reason"] == "recently_deleted")
@@ -176,7 +176,7 @@ import Testing
         let slotRefused = await user.failure(ClassificationRPC.classify, .init(node: node.nodeID, entity: .init(.slot, slot.slotID)))
         #expect(slotRefused?.details["reason"] == "recently_deleted", "a slot of a forgotten item")
         // The same id twice in one call is harmless.
-        _ = try await user.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, item.itemID), .init(.item, item.itemID)]))
+        _ = try await user.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, item.itemID), .init(.item, item.itemID)]), as: .vault)
         #expect(try await entities(user, node.nodeID).isEmpty)
     }
 
@@ -210,7 +210,7 @@ import Testing
         #expect(nodes.nodes.isEmpty)
         let unlink = await bob.failure(ClassificationRPC.unclassify, .init(node: aliceNode.nodeID, entity: .init(.item, aliceItem.itemID)))
         #expect(unlink?.code == .notFound)
-        _ = try await bob.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, aliceItem.itemID)]))
+        _ = try await bob.call(ClassificationRPC.forgetEntities, .init(entities: [.init(.item, aliceItem.itemID)]), as: .vault)
         let byNode = await bob.failure(VaultRPC.listItems, .init(classificationNode: aliceNode.nodeID))
         #expect(byNode?.code == .notFound)
         #expect(try await entities(alice, aliceNode.nodeID) == [aliceItem.itemID])

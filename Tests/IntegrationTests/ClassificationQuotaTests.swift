@@ -49,33 +49,33 @@ import Testing
         defer { stack.stop() }
         let user = try await stack.newUser()
         let first = (0..<3).map { _ in Self.randomID() }
-        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget(first))
+        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget(first), as: .vault)
 
         // Two more when one is left: refused as a whole, nothing written.
         let before = try ClassificationTreeTests.rowCounts(stack.database)
         Self.expectTombstoneQuota(
-            await user.failure(ClassificationRPC.forgetEntities, Self.forget([Self.randomID(), Self.randomID()])), limit: 4)
+            await user.failure(ClassificationRPC.forgetEntities, Self.forget([Self.randomID(), Self.randomID()]), as: .vault), limit: 4)
         #expect(try ClassificationTreeTests.rowCounts(stack.database) == before)
         // One fits; then the quota is full.
         let fourth = Self.randomID()
-        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget([fourth]))
+        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget([fourth]), as: .vault)
         #expect(try Self.tombstones(stack.database, user.userID) == 4)
-        Self.expectTombstoneQuota(await user.failure(ClassificationRPC.forgetEntities, Self.forget([Self.randomID()])), limit: 4)
+        Self.expectTombstoneQuota(await user.failure(ClassificationRPC.forgetEntities, Self.forget([Self.randomID()]), as: .vault), limit: 4)
         // Forgetting again what is already forgotten adds no tombstone: still allowed at the quota.
-        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget([first[0], fourth]))
+        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget([first[0], fourth]), as: .vault)
         #expect(try Self.tombstones(stack.database, user.userID) == 4)
 
         // Another user has its own quota.
         let other = try await stack.newUser()
-        _ = try await other.call(ClassificationRPC.forgetEntities, Self.forget((0..<4).map { _ in Self.randomID() }))
+        _ = try await other.call(ClassificationRPC.forgetEntities, Self.forget((0..<4).map { _ in Self.randomID() }), as: .vault)
         #expect(try Self.tombstones(stack.database, other.userID) == 4)
 
         // Expired tombstones do not count, and go in the transaction that needs their room.
         try Self.expire(stack.database, user.userID, count: 2)
         let fresh = [Self.randomID(), Self.randomID()]
-        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget(fresh))
+        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget(fresh), as: .vault)
         #expect(try Self.tombstones(stack.database, user.userID) == 4, "the 2 expired ones were purged")
-        Self.expectTombstoneQuota(await user.failure(ClassificationRPC.forgetEntities, Self.forget([Self.randomID()])), limit: 4)
+        Self.expectTombstoneQuota(await user.failure(ClassificationRPC.forgetEntities, Self.forget([Self.randomID()]), as: .vault), limit: 4)
         #expect(try Self.tombstones(stack.database, other.userID) == 4, "another user's tombstones are untouched")
     }
 
@@ -88,7 +88,7 @@ import Testing
         let node = try await user.createNode(label: "Work")
         let item = try await user.createItem(template: "login", label: "mail")
         _ = try await user.call(ClassificationRPC.classify, .init(node: node.nodeID, entity: .init(.item, item.itemID)))
-        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget((0..<20).map { _ in Self.randomID() }))
+        _ = try await user.call(ClassificationRPC.forgetEntities, Self.forget((0..<20).map { _ in Self.randomID() }), as: .vault)
 
         let refused = await user.failure(VaultRPC.deleteItem, .init(itemID: item.itemID))
         Self.expectTombstoneQuota(refused, limit: 20)

@@ -57,7 +57,7 @@ extension SharingIntegrationTests {
             // A retry (the Vault's answer lost) changes nothing but the tombstones' time.
             let before = try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"])
             let again = try await alice.call(
-                SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID], slotIDs: passport.item.slots.map(\.slotID)))
+                SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID], slotIDs: passport.item.slots.map(\.slotID)), as: .vault)
             #expect(again.revokedShares == 0 && again.droppedSlotRows == 0)
             #expect(try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"]) == before)
             #expect(try stack.database.plaintextScan(for: Array(passport.values.values)).isEmpty)
@@ -121,7 +121,7 @@ extension SharingIntegrationTests {
 
             // A retry changes nothing but the tombstone's time.
             let before = try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"])
-            let again = try await alice.call(SharingRPC.forgetSharedEntities, .init(slotIDs: [removed]))
+            let again = try await alice.call(SharingRPC.forgetSharedEntities, .init(slotIDs: [removed]), as: .vault)
             #expect(again.revokedShares == 0 && again.droppedSlotRows == 0)
             #expect(try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"]) == before)
         }
@@ -187,13 +187,13 @@ extension SharingIntegrationTests {
 
             let slotIDs = passport.item.slots.map(\.slotID)
             let stranger = try await mallory.call(
-                SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID], slotIDs: slotIDs))
+                SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID], slotIDs: slotIDs), as: .vault)
             let unknown = try await mallory.call(
-                SharingRPC.forgetSharedEntities, .init(itemIDs: [unknownID()], slotIDs: [unknownID()]))
+                SharingRPC.forgetSharedEntities, .init(itemIDs: [unknownID()], slotIDs: [unknownID()]), as: .vault)
             #expect(stranger == unknown && stranger.revokedShares == 0 && stranger.droppedSlotRows == 0)
             // The recipient is not the owner either.
             let recipient = try await bob.call(
-                SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID], slotIDs: slotIDs))
+                SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID], slotIDs: slotIDs), as: .vault)
             #expect(recipient == unknown)
             // Only their own tombstones were written: Alice's rows are as they were, and she can still share her item.
             #expect(try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"]) == before)
@@ -211,13 +211,13 @@ extension SharingIntegrationTests {
                 ("slot_ids", .init(itemIDs: [passport.item.itemID], slotIDs: ids + [slotIDs[0]])),
             ]
             for (field, request) in malformed {
-                expect(await alice.failure(SharingRPC.forgetSharedEntities, request), .invalidArgument, field: field, field)
+                expect(await alice.failure(SharingRPC.forgetSharedEntities, request, as: .vault), .invalidArgument, field: field, field)
             }
             #expect(try stack.database.dump(schema: "sharing") == beforeMalformed)
             // At the bounds, and with nothing asked: accepted, nothing of Alice's is listed.
-            let bounded = try await alice.call(SharingRPC.forgetSharedEntities, .init(itemIDs: ids, slotIDs: ids))
+            let bounded = try await alice.call(SharingRPC.forgetSharedEntities, .init(itemIDs: ids, slotIDs: ids), as: .vault)
             #expect(bounded.revokedShares == 0 && bounded.droppedSlotRows == 0)
-            #expect(try await alice.call(SharingRPC.forgetSharedEntities, .init()) == .init())
+            #expect(try await alice.call(SharingRPC.forgetSharedEntities, .init(), as: .vault) == .init())
             #expect(try stack.database.dump(schema: "sharing", excluding: ["forgotten_entities"]) == before)
             for id in [whole.shareID, single.shareID] {
                 #expect(try await bob.incoming(id).share.state == .active)
@@ -240,8 +240,8 @@ extension SharingIntegrationTests {
 
             let ofItem = try ShareCrypto.ownedShare(passport, to: [link.senderSide])
             let ofSlot = try ShareCrypto.ownedShare(other, to: [link.senderSide])
-            _ = try await alice.call(SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID]))
-            _ = try await alice.call(SharingRPC.forgetSharedEntities, .init(slotIDs: [other.slot("date_of_birth").slotID]))
+            _ = try await alice.call(SharingRPC.forgetSharedEntities, .init(itemIDs: [passport.item.itemID]), as: .vault)
+            _ = try await alice.call(SharingRPC.forgetSharedEntities, .init(slotIDs: [other.slot("date_of_birth").slotID]), as: .vault)
             let before = try stack.database.dump(schema: "sharing")
             for request in [ofItem, ofSlot] {
                 expect(await alice.failure(SharingRPC.createShare, request), .failedPrecondition, reason: "recently_deleted",
@@ -260,7 +260,7 @@ extension SharingIntegrationTests {
                 INSERT INTO sharing.forgotten_entities (owner_id, entity_id)
                 SELECT $1::uuid, gen_random_uuid() FROM generate_series(1, 100000)
                 """, alice.userID)
-            let full = await alice.failure(SharingRPC.forgetSharedEntities, .init(itemIDs: [unknownID()]))
+            let full = await alice.failure(SharingRPC.forgetSharedEntities, .init(itemIDs: [unknownID()]), as: .vault)
             expect(full, .resourceExhausted)
             #expect(full?.details["quota"] == "tombstones" && full?.details["limit"] == "100000")
             #expect((Int(full?.details["retry_after_ms"] ?? "") ?? 0) > 0, "\(String(describing: full))")

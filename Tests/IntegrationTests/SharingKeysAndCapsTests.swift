@@ -198,7 +198,7 @@ extension SharingIntegrationTests {
                 await stack.anonymous(SharingRPC.acceptShare, .init(shareID: id)),
                 await stack.anonymous(SharingRPC.rejectShare, .init(shareID: id)),
                 await stack.anonymous(SharingRPC.deleteIncomingShare, .init(shareID: id)),
-                await stack.anonymous(SharingRPC.forgetSharedEntities, .init(itemIDs: [id], slotIDs: [id])),
+                await stack.anonymous(SharingRPC.forgetSharedEntities, .init(itemIDs: [id], slotIDs: [id]), as: .vault),
                 await stack.anonymous(SharingRPC.listConnections, .init(), token: String(repeating: "A", count: 43)),
             ]
             for failure in failures { expect(failure, .unauthenticated) }

@@ -154,7 +154,7 @@ extension SharingIntegrationTests {
             let unknown = UUID().uuidString.lowercased()
             var request = Svx_Vault_V1_GetItemOutlinesRequest()
             request.itemIds = [malloryItem.item.itemID, passport.item.itemID, unknown]
-            let outlines = try await alice.call(VaultRPC.getItemOutlines, request).items
+            let outlines = try await alice.call(VaultRPC.getItemOutlines, request, as: .sharing).items
             #expect(outlines.map(\.itemID) == request.itemIds)
             #expect(outlines.map(\.found) == [false, true, false])
             #expect(outlines[0] == { var o = Svx_Vault_V1_ItemOutline(); o.itemID = malloryItem.item.itemID; return o }())
@@ -172,11 +172,11 @@ extension SharingIntegrationTests {
                 #expect(!String(decoding: bytes, as: UTF8.self).contains(String(slot.encryptedValue.prefix(40))))
             }
             request.itemIds = Array(repeating: passport.item.itemID, count: 101)
-            expect(await alice.failure(VaultRPC.getItemOutlines, request), .invalidArgument, field: "item_ids")
+            expect(await alice.failure(VaultRPC.getItemOutlines, request, as: .sharing), .invalidArgument, field: "item_ids")
             request.itemIds = [passport.item.itemID, "x"]
-            expect(await alice.failure(VaultRPC.getItemOutlines, request), .invalidArgument, field: "item_ids[1]")
+            expect(await alice.failure(VaultRPC.getItemOutlines, request, as: .sharing), .invalidArgument, field: "item_ids[1]")
             request.itemIds = []
-            expect(await alice.failure(VaultRPC.getItemOutlines, request), .invalidArgument, field: "item_ids")
+            expect(await alice.failure(VaultRPC.getItemOutlines, request, as: .sharing), .invalidArgument, field: "item_ids")
         }
 
         @Test func withoutItsVaultSharingAnswersUnavailableAndWritesNothing() async throws {

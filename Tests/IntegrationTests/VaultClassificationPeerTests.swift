@@ -34,7 +34,7 @@ import Testing
             (.template, unknown, false), (.slot, item.itemID, false), (.item, slot.slotID, false),
             (.item, item.itemID.uppercased(), true),
         ]
-        let checks = try await alice.call(VaultRPC.checkEntities, .init(asked.map { .init($0.0, $0.1) })).checks
+        let checks = try await alice.call(VaultRPC.checkEntities, .init(asked.map { .init($0.0, $0.1) }), as: .classification).checks
         #expect(checks.map(\.found) == asked.map(\.2))
         #expect(checks[1].itemID == item.itemID)
         #expect(checks.enumerated().allSatisfy { $0.offset == 1 || $0.element.itemID.isEmpty })
@@ -42,30 +42,30 @@ import Testing
         let bobChecks = try await bob.call(VaultRPC.checkEntities, .init([
             .init(.item, bobItem.itemID), .init(.slot, bobSlot.slotID), .init(.template, bobTemplate.templateID),
             .init(.item, item.itemID), .init(.slot, slot.slotID), .init(.template, own.templateID),
-        ])).checks
+        ]), as: .classification).checks
         #expect(bobChecks.map(\.found) == [true, true, true, false, false, false])
         #expect(bobChecks[1].itemID == bobItem.itemID)
-        #expect(try await alice.call(VaultRPC.checkEntities, .init([])).checks.isEmpty)
+        #expect(try await alice.call(VaultRPC.checkEntities, .init([]), as: .classification).checks.isEmpty)
 
         // Malformed input, refused naming the field.
         await expectInvalidField("entities.id", what: "not a uuid") {
-            _ = try await alice.call(VaultRPC.checkEntities, .init([.init(.item, item.itemID), .init(.item, "nope")]))
+            _ = try await alice.call(VaultRPC.checkEntities, .init([.init(.item, item.itemID), .init(.item, "nope")]), as: .classification)
         }
         await expectInvalidField("entities.id", what: "empty id") {
-            _ = try await alice.call(VaultRPC.checkEntities, .init([.init(.slot, "")]))
+            _ = try await alice.call(VaultRPC.checkEntities, .init([.init(.slot, "")]), as: .classification)
         }
         await expectInvalidField("entities.kind", what: "unspecified kind") {
-            _ = try await alice.call(VaultRPC.checkEntities, .init([.init(.unspecified, item.itemID)]))
+            _ = try await alice.call(VaultRPC.checkEntities, .init([.init(.unspecified, item.itemID)]), as: .classification)
         }
         await expectInvalidField("entities.kind", what: "unknown kind") {
-            _ = try await alice.call(VaultRPC.checkEntities, .init([.init(.UNRECOGNIZED(9), item.itemID)]))
+            _ = try await alice.call(VaultRPC.checkEntities, .init([.init(.UNRECOGNIZED(9), item.itemID)]), as: .classification)
         }
         let many = (0..<500).map { _ in Svx_Vault_V1_EntityReference(.item, UUID().uuidString.lowercased()) }
-        #expect(try await alice.call(VaultRPC.checkEntities, .init(many)).checks.count == 500)
+        #expect(try await alice.call(VaultRPC.checkEntities, .init(many), as: .classification).checks.count == 500)
         await expectInvalidField("entities", what: "501 entities") {
-            _ = try await alice.call(VaultRPC.checkEntities, .init(many + [.init(.item, item.itemID)]))
+            _ = try await alice.call(VaultRPC.checkEntities, .init(many + [.init(.item, item.itemID)]), as: .classification)
         }
-        #expect(await stack.anonymous(VaultRPC.checkEntities, .init([.init(.item, item.itemID)]))?.code == .unauthenticated)
+        #expect(await stack.anonymous(VaultRPC.checkEntities, .init([.init(.item, item.itemID)]), as: .classification)?.code == .unauthenticated)
 
         // ListItems by node: a malformed node is INVALID_ARGUMENT, a well-formed one UNAVAILABLE (switched off).
         let off = await alice.failure(VaultRPC.listItems, .init(classificationNode: "tag:work"))
@@ -82,12 +82,12 @@ import Testing
         // Deletions work without Classification.
         let updated = try await alice.update(item, remove: ["password"])
         #expect(!updated.slots.contains { $0.name == "password" })
-        #expect(try await alice.call(VaultRPC.checkEntities, .init([.init(.slot, slot.slotID)])).checks.map(\.found) == [false])
+        #expect(try await alice.call(VaultRPC.checkEntities, .init([.init(.slot, slot.slotID)]), as: .classification).checks.map(\.found) == [false])
         _ = try await alice.call(VaultRPC.deleteTemplate, .init(id: own.templateID))
         _ = try await alice.call(VaultRPC.deleteItem, .init(itemID: item.itemID))
         let gone = try await alice.call(VaultRPC.checkEntities, .init([
             .init(.item, item.itemID), .init(.template, own.templateID), .init(.template, system.templateID),
-        ])).checks
+        ]), as: .classification).checks
         #expect(gone.map(\.found) == [false, false, true])
         #expect(await alice.failure(VaultRPC.getItem, .init(itemID: item.itemID))?.code == .notFound)
     }

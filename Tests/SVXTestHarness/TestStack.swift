@@ -49,12 +49,16 @@ public final class TestStack: @unchecked Sendable {  // used from one test at a 
 
     private struct State {
         var processes: [TestService: ServiceProcess]
-        var clients: [TestService: RPCClient]
+        var clients: [ClientKey: RPCClient]
         var environments: [TestService: [String: String]]
         var homes: [URL] = []
         var stopped = false
     }
     private let state: Mutex<State>
+    private struct ClientKey: Hashable {
+        let service: TestService
+        let peer: TestService?
+    }
 
     /// Starts `services` (Auth is not added for you) on `database` (a new one when nil), each with the variables of
     /// `environment[service]` on top of the wiring (what a test sets wins).
@@ -134,13 +138,16 @@ public final class TestStack: @unchecked Sendable {  // used from one test at a 
     }
 
     /// The stack's client of `service`, shared by every user of the stack (made on first use, closed by ``stop()``).
-    public func client(_ service: TestService) -> RPCClient {
+    /// `peer`: a client that proves, with that service's own key (``TestTransport``), to be that service, as its peer
+    /// calls do (the methods meant for peers refuse everyone else over CURVE).
+    public func client(_ service: TestService, as peer: TestService? = nil) -> RPCClient {
         state.withLock { state in
-            if let client = state.clients[service] { return client }
+            let key = ClientKey(service: service, peer: peer)
+            if let client = state.clients[key] { return client }
             guard let endpoint = endpoints[service] else { preconditionFailure("\(service) is not in this stack") }
             // A tcp:// endpoint of our own making and the tests' keys: never malformed.
-            let client = try! TestTransport.client(service.rawValue, endpoint: endpoint)
-            state.clients[service] = client
+            let client = try! TestTransport.client(service.rawValue, endpoint: endpoint, as: peer?.rawValue)
+            state.clients[key] = client
             return client
         }
     }

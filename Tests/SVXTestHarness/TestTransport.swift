@@ -53,11 +53,13 @@ public enum TestTransport {
         servicesByEndpoint.withLock { $0[endpoint] = (name, secured) }
     }
 
-    /// A client of `service` at `endpoint` as the tests' users connect (a throwaway client key).
+    /// A client of `service` at `endpoint` as the tests' users connect (a throwaway client key), or, with `peer`, as
+    /// that service's peer calls do (its own keypair; a plain client in plaintext).
     public static func client(
-        _ service: String, endpoint: String, configuration: RPCClientConfiguration = .init()
+        _ service: String, endpoint: String, as peer: String? = nil, configuration: RPCClientConfiguration = .init()
     ) throws -> RPCClient {
-        try RPCClient(service: service, endpoint: endpoint, transport: security, configuration: configuration)
+        let keyPair = try peer.flatMap { security.mode == .curve ? try security.keyPair(of: $0) : nil }
+        return try RPCClient(service: service, endpoint: endpoint, transport: security, keyPair: keyPair, configuration: configuration)
     }
 }
 

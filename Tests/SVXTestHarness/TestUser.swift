@@ -32,18 +32,21 @@ public struct TestUser: Sendable {
         self.dek = dek
     }
 
-    /// Calls `method` on the service of the stack that answers it, with this user's session.
+    /// Calls `method` on the service of the stack that answers it, with this user's session; `peer`: as that service's
+    /// peer call would (its own key), for the methods meant for peers.
     public func call<Request, Response>(
-        _ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration = .seconds(30)
+        _ method: RPCMethod<Request, Response>, _ request: Request, as peer: TestService? = nil,
+        timeout: Duration = .seconds(30)
     ) async throws -> Response {
-        try await stack.client(for: method).call(method, request, sessionToken: session.token, timeout: timeout)
+        try await stack.client(for: method, as: peer).call(method, request, sessionToken: session.token, timeout: timeout)
     }
 
     /// The status the call fails with (nil if it succeeded).
     public func failure<Request, Response>(
-        _ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration = .seconds(30)
+        _ method: RPCMethod<Request, Response>, _ request: Request, as peer: TestService? = nil,
+        timeout: Duration = .seconds(30)
     ) async -> RPCStatus? {
-        await status { _ = try await call(method, request, timeout: timeout) }
+        await status { _ = try await call(method, request, as: peer, timeout: timeout) }
     }
 
     /// The same user with a new session (another SDK login).
@@ -84,18 +87,21 @@ extension TestStack {
         return user
     }
 
-    /// The stack's client of the service answering `method`.
-    public func client<Request, Response>(for method: RPCMethod<Request, Response>) -> RPCClient {
+    /// The stack's client of the service answering `method` (as `peer`'s peer calls, with its key, when given).
+    public func client<Request, Response>(for method: RPCMethod<Request, Response>, as peer: TestService? = nil) -> RPCClient {
         guard let service = TestService(answering: method.name) else {
             preconditionFailure("\(method.name) is answered by every service: call client(_:) with the one meant")
         }
-        return client(service)
+        return client(service, as: peer)
     }
 
-    /// The status `method` fails with when called with no session (or with `token`).
+    /// The status `method` fails with when called with no session (or with `token`); `peer` as in ``client(for:as:)``.
     public func anonymous<Request, Response>(
-        _ method: RPCMethod<Request, Response>, _ request: Request, token: String = "", timeout: Duration = .seconds(10)
+        _ method: RPCMethod<Request, Response>, _ request: Request, token: String = "", as peer: TestService? = nil,
+        timeout: Duration = .seconds(10)
     ) async -> RPCStatus? {
-        await status { _ = try await client(for: method).call(method, request, sessionToken: token, timeout: timeout) }
+        await status {
+            _ = try await client(for: method, as: peer).call(method, request, sessionToken: token, timeout: timeout)
+        }
     }
 }

@@ -138,7 +138,10 @@ public enum ServiceMain {
         let sessionValidator = try definition.sessionValidator
             ?? RemoteSessionValidator(
                 authEndpoint: configuration.authEndpoint, transport: configuration.transport, keyPair: curve?.keyPair)
-        let routes = ServiceRoutes(router: router, sessionValidator: sessionValidator)
+        let routes = ServiceRoutes(router: router, sessionValidator: sessionValidator, peersAreIdentified: curve != nil)
+        if curve == nil {
+            logger.warning("plaintext: the methods meant for peer services cannot tell them from other callers")
+        }
         registerCommonMethods(routes, definition: definition, health: databaseHealth.health, metrics: metrics)
         if configuration.enableTestMethods {
             logger.warning("test methods enabled (SVX_ENABLE_TEST_METHODS=1): never in production")

@@ -16,10 +16,15 @@ public struct ServiceWorker {
 public final class ServiceRoutes: Sendable {
     let router: RPCRouter<ServiceWorker>
     let sessionValidator: (any SessionValidator)?
+    /// Whether the server knows which peer service calls (CURVE, ``RequestContext/peerService``): then a method meant
+    /// for peers refuses every other caller. Over plain TCP nobody can be told from a peer, and those methods take any
+    /// caller with a session (the service warns at start).
+    let peersAreIdentified: Bool
 
-    init(router: RPCRouter<ServiceWorker>, sessionValidator: (any SessionValidator)? = nil) {
+    init(router: RPCRouter<ServiceWorker>, sessionValidator: (any SessionValidator)? = nil, peersAreIdentified: Bool = false) {
         self.router = router
         self.sessionValidator = sessionValidator
+        self.peersAreIdentified = peersAreIdentified
     }
 
     public func register<Request, Response>(
@@ -63,14 +68,26 @@ extension ServiceRoutes {
     /// What a refused call costs is kept small, since anyone can send one: a token that does not have the shape of
     /// Auth's tokens (``SessionToken/isWellFormed(_:)``) is answered by the thread that read the request, before it
     /// is queued; the session is checked before the payload is decoded.
+    ///
+    /// `peers`: a method meant only for those services' peer calls (they forward the user's session). Any other caller
+    /// (a user's client, another service) is PERMISSION_DENIED, whatever token it carries, before its session is
+    /// checked; over plain TCP, where no caller is identified, the check is skipped (``peersAreIdentified``).
     public func registerAuthenticated<Request, Response>(
         _ method: RPCMethod<Request, Response>, freshSession: Bool = false, recovery: RecoveryAccess = .refused,
+        peers: Set<String>? = nil,
         _ handler: @escaping @Sendable (Request, RequestContext, ServiceWorker, AuthenticatedSession) throws -> Response
     ) {
         let validator = sessionValidator
+        let requiredPeers = peersAreIdentified ? peers : nil
         router.register(
             method, screen: SessionToken.screen,
             admit: { context, worker in
+                if let requiredPeers, !requiredPeers.contains(context.peerService ?? "") {
+                    context.logger.warning("peer-only method refused", metadata: [
+                        "method": "\(method.name)", "caller_service": "\(context.peerService ?? "none")",
+                    ])
+                    throw RPCStatus(.permissionDenied, "this method is for svx services only")
+                }
                 guard let validator else {
                     context.logger.error("authenticated method without a session validator")
                     throw RPCStatus(.unavailable, "authentication service unavailable, try again")

@@ -52,14 +52,18 @@ struct SharingUser: Sendable {
         return ConnectionKey(privateKey: privateKey, keypair: keypair)
     }
 
-    func call<Request, Response>(_ method: RPCMethod<Request, Response>, _ request: Request) async throws -> Response {
-        try await user.call(method, request)
+    /// `peer`: as that service's peer call (its key), for the methods meant for peers.
+    func call<Request, Response>(
+        _ method: RPCMethod<Request, Response>, _ request: Request, as peer: TestService? = nil
+    ) async throws -> Response {
+        try await user.call(method, request, as: peer)
     }
 
     func failure<Request, Response>(
-        _ method: RPCMethod<Request, Response>, _ request: Request, timeout: Duration = .seconds(30)
+        _ method: RPCMethod<Request, Response>, _ request: Request, as peer: TestService? = nil,
+        timeout: Duration = .seconds(30)
     ) async -> RPCStatus? {
-        await user.failure(method, request, timeout: timeout)
+        await user.failure(method, request, as: peer, timeout: timeout)
     }
 
     /// Cryppo(the user's private DEK, `bytes`), as the SDK encrypts names and the invitation secret.
