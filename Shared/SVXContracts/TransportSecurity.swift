@@ -146,7 +146,16 @@ public struct TransportSecurity: Sendable, Equatable {
     public static func generateKeyPair(service name: String, in directory: String) throws -> Bool {
         let secretPath = "\(directory)/\(name).key", publicPath = "\(directory)/\(name).pub"
         let files = FileManager.default
-        if files.fileExists(atPath: secretPath) { return false }
+        if files.fileExists(atPath: secretPath) {
+            // Kept; its public half is written again if it went missing.
+            if !files.fileExists(atPath: publicPath) {
+                guard let data = files.contents(atPath: secretPath),
+                      let keyPair = try? CurveKeyPair(z85SecretKey: String(decoding: data, as: UTF8.self))
+                else { throw CurveKeyError("\(secretPath) is not a CURVE secret key (40 Z85 characters)") }
+                try write(keyPair.z85PublicKey + "\n", to: publicPath, mode: 0o644)
+            }
+            return false
+        }
         try files.createDirectory(
             atPath: directory, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let keyPair = try CurveKeyPair.generate()

@@ -47,6 +47,10 @@ import Testing
         let before = try String(contentsOfFile: "\(directory)/vault.pub", encoding: .utf8)
         #expect(try !TransportSecurity.generateKeyPair(service: "vault", in: directory))
         #expect(try String(contentsOfFile: "\(directory)/vault.pub", encoding: .utf8) == before)
+        // A public key file gone missing is written again from the kept secret key.
+        try FileManager.default.removeItem(atPath: "\(directory)/vault.pub")
+        #expect(try !TransportSecurity.generateKeyPair(service: "vault", in: directory))
+        #expect(try String(contentsOfFile: "\(directory)/vault.pub", encoding: .utf8) == before)
         let secretMode = try FileManager.default.attributesOfItem(atPath: "\(directory)/vault.key")[.posixPermissions] as? Int
         #expect(secretMode == 0o600)
 

@@ -35,7 +35,9 @@ final class ZMQSocketMonitor: @unchecked Sendable {
         try socket.monitor(endpoint, events: events)
         pair = try ZMQSocket(context: socket.context, type: .pair)
         try pair.setOption(.linger, 0)
-        try pair.setOption(.receiveHighWaterMark, 100)
+        // About a minute of a failing peer's reconnections (every 100 ms, 2-3 events each); events past it are
+        // dropped by libzmq until the reader drains.
+        try pair.setOption(.receiveHighWaterMark, 1000)
         try pair.connect(endpoint)
     }
 
