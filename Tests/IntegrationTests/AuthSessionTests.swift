@@ -240,7 +240,9 @@ import Testing
             return (srpClient, request)
         }
         func call(_ request: Svx_Auth_V1_VerifyCredentialsRequest) async throws -> Svx_Auth_V1_VerifyCredentialsResponse {
-            try await auth.client.call(AuthRPC.verifyCredentials, request, sessionToken: session.token, timeout: .seconds(5))
+            // As the Keystore's peer call (the only caller VerifyCredentials takes over CURVE).
+            try await stack.client(.auth, as: .keystore).call(
+                AuthRPC.verifyCredentials, request, sessionToken: session.token, timeout: .seconds(5))
         }
 
         var (srpClient, request) = try await verify(purpose: "svx.keystore.v1.Keystore/SetKEKCheck", digest: digest)
@@ -260,7 +262,7 @@ import Testing
         request.requestDigest = Data([1, 2, 3])
         #expect(await status { _ = try await call(request) }?.details["field"] == "request_digest")
         let anonymous = await status {
-            _ = try await auth.client.call(AuthRPC.verifyCredentials, request, timeout: .seconds(5))
+            _ = try await stack.client(.auth, as: .keystore).call(AuthRPC.verifyCredentials, request, timeout: .seconds(5))
         }
         #expect(anonymous?.code == .unauthenticated)
     }
