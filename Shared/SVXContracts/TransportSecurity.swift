@@ -117,9 +117,7 @@ public struct TransportSecurity: Sendable, Equatable {
                 variable: variable,
                 message: "\(path) is readable by others (mode \(String(permissions, radix: 8))): chmod 600 it")
         }
-        guard let data = FileManager.default.contents(atPath: path),
-            let keyPair = try? CurveKeyPair(z85SecretKey: String(decoding: data, as: UTF8.self))
-        else {
+        guard let keyPair = Self.readSecretKey(path) else {
             throw TransportConfigurationError(variable: variable, message: "\(path) is not a CURVE secret key (40 Z85 characters)")
         }
         return keyPair
@@ -149,9 +147,9 @@ public struct TransportSecurity: Sendable, Equatable {
         if files.fileExists(atPath: secretPath) {
             // Kept; its public half is written again if it went missing.
             if !files.fileExists(atPath: publicPath) {
-                guard let data = files.contents(atPath: secretPath),
-                      let keyPair = try? CurveKeyPair(z85SecretKey: String(decoding: data, as: UTF8.self))
-                else { throw CurveKeyError("\(secretPath) is not a CURVE secret key (40 Z85 characters)") }
+                guard let keyPair = readSecretKey(secretPath) else {
+                    throw CurveKeyError("\(secretPath) is not a CURVE secret key (40 Z85 characters)")
+                }
                 try write(keyPair.z85PublicKey + "\n", to: publicPath, mode: 0o644)
             }
             return false
@@ -167,6 +165,12 @@ public struct TransportSecurity: Sendable, Equatable {
 }
 
 extension TransportSecurity {
+    /// The keypair of the Z85 secret key in the file at `path`; nil when it cannot be read or is not one.
+    private static func readSecretKey(_ path: String) -> CurveKeyPair? {
+        guard let data = FileManager.default.contents(atPath: path) else { return nil }
+        return try? CurveKeyPair(z85SecretKey: String(decoding: data, as: UTF8.self))
+    }
+
     /// Creates `path` with `mode` from the start (O_EXCL: never over an existing file, never readable by others in
     /// between) and writes `text`.
     private static func write(_ text: String, to path: String, mode: mode_t) throws {

@@ -39,13 +39,10 @@ public enum TestTransport {
     /// Sets CURVE on a raw socket (a test's own DEALER) to the service the harness started at `endpoint`, as a user's
     /// client with a throwaway key; nothing in plaintext, or for an endpoint no service of the harness has.
     public static func secure(_ socket: ZMQSocket, toServiceAt endpoint: String) throws {
-        guard let service = servicesByEndpoint.withLock({ $0[endpoint] }),
-              let curve = try security.client(of: service.name, keyPair: try CurveKeyPair.generate())
+        guard let service = servicesByEndpoint.withLock({ $0[endpoint] }), service.secured,
+              let curve = try security.client(of: service.name)
         else { return }
-        guard service.secured else { return }
-        try socket.setOption(.curveServerKey, curve.serverPublicKey)
-        try socket.setOption(.curvePublicKey, curve.keyPair!.publicKey)
-        try socket.setOption(.curveSecretKey, curve.keyPair!.secretKey)
+        try curve.apply(to: socket)
     }
 
     /// Remembers which service (and whether over CURVE) a process of the harness serves at `endpoint`.

@@ -1,4 +1,5 @@
 import Foundation
+import SVXClient
 import SVXContracts
 import SVXRPC
 
@@ -13,15 +14,15 @@ enum LoadTransport {
     /// The transport settings of this process's environment.
     static func security() throws -> TransportSecurity { try settings.get() }
 
-    /// The service answering at `endpoint`, by the endpoints svx-load's environment names (the local stack's ports
-    /// by default).
+    /// The service answering at `endpoint`, by the endpoints svx-load's environment names (`SVX_<SERVICE>_ENDPOINT`,
+    /// else the local stack's ports, as the SDK reads them).
     static func service(at endpoint: String) -> String? {
-        let environment = ProcessInfo.processInfo.environment
-        let defaults = ["auth": 7101, "keystore": 7102, "vault": 7103, "sharing": 7104, "classification": 7105]
-        return TransportSecurity.services.first { service in
-            let configured = environment["SVX_\(service.uppercased())_ENDPOINT"].flatMap { $0.isEmpty ? nil : $0 }
-            return endpoint == configured ?? "tcp://127.0.0.1:\(defaults[service]!)"
-        }
+        let endpoints = ServiceEndpoints.fromEnvironment()
+        let byService = [
+            "auth": endpoints.auth, "keystore": endpoints.keystore, "vault": endpoints.vault,
+            "sharing": endpoints.sharing, "classification": endpoints.classification,
+        ]
+        return TransportSecurity.services.first { byService[$0] == endpoint }
     }
 
     /// A client of `service` (nil: the one configured at `endpoint`), its key pinned over CURVE, with a throwaway key
@@ -31,13 +32,20 @@ enum LoadTransport {
     ) throws -> RPCClient {
         let transport = try security()
         guard transport.mode == .curve else { return try RPCClient(endpoint: endpoint, configuration: configuration) }
+        return try RPCClient(
+            service: try serviceName(named, at: endpoint), endpoint: endpoint, transport: transport,
+            configuration: configuration)
+    }
+
+    /// `named`, else the service configured at `endpoint`; its CURVE key is unknown without one.
+    private static func serviceName(_ named: String?, at endpoint: String) throws -> String {
         guard let service = named ?? service(at: endpoint) else {
             throw TransportConfigurationError(
                 variable: "SVX_<SERVICE>_ENDPOINT",
                 message: "no service is configured at \(endpoint), so its CURVE key is unknown: set the service's "
                     + "endpoint variable to it (or SVX_TRANSPORT=plaintext against a plaintext stack)")
         }
-        return try RPCClient(service: service, endpoint: endpoint, transport: transport, configuration: configuration)
+        return service
     }
 
     /// Sets CURVE on a raw DEALER `socket` to `service` (nil: the one configured at `endpoint`) before it connects;
@@ -45,13 +53,6 @@ enum LoadTransport {
     static func secure(_ socket: ZMQSocket, service named: String? = nil, endpoint: String) throws {
         let transport = try security()
         guard transport.mode == .curve else { return }
-        guard let service = named ?? service(at: endpoint), let curve = try transport.client(of: service) else {
-            throw TransportConfigurationError(
-                variable: "SVX_<SERVICE>_ENDPOINT", message: "no service is configured at \(endpoint), so its CURVE key is unknown")
-        }
-        let keyPair = try CurveKeyPair.generate()
-        try socket.setOption(.curveServerKey, curve.serverPublicKey)
-        try socket.setOption(.curvePublicKey, keyPair.publicKey)
-        try socket.setOption(.curveSecretKey, keyPair.secretKey)
+        try transport.client(of: try serviceName(named, at: endpoint))?.apply(to: socket)
     }
 }

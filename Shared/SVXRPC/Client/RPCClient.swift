@@ -42,6 +42,15 @@ public struct CurveClientSecurity: Sendable {
         self.serverPublicKey = serverPublicKey
         self.keyPair = keyPair
     }
+
+    /// Makes `socket` (not yet connected) a CURVE client of the pinned server, with ``keyPair`` or a throwaway one: what
+    /// ``RPCClient`` does, for tools and tests that drive a raw socket.
+    public func apply(to socket: ZMQSocket) throws {
+        let keyPair = try keyPair ?? CurveKeyPair.generate()
+        try socket.setOption(.curveServerKey, serverPublicKey)
+        try socket.setOption(.curvePublicKey, keyPair.publicKey)
+        try socket.setOption(.curveSecretKey, keyPair.secretKey)
+    }
 }
 
 /// A client of one svx service endpoint: one DEALER socket owned by one I/O thread; safe to share between tasks and
@@ -72,10 +81,7 @@ public final class RPCClient: Sendable {
         try socket.setOption(.heartbeatInterval, RPCServerConfiguration.defaultHeartbeatMilliseconds)
         try socket.setOption(.heartbeatTimeout, RPCServerConfiguration.defaultHeartbeatMilliseconds * 3)
         if let curve = configuration.curve {
-            let keyPair = try curve.keyPair ?? CurveKeyPair.generate()
-            try socket.setOption(.curveServerKey, curve.serverPublicKey)
-            try socket.setOption(.curvePublicKey, keyPair.publicKey)
-            try socket.setOption(.curveSecretKey, keyPair.secretKey)
+            try curve.apply(to: socket)
             handshakes = HandshakeWatch(endpoint: endpoint, monitor: try ZMQSocketMonitor(
                 socket, events: [.connected, .disconnected, .handshakeSucceeded, .handshakeFailed]))
         } else {
