@@ -226,7 +226,7 @@ import Testing
 
     /// ipc:// callers are limited too: by local user (libzmq's Peer-Address carries the peer's uid).
     @Test func ipcCallersAreLimitedPerLocalUser() async throws {
-        let database = try TestPostgres.shared().createDatabase(prefix: "it")
+        let database = try await TestPostgres.shared().createDatabase(prefix: "it")
         let socket = "/tmp/svx-it-\(UUID().uuidString.prefix(8)).sock"
         defer { unlink(socket) }
         var environment = ProcessInfo.processInfo.environment

@@ -53,7 +53,7 @@ import Testing
         // A cluster of its own: restarting the shared one would disturb tests running beside this one.
         let postgres = try TestPostgres.start()
         defer { postgres.stop() }
-        let database = try postgres.createDatabase(prefix: "restart")
+        let database = try await postgres.createDatabase(prefix: "restart")
         let stack = try await TestStack.start([.auth], environment: [.auth: ["SVX_WORKERS": "2"]], database: database)
         defer { stack.stop() }
         let (service, client) = (stack[.auth], stack.client(.auth))
@@ -97,7 +97,7 @@ import Testing
     }
 
     @Test func aMalformedConfigurationExitsTwoNamingTheVariable() async throws {
-        let database = try TestPostgres.shared().createDatabase(prefix: "config")
+        let database = try await TestPostgres.shared().createDatabase(prefix: "config")
         do {
             let service = try await ServiceProcess.start(
                 "vault", databaseURL: database.conninfo(role: "svx_vault"),

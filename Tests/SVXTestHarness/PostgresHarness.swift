@@ -211,8 +211,15 @@ public final class TestPostgres: @unchecked Sendable {
 
     private static let createLock = NSLock()
 
+    /// ``createDatabase(prefix:)`` from async code: the wait for other tests' bootstraps (serialised below) and the
+    /// database's work happen on a thread of their own, not on the cooperative pool every test shares
+    /// (``offCooperativePool(_:)``).
+    public func createDatabase(prefix: String = "svx_test") async throws -> TestDatabase {
+        try await offCooperativePool { try self.createDatabase(prefix: prefix) as TestDatabase }
+    }
+
     /// Creates a fresh database named `<prefix>_<random>` and applies compose/bootstrap.sql to it (roles, schemas,
-    /// privileges).
+    /// privileges). Blocks (other tests' bootstraps first): async code calls the async overload.
     public func createDatabase(prefix: String = "svx_test") throws -> TestDatabase {
         let cleanPrefix = String(prefix.lowercased().map { ($0.isLetter || $0.isNumber) && $0.isASCII ? $0 : "_" })
         let suffix = String(UInt64.random(in: 0...UInt64.max), radix: 16)

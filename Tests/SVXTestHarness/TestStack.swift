@@ -67,7 +67,7 @@ public final class TestStack: @unchecked Sendable {  // used from one test at a 
     ) async throws -> TestStack {
         precondition(!services.isEmpty, "a stack of no service")
         let ownsDatabase = database == nil
-        let database = try database ?? TestPostgres.shared().createDatabase(prefix: "it")
+        let database = if let database { database } else { try await TestPostgres.shared().createDatabase(prefix: "it") }
         var lastError: (any Error)?
         // A port probed free can be taken before the service binds it: then the whole stack starts again on others.
         for _ in 0..<3 {
