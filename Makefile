@@ -7,7 +7,7 @@ PROBE := $(PROBE_DIR)/svx-probe
 TEST_PG_DIR := $(CURDIR)/.svx/test-postgres
 BENCH_OUT := $(CURDIR)/.svx/bench
 
-.PHONY: deps build build-debug probe up down status test proto bench bench-audit clean
+.PHONY: deps build build-debug probe up down status test proto bench bench-audit bench-transport clean
 
 deps:
 	@scripts/install-deps.sh
@@ -52,6 +52,11 @@ proto:
 bench: up
 	@mkdir -p $(BENCH_OUT)
 	scripts/bench.sh $(BENCH_OUT)
+
+# What CURVE costs (issue #20): fresh stacks over CURVE and over plain TCP, alternately; leaves the stack down.
+bench-transport: build
+	@mkdir -p $(BENCH_OUT)
+	scripts/bench-transport.sh $(BENCH_OUT)
 
 # The audit trail's cost (issue #19): fresh stacks with the trail on and off, alternately; leaves the stack down.
 bench-audit: build

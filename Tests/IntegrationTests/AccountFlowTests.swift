@@ -40,7 +40,7 @@ import Testing
         var environment = cli.environment
         environment["SVX_PASSPHRASE"] = "a long passphrase for the cli"
 
-        let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
+        let signUp = try await ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
         #expect(signUp.status == 0, "\(signUp.stdout)\(signUp.stderr)")
         // The RSA-4096 keypair takes seconds: progress is shown on stderr, stdout stays JSON.
         #expect(signUp.stderr.contains("Generating your RSA-4096 keypair") && signUp.stderr.contains("done ("), "\(signUp.stderr)")
@@ -56,23 +56,23 @@ import Testing
         #expect(!FileManager.default.fileExists(atPath: home.appendingPathComponent("secret-key").path))
         #expect(!(try String(contentsOfFile: sessionFile, encoding: .utf8)).contains(secretKey))
 
-        let whoami = try ChildProcess.run(svx, ["whoami"], environment: environment)
+        let whoami = try await ChildProcess.run(svx, ["whoami"], environment: environment)
         #expect(whoami.status == 0 && whoami.output.contains(fields["username"] as! String), "\(whoami.output)")
 
-        let logout = try ChildProcess.run(svx, ["logout"], environment: environment)
+        let logout = try await ChildProcess.run(svx, ["logout"], environment: environment)
         #expect(logout.status == 0, "\(logout.output)")
-        let afterLogout = try ChildProcess.run(svx, ["whoami"], environment: environment)
+        let afterLogout = try await ChildProcess.run(svx, ["whoami"], environment: environment)
         #expect(afterLogout.status != 0 && afterLogout.output.contains("not logged in"), "\(afterLogout.output)")
 
         var loginEnvironment = environment
         loginEnvironment["SVX_SECRET_KEY"] = secretKey
-        let login = try ChildProcess.run(svx, ["login"], environment: loginEnvironment, timeout: .seconds(60))
+        let login = try await ChildProcess.run(svx, ["login"], environment: loginEnvironment, timeout: .seconds(60))
         #expect(login.status == 0, "\(login.output)")
-        let sessions = try ChildProcess.run(svx, ["sessions", "list", "--json"], environment: environment)
+        let sessions = try await ChildProcess.run(svx, ["sessions", "list", "--json"], environment: environment)
         #expect(sessions.status == 0 && sessions.output.contains("\"current\" : true"), "\(sessions.output)")
 
         loginEnvironment["SVX_PASSPHRASE"] = "not the passphrase"
-        let wrong = try ChildProcess.run(svx, ["login"], environment: loginEnvironment, timeout: .seconds(60))
+        let wrong = try await ChildProcess.run(svx, ["login"], environment: loginEnvironment, timeout: .seconds(60))
         #expect(wrong.status != 0, "\(wrong.output)")
         #expect(!wrong.output.contains(secretKey))
     }
@@ -87,7 +87,7 @@ import Testing
         var environment = cli.environment
         environment["SVX_PASSPHRASE"] = "the old passphrase"
 
-        let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
+        let signUp = try await ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
         #expect(signUp.status == 0, "\(signUp.stdout)\(signUp.stderr)")
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
@@ -103,31 +103,31 @@ import Testing
         let keypairs = try #require(listed["keypairs"] as? [[String: Any]])
         #expect(keypairs.count == 1 && keypairs[0]["bits"] as? Int == 4096)
         #expect(keypairs[0]["external_identifiers"] as? [String] == ["auth"])
-        let human = try ChildProcess.run(svx, ["keys", "list"], environment: environment)
+        let human = try await ChildProcess.run(svx, ["keys", "list"], environment: environment)
         #expect(human.status == 0 && human.output.contains("KEK        version 1") && human.output.contains("RSA-4096"), "\(human.output)")
 
         var change = environment
         change["SVX_NEW_PASSPHRASE"] = "the new passphrase"
-        let changed = try ChildProcess.run(svx, ["passphrase", "change"], environment: change, timeout: .seconds(60))
+        let changed = try await ChildProcess.run(svx, ["passphrase", "change"], environment: change, timeout: .seconds(60))
         #expect(changed.status == 0 && changed.output.contains("Passphrase changed"), "\(changed.output)")
         // The session the change kept is still good.
-        #expect(try ChildProcess.run(svx, ["whoami"], environment: environment).status == 0)
+        #expect(try await ChildProcess.run(svx, ["whoami"], environment: environment).status == 0)
 
-        let old = try ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
+        let old = try await ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(old.status != 0 && old.output.contains("invalid username or passphrase"), "\(old.output)")
         environment["SVX_PASSPHRASE"] = "the new passphrase"
-        let new = try ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
+        let new = try await ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(new.status == 0, "\(new.output)")
         listed = try keys()
         #expect((listed["kek"] as? [String: Any])?["credential_generation"] as? Int == 2)
 
-        let rotate = try ChildProcess.run(svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
+        let rotate = try await ChildProcess.run(svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
         #expect(rotate.status == 0 && rotate.output.contains("KEK version 2"), "\(rotate.output)")
         listed = try keys()
         #expect((listed["kek"] as? [String: Any])?["kek_version"] as? Int == 2)
         #expect((listed["deks"] as? [[String: Any]])?.allSatisfy { $0["kek_version"] as? Int == 2 } == true)
         // After the rotation the new passphrase still logs in and opens everything.
-        let again = try ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
+        let again = try await ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(again.status == 0, "\(again.output)")
     }
 }

@@ -302,30 +302,30 @@ import Testing
         let cli = try stack.commandLine()
         var environment = cli.environment
         environment["SVX_PASSPHRASE"] = Self.passphrase
-        let signUp = try ChildProcess.runSeparately(cli.svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
+        let signUp = try await ChildProcess.runSeparately(cli.svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
         #expect(signUp.status == 0, "\(signUp.stdout)\(signUp.stderr)")
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
         let userID = try #require(fields["user_id"] as? String)
-        let login = try ChildProcess.run(cli.svx, ["login"], environment: environment, timeout: .seconds(60))
+        let login = try await ChildProcess.run(cli.svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(login.status == 0, "\(login.output)")
         var wrong = environment
         wrong["SVX_PASSPHRASE"] = "not the passphrase"
-        #expect(try ChildProcess.run(cli.svx, ["login"], environment: wrong, timeout: .seconds(60)).status != 0)
+        #expect(try await ChildProcess.run(cli.svx, ["login"], environment: wrong, timeout: .seconds(60)).status != 0)
 
-        let list = try ChildProcess.runSeparately(cli.svx, ["audit", "list", "--json"], environment: environment, timeout: .seconds(60))
+        let list = try await ChildProcess.runSeparately(cli.svx, ["audit", "list", "--json"], environment: environment, timeout: .seconds(60))
         #expect(list.status == 0, "\(list.stdout)\(list.stderr)")
         let events = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [[String: Any]])
         let authTypes = events.filter { $0["service"] as? String == "auth" }.compactMap { $0["type"] as? String }
         #expect(authTypes == ["account.registered", "login.succeeded", "login.succeeded", "login.failed"])
         let times = events.compactMap { $0["occurred_at_ms"] as? Int }
         #expect(times.count == events.count && times == times.sorted())
-        let human = try ChildProcess.run(cli.svx, ["audit", "list", "--since", "1h"], environment: environment, timeout: .seconds(60))
+        let human = try await ChildProcess.run(cli.svx, ["audit", "list", "--since", "1h"], environment: environment, timeout: .seconds(60))
         #expect(human.status == 0 && human.output.contains("login.failed"), "\(human.output)")
-        let badSince = try ChildProcess.run(cli.svx, ["audit", "list", "--since", "yesterday"], environment: environment)
+        let badSince = try await ChildProcess.run(cli.svx, ["audit", "list", "--since", "yesterday"], environment: environment)
         #expect(badSince.status != 0 && badSince.output.contains("--since"), "\(badSince.output)")
 
-        let verify = try ChildProcess.run(cli.svx, ["audit", "verify"], environment: environment, timeout: .seconds(60))
+        let verify = try await ChildProcess.run(cli.svx, ["audit", "verify"], environment: environment, timeout: .seconds(60))
         #expect(verify.status == 0 && verify.output.contains("verified"), "\(verify.output)")
         #expect(!verify.output.contains("NOT verified"))
         let headsFile = cli.home.appendingPathComponent("audit.json")
@@ -334,10 +334,10 @@ import Testing
         let heads = try StoredAuditHeads(decoding: try Data(contentsOf: headsFile))
         #expect(heads.heads(userID: userID)["auth"]?.seq == 4)
 
-        let checkpoint = try ChildProcess.run(cli.svx, ["audit", "checkpoint"], environment: environment, timeout: .seconds(60))
+        let checkpoint = try await ChildProcess.run(cli.svx, ["audit", "checkpoint"], environment: environment, timeout: .seconds(60))
         #expect(checkpoint.status == 0 && checkpoint.output.contains("auth: signed event 4"), "\(checkpoint.output)")
         #expect(try StoredAuditHeads(decoding: try Data(contentsOf: headsFile)).heads(userID: userID)["auth"]?.seq == 5)
-        let again = try ChildProcess.runSeparately(cli.svx, ["audit", "verify", "--json"], environment: environment, timeout: .seconds(60))
+        let again = try await ChildProcess.runSeparately(cli.svx, ["audit", "verify", "--json"], environment: environment, timeout: .seconds(60))
         #expect(again.status == 0, "\(again.stdout)\(again.stderr)")
         let report = try #require(try JSONSerialization.jsonObject(with: Data(again.stdout.utf8)) as? [String: Any])
         #expect(report["verified"] as? Bool == true)
@@ -350,12 +350,12 @@ import Testing
         defer { db.close() }
         #expect(try db.execute(
             "UPDATE auth.audit_events SET peer_address = '10.9.8.7' WHERE user_id = $1::uuid AND seq = 2", userID) == 1)
-        let broken = try ChildProcess.run(cli.svx, ["audit", "verify"], environment: environment, timeout: .seconds(60))
+        let broken = try await ChildProcess.run(cli.svx, ["audit", "verify"], environment: environment, timeout: .seconds(60))
         #expect(broken.status == 1, "\(broken.output)")
         #expect(broken.output.contains("FAILED at event 2: edited") && broken.output.contains("NOT verified: auth event 2"),
             "\(broken.output)")
         #expect(try Data(contentsOf: headsFile) == before)
-        let refused = try ChildProcess.run(cli.svx, ["audit", "checkpoint"], environment: environment, timeout: .seconds(60))
+        let refused = try await ChildProcess.run(cli.svx, ["audit", "checkpoint"], environment: environment, timeout: .seconds(60))
         #expect(refused.status == 1 && refused.output.contains("NOT verified"), "\(refused.output)")
     }
 

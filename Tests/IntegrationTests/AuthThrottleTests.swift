@@ -270,10 +270,10 @@ import Testing
         ("SVX_AUTH_RESERVATIONS_PER_CALLER", "-1"), ("SVX_AUTH_BEGIN_LOGIN_CALLER_BURST", "many"),
         ("SVX_AUTH_BEGIN_LOGIN_CALLER_REFILL_MS", "0"), ("SVX_AUTH_THROTTLE_CALLER_BURST", "0"),
     ])
-    func aBadLimitStopsSvxAuthNamingTheVariable(variable: String, value: String) throws {
+    func aBadLimitStopsSvxAuthNamingTheVariable(variable: String, value: String) async throws {
         var environment = ProcessInfo.processInfo.environment
         environment[variable] = value
-        let run = try ChildProcess.run(
+        let run = try await ChildProcess.run(
             try ServiceProcess.binaryDirectory().appendingPathComponent("svx-auth").path, [], environment: environment,
             timeout: .seconds(30))
         #expect(run.status == 2)

@@ -40,8 +40,8 @@ import Testing
         defer { stack.stop() }
         let service = stack[.vault]
         let load = try ServiceProcess.binaryDirectory().appendingPathComponent("svx-load").path
-        func sweep(_ count: Int, seed: Int) throws -> Int {
-            let (status, output) = try ChildProcess.run(
+        func sweep(_ count: Int, seed: Int) async throws -> Int {
+            let (status, output) = try await ChildProcess.run(
                 load,
                 ["hostile", "--target", "vault=\(service.endpoint),\(service.pid)", "--sweeps", String(count),
                  "--seed", String(seed), "--settle-ms", "200"],
@@ -50,9 +50,9 @@ import Testing
             #expect(status == 0, "svx-load hostile: every request with an id answered, Health after each sweep:\n\(output)")
             return try #require(residentKiB(service.pid), "RSS of svx-vault")
         }
-        let afterFirst = try sweep(1, seed: 1)
-        let afterThird = try sweep(2, seed: 2)
-        let afterSixth = try sweep(3, seed: 3)
+        let afterFirst = try await sweep(1, seed: 1)
+        let afterThird = try await sweep(2, seed: 2)
+        let afterSixth = try await sweep(3, seed: 3)
         #expect(service.isRunning)
         // Measured: under 1 MiB of growth from sweep 1 to 10 with the allocator policy; 4-16 MiB by sweep 3 without.
         #expect(afterThird <= afterFirst + 4 * 1024, "RSS after sweep 1: \(afterFirst) KiB, after sweep 3: \(afterThird) KiB")

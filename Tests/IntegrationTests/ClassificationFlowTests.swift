@@ -228,49 +228,49 @@ import Testing
         var environment = cli.environment
         environment["SVX_PASSPHRASE"] = "command line passphrase"
 
-        func run(_ arguments: [String]) throws -> String {
-            let run = try ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(120))
+        func run(_ arguments: [String]) async throws -> String {
+            let run = try await ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(120))
             #expect(run.status == 0, "\(arguments): \(run.stdout)\(run.stderr)")
             return run.stdout
         }
-        func json(_ arguments: [String]) throws -> Any {
-            let output = try run(arguments + ["--json"])
+        func json(_ arguments: [String]) async throws -> Any {
+            let output = try await run(arguments + ["--json"])
             return try JSONSerialization.jsonObject(with: Data(output.utf8))
         }
-        let signUp = try #require(try json(["signup"]) as? [String: Any])
+        let signUp = try #require(try await json(["signup"]) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(signUp["secret_key"] as? String)
 
-        let homeNode = try #require(try json(["nodes", "create", "tag", "Home"]) as? [String: Any])
+        let homeNode = try #require(try await json(["nodes", "create", "tag", "Home"]) as? [String: Any])
         #expect(homeNode["name"] as? String == "home")
-        _ = try json(["nodes", "create", "tag", "Documents", "--parent", "tag:home"])
-        _ = try json(["nodes", "create", "tag", "Travel", "--parent", "tag:documents"])
-        let tree = try run(["nodes", "list", "tag"])
+        _ = try await json(["nodes", "create", "tag", "Documents", "--parent", "tag:home"])
+        _ = try await json(["nodes", "create", "tag", "Travel", "--parent", "tag:documents"])
+        let tree = try await run(["nodes", "list", "tag"])
         #expect(tree.contains("home") && tree.contains("documents") && tree.contains("travel"), "\(tree)")
 
         var ids: [String] = []
         for (label, node) in [("Passport", "tag:travel"), ("Insurance", "tag:documents"), ("Unfiled", "")] {
-            let item = try #require(try json([
+            let item = try #require(try await json([
                 "items", "create", "--template", "passport", "--label", label, "--set", "full_name=Ada Lovelace",
             ]) as? [String: Any])
             let id = try #require(item["item_id"] as? String)
             ids.append(id)
-            if !node.isEmpty { _ = try run(["classify", id, node]) }
+            if !node.isEmpty { _ = try await run(["classify", id, node]) }
         }
-        func listed(_ node: String) throws -> [String] {
-            let list = try #require(try json(["items", "list", "--node", node]) as? [String: Any])
+        func listed(_ node: String) async throws -> [String] {
+            let list = try #require(try await json(["items", "list", "--node", node]) as? [String: Any])
             return (list["items"] as? [[String: Any]] ?? []).compactMap { $0["item_id"] as? String }
         }
-        #expect(try listed("tag:home") == [ids[0], ids[1]])  // under the parent: both, from its descendants
-        #expect(try listed("tag:travel") == [ids[0]])
-        let human = try run(["items", "list", "--node", "tag:documents"])
+        #expect(try await listed("tag:home") == [ids[0], ids[1]])  // under the parent: both, from its descendants
+        #expect(try await listed("tag:travel") == [ids[0]])
+        let human = try await run(["items", "list", "--node", "tag:documents"])
         #expect(human.contains("Passport") && human.contains("Insurance") && !human.contains("Unfiled"), "\(human)")
 
         // A cycle is refused with a clear message and a failing exit status.
-        let cycle = try ChildProcess.runSeparately(
+        let cycle = try await ChildProcess.runSeparately(
             svx, ["nodes", "move", "tag:home", "--to", "tag:travel"], environment: environment, timeout: .seconds(60))
         #expect(cycle.status != 0 && cycle.stderr.contains("descendants"), "\(cycle.stdout)\(cycle.stderr)")
 
-        _ = try run(["items", "delete", ids[0]])
-        #expect(try listed("tag:home") == [ids[1]])
+        _ = try await run(["items", "delete", ids[0]])
+        #expect(try await listed("tag:home") == [ids[1]])
     }
 }

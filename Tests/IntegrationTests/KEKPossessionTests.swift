@@ -357,7 +357,7 @@ import Testing
         let cli = try stack.commandLine()
         var environment = cli.environment
         environment["SVX_PASSPHRASE"] = Self.ownerPassphrase
-        let signUp = try ChildProcess.runSeparately(cli.svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
+        let signUp = try await ChildProcess.runSeparately(cli.svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
         #expect(signUp.status == 0, "\(signUp.stdout)\(signUp.stderr)")
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
@@ -374,10 +374,10 @@ import Testing
         _ = try database.execute("UPDATE keystore.users SET kek_check = NULL WHERE user_id = $1::uuid", userID)
         #expect(try kekListing()["kek_check"] as? Bool == false)
 
-        let login = try ChildProcess.run(cli.svx, ["login"], environment: environment, timeout: .seconds(60))
+        let login = try await ChildProcess.run(cli.svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(login.status == 0, "\(login.output)")
         #expect(try kekListing()["kek_check"] as? Bool == true)
-        let rotate = try ChildProcess.run(cli.svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
+        let rotate = try await ChildProcess.run(cli.svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
         #expect(rotate.status == 0 && rotate.output.contains("KEK version 2"), "\(rotate.output)")
         #expect(try kekListing()["kek_version"] as? Int == 2)
     }
@@ -445,9 +445,9 @@ import Testing
         }
 
         // The operator restores version 2 for generation 2 (Auth's now).
-        let nothing = try stack.database.restoreKEK(userID: session.userID, version: 7, generation: 2)
+        let nothing = try await stack.database.restoreKEK(userID: session.userID, version: 7, generation: 2)
         #expect(nothing.status == 0 && nothing.output.contains("nothing to restore"), "\(nothing.output)")
-        let restored = try stack.database.restoreKEK(userID: session.userID, version: 2, generation: 2)
+        let restored = try await stack.database.restoreKEK(userID: session.userID, version: 2, generation: 2)
         #expect(restored.status == 0, "\(restored.output)")
         let version = try database.query("SELECT kek_version FROM keystore.users WHERE user_id = $1::uuid", session.userID)[0]
         #expect(try version.decode(Int32.self, at: 0) == 4, "a version above every one used")

@@ -324,7 +324,7 @@ import Testing
         let broken = try SymmetricKey.random()  // say, a KEK whose wraps turned out to open nothing
         try await rotate(from: 2, current: second, to: broken)
 
-        let restored = try stack.database.restoreKEK(userID: user.userID, version: 2, generation: 1)
+        let restored = try await stack.database.restoreKEK(userID: user.userID, version: 2, generation: 1)
         #expect(restored.status == 0, "\(restored.output)")
         #expect(!restored.output.contains("recovery_key"), "\(restored.output)")
         let key = try await user.call(KeystoreRPC.getRecoveryKey, .init()).recoveryKey
@@ -340,7 +340,7 @@ import Testing
         try await rotate(from: 4, current: second, to: third)
         let newRWK = try SymmetricKey.random()
         try await user.putRecoveryKey(Self.recoveryKey, rwk: newRWK, kek: third, kekVersion: 5)
-        let again = try stack.database.restoreKEK(userID: user.userID, version: 4, generation: 1)
+        let again = try await stack.database.restoreKEK(userID: user.userID, version: 4, generation: 1)
         #expect(again.status == 0, "\(again.output)")
         #expect(again.output.contains("recovery_key"), "\(again.output)")
         let left = try await user.call(KeystoreRPC.getRecoveryKey, .init()).recoveryKey

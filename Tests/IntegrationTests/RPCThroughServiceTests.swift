@@ -49,19 +49,19 @@ import Testing
         // svx-probe is C (protobuf-c + libzmq): a non-Swift client speaks the same wire format.
         let probe = try svxProbe()
         let key = TestTransport.keysDirectory.map { ["--server-key-file", "\($0)/auth.pub"] } ?? []
-        let (status, output) = try runProcess(probe, ["--timeout-ms", "2000"] + key + [service.endpoint])
+        let (status, output) = try await runProcess(probe, ["--timeout-ms", "2000"] + key + [service.endpoint])
         #expect(status == 0, "svx-probe: \(output)")
         #expect(output.contains("SERVING service=auth"))
         #expect(output.contains("transport=\(TestTransport.security.mode.rawValue)"))
         if let directory = TestTransport.keysDirectory {
             // Another service's key: no handshake, a clear answer within the timeout (and plain TCP is refused too).
-            let (wrongStatus, wrongOutput) = try runProcess(
+            let (wrongStatus, wrongOutput) = try await runProcess(
                 probe, ["--timeout-ms", "500", "--server-key-file", "\(directory)/vault.pub", service.endpoint])
             #expect(wrongStatus == 1 && wrongOutput.contains("CURVE handshake"), "\(wrongOutput)")
-            let (plainStatus, plainOutput) = try runProcess(probe, ["--timeout-ms", "500", service.endpoint])
+            let (plainStatus, plainOutput) = try await runProcess(probe, ["--timeout-ms", "500", service.endpoint])
             #expect(plainStatus == 1 && plainOutput.contains("UNREACHABLE"), "\(plainOutput)")
         }
-        let (downStatus, downOutput) = try runProcess(probe, ["--timeout-ms", "300", "tcp://127.0.0.1:\(try freeLoopbackPort())"])
+        let (downStatus, downOutput) = try await runProcess(probe, ["--timeout-ms", "300", "tcp://127.0.0.1:\(try freeLoopbackPort())"])
         #expect(downStatus == 1, "svx-probe against nothing: \(downOutput)")
     }
 
@@ -265,7 +265,7 @@ func svxProbe() throws -> String {
     return path
 }
 
-func runProcess(_ path: String, _ arguments: [String]) throws -> (Int32, String) {
-    let (status, output) = try ChildProcess.run(path, arguments, timeout: .seconds(15))
+func runProcess(_ path: String, _ arguments: [String]) async throws -> (Int32, String) {
+    let (status, output) = try await ChildProcess.run(path, arguments, timeout: .seconds(15))
     return (status, output)
 }

@@ -481,30 +481,30 @@ extension SharingIntegrationTests {
                 var environment: [String: String]
                 var username = ""
 
-                func run(_ arguments: [String], expecting expected: Int32 = 0) throws -> (stdout: String, stderr: String) {
-                    let run = try ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(240))
+                func run(_ arguments: [String], expecting expected: Int32 = 0) async throws -> (stdout: String, stderr: String) {
+                    let run = try await ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(240))
                     #expect(run.status == expected, "\(arguments): \(run.stdout)\(run.stderr)")
                     return (run.stdout, run.stderr)
                 }
 
-                func json(_ arguments: [String]) throws -> [String: Any] {
-                    let output = try run(arguments + ["--json"]).stdout
+                func json(_ arguments: [String]) async throws -> [String: Any] {
+                    let output = try await run(arguments + ["--json"]).stdout
                     return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
                 }
             }
-            func account(_ passphrase: String) throws -> Account {
+            func account(_ passphrase: String) async throws -> Account {
                 let cli = try stack.commandLine()
                 var environment = cli.environment
                 environment["SVX_PASSPHRASE"] = passphrase
                 var account = Account(svx: cli.svx, environment: environment)
-                let signUp = try account.json(["signup"])
+                let signUp = try await account.json(["signup"])
                 account.environment["SVX_SECRET_KEY"] = try #require(signUp["secret_key"] as? String)
                 account.username = try #require(signUp["username"] as? String)
                 return account
             }
-            func connect(_ inviter: Account, calls inviteeName: String, _ invitee: Account, calls inviterName: String) throws {
-                let code = try #require(try inviter.json(["invitations", "create", "--name", inviteeName])["code"] as? String)
-                _ = try invitee.run(["connections", "accept", code, "--name", inviterName])
+            func connect(_ inviter: Account, calls inviteeName: String, _ invitee: Account, calls inviterName: String) async throws {
+                let code = try #require(try await inviter.json(["invitations", "create", "--name", inviteeName])["code"] as? String)
+                _ = try await invitee.run(["connections", "accept", code, "--name", inviterName])
             }
             func shareID(_ object: [String: Any]) throws -> String {
                 let shares = try #require(object["shares"] as? [[String: Any]])
@@ -520,79 +520,79 @@ extension SharingIntegrationTests {
                 })
             }
 
-            let a = try account("alice's passphrase")
-            let b = try account("bob's passphrase")
-            let c = try account("carol's passphrase")
-            try connect(a, calls: "Bob", b, calls: "Alice")
-            try connect(b, calls: "Carol", c, calls: "Bob")
+            let a = try await account("alice's passphrase")
+            let b = try await account("bob's passphrase")
+            let c = try await account("carol's passphrase")
+            try await connect(a, calls: "Bob", b, calls: "Alice")
+            try await connect(b, calls: "Carol", c, calls: "Bob")
 
-            let created = try a.json(
+            let created = try await a.json(
                 ["items", "create", "--template", "passport", "--label", "My passport"]
                     + Self.passport.flatMap { ["--set", "\($0.name)=\($0.value)"] })
             let itemID = try #require(created["item_id"] as? String, "\(created)")
 
             // A shares the passport to B ("Bob", A's own name for the connection) with --onshare.
-            let shared = try a.run(["shares", "create", itemID, "--to", "Bob", "--onshare"]).stdout
+            let shared = try await a.run(["shares", "create", itemID, "--to", "Bob", "--onshare"]).stdout
             #expect(shared.contains("Shared \"My passport\" with \(b.username)"), "\(shared)")
-            let incoming = try #require(try b.json(["shares", "list", "--incoming"])["shares"] as? [[String: Any]])
+            let incoming = try #require(try await b.json(["shares", "list", "--incoming"])["shares"] as? [[String: Any]])
             let bShare = try #require(incoming.first?["share_id"] as? String)
             #expect(incoming.count == 1 && incoming.first?["sharing_mode"] as? String == "anyone")
 
             // B sees the values, each verified.
-            let bTable = try b.run(["shares", "get", bShare]).stdout
+            let bTable = try await b.run(["shares", "get", bShare]).stdout
             #expect(Self.passport.allSatisfy { bTable.contains($0.value) } && bTable.contains("verified"), "\(bTable)")
-            #expect(try slotValues(try b.json(["shares", "get", bShare])) == Self.expected)
+            #expect(try await slotValues(try b.json(["shares", "get", bShare])) == Self.expected)
 
             // B on-shares to C (B's "Carol"); C verifies the values against A's hashes.
-            let cShare = try shareID(try b.json(["shares", "create", "--from-share", bShare, "--to", "Carol"]))
-            let cSees = try c.json(["shares", "get", cShare])
+            let cShare = try await shareID(try b.json(["shares", "create", "--from-share", bShare, "--to", "Carol"]))
+            let cSees = try await c.json(["shares", "get", cShare])
             #expect(try slotValues(cSees) == Self.expected)
             #expect((cSees["share"] as? [String: Any])?["depth"] as? Int == 2)
-            let cTable = try c.run(["shares", "get", cShare]).stdout
+            let cTable = try await c.run(["shares", "get", cShare]).stdout
             #expect(cTable.contains("PA7731946") && cTable.contains("verified"), "\(cTable)")
 
             // A lists every live copy of the item: B's and C's.
-            let copies = try #require(try a.json(["shares", "list", "--item", itemID])["shares"] as? [[String: Any]])
+            let copies = try #require(try await a.json(["shares", "list", "--item", itemID])["shares"] as? [[String: Any]])
             #expect(Set(copies.compactMap { $0["share_id"] as? String }) == [bShare, cShare])
 
             // A revokes B's share: C's goes with it.
-            let revoked = try a.run(["shares", "revoke", bShare]).stdout
+            let revoked = try await a.run(["shares", "revoke", bShare]).stdout
             #expect(revoked.contains("Revoked share \(bShare)") && revoked.contains("2 share(s)"), "\(revoked)")
-            let cRefused = try c.run(["shares", "get", cShare], expecting: 1)
+            let cRefused = try await c.run(["shares", "get", cShare], expecting: 1)
             #expect(cRefused.stderr.contains("FAILED_PRECONDITION") && cRefused.stdout.isEmpty, "\(cRefused.stderr)")
-            let cList = try #require(try c.json(["shares", "list", "--incoming"])["shares"] as? [[String: Any]])
+            let cList = try #require(try await c.json(["shares", "list", "--incoming"])["shares"] as? [[String: Any]])
             #expect(cList.first?["state"] as? String == "revoked")
 
             // A --view-once share shows its values once.
-            let once = try shareID(try a.json(["shares", "create", itemID, "--to", b.username, "--view-once"]))
-            let first = try b.run(["shares", "get", once]).stdout
+            let once = try await shareID(try a.json(["shares", "create", itemID, "--to", b.username, "--view-once"]))
+            let first = try await b.run(["shares", "get", once]).stdout
             #expect(first.contains("PA7731946") && first.contains("last view"), "\(first)")
-            let second = try b.run(["shares", "get", once], expecting: 1)
+            let second = try await b.run(["shares", "get", once], expecting: 1)
             #expect(second.stderr.contains("consumed") && !second.stdout.contains("PA7731946"), "\(second)")
 
             // Terms: B sees them, not the values, until accepting.
-            let withTerms = try shareID(try a.json(
+            let withTerms = try await shareID(try a.json(
                 ["shares", "create", itemID, "--to", "Bob", "--slot", "passport_number", "--terms", "For the visa only", "--expires", "7d"]))
-            let pending = try b.run(["shares", "get", withTerms]).stdout
+            let pending = try await b.run(["shares", "get", withTerms]).stdout
             #expect(pending.contains("For the visa only") && !pending.contains("PA7731946") && pending.contains("svx shares accept"), "\(pending)")
-            #expect(try b.run(["shares", "accept", withTerms]).stdout.contains("For the visa only"))
-            #expect(try slotValues(try b.json(["shares", "get", withTerms])) == ["passport_number": "PA7731946"])
-            _ = try b.run(["shares", "delete", withTerms])
+            #expect(try await b.run(["shares", "accept", withTerms]).stdout.contains("For the visa only"))
+            #expect(try await slotValues(try b.json(["shares", "get", withTerms])) == ["passport_number": "PA7731946"])
+            _ = try await b.run(["shares", "delete", withTerms])
 
             // Outgoing on A's side, states as they are now.
-            let outgoing = try #require(try a.json(["shares", "list", "--outgoing"])["shares"] as? [[String: Any]])
+            let outgoing = try #require(try await a.json(["shares", "list", "--outgoing"])["shares"] as? [[String: Any]])
             let states = Dictionary(uniqueKeysWithValues: outgoing.compactMap { share in
                 (share["share_id"] as? String).map { ($0, share["state"] as? String ?? "") }
             })
             #expect(states == [bShare: "revoked", once: "consumed", withTerms: "deleted"])
-            #expect(try a.run(["shares", "list", "--outgoing"]).stdout.contains("consumed"))
+            #expect(try await a.run(["shares", "list", "--outgoing"]).stdout.contains("consumed"))
 
             // Bad input: one clear line, nothing sent.
-            let both = try a.run(["shares", "create", itemID, "--from-share", bShare, "--to", "Bob"], expecting: 64)
+            let both = try await a.run(["shares", "create", itemID, "--from-share", bShare, "--to", "Bob"], expecting: 64)
             #expect(both.stderr.contains("either ITEM or --from-share"), "\(both.stderr)")
-            let past = try a.run(["shares", "create", itemID, "--to", "Bob", "--expires", "2001-01-01"], expecting: 64)
+            let past = try await a.run(["shares", "create", itemID, "--to", "Bob", "--expires", "2001-01-01"], expecting: 64)
             #expect(past.stderr.contains("--expires"), "\(past.stderr)")
-            let nobody = try a.run(["shares", "create", itemID, "--to", "Nobody at all"], expecting: 1)
+            let nobody = try await a.run(["shares", "create", itemID, "--to", "Nobody at all"], expecting: 1)
             #expect(nobody.stderr.contains("no active connection is called"), "\(nobody.stderr)")
 
             #expect(try stack.database.plaintextScan(for: Self.passport.map(\.value) + ["For the visa only"]).isEmpty)
@@ -610,61 +610,61 @@ extension SharingIntegrationTests {
                 let svx: String
                 var environment: [String: String]
 
-                func run(_ arguments: [String], expecting expected: Int32 = 0) throws -> (stdout: String, stderr: String) {
-                    let run = try ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(240))
+                func run(_ arguments: [String], expecting expected: Int32 = 0) async throws -> (stdout: String, stderr: String) {
+                    let run = try await ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(240))
                     #expect(run.status == expected, "\(arguments): \(run.stdout)\(run.stderr)")
                     return (run.stdout, run.stderr)
                 }
 
-                func json(_ arguments: [String]) throws -> [String: Any] {
-                    let output = try run(arguments + ["--json"]).stdout
+                func json(_ arguments: [String]) async throws -> [String: Any] {
+                    let output = try await run(arguments + ["--json"]).stdout
                     return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
                 }
             }
-            func account(_ passphrase: String) throws -> Account {
+            func account(_ passphrase: String) async throws -> Account {
                 let cli = try stack.commandLine()
                 var environment = cli.environment
                 environment["SVX_PASSPHRASE"] = passphrase
                 var account = Account(svx: cli.svx, environment: environment)
-                account.environment["SVX_SECRET_KEY"] = try #require(try account.json(["signup"])["secret_key"] as? String)
+                account.environment["SVX_SECRET_KEY"] = try #require(try await account.json(["signup"])["secret_key"] as? String)
                 return account
             }
-            func values(_ account: Account, _ shareID: String) throws -> [String: String] {
-                let object = try account.json(["shares", "get", shareID])
+            func values(_ account: Account, _ shareID: String) async throws -> [String: String] {
+                let object = try await account.json(["shares", "get", shareID])
                 let slots = try #require((object["item"] as? [String: Any])?["slots"] as? [[String: Any]], "\(object)")
                 #expect(slots.filter { $0["value"] is String }.allSatisfy { $0["verified"] as? String == "utf8" })
                 return Dictionary(uniqueKeysWithValues: slots.compactMap { slot in
                     (slot["value"] as? String).map { (slot["name"] as? String ?? "", $0) }
                 })
             }
-            func stale(_ account: Account) throws -> Set<String> {
-                let shares = try #require(try account.json(["shares", "list", "--outgoing", "--stale"])["shares"] as? [[String: Any]])
+            func stale(_ account: Account) async throws -> Set<String> {
+                let shares = try #require(try await account.json(["shares", "list", "--outgoing", "--stale"])["shares"] as? [[String: Any]])
                 return Set(shares.compactMap { $0["share_id"] as? String })
             }
 
-            let a = try account("alice's passphrase")
-            let b = try account("bob's passphrase")
-            let c = try account("carol's passphrase")
-            let toBob = try #require(try a.json(["invitations", "create", "--name", "Bob"])["code"] as? String)
-            _ = try b.run(["connections", "accept", toBob, "--name", "Alice"])
-            let toCarol = try #require(try b.json(["invitations", "create", "--name", "Carol"])["code"] as? String)
-            _ = try c.run(["connections", "accept", toCarol, "--name", "Bob"])
-            let itemID = try #require(try a.json(
+            let a = try await account("alice's passphrase")
+            let b = try await account("bob's passphrase")
+            let c = try await account("carol's passphrase")
+            let toBob = try #require(try await a.json(["invitations", "create", "--name", "Bob"])["code"] as? String)
+            _ = try await b.run(["connections", "accept", toBob, "--name", "Alice"])
+            let toCarol = try #require(try await b.json(["invitations", "create", "--name", "Carol"])["code"] as? String)
+            _ = try await c.run(["connections", "accept", toCarol, "--name", "Bob"])
+            let itemID = try #require(try await a.json(
                 ["items", "create", "--template", "passport", "--label", "My passport"]
                     + Self.passport.flatMap { ["--set", "\($0.name)=\($0.value)"] })["item_id"] as? String)
             let bShare = try #require(
-                (try a.json(["shares", "create", itemID, "--to", "Bob", "--onshare"])["shares"] as? [[String: Any]])?.first?["share_id"] as? String)
+                (try await a.json(["shares", "create", itemID, "--to", "Bob", "--onshare"])["shares"] as? [[String: Any]])?.first?["share_id"] as? String)
             let cShare = try #require(
-                (try b.json(["shares", "create", "--from-share", bShare, "--to", "Carol"])["shares"] as? [[String: Any]])?.first?["share_id"] as? String)
+                (try await b.json(["shares", "create", "--from-share", bShare, "--to", "Carol"])["shares"] as? [[String: Any]])?.first?["share_id"] as? String)
 
             // items update re-shares right away, on-share included, and says so.
-            let updated = try a.run(["items", "update", itemID, "--set", "full_name=Alice Hargreaves"]).stdout
+            let updated = try await a.run(["items", "update", itemID, "--set", "full_name=Alice Hargreaves"]).stdout
             #expect(updated.contains("Updated item \(itemID)") && updated.contains("2 share(s) updated"), "\(updated)")
             var expected = Self.expected
             expected["full_name"] = "Alice Hargreaves"
-            #expect(try values(b, bShare) == expected)
-            #expect(try values(c, cShare) == expected)
-            #expect(try stale(a).isEmpty)
+            #expect(try await values(b, bShare) == expected)
+            #expect(try await values(c, cShare) == expected)
+            #expect(try await stale(a).isEmpty)
 
             // A client that never reaches Sharing after the update (here: Sharing's endpoint answers nothing of it).
             var cut = a
@@ -672,27 +672,27 @@ extension SharingIntegrationTests {
             if let keys = TestTransport.keysDirectory {  // pinned as Auth's, so Auth answers (UNIMPLEMENTED) at once
                 cut.environment["SVX_SHARING_PUBLIC_KEY"] = try String(contentsOfFile: "\(keys)/auth.pub", encoding: .utf8)
             }
-            let interrupted = try cut.run(["items", "update", itemID, "--set", "passport_number=PB0000001", "--json"])
+            let interrupted = try await cut.run(["items", "update", itemID, "--set", "passport_number=PB0000001", "--json"])
             let interruptedJSON = try #require(try JSONSerialization.jsonObject(with: Data(interrupted.stdout.utf8)) as? [String: Any])
             #expect((interruptedJSON["shares"] as? [String: Any])?["error"] is String, "\(interrupted.stdout)")
-            let human = try cut.run(["items", "update", itemID, "--set", "nationality=English"])
+            let human = try await cut.run(["items", "update", itemID, "--set", "nationality=English"])
             #expect(human.stderr.contains("svx shares sync \(itemID)") && human.stdout.contains("Updated item"), "\(human)")
             // Stale: both copies, still readable at the version they hold.
-            #expect(try stale(a) == [bShare, cShare])
-            #expect(try values(c, cShare) == expected)
+            #expect(try await stale(a) == [bShare, cShare])
+            #expect(try await values(c, cShare) == expected)
 
             // shares sync catches up; afterwards nothing is stale and a second run has nothing to do.
-            let synced = try #require(try a.json(["shares", "sync"])["items"] as? [[String: Any]])
+            let synced = try #require(try await a.json(["shares", "sync"])["items"] as? [[String: Any]])
             #expect(synced.count == 1 && (synced.first?["updated"] as? [[String: Any]])?.count == 2, "\(synced)")
-            #expect(try stale(a).isEmpty)
-            #expect(try a.run(["shares", "sync", itemID]).stdout.contains("up to date"))
+            #expect(try await stale(a).isEmpty)
+            #expect(try await a.run(["shares", "sync", itemID]).stdout.contains("up to date"))
             expected["passport_number"] = "PB0000001"
             expected["nationality"] = "English"
-            #expect(try values(b, bShare) == expected)
-            #expect(try values(c, cShare) == expected)
+            #expect(try await values(b, bShare) == expected)
+            #expect(try await values(c, cShare) == expected)
 
             // --stale goes with --outgoing only.
-            let misuse = try a.run(["shares", "list", "--incoming", "--stale"], expecting: 64)
+            let misuse = try await a.run(["shares", "list", "--incoming", "--stale"], expecting: 64)
             #expect(misuse.stderr.contains("--stale"), "\(misuse.stderr)")
             #expect(try stack.database.plaintextScan(
                 for: Self.passport.map(\.value) + ["Alice Hargreaves", "PB0000001"]).isEmpty)

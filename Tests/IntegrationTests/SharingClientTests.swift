@@ -290,16 +290,16 @@ extension SharingIntegrationTests {
             var environment = cli.environment
             environment["SVX_SECRET_KEY"] = alice.secretKey.description
             environment["SVX_PASSPHRASE"] = alice.passphrase
-            let login = try ChildProcess.runSeparately(cli.svx, ["login"], environment: environment, timeout: .seconds(120))
+            let login = try await ChildProcess.runSeparately(cli.svx, ["login"], environment: environment, timeout: .seconds(120))
             #expect(login.status == 0, "\(login.stdout)\(login.stderr)")
-            let verify = try ChildProcess.runSeparately(
+            let verify = try await ChildProcess.runSeparately(
                 cli.svx, ["connections", "verify", aliceSide.id], environment: environment, timeout: .seconds(120))
             #expect(verify.status == 1, "\(verify.stdout)\(verify.stderr)")
             #expect(verify.stdout.contains("MISMATCH") && !verify.stdout.contains("verified:"), "\(verify.stdout)")
             #expect(verify.stdout.contains(try #require(seen.safetyCode).lines[0]), "\(verify.stdout)")
-            let list = try ChildProcess.runSeparately(cli.svx, ["connections", "list"], environment: environment, timeout: .seconds(120))
+            let list = try await ChildProcess.runSeparately(cli.svx, ["connections", "list"], environment: environment, timeout: .seconds(120))
             #expect(list.status == 1 && list.stdout.contains("MISMATCH"), "\(list.stdout)\(list.stderr)")
-            let json = try ChildProcess.runSeparately(
+            let json = try await ChildProcess.runSeparately(
                 cli.svx, ["connections", "show", aliceSide.id, "--json"], environment: environment, timeout: .seconds(120))
             #expect(json.status == 1)
             let shown = try #require(try JSONSerialization.jsonObject(with: Data(json.stdout.utf8)) as? [String: Any])
@@ -352,8 +352,8 @@ extension SharingIntegrationTests {
             var environment = cli.environment
             environment["SVX_SECRET_KEY"] = bob.secretKey.description
             environment["SVX_PASSPHRASE"] = bob.passphrase
-            #expect(try ChildProcess.runSeparately(cli.svx, ["login"], environment: environment, timeout: .seconds(120)).status == 0)
-            let accept = try ChildProcess.runSeparately(
+            #expect(try await ChildProcess.runSeparately(cli.svx, ["login"], environment: environment, timeout: .seconds(120)).status == 0)
+            let accept = try await ChildProcess.runSeparately(
                 cli.svx, ["connections", "accept", created.code.text], environment: environment, timeout: .seconds(120))
             #expect(accept.status == 1 && accept.stderr.contains("Nothing was accepted"), "\(accept.stdout)\(accept.stderr)")
             #expect(try await alice.sharing.invitations(session: alice.session, keys: alice.keys).map(\.state) == [.pending])
@@ -374,62 +374,62 @@ extension SharingIntegrationTests {
                 var username = ""
                 var userID = ""
 
-                func run(_ arguments: [String], expecting expected: Int32 = 0) throws -> (stdout: String, stderr: String) {
-                    let run = try ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(180))
+                func run(_ arguments: [String], expecting expected: Int32 = 0) async throws -> (stdout: String, stderr: String) {
+                    let run = try await ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(180))
                     #expect(run.status == expected, "\(arguments): \(run.stdout)\(run.stderr)")
                     return (run.stdout, run.stderr)
                 }
 
-                func json(_ arguments: [String]) throws -> [String: Any] {
-                    let output = try run(arguments + ["--json"]).stdout
+                func json(_ arguments: [String]) async throws -> [String: Any] {
+                    let output = try await run(arguments + ["--json"]).stdout
                     return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
                 }
             }
-            func account(_ passphrase: String) throws -> Account {
+            func account(_ passphrase: String) async throws -> Account {
                 let cli = try stack.commandLine()
                 var environment = cli.environment
                 environment["SVX_PASSPHRASE"] = passphrase
                 var account = Account(svx: cli.svx, environment: environment)
-                let signUp = try account.json(["signup"])
+                let signUp = try await account.json(["signup"])
                 account.environment["SVX_SECRET_KEY"] = try #require(signUp["secret_key"] as? String)
                 account.username = try #require(signUp["username"] as? String)
                 account.userID = try #require(signUp["user_id"] as? String)
                 return account
             }
-            let a = try account("alice's passphrase")
-            let b = try account("bob's passphrase")
+            let a = try await account("alice's passphrase")
+            let b = try await account("bob's passphrase")
 
             // A invites; the code is printed once, with what to do with it.
-            let created = try a.run(["invitations", "create", "--name", "Bob"])
+            let created = try await a.run(["invitations", "create", "--name", "Bob"])
             let code = try #require(created.stdout.split(whereSeparator: \.isWhitespace).first { $0.hasPrefix("svxi.1.") }.map(String.init))
             #expect(created.stdout.contains("shown only this once") && created.stdout.contains("svx connections accept"), "\(created.stdout)")
             #expect(created.stderr.contains("Generating your RSA-4096 keypair"), "\(created.stderr)")
             #expect(try InvitationCode(parsing: code).inviterID == a.userID)
 
             // B accepts it.
-            let accepted = try b.run(["connections", "accept", code, "--name", "Alice"])
+            let accepted = try await b.run(["connections", "accept", code, "--name", "Alice"])
             #expect(accepted.stdout.contains("Connected with \(a.username)") && accepted.stdout.contains("verified"), "\(accepted.stdout)")
             // The code works once.
-            let again = try b.run(["connections", "accept", code], expecting: 1)
+            let again = try await b.run(["connections", "accept", code], expecting: 1)
             #expect(again.stderr.contains("NOT_FOUND"), "\(again.stderr)")
 
             // Both lists show the other, verified.
-            let aList = try #require(try a.json(["connections", "list"])["connections"] as? [[String: Any]])
-            let bList = try #require(try b.json(["connections", "list"])["connections"] as? [[String: Any]])
+            let aList = try #require(try await a.json(["connections", "list"])["connections"] as? [[String: Any]])
+            let bList = try #require(try await b.json(["connections", "list"])["connections"] as? [[String: Any]])
             #expect(aList.count == 1 && bList.count == 1)
             #expect(aList.first?["other_username"] as? String == b.username && aList.first?["name"] as? String == "Bob")
             #expect(bList.first?["other_username"] as? String == a.username && bList.first?["name"] as? String == "Alice")
             #expect(aList.first?["keys"] as? String == "verified" && bList.first?["keys"] as? String == "verified")
-            let aTable = try a.run(["connections", "list"]).stdout
+            let aTable = try await a.run(["connections", "list"]).stdout
             #expect(aTable.contains(b.username) && aTable.contains("Bob") && aTable.contains("verified"), "\(aTable)")
-            let bTable = try b.run(["connections", "list"]).stdout
+            let bTable = try await b.run(["connections", "list"]).stdout
             #expect(bTable.contains(a.username) && bTable.contains("Alice") && bTable.contains("verified"), "\(bTable)")
 
             // Both verify: the same safety code, and "verified".
             let aID = try #require(aList.first?["connection_id"] as? String)
             let bID = try #require(bList.first?["connection_id"] as? String)
-            let aVerify = try a.run(["connections", "verify", aID]).stdout
-            let bVerify = try b.run(["connections", "verify", bID]).stdout
+            let aVerify = try await a.run(["connections", "verify", aID]).stdout
+            let bVerify = try await b.run(["connections", "verify", bID]).stdout
             func safetyCode(_ output: String) -> [String] {
                 output.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
                     .filter { $0.count == 23 && $0.allSatisfy { $0.isNumber || $0 == " " } }
@@ -437,50 +437,50 @@ extension SharingIntegrationTests {
             #expect(safetyCode(aVerify).count == 3, "\(aVerify)")
             #expect(safetyCode(aVerify) == safetyCode(bVerify), "\(aVerify)\n\(bVerify)")
             #expect(aVerify.contains("verified") && bVerify.contains("verified") && !aVerify.contains("MISMATCH"))
-            let aShown = try a.json(["connections", "verify", aID])
+            let aShown = try await a.json(["connections", "verify", aID])
             #expect(aShown["safety_code"] as? String == safetyCode(aVerify).joined(separator: " "))
 
             // The invitation is listed accepted by B.
-            let invitations = try #require(try a.json(["invitations", "list"])["invitations"] as? [[String: Any]])
+            let invitations = try #require(try await a.json(["invitations", "list"])["invitations"] as? [[String: Any]])
             #expect(invitations.first?["state"] as? String == "accepted" && invitations.first?["accepted_by_username"] as? String == b.username)
 
             // Rename, show.
-            _ = try b.run(["connections", "rename", bID, "Alice L."])
-            let shown = try b.run(["connections", "show", bID]).stdout
+            _ = try await b.run(["connections", "rename", bID, "Alice L."])
+            let shown = try await b.run(["connections", "show", bID]).stdout
             #expect(shown.contains("Alice L.") && shown.contains(a.username) && shown.contains("verified"), "\(shown)")
 
             // A second invitation, revoked: its code no longer works.
-            let second = try a.json(["invitations", "create", "--expires", "1d", "--for", b.username])
+            let second = try await a.json(["invitations", "create", "--expires", "1d", "--for", b.username])
             let secondInvitation = try #require(second["invitation"] as? [String: Any])
             #expect(secondInvitation["intended_username"] as? String == b.username)
             let secondCode = try #require(second["code"] as? String)
             let secondID = try #require(secondInvitation["invitation_id"] as? String)
-            #expect(try a.run(["invitations", "revoke", secondID]).stdout.contains("Revoked invitation \(secondID)"))
-            _ = try b.run(["connections", "accept", secondCode], expecting: 1)
+            #expect(try await a.run(["invitations", "revoke", secondID]).stdout.contains("Revoked invitation \(secondID)"))
+            _ = try await b.run(["connections", "accept", secondCode], expecting: 1)
 
             // Malformed codes and lifetimes: one clear line, nothing sent.
-            let malformed = try b.run(["connections", "accept", "svxi.1.nonsense"], expecting: 1)
+            let malformed = try await b.run(["connections", "accept", "svxi.1.nonsense"], expecting: 1)
             #expect(malformed.stderr.contains("malformed invitation code"), "\(malformed.stderr)")
-            let tooLong = try a.run(["invitations", "create", "--expires", "31d"], expecting: 64)
+            let tooLong = try await a.run(["invitations", "create", "--expires", "31d"], expecting: 64)
             #expect(tooLong.stderr.contains("--expires"), "\(tooLong.stderr)")
 
             // The connection keypair is not deleted while the connection uses it (sharing.md §6).
-            let keypairs = try #require(try a.json(["keys", "list"])["keypairs"] as? [[String: Any]])
+            let keypairs = try #require(try await a.json(["keys", "list"])["keypairs"] as? [[String: Any]])
             let connectionKeypair = try #require(keypairs.first {
                 ($0["external_identifiers"] as? [String])?.contains("connection") == true
             }?["keypair_id"] as? String)
-            let inUse = try a.run(["keys", "delete-keypair", connectionKeypair], expecting: 1)
+            let inUse = try await a.run(["keys", "delete-keypair", connectionKeypair], expecting: 1)
             #expect(inUse.stderr.contains("in use by 1 active connection") && inUse.stderr.contains("nothing was deleted"),
                     "\(inUse.stderr)")
 
             // Delete: both sides ended.
-            let deleted = try a.run(["connections", "delete", aID]).stdout
+            let deleted = try await a.run(["connections", "delete", aID]).stdout
             #expect(deleted.contains("Ended connection \(aID)"), "\(deleted)")
-            let ended = try #require(try b.json(["connections", "list"])["connections"] as? [[String: Any]])
+            let ended = try #require(try await b.json(["connections", "list"])["connections"] as? [[String: Any]])
             #expect(ended.first?["state"] as? String == "ended")
             // Now nothing uses the keypair: it goes.
-            #expect(try a.run(["keys", "delete-keypair", connectionKeypair]).stdout.contains("Deleted keypair \(connectionKeypair)"))
-            let left = try #require(try a.json(["keys", "list"])["keypairs"] as? [[String: Any]])
+            #expect(try await a.run(["keys", "delete-keypair", connectionKeypair]).stdout.contains("Deleted keypair \(connectionKeypair)"))
+            let left = try #require(try await a.json(["keys", "list"])["keypairs"] as? [[String: Any]])
             #expect(!left.contains { $0["keypair_id"] as? String == connectionKeypair })
 
             // Short names ("Bob") could turn up inside random base64 by chance: the distinctive ones are scanned for.

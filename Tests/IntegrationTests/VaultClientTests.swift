@@ -256,7 +256,7 @@ func randomFile(bytes: Int) throws -> URL {
         var environment = cli.environment
         environment["SVX_PASSPHRASE"] = "command line passphrase"
 
-        let signUp = try ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
+        let signUp = try await ChildProcess.runSeparately(svx, ["signup", "--json"], environment: environment, timeout: .seconds(120))
         #expect(signUp.status == 0, "\(signUp.stdout)\(signUp.stderr)")
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
@@ -278,7 +278,7 @@ func randomFile(bytes: Int) throws -> URL {
         let templates = try json(["templates", "list"])
         let names = (templates["templates"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         #expect(Set(Self.systemTemplates).isSubset(of: Set(names)), "\(names)")
-        let humanTemplates = try ChildProcess.run(svx, ["templates", "list"], environment: environment)
+        let humanTemplates = try await ChildProcess.run(svx, ["templates", "list"], environment: environment)
         #expect(humanTemplates.status == 0 && humanTemplates.output.contains("drivers_licence"), "\(humanTemplates.output)")
         let info = try json(["templates", "info", "passport"])
         #expect((info["slots"] as? [[String: Any]])?.isEmpty == false)
@@ -295,7 +295,7 @@ func randomFile(bytes: Int) throws -> URL {
         let lucky = (got["slots"] as? [[String: Any]])?.first { $0["name"] as? String == "lucky_number" }
         #expect(lucky?["label"] as? String == "Lucky number" && lucky?["type"] as? String == "key_value")
 
-        let table = try ChildProcess.run(svx, ["items", "get", id], environment: environment)
+        let table = try await ChildProcess.run(svx, ["items", "get", id], environment: environment)
         #expect(table.status == 0 && table.output.contains("Grace Hopper") && table.output.contains("X7654321"), "\(table.output)")
 
         let updated = try json(["items", "update", id, "--label", "Grace's passport", "--set", "full_name=Rear Admiral Hopper"])
@@ -304,21 +304,21 @@ func randomFile(bytes: Int) throws -> URL {
 
         let listed = try json(["items", "list", "--template", "passport"])
         #expect((listed["items"] as? [[String: Any]])?.compactMap { $0["item_id"] as? String } == [id])
-        let humanList = try ChildProcess.run(svx, ["items", "list"], environment: environment)
+        let humanList = try await ChildProcess.run(svx, ["items", "list"], environment: environment)
         #expect(humanList.status == 0 && humanList.output.contains(id) && humanList.output.contains("Grace's passport"), "\(humanList.output)")
 
         // A file in and out.
         let file = try randomFile(bytes: 3 << 20)
         defer { try? FileManager.default.removeItem(at: file) }
-        let attach = try ChildProcess.runSeparately(
+        let attach = try await ChildProcess.runSeparately(
             svx, ["items", "attach-file", id, file.path, "--slot", "scan"], environment: environment, timeout: .seconds(60))
         #expect(attach.status == 0 && attach.stdout.contains("Attached"), "\(attach.stdout)\(attach.stderr)")
         let output = cli.home.appendingPathComponent("downloaded.bin")
-        let download = try ChildProcess.run(
+        let download = try await ChildProcess.run(
             svx, ["items", "get-attachment", id, "scan", "--output", output.path], environment: environment, timeout: .seconds(60))
         #expect(download.status == 0, "\(download.output)")
         #expect(try Data(contentsOf: output) == Data(contentsOf: file))
-        let again = try ChildProcess.run(svx, ["items", "get-attachment", id, "scan", "--output", output.path], environment: environment)
+        let again = try await ChildProcess.run(svx, ["items", "get-attachment", id, "scan", "--output", output.path], environment: environment)
         #expect(again.status != 0 && again.output.contains("exists"), "\(again.output)")
 
         let removed = try json(["items", "remove-slot", id, "lucky_number"])
@@ -327,12 +327,12 @@ func randomFile(bytes: Int) throws -> URL {
         // The wrong passphrase opens nothing.
         var wrong = environment
         wrong["SVX_PASSPHRASE"] = "not the passphrase"
-        let refused = try ChildProcess.run(svx, ["items", "get", id], environment: wrong, timeout: .seconds(60))
+        let refused = try await ChildProcess.run(svx, ["items", "get", id], environment: wrong, timeout: .seconds(60))
         #expect(refused.status != 0 && !refused.output.contains("Rear Admiral Hopper"), "\(refused.output)")
 
-        let deleted = try ChildProcess.run(svx, ["items", "delete", id], environment: environment, timeout: .seconds(60))
+        let deleted = try await ChildProcess.run(svx, ["items", "delete", id], environment: environment, timeout: .seconds(60))
         #expect(deleted.status == 0, "\(deleted.output)")
-        let gone = try ChildProcess.run(svx, ["items", "get", id], environment: environment, timeout: .seconds(60))
+        let gone = try await ChildProcess.run(svx, ["items", "get", id], environment: environment, timeout: .seconds(60))
         #expect(gone.status != 0 && gone.output.contains("NOT_FOUND"), "\(gone.output)")
     }
 }

@@ -101,8 +101,26 @@ public final class ChildProcess: @unchecked Sendable {  // state guarded by `loc
         waitForExit(timeout: .seconds(10))
     }
 
+    /// ``run(_:_:environment:timeout:)`` from async code: the wait happens on a thread of its own, not on the
+    /// cooperative pool every test shares (``offCooperativePool(_:)``); a command can run for minutes.
+    public static func run(
+        _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        timeout: Duration = .seconds(30)
+    ) async throws -> (status: Int32, output: String) {
+        try await offCooperativePool { try run(executable, arguments, environment: environment, timeout: timeout) }
+    }
+
+    /// ``runSeparately(_:_:environment:timeout:)`` from async code, off the cooperative pool like
+    /// ``run(_:_:environment:timeout:)``.
+    public static func runSeparately(
+        _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
+        timeout: Duration = .seconds(30)
+    ) async throws -> (status: Int32, stdout: String, stderr: String) {
+        try await offCooperativePool { try runSeparately(executable, arguments, environment: environment, timeout: timeout) }
+    }
+
     /// Runs a short-lived command to completion (bounded; killed past `timeout`) and returns its
-    /// status and combined output.
+    /// status and combined output. Blocks: async code calls the async overload.
     public static func run(
         _ executable: String, _ arguments: [String], environment: [String: String] = ProcessInfo.processInfo.environment,
         timeout: Duration = .seconds(30)

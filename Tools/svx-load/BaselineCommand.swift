@@ -33,6 +33,9 @@ struct BaselineCommand: ParsableCommand {
     @Option(help: "Microseconds the pooled handler sleeps, like a database call (0...100000).")
     var pooledDelayUs: Int = 0
 
+    @Flag(help: "Both servers over CURVE (a new keypair each run) and every client pinning its key, as services run by default.")
+    var curve = false
+
     func validate() throws {
         guard (1...64).contains(workers) else { throw ValidationError("--workers must be in 1...64") }
         guard (0...100_000).contains(pooledDelayUs) else {
@@ -47,7 +50,9 @@ struct BaselineCommand: ParsableCommand {
         var logger = Logger(label: "svx-load")
         logger.logLevel = .warning
 
-        let raw = try RawEchoServer()
+        let serverKeys = curve ? try CurveKeyPair.generate() : nil
+        let clientSecurity = serverKeys.map { CurveClientSecurity(serverPublicKey: $0.publicKey) }
+        let raw = try RawEchoServer(curve: serverKeys)
         raw.start()
         defer { raw.shutdown() }
 
@@ -61,7 +66,8 @@ struct BaselineCommand: ParsableCommand {
         }
         let server = RPCServer(
             configuration: RPCServerConfiguration(
-                endpoint: "tcp://127.0.0.1:*", workerCount: workers, queueCapacity: 4096),
+                endpoint: "tcp://127.0.0.1:*", workerCount: workers, queueCapacity: 4096,
+                curve: serverKeys.map { CurveServerSecurity(keyPair: $0) }),
             router: router, logger: logger
         ) { _ in () }
         try server.start()
@@ -70,7 +76,9 @@ struct BaselineCommand: ParsableCommand {
 
         var perRound = shape.shape
         perRound.duration = .seconds(shape.duration / rounds)
-        printFlushed("svx-load baseline: \(shape.shape.describe()); \(rounds) round(s) of \(shape.duration / rounds) s per target")
+        printFlushed(
+            "svx-load baseline: \(shape.shape.describe()); \(rounds) round(s) of \(shape.duration / rounds) s per target; "
+                + (curve ? "every socket over CURVE" : "plain TCP"))
         printFlushed("  raw    = raw DEALER loop -> raw ROUTER echo thread (\(raw.endpoint))")
         printFlushed("  svxrpc = RPCClient.callBlocking -> RPCServer, \(workers) worker(s) (\(svxEndpoint))")
         if serverOnly { printFlushed("  mixed  = raw DEALER loop -> RPCServer") }
@@ -87,20 +95,20 @@ struct BaselineCommand: ParsableCommand {
         var pooledResult = LoadResult()
         for round in 1...rounds {
             rawResult.merge(
-                try LoadRunner(shape: perRound, target: RawTarget(endpoint: raw.endpoint), label: "raw r\(round)")
+                try LoadRunner(shape: perRound, target: RawTarget(endpoint: raw.endpoint, curve: clientSecurity), label: "raw r\(round)")
                     .run(progress: true))
             svxResult.merge(
-                try LoadRunner(shape: perRound, target: SVXRPCTarget(endpoint: svxEndpoint), label: "svxrpc r\(round)")
+                try LoadRunner(shape: perRound, target: SVXRPCTarget(endpoint: svxEndpoint, security: .inProcess(clientSecurity)), label: "svxrpc r\(round)")
                     .run(progress: true))
             if serverOnly {
                 mixedResult.merge(
-                    try LoadRunner(shape: perRound, target: RawTarget(endpoint: svxEndpoint), label: "mixed r\(round)")
+                    try LoadRunner(shape: perRound, target: RawTarget(endpoint: svxEndpoint, curve: clientSecurity), label: "mixed r\(round)")
                         .run(progress: true))
             }
             if pooled {
                 pooledResult.merge(
                     try LoadRunner(
-                        shape: perRound, target: SVXRPCTarget(endpoint: svxEndpoint, method: LoadPayload.pooledCheck),
+                        shape: perRound, target: SVXRPCTarget(endpoint: svxEndpoint, method: LoadPayload.pooledCheck, security: .inProcess(clientSecurity)),
                         label: "pooled r\(round)"
                     ).run(progress: true))
             }

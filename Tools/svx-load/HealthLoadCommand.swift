@@ -18,7 +18,7 @@ struct HealthLoadCommand: ParsableCommand {
     }
 
     func run() throws {
-        printFlushed("svx-load health: \(endpoint), \(shape.shape.describe())")
+        printFlushed("svx-load health: \(endpoint), \(shape.shape.describe()), transport \(try LoadTransport.security().mode)")
         let target = SVXRPCTarget(endpoint: endpoint)
         let result = try LoadRunner(shape: shape.shape, target: target, label: "health").run(progress: true)
         printFlushed(result.summary(title: "Health/Check @ \(endpoint)"))

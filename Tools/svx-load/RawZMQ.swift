@@ -14,9 +14,15 @@ final class RawEchoServer: Sendable {
     private let stop = StopFlag()
     private let done = DispatchSemaphore(value: 0)
 
-    init() throws {
+    /// `curve`: the server's keypair when it is a CURVE server (no ZAP handler: any client key is let in, as the
+    /// baseline measures the encryption, not the authentication); nil for plain TCP.
+    init(curve: CurveKeyPair? = nil) throws {
         let context = try ZMQContext(ioThreads: 1)
         socket = try ZMQSocket(context: context, type: .router)
+        if let curve {
+            try socket.setOption(.curveServer, 1)
+            try socket.setOption(.curveSecretKey, curve.secretKey)
+        }
         try socket.setOption(.routerMandatory, 1)
         try socket.setOption(.sendHighWaterMark, 10_000)
         try socket.setOption(.receiveHighWaterMark, 10_000)
@@ -67,9 +73,11 @@ final class RawEchoServer: Sendable {
 /// Raw client target: one DEALER per client, driven by one thread that keeps `window` requests in flight.
 struct RawTarget: LoadTarget {
     let endpoint: String
+    /// CURVE towards the server (nil: plain TCP).
+    var curve: CurveClientSecurity? = nil
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        try RawLoadClient(endpoint: endpoint, timeout: timeout)
+        try RawLoadClient(endpoint: endpoint, timeout: timeout, curve: curve)
     }
 }
 
@@ -78,9 +86,10 @@ final class RawLoadClient: LoadClient, @unchecked Sendable {
     private let socket: ZMQSocket
     private let timeout: Duration
 
-    init(endpoint: String, timeout: Duration) throws {
+    init(endpoint: String, timeout: Duration, curve: CurveClientSecurity?) throws {
         let context = try ZMQContext(ioThreads: 1)
         socket = try ZMQSocket(context: context, type: .dealer)
+        try curve?.apply(to: socket)
         try socket.setOption(.immediate, 1)
         try socket.setOption(.linger, 0)
         try socket.setOption(.sendHighWaterMark, 2000)

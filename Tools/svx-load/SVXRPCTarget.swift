@@ -8,11 +8,26 @@ struct SVXRPCTarget: LoadTarget {
     let endpoint: String
     /// The method called: `Health/Check` by default; the baseline also calls a pooled copy of it.
     var method = HealthRPC.check
+    /// How the clients connect: as the environment configures a service's clients (``LoadTransport``), or, for the
+    /// baseline's in-process server, with the CURVE settings given (nil: plain TCP).
+    var security = Security.configured
+
+    enum Security {
+        case configured
+        case inProcess(CurveClientSecurity?)
+    }
 
     func makeClient(timeout: Duration) throws -> any LoadClient {
-        SVXRPCLoadClient(
-            client: try LoadTransport.client(endpoint: endpoint, configuration: .init(maxInFlight: 1000, defaultTimeout: timeout)),
-            method: method, timeout: timeout)
+        var configuration = RPCClientConfiguration(maxInFlight: 1000, defaultTimeout: timeout)
+        let client: RPCClient
+        switch security {
+        case .configured:
+            client = try LoadTransport.client(endpoint: endpoint, configuration: configuration)
+        case .inProcess(let curve):
+            configuration.curve = curve
+            client = try RPCClient(endpoint: endpoint, configuration: configuration)
+        }
+        return SVXRPCLoadClient(client: client, method: method, timeout: timeout)
     }
 }
 

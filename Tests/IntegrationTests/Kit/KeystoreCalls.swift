@@ -306,10 +306,10 @@ extension Svx_Keystore_V1_DerivationArtefacts {
 
 extension TestDatabase {
     /// The restore procedure of ADR-004 (scripts/keystore-restore-kek.sql) through psql, as the Keystore's role.
-    func restoreKEK(userID: String, version: Int, generation: Int) throws -> (status: Int32, output: String) {
+    func restoreKEK(userID: String, version: Int, generation: Int) async throws -> (status: Int32, output: String) {
         let script = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent()
             .deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("scripts/keystore-restore-kek.sql").path
-        return try ChildProcess.run(
+        return try await ChildProcess.run(
             "/usr/bin/env",
             ["psql", "-X", "-v", "ON_ERROR_STOP=1", "-v", "user_id=\(userID)", "-v", "version=\(version)",
              "-v", "generation=\(generation)", "-f", script, conninfo(service: "keystore")])
