@@ -23,6 +23,8 @@ report="$out_dir/bench-transport-$(date -u +%Y%m%dT%H%M%SZ).txt"
   echo "# machine: $(nproc) cores, $(free -g | awk '/Mem:/ {print $2}') GiB, $(uname -srm)"
   echo "# git: $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo none)"
   make -C "$root" down >/dev/null 2>&1 || true
+  run_stack=""
+  trap '[ -n "$run_stack" ] && SVX_STACK_DIR=$run_stack make -C "$root" down >/dev/null 2>&1; [ -n "$run_stack" ] && rm -rf "$run_stack"' EXIT
   for round in $(seq 1 "$rounds"); do
     for mode in curve plaintext; do
       run_stack=$(mktemp -d "$out_dir/transport-stack.XXXXXX")
@@ -30,7 +32,8 @@ report="$out_dir/bench-transport-$(date -u +%Y%m%dT%H%M%SZ).txt"
       export SVX_TRANSPORT=$mode SVX_KEYS_DIR=$run_stack/keys
       curve_flag=(); [ "$mode" = curve ] && curve_flag=(--curve)
       pids=(); for s in auth vault; do pids+=(--server-pid "$(cat "$run_stack/$s.pid")"); done
-      vault=(--auth-endpoint "$auth_endpoint" --vault-endpoint "$vault_endpoint" --secrets-file "$run_stack/secrets.env")
+      vault=(--auth-endpoint "$auth_endpoint" --vault-endpoint "$vault_endpoint")
+      db=(--secrets-file "$run_stack/secrets.env")
       credentials=(--credentials-file "$run_stack/vault-user.json")
       for clients in 1 8; do
         echo; echo "## round $round [$mode]: svx-load baseline --clients $clients ${curve_flag[*]} (raw limit, in-process)"
@@ -42,13 +45,14 @@ report="$out_dir/bench-transport-$(date -u +%Y%m%dT%H%M%SZ).txt"
       "$load" vault-seed "${vault[@]}" "${credentials[@]}" --items "$items" >/dev/null
       for clients in 1 8; do
         echo; echo "## round $round [$mode]: svx-load vault-get --clients $clients beside raw libpq"
-        "$load" vault-get "${vault[@]}" "${credentials[@]}" --clients "$clients" --duration "$duration" "${pids[@]}"
+        "$load" vault-get "${vault[@]}" "${db[@]}" "${credentials[@]}" --clients "$clients" --duration "$duration" "${pids[@]}"
       done
       echo; echo "## round $round [$mode]: svx-load auth-login --clients 8"
       "$load" auth-login --endpoint "$auth_endpoint" --clients 8 --duration "$duration" --server-pid "$(cat "$run_stack/auth.pid")"
       unset SVX_TRANSPORT SVX_KEYS_DIR
       SVX_STACK_DIR=$run_stack make -C "$root" down >/dev/null 2>&1 || true
       rm -rf "$run_stack"
+      run_stack=""
     done
   done
 } 2>&1 | tee "$report"
