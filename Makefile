@@ -7,7 +7,7 @@ PROBE := $(PROBE_DIR)/svx-probe
 TEST_PG_DIR := $(CURDIR)/.svx/test-postgres
 BENCH_OUT := $(CURDIR)/.svx/bench
 
-.PHONY: deps build build-debug probe up down status test proto bench bench-audit bench-transport clean
+.PHONY: deps build build-debug dist dist-check probe up down status test proto bench bench-audit bench-transport clean
 
 deps:
 	@scripts/install-deps.sh
@@ -25,6 +25,16 @@ build: deps probe
 
 build-debug: deps probe
 	swift build --build-tests
+
+# Every executable and resource svx ships, in DESTDIR (release by default): what the compose image installs.
+# `make dist-check` checks the debug build's the same way (CI: fast, after `make test` built it).
+DESTDIR ?= $(CURDIR)/.build/dist
+DIST_CONFIG ?= release
+dist: deps
+	scripts/dist.sh $(DIST_CONFIG) $(DESTDIR) $(DIST_SWIFT_FLAGS)
+
+dist-check: deps
+	scripts/dist.sh debug $(CURDIR)/.build/dist-debug
 
 up: build
 	@scripts/stack.sh up
