@@ -181,3 +181,48 @@ extension VaultService {
         return response
     }
 }
+
+/// GetSharedAttachmentBlock: the Sharing service's read of an attachment slot it serves to a share's recipient (issue
+/// #20, attachments in shares). Registered for the Sharing service's key alone (``ServiceRoutes/registerAuthenticated(_:peers:)``):
+/// the session is the recipient's, not the owner's, and what makes the read legitimate is Sharing's check of the
+/// share, which the peer key vouches for. Only a complete attachment that is still in the named slot of the named item
+/// is served, so a file replaced or deleted since the share was made (whose key the share does not hold) is NOT_FOUND,
+/// like one that never existed. One query; never calls out.
+extension VaultService {
+    func getSharedAttachmentBlock(
+        _ request: Svx_Vault_V1_GetSharedAttachmentBlockRequest, _ context: RequestContext, _ worker: ServiceWorker,
+        _ session: AuthenticatedSession
+    ) throws -> Svx_Vault_V1_GetSharedAttachmentBlockResponse {
+        let owner = try FieldValidation.uuid(request.ownerID, field: "owner_id")
+        let item = try FieldValidation.uuid(request.itemID, field: "item_id")
+        let slot = try FieldValidation.uuid(request.slotID, field: "slot_id")
+        let attachmentID = try FieldValidation.uuid(request.attachmentID, field: "attachment_id")
+        let rows = try worker.database.query(
+            """
+            SELECT a.attachment_id, a.encrypted_metadata, a.wrapped_dek, a.plaintext_size, a.block_count, a.block_size,
+                   a.complete, \(epochMilliseconds("a.created_at")), b.encrypted_block
+            FROM vault.slots s
+            JOIN vault.attachments a ON a.user_id = s.user_id AND a.attachment_id = s.attachment_id AND a.complete
+            LEFT JOIN vault.attachment_blocks b
+                ON b.user_id = a.user_id AND b.attachment_id = a.attachment_id AND b.block_index = $5
+            WHERE s.user_id = $1 AND s.item_id = $2 AND s.slot_id = $3 AND s.attachment_id = $4
+            """, owner, item, slot, attachmentID, Int32(clamping: request.index))
+        guard let row = rows.first else { throw RPCStatus.notFound("attachment", field: "attachment_id") }
+        var attachment = try Self.attachment(row)
+        guard request.index < attachment.blockCount else {
+            throw RPCStatus(.outOfRange, "index is past the last block", details: ["field": "index"])
+        }
+        // A complete attachment has every block (FinishAttachment checked): a missing one is the database's fault.
+        guard let block = try row.decode(String?.self, at: 8) else {
+            throw RPCStatus(.internal, "block \(request.index) of a complete attachment is missing")
+        }
+        attachment.wrappedDek = ""
+        var response = Svx_Vault_V1_GetSharedAttachmentBlockResponse()
+        response.attachment = attachment
+        response.encryptedBlock = block
+        context.logger.info(
+            "shared attachment block read",
+            metadata: ["owner_id": "\(owner.wire)", "attachment_id": "\(attachmentID.wire)", "index": "\(request.index)"])
+        return response
+    }
+}

@@ -82,6 +82,9 @@ final class VaultService: Sendable {
         routes.registerAuthenticated(VaultRPC.getAttachment) { [self] in try getAttachment($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.getAttachmentBlock) { [self] in try getAttachmentBlock($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.getItemOutlines, peers: ["sharing"]) { [self] in try getItemOutlines($0, $1, $2, $3) }
+        routes.registerAuthenticated(VaultRPC.getSharedAttachmentBlock, peers: ["sharing"]) { [self] in
+            try getSharedAttachmentBlock($0, $1, $2, $3)
+        }
     }
 
 

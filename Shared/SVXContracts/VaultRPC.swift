@@ -22,4 +22,5 @@ public enum VaultRPC {
     public static let checkEntities = RPCMethod<Svx_Vault_V1_CheckEntitiesRequest, Svx_Vault_V1_CheckEntitiesResponse>("svx.vault.v1.Vault/CheckEntities")
     public static let getAttachmentBlock = RPCMethod<Svx_Vault_V1_GetAttachmentBlockRequest, Svx_Vault_V1_GetAttachmentBlockResponse>("svx.vault.v1.Vault/GetAttachmentBlock")
     public static let getItemOutlines = RPCMethod<Svx_Vault_V1_GetItemOutlinesRequest, Svx_Vault_V1_GetItemOutlinesResponse>("svx.vault.v1.Vault/GetItemOutlines")
+    public static let getSharedAttachmentBlock = RPCMethod<Svx_Vault_V1_GetSharedAttachmentBlockRequest, Svx_Vault_V1_GetSharedAttachmentBlockResponse>("svx.vault.v1.Vault/GetSharedAttachmentBlock")
 }

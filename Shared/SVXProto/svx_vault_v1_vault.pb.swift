@@ -931,6 +931,56 @@ public nonisolated struct Svx_Vault_V1_GetItemOutlinesResponse: Sendable {
   public init() {}
 }
 
+/// svx.vault.v1.Vault/GetSharedAttachmentBlock: what the Sharing service asks (with its recipient's session) to
+/// serve an attachment slot of a share: the file in slot `slot_id` of item `item_id` of user `owner_id`, which must
+/// be the complete attachment `attachment_id` (the one the share's key opens), and its block `index`. The Sharing
+/// service alone may call it (its CURVE key); it has checked that the share lets the session's user read that slot.
+/// NOT_FOUND `attachment` when the slot holds no such complete attachment (deleted, replaced, another user's);
+/// OUT_OF_RANGE `index` past the last block. The attachment's wrapped DEK is not sent: it is under the owner's DEK.
+public nonisolated struct Svx_Vault_V1_GetSharedAttachmentBlockRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var ownerID: String = String()
+
+  public var itemID: String = String()
+
+  public var slotID: String = String()
+
+  public var attachmentID: String = String()
+
+  public var index: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Vault_V1_GetSharedAttachmentBlockResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  /// wrapped_dek empty
+  public var attachment: Svx_Vault_V1_Attachment {
+    get {_attachment ?? Svx_Vault_V1_Attachment()}
+    set {_attachment = newValue}
+  }
+  /// Returns true if `attachment` has been explicitly set.
+  public var hasAttachment: Bool {self._attachment != nil}
+  /// Clears the value of `attachment`. Subsequent reads from it will return its default value.
+  public mutating func clearAttachment() {self._attachment = nil}
+
+  public var encryptedBlock: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _attachment: Svx_Vault_V1_Attachment? = nil
+}
+
 // MARK: - Code below here is support for the SwiftProtobuf runtime.
 
 fileprivate nonisolated let _protobuf_package = "svx.vault.v1"
@@ -2735,6 +2785,95 @@ nonisolated extension Svx_Vault_V1_GetItemOutlinesResponse: SwiftProtobuf.Messag
 
   public static func ==(lhs: Svx_Vault_V1_GetItemOutlinesResponse, rhs: Svx_Vault_V1_GetItemOutlinesResponse) -> Bool {
     if lhs.items != rhs.items {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Vault_V1_GetSharedAttachmentBlockRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSharedAttachmentBlockRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}owner_id\0\u{3}item_id\0\u{3}slot_id\0\u{3}attachment_id\0\u{1}index\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.ownerID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.itemID) }()
+      case 3: try { try decoder.decodeSingularStringField(value: &self.slotID) }()
+      case 4: try { try decoder.decodeSingularStringField(value: &self.attachmentID) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.ownerID.isEmpty {
+      try visitor.visitSingularStringField(value: self.ownerID, fieldNumber: 1)
+    }
+    if !self.itemID.isEmpty {
+      try visitor.visitSingularStringField(value: self.itemID, fieldNumber: 2)
+    }
+    if !self.slotID.isEmpty {
+      try visitor.visitSingularStringField(value: self.slotID, fieldNumber: 3)
+    }
+    if !self.attachmentID.isEmpty {
+      try visitor.visitSingularStringField(value: self.attachmentID, fieldNumber: 4)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Vault_V1_GetSharedAttachmentBlockRequest, rhs: Svx_Vault_V1_GetSharedAttachmentBlockRequest) -> Bool {
+    if lhs.ownerID != rhs.ownerID {return false}
+    if lhs.itemID != rhs.itemID {return false}
+    if lhs.slotID != rhs.slotID {return false}
+    if lhs.attachmentID != rhs.attachmentID {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Vault_V1_GetSharedAttachmentBlockResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSharedAttachmentBlockResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attachment\0\u{3}encrypted_block\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._attachment) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.encryptedBlock) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._attachment {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.encryptedBlock.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedBlock, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Vault_V1_GetSharedAttachmentBlockResponse, rhs: Svx_Vault_V1_GetSharedAttachmentBlockResponse) -> Bool {
+    if lhs._attachment != rhs._attachment {return false}
+    if lhs.encryptedBlock != rhs.encryptedBlock {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

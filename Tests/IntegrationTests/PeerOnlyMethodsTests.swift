@@ -30,6 +30,7 @@ import Testing
             ("Auth/VerifyCredentials", await codes(AuthRPC.verifyCredentials, .init(), intended: .keystore, other: .vault)),
             ("Vault/CheckEntities", await codes(VaultRPC.checkEntities, .init(), intended: .classification, other: .sharing)),
             ("Vault/GetItemOutlines", await codes(VaultRPC.getItemOutlines, .init(), intended: .sharing, other: .classification)),
+            ("Vault/GetSharedAttachmentBlock", await codes(VaultRPC.getSharedAttachmentBlock, .init(), intended: .sharing, other: .classification)),
             ("Sharing/ForgetSharedEntities", await codes(SharingRPC.forgetSharedEntities, .init(), intended: .vault, other: .keystore)),
             ("Classification/ForgetEntities", await codes(ClassificationRPC.forgetEntities, .init(), intended: .vault, other: .sharing)),
         ]

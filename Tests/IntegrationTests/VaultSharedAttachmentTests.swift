@@ -1,0 +1,80 @@
+import Cryppo
+import Foundation
+import SVXContracts
+import SVXProto
+import SVXRPC
+import SVXTestHarness
+import Testing
+
+/// GetSharedAttachmentBlock (issue #20, attachments in shares): the Vault serves the Sharing service, calling with a
+/// recipient's session, the blocks of a file that is still in the named slot of the named item of its owner; nothing
+/// else, and nobody else (PeerOnlyMethodsTests: users and other services are PERMISSION_DENIED).
+@Suite struct VaultSharedAttachmentTests {
+    @Test func theSharingServiceReadsOnlyAFileStillInTheSlotItNames() async throws {
+        try #require(TestTransport.security.mode == .curve, "the suite runs in plaintext: no caller is identified")
+        let stack = try await TestStack.start([.auth, .keystore, .vault])
+        defer { stack.stop() }
+        let alice = try await stack.newUser()
+        let bob = try await stack.newUser()
+
+        // Two blocks: a full one and a short one.
+        let content = try SecureRandom.bytes(count: attachmentBlockSize + 1_000)
+        let (file, _, blocks) = try await alice.uploadAttachment(content)
+        let item = try await alice.createItem(template: "secure_note", label: "Files", slots: [
+            .init(name: "scan", label: "Scan", type: "attachment", value: try alice.encrypt("scan.pdf"), attachmentID: file.attachmentID),
+            .init(name: "remark", label: "Remark", type: "key_value", value: try alice.encrypt("nothing to see")),
+        ])
+        let scan = try #require(item.slots.first { $0.name == "scan" }).slotID
+        let remark = try #require(item.slots.first { $0.name == "remark" }).slotID
+
+        func request(
+            owner: String? = nil, item itemID: String? = nil, slot: String? = nil, attachment: String? = nil, index: UInt32 = 0
+        ) -> Svx_Vault_V1_GetSharedAttachmentBlockRequest {
+            var request = Svx_Vault_V1_GetSharedAttachmentBlockRequest()
+            request.ownerID = owner ?? alice.userID
+            request.itemID = itemID ?? item.itemID
+            request.slotID = slot ?? scan
+            request.attachmentID = attachment ?? file.attachmentID
+            request.index = index
+            return request
+        }
+
+        // As the Sharing service, with Bob's session: every block as Alice stored it, and the file's record without
+        // its wrapped key (that one is under Alice's DEK).
+        for index in 0..<2 {
+            let answer = try await bob.call(VaultRPC.getSharedAttachmentBlock, request(index: UInt32(index)), as: .sharing)
+            #expect(answer.encryptedBlock == blocks[index])
+            #expect(answer.attachment.attachmentID == file.attachmentID)
+            #expect(answer.attachment.encryptedMetadata == file.encryptedMetadata)
+            #expect(answer.attachment.plaintextSize == UInt64(content.count) && answer.attachment.blockCount == 2)
+            #expect(answer.attachment.wrappedDek.isEmpty)
+        }
+        expect(await bob.failure(VaultRPC.getSharedAttachmentBlock, request(index: 2), as: .sharing), .outOfRange, field: "index")
+
+        // Whatever does not name Alice's file in its own slot is NOT_FOUND, alike.
+        let unattached = try await alice.uploadAttachment(try SecureRandom.bytes(count: 10)).attachment
+        let notFound = [
+            ("another owner", request(owner: bob.userID)),
+            ("another item", request(item: unknownID())),
+            ("a slot with no file", request(slot: remark)),
+            ("a file in no slot", request(attachment: unattached.attachmentID)),
+            ("an unknown file", request(attachment: unknownID())),
+        ]
+        for (what, wrong) in notFound {
+            let answer = await bob.failure(VaultRPC.getSharedAttachmentBlock, wrong, as: .sharing)
+            expect(answer, .notFound, what)
+            #expect(anonymized(answer, wrong.attachmentID)?.message == "attachment not found", "\(what): \(String(describing: answer))")
+        }
+        await expectInvalidField("owner_id") { _ = try await bob.call(VaultRPC.getSharedAttachmentBlock, request(owner: "alice"), as: .sharing) }
+
+        // A file replaced in the slot: the old one is no longer served, the new one is.
+        let replacement = try await alice.uploadAttachment(try SecureRandom.bytes(count: 99))
+        _ = try await alice.update(item, upsert: [
+            .init(name: "scan", label: "Scan", type: "attachment", value: try alice.encrypt("scan2.pdf"), attachmentID: replacement.attachment.attachmentID),
+        ])
+        expect(await bob.failure(VaultRPC.getSharedAttachmentBlock, request(), as: .sharing), .notFound, "the replaced file")
+        let current = try await bob.call(
+            VaultRPC.getSharedAttachmentBlock, request(attachment: replacement.attachment.attachmentID), as: .sharing)
+        #expect(current.encryptedBlock == replacement.blocks[0])
+    }
+}
