@@ -7,8 +7,9 @@ import VaultSQL
 
 /// GetItemOutlines: what the Sharing service asks, with the caller's session, before it stores a share of the
 /// caller's items (sharing.md §2.6): each item's version, label and template name and its slots' ids, names, labels,
-/// types, ordinals and whether they hold a value, never a value, a verification key or a hash. Only the caller's own
-/// items: another user's item id is `found` false like an unknown one. One query for all ids; never calls out.
+/// types, ordinals, whether they hold a value and an attachment slot's file id, never a value, a verification key or a
+/// hash. Only the caller's own items: another user's item id is `found` false like an unknown one. One query for all
+/// ids; never calls out.
 extension VaultService {
     static let maximumOutlinedItems = 100
 
@@ -47,6 +48,7 @@ extension VaultService {
                 slot.slotType = try row.decode(String.self, at: 7)
                 slot.ordinal = try row.decode(Int32.self, at: 8)
                 slot.hasValue_p = try row.decode(Bool.self, at: 9)
+                slot.attachmentID = try row.decode(UUID?.self, at: 10)?.wire ?? ""
                 outline.slots.append(slot)
             }
             found[id] = outline

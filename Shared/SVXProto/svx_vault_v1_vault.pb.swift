@@ -891,6 +891,9 @@ public nonisolated struct Svx_Vault_V1_SlotOutline: Sendable {
 
   public var hasValue_p: Bool = false
 
+  /// an attachment slot: the file in it (empty otherwise)
+  public var attachmentID: String = String()
+
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
   public init() {}
@@ -2652,7 +2655,7 @@ nonisolated extension Svx_Vault_V1_GetItemOutlinesRequest: SwiftProtobuf.Message
 
 nonisolated extension Svx_Vault_V1_SlotOutline: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".SlotOutline"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slot_id\0\u{1}name\0\u{1}label\0\u{3}slot_type\0\u{1}ordinal\0\u{3}has_value\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slot_id\0\u{1}name\0\u{1}label\0\u{3}slot_type\0\u{1}ordinal\0\u{3}has_value\0\u{3}attachment_id\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2666,6 +2669,7 @@ nonisolated extension Svx_Vault_V1_SlotOutline: SwiftProtobuf.Message, SwiftProt
       case 4: try { try decoder.decodeSingularStringField(value: &self.slotType) }()
       case 5: try { try decoder.decodeSingularInt32Field(value: &self.ordinal) }()
       case 6: try { try decoder.decodeSingularBoolField(value: &self.hasValue_p) }()
+      case 7: try { try decoder.decodeSingularStringField(value: &self.attachmentID) }()
       default: break
       }
     }
@@ -2690,6 +2694,9 @@ nonisolated extension Svx_Vault_V1_SlotOutline: SwiftProtobuf.Message, SwiftProt
     if self.hasValue_p != false {
       try visitor.visitSingularBoolField(value: self.hasValue_p, fieldNumber: 6)
     }
+    if !self.attachmentID.isEmpty {
+      try visitor.visitSingularStringField(value: self.attachmentID, fieldNumber: 7)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2700,6 +2707,7 @@ nonisolated extension Svx_Vault_V1_SlotOutline: SwiftProtobuf.Message, SwiftProt
     if lhs.slotType != rhs.slotType {return false}
     if lhs.ordinal != rhs.ordinal {return false}
     if lhs.hasValue_p != rhs.hasValue_p {return false}
+    if lhs.attachmentID != rhs.attachmentID {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

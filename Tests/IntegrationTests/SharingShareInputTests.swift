@@ -165,7 +165,17 @@ extension SharingIntegrationTests {
                 let original = try #require(passport.item.slots.first { $0.slotID == slot.slotID })
                 #expect(slot.name == original.name && slot.label == original.label && slot.slotType == original.slotType)
                 #expect(slot.hasValue_p == !original.encryptedValue.isEmpty)
+                #expect(slot.attachmentID == original.attachmentID)
             }
+            // A file in the attachment slot: the outline names it (what Sharing checks a shared file against).
+            let file = try await alice.user.uploadAttachment(try SecureRandom.bytes(count: 10)).attachment
+            let filed = try await alice.user.update(passport.item, upsert: [
+                .init(name: "scan", label: "Scan", type: "attachment", value: try alice.encrypt("scan.pdf"), attachmentID: file.attachmentID),
+            ])
+            request.itemIds = [filed.itemID]
+            let withFile = try await alice.call(VaultRPC.getItemOutlines, request, as: .sharing).items
+            #expect(withFile.first?.slots.filter { !$0.attachmentID.isEmpty }.map(\.name) == ["scan"])
+            #expect(withFile.first?.slots.first { $0.name == "scan" }?.attachmentID == file.attachmentID)
             // Nothing of a value in the answer's bytes.
             let bytes = try Svx_Vault_V1_GetItemOutlinesResponse.with { $0.items = outlines }.serializedData()
             for slot in passport.item.slots where !slot.encryptedValue.isEmpty {

@@ -84,7 +84,7 @@ extension VaultQueries {
     /// item_id, version, label, template_name, slot_id, name, label, slot_type, ordinal, has_value.
     public static let loadItemOutlines = """
         SELECT i.item_id, i.version, i.label, i.template_name, s.slot_id, s.name, s.label, s.slot_type, s.ordinal,
-               s.encrypted_value IS NOT NULL
+               s.encrypted_value IS NOT NULL, s.attachment_id
         FROM vault.items i LEFT JOIN vault.slots s ON s.user_id = i.user_id AND s.item_id = i.item_id
         WHERE i.user_id = $1 AND i.item_id = ANY($2::uuid[])
         ORDER BY i.item_id, s.ordinal, s.name COLLATE "C"
