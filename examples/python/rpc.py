@@ -16,6 +16,7 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 PROTO_DIR = os.path.normpath(os.path.join(HERE, "..", "..", "proto"))
 GENERATED_DIR = os.path.join(HERE, "generated")
 SERVICES = ("auth", "keystore", "vault", "sharing", "classification")
+MECHANISM_MISMATCH = 0x11000002  # ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH
 DEFAULT_PORTS = {"auth": 7101, "keystore": 7102, "vault": 7103, "sharing": 7104, "classification": 7105}
 
 # gRPC's canonical codes, as svx.rpc.v1.Code numbers them.
@@ -52,7 +53,8 @@ def load_protos():
         os.makedirs(GENERATED_DIR, exist_ok=True)
         protoc = os.environ.get("SVX_PROTOC") or shutil.which("protoc")
         if not protoc:
-            raise ConfigurationError("protoc not found: install protobuf-compiler (scripts/install-deps.sh) or set SVX_PROTOC")
+            raise ConfigurationError(
+                "protoc not found: install protobuf-compiler (scripts/install-deps.sh) or set SVX_PROTOC")
         scratch = tempfile.mkdtemp(dir=GENERATED_DIR, prefix=".tmp-")
         try:
             result = subprocess.run([protoc, "-I", PROTO_DIR, f"--python_out={scratch}", *files],
@@ -127,7 +129,8 @@ class Client:
         self.monitor = None
         if server_key is not None:
             public, secret = zmq.curve_keypair()  # a throwaway client key, as users' clients have
-            self.socket.curve_serverkey, self.socket.curve_publickey, self.socket.curve_secretkey = server_key, public, secret
+            self.socket.curve_serverkey = server_key
+            self.socket.curve_publickey, self.socket.curve_secretkey = public, secret
             self.monitor = self.socket.get_monitor_socket(
                 zmq.EVENT_CONNECTED | zmq.EVENT_DISCONNECTED | zmq.EVENT_HANDSHAKE_SUCCEEDED
                 | zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL | zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL
@@ -148,8 +151,8 @@ class Client:
         self.context.term()
 
     def handshake_failure(self):
-        """Why nothing got through, if the connection came up but the CURVE handshake did not (as the Swift
-        client reports it); None otherwise."""
+        """Why nothing got through, if the connection came up but the CURVE handshake did not (the Swift client's
+        HandshakeWatch, with the reasons as libzmq reports them); None otherwise."""
         if self.monitor is None:
             return None
         from zmq.utils.monitor import recv_monitor_message
@@ -157,7 +160,8 @@ class Client:
         for _ in range(10_000):  # bounded drain
             if not self.monitor.poll(0):
                 break
-            event = recv_monitor_message(self.monitor)["event"]
+            message = recv_monitor_message(self.monitor)
+            event = message["event"]
             if event == zmq.EVENT_CONNECTED:
                 state["connected"], state["secured"] = True, False
             elif event == zmq.EVENT_HANDSHAKE_SUCCEEDED:
@@ -167,12 +171,20 @@ class Client:
                     state["failed"] += 1
                 state["connected"] = state["secured"] = False
             else:
-                state["failed"], state["last"] = state["failed"] + 1, event
+                state["failed"], state["last"] = state["failed"] + 1, (event, message["value"])
         if state["secured"] or state["failed"] == 0:
             return None
-        why = {zmq.EVENT_HANDSHAKE_FAILED_AUTH: "the server refused this client",
-               zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL: "the server does not speak CURVE (is it run with SVX_TRANSPORT=plaintext?)",
-               }.get(state["last"], "the server's public key is not the one pinned for it, or the server does not speak CURVE")
+        # What libzmq reports (checked with 4.3.5): a server that cannot open our HELLO (another key than the
+        # pinned one) drops the connection, a failure with no detail; a plaintext server, a mechanism mismatch.
+        event, value = state["last"] or (None, None)
+        if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
+            why = "the server dropped the handshake (most likely its public key is not the one pinned for it)"
+        elif event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == MECHANISM_MISMATCH:
+            why = "the server does not speak CURVE (is it run with SVX_TRANSPORT=plaintext?)"
+        elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:
+            why = "the server refused this client"
+        else:
+            why = "the server's public key is not the one pinned for it, or the server does not speak CURVE"
         return f"no CURVE handshake with {self.endpoint} ({state['failed']} failed): {why}"
 
     def call(self, method: str, request, response_type, token: str = "", timeout: float = None):

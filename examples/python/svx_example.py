@@ -71,9 +71,8 @@ def sign_up(s, passphrase):
     username = s.call("svx.auth.v1.Auth/ReserveUsername", A.ReserveUsernameRequest(), A.ReserveUsernameResponse).username
     secret_key = SecretKey.generate(username)
     salt_hex, verifier_hex = srp.new_verifier(username, secret_key.srp_password(passphrase))
-    s.call("svx.auth.v1.Auth/Register",
-                A.RegisterRequest(username=username, srp_salt_hex=salt_hex, srp_verifier_hex=verifier_hex),
-                A.RegisterResponse)
+    register = A.RegisterRequest(username=username, srp_salt_hex=salt_hex, srp_verifier_hex=verifier_hex)
+    s.call("svx.auth.v1.Auth/Register", register, A.RegisterResponse)
     return secret_key
 
 
@@ -81,14 +80,14 @@ def log_in(s, secret_key, passphrase):
     """SRP-6a: BeginLogin (A) -> M1 -> FinishLogin; the session is trusted only once the server's M2 checks out."""
     A = s.p["auth"]
     client = srp.Client(secret_key.username, secret_key.srp_password(passphrase))
-    challenge = s.call("svx.auth.v1.Auth/BeginLogin",
-                            A.BeginLoginRequest(username=secret_key.username, srp_a_hex=client.a_hex), A.BeginLoginResponse)
+    begin = A.BeginLoginRequest(username=secret_key.username, srp_a_hex=client.a_hex)
+    challenge = s.call("svx.auth.v1.Auth/BeginLogin", begin, A.BeginLoginResponse)
     try:
         m1_hex = client.respond(challenge.srp_salt_hex, challenge.srp_b_hex)
     except (ValueError, srp.SRPError) as error:
         raise FlowError(f"Auth sent an unusable login challenge: {error}") from None
-    finished = s.call("svx.auth.v1.Auth/FinishLogin",
-                           A.FinishLoginRequest(login_id=challenge.login_id, srp_m1_hex=m1_hex), A.FinishLoginResponse)
+    finish = A.FinishLoginRequest(login_id=challenge.login_id, srp_m1_hex=m1_hex)
+    finished = s.call("svx.auth.v1.Auth/FinishLogin", finish, A.FinishLoginResponse)
     client.verify(finished.srp_m2_hex)
     return finished
 
@@ -110,22 +109,19 @@ def create_keys(s, pdk):
     kek = os.urandom(32)
     derivation = K.DerivationArtefacts(algorithm="PBKDF2-HMAC-SHA256", salt_source="secret_key",
                                        iterations=SecretKey.ITERATIONS, key_length=32, version=1)
-    created = s.call("svx.keystore.v1.Keystore/CreateKEK",
-                              K.CreateKEKRequest(wrapped_kek=cryppo.encrypt(kek, pdk), derivation=derivation,
-                                                 kek_check=kek_check(kek)), K.CreateKEKResponse)
+    create = K.CreateKEKRequest(wrapped_kek=cryppo.encrypt(kek, pdk), derivation=derivation, kek_check=kek_check(kek))
+    created = s.call("svx.keystore.v1.Keystore/CreateKEK", create, K.CreateKEKResponse)
     version = created.kek.kek_version
     progress("generating the RSA-4096 account keypair")
     private_key = rsa.generate_private_key(public_exponent=65537, key_size=4096)
     private_pem = private_key.private_bytes(Encoding.PEM, PrivateFormat.TraditionalOpenSSL, NoEncryption())  # PKCS#1
     public_pem = private_key.public_key().public_bytes(Encoding.PEM, PublicFormat.SubjectPublicKeyInfo).decode()
-    keypair = s.call("svx.keystore.v1.Keystore/CreateKeypair",
-                              K.CreateKeypairRequest(public_key_pem=public_pem, wrapped_private_key=cryppo.encrypt(private_pem, kek),
-                                                     external_identifiers=[AUTH_KEYPAIR_ID], kek_version=version),
-                              K.CreateKeypairResponse).keypair
+    create = K.CreateKeypairRequest(public_key_pem=public_pem, wrapped_private_key=cryppo.encrypt(private_pem, kek),
+                                    external_identifiers=[AUTH_KEYPAIR_ID], kek_version=version)
+    keypair = s.call("svx.keystore.v1.Keystore/CreateKeypair", create, K.CreateKeypairResponse).keypair
     dek = os.urandom(32)
-    stored = s.call("svx.keystore.v1.Keystore/CreateDEK",
-                             K.CreateDEKRequest(external_id=PRIVATE_DEK_ID, kek_version=version,
-                                                wrapped_dek=cryppo.encrypt(dek, kek)), K.CreateDEKResponse).dek
+    create = K.CreateDEKRequest(external_id=PRIVATE_DEK_ID, kek_version=version, wrapped_dek=cryppo.encrypt(dek, kek))
+    stored = s.call("svx.keystore.v1.Keystore/CreateDEK", create, K.CreateDEKResponse).dek
     return dek, stored.dek_id, keypair.keypair_id
 
 
@@ -133,14 +129,13 @@ def open_keys(s, generation, pdk):
     """A login's keys: the KEK wrapped for the login's credential generation, opened with the PDK, then the private
     DEK, opened with the KEK."""
     K = s.p["keystore"]
-    got = s.call("svx.keystore.v1.Keystore/GetKEK", K.GetKEKRequest(credential_generation=generation),
-                          K.GetKEKResponse)
+    got = s.call("svx.keystore.v1.Keystore/GetKEK", K.GetKEKRequest(credential_generation=generation), K.GetKEKResponse)
     d = got.kek.derivation
-    if (d.algorithm, d.salt_source, d.iterations, d.key_length) != ("PBKDF2-HMAC-SHA256", "secret_key", SecretKey.ITERATIONS, 32):
+    known = ("PBKDF2-HMAC-SHA256", "secret_key", SecretKey.ITERATIONS, 32)
+    if (d.algorithm, d.salt_source, d.iterations, d.key_length) != known:
         raise FlowError("the KEK was wrapped with a key derivation this client does not know")
     kek = unwrap(got.kek.wrapped_kek, pdk, "the KEK (wrong passphrase?)")
-    stored = s.call("svx.keystore.v1.Keystore/GetDEK", K.GetDEKRequest(external_id=PRIVATE_DEK_ID),
-                             K.GetDEKResponse).dek
+    stored = s.call("svx.keystore.v1.Keystore/GetDEK", K.GetDEKRequest(external_id=PRIVATE_DEK_ID), K.GetDEKResponse).dek
     if stored.kek_version != got.kek.kek_version:
         raise FlowError("the keys were rotated while they were being opened: run again")
     return unwrap(stored.wrapped_dek, kek, "the private DEK"), stored.dek_id
@@ -166,8 +161,8 @@ def ensure_vault_user(s):
     except rpc.RPCError as error:
         if error.code != "NOT_FOUND":
             raise
-    s.call("svx.vault.v1.Vault/PutVaultUser", V.PutVaultUserRequest(private_dek_external_id=PRIVATE_DEK_ID),
-                 V.PutVaultUserResponse)
+    put = V.PutVaultUserRequest(private_dek_external_id=PRIVATE_DEK_ID)
+    s.call("svx.vault.v1.Vault/PutVaultUser", put, V.PutVaultUserResponse)
 
 
 def run(s, passphrase, value, label, secret_key_text):
@@ -190,10 +185,10 @@ def run(s, passphrase, value, label, secret_key_text):
     ensure_vault_user(s)
 
     V = s.p["vault"]
-    progress(f"creating a {TEMPLATE} item with an encrypted {SLOT} slot")
+    progress(f"creating a {TEMPLATE} item with an encrypted {SLOT} slot, reading it back")
     slot = V.SlotInput(name=SLOT, encrypted_value=cryppo.encrypt(value.encode(), dek))
-    item = s.call("svx.vault.v1.Vault/CreateItem", V.CreateItemRequest(template_name=TEMPLATE, label=label, slots=[slot]),
-                        V.CreateItemResponse).item
+    create = V.CreateItemRequest(template_name=TEMPLATE, label=label, slots=[slot])
+    item = s.call("svx.vault.v1.Vault/CreateItem", create, V.CreateItemResponse).item
     got = s.call("svx.vault.v1.Vault/GetItem", V.GetItemRequest(item_id=item.item_id), V.GetItemResponse).item
     stored = next((x for x in got.slots if x.name == SLOT), None)
     if stored is None or not stored.encrypted_value:
@@ -266,7 +261,8 @@ def self_test():
     check("SRP k", p.k, int("7556AA045AEF2CDD07ABAF0F665C3E818913186F", 16))
     check("SRP x", p.x(salt, "alice", b"password123"), int("94B7555AABE9127CC58CCF4993DB6CF84D16C124", 16))
     check("SRP v", p.verifier(salt, "alice", b"password123"), v)
-    client = srp.Client("alice", b"password123", p, a=bytes.fromhex("60975527035CF2AD1989806F0407210BC81EDC04E2762A56AFD529DDDA2D4393"))
+    a = bytes.fromhex("60975527035CF2AD1989806F0407210BC81EDC04E2762A56AFD529DDDA2D4393")
+    client = srp.Client("alice", b"password123", p, a=a)
     check("SRP A", client.A, A)
     check("SRP B", (p.k * v + pow(p.g, b, p.N)) % p.N, B)
     check("SRP u", p.to_int(p.H(p.pad(A), p.pad(B))), int("CE38B9593487DA98554ED47D70A7AE5F462EF019", 16))
@@ -303,8 +299,9 @@ def main():
         parser.error("--value must not be empty (an empty value is stored as no value)")
     services = Services()
     try:
-        result = run(services.open(rpc.load_protos(), args.timeout), os.environ.get("SVX_PASSPHRASE") or DEMO_PASSPHRASE, args.value, args.label,
-                     os.environ.get("SVX_SECRET_KEY"))
+        passphrase = os.environ.get("SVX_PASSPHRASE") or DEMO_PASSPHRASE
+        services.open(rpc.load_protos(), args.timeout)
+        result = run(services, passphrase, args.value, args.label, os.environ.get("SVX_SECRET_KEY"))
     except rpc.RPCError as error:
         details = "".join(f" [{k}={v}]" for k, v in sorted(error.details.items()))
         print(f"svx_example: error: {error.code}: {error.message}{details}", file=sys.stderr)
