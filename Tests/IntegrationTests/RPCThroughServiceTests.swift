@@ -22,17 +22,47 @@ import Testing
         await #expect { try await wrong.call(HealthRPC.check, .init(), timeout: .seconds(1)) } throws: { error in
             let status = error as? RPCStatus
             return status?.code == .unavailable && status?.message.contains("no CURVE handshake with \(service.endpoint)") == true
+                && status?.message.contains("its public key is not the one pinned for it") == true
         }
         #expect(ContinuousClock.now - start < .seconds(20), "an answer, not a hang (the call's deadline is 1 s)")
-        var logged = false
-        for _ in 0..<50 where !logged {  // bounded: the warning is written within a second or so
-            logged = service.log().contains("failed handshake")
-            if !logged { try await Task.sleep(for: .milliseconds(100)) }
-        }
-        #expect(logged, "svx-auth's log: \(service.log())")
+        #expect(try await Self.logged("the client pinned another server key", by: service), "svx-auth's log: \(service.log())")
         let good = try service.client()
         defer { good.close() }
         #expect(try await good.call(HealthRPC.check, .init(), timeout: .seconds(5)).status == .serving)
+    }
+
+    /// A plain TCP client at a CURVE service, and a CURVE client at a plain TCP one: each failure is named for what it
+    /// is, on the side that can tell (the service's log, the client's error).
+    @Test func aMechanismMismatchIsNamedOnEitherSide() async throws {
+        try #require(TestTransport.security.mode == .curve, "the suite runs in plaintext")
+        let stack = try await TestStack.start([.auth])
+        defer { stack.stop() }
+        let curveService = stack[.auth]
+        let plainClient = try RPCClient(endpoint: curveService.endpoint)
+        defer { plainClient.close() }
+        await #expect(throws: RPCStatus.self) { try await plainClient.call(HealthRPC.check, .init(), timeout: .seconds(1)) }
+        // Whichever side reads the other's greeting first names the mismatch; the service's log says plain TCP either way.
+        #expect(try await Self.logged("plain TCP", by: curveService), "svx-auth's log: \(curveService.log())")
+
+        let plainStack = try await TestStack.start([.auth], environment: [.auth: ["SVX_TRANSPORT": "plaintext"]])
+        defer { plainStack.stop() }
+        let pinned = try RPCClient(
+            endpoint: plainStack[.auth].endpoint,
+            configuration: .init(curve: .init(serverPublicKey: try CurveKeyPair.generate().publicKey)))
+        defer { pinned.close() }
+        await #expect { try await pinned.call(HealthRPC.check, .init(), timeout: .seconds(1)) } throws: { error in
+            (error as? RPCStatus)?.message.contains("does not speak CURVE") == true
+        }
+    }
+
+    /// Whether `service`'s log shows a failed handshake for `reason` (bounded: the warning is written within a second).
+    static func logged(_ reason: String, by service: ServiceProcess) async throws -> Bool {
+        for _ in 0..<50 {
+            let log = service.log()
+            if log.contains("failed handshake") && log.contains(reason) { return true }
+            try await Task.sleep(for: .milliseconds(100))
+        }
+        return false
     }
 
     @Test func healthFromSwiftAndFromTheCProbe() async throws {

@@ -119,6 +119,7 @@ struct CurveTransportTests {
         func isHandshakeFailure(_ error: any Error) -> Bool {
             guard let status = error as? RPCStatus else { return false }
             return status.code == .unavailable && status.message.contains("no CURVE handshake with \(endpoint)")
+                && status.message.contains("its public key is not the one pinned for it")
         }
         await #expect { try await wrong.call(TestRPC.echo, request, timeout: .milliseconds(700)) } throws: { isHandshakeFailure($0) }
         // Timed on the blocking call: its thread waits for the client alone. An awaiting task also waits for a thread

@@ -174,11 +174,13 @@ class Client:
                 state["failed"], state["last"] = state["failed"] + 1, (event, message["value"])
         if state["secured"] or state["failed"] == 0:
             return None
-        # What libzmq reports (checked with 4.3.5): a server that cannot open our HELLO (another key than the
-        # pinned one) drops the connection, a failure with no detail; a plaintext server, a mechanism mismatch.
+        # What libzmq reports (checked with 4.3.4 and 4.3.5): a server that cannot open our HELLO (another key than
+        # the pinned one) drops the connection, a failure with no detail; against a plaintext server, the side that
+        # reads the other's greeting first reports a mechanism mismatch and closes, so the other may see no detail.
         event, value = state["last"] or (None, None)
         if event == zmq.EVENT_HANDSHAKE_FAILED_NO_DETAIL:
-            why = "the server dropped the handshake (most likely its public key is not the one pinned for it)"
+            why = ("the server ended the handshake: its public key is not the one pinned for it, or it does not speak "
+                   "CURVE (SVX_TRANSPORT=plaintext)")
         elif event == zmq.EVENT_HANDSHAKE_FAILED_PROTOCOL and value == MECHANISM_MISMATCH:
             why = "the server does not speak CURVE (is it run with SVX_TRANSPORT=plaintext?)"
         elif event == zmq.EVENT_HANDSHAKE_FAILED_AUTH:

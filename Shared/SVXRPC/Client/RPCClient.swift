@@ -228,7 +228,7 @@ private final class HandshakeWatch: Sendable {
         var connected = false
         var secured = false
         var failedHandshakes = 0
-        var lastFailure: ZMQSocketEvent?
+        var lastFailure: (event: ZMQSocketEvent, value: UInt32)?
     }
     private let endpoint: String
     private let state: Mutex<State>
@@ -241,7 +241,7 @@ private final class HandshakeWatch: Sendable {
     /// Why calls get no answer, when the connection is up but not secured (nil: secured, or never connected).
     func failure() -> String? {
         state.withLock { state -> String? in
-            for (event, _) in state.monitor.drain() {
+            for (event, value) in state.monitor.drain() {
                 switch event {
                 case .connected:
                     state.connected = true
@@ -255,15 +255,20 @@ private final class HandshakeWatch: Sendable {
                     state.secured = false
                 default:
                     if !event.isDisjoint(with: .handshakeFailed) {
-                        state.lastFailure = event
+                        state.lastFailure = (event, value)
                         state.failedHandshakes += 1
                     }
                 }
             }
             guard !state.secured, state.failedHandshakes > 0 else { return nil }
             let why = switch state.lastFailure {
-            case .some(.handshakeFailedAuth): "the server refused this client"
-            case .some(.handshakeFailedNoDetail): "the server does not speak CURVE (is it run with SVX_TRANSPORT=plaintext?)"
+            case let failure? where failure.event == .handshakeFailedAuth: "the server refused this client"
+            // The server ended it: it could not open the HELLO (another key), or, against a plaintext server, it read
+            // the greetings' mechanism mismatch first (libzmq 4.3.4 and 4.3.5: either side may).
+            case let failure? where failure.event == .handshakeFailedNoDetail:
+                "the server ended the handshake: its public key is not the one pinned for it, or it does not speak CURVE (SVX_TRANSPORT=plaintext)"
+            case let failure? where failure.event == .handshakeFailedProtocol && failure.value == ZMQSocketEvent.mechanismMismatch:
+                "the server does not speak CURVE (is it run with SVX_TRANSPORT=plaintext?)"
             default: "the server's public key is not the one pinned for it, or the server does not speak CURVE"
             }
             return "no CURVE handshake with \(endpoint) (\(state.failedHandshakes) failed): \(why)"

@@ -130,13 +130,9 @@ struct FailedHandshakeLog {
 
     /// Counts `events` and logs if a second has passed since the last line.
     mutating func record(_ events: [(event: ZMQSocketEvent, value: UInt32)], now: ContinuousClock.Instant = .now) {
-        for (event, _) in events where !event.isDisjoint(with: .handshakeFailed) {
+        for (event, value) in events where !event.isDisjoint(with: .handshakeFailed) {
             unreported += 1
-            lastReason = switch event {
-            case .handshakeFailedAuth: "refused by the ZAP handler"
-            case .handshakeFailedNoDetail: "not a CURVE client (plain TCP, or another mechanism)"
-            default: "CURVE failed: the client pinned another server key"
-            }
+            lastReason = Self.reason(event, value)
         }
         guard unreported > 0 else { return }
         if let lastLogged, now - lastLogged < .seconds(1) { return }
@@ -144,5 +140,16 @@ struct FailedHandshakeLog {
             "failed handshake", metadata: ["reason": "\(lastReason)", "count": "\(unreported)"])
         unreported = 0
         lastLogged = now
+    }
+
+    /// Why a handshake failed, from the server's side, as libzmq 4.3 reports it.
+    static func reason(_ event: ZMQSocketEvent, _ value: UInt32) -> String {
+        switch event {
+        case .handshakeFailedAuth: "refused by the ZAP handler"
+        case .handshakeFailedProtocol where value == ZMQSocketEvent.mechanismMismatch:
+            "not a CURVE client (plain TCP, or another mechanism)"
+        case .handshakeFailedProtocol: "CURVE failed: the client pinned another server key"
+        default: "the client ended the handshake (a plain TCP client, or another mechanism)"
+        }
     }
 }

@@ -10,10 +10,15 @@ public struct ZMQSocketEvent: OptionSet, Sendable, Hashable {
     public static let connected = ZMQSocketEvent(rawValue: UInt32(ZMQ_EVENT_CONNECTED))
     public static let disconnected = ZMQSocketEvent(rawValue: UInt32(ZMQ_EVENT_DISCONNECTED))
     public static let handshakeSucceeded = ZMQSocketEvent(rawValue: UInt32(ZMQ_EVENT_HANDSHAKE_SUCCEEDED))
-    /// A handshake failed before the security mechanism (a ZMTP error, a mechanism mismatch).
+    /// A handshake ended with no protocol error to report: the peer dropped the connection. A CURVE client sees this
+    /// when the server cannot open its HELLO (the client pinned another server key), and either side may see it when
+    /// the mechanisms differ and the peer noticed first (libzmq 4.3.4 and 4.3.5).
     public static let handshakeFailedNoDetail = ZMQSocketEvent(rawValue: UInt32(ZMQ_EVENT_HANDSHAKE_FAILED_NO_DETAIL))
-    /// The security mechanism's protocol failed (a CURVE box that does not open: the wrong key).
+    /// A ZMTP or mechanism protocol error; the event's value says which (e.g. ``mechanismMismatch``).
     public static let handshakeFailedProtocol = ZMQSocketEvent(rawValue: UInt32(ZMQ_EVENT_HANDSHAKE_FAILED_PROTOCOL))
+    /// The value of a ``handshakeFailedProtocol`` event when the peers' security mechanisms differ (a CURVE client and a
+    /// plain TCP server, or the reverse).
+    public static let mechanismMismatch = UInt32(ZMQ_PROTOCOL_ERROR_ZMTP_MECHANISM_MISMATCH)
     /// The server's ZAP handler refused the client.
     public static let handshakeFailedAuth = ZMQSocketEvent(rawValue: UInt32(ZMQ_EVENT_HANDSHAKE_FAILED_AUTH))
 
