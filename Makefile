@@ -31,7 +31,8 @@ build-debug: deps probe
 DESTDIR ?= $(CURDIR)/.build/dist
 DIST_CONFIG ?= release
 dist: deps
-	scripts/dist.sh $(DIST_CONFIG) $(DESTDIR) $(DIST_SWIFT_FLAGS)
+	@[ -n "$(DESTDIR)" ] || { echo "make dist: DESTDIR is empty" >&2; exit 2; }
+	scripts/dist.sh $(DIST_CONFIG) "$(DESTDIR)" $(DIST_SWIFT_FLAGS)
 
 dist-check: deps
 	scripts/dist.sh debug $(CURDIR)/.build/dist-debug

@@ -31,7 +31,10 @@ check() {
   for t in "${tools[@]}"; do
     if [ ! -x "$dest/$t" ] || ! "$dest/$t" --help >/dev/null 2>&1; then echo "dist: $t missing or does not run" >&2; missing=1; fi
   done
-  if [ ! -x "$dest/svx-probe" ]; then echo "dist: missing svx-probe" >&2; missing=1; fi
+  # The probe prints its usage without an endpoint (exit 2).
+  if [ ! -x "$dest/svx-probe" ] || [[ $("$dest/svx-probe" 2>&1) != *"usage: svx-probe"* ]]; then
+    echo "dist: svx-probe missing or does not run" >&2; missing=1
+  fi
   [ "$missing" -eq 0 ] || exit 1
   echo "dist: $dest holds ${#services[@]} services, ${tools[*]}, svx-probe and the migrations; each runs"
 }
@@ -43,6 +46,7 @@ fi
 config=${1:?usage: scripts/dist.sh release|debug DESTDIR [SWIFT_BUILD_FLAGS...]}
 dest=${2:?usage: scripts/dist.sh release|debug DESTDIR [SWIFT_BUILD_FLAGS...]}
 shift 2
+case "$dest" in /*) ;; *) dest="$PWD/$dest";; esac  # relative to where it was run, not to the repository
 case "$config" in release|debug) ;; *) echo "dist: CONFIG is release or debug, not $config" >&2; exit 2;; esac
 cd "$root"
 swift build -c "$config" "$@"

@@ -82,7 +82,8 @@ final class VaultService: Sendable {
         routes.registerAuthenticated(VaultRPC.getAttachment) { [self] in try getAttachment($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.getAttachmentBlock) { [self] in try getAttachmentBlock($0, $1, $2, $3) }
         routes.registerAuthenticated(VaultRPC.getItemOutlines, peers: ["sharing"]) { [self] in try getItemOutlines($0, $1, $2, $3) }
-        routes.registerAuthenticated(VaultRPC.getSharedAttachmentBlock, peers: ["sharing"]) { [self] in
+        // Another user's rows on Sharing's word: refused outright over plain TCP, where Sharing cannot be told apart.
+        routes.registerAuthenticated(VaultRPC.getSharedAttachmentBlock, peers: ["sharing"], identityRequired: true) { [self] in
             try getSharedAttachmentBlock($0, $1, $2, $3)
         }
     }

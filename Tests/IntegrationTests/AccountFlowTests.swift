@@ -92,12 +92,12 @@ import Testing
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
 
-        func keys() throws -> [String: Any] {
-            let list = try ChildProcess.runSeparately(svx, ["keys", "list", "--json"], environment: environment)
+        func keys() async throws -> [String: Any] {
+            let list = try await ChildProcess.runSeparately(svx, ["keys", "list", "--json"], environment: environment)
             #expect(list.status == 0, "\(list.stdout)\(list.stderr)")
             return try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
         }
-        var listed = try keys()
+        var listed = try await keys()
         #expect((listed["kek"] as? [String: Any])?["kek_version"] as? Int == 1)
         #expect((listed["deks"] as? [[String: Any]])?.map { $0["external_id"] as? String } == ["private"])
         let keypairs = try #require(listed["keypairs"] as? [[String: Any]])
@@ -118,12 +118,12 @@ import Testing
         environment["SVX_PASSPHRASE"] = "the new passphrase"
         let new = try await ChildProcess.run(svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(new.status == 0, "\(new.output)")
-        listed = try keys()
+        listed = try await keys()
         #expect((listed["kek"] as? [String: Any])?["credential_generation"] as? Int == 2)
 
         let rotate = try await ChildProcess.run(svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
         #expect(rotate.status == 0 && rotate.output.contains("KEK version 2"), "\(rotate.output)")
-        listed = try keys()
+        listed = try await keys()
         #expect((listed["kek"] as? [String: Any])?["kek_version"] as? Int == 2)
         #expect((listed["deks"] as? [[String: Any]])?.allSatisfy { $0["kek_version"] as? Int == 2 } == true)
         // After the rotation the new passphrase still logs in and opens everything.

@@ -362,24 +362,24 @@ import Testing
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
         let userID = try #require(fields["user_id"] as? String)
-        func kekListing() throws -> [String: Any] {
-            let list = try ChildProcess.runSeparately(cli.svx, ["keys", "list", "--json"], environment: environment)
+        func kekListing() async throws -> [String: Any] {
+            let list = try await ChildProcess.runSeparately(cli.svx, ["keys", "list", "--json"], environment: environment)
             #expect(list.status == 0, "\(list.stdout)\(list.stderr)")
             let listed = try #require(try JSONSerialization.jsonObject(with: Data(list.stdout.utf8)) as? [String: Any])
             return try #require(listed["kek"] as? [String: Any])
         }
-        #expect(try kekListing()["kek_check"] as? Bool == true)
+        #expect(try await kekListing()["kek_check"] as? Bool == true)
         let database = try stack.database.connect()
         defer { database.close() }
         _ = try database.execute("UPDATE keystore.users SET kek_check = NULL WHERE user_id = $1::uuid", userID)
-        #expect(try kekListing()["kek_check"] as? Bool == false)
+        #expect(try await kekListing()["kek_check"] as? Bool == false)
 
         let login = try await ChildProcess.run(cli.svx, ["login"], environment: environment, timeout: .seconds(60))
         #expect(login.status == 0, "\(login.output)")
-        #expect(try kekListing()["kek_check"] as? Bool == true)
+        #expect(try await kekListing()["kek_check"] as? Bool == true)
         let rotate = try await ChildProcess.run(cli.svx, ["keys", "rotate"], environment: environment, timeout: .seconds(60))
         #expect(rotate.status == 0 && rotate.output.contains("KEK version 2"), "\(rotate.output)")
-        #expect(try kekListing()["kek_version"] as? Int == 2)
+        #expect(try await kekListing()["kek_version"] as? Int == 2)
     }
 
     // MARK: Superseded wraps

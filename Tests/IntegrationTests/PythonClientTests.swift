@@ -106,10 +106,11 @@ import Testing
     }
 
     /// A client that pins another key than Auth's gets a clear error and a non-zero exit within its deadline.
-    @Test func aWrongServerKeyFailsClearlyWithinTheDeadline() async throws {
+    @Test(.enabled(if: TestTransport.keysDirectory != nil, "the suite runs over CURVE: there is a key to pin"))
+    func aWrongServerKeyFailsClearlyWithinTheDeadline() async throws {
         let stack = try await TestStack.start([.auth])
         defer { stack.stop() }
-        guard let keys = TestTransport.keysDirectory else { return }  // the suite runs over plain TCP: nothing to pin
+        let keys = try #require(TestTransport.keysDirectory)
         let keystoreKey = try String(contentsOfFile: "\(keys)/keystore.pub", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         let started = ContinuousClock.now
@@ -123,13 +124,16 @@ import Testing
         #expect(malformed.status == 1 && malformed.stderr.contains("SVX_AUTH_PUBLIC_KEY"), "\(malformed.stderr)")
     }
 
-    /// A service run over plain TCP is named as such to a client that speaks CURVE.
-    @Test func aPlaintextServerIsNamedAsSuch() async throws {
+    /// A service run over plain TCP fails a CURVE client clearly, with plain TCP among the causes named: libzmq reports a
+    /// mechanism mismatch to whichever side reads the other's greeting first, and "no detail" to the other, so the
+    /// client cannot always tell it from another key (docs/rpc.md, "CURVE").
+    @Test(.enabled(if: TestTransport.keysDirectory != nil, "the suite runs over CURVE: the client speaks it"))
+    func aPlaintextServerFailsClearlyNamingPlainTCPAmongTheCauses() async throws {
         let stack = try await TestStack.start([.auth], environment: [.auth: ["SVX_TRANSPORT": "plaintext"]])
         defer { stack.stop() }
-        guard TestTransport.keysDirectory != nil else { return }  // the client would speak plain TCP too
         let run = try await Self.run(stack, ["--timeout", "2"])
         #expect(run.status == 1, "\(run.stdout)\(run.stderr)")
+        #expect(run.stderr.contains("no CURVE handshake with \(stack[.auth].endpoint)"), "\(run.stderr)")
         #expect(run.stderr.contains("does not speak CURVE"), "\(run.stderr)")
     }
 }

@@ -31,8 +31,9 @@ import Testing
         #expect(try await good.call(HealthRPC.check, .init(), timeout: .seconds(5)).status == .serving)
     }
 
-    /// A plain TCP client at a CURVE service, and a CURVE client at a plain TCP one: each failure is named for what it
-    /// is, on the side that can tell (the service's log, the client's error).
+    /// A plain TCP client at a CURVE service, and a CURVE client at a plain TCP one: the service's log names a plain TCP
+    /// client; the client's error names plain TCP among the causes (whichever side reads the other's greeting first
+    /// reports the mismatch, the other sees no detail: the client cannot always tell it from another key).
     @Test func aMechanismMismatchIsNamedOnEitherSide() async throws {
         try #require(TestTransport.security.mode == .curve, "the suite runs in plaintext")
         let stack = try await TestStack.start([.auth])

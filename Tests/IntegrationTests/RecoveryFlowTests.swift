@@ -310,35 +310,35 @@ import Testing
         let stack = try await TestStack.start([.auth, .keystore, .vault], environment: Self.noDelay)
         defer { stack.stop() }
         let cli = try stack.commandLine()
-        func run(_ arguments: [String], _ environment: [String: String], expecting expected: Int32 = 0) throws -> String {
-            let run = try ChildProcess.runSeparately(cli.svx, arguments, environment: environment, timeout: .seconds(240))
+        func run(_ arguments: [String], _ environment: [String: String], expecting expected: Int32 = 0) async throws -> String {
+            let run = try await ChildProcess.runSeparately(cli.svx, arguments, environment: environment, timeout: .seconds(240))
             #expect(run.status == expected, "\(arguments): \(run.stdout)\(run.stderr)")
             return run.stdout + run.stderr
         }
-        func json(_ arguments: [String], _ environment: [String: String]) throws -> [String: Any] {
-            let run = try ChildProcess.runSeparately(cli.svx, arguments + ["--json"], environment: environment, timeout: .seconds(240))
+        func json(_ arguments: [String], _ environment: [String: String]) async throws -> [String: Any] {
+            let run = try await ChildProcess.runSeparately(cli.svx, arguments + ["--json"], environment: environment, timeout: .seconds(240))
             #expect(run.status == 0, "\(arguments): \(run.stdout)\(run.stderr)")
             return try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
         }
         var device = cli.environment
         device["SVX_PASSPHRASE"] = "my first passphrase"
-        let signUp = try json(["signup", "--recovery-key"], device)
+        let signUp = try await json(["signup", "--recovery-key"], device)
         let recoveryKey = try #require(signUp["recovery_key"] as? String)
         let secretKey = try #require(signUp["secret_key"] as? String)
         #expect(recoveryKey.hasPrefix("R.1.\(try #require(signUp["username"] as? String))."))
         device["SVX_SECRET_KEY"] = secretKey
-        let created = try json(["items", "create", "--template", "secure_note", "--label", "Bank", "--set", "note=s3cret-PIN"], device)
+        let created = try await json(["items", "create", "--template", "secure_note", "--label", "Bank", "--set", "note=s3cret-PIN"], device)
         let itemID = try #require(created["item_id"] as? String)
-        #expect(try json(["recovery", "status"], device)["usable"] as? Bool == true)
+        #expect(try await json(["recovery", "status"], device)["usable"] as? Bool == true)
 
         // A new device: no session, no Secret Key, no passphrase; only the Recovery Key.
         let home = cli.home.appendingPathComponent("new-device")
         var newDevice = cli.environment
         newDevice["SVX_HOME"] = home.path
         newDevice["SVX_RECOVERY_KEY"] = recoveryKey
-        _ = try json(["recovery", "start"], newDevice)
+        _ = try await json(["recovery", "start"], newDevice)
         newDevice["SVX_NEW_PASSPHRASE"] = "my new passphrase"
-        let completed = try json(["recovery", "complete"], newDevice)
+        let completed = try await json(["recovery", "complete"], newDevice)
         let newSecretKey = try #require(completed["secret_key"] as? String)
         #expect(newSecretKey != secretKey)
 
@@ -347,16 +347,16 @@ import Testing
         newDevice["SVX_PASSPHRASE"] = "my new passphrase"
         newDevice["SVX_RECOVERY_KEY"] = nil
         newDevice["SVX_NEW_PASSPHRASE"] = nil
-        _ = try run(["login"], newDevice)
-        let item = try json(["items", "get", itemID], newDevice)
+        _ = try await run(["login"], newDevice)
+        let item = try await json(["items", "get", itemID], newDevice)
         #expect("\(item)".contains("s3cret-PIN"), "\(item)")
 
         // The old device's credentials and the spent Recovery Key no longer work.
-        #expect(try run(["login"], device, expecting: 1).contains("invalid username or passphrase"))
+        #expect(try await run(["login"], device, expecting: 1).contains("invalid username or passphrase"))
         var thief = cli.environment
         thief["SVX_HOME"] = cli.home.appendingPathComponent("thief").path
         thief["SVX_RECOVERY_KEY"] = recoveryKey
-        #expect(try run(["recovery", "start"], thief, expecting: 1).contains("invalid username or recovery key"))
-        #expect(try run(["recovery", "status"], newDevice).contains("Recovery Key: none"))
+        #expect(try await run(["recovery", "start"], thief, expecting: 1).contains("invalid username or recovery key"))
+        #expect(try await run(["recovery", "status"], newDevice).contains("Recovery Key: none"))
     }
 }

@@ -261,8 +261,8 @@ func randomFile(bytes: Int) throws -> URL {
         let fields = try #require(try JSONSerialization.jsonObject(with: Data(signUp.stdout.utf8)) as? [String: Any])
         environment["SVX_SECRET_KEY"] = try #require(fields["secret_key"] as? String)
 
-        func json(_ arguments: [String]) throws -> [String: Any] {
-            let run = try ChildProcess.runSeparately(svx, arguments + ["--json"], environment: environment, timeout: .seconds(60))
+        func json(_ arguments: [String]) async throws -> [String: Any] {
+            let run = try await ChildProcess.runSeparately(svx, arguments + ["--json"], environment: environment, timeout: .seconds(60))
             #expect(run.status == 0, "\(arguments): \(run.stdout)\(run.stderr)")
             return try #require(try JSONSerialization.jsonObject(with: Data(run.stdout.utf8)) as? [String: Any], "\(run.stdout)")
         }
@@ -275,20 +275,20 @@ func randomFile(bytes: Int) throws -> URL {
         }
 
         // Templates need the session only.
-        let templates = try json(["templates", "list"])
+        let templates = try await json(["templates", "list"])
         let names = (templates["templates"] as? [[String: Any]] ?? []).compactMap { $0["name"] as? String }
         #expect(Set(Self.systemTemplates).isSubset(of: Set(names)), "\(names)")
         let humanTemplates = try await ChildProcess.run(svx, ["templates", "list"], environment: environment)
         #expect(humanTemplates.status == 0 && humanTemplates.output.contains("drivers_licence"), "\(humanTemplates.output)")
-        let info = try json(["templates", "info", "passport"])
+        let info = try await json(["templates", "info", "passport"])
         #expect((info["slots"] as? [[String: Any]])?.isEmpty == false)
 
-        let created = try json([
+        let created = try await json([
             "items", "create", "--template", "passport", "--set", "full_name=Grace Hopper", "--set", "passport_number=X7654321",
             "--set", "Lucky number=42",
         ])
         let id = try #require(created["item_id"] as? String)
-        let got = try json(["items", "get", id])
+        let got = try await json(["items", "get", id])
         #expect(values(got)["full_name"] == "Grace Hopper")
         #expect(values(got)["passport_number"] == "X7654321")
         #expect(values(got)["lucky_number"] == "42")
@@ -298,11 +298,11 @@ func randomFile(bytes: Int) throws -> URL {
         let table = try await ChildProcess.run(svx, ["items", "get", id], environment: environment)
         #expect(table.status == 0 && table.output.contains("Grace Hopper") && table.output.contains("X7654321"), "\(table.output)")
 
-        let updated = try json(["items", "update", id, "--label", "Grace's passport", "--set", "full_name=Rear Admiral Hopper"])
+        let updated = try await json(["items", "update", id, "--label", "Grace's passport", "--set", "full_name=Rear Admiral Hopper"])
         #expect(updated["label"] as? String == "Grace's passport" && values(updated)["full_name"] == "Rear Admiral Hopper")
         #expect(updated["version"] as? Int == (got["version"] as? Int ?? 0) + 1)
 
-        let listed = try json(["items", "list", "--template", "passport"])
+        let listed = try await json(["items", "list", "--template", "passport"])
         #expect((listed["items"] as? [[String: Any]])?.compactMap { $0["item_id"] as? String } == [id])
         let humanList = try await ChildProcess.run(svx, ["items", "list"], environment: environment)
         #expect(humanList.status == 0 && humanList.output.contains(id) && humanList.output.contains("Grace's passport"), "\(humanList.output)")
@@ -321,7 +321,7 @@ func randomFile(bytes: Int) throws -> URL {
         let again = try await ChildProcess.run(svx, ["items", "get-attachment", id, "scan", "--output", output.path], environment: environment)
         #expect(again.status != 0 && again.output.contains("exists"), "\(again.output)")
 
-        let removed = try json(["items", "remove-slot", id, "lucky_number"])
+        let removed = try await json(["items", "remove-slot", id, "lucky_number"])
         #expect(values(removed)["lucky_number"] == nil)
 
         // The wrong passphrase opens nothing.

@@ -10,33 +10,19 @@ import Testing
 /// recipient's session, the blocks of a file that is still in the named slot of the named item of its owner; nothing
 /// else, and nobody else (PeerOnlyMethodsTests: users and other services are PERMISSION_DENIED).
 @Suite struct VaultSharedAttachmentTests {
-    @Test func theSharingServiceReadsOnlyAFileStillInTheSlotItNames() async throws {
-        try #require(TestTransport.security.mode == .curve, "the suite runs in plaintext: no caller is identified")
+    @Test(.enabled(if: TestTransport.security.mode == .curve, "the suite runs over CURVE: callers are identified"))
+    func theSharingServiceReadsOnlyAFileStillInTheSlotItNames() async throws {
         let stack = try await TestStack.start([.auth, .keystore, .vault])
         defer { stack.stop() }
         let alice = try await stack.newUser()
         let bob = try await stack.newUser()
 
-        // Two blocks: a full one and a short one.
-        let content = try SecureRandom.bytes(count: attachmentBlockSize + 1_000)
-        let (file, _, blocks) = try await alice.uploadAttachment(content)
-        let item = try await alice.createItem(template: "secure_note", label: "Files", slots: [
-            .init(name: "scan", label: "Scan", type: "attachment", value: try alice.encrypt("scan.pdf"), attachmentID: file.attachmentID),
-            .init(name: "remark", label: "Remark", type: "key_value", value: try alice.encrypt("nothing to see")),
-        ])
-        let scan = try #require(item.slots.first { $0.name == "scan" }).slotID
-        let remark = try #require(item.slots.first { $0.name == "remark" }).slotID
-
+        let (content, file, blocks, item, scan, remark) = try await Self.filedItem(alice)
         func request(
             owner: String? = nil, item itemID: String? = nil, slot: String? = nil, attachment: String? = nil, index: UInt32 = 0
         ) -> Svx_Vault_V1_GetSharedAttachmentBlockRequest {
-            var request = Svx_Vault_V1_GetSharedAttachmentBlockRequest()
-            request.ownerID = owner ?? alice.userID
-            request.itemID = itemID ?? item.itemID
-            request.slotID = slot ?? scan
-            request.attachmentID = attachment ?? file.attachmentID
-            request.index = index
-            return request
+            .init(owner: owner ?? alice.userID, item: itemID ?? item.itemID, slot: slot ?? scan,
+                  attachment: attachment ?? file.attachmentID, index: index)
         }
 
         // As the Sharing service, with Bob's session: every block as Alice stored it, and the file's record without
@@ -76,5 +62,53 @@ import Testing
         let current = try await bob.call(
             VaultRPC.getSharedAttachmentBlock, request(attachment: replacement.attachment.attachmentID), as: .sharing)
         #expect(current.encryptedBlock == replacement.blocks[0])
+    }
+
+    /// Over plain TCP no caller is identified, so nobody may read another user's file on Sharing's word: every call is
+    /// PERMISSION_DENIED, the owner's own included (the method never serves a user).
+    @Test func overPlainTCPEveryCallIsRefused() async throws {
+        let plaintext = ["SVX_TRANSPORT": "plaintext"]
+        let stack = try await TestStack.start(
+            [.auth, .keystore, .vault], environment: [.auth: plaintext, .keystore: plaintext, .vault: plaintext])
+        defer { stack.stop() }
+        let alice = try await stack.newUser()
+        let bob = try await stack.newUser()
+        let (_, file, _, item, scan, _) = try await Self.filedItem(alice)
+        let request = Svx_Vault_V1_GetSharedAttachmentBlockRequest(
+            owner: alice.userID, item: item.itemID, slot: scan, attachment: file.attachmentID, index: 0)
+        for caller in [bob, alice] {
+            let refused = await caller.failure(VaultRPC.getSharedAttachmentBlock, request)
+            expect(refused, .permissionDenied)
+            #expect(refused?.message.contains("SVX_TRANSPORT=plaintext") == true, "\(String(describing: refused))")
+        }
+        // The owner's own read still works over plain TCP.
+        #expect(try await alice.call(VaultRPC.getAttachmentBlock, .init(id: file.attachmentID, index: 0)).encryptedBlock.hasPrefix("Aes256Gcm."))
+    }
+
+    /// Alice's item "Files" with a file of two blocks (a full one and a short one) in its attachment slot `scan` and a
+    /// valued slot `remark`: the file's bytes, its record, its blocks as stored, the item and the two slots' ids.
+    static func filedItem(_ alice: TestUser) async throws -> (
+        content: [UInt8], file: Svx_Vault_V1_Attachment, blocks: [String], item: Svx_Vault_V1_Item, scan: String, remark: String
+    ) {
+        let content = try SecureRandom.bytes(count: attachmentBlockSize + 1_000)
+        let (file, _, blocks) = try await alice.uploadAttachment(content)
+        let item = try await alice.createItem(template: "secure_note", label: "Files", slots: [
+            .init(name: "scan", label: "Scan", type: "attachment", value: try alice.encrypt("scan.pdf"), attachmentID: file.attachmentID),
+            .init(name: "remark", label: "Remark", type: "key_value", value: try alice.encrypt("nothing to see")),
+        ])
+        let scan = try #require(item.slots.first { $0.name == "scan" }).slotID
+        let remark = try #require(item.slots.first { $0.name == "remark" }).slotID
+        return (content, file, blocks, item, scan, remark)
+    }
+}
+
+extension Svx_Vault_V1_GetSharedAttachmentBlockRequest {
+    init(owner: String, item: String, slot: String, attachment: String, index: UInt32) {
+        self.init()
+        ownerID = owner
+        itemID = item
+        slotID = slot
+        attachmentID = attachment
+        self.index = index
     }
 }

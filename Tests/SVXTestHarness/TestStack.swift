@@ -145,8 +145,10 @@ public final class TestStack: @unchecked Sendable {  // used from one test at a 
             let key = ClientKey(service: service, peer: peer)
             if let client = state.clients[key] { return client }
             guard let endpoint = endpoints[service] else { preconditionFailure("\(service) is not in this stack") }
-            // A tcp:// endpoint of our own making and the tests' keys: never malformed.
-            let client = try! TestTransport.client(service.rawValue, endpoint: endpoint, as: peer?.rawValue)
+            // A tcp:// endpoint of our own making and the tests' keys: never malformed. The service's transport: a
+            // test may start one in plain TCP.
+            let transport = state.processes[service]?.transport ?? TestTransport.security
+            let client = try! TestTransport.client(service.rawValue, endpoint: endpoint, as: peer?.rawValue, transport: transport)
             state.clients[key] = client
             return client
         }

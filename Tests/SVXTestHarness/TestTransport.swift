@@ -52,11 +52,13 @@ public enum TestTransport {
 
     /// A client of `service` at `endpoint` as the tests' users connect (a throwaway client key), or, with `peer`, as
     /// that service's peer calls do (its own keypair; a plain client in plaintext).
+    /// `transport`: the service's own when a test started it otherwise (e.g. `SVX_TRANSPORT=plaintext`).
     public static func client(
-        _ service: String, endpoint: String, as peer: String? = nil, configuration: RPCClientConfiguration = .init()
+        _ service: String, endpoint: String, as peer: String? = nil, transport: TransportSecurity = security,
+        configuration: RPCClientConfiguration = .init()
     ) throws -> RPCClient {
-        let keyPair = try peer.flatMap { security.mode == .curve ? try security.keyPair(of: $0) : nil }
-        return try RPCClient(service: service, endpoint: endpoint, transport: security, keyPair: keyPair, configuration: configuration)
+        let keyPair = try peer.flatMap { transport.mode == .curve ? try security.keyPair(of: $0) : nil }
+        return try RPCClient(service: service, endpoint: endpoint, transport: transport, keyPair: keyPair, configuration: configuration)
     }
 }
 

@@ -149,7 +149,7 @@ struct FailedHandshakeLog {
         case .handshakeFailedProtocol where value == ZMQSocketEvent.mechanismMismatch:
             "not a CURVE client (plain TCP, or another mechanism)"
         case .handshakeFailedProtocol: "CURVE failed: the client pinned another server key"
-        default: "the client ended the handshake (a plain TCP client, or another mechanism)"
+        default: "the client ended the handshake (a plain TCP client, another mechanism, or a client that went away)"
         }
     }
 }

@@ -71,14 +71,17 @@ extension ServiceRoutes {
     ///
     /// `peers`: a method meant only for those services' peer calls (they forward the user's session). Any other caller
     /// (a user's client, another service) is PERMISSION_DENIED, whatever token it carries, before its session is
-    /// checked; over plain TCP, where no caller is identified, the check is skipped (``peersAreIdentified``).
+    /// checked; over plain TCP, where no caller is identified, the check is skipped (``peersAreIdentified``), unless
+    /// `identityRequired`: then every call is refused over plain TCP. A method that reads another user's rows on its
+    /// peer's word (the Vault's GetSharedAttachmentBlock) must fail closed so.
     public func registerAuthenticated<Request, Response>(
         _ method: RPCMethod<Request, Response>, freshSession: Bool = false, recovery: RecoveryAccess = .refused,
-        peers: Set<String>? = nil,
+        peers: Set<String>? = nil, identityRequired: Bool = false,
         _ handler: @escaping @Sendable (Request, RequestContext, ServiceWorker, AuthenticatedSession) throws -> Response
     ) {
         let validator = sessionValidator
-        let requiredPeers = peersAreIdentified ? peers : nil
+        let identified = peersAreIdentified
+        let requiredPeers = identified || identityRequired ? peers : nil
         router.register(
             method, screen: SessionToken.screen,
             admit: { context, worker in
@@ -86,7 +89,11 @@ extension ServiceRoutes {
                     context.logger.warning("peer-only method refused", metadata: [
                         "method": "\(method.name)", "caller_service": "\(context.peerService ?? "none")",
                     ])
-                    throw RPCStatus(.permissionDenied, "this method is for svx services only")
+                    throw RPCStatus(
+                        .permissionDenied,
+                        identified
+                            ? "this method is for svx services only"
+                            : "this method needs its caller's CURVE identity, and this service runs with SVX_TRANSPORT=plaintext")
                 }
                 guard let validator else {
                     context.logger.error("authenticated method without a session validator")
