@@ -117,13 +117,16 @@ extension SharingService {
                 "DELETE FROM sharing.connections WHERE state = 2 AND ended_at < now() - interval '\(Self.retention)'")
             let tombstones = try worker.database.execute(
                 "DELETE FROM sharing.shares WHERE state NOT IN (1, 2) AND ended_at < now() - interval '\(Self.retention)'")
-            if expired + invitations + connections + sharesExpired + tombstones > 0 {
+            let fileWindows = try worker.database.execute(
+                "DELETE FROM sharing.consumed_share_files WHERE readable_until <= now()")
+            if expired + invitations + connections + sharesExpired + tombstones + fileWindows > 0 {
                 context.logger.info(
                     "sharing housekeeping",
                     metadata: [
                         "invitations_expired": "\(expired)", "invitations_deleted": "\(invitations)",
                         "connections_deleted": "\(connections)", "shares_expired": "\(sharesExpired)",
                         "share_tombstones_deleted": "\(tombstones)",
+                        "consumed_file_windows_closed": "\(fileWindows)",
                     ])
             }
         } catch {

@@ -190,6 +190,15 @@ struct ShareLifecycle: Equatable, Sendable {
         maxContentFetches == 0 && state(at: now) == .active
     }
 
+    /// Whether the recipient may read the files of the share at `now` (GetSharedAttachmentBlock): while its content
+    /// may be fetched, ACTIVE and unexpired; nil then, else the refusal a content fetch would get. Never counted. A
+    /// view-once share consumed by its one fetch is not decided here: its files stay readable for a while after that
+    /// fetch (``SharingService/consumedFileWindow``).
+    func fileReadRefusal(at now: DatabaseInstant) -> SharingRefusal? {
+        let state = state(at: now)
+        return state == .active ? nil : .contentUnavailable(state)
+    }
+
     // MARK: New shares
 
     /// What a CreateShare asks for, besides its content.
@@ -216,8 +225,6 @@ struct ShareLifecycle: Equatable, Sendable {
         let slotID: UUID?
         /// The slots the parent holds.
         let slotIDs: Set<UUID>
-        /// Those of them that are attachment slots (held as metadata, never as a single-slot share).
-        let attachmentSlotIDs: Set<UUID>
         /// The item's owner and the recipient of every share of the chain down to the parent (the caller included):
         /// none of them may receive the on-share.
         let holders: Set<UUID>
@@ -235,8 +242,7 @@ struct ShareLifecycle: Equatable, Sendable {
     /// (INVALID_ARGUMENT naming the field); then for an on-share: the parent ACTIVE (`share_not_active`, naming its
     /// state), its mode ANYONE (PERMISSION_DENIED `onsharing_not_permitted`), a depth of at most 8
     /// (`depth_exceeded`), an expiry no later than the parent's (absent: the parent's; INVALID_ARGUMENT
-    /// `expires_at_ms`), a slot among the parent's (INVALID_ARGUMENT `slot_id`) and not an attachment slot
-    /// (FAILED_PRECONDITION `attachments_not_shared`, as for the owner's own item), and no hash sent (Sharing copies the
+    /// `expires_at_ms`), a slot among the parent's (INVALID_ARGUMENT `slot_id`), and no hash sent (Sharing copies the
     /// parent's; INVALID_ARGUMENT naming the hash).
     static func admit(_ request: Request, parent: Parent?, at now: DatabaseInstant) throws(SharingRefusal) -> Admission {
         if !request.acceptanceRequired, let field = request.termsFields.first {
@@ -263,7 +269,6 @@ struct ShareLifecycle: Equatable, Sendable {
         if let slotID = request.slotID, !parent.slotIDs.contains(slotID) {
             throw .invalid("slot_id", "slot_id is not a slot of the share it is made from")
         }
-        if let slotID = request.slotID, parent.attachmentSlotIDs.contains(slotID) { throw .attachmentsNotShared }
         if let field = request.hashFields.first {
             throw .invalid(
                 field, "\(field) must be empty on an on-share: the owner's hash is copied from the share it is made from")

@@ -115,7 +115,8 @@ extension SharingService {
             guard !slots.isEmpty else { return .skipped("slot_removed") }
         }
         let values = try SharingValidation.matchSlots(
-            input.slots, field: input.field, valued: slots.filter(\.valued).map(\.slotID))
+            input.slots, field: input.field,
+            expected: slots.map { SharingValidation.CarriedSlot(slotID: $0.slotID, valued: $0.valued, attachmentID: $0.attachmentID) })
         let modulusBytes: Int
         do {
             modulusBytes = (try RSAPublicKey(pem: row.recipientPublicKeyPEM).bits + 7) / 8

@@ -27,16 +27,31 @@ extension SharingValidation {
     /// Expiries up to the year 9999.
     static let latestExpiryMilliseconds: UInt64 = 253_402_300_799_000
 
-    /// One slot's value as a sender sends it.
+    /// One slot as a sender sends it: its value, its file, or both.
     struct ShareSlotValue: Equatable, Sendable {
         let slotID: UUID
-        let encryptedValue: String
-        let verificationKey: String
-        /// nil on an on-share (Sharing copies the parent's).
+        /// The value and its verification key; nil for a slot sent for its file only.
+        let value: (encryptedValue: String, verificationKey: String)?
+        /// nil on an on-share (Sharing copies the parent's), and with no value.
         let hash: String?
+        /// An attachment slot's file: its attachment id and Cryppo(share DEK, the file's DEK); nil for none.
+        let file: (attachmentID: UUID, encryptedDEK: String)?
         /// `recipients[i].slots[j]`, for messages.
         let field: String
+
+        var encryptedValue: String? { value?.encryptedValue }
+        var verificationKey: String? { value?.verificationKey }
+
+        static func == (lhs: Self, rhs: Self) -> Bool {
+            lhs.slotID == rhs.slotID && lhs.value?.encryptedValue == rhs.value?.encryptedValue
+                && lhs.value?.verificationKey == rhs.value?.verificationKey && lhs.hash == rhs.hash
+                && lhs.file?.attachmentID == rhs.file?.attachmentID && lhs.file?.encryptedDEK == rhs.file?.encryptedDEK
+                && lhs.field == rhs.field
+        }
     }
+
+    /// The bytes of a file's DEK (AES-256).
+    static let attachmentKeyBytes = 32
 
     /// What a sender sends for one recipient, every field checked.
     struct ShareRecipientInput: Equatable, Sendable {
@@ -172,9 +187,11 @@ extension SharingValidation {
             encryptedTerms: terms, encryptedTermsKey: termsKey, slots: slots, field: field)
     }
 
-    /// The value fields of a share's slots (`field`.slots): a UUID once each, `encrypted_value` `Aes256Gcm` (at
-    /// most 48 KiB), the verification key `Aes256Gcm` of exactly 64 bytes, the hash 64 lowercase hex (required when
-    /// `hashRequired`; otherwise kept as given, for ShareLifecycle to refuse by name).
+    /// The slots of a share as sent (`field`.slots): a UUID once each; a value (`encrypted_value` `Aes256Gcm` of at
+    /// most 48 KiB, the verification key `Aes256Gcm` of exactly 64 bytes, the hash 64 lowercase hex, required when
+    /// `hashRequired`, otherwise kept as given for ShareLifecycle to refuse by name) and/or a file (`attachment_id` a
+    /// UUID with `encrypted_attachment_dek` `Aes256Gcm` of exactly 32 bytes). A slot with neither is INVALID_ARGUMENT
+    /// naming its `encrypted_value`.
     static func shareSlots(_ input: [Svx_Sharing_V1_ShareSlot], field: String, hashRequired: Bool) throws(RPCStatus)
         -> [ShareSlotValue]
     {
@@ -188,6 +205,21 @@ extension SharingValidation {
             let slotID = try FieldValidation.uuid(slot.slotID, field: "\(slotField).slot_id")
             guard seen.insert(slotID).inserted else {
                 throw invalid("\(slotField).slot_id", "\(slotField).slot_id names a slot twice")
+            }
+            var file: (attachmentID: UUID, encryptedDEK: String)?
+            if !slot.attachmentID.isEmpty || !slot.encryptedAttachmentDek.isEmpty {
+                let attachmentID = try FieldValidation.uuid(slot.attachmentID, field: "\(slotField).attachment_id")
+                _ = try FieldValidation.aesGCMString(
+                    slot.encryptedAttachmentDek, field: "\(slotField).encrypted_attachment_dek", maximumCharacters: 1_024,
+                    ciphertextBytes: attachmentKeyBytes...attachmentKeyBytes, what: "the file's key")
+                file = (attachmentID, slot.encryptedAttachmentDek)
+            }
+            // A slot sent for its file only carries no value fields at all.
+            let valueless = slot.encryptedValue.isEmpty && slot.encryptedValueVerificationKey.isEmpty
+                && slot.valueVerificationHash.isEmpty
+            if valueless, let file {
+                slots.append(ShareSlotValue(slotID: slotID, value: nil, hash: nil, file: file, field: slotField))
+                continue
             }
             _ = try FieldValidation.aesGCMString(
                 slot.encryptedValue, field: "\(slotField).encrypted_value", maximumCharacters: maximumValueCharacters,
@@ -203,8 +235,8 @@ extension SharingValidation {
                 hash = slot.valueVerificationHash
             }
             slots.append(ShareSlotValue(
-                slotID: slotID, encryptedValue: slot.encryptedValue, verificationKey: slot.encryptedValueVerificationKey,
-                hash: hash, field: slotField))
+                slotID: slotID, value: (slot.encryptedValue, slot.encryptedValueVerificationKey), hash: hash, file: file,
+                field: slotField))
         }
         return slots
     }
@@ -257,25 +289,62 @@ extension SharingValidation {
         return ShareUpdates(itemID: itemID, expectedItemVersion: Int64(request.expectedItemVersion), shares: shares)
     }
 
-    /// Whether a recipient's slots are exactly `valued` (the slots of the share that hold a value): a slot missing
-    /// or one more is INVALID_ARGUMENT naming it. Returns the values by slot id.
-    static func matchSlots(_ recipient: ShareRecipientInput, valued: [UUID]) throws(RPCStatus) -> [UUID: ShareSlotValue] {
-        try matchSlots(recipient.slots, field: recipient.field, valued: valued)
+    /// What a share holds of one of its slots, for ``matchSlots(_:expected:)``: whether the slot has a value, and the
+    /// file it holds (an attachment slot), nil for none.
+    struct CarriedSlot: Equatable, Sendable {
+        let slotID: UUID
+        let valued: Bool
+        let attachmentID: UUID?
     }
 
-    /// Whether `slots` (of `field`) are exactly `valued`; see ``matchSlots(_:valued:)``.
-    static func matchSlots(_ slots: [ShareSlotValue], field: String, valued: [UUID]) throws(RPCStatus) -> [UUID: ShareSlotValue] {
+    /// Whether a recipient's slots are exactly what the share carries (`expected`): every slot with a value with its
+    /// value, every slot holding a file with that file's id and key, nothing else. A slot missing, one more, a value or
+    /// a file where the slot has none, or another file's id is INVALID_ARGUMENT naming it. Returns the slots by id.
+    static func matchSlots(_ recipient: ShareRecipientInput, expected: [CarriedSlot]) throws(RPCStatus) -> [UUID: ShareSlotValue] {
+        try matchSlots(recipient.slots, field: recipient.field, expected: expected)
+    }
+
+    /// Whether `slots` (of `field`) are exactly what the share carries; see ``matchSlots(_:expected:)``.
+    static func matchSlots(_ slots: [ShareSlotValue], field: String, expected: [CarriedSlot]) throws(RPCStatus)
+        -> [UUID: ShareSlotValue]
+    {
+        let carried = expected.filter { $0.valued || $0.attachmentID != nil }
+        let wanted = Dictionary(uniqueKeysWithValues: carried.map { ($0.slotID, $0) })
         var given: [UUID: ShareSlotValue] = [:]
-        let wanted = Set(valued)
         for slot in slots {
-            guard wanted.contains(slot.slotID) else {
+            guard let expected = wanted[slot.slotID] else {
                 throw invalid(
-                    "\(slot.field).slot_id", "\(slot.field).slot_id is not a slot with a value of what is shared")
+                    "\(slot.field).slot_id", "\(slot.field).slot_id is not a slot with a value or a file of what is shared")
+            }
+            if expected.valued, slot.value == nil {
+                throw invalid("\(slot.field).encrypted_value", "\(slot.field).encrypted_value is required: the slot has a value")
+            }
+            if !expected.valued, slot.value != nil {
+                throw invalid(
+                    "\(slot.field).encrypted_value", "\(slot.field).encrypted_value must be empty: the slot has no value")
+            }
+            switch (expected.attachmentID, slot.file) {
+            case (nil, nil):
+                break
+            case (let held?, nil):
+                throw invalid(
+                    "\(slot.field).encrypted_attachment_dek",
+                    "\(slot.field).encrypted_attachment_dek is required: the slot holds file \(held.wire)")
+            case (nil, _?):
+                throw invalid("\(slot.field).attachment_id", "\(slot.field).attachment_id must be empty: the slot holds no file")
+            case (let held?, let sent?):
+                guard held == sent.attachmentID else {
+                    throw invalid(
+                        "\(slot.field).attachment_id",
+                        "\(slot.field).attachment_id is not the file in the slot (\(held.wire)): read the item again")
+                }
             }
             given[slot.slotID] = slot
         }
-        if let missing = valued.first(where: { given[$0] == nil }) {
-            throw invalid("\(field).slots", "\(field).slots misses slot \(missing.wire), which has a value")
+        if let missing = carried.first(where: { given[$0.slotID] == nil }) {
+            throw invalid(
+                "\(field).slots",
+                "\(field).slots misses slot \(missing.slotID.wire), which has \(missing.valued ? "a value" : "a file")")
         }
         return given
     }

@@ -23,8 +23,11 @@ extension SharingService {
         let label: String
         let slotType: String
         let ordinal: Int32
-        /// Whether the slot travels with a value (a valued slot that is not an attachment).
+        /// Whether the slot travels with a value (an attachment slot's value is its file's name).
         let valued: Bool
+        /// An attachment slot's file (the Vault's attachment id), which travels with its key; nil for none (any other
+        /// slot, an empty attachment slot, or one of a share written before files travelled in shares).
+        let attachmentID: UUID?
         /// An on-share: the owner's hash, copied from the parent.
         let parentHash: String?
     }
@@ -82,7 +85,7 @@ extension SharingService {
                 let admission = try ShareLifecycle.admit(valid.lifecycleRequest, parent: parent?.facts, at: now)
                 guard let item = owned ?? parent?.item else { throw RPCStatus(.internal, "internal error") }
                 let slots = admission.slotID.map { id in item.slots.filter { $0.slotID == id } } ?? item.slots
-                let valued = slots.filter(\.valued).map(\.slotID)
+                let carried = slots.map { SharingValidation.CarriedSlot(slotID: $0.slotID, valued: $0.valued, attachmentID: $0.attachmentID) }
                 let live = try db.query(SharingQueries.liveOutgoingShares, userID)[0].decode(Int.self, at: 0)
                 guard live + valid.recipients.count <= maximumShares else {
                     throw SharingRefusal.shareQuota(limit: maximumShares)
@@ -100,7 +103,7 @@ extension SharingService {
                     }
                     try ShareLifecycle.admitRecipient(
                         connection.otherUserID, parent: parent?.facts, field: "\(recipient.field).connection_id")
-                    let values = try SharingValidation.matchSlots(recipient, valued: valued)
+                    let values = try SharingValidation.matchSlots(recipient, expected: carried)
                     try Self.insertShare(
                         db, shareID: shareID, item: item, admission: admission, valid: valid, parentShareID: parent?.row.shareID,
                         sender: (userID, session.username), connection: connection, recipient: recipient)
@@ -146,21 +149,24 @@ extension SharingService {
     }
 
     /// The shared slots of an owned item as the Vault outlined it: the one slot asked for (INVALID_ARGUMENT
-    /// `slot_id` when it is not this item's; FAILED_PRECONDITION `attachments_not_shared` for an attachment slot) or
-    /// every slot, attachment slots as metadata with no value.
+    /// `slot_id` when it is not this item's) or every slot; an attachment slot with the file the Vault says it holds.
     static func ownedItem(_ outline: Svx_Vault_V1_ItemOutline, ownerID: UUID, slotID: UUID?) throws -> SharedItem {
         var slots: [SharedSlot] = []
         for slot in outline.slots {
             guard let id = UUID(uuidString: slot.slotID) else { throw RPCStatus(.internal, "internal error") }
+            var attachmentID: UUID?
+            if !slot.attachmentID.isEmpty {
+                guard slot.slotType == attachmentSlotType, let file = UUID(uuidString: slot.attachmentID) else {
+                    throw RPCStatus(.internal, "internal error")
+                }
+                attachmentID = file
+            }
             slots.append(SharedSlot(
                 slotID: id, name: slot.name, label: slot.label, slotType: slot.slotType, ordinal: slot.ordinal,
-                valued: slot.hasValue_p && slot.slotType != attachmentSlotType, parentHash: nil))
+                valued: slot.hasValue_p, attachmentID: attachmentID, parentHash: nil))
         }
-        if let slotID {
-            guard let slot = slots.first(where: { $0.slotID == slotID }) else {
-                throw FieldValidation.invalid("slot_id", "slot_id is not a slot of this item")
-            }
-            guard slot.slotType != attachmentSlotType else { throw SharingRefusal.attachmentsNotShared.status }
+        if let slotID, !slots.contains(where: { $0.slotID == slotID }) {
+            throw FieldValidation.invalid("slot_id", "slot_id is not a slot of this item")
         }
         guard let itemID = UUID(uuidString: outline.itemID) else { throw RPCStatus(.internal, "internal error") }
         return SharedItem(
@@ -181,7 +187,8 @@ extension SharingService {
         }
         let slots = try db.query(
             """
-            SELECT slot_id, name, label, slot_type, ordinal, encrypted_value IS NOT NULL, value_verification_hash
+            SELECT slot_id, name, label, slot_type, ordinal, encrypted_value IS NOT NULL, value_verification_hash,
+                   attachment_id
             FROM sharing.share_slots WHERE owner_id = $1 AND share_id = $2
             """, row.ownerID, row.shareID
         ).map { slot in
@@ -189,7 +196,7 @@ extension SharingService {
                 slotID: try slot.decode(UUID.self, at: 0), name: try slot.decode(String.self, at: 1),
                 label: try slot.decode(String.self, at: 2), slotType: try slot.decode(String.self, at: 3),
                 ordinal: try slot.decode(Int32.self, at: 4), valued: try slot.decode(Bool.self, at: 5),
-                parentHash: try slot.decode(String?.self, at: 6))
+                attachmentID: try slot.decode(UUID?.self, at: 7), parentHash: try slot.decode(String?.self, at: 6))
         }
         // The recipients up the chain (the tombstones of ended shares included, for 30 days).
         let holders = try db.query(
@@ -207,7 +214,6 @@ extension SharingService {
         let facts = ShareLifecycle.Parent(
             lifecycle: row.lifecycle, sharingMode: row.sharingMode, depth: row.depth, slotID: row.slotID,
             slotIDs: Set(slots.map(\.slotID)),
-            attachmentSlotIDs: Set(slots.filter { $0.slotType == attachmentSlotType }.map(\.slotID)),
             holders: Set(holders + [row.ownerID]))
         let item = SharedItem(
             ownerID: row.ownerID, itemID: row.itemID, itemVersion: row.itemVersion, label: row.itemLabel,
@@ -283,18 +289,22 @@ extension SharingService {
     }
 
     /// Every slot of a new share in one statement: metadata for all, the value fields for the valued ones (the
-    /// sender's hash on an owned item, the parent's on an on-share).
+    /// sender's hash on an owned item, the parent's on an on-share), and the file and its key for those holding one
+    /// (`values` as ``SharingValidation/matchSlots(_:expected:)`` checked them).
     static func insertShareSlots(
         _ db: PostgresConnection, ownerID: UUID, shareID: UUID, slots: [SharedSlot],
         values: [UUID: SharingValidation.ShareSlotValue]
     ) throws {
         guard !slots.isEmpty else { return }
         let records = slots.map { slot in
-            let value = slot.valued ? values[slot.slotID] : nil
+            let sent = values[slot.slotID]
+            let value = slot.valued ? sent?.value : nil
+            let file = slot.attachmentID != nil ? sent?.file : nil
             return SharingQueries.ShareSlotRecord(
                 slotID: slot.slotID.wire, name: slot.name, label: slot.label, slotType: slot.slotType,
                 ordinal: slot.ordinal, encryptedValue: value?.encryptedValue, verificationKey: value?.verificationKey,
-                verificationHash: value.flatMap { $0.hash ?? slot.parentHash })
+                verificationHash: value == nil ? nil : (sent?.hash ?? slot.parentHash),
+                attachmentID: file?.attachmentID.wire, encryptedAttachmentDEK: file?.encryptedDEK)
         }
         _ = try db.execute(
             SharingQueries.insertShareSlots, ownerID, shareID, String(decoding: try JSONEncoder().encode(records), as: UTF8.self))
@@ -403,6 +413,8 @@ extension SharingService {
             events -> Result<(ShareRow, Int), SharingRefusal> in
             guard let row = try Self.share(db, "(s.sender_id = $1 OR s.owner_id = $1)", callerID: userID, shareID: shareID, lock: true)
             else { return .failure(.shareNotFound(field: "share_id")) }
+            // A view-once share already consumed: its files are no longer readable either.
+            _ = try db.execute(SharingQueries.closeConsumedFileWindow, row.ownerID, row.shareID)
             var lifecycle = row.lifecycle
             if case .refuse(let refusal) = lifecycle.revoke(at: row.now) {
                 // Already ended (or found expired): its on-shares may still be live (the recipient deleted or used up

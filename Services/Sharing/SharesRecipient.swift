@@ -99,7 +99,14 @@ extension SharingService {
                 lifecycle.endReason?.rawValue, Int32(lifecycle.contentFetches))
             guard let first = fetched.first else { throw RPCStatus(.internal, "internal error") }
             let item = try Self.sharedItem(row, slots: fetched)
-            if lifecycle.endsContent(from: row.lifecycle) { try Self.deleteContent(db, row) }
+            if lifecycle.endsContent(from: row.lifecycle) {
+                // A view-once share's files stay readable a while after its one view (SharedAttachments.swift).
+                if lifecycle.stored == .consumed {
+                    _ = try db.execute(
+                        SharingQueries.openConsumedFileWindow, row.ownerID, row.shareID, Self.consumedFileWindowSeconds)
+                }
+                try Self.deleteContent(db, row)
+            }
             var answer = Svx_Sharing_V1_GetIncomingShareResponse()
             answer.share = try ShareRow(first).wire(viewer: userID)
             Self.putKeys(row, into: &answer)
@@ -132,6 +139,8 @@ extension SharingService {
             slot.encryptedValue = try slotRow.decode(String.self, at: column + 5)
             slot.encryptedValueVerificationKey = try slotRow.decode(String.self, at: column + 6)
             slot.valueVerificationHash = try slotRow.decode(String.self, at: column + 7)
+            slot.attachmentID = try slotRow.decode(UUID?.self, at: column + 8)?.wire ?? ""
+            slot.encryptedAttachmentDek = try slotRow.decode(String.self, at: column + 9)
             return slot
         }
         return item

@@ -53,8 +53,6 @@ enum SharingRefusal: Error, Equatable, Sendable {
     case incomingShareQuota(limit: Int, field: String)
     /// The item has `limit` live shares, on-shares included.
     case itemShareQuota(limit: Int)
-    /// A single-slot share (an owned item's or an on-share) of an attachment slot: attachments are not shared yet.
-    case attachmentsNotShared
 
     /// The one message of NOT_FOUND for an invitation, whatever the reason.
     static let invitationNotFoundMessage = "invitation not found"
@@ -131,10 +129,6 @@ enum SharingRefusal: Error, Equatable, Sendable {
                 details: ["reason": "recipient_has_item", "field": field])
         case .invalid(let field, let message):
             FieldValidation.invalid(field, message)
-        case .attachmentsNotShared:
-            RPCStatus(
-                .failedPrecondition, "attachments are not shared yet: share the item, its attachment slots go as metadata",
-                details: ["reason": "attachments_not_shared", "field": "slot_id"])
         case .shareQuota(let limit):
             RPCStatus(
                 .resourceExhausted,

@@ -65,6 +65,7 @@ final class SharingService: Sendable {
         routes.registerAuthenticated(SharingRPC.acceptShare) { [self] in try acceptShare($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.rejectShare) { [self] in try rejectShare($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.deleteIncomingShare) { [self] in try deleteIncomingShare($0, $1, $2, $3) }
+        routes.registerAuthenticated(SharingRPC.getSharedAttachmentBlock) { [self] in try getSharedAttachmentBlock($0, $1, $2, $3) }
         routes.registerAuthenticated(SharingRPC.forgetSharedEntities, peers: ["vault"]) { [self] in try forgetSharedEntities($0, $1, $2, $3) }
     }
 

@@ -25,6 +25,7 @@ public enum SharingRPC {
     public static let acceptShare = RPCMethod<Svx_Sharing_V1_AcceptShareRequest, Svx_Sharing_V1_AcceptShareResponse>("svx.sharing.v1.Sharing/AcceptShare")
     public static let rejectShare = RPCMethod<Svx_Sharing_V1_RejectShareRequest, Svx_Sharing_V1_RejectShareResponse>("svx.sharing.v1.Sharing/RejectShare")
     public static let deleteIncomingShare = RPCMethod<Svx_Sharing_V1_DeleteIncomingShareRequest, Svx_Sharing_V1_DeleteIncomingShareResponse>("svx.sharing.v1.Sharing/DeleteIncomingShare")
+    public static let getSharedAttachmentBlock = RPCMethod<Svx_Sharing_V1_GetSharedAttachmentBlockRequest, Svx_Sharing_V1_GetSharedAttachmentBlockResponse>("svx.sharing.v1.Sharing/GetSharedAttachmentBlock")
 
     // Part III: what the Vault calls when items or slots are deleted (never a client's call in the product).
     public static let forgetSharedEntities = RPCMethod<Svx_Sharing_V1_ForgetSharedEntitiesRequest, Svx_Sharing_V1_ForgetSharedEntitiesResponse>("svx.sharing.v1.Sharing/ForgetSharedEntities")

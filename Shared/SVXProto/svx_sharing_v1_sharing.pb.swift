@@ -722,6 +722,9 @@ public nonisolated struct Svx_Sharing_V1_DeleteConnectionResponse: @unchecked Se
 /// One slot of a share, for one recipient. In a CreateShare of an owned item the client sends slot_id and the three
 /// value fields; name, label, slot_type and ordinal come from the Vault. In an on-share the hash is left empty and
 /// Sharing copies the parent's (the owner's), so every later recipient verifies against the owner's values.
+/// An attachment slot that holds a file also carries the file: its attachment id (the Vault's, checked against the
+/// item's outline or the parent share) and the file's own 32-byte DEK as Cryppo(share DEK, attachment DEK); its value
+/// (the file's name) travels like any other. The recipient reads the file with GetSharedAttachmentBlock.
 public nonisolated struct Svx_Sharing_V1_ShareSlot: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -745,6 +748,12 @@ public nonisolated struct Svx_Sharing_V1_ShareSlot: Sendable {
 
   /// lowercase hex HMAC-SHA256(vvk, UTF-8 value); empty with the value
   public var valueVerificationHash: String = String()
+
+  /// an attachment slot holding a file: the file (empty otherwise)
+  public var attachmentID: String = String()
+
+  /// Cryppo(share DEK, the file's 32-byte DEK); with attachment_id
+  public var encryptedAttachmentDek: String = String()
 
   public var unknownFields = SwiftProtobuf.UnknownStorage()
 
@@ -964,7 +973,8 @@ public nonisolated struct Svx_Sharing_V1_ShareRecipient: Sendable {
 /// acceptance_required, an expiry not in the future or after the parent's); ABORTED `item_version_changed`;
 /// PERMISSION_DENIED `onsharing_not_permitted` (parent OWNER); FAILED_PRECONDITION `connection_ended`,
 /// `recipient_key_changed`, `share_not_active` (parent pending or ended), `depth_exceeded`, `recipient_has_item`
-/// (the owner or an ancestor's recipient), `attachments_not_shared` (a single-slot share of an attachment slot).
+/// (the owner or an ancestor's recipient). An attachment slot holding a file needs its attachment_id and
+/// encrypted_attachment_dek (INVALID_ARGUMENT naming them otherwise, or when the id is not the file in the slot).
 public nonisolated struct Svx_Sharing_V1_CreateShareRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1151,6 +1161,8 @@ public nonisolated struct Svx_Sharing_V1_RevokeShareResponse: Sendable {
 /// come from the Vault. A share that has ended (or whose single slot is gone) is skipped with the reason. Share ids
 /// not of a share of this item of the caller's are NOT_FOUND like unknown ones. 1..50 shares a call; one call is
 /// one transaction (any refusal writes nothing).
+/// An attachment slot holding a file carries the file's id and its DEK under the new share DEK, as in CreateShare (a
+/// file replaced since goes in with its new id).
 public nonisolated struct Svx_Sharing_V1_UpdateShareInput: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the
   // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
@@ -1425,6 +1437,75 @@ public nonisolated struct Svx_Sharing_V1_DeleteIncomingShareResponse: Sendable {
   public init() {}
 
   fileprivate var _share: Svx_Sharing_V1_Share? = nil
+}
+
+/// svx.sharing.v1.Sharing/GetSharedAttachmentBlock: block `index` of the file in attachment slot `slot_id` of the
+/// caller's incoming share `share_id`, with the file's record (its metadata is under the file's DEK, which the share's
+/// content carries). Allowed while the share's content is: ACTIVE and not expired (FAILED_PRECONDITION naming the
+/// state otherwise, as GetIncomingShare does); a view-once share consumed by its one content fetch lets its files be
+/// read for 15 minutes after that fetch. Not counted as a content fetch. NOT_FOUND `share` for a share that is not
+/// the caller's; NOT_FOUND `attachment` for a slot of the share that carries no file, or whose file the owner has
+/// since replaced or deleted (update the share, or ask the owner to); OUT_OF_RANGE `index` past the last block.
+/// Sharing reads the block from the Vault as the Sharing service (its CURVE key), never over plain TCP.
+public nonisolated struct Svx_Sharing_V1_GetSharedAttachmentBlockRequest: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var shareID: String = String()
+
+  public var slotID: String = String()
+
+  public var index: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_SharedAttachment: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attachmentID: String = String()
+
+  /// Cryppo(the file's DEK, the client's JSON: name, size, media type, digest)
+  public var encryptedMetadata: String = String()
+
+  public var plaintextSize: UInt64 = 0
+
+  public var blockCount: UInt32 = 0
+
+  public var blockSize: UInt32 = 0
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+}
+
+public nonisolated struct Svx_Sharing_V1_GetSharedAttachmentBlockResponse: Sendable {
+  // SwiftProtobuf.Message conformance is added in an extension below. See the
+  // `Message` and `Message+*Additions` files in the SwiftProtobuf library for
+  // methods supported on all messages.
+
+  public var attachment: Svx_Sharing_V1_SharedAttachment {
+    get {_attachment ?? Svx_Sharing_V1_SharedAttachment()}
+    set {_attachment = newValue}
+  }
+  /// Returns true if `attachment` has been explicitly set.
+  public var hasAttachment: Bool {self._attachment != nil}
+  /// Clears the value of `attachment`. Subsequent reads from it will return its default value.
+  public mutating func clearAttachment() {self._attachment = nil}
+
+  /// Cryppo(the file's DEK, the block)
+  public var encryptedBlock: String = String()
+
+  public var unknownFields = SwiftProtobuf.UnknownStorage()
+
+  public init() {}
+
+  fileprivate var _attachment: Svx_Sharing_V1_SharedAttachment? = nil
 }
 
 /// svx.sharing.v1.Sharing/ForgetSharedEntities: what the Vault calls (with the owner's session, inside its deleting
@@ -2441,7 +2522,7 @@ nonisolated extension Svx_Sharing_V1_DeleteConnectionResponse: SwiftProtobuf.Mes
 
 nonisolated extension Svx_Sharing_V1_ShareSlot: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
   public static let protoMessageName: String = _protobuf_package + ".ShareSlot"
-  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slot_id\0\u{1}name\0\u{1}label\0\u{3}slot_type\0\u{1}ordinal\0\u{3}encrypted_value\0\u{3}encrypted_value_verification_key\0\u{3}value_verification_hash\0")
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}slot_id\0\u{1}name\0\u{1}label\0\u{3}slot_type\0\u{1}ordinal\0\u{3}encrypted_value\0\u{3}encrypted_value_verification_key\0\u{3}value_verification_hash\0\u{3}attachment_id\0\u{3}encrypted_attachment_dek\0")
 
   public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
     while let fieldNumber = try decoder.nextFieldNumber() {
@@ -2457,6 +2538,8 @@ nonisolated extension Svx_Sharing_V1_ShareSlot: SwiftProtobuf.Message, SwiftProt
       case 6: try { try decoder.decodeSingularStringField(value: &self.encryptedValue) }()
       case 7: try { try decoder.decodeSingularStringField(value: &self.encryptedValueVerificationKey) }()
       case 8: try { try decoder.decodeSingularStringField(value: &self.valueVerificationHash) }()
+      case 9: try { try decoder.decodeSingularStringField(value: &self.attachmentID) }()
+      case 10: try { try decoder.decodeSingularStringField(value: &self.encryptedAttachmentDek) }()
       default: break
       }
     }
@@ -2487,6 +2570,12 @@ nonisolated extension Svx_Sharing_V1_ShareSlot: SwiftProtobuf.Message, SwiftProt
     if !self.valueVerificationHash.isEmpty {
       try visitor.visitSingularStringField(value: self.valueVerificationHash, fieldNumber: 8)
     }
+    if !self.attachmentID.isEmpty {
+      try visitor.visitSingularStringField(value: self.attachmentID, fieldNumber: 9)
+    }
+    if !self.encryptedAttachmentDek.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedAttachmentDek, fieldNumber: 10)
+    }
     try unknownFields.traverse(visitor: &visitor)
   }
 
@@ -2499,6 +2588,8 @@ nonisolated extension Svx_Sharing_V1_ShareSlot: SwiftProtobuf.Message, SwiftProt
     if lhs.encryptedValue != rhs.encryptedValue {return false}
     if lhs.encryptedValueVerificationKey != rhs.encryptedValueVerificationKey {return false}
     if lhs.valueVerificationHash != rhs.valueVerificationHash {return false}
+    if lhs.attachmentID != rhs.attachmentID {return false}
+    if lhs.encryptedAttachmentDek != rhs.encryptedAttachmentDek {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }
@@ -3757,6 +3848,135 @@ nonisolated extension Svx_Sharing_V1_DeleteIncomingShareResponse: SwiftProtobuf.
 
   public static func ==(lhs: Svx_Sharing_V1_DeleteIncomingShareResponse, rhs: Svx_Sharing_V1_DeleteIncomingShareResponse) -> Bool {
     if lhs._share != rhs._share {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_GetSharedAttachmentBlockRequest: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSharedAttachmentBlockRequest"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}share_id\0\u{3}slot_id\0\u{1}index\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.shareID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.slotID) }()
+      case 3: try { try decoder.decodeSingularUInt32Field(value: &self.index) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.shareID.isEmpty {
+      try visitor.visitSingularStringField(value: self.shareID, fieldNumber: 1)
+    }
+    if !self.slotID.isEmpty {
+      try visitor.visitSingularStringField(value: self.slotID, fieldNumber: 2)
+    }
+    if self.index != 0 {
+      try visitor.visitSingularUInt32Field(value: self.index, fieldNumber: 3)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_GetSharedAttachmentBlockRequest, rhs: Svx_Sharing_V1_GetSharedAttachmentBlockRequest) -> Bool {
+    if lhs.shareID != rhs.shareID {return false}
+    if lhs.slotID != rhs.slotID {return false}
+    if lhs.index != rhs.index {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_SharedAttachment: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".SharedAttachment"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{3}attachment_id\0\u{3}encrypted_metadata\0\u{3}plaintext_size\0\u{3}block_count\0\u{3}block_size\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularStringField(value: &self.attachmentID) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.encryptedMetadata) }()
+      case 3: try { try decoder.decodeSingularUInt64Field(value: &self.plaintextSize) }()
+      case 4: try { try decoder.decodeSingularUInt32Field(value: &self.blockCount) }()
+      case 5: try { try decoder.decodeSingularUInt32Field(value: &self.blockSize) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    if !self.attachmentID.isEmpty {
+      try visitor.visitSingularStringField(value: self.attachmentID, fieldNumber: 1)
+    }
+    if !self.encryptedMetadata.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedMetadata, fieldNumber: 2)
+    }
+    if self.plaintextSize != 0 {
+      try visitor.visitSingularUInt64Field(value: self.plaintextSize, fieldNumber: 3)
+    }
+    if self.blockCount != 0 {
+      try visitor.visitSingularUInt32Field(value: self.blockCount, fieldNumber: 4)
+    }
+    if self.blockSize != 0 {
+      try visitor.visitSingularUInt32Field(value: self.blockSize, fieldNumber: 5)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_SharedAttachment, rhs: Svx_Sharing_V1_SharedAttachment) -> Bool {
+    if lhs.attachmentID != rhs.attachmentID {return false}
+    if lhs.encryptedMetadata != rhs.encryptedMetadata {return false}
+    if lhs.plaintextSize != rhs.plaintextSize {return false}
+    if lhs.blockCount != rhs.blockCount {return false}
+    if lhs.blockSize != rhs.blockSize {return false}
+    if lhs.unknownFields != rhs.unknownFields {return false}
+    return true
+  }
+}
+
+nonisolated extension Svx_Sharing_V1_GetSharedAttachmentBlockResponse: SwiftProtobuf.Message, SwiftProtobuf._MessageImplementationBase, SwiftProtobuf._ProtoNameProviding {
+  public static let protoMessageName: String = _protobuf_package + ".GetSharedAttachmentBlockResponse"
+  public static let _protobuf_nameMap = SwiftProtobuf._NameMap(bytecode: "\0\u{1}attachment\0\u{3}encrypted_block\0")
+
+  public mutating func decodeMessage<D: SwiftProtobuf.Decoder>(decoder: inout D) throws {
+    while let fieldNumber = try decoder.nextFieldNumber() {
+      // The use of inline closures is to circumvent an issue where the compiler
+      // allocates stack space for every case branch when no optimizations are
+      // enabled. https://github.com/apple/swift-protobuf/issues/1034
+      switch fieldNumber {
+      case 1: try { try decoder.decodeSingularMessageField(value: &self._attachment) }()
+      case 2: try { try decoder.decodeSingularStringField(value: &self.encryptedBlock) }()
+      default: break
+      }
+    }
+  }
+
+  public func traverse<V: SwiftProtobuf.Visitor>(visitor: inout V) throws {
+    // The use of inline closures is to circumvent an issue where the compiler
+    // allocates stack space for every if/case branch local when no optimizations
+    // are enabled. https://github.com/apple/swift-protobuf/issues/1034 and
+    // https://github.com/apple/swift-protobuf/issues/1182
+    try { if let v = self._attachment {
+      try visitor.visitSingularMessageField(value: v, fieldNumber: 1)
+    } }()
+    if !self.encryptedBlock.isEmpty {
+      try visitor.visitSingularStringField(value: self.encryptedBlock, fieldNumber: 2)
+    }
+    try unknownFields.traverse(visitor: &visitor)
+  }
+
+  public static func ==(lhs: Svx_Sharing_V1_GetSharedAttachmentBlockResponse, rhs: Svx_Sharing_V1_GetSharedAttachmentBlockResponse) -> Bool {
+    if lhs._attachment != rhs._attachment {return false}
+    if lhs.encryptedBlock != rhs.encryptedBlock {return false}
     if lhs.unknownFields != rhs.unknownFields {return false}
     return true
   }

@@ -413,34 +413,30 @@ extension SharingIntegrationTests {
                 for: Self.passport.map(\.value) + ["Alice Hargreaves", "PB0000001", "Mrs Hargreaves"]).isEmpty)
         }
 
-        /// Attachments are not shared yet (sharing.md §6): a whole-item share carries an attachment slot as metadata,
-        /// without the file or even its name; a share of that slot alone is refused before anything is sent.
-        @Test func anAttachmentSlotTravelsAsMetadataOnly() async throws {
+        /// An empty attachment slot (no file yet) travels as metadata, like any empty slot; files themselves are
+        /// SharedAttachmentTests'.
+        @Test func anEmptyAttachmentSlotTravelsAsMetadataOnly() async throws {
             let stack = try await Self.stack()
             defer { stack.stop() }
             let alice = try await Self.member(stack)
             let bob = try await Self.member(stack)
             let (aliceSide, _) = try await Self.connect(alice, bob)
-            let item = try await Self.passportItem(alice)
-            let file = try randomFile(bytes: 2_048)
-            defer { try? FileManager.default.removeItem(at: file) }
-            _ = try await alice.vault.attachFile(
-                session: alice.session, keys: alice.keys, itemID: item.id, slotName: "scan", slotLabel: "Scan", fileURL: file)
-
-            let refused = await Self.clientError {
-                try await alice.shares.createShare(
-                    session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceSide.id], options: ShareOptions(slot: "scan"))
-            }
-            #expect(refused?.code == .invalidInput && refused?.message.contains("attachments_not_shared") == true)
-            #expect(try await alice.shares.outgoingShares(session: alice.session).isEmpty)
-
+            let item = try await alice.vault.createItem(
+                session: alice.session, keys: alice.keys, templateName: "passport", label: "My passport", values: Self.passport,
+                extraSlots: [SlotEdit(name: "scan", value: "", label: "Scan", type: .attachment)])
+            #expect(item.slot(named: "scan")?.attachmentID == nil)
             let share = try #require(try await alice.shares.createShare(
                 session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceSide.id]).first)
             let received = try await bob.shares.incomingShare(session: bob.session, keys: bob.keys, id: share.id)
             let scan = try #require(received.item?.slot(named: "scan"))
-            #expect(scan.type == .attachment && scan.label == "Scan" && scan.value == nil && scan.verifiedAs == nil)
+            #expect(scan.type == .attachment && scan.label == "Scan" && scan.value == nil && scan.attachmentID == nil)
             #expect(Self.values(received.item) == Self.expected)
-            #expect(try stack.database.plaintextScan(for: [file.lastPathComponent]).isEmpty)
+            let noFile = await Self.clientError {
+                try await bob.shares.downloadSharedAttachment(
+                    session: bob.session, keys: bob.keys, shareID: share.id, slot: "scan",
+                    to: FileManager.default.temporaryDirectory.appendingPathComponent("svx-\(UUID().uuidString)"))
+            }
+            #expect(noFile?.code == .invalidInput && noFile?.message.contains("carries no file") == true)
         }
 
         // MARK: View once

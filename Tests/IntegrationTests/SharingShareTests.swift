@@ -97,11 +97,16 @@ extension SharingIntegrationTests {
             let unknownConnection = await alice.failure(SharingRPC.createShare, overStrangers)
             expect(strangerConnection, .notFound, field: "recipients[0].connection_id")
             #expect(strangerConnection?.message == unknownConnection?.message)
-            // A single attachment slot is not shared (whole items carry it as metadata).
+            // A file sent for an empty attachment slot (which carries nothing): INVALID_ARGUMENT naming the slot.
             var attachment = try ShareCrypto.ownedShare(passport, to: [link.senderSide], slot: "full_name")
             attachment.slotID = passport.slot("scan").slotID
-            attachment.recipients[0].slots = []
-            expect(await alice.failure(SharingRPC.createShare, attachment), .failedPrecondition, reason: "attachments_not_shared")
+            attachment.recipients[0].slots[0].slotID = passport.slot("scan").slotID
+            attachment.recipients[0].slots[0].encryptedValue = ""
+            attachment.recipients[0].slots[0].encryptedValueVerificationKey = ""
+            attachment.recipients[0].slots[0].valueVerificationHash = ""
+            attachment.recipients[0].slots[0].attachmentID = UUID().uuidString
+            attachment.recipients[0].slots[0].encryptedAttachmentDek = try Cryppo.encrypt(try SecureRandom.bytes(count: 32), key: try SymmetricKey.random())
+            expect(await alice.failure(SharingRPC.createShare, attachment), .invalidArgument, field: "recipients[0].slots[0].slot_id")
             // A stale item version: ABORTED item_version_changed.
             var stale = try ShareCrypto.ownedShare(passport, to: [link.senderSide])
             stale.expectedItemVersion += 1
@@ -426,7 +431,7 @@ extension SharingIntegrationTests {
                    .failedPrecondition, reason: "connection_ended")
         }
 
-        @Test func anOnShareOfAnAttachmentSlotAloneIsRefusedAsTheOwnersIs() async throws {
+        @Test func anOnShareCarriesNoFileItsParentDoesNotHold() async throws {
             let stack = try await SharingIntegrationTests.shareStack()
             defer { stack.stop() }
             let users = try await SharingUser.make(stack, count: 3)
@@ -437,12 +442,20 @@ extension SharingIntegrationTests {
             let toBob = try await alice.share(try ShareCrypto.ownedShare(passport, to: [aliceBob.senderSide], mode: .anyone))[0]
             let opened = try ShareCrypto.open(try await bob.incoming(toBob.shareID, content: true), key: aliceBob.inviteeKey)
             let before = try stack.database.dump(schema: "sharing")
+            // The parent's attachment slot is empty: a file key sent for it is refused, nothing written.
             var attachment = try ShareCrypto.onShare(toBob.shareID, opened: opened, to: bobCarol.senderSide)
             attachment.slotID = passport.slot("scan").slotID
-            attachment.recipients[0].slots = []
-            expect(await bob.failure(SharingRPC.createShare, attachment), .failedPrecondition, reason: "attachments_not_shared")
+            var file = Svx_Sharing_V1_ShareSlot()
+            file.slotID = passport.slot("scan").slotID
+            file.attachmentID = UUID().uuidString
+            file.encryptedAttachmentDek = try Cryppo.encrypt(try SecureRandom.bytes(count: 32), key: try SymmetricKey.random())
+            attachment.recipients[0].slots = [file]
+            expect(await bob.failure(SharingRPC.createShare, attachment), .invalidArgument, field: "recipients[0].slots[0].slot_id")
             #expect(try stack.database.dump(schema: "sharing") == before)
-            // The whole item goes on, its attachment slot as metadata.
+            // The empty slot alone goes on as metadata, and so does the whole item.
+            attachment.recipients[0].slots = []
+            let alone = try await bob.share(attachment)[0]
+            #expect(alone.slotID == passport.slot("scan").slotID && alone.depth == 2)
             let whole = try await bob.share(try ShareCrypto.onShare(toBob.shareID, opened: opened, to: bobCarol.senderSide))[0]
             #expect(whole.slotID.isEmpty && whole.depth == 2)
         }

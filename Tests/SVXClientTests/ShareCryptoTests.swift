@@ -180,6 +180,45 @@ import Testing
         #expect(!error.message.contains("given_names"))
     }
 
+    /// A file's key travels under the share's DEK, to the recipient and on to the next one; a slot whose file comes
+    /// without its key (or its key without the file, or a key of another size) is refused by name like a bad value.
+    @Test func aFileKeyTravelsUnderTheShareDEKAndIsCheckedLikeAValue() throws {
+        let dek = try SymmetricKey.random()
+        let fileKey = try SymmetricKey.random()
+        let file = ShareCrypto.SharedFile(attachmentID: "0190f0d4-0000-7000-8000-000000000001", key: fileKey)
+        var withValue = try ShareCrypto.ownedSlot(id: "s1", value: "scan.pdf", file: file, dek: dek)
+        withValue.name = "scan"
+        var fileOnly = try ShareCrypto.ownedSlot(id: "s2", value: nil, file: file, dek: dek)
+        fileOnly.name = "visa"
+        #expect(fileOnly.encryptedValue.isEmpty && fileOnly.valueVerificationHash.isEmpty && !fileOnly.encryptedAttachmentDek.isEmpty)
+        #expect(!withValue.encryptedAttachmentDek.contains(Hex.encode(fileKey.bytes)))
+        var item = Svx_Sharing_V1_SharedItem()
+        item.slots = [withValue, fileOnly]
+        let (verified, opened) = try ShareCrypto.open(item, dek: dek, shareID: "share")
+        #expect(verified.slots.map(\.attachmentID) == [file.attachmentID, file.attachmentID])
+        #expect(verified.slots.map(\.value) == ["scan.pdf", nil])
+        #expect(opened.allSatisfy { $0.file?.key == fileKey })
+        // On to the next recipient under a new DEK: the same file key.
+        let next = try SymmetricKey.random()
+        let onward = try ShareCrypto.onSharedSlot(opened[0], dek: next)
+        #expect(onward.attachmentID == file.attachmentID)
+        #expect(try Cryppo.decrypt(onward.encryptedAttachmentDek, key: next) == fileKey.bytes)
+
+        let cases: [(String, (inout Svx_Sharing_V1_ShareSlot) -> Void)] = [
+            ("names a file without its key", { $0.encryptedAttachmentDek = "" }),
+            ("names a file without its key", { $0.attachmentID = "" }),
+            ("does not decrypt", { $0.encryptedAttachmentDek = try! Cryppo.encrypt(fileKey.bytes, key: try! SymmetricKey.random()) }),
+            ("of 31 bytes", { $0.encryptedAttachmentDek = try! Cryppo.encrypt(Array(fileKey.bytes.prefix(31)), key: dek) }),
+        ]
+        for (words, change) in cases {
+            var bad = item
+            change(&bad.slots[1])
+            let error = try #require(throws: SVXClientError.self) { try ShareCrypto.open(bad, dek: dek, shareID: "share") }
+            #expect(error.code == .valueVerificationFailed && error.message.contains("slot visa"), "\(words)")
+            #expect(error.message.contains(words), "\(error.message)")
+        }
+    }
+
     /// Meeco-written data: a value hashed over its Latin-1 bytes verifies, and says so.
     @Test func aMeecoLatin1HashVerifies() throws {
         let dek = try SymmetricKey.random()

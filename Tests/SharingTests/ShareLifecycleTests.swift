@@ -35,12 +35,9 @@ import Testing
 
     static func parent(
         _ lifecycle: ShareLifecycle = share(), mode: ShareLifecycle.SharingMode = .anyone, depth: Int = 1,
-        slot: UUID? = nil, slots: Set<UUID> = [slotA, slotB], attachments: Set<UUID> = [],
-        holders: Set<UUID> = [owner, bob]
+        slot: UUID? = nil, slots: Set<UUID> = [slotA, slotB], holders: Set<UUID> = [owner, bob]
     ) -> ShareLifecycle.Parent {
-        .init(
-            lifecycle: lifecycle, sharingMode: mode, depth: depth, slotID: slot, slotIDs: slots,
-            attachmentSlotIDs: attachments, holders: holders)
+        .init(lifecycle: lifecycle, sharingMode: mode, depth: depth, slotID: slot, slotIDs: slots, holders: holders)
     }
 
     @Test func aNewShareIsPendingWhenAcceptanceIsRequiredAndActiveOtherwise() throws {
@@ -250,18 +247,25 @@ import Testing
         #expect((try? ShareLifecycle.admit(Self.request(hashes: [field]), parent: nil, at: Self.now)) != nil)
     }
 
-    @Test func anOnShareOfAnAttachmentSlotAloneIsRefusedAsTheOwnersIs() throws {
-        // The parent holds slotB as an attachment slot (metadata): on-sharing it alone is the owner's refusal.
-        let parent = Self.parent(attachments: [Self.slotB])
-        #expect(throws: SharingRefusal.attachmentsNotShared) {
-            try ShareLifecycle.admit(Self.request(slot: Self.slotB), parent: parent, at: Self.now)
-        }
-        let status = SharingRefusal.attachmentsNotShared.status
-        #expect(status.code == .failedPrecondition && status.details["reason"] == "attachments_not_shared")
-        #expect(status.details["field"] == "slot_id")
-        // The other slot alone, and the whole item with its attachment slot as metadata, are admitted.
-        #expect(try ShareLifecycle.admit(Self.request(slot: Self.slotA), parent: parent, at: Self.now).slotID == Self.slotA)
-        #expect(try ShareLifecycle.admit(Self.request(), parent: parent, at: Self.now).slotID == nil)
+    /// A file's slot is like any other: its files are read while the content may be (ACTIVE, unexpired), never
+    /// while pending or after any end (a consumed view-once share's files are the service's window, not this rule).
+    @Test func filesAreReadableExactlyWhileTheContentIs() throws {
+        #expect(Self.share().fileReadRefusal(at: Self.now) == nil)
+        var pending = Self.share(.pendingAcceptance, acceptance: true)
+        #expect(pending.fileReadRefusal(at: Self.now) == .contentUnavailable(.pendingAcceptance))
+        #expect(pending.accept(at: Self.now) == .change)
+        #expect(pending.fileReadRefusal(at: Self.now) == nil)
+        let expiring = Self.share(expiresAt: Self.now + 10)
+        #expect(expiring.fileReadRefusal(at: Self.now + 9) == nil)
+        #expect(expiring.fileReadRefusal(at: Self.now + 10) == .contentUnavailable(.expired))
+        var once = Self.share(max: 1)
+        #expect(once.fetchContent(at: Self.now) == .change)
+        #expect(once.fileReadRefusal(at: Self.now) == .contentUnavailable(.consumed))
+        var revoked = Self.share()
+        #expect(revoked.revoke(at: Self.now) == .change)
+        #expect(revoked.fileReadRefusal(at: Self.now) == .contentUnavailable(.revoked))
+        // An on-share of one attachment slot is admitted like any single-slot on-share.
+        #expect(try ShareLifecycle.admit(Self.request(slot: Self.slotB), parent: Self.parent(), at: Self.now).slotID == Self.slotB)
     }
 
     @Test func anOnShareNeverGoesBackToTheOwnerOrARecipientOfTheChain() throws {

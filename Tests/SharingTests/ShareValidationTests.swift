@@ -99,14 +99,87 @@ import Testing
         #expect(Self.field { try FieldValidation.rsaString("-----BEGIN PUBLIC KEY-----", field: "d") } == "d")
     }
 
+    /// Slots that carry a value and no file, as a share expects them.
+    static func valued(_ ids: [UUID]) -> [SharingValidation.CarriedSlot] {
+        ids.map { SharingValidation.CarriedSlot(slotID: $0, valued: true, attachmentID: nil) }
+    }
+
     @Test func theSlotsSentAreExactlyTheValuedOnes() throws {
         let valid = try SharingValidation.newShare(try Self.request())
         let recipient = valid.recipients[0]
-        #expect(try SharingValidation.matchSlots(recipient, valued: Self.slots).count == 2)
-        #expect(Self.field { _ = try SharingValidation.matchSlots(recipient, valued: [Self.slots[0]]) }
+        #expect(try SharingValidation.matchSlots(recipient, expected: Self.valued(Self.slots)).count == 2)
+        #expect(Self.field { _ = try SharingValidation.matchSlots(recipient, expected: Self.valued([Self.slots[0]])) }
             == "recipients[0].slots[1].slot_id")
-        #expect(Self.field { _ = try SharingValidation.matchSlots(recipient, valued: Self.slots + [UUID()]) }
+        #expect(Self.field { _ = try SharingValidation.matchSlots(recipient, expected: Self.valued(Self.slots + [UUID()])) }
             == "recipients[0].slots")
+        // A slot the share holds without a value (an empty one) is not sent.
+        let empty = SharingValidation.CarriedSlot(slotID: UUID(), valued: false, attachmentID: nil)
+        #expect(try SharingValidation.matchSlots(recipient, expected: Self.valued(Self.slots) + [empty]).count == 2)
+    }
+
+    /// An attachment slot's file: its id and its key (32 bytes under the share DEK, never in clear), exactly on the
+    /// slots that hold a file and naming that file; a slot may carry its file without a value.
+    @Test func theFilesSentAreExactlyTheSlotsFiles() throws {
+        let file = UUID()
+        let fileKey = try Cryppo.encrypt(try SecureRandom.bytes(count: 32), key: Self.dek)
+        func request(_ change: (inout Svx_Sharing_V1_ShareSlot) -> Void) throws -> Svx_Sharing_V1_CreateShareRequest {
+            try Self.request { request in
+                request.recipients[0].slots[1].attachmentID = file.uuidString
+                request.recipients[0].slots[1].encryptedAttachmentDek = fileKey
+                change(&request.recipients[0].slots[1])
+            }
+        }
+        let expected = [
+            SharingValidation.CarriedSlot(slotID: Self.slots[0], valued: true, attachmentID: nil),
+            SharingValidation.CarriedSlot(slotID: Self.slots[1], valued: true, attachmentID: file),
+        ]
+        let valid = try SharingValidation.newShare(try request { _ in })
+        let matched = try SharingValidation.matchSlots(valid.recipients[0], expected: expected)
+        #expect(matched[Self.slots[1]]?.file?.attachmentID == file && matched[Self.slots[1]]?.file?.encryptedDEK == fileKey)
+        #expect(matched[Self.slots[0]]?.file == nil)
+
+        // The shapes, before anything is read.
+        let shapes: [(String, (inout Svx_Sharing_V1_ShareSlot) -> Void)] = [
+            ("recipients[0].slots[1].attachment_id", { $0.attachmentID = "" }),
+            ("recipients[0].slots[1].attachment_id", { $0.attachmentID = "not an id" }),
+            ("recipients[0].slots[1].encrypted_attachment_dek", { $0.encryptedAttachmentDek = "" }),
+            ("recipients[0].slots[1].encrypted_attachment_dek", { $0.encryptedAttachmentDek = Hex.encode([UInt8](repeating: 7, count: 32)) }),
+            ("recipients[0].slots[1].encrypted_attachment_dek", {
+                $0.encryptedAttachmentDek = try! Cryppo.encrypt(try! SecureRandom.bytes(count: 31), key: Self.dek)
+            }),
+        ]
+        for (field, change) in shapes {
+            #expect(Self.field { _ = try SharingValidation.newShare(try request(change)) } == field, "\(field)")
+        }
+        // Against what the share holds.
+        func matchField(_ expected: [SharingValidation.CarriedSlot], _ change: (inout Svx_Sharing_V1_ShareSlot) -> Void = { _ in })
+            -> String?
+        {
+            Self.field {
+                let valid = try SharingValidation.newShare(try request(change))
+                _ = try SharingValidation.matchSlots(valid.recipients[0], expected: expected)
+            }
+        }
+        // Another file than the slot's (replaced since it was read), a file on a slot that holds none, no file on a
+        // slot that holds one.
+        #expect(matchField(expected) { $0.attachmentID = UUID().uuidString } == "recipients[0].slots[1].attachment_id")
+        #expect(matchField(Self.valued(Self.slots)) == "recipients[0].slots[1].attachment_id")
+        let clean = try SharingValidation.newShare(try Self.request())
+        #expect(Self.field { _ = try SharingValidation.matchSlots(clean.recipients[0], expected: expected) }
+            == "recipients[0].slots[1].encrypted_attachment_dek")
+        // A file without a value: the value fields empty, taken when the slot has no value, refused when it has one.
+        let fileOnly: (inout Svx_Sharing_V1_ShareSlot) -> Void = {
+            $0.encryptedValue = ""
+            $0.encryptedValueVerificationKey = ""
+            $0.valueVerificationHash = ""
+        }
+        let noValue = [expected[0], SharingValidation.CarriedSlot(slotID: Self.slots[1], valued: false, attachmentID: file)]
+        #expect(matchField(noValue, fileOnly) == nil)
+        #expect(matchField(expected, fileOnly) == "recipients[0].slots[1].encrypted_value")
+        #expect(matchField(noValue) == "recipients[0].slots[1].encrypted_value")
+        // No file on a slot that carries none and no value: a value is then required.
+        #expect(Self.field { _ = try SharingValidation.newShare(try Self.request { $0.recipients[0].slots[1].encryptedValue = "" } ) }
+            == "recipients[0].slots[1].encrypted_value")
     }
 
     /// An UpdateShares request: every hash required (on-shares too), 1-50 shares, none twice, the same slot checks as
@@ -145,7 +218,7 @@ import Testing
             #expect(Self.field { _ = try SharingValidation.shareUpdates(try request(change)) } == field, "\(field)")
         }
         // The slots an owner sends for one share are matched as a recipient's are.
-        #expect(Self.field { _ = try SharingValidation.matchSlots(valid.shares[0].slots, field: "shares[0]", valued: [Self.slots[0]]) }
+        #expect(Self.field { _ = try SharingValidation.matchSlots(valid.shares[0].slots, field: "shares[0]", expected: Self.valued([Self.slots[0]])) }
             == "shares[0].slots[1].slot_id")
     }
 }

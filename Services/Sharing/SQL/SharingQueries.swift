@@ -113,14 +113,44 @@ public enum SharingQueries {
     /// GetIncomingShare with content, in one statement (one snapshot): the caller's (`$1`) incoming share `$2`
     /// (``shareColumns``) and its slots, one row each in the order they are shown (a share without slots: one row,
     /// slot columns NULL): `slot_id, name, label, slot_type, ordinal, encrypted_value,
-    /// encrypted_value_verification_key, value_verification_hash` after the share's columns.
+    /// encrypted_value_verification_key, value_verification_hash, attachment_id, encrypted_attachment_dek` after the
+    /// share's columns.
     public static let incomingShareWithSlots = """
         SELECT \(shareColumns), sl.slot_id, sl.name, sl.label, sl.slot_type, sl.ordinal, coalesce(sl.encrypted_value, ''),
-               coalesce(sl.encrypted_value_verification_key, ''), coalesce(sl.value_verification_hash, '')
+               coalesce(sl.encrypted_value_verification_key, ''), coalesce(sl.value_verification_hash, ''),
+               sl.attachment_id, coalesce(sl.encrypted_attachment_dek, '')
         FROM sharing.shares s LEFT JOIN sharing.share_slots sl ON sl.owner_id = s.owner_id AND sl.share_id = s.share_id
         WHERE s.recipient_id = $1 AND s.share_id = $2
         ORDER BY sl.ordinal, sl.name COLLATE "C"
         """
+
+    /// GetSharedAttachmentBlock, in one statement: the caller's (`$1`) incoming share `$2` (``shareColumns``), then the
+    /// file in its slot `$3` (NULL: none, or not a slot of the share), then the file of that slot still readable after
+    /// the share was consumed (NULL: none, or its time is past).
+    public static let sharedFile = """
+        SELECT \(shareColumns),
+            (SELECT sl.attachment_id FROM sharing.share_slots sl
+             WHERE sl.owner_id = s.owner_id AND sl.share_id = s.share_id AND sl.slot_id = $3),
+            (SELECT f.attachment_id FROM sharing.consumed_share_files f
+             WHERE f.owner_id = s.owner_id AND f.share_id = s.share_id AND f.slot_id = $3 AND f.readable_until > now())
+        FROM sharing.shares s WHERE s.recipient_id = $1 AND s.share_id = $2
+        """
+
+    /// The content fetch that consumes owner `$1`'s view-once share `$2`, before its content is deleted: each file its
+    /// slots carry stays readable for `$3` seconds.
+    public static let openConsumedFileWindow = """
+        INSERT INTO sharing.consumed_share_files
+            (owner_id, share_id, slot_id, recipient_id, item_id, attachment_id, readable_until)
+        SELECT sl.owner_id, sl.share_id, sl.slot_id, s.recipient_id, s.item_id, sl.attachment_id,
+               now() + $3::integer * interval '1 second'
+        FROM sharing.share_slots sl JOIN sharing.shares s ON s.owner_id = sl.owner_id AND s.share_id = sl.share_id
+        WHERE sl.owner_id = $1 AND sl.share_id = $2 AND sl.attachment_id IS NOT NULL
+        ON CONFLICT DO NOTHING
+        """
+
+    /// The files of owner `$1`'s consumed share `$2` closed at once (its sender or owner revoked it).
+    public static let closeConsumedFileWindow =
+        "DELETE FROM sharing.consumed_share_files WHERE owner_id = $1 AND share_id = $2"
 
     /// Content fetches counted in memory, written in one statement: `$1`..`$5` arrays of owner ids, share ids, fetch
     /// counts, and the first and last fetch of each (microseconds since the epoch). The rows are locked first in
@@ -163,7 +193,8 @@ public enum SharingQueries {
             RETURNING \(shareColumns)
         )
         SELECT fetched.*, sl.slot_id, sl.name, sl.label, sl.slot_type, sl.ordinal, coalesce(sl.encrypted_value, ''),
-               coalesce(sl.encrypted_value_verification_key, ''), coalesce(sl.value_verification_hash, '')
+               coalesce(sl.encrypted_value_verification_key, ''), coalesce(sl.value_verification_hash, ''),
+               sl.attachment_id, coalesce(sl.encrypted_attachment_dek, '')
         FROM fetched LEFT JOIN sharing.share_slots sl ON sl.owner_id = $1 AND sl.share_id = $2
         ORDER BY sl.ordinal, sl.name COLLATE "C"
         """
@@ -258,10 +289,12 @@ public enum SharingQueries {
         public let encrypted_value: String?
         public let verification_key: String?
         public let verification_hash: String?
+        public let attachment_id: String?
+        public let encrypted_attachment_dek: String?
 
         public init(
             slotID: String, name: String, label: String, slotType: String, ordinal: Int32, encryptedValue: String?,
-            verificationKey: String?, verificationHash: String?
+            verificationKey: String?, verificationHash: String?, attachmentID: String? = nil, encryptedAttachmentDEK: String? = nil
         ) {
             slot_id = slotID
             self.name = name
@@ -271,6 +304,8 @@ public enum SharingQueries {
             encrypted_value = encryptedValue
             verification_key = verificationKey
             verification_hash = verificationHash
+            attachment_id = attachmentID
+            encrypted_attachment_dek = encryptedAttachmentDEK
         }
     }
 
@@ -278,10 +313,11 @@ public enum SharingQueries {
     /// ``ShareSlotRecord``.
     public static let insertShareSlots = """
         INSERT INTO sharing.share_slots (owner_id, share_id, slot_id, name, label, slot_type, ordinal, encrypted_value,
-            encrypted_value_verification_key, value_verification_hash)
+            encrypted_value_verification_key, value_verification_hash, attachment_id, encrypted_attachment_dek)
         SELECT $1, $2, r.slot_id, r.name, r.label, r.slot_type, r.ordinal, r.encrypted_value, r.verification_key,
-               r.verification_hash
+               r.verification_hash, r.attachment_id, r.encrypted_attachment_dek
         FROM jsonb_to_recordset($3::jsonb) AS r(slot_id uuid, name text, label text, slot_type text, ordinal integer,
-            encrypted_value text, verification_key text, verification_hash text)
+            encrypted_value text, verification_key text, verification_hash text, attachment_id uuid,
+            encrypted_attachment_dek text)
         """
 }

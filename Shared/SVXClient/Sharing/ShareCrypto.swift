@@ -51,12 +51,27 @@ public enum ShareCrypto {
 
     // MARK: Sealing for a recipient
 
-    /// One slot of an owned item for one recipient: the value under `dek`, a fresh vvk under `dek`, and the hash.
-    static func ownedSlot(id: String, value: String, dek: SymmetricKey) throws -> Svx_Sharing_V1_ShareSlot {
-        var verificationKey = try SecureRandom.bytes(count: verificationKeyByteCount)
-        defer { secureZero(&verificationKey) }
+    /// A file in a share: the attachment's id and its own 32-byte DEK.
+    struct SharedFile: Sendable {
+        let attachmentID: String
+        let key: SymmetricKey
+    }
+
+    /// An attachment slot's file for one recipient: its id and Cryppo(`dek`, the file's DEK).
+    static func seal(_ file: SharedFile, into slot: inout Svx_Sharing_V1_ShareSlot, dek: SymmetricKey) throws {
+        slot.attachmentID = file.attachmentID
+        slot.encryptedAttachmentDek = try file.key.withUnsafeBytes { try Cryppo.encrypt(bytes: $0, key: dek) }
+    }
+
+    /// One slot of an owned item for one recipient: the value under `dek`, a fresh vvk under `dek`, and the hash; and
+    /// the file of an attachment slot (`file`). A slot with a file and no value (`value` nil) carries the file only.
+    static func ownedSlot(id: String, value: String?, file: SharedFile? = nil, dek: SymmetricKey) throws -> Svx_Sharing_V1_ShareSlot {
         var slot = Svx_Sharing_V1_ShareSlot()
         slot.slotID = id
+        if let file { try seal(file, into: &slot, dek: dek) }
+        guard let value else { return slot }
+        var verificationKey = try SecureRandom.bytes(count: verificationKeyByteCount)
+        defer { secureZero(&verificationKey) }
         slot.encryptedValue = try Cryppo.encrypt(Array(value.utf8), key: dek)
         slot.encryptedValueVerificationKey = try Cryppo.encrypt(verificationKey, key: dek)
         slot.valueVerificationHash = verificationHash(key: verificationKey, value: value)
@@ -64,10 +79,12 @@ public enum ShareCrypto {
     }
 
     /// One slot of a received share for the next recipient (an on-share): the value and the same vvk under the new
-    /// `dek`, no hash (the service copies the owner's, against which the next recipient verifies).
+    /// `dek`, no hash (the service copies the owner's, against which the next recipient verifies), and the file's key
+    /// under the new `dek`.
     static func onSharedSlot(_ opened: OpenedSlot, dek: SymmetricKey) throws -> Svx_Sharing_V1_ShareSlot {
         var slot = Svx_Sharing_V1_ShareSlot()
         slot.slotID = opened.slot.id
+        if let file = opened.file { try seal(file, into: &slot, dek: dek) }
         guard let value = opened.slot.value, let verificationKey = opened.verificationKey else { return slot }
         slot.encryptedValue = try Cryppo.encrypt(Array(value.utf8), key: dek)
         slot.encryptedValueVerificationKey = try verificationKey.withUnsafeBytes { try Cryppo.encrypt(bytes: $0, key: dek) }
@@ -112,10 +129,12 @@ public enum ShareCrypto {
 
     // MARK: Opening as a recipient
 
-    /// A slot opened with the share DEK: its verified value and, for on-sharing, its vvk (wiped when released).
+    /// A slot opened with the share DEK: its verified value and, for on-sharing, its vvk (wiped when released); the
+    /// file of an attachment slot with its key.
     struct OpenedSlot: Sendable {
         let slot: VerifiedSharedSlot
         let verificationKey: SymmetricKey?
+        let file: SharedFile?
     }
 
     /// Every slot of `item` opened with `dek` and verified against its hash. Any slot whose value does not decrypt,
@@ -147,12 +166,28 @@ public enum ShareCrypto {
     }
 
     static func open(_ slot: Svx_Sharing_V1_ShareSlot, dek: SymmetricKey) -> SlotResult {
+        var file: SharedFile?
+        switch (slot.attachmentID.isEmpty, slot.encryptedAttachmentDek.isEmpty) {
+        case (true, true):
+            break
+        case (false, false):
+            guard var bytes = try? Cryppo.decrypt(slot.encryptedAttachmentDek, key: dek) else {
+                return .failure("has a file key that does not decrypt with the share's key")
+            }
+            defer { secureZero(&bytes) }
+            guard bytes.count == keyByteCount else {
+                return .failure("has a file key of \(bytes.count) bytes, not \(keyByteCount)")
+            }
+            file = SharedFile(attachmentID: slot.attachmentID, key: SymmetricKey(bytes: bytes))
+        default:
+            return .failure("names a file without its key, or a key without its file")
+        }
         func opened(value: String?, key: SymmetricKey?, as encoding: ValueEncoding?) -> SlotResult {
             .success(OpenedSlot(
                 slot: VerifiedSharedSlot(
                     id: slot.slotID, name: slot.name, label: slot.label, typeName: slot.slotType, ordinal: slot.ordinal,
-                    value: value, verifiedAs: encoding),
-                verificationKey: key))
+                    value: value, verifiedAs: encoding, attachmentID: file?.attachmentID),
+                verificationKey: key, file: file))
         }
         guard !slot.encryptedValue.isEmpty else { return opened(value: nil, key: nil, as: nil) }
         guard !slot.encryptedValueVerificationKey.isEmpty, !slot.valueVerificationHash.isEmpty else {

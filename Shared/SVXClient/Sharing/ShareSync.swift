@@ -58,7 +58,8 @@ extension SharesClient {
         for entry in stale {
             recipients.append((entry.share, try await recipientKey(of: entry, session: session, keys: keys, verified: &verified)))
         }
-        let valued = item.slots.filter { $0.type != .attachment && $0.value != nil }
+        let files = stale.isEmpty ? [:] : try await sharedFiles(of: item.slots, session: session, keys: keys)
+        let valued = item.slots.filter { $0.value != nil || files[$0.id] != nil }
         var batches: [PreparedShareUpdate] = []
         var batch: [Svx_Sharing_V1_UpdateShareInput] = []
         var batchBytes = 0
@@ -78,7 +79,9 @@ extension SharesClient {
             var input = Svx_Sharing_V1_UpdateShareInput()
             input.shareID = share.id
             input.encryptedDek = try ShareCrypto.wrap(dek, for: key)
-            input.slots = try slots.map { slot in try ShareCrypto.ownedSlot(id: slot.id, value: slot.value ?? "", dek: dek) }
+            input.slots = try slots.map { slot in
+                try ShareCrypto.ownedSlot(id: slot.id, value: slot.value, file: files[slot.id], dek: dek)
+            }
             let bytes = Self.estimatedBytes(input)
             if batch.count == Self.maximumSharesPerUpdate || (!batch.isEmpty && batchBytes + bytes > Self.maximumUpdateBytes) {
                 close()
@@ -106,7 +109,8 @@ extension SharesClient {
     static func estimatedBytes(_ input: Svx_Sharing_V1_UpdateShareInput) -> Int {
         input.slots.reduce(input.shareID.utf8.count + input.encryptedDek.utf8.count + 32) { total, slot in
             total + slot.slotID.utf8.count + slot.encryptedValue.utf8.count + slot.encryptedValueVerificationKey.utf8.count
-                + slot.valueVerificationHash.utf8.count + 32
+                + slot.valueVerificationHash.utf8.count + slot.attachmentID.utf8.count
+                + slot.encryptedAttachmentDek.utf8.count + 32
         }
     }
 

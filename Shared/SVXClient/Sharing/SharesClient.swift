@@ -74,8 +74,9 @@ public struct SharesClient: Sendable {
     ///
     /// The item is read from the Vault and decrypted with the private DEK; each connection is read again and its keys
     /// checked (a mismatch is ``SVXClientError/Code/keyVerificationFailed`` and nothing is sent); then per recipient
-    /// a fresh DEK and fresh verification keys. Slots without a value are shared without one; attachment slots are
-    /// shared as metadata only (their files are not shared yet), and a single-slot share of one is refused. The Vault
+    /// a fresh DEK and fresh verification keys. Slots without a value are shared without one; an attachment slot's
+    /// file goes with its own key under the share's DEK (the file itself stays in the Vault, where the recipient reads
+    /// it through the Sharing service). The Vault
     /// version read is sent as `expected_item_version`: an item changed in between is ABORTED `item_version_changed`.
     /// Returns the shares in the order of `connectionIDs`.
     public func createShare(
@@ -101,14 +102,11 @@ public struct SharesClient: Sendable {
         if let wanted = options.slot {
             let slot = try Self.findSlot(wanted, among: item.slots.map { ($0.id, $0.name, $0.label) }, in: "item \(itemID)")
             guard let chosen = item.slots.first(where: { $0.id == slot }) else { throw Self.noSlot(wanted, "item \(itemID)") }
-            if chosen.type == .attachment {
-                throw SVXClientError(
-                    .invalidInput, "slot \(chosen.name) holds an attachment: files are not shared yet (attachments_not_shared)")
-            }
             singleSlotID = chosen.id
             slots = [chosen]
         }
-        let values = slots.compactMap { slot in slot.type == .attachment ? nil : slot.value.map { (id: slot.id, value: $0) } }
+        let files = try await sharedFiles(of: slots, session: session, keys: keys)
+        let values = slots.filter { $0.value != nil || files[$0.id] != nil }
         let recipients = try await verifiedRecipients(session: session, keys: keys, connectionIDs: connectionIDs)
         var request = Svx_Sharing_V1_CreateShareRequest()
         request.itemID = item.id
@@ -117,10 +115,24 @@ public struct SharesClient: Sendable {
         Self.apply(options, to: &request)
         request.recipients = try recipients.map { recipient in
             try Self.seal(for: recipient, options: options) { dek in
-                try values.map { try ShareCrypto.ownedSlot(id: $0.id, value: $0.value, dek: dek) }
+                try values.map { try ShareCrypto.ownedSlot(id: $0.id, value: $0.value, file: files[$0.id], dek: dek) }
             }
         }
         return PreparedShare(request: request)
+    }
+
+    /// The file of each attachment slot among `slots` that holds one, with its DEK (unwrapped with the private DEK),
+    /// by slot id: what a share carries under its own DEK.
+    func sharedFiles(
+        of slots: [DecryptedSlot], session: AuthenticatedSession, keys: UnlockedKeys
+    ) async throws -> [String: ShareCrypto.SharedFile] {
+        var files: [String: ShareCrypto.SharedFile] = [:]
+        for slot in slots where slot.type == .attachment {
+            guard let attachmentID = slot.attachmentID else { continue }
+            let (_, key) = try await vault.attachmentKey(session: session, keys: keys, attachmentID: attachmentID)
+            files[slot.id] = ShareCrypto.SharedFile(attachmentID: attachmentID, key: key)
+        }
+        return files
     }
 
     /// Sends a prepared share (CreateShare): every recipient gets it or none does.
@@ -168,12 +180,9 @@ public struct SharesClient: Sendable {
         if let wanted = options.slot {
             let id = try Self.findSlot(wanted, among: content.map { ($0.slot.id, $0.slot.name, $0.slot.label) }, in: "share \(parentShareID)")
             chosen = content.filter { $0.slot.id == id }
-            if chosen.first?.slot.type == .attachment {
-                throw SVXClientError(.invalidInput, "slot \(wanted) holds an attachment: files are not shared yet (attachments_not_shared)")
-            }
             singleSlotID = id
         }
-        let valued = chosen.filter { $0.slot.value != nil && $0.slot.type != .attachment }
+        let valued = chosen.filter { $0.slot.value != nil || $0.file != nil }
         var request = Svx_Sharing_V1_CreateShareRequest()
         request.parentShareID = parent.id
         request.slotID = singleSlotID
@@ -262,6 +271,125 @@ public struct SharesClient: Sendable {
     ) async throws -> ReceivedShare {
         let opened = try await open(session: session, keys: keys, id: id, includeContent: includeContent, now: now)
         return ReceivedShare(share: opened.share, terms: opened.terms, item: opened.item)
+    }
+
+    /// Downloads the file in attachment slot `slot` (its name, label or id; nil: the share's one slot holding a file)
+    /// of share `shareID` the caller received into `destination` (mode 0600; an existing file only with `overwrite`;
+    /// a failed download leaves nothing under its name).
+    ///
+    /// The share's content is fetched first (counted like any fetch: a view-once share is consumed by it, and its
+    /// files stay readable for a quarter of an hour after), every value verified, and the file's key taken from it.
+    /// The blocks come from the owner's Vault through the Sharing service, and are checked as the owner's own download
+    /// checks them: the encrypted metadata must be there and agree with the announced size and the slot's file name
+    /// (verified against the owner's hash), every block's tag and size, and the SHA-256 of the blocks in order;
+    /// anything else is ``SVXClientError/Code/integrityFailed`` and nothing is written.
+    @discardableResult
+    public func downloadSharedAttachment(
+        session: AuthenticatedSession, keys: UnlockedKeys, shareID: String, slot: String? = nil, to destination: URL,
+        overwrite: Bool = false, now: Date = Date(), progress: TransferProgress = { _, _ in }
+    ) async throws -> SharedFileDownload {
+        let opened = try await open(session: session, keys: keys, id: shareID, now: now)
+        guard let content = opened.slots else {
+            throw SVXClientError(
+                .invalidInput,
+                opened.share.state == .pendingAcceptance
+                    ? "share \(shareID) waits for you to accept its terms: accept it first"
+                    : "share \(shareID) is \(opened.share.state.rawValue): it has no content to read")
+        }
+        let chosen: ShareCrypto.OpenedSlot
+        if let slot {
+            let id = try Self.findSlot(slot, among: content.map { ($0.slot.id, $0.slot.name, $0.slot.label) }, in: "share \(shareID)")
+            guard let found = content.first(where: { $0.slot.id == id }) else { throw Self.noSlot(slot, "share \(shareID)") }
+            chosen = found
+        } else {
+            let withFiles = content.filter { $0.file != nil }
+            guard withFiles.count == 1 else {
+                throw SVXClientError(
+                    withFiles.isEmpty ? .notFound : .ambiguous,
+                    withFiles.isEmpty
+                        ? "share \(shareID) holds no file"
+                        : "share \(shareID) holds \(withFiles.count) files (slots \(withFiles.map(\.slot.name).joined(separator: ", "))): name the slot")
+            }
+            chosen = withFiles[0]
+        }
+        let metadata = try await download(chosen, of: shareID, session: session, to: destination, overwrite: overwrite, progress: progress)
+        return SharedFileDownload(share: opened.share, slot: chosen.slot, metadata: metadata, path: destination)
+    }
+
+    /// One content fetch of share `shareID` (counted: a view-once share is consumed by it) and every file its slots
+    /// carry downloaded into `directory` in that same view, each under its own file name (the slot's verified value,
+    /// never a path; the slot's name when it gives none, or when two files have one name), checked as
+    /// ``downloadSharedAttachment(session:keys:shareID:slot:to:overwrite:now:progress:)`` checks one. The first failure
+    /// stops the rest; files already written stay.
+    public func incomingShareWithFiles(
+        session: AuthenticatedSession, keys: UnlockedKeys, id: String, into directory: URL, overwrite: Bool = false,
+        now: Date = Date()
+    ) async throws -> (share: ReceivedShare, files: [SharedFileDownload]) {
+        let opened = try await open(session: session, keys: keys, id: id, now: now)
+        let received = ReceivedShare(share: opened.share, terms: opened.terms, item: opened.item)
+        var files: [SharedFileDownload] = []
+        var used: Set<String> = []
+        for slot in opened.slots ?? [] where slot.file != nil {
+            var name = Self.fileName(slot.slot.value) ?? slot.slot.name
+            if used.contains(name) { name = "\(slot.slot.name)_\(name)" }
+            used.insert(name)
+            let destination = directory.appendingPathComponent(name)
+            let metadata = try await download(slot, of: id, session: session, to: destination, overwrite: overwrite, progress: { _, _ in })
+            files.append(SharedFileDownload(share: opened.share, slot: slot.slot, metadata: metadata, path: destination))
+        }
+        return (received, files)
+    }
+
+    /// A file name taken from a value: its last path component, unless that is empty, `.`, `..` or starts with `-`.
+    static func fileName(_ value: String?) -> String? {
+        guard let value else { return nil }
+        let name = URL(fileURLWithPath: value).lastPathComponent
+        guard !name.isEmpty, name != ".", name != "..", name != "/", !name.hasPrefix("-") else { return nil }
+        return name
+    }
+
+    /// The file of an opened slot of share `shareID`, downloaded through Sharing/GetSharedAttachmentBlock and checked.
+    func download(
+        _ chosen: ShareCrypto.OpenedSlot, of shareID: String, session: AuthenticatedSession, to destination: URL,
+        overwrite: Bool, progress: TransferProgress
+    ) async throws -> AttachmentMetadata {
+        guard let file = chosen.file else {
+            throw SVXClientError(
+                .invalidInput,
+                chosen.slot.type == .attachment
+                    ? "slot \(chosen.slot.name) of share \(shareID) carries no file key (shared before files travelled in shares, or empty): ask the owner to update the share"
+                    : "slot \(chosen.slot.name) of share \(shareID) holds no attachment")
+        }
+        // The first block also says what the file is; it is kept for the download rather than fetched twice.
+        let first = try await sharedBlock(session: session, shareID: shareID, slotID: chosen.slot.id, index: 0)
+        guard first.attachment.attachmentID == file.attachmentID else {
+            throw SVXClientError(
+                .integrityFailed,
+                "the Sharing service served attachment \(first.attachment.attachmentID) for slot \(chosen.slot.name), whose file is \(file.attachmentID)")
+        }
+        let firstBlock = first.encryptedBlock
+        return try await VaultClient.download(
+            attachmentID: file.attachmentID,
+            announced: VaultClient.AnnouncedAttachment(
+                encryptedMetadata: first.attachment.encryptedMetadata, plaintextSize: first.attachment.plaintextSize,
+                blockCount: first.attachment.blockCount, blockSize: first.attachment.blockSize),
+            key: file.key, slotName: chosen.slot.name, slotValue: chosen.slot.value, to: destination, overwrite: overwrite,
+            progress: progress
+        ) { index in
+            if index == 0 { return firstBlock }
+            return try await self.sharedBlock(session: session, shareID: shareID, slotID: chosen.slot.id, index: index).encryptedBlock
+        }
+    }
+
+    /// Sharing/GetSharedAttachmentBlock.
+    func sharedBlock(
+        session: AuthenticatedSession, shareID: String, slotID: String, index: Int
+    ) async throws -> Svx_Sharing_V1_GetSharedAttachmentBlockResponse {
+        var request = Svx_Sharing_V1_GetSharedAttachmentBlockRequest()
+        request.shareID = shareID
+        request.slotID = slotID
+        request.index = UInt32(index)
+        return try await service.call(SharingRPC.getSharedAttachmentBlock, request, sessionToken: session.token, timeout: timeout)
     }
 
     /// Accepts the terms of a share the caller received: it becomes active and its content readable.

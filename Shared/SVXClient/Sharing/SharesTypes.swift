@@ -130,11 +130,28 @@ public struct VerifiedSharedSlot: Sendable, Equatable {
     public let typeName: String
     public var type: SlotType? { SlotType(wire: typeName) }
     public let ordinal: Int32
-    /// The decrypted value; nil for a slot shared without one (an empty slot, or an attachment, whose file is not
-    /// shared yet).
+    /// The decrypted value (an attachment slot's: its file's name); nil for a slot shared without one.
     public let value: String?
     /// How the value matched the owner's hash; nil with no value.
     public let verifiedAs: ValueEncoding?
+    /// An attachment slot's file, whose key the share carries: read it with
+    /// ``SharesClient/downloadSharedAttachment(session:keys:shareID:slot:to:overwrite:progress:)``. Nil for any other
+    /// slot, an empty attachment slot, or one shared before files travelled in shares (until the owner updates it).
+    public let attachmentID: String?
+
+    public init(
+        id: String, name: String, label: String, typeName: String, ordinal: Int32, value: String?,
+        verifiedAs: ValueEncoding?, attachmentID: String? = nil
+    ) {
+        self.id = id
+        self.name = name
+        self.label = label
+        self.typeName = typeName
+        self.ordinal = ordinal
+        self.value = value
+        self.verifiedAs = verifiedAs
+        self.attachmentID = attachmentID
+    }
 }
 
 /// The content of a share as its recipient reads it, every value verified.
@@ -157,6 +174,16 @@ public struct ReceivedShare: Sendable, Equatable {
     /// Nil unless the share is active and its content was asked for (each fetch is counted: a view-once share gives
     /// it once).
     public let item: VerifiedSharedItem?
+}
+
+/// A file of a share its recipient downloaded: the share as the content fetch left it (a view-once share is then
+/// consumed), the slot, and the file's metadata.
+public struct SharedFileDownload: Sendable, Equatable {
+    public let share: ShareRecord
+    public let slot: VerifiedSharedSlot
+    public let metadata: AttachmentMetadata
+    /// Where the file was written.
+    public let path: URL
 }
 
 /// A live share of an item as its owner sees it (pending or active; on-shares included), with the recipient's

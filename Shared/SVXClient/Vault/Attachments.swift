@@ -147,6 +147,23 @@ extension VaultClient {
         guard slot.type == .attachment, let attachmentID = slot.attachmentID else {
             throw SVXClientError(.invalidInput, "slot \(slotName) of item \(itemID) holds no attachment")
         }
+        let (attachment, dek) = try await attachmentKey(session: session, keys: keys, attachmentID: attachmentID)
+        return try await Self.download(
+            attachmentID: attachmentID,
+            announced: AnnouncedAttachment(
+                encryptedMetadata: attachment.encryptedMetadata, plaintextSize: attachment.plaintextSize,
+                blockCount: attachment.blockCount, blockSize: attachment.blockSize),
+            key: dek, slotName: slotName, slotValue: slot.value, to: destination, overwrite: overwrite, progress: progress
+        ) { index in
+            try await self.downloadBlock(session: session, attachmentID: attachmentID, index: index)
+        }
+    }
+
+    /// The caller's complete attachment `attachmentID` and its own DEK, unwrapped with the private DEK (what a
+    /// download decrypts with, and what a share carries under the share's DEK).
+    func attachmentKey(
+        session: AuthenticatedSession, keys: UnlockedKeys, attachmentID: String
+    ) async throws -> (Svx_Vault_V1_Attachment, SymmetricKey) {
         var get = Svx_Vault_V1_GetAttachmentRequest()
         get.attachmentID = attachmentID
         let attachment = try await vault.call(VaultRPC.getAttachment, get, sessionToken: session.token, timeout: timeout).attachment
@@ -155,12 +172,31 @@ extension VaultClient {
         }
         var dekBytes = try KeyringClient.unwrap(
             attachment.wrappedDek, with: keys.privateDEK, what: "the key of attachment \(attachmentID)", bytes: 32)
-        let dek = SymmetricKey(bytes: dekBytes)
-        secureZero(&dekBytes)
-        let metadata = try AttachmentMetadata.decrypt(attachment.encryptedMetadata, key: dek, attachmentID: attachmentID)
+        defer { secureZero(&dekBytes) }
+        return (attachment, SymmetricKey(bytes: dekBytes))
+    }
+
+    /// What a service says of an attachment before its blocks: its encrypted metadata and its layout.
+    struct AnnouncedAttachment: Sendable {
+        let encryptedMetadata: String
+        let plaintextSize: UInt64
+        let blockCount: UInt32
+        let blockSize: UInt32
+    }
+
+    /// The checked download both the owner's and a share recipient's go through: the metadata decrypted with `key` and
+    /// checked against `announced` and the slot's value (``AttachmentExpectation``), then every block fetched with
+    /// `fetchBlock` (its Cryppo string; a few in flight), decrypted, checked and written in order to a temporary file
+    /// that gets `destination`'s name only once the size and the digest agree.
+    static func download(
+        attachmentID: String, announced: AnnouncedAttachment, key dek: SymmetricKey, slotName: String, slotValue: String?,
+        to destination: URL, overwrite: Bool, progress: TransferProgress,
+        fetchBlock: @escaping @Sendable (Int) async throws -> String
+    ) async throws -> AttachmentMetadata {
+        let metadata = try AttachmentMetadata.decrypt(announced.encryptedMetadata, key: dek, attachmentID: attachmentID)
         let expectation = try AttachmentExpectation.check(
-            attachmentID: attachmentID, announcedSize: attachment.plaintextSize, blockCount: attachment.blockCount,
-            blockSize: attachment.blockSize, metadata: metadata, slotName: slotName, slotValue: slot.value)
+            attachmentID: attachmentID, announcedSize: announced.plaintextSize, blockCount: announced.blockCount,
+            blockSize: announced.blockSize, metadata: metadata, slotName: slotName, slotValue: slotValue)
         let verifier = AttachmentVerifier(attachmentID: attachmentID, expectation: expectation)
         let blockCount = expectation.blockSizes.count
 
@@ -176,7 +212,13 @@ extension VaultClient {
                 while next < blockCount && next < written + Self.blocksInFlight {
                     let index = next
                     group.addTask {
-                        (index, try await self.downloadBlock(session: session, attachmentID: attachmentID, index: index, key: dek))
+                        let encrypted = try await fetchBlock(index)
+                        do {
+                            return (index, try Cryppo.decrypt(encrypted, key: dek))
+                        } catch {
+                            throw SVXClientError(
+                                .keyUnwrapFailed, "block \(index) of attachment \(attachmentID) does not decrypt with its key")
+                        }
                     }
                     next += 1
                 }
@@ -265,20 +307,14 @@ extension VaultClient {
 
     // MARK: Download
 
-    private func downloadBlock(
-        session: AuthenticatedSession, attachmentID: String, index: Int, key: SymmetricKey
-    ) async throws -> [UInt8] {
+    /// Block `index` of the caller's attachment, as its Cryppo string.
+    private func downloadBlock(session: AuthenticatedSession, attachmentID: String, index: Int) async throws -> String {
         var request = Svx_Vault_V1_GetAttachmentBlockRequest()
         request.attachmentID = attachmentID
         request.index = UInt32(index)
-        let encrypted = try await vault.call(
+        return try await vault.call(
             VaultRPC.getAttachmentBlock, request, sessionToken: session.token, timeout: timeout
         ).encryptedBlock
-        do {
-            return try Cryppo.decrypt(encrypted, key: key)
-        } catch {
-            throw SVXClientError(.keyUnwrapFailed, "block \(index) of attachment \(attachmentID) does not decrypt with its key")
-        }
     }
 
     /// SHA-256 of the whole file, read a block at a time.

@@ -5,7 +5,7 @@ import SVXRPC
 /// A client for another svx service, used from a handler on a worker thread: it forwards the caller's session
 /// token and trace, never waits past the caller's deadline (nor ``callTimeout``), and turns what the peer could
 /// not answer into UNAVAILABLE naming the peer. A peer's answers about the request itself (NOT_FOUND,
-/// INVALID_ARGUMENT, FAILED_PRECONDITION, PERMISSION_DENIED, UNAUTHENTICATED, RESOURCE_EXHAUSTED, ABORTED)
+/// INVALID_ARGUMENT, OUT_OF_RANGE, FAILED_PRECONDITION, PERMISSION_DENIED, UNAUTHENTICATED, RESOURCE_EXHAUSTED, ABORTED)
 /// come through as they are, for the caller to pass on or to translate.
 ///
 /// Services never import each other: a peer is reached only through its proto (SVXContracts).
@@ -16,8 +16,8 @@ public final class PeerClient: Sendable {
     private let client: RPCClient
 
     private static let passedThrough: Set<RPCStatus.Code> = [
-        .notFound, .invalidArgument, .failedPrecondition, .permissionDenied, .unauthenticated, .resourceExhausted,
-        .aborted,
+        .notFound, .invalidArgument, .outOfRange, .failedPrecondition, .permissionDenied, .unauthenticated,
+        .resourceExhausted, .aborted,
     ]
 
     /// Over CURVE (`transport`), the peer's public key is pinned and `keyPair` (the calling service's own) proves to

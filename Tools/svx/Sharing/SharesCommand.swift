@@ -2,7 +2,7 @@ import ArgumentParser
 import Foundation
 import SVXClient
 
-/// `svx shares create|list|get|accept|reject|revoke|delete|sync`: sharing items (or one slot) with connections, and
+/// `svx shares create|list|get|get-attachment|accept|reject|revoke|delete|sync`: sharing items (or one slot) with connections, and
 /// reading what others shared, every value verified against its owner's.
 struct SharesCommand: AsyncParsableCommand {
     static let configuration = CommandConfiguration(
@@ -19,7 +19,9 @@ struct SharesCommand: AsyncParsableCommand {
             username (names and usernames match your active connections, in any case; a name that matches several \
             needs the id). See `svx connections list`.
             """,
-        subcommands: [Create.self, List.self, Get.self, Accept.self, Reject.self, Revoke.self, Delete.self, Sync.self])
+        subcommands: [
+            Create.self, List.self, Get.self, GetAttachment.self, Accept.self, Reject.self, Revoke.self, Delete.self, Sync.self,
+        ])
 
     struct Create: AsyncParsableCommand {
         static let configuration = CommandConfiguration(
@@ -155,18 +157,94 @@ struct SharesCommand: AsyncParsableCommand {
                 Each time the values are shown counts as one fetch (a view-once share shows them once). A share with \
                 terms shows them until you accept (`svx shares accept SHARE`). If any value does not match its owner's \
                 verification hash, nothing is shown, the slot is named, and the exit status is 1.
+
+                --save-files DIR also downloads every file the share carries into DIR in the same view (each under \
+                its own name, mode 0600, checked like `get-attachment`): the way to keep the files of a view-once share.
                 """)
         @OptionGroup var options: ClientOptions
         @OptionGroup var unlock: UnlockOptions
         @Argument(help: "The share's id (see `svx shares list --incoming`).") var share: String
+        @Option(name: .customLong("save-files"), help: "Download the share's files into this directory.") var saveFiles: String?
+        @Flag(help: "With --save-files: replace files that exist.") var force = false
 
         func run() async throws {
             let unlocked = try await UnlockedKeyring.open(options: options, unlock: unlock)
             let shares = try options.sharesClient()
-            let received = try await clientFlow {
-                try await shares.incomingShare(session: unlocked.session, keys: unlocked.keys, id: share)
+            guard let saveFiles else {
+                let received = try await clientFlow {
+                    try await shares.incomingShare(session: unlocked.session, keys: unlocked.keys, id: share)
+                }
+                if options.json { try printJSON(SharesOutput.json(received)) } else { SharesOutput.printReceived(received) }
+                return
             }
-            if options.json { try printJSON(SharesOutput.json(received)) } else { SharesOutput.printReceived(received) }
+            var isDirectory: ObjCBool = false
+            guard FileManager.default.fileExists(atPath: saveFiles, isDirectory: &isDirectory), isDirectory.boolValue else {
+                throw CLIError("--save-files \(saveFiles) is not a directory")
+            }
+            let (received, files) = try await clientFlow {
+                try await shares.incomingShareWithFiles(
+                    session: unlocked.session, keys: unlocked.keys, id: share, into: URL(fileURLWithPath: saveFiles),
+                    overwrite: force)
+            }
+            if options.json {
+                try printJSON(SharesOutput.json(received).merging(["files": files.map(SharesOutput.json)]) { _, new in new })
+                return
+            }
+            SharesOutput.printReceived(received, filesSaved: true)
+            for file in files {
+                Terminal.printLine(
+                    "Wrote \(file.path.path) from slot \(file.slot.name) (\(file.metadata.fileName), \(VaultOutput.byteCount(file.metadata.size)), \(file.metadata.mediaType)).")
+            }
+        }
+    }
+
+    struct GetAttachment: AsyncParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "get-attachment", abstract: "Download and decrypt a file of a share you received.",
+            discussion: """
+                The file's key comes with the share's values, so this is one fetch of the share (a view-once share is \
+                consumed by it; use `svx shares get SHARE --save-files DIR` to see its values and keep its files in its \
+                one view). The file is written with mode 0600; an existing file is never replaced unless --force. \
+                Nothing is written unless the file's size, name (verified against its owner's) and SHA-256 match.
+                """)
+        @OptionGroup var options: ClientOptions
+        @OptionGroup var unlock: UnlockOptions
+        @Argument(help: "The share's id.") var share: String
+        @Option(help: "The attachment slot's name (default: the share's one file).") var slot: String?
+        @Option(help: "Where to write the file.") var output: String
+        @Flag(help: "Replace the output file if it exists.") var force = false
+
+        func run() async throws {
+            let unlocked = try await UnlockedKeyring.open(options: options, unlock: unlock)
+            let shares = try options.sharesClient()
+            let destination = URL(fileURLWithPath: output)
+            let progress = TransferLine("Downloading to \(destination.lastPathComponent)")
+            let download = try await clientFlow {
+                do {
+                    let download = try await shares.downloadSharedAttachment(
+                        session: unlocked.session, keys: unlocked.keys, shareID: share, slot: slot, to: destination,
+                        overwrite: force, progress: progress.events)
+                    progress.end()
+                    return download
+                } catch {
+                    progress.end("failed")
+                    throw error
+                }
+            }
+            let metadata = download.metadata
+            if metadata.sha256 == nil {
+                Terminal.printError(
+                    "warning: this file was attached before svx recorded a digest of it: its size was checked, the order of its blocks was not")
+            }
+            if options.json {
+                try printJSON(SharesOutput.json(download))
+                return
+            }
+            Terminal.printLine(
+                "Wrote \(destination.path) (\(metadata.fileName), \(VaultOutput.byteCount(metadata.size)), \(metadata.mediaType)) from slot \(download.slot.name) of share \(share).")
+            if download.share.state == .consumed {
+                Terminal.printLine("That was the share's last view: it is now consumed.")
+            }
         }
     }
 

@@ -35,6 +35,7 @@ enum SharesOutput {
                     [
                         "slot_id": slot.id, "name": slot.name, "label": slot.label, "slot_type": slot.typeName,
                         "value": nullable(slot.value), "verified": slot.verifiedAs.map { $0.rawValue as Any } ?? NSNull(),
+                        "attachment_id": nullable(slot.attachmentID),
                     ]
                 },
             ] as [String: Any]
@@ -70,7 +71,7 @@ enum SharesOutput {
     }
 
     /// A received share as a person reads it: who sent what, its terms, then the values (only verified ones exist).
-    static func printReceived(_ received: ReceivedShare) {
+    static func printReceived(_ received: ReceivedShare, filesSaved: Bool = false) {
         let share = received.share
         Terminal.printLine(
             "Share \(share.id): \"\(share.itemLabel)\" (\(share.templateName)) from \(share.senderUsername), \(stateWords(share.state))")
@@ -92,12 +93,22 @@ enum SharesOutput {
             item.slots.map { slot in
                 [
                     slot.name, slot.label, slot.typeName,
-                    slot.value ?? (slot.typeName == "attachment" ? "(file not shared)" : "-"),
+                    slot.value ?? (slot.attachmentID != nil ? "(file)" : "-"),
                     slot.verifiedAs.map { $0 == .utf8 ? "verified" : "verified (latin-1)" } ?? "-",
                 ]
             })
-        if share.maximumContentFetches > 0, share.contentFetches >= share.maximumContentFetches {
+        let consumed = share.maximumContentFetches > 0 && share.contentFetches >= share.maximumContentFetches
+        for slot in item.slots where slot.attachmentID != nil && !filesSaved && !consumed {
+            Terminal.printLine("File in slot \(slot.name): svx shares get-attachment \(share.id) --slot \(slot.name) --output FILE")
+        }
+        for slot in item.slots where slot.typeName == "attachment" && slot.attachmentID == nil && slot.value != nil {
+            Terminal.printLine("Slot \(slot.name) was shared without its file's key (before files travelled in shares): the owner's next `svx shares sync` adds it")
+        }
+        if consumed {
             Terminal.printLine("That was the last view: the share is now consumed.")
+            if !filesSaved, item.slots.contains(where: { $0.attachmentID != nil }) {
+                Terminal.printLine("Its files were not saved: a view-once share's files are read in its one view (`--save-files DIR`).")
+            }
         }
     }
 
@@ -124,6 +135,15 @@ enum SharesOutput {
             "item_id": report.itemID, "item_version": report.itemVersion, "updated": report.updated.map(json),
             "skipped": report.skipped.map { ["share_id": $0.shareID, "reason": $0.reason] },
             "already_current": report.alreadyCurrent,
+        ]
+    }
+
+    /// `{"share_id", "slot", "file_name", "size", "media_type", "sha256", "state"}`: one downloaded file of a share.
+    static func json(_ download: SharedFileDownload) -> [String: Any] {
+        [
+            "share_id": download.share.id, "slot": download.slot.name, "file_name": download.metadata.fileName,
+            "size": download.metadata.size, "media_type": download.metadata.mediaType,
+            "sha256": nullable(download.metadata.sha256), "state": download.share.state.rawValue, "path": download.path.path,
         ]
     }
 
