@@ -7,7 +7,8 @@ PROBE := $(PROBE_DIR)/svx-probe
 TEST_PG_DIR := $(CURDIR)/.svx/test-postgres
 BENCH_OUT := $(CURDIR)/.svx/bench
 
-.PHONY: deps build build-debug dist dist-check probe up down status test proto bench bench-audit bench-transport clean
+.PHONY: deps build build-debug dist dist-check probe up down status test proto bench bench-audit bench-transport clean \
+	container-images compose-env compose-test
 
 deps:
 	@scripts/install-deps.sh
@@ -73,6 +74,15 @@ bench-transport: build
 bench-audit: build
 	@mkdir -p $(BENCH_OUT)
 	scripts/bench-audit.sh $(BENCH_OUT)
+
+# The compose stack (compose/): local stand-ins for the official base images where they cannot be pulled, the
+# first-run env file with random passwords, and the end-to-end check with podman-compose (minutes; not in CI).
+container-images:
+	@scripts/container-images.sh
+compose-env:
+	@scripts/compose-env.sh
+compose-test: build
+	@scripts/compose-test.sh
 
 clean:
 	scripts/test-postgres.sh stop $(TEST_PG_DIR)

@@ -237,6 +237,17 @@ extension SharingService {
     ) throws -> Int {
         guard !roots.isEmpty else { return 0 }
         let rootIDs = Set(roots.map(\.shareID))
+        // The files of consumed shares in the trees are not readable any more either (SharedAttachments.swift).
+        _ = try db.execute(
+            """
+            WITH RECURSIVE tree(owner_id, share_id) AS (
+                SELECT * FROM unnest($1::uuid[], $2::uuid[])
+                UNION
+                SELECT c.owner_id, c.share_id FROM sharing.shares c
+                JOIN tree t ON c.owner_id = t.owner_id AND c.parent_share_id = t.share_id
+            )
+            DELETE FROM sharing.consumed_share_files f USING tree t WHERE f.owner_id = t.owner_id AND f.share_id = t.share_id
+            """, uuidArrayLiteral(roots.map(\.ownerID)), uuidArrayLiteral(roots.map(\.shareID)))
         var revoked = 0
         for _ in 0...(ShareLifecycle.maximumDepth + 1) {
             let rows = try db.query(

@@ -12,15 +12,16 @@ import SharingSQL
 /// in that slot of the owner's item. The file's key travels in the share's content, under the share's DEK; neither
 /// service can read a block.
 extension SharingService {
-    /// How long the files of a view-once share stay readable after the content fetch that consumed it: long enough
-    /// to download 256 MiB on a slow line, short enough to keep "once" meaning once.
+    /// How long the files of a share stay readable after the content fetch that consumed it (a view-once share's
+    /// one): long enough to download 256 MiB on a slow line, short enough to keep "once" meaning once.
     static let consumedFileWindowSeconds: Int32 = 15 * 60
 
     /// The block `index` of the file in slot `slot_id` of the caller's incoming share `share_id`.
     ///
     /// The share must let its content be read now (ACTIVE, unexpired: otherwise the refusal a content fetch gets), or
-    /// be a view-once share consumed less than ``consumedFileWindowSeconds`` ago. The slot must carry a file (NOT_FOUND
-    /// `attachment` otherwise, as for a file the owner has since replaced or deleted). Read-only: one statement here,
+    /// be a share consumed by its last permitted fetch less than ``consumedFileWindowSeconds`` ago (and not past its
+    /// expiry, not revoked since up its chain, its connection live). The slot must carry a file (NOT_FOUND `slot_id`
+    /// otherwise, as for a file the owner has since replaced or deleted). Read-only: one statement here,
     /// one call to the Vault with the recipient's session, no lock held while it answers.
     func getSharedAttachmentBlock(
         _ request: Svx_Sharing_V1_GetSharedAttachmentBlockRequest, _ context: RequestContext, _ worker: ServiceWorker,

@@ -413,8 +413,6 @@ extension SharingService {
             events -> Result<(ShareRow, Int), SharingRefusal> in
             guard let row = try Self.share(db, "(s.sender_id = $1 OR s.owner_id = $1)", callerID: userID, shareID: shareID, lock: true)
             else { return .failure(.shareNotFound(field: "share_id")) }
-            // A view-once share already consumed: its files are no longer readable either.
-            _ = try db.execute(SharingQueries.closeConsumedFileWindow, row.ownerID, row.shareID)
             var lifecycle = row.lifecycle
             if case .refuse(let refusal) = lifecycle.revoke(at: row.now) {
                 // Already ended (or found expired): its on-shares may still be live (the recipient deleted or used up

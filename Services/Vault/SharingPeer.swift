@@ -23,7 +23,7 @@ extension VaultService {
             _ = try sharing.call(SharingRPC.forgetSharedEntities, request, context: context)
         } catch {
             switch error.code {
-            case .notFound, .invalidArgument, .failedPrecondition, .permissionDenied, .aborted:
+            case .notFound, .invalidArgument, .outOfRange, .failedPrecondition, .permissionDenied, .aborted:
                 // About the Vault's own request to the peer, not the caller's: the caller must not read it as an
                 // answer about its item (NOT_FOUND, ABORTED mean something else from DeleteItem and UpdateItem).
                 context.logger.error(

@@ -1442,10 +1442,12 @@ public nonisolated struct Svx_Sharing_V1_DeleteIncomingShareResponse: Sendable {
 /// svx.sharing.v1.Sharing/GetSharedAttachmentBlock: block `index` of the file in attachment slot `slot_id` of the
 /// caller's incoming share `share_id`, with the file's record (its metadata is under the file's DEK, which the share's
 /// content carries). Allowed while the share's content is: ACTIVE and not expired (FAILED_PRECONDITION naming the
-/// state otherwise, as GetIncomingShare does); a view-once share consumed by its one content fetch lets its files be
-/// read for 15 minutes after that fetch. Not counted as a content fetch. NOT_FOUND `share` for a share that is not
-/// the caller's; NOT_FOUND `attachment` for a slot of the share that carries no file, or whose file the owner has
-/// since replaced or deleted (update the share, or ask the owner to); OUT_OF_RANGE `index` past the last block.
+/// state otherwise, as GetIncomingShare does); a share consumed by its last permitted content fetch (a view-once
+/// share's one) lets its files be read for 15 minutes after that fetch (never past its expiry; shut by a revocation
+/// of it or up its chain, or the end of its connection). Not counted as a content fetch. NOT_FOUND (details field
+/// `share_id`) for a share that is not the caller's, as for an unknown one; NOT_FOUND (field `slot_id`) for a slot
+/// that is not the share's, carries no file, or whose file the owner has since replaced or deleted (the owner's next
+/// update of the share brings the new one); OUT_OF_RANGE (field `index`) past the last block.
 /// Sharing reads the block from the Vault as the Sharing service (its CURVE key), never over plain TCP.
 public nonisolated struct Svx_Sharing_V1_GetSharedAttachmentBlockRequest: Sendable {
   // SwiftProtobuf.Message conformance is added in an extension below. See the

@@ -128,7 +128,7 @@ extension SharingIntegrationTests {
             let carolDownload = try await Self.download(carol, onShare.id, to: carolFile)
             #expect(try Data(contentsOf: carolFile) == Data(contentsOf: source) && carolDownload.share.depth == 2)
 
-            // Neither the file's name nor any of its keys is in clear anywhere on the server.
+            // The file's name is nowhere in clear on the server (its key goes only as Cryppo strings: the schema's CHECK).
             #expect(try stack.database.plaintextScan(for: [source.lastPathComponent]).isEmpty)
 
             // Alice replaces the file: the shares' key is the old file's, whose blocks are gone: NOT_FOUND, nothing
@@ -301,6 +301,108 @@ extension SharingIntegrationTests {
                 stack, "UPDATE sharing.share_slots SET encrypted_attachment_dek = NULL WHERE share_id = $1::uuid AND name = 'visa'",
                 share.id) == 1)
             await expectRefused("visa", .valueVerificationFailed)
+
+            // Sharing renames a slot of another share to a path: the SDK takes no such name, and saves nothing
+            // anywhere (inside the directory or out of it).
+            let second = try #require(try await alice.shares.createShare(
+                session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceBob.id]).first)
+            let inside = directory.appendingPathComponent("inside")
+            try FileManager.default.createDirectory(at: inside, withIntermediateDirectories: true)
+            #expect(try SharesClientTests.asSharingService(
+                stack, "UPDATE sharing.share_slots SET name = '../escaped' WHERE share_id = $1::uuid AND name = 'scan'",
+                second.id) == 1)
+            let traversal = await SharesClientTests.clientError {
+                try await bob.shares.incomingShareWithFiles(session: bob.session, keys: bob.keys, id: second.id, into: inside)
+            }
+            #expect(traversal?.code == .valueVerificationFailed && traversal?.message.contains("not a slot name") == true)
+            #expect(try FileManager.default.contentsOfDirectory(atPath: directory.path) == ["inside"])
+            #expect(try FileManager.default.contentsOfDirectory(atPath: inside.path) == [])
+        }
+
+        /// Block reads follow the share's state: refused while its terms wait for acceptance and once it has
+        /// expired, as a content fetch is; readable once accepted.
+        @Test func aFileIsReadOnlyWhileTheShareLetsItsContentBeRead() async throws {
+            let stack = try await SharesClientTests.stack()
+            defer { stack.stop() }
+            let alice = try await SharesClientTests.member(stack)
+            let bob = try await SharesClientTests.member(stack)
+            let (aliceBob, _) = try await SharesClientTests.connect(alice, bob)
+            let item = try await SharesClientTests.passportItem(alice)
+            let source = try randomFile(bytes: 1_000)
+            defer { try? FileManager.default.removeItem(at: source) }
+            let scan = try await alice.vault.attachFile(
+                session: alice.session, keys: alice.keys, itemID: item.id, slotName: "scan", fileURL: source).slot
+            let share = try #require(try await alice.shares.createShare(
+                session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceBob.id],
+                options: ShareOptions(terms: "Only for the visa application")).first)
+            let pending = await Self.status { try await Self.block(stack, bob, shareID: share.id, slotID: scan.id) }
+            #expect(pending?.code == .failedPrecondition && pending?.details["reason"] == "acceptance_pending")
+            _ = try await bob.shares.acceptShare(session: bob.session, id: share.id)
+            let block = try await Self.block(stack, bob, shareID: share.id, slotID: scan.id)
+            #expect(block.attachment.plaintextSize == 1_000 && block.attachment.blockCount == 1)
+            // Its time passes (the database's clock decides).
+            let superuser = try stack.database.connect()
+            defer { superuser.close() }
+            #expect(try superuser.execute(
+                "UPDATE sharing.shares SET expires_at = created_at + interval '1 millisecond' WHERE share_id = $1::uuid",
+                share.id) == 1)
+            let expired = await Self.status { try await Self.block(stack, bob, shareID: share.id, slotID: scan.id) }
+            #expect(expired?.code == .failedPrecondition && expired?.details["reason"] == "expired")
+        }
+
+        /// A share written before files travelled in shares (migration 0007) holds its attachment slot with no value
+        /// and no file: it reads, and shares on, as metadata; the owner's next update of the item puts the file in, on
+        /// the on-share too.
+        @Test func aShareFromBeforeFilesTravelledGetsItsFileAtTheOwnersNextUpdate() async throws {
+            let stack = try await SharesClientTests.stack()
+            defer { stack.stop() }
+            let alice = try await SharesClientTests.member(stack)
+            let bob = try await SharesClientTests.member(stack)
+            let carol = try await SharesClientTests.member(stack)
+            let (aliceBob, _) = try await SharesClientTests.connect(alice, bob)
+            let (bobCarol, _) = try await SharesClientTests.connect(bob, carol)
+            let directory = try Self.directory()
+            defer { try? FileManager.default.removeItem(at: directory) }
+            let item = try await SharesClientTests.passportItem(alice)
+            let source = try randomFile(bytes: Self.blockSize + 3)
+            defer { try? FileManager.default.removeItem(at: source) }
+            _ = try await alice.vault.attachFile(
+                session: alice.session, keys: alice.keys, itemID: item.id, slotName: "scan", fileURL: source)
+            let share = try #require(try await alice.shares.createShare(
+                session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceBob.id],
+                options: ShareOptions(onwardMode: .anyone)).first)
+            // The row as 0003-0006 wrote it: metadata only.
+            let superuser = try stack.database.connect()
+            defer { superuser.close() }
+            #expect(try superuser.execute("""
+                UPDATE sharing.share_slots SET encrypted_value = NULL, encrypted_value_verification_key = NULL,
+                    value_verification_hash = NULL, attachment_id = NULL, encrypted_attachment_dek = NULL
+                WHERE share_id = $1::uuid AND name = 'scan'
+                """, share.id) == 1)
+            let old = try await bob.shares.incomingShare(session: bob.session, keys: bob.keys, id: share.id)
+            let scan = try #require(old.item?.slot(named: "scan"))
+            #expect(scan.type == .attachment && scan.value == nil && scan.attachmentID == nil)
+            let noKey = await SharesClientTests.clientError {
+                try await Self.download(bob, share.id, to: directory.appendingPathComponent("old.bin"))
+            }
+            #expect(noKey?.code == .invalidInput && noKey?.message.contains("carries no file key") == true)
+            // Shared on as it is: metadata.
+            let onShare = try #require(try await bob.shares.onShare(
+                session: bob.session, keys: bob.keys, parentShareID: share.id, to: [bobCarol.id]).first)
+            let carolSees = try await carol.shares.incomingShare(session: carol.session, keys: carol.keys, id: onShare.id)
+            #expect(carolSees.item?.slot(named: "scan")?.attachmentID == nil)
+
+            // Alice changes the item; her sync re-encrypts both shares, each with the file.
+            let current = try await alice.vault.item(session: alice.session, keys: alice.keys, id: item.id)
+            let updated = try await alice.vault.updateItem(
+                session: alice.session, keys: alice.keys, item: current, set: [SlotEdit(name: "passport_number", value: "PA7731947")])
+            let reports = try await alice.shares.syncShares(session: alice.session, keys: alice.keys, item: updated)
+            #expect(reports.updated.count == 2)
+            for (member, id) in [(bob, share.id), (carol, onShare.id)] {
+                let file = directory.appendingPathComponent("\(id).bin")
+                _ = try await Self.download(member, id, to: file)
+                #expect(try Data(contentsOf: file) == Data(contentsOf: source), "share \(id)")
+            }
         }
 
         /// The acceptance flow of issue 20's attachments through `svx`: A attaches a file and shares the item with B;

@@ -219,6 +219,27 @@ import Testing
         }
     }
 
+    /// Files saved from a share are named after the last component of their verified value, never a path, and never
+    /// twice (without regard to case).
+    @Test func savedFilesGetPlainUniqueNames() {
+        #expect(SharesClient.fileName("scan.pdf") == "scan.pdf")
+        #expect(SharesClient.fileName("/etc/passwd") == "passwd")
+        #expect(SharesClient.fileName("../../escaped") == "escaped")
+        #expect(SharesClient.fileName("dir/") == "dir")
+        for bad in ["", ".", "..", "a/..", "-rf", "/", "//", "a\0b"] {
+            #expect(SharesClient.fileName(bad) == nil, "\(bad)")
+        }
+        var used: Set<String> = []
+        #expect(SharesClient.uniqueName("scan.pdf", among: &used) == "scan.pdf")
+        #expect(SharesClient.uniqueName("scan.pdf", among: &used) == "scan_2.pdf")
+        #expect(SharesClient.uniqueName("Scan.PDF", among: &used) == "Scan_3.PDF")
+        #expect(SharesClient.uniqueName("scan_2.pdf", among: &used) == "scan_2_2.pdf")
+        #expect(SharesClient.uniqueName("notes", among: &used) == "notes")
+        #expect(SharesClient.uniqueName("NOTES", among: &used) == "NOTES_2")
+        #expect(SharesClient.uniqueName(".profile", among: &used) == ".profile")
+        #expect(SharesClient.uniqueName(".profile", among: &used) == ".profile_2")
+    }
+
     /// Meeco-written data: a value hashed over its Latin-1 bytes verifies, and says so.
     @Test func aMeecoLatin1HashVerifies() throws {
         let dek = try SymmetricKey.random()

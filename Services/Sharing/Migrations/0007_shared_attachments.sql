@@ -23,9 +23,10 @@ BEGIN
     EXECUTE format('ALTER TABLE sharing.share_slots DROP CONSTRAINT %I', name);
 END $$;
 
--- The files of a view-once share stay readable for a while after the content fetch that consumed it (the share's
--- ciphertext is gone with that fetch; the recipient holds the file's key from it). One row per attachment slot of
--- such a share: ids and a time only. Housekeeping deletes rows past `readable_until`.
+-- The files of a share consumed by its last permitted content fetch (a view-once share's one) stay readable for a
+-- while after it (the share's ciphertext is gone with that fetch; the recipient holds the files' keys from it). One
+-- row per file of such a share: ids and a time only. A revocation of the share or up its chain deletes its rows;
+-- housekeeping deletes rows past `readable_until`.
 CREATE TABLE sharing.consumed_share_files (
     owner_id       uuid NOT NULL,
     share_id       uuid NOT NULL,

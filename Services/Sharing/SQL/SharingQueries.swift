@@ -126,31 +126,30 @@ public enum SharingQueries {
 
     /// GetSharedAttachmentBlock, in one statement: the caller's (`$1`) incoming share `$2` (``shareColumns``), then the
     /// file in its slot `$3` (NULL: none, or not a slot of the share), then the file of that slot still readable after
-    /// the share was consumed (NULL: none, or its time is past).
+    /// the share was consumed (NULL: none, its time is past, or the connection it came over has ended).
     public static let sharedFile = """
         SELECT \(shareColumns),
             (SELECT sl.attachment_id FROM sharing.share_slots sl
              WHERE sl.owner_id = s.owner_id AND sl.share_id = s.share_id AND sl.slot_id = $3),
             (SELECT f.attachment_id FROM sharing.consumed_share_files f
-             WHERE f.owner_id = s.owner_id AND f.share_id = s.share_id AND f.slot_id = $3 AND f.readable_until > now())
+             WHERE f.owner_id = s.owner_id AND f.share_id = s.share_id AND f.slot_id = $3 AND f.readable_until > now()
+               AND EXISTS (SELECT 1 FROM sharing.connections c
+                           WHERE c.user_id = s.recipient_id AND c.connection_id = s.recipient_connection_id AND c.state = 1))
         FROM sharing.shares s WHERE s.recipient_id = $1 AND s.share_id = $2
         """
 
-    /// The content fetch that consumes owner `$1`'s view-once share `$2`, before its content is deleted: each file its
-    /// slots carry stays readable for `$3` seconds.
+    /// The content fetch that consumes owner `$1`'s share `$2` (its last permitted fetch: a view-once share's one),
+    /// before its content is deleted: each file its slots carry stays readable for `$3` seconds, never past the
+    /// share's expiry.
     public static let openConsumedFileWindow = """
         INSERT INTO sharing.consumed_share_files
             (owner_id, share_id, slot_id, recipient_id, item_id, attachment_id, readable_until)
         SELECT sl.owner_id, sl.share_id, sl.slot_id, s.recipient_id, s.item_id, sl.attachment_id,
-               now() + $3::integer * interval '1 second'
+               least(now() + $3::integer * interval '1 second', coalesce(s.expires_at, 'infinity'))
         FROM sharing.share_slots sl JOIN sharing.shares s ON s.owner_id = sl.owner_id AND s.share_id = sl.share_id
         WHERE sl.owner_id = $1 AND sl.share_id = $2 AND sl.attachment_id IS NOT NULL
         ON CONFLICT DO NOTHING
         """
-
-    /// The files of owner `$1`'s consumed share `$2` closed at once (its sender or owner revoked it).
-    public static let closeConsumedFileWindow =
-        "DELETE FROM sharing.consumed_share_files WHERE owner_id = $1 AND share_id = $2"
 
     /// Content fetches counted in memory, written in one statement: `$1`..`$5` arrays of owner ids, share ids, fetch
     /// counts, and the first and last fetch of each (microseconds since the epoch). The rows are locked first in

@@ -1,4 +1,5 @@
 import Cryppo
+import SVXModels
 import SVXProto
 
 /// The cryptography of a share's content, without I/O (sharing.md §2.7; reference/meeco-compat.md §1), in Meeco's
@@ -166,6 +167,8 @@ public enum ShareCrypto {
     }
 
     static func open(_ slot: Svx_Sharing_V1_ShareSlot, dek: SymmetricKey) -> SlotResult {
+        // Names are the server's metadata, shown and used to name saved files: only what the Vault allows.
+        guard SlotName.isValid(slot.name) else { return .failure("has a name that is not a slot name") }
         var file: SharedFile?
         switch (slot.attachmentID.isEmpty, slot.encryptedAttachmentDek.isEmpty) {
         case (true, true):

@@ -317,10 +317,12 @@ public struct SharesClient: Sendable {
     }
 
     /// One content fetch of share `shareID` (counted: a view-once share is consumed by it) and every file its slots
-    /// carry downloaded into `directory` in that same view, each under its own file name (the slot's verified value,
-    /// never a path; the slot's name when it gives none, or when two files have one name), checked as
+    /// carry downloaded into `directory` in that same view, each under its own file name (the last component of the
+    /// slot's verified value, never a path; the slot's name when that gives none; `NAME_2`, `NAME_3`, ... for names
+    /// taken already, compared without case), checked as
     /// ``downloadSharedAttachment(session:keys:shareID:slot:to:overwrite:now:progress:)`` checks one. The first failure
-    /// stops the rest; files already written stay.
+    /// stops the rest (files already written stay); a consumed share's files can still be read for a while with the
+    /// keys of this view, but not by a later call.
     public func incomingShareWithFiles(
         session: AuthenticatedSession, keys: UnlockedKeys, id: String, into directory: URL, overwrite: Bool = false,
         now: Date = Date()
@@ -330,22 +332,46 @@ public struct SharesClient: Sendable {
         var files: [SharedFileDownload] = []
         var used: Set<String> = []
         for slot in opened.slots ?? [] where slot.file != nil {
-            var name = Self.fileName(slot.slot.value) ?? slot.slot.name
-            if used.contains(name) { name = "\(slot.slot.name)_\(name)" }
-            used.insert(name)
+            let name = Self.uniqueName(Self.fileName(slot.slot.value) ?? slot.slot.name, among: &used)
             let destination = directory.appendingPathComponent(name)
+            guard Self.fileName(name) == name,
+                destination.deletingLastPathComponent().standardizedFileURL.path == directory.standardizedFileURL.path
+            else {
+                throw SVXClientError(.malformedResponse, "slot \(slot.slot.name) of share \(id) gives no usable file name")
+            }
             let metadata = try await download(slot, of: id, session: session, to: destination, overwrite: overwrite, progress: { _, _ in })
             files.append(SharedFileDownload(share: opened.share, slot: slot.slot, metadata: metadata, path: destination))
         }
         return (received, files)
     }
 
-    /// A file name taken from a value: its last path component, unless that is empty, `.`, `..` or starts with `-`.
+    /// A file name taken from a value: its last path component, unless that is empty, `.`, `..`, starts with `-` or
+    /// holds a NUL.
     static func fileName(_ value: String?) -> String? {
-        guard let value else { return nil }
-        let name = URL(fileURLWithPath: value).lastPathComponent
-        guard !name.isEmpty, name != ".", name != "..", name != "/", !name.hasPrefix("-") else { return nil }
+        guard let value, let last = value.split(separator: "/").last else { return nil }
+        let name = String(last)
+        guard name != ".", name != "..", !name.contains("\0"), !name.hasPrefix("-") else { return nil }
         return name
+    }
+
+    /// `name`, or `name_2`, `name_3`, ... (before its extension) when `used` holds it already without regard to case;
+    /// the name chosen goes into `used`.
+    static func uniqueName(_ name: String, among used: inout Set<String>) -> String {
+        // The extension: after the last dot, unless the dot starts the name (`.profile`) or ends it.
+        var stem = name
+        var ext = ""
+        if let dot = name.lastIndex(of: "."), dot != name.startIndex, name.index(after: dot) != name.endIndex {
+            stem = String(name[..<dot])
+            ext = String(name[name.index(after: dot)...])
+        }
+        var candidate = name
+        var number = 2
+        while used.contains(candidate.lowercased()) {
+            candidate = ext.isEmpty ? "\(stem)_\(number)" : "\(stem)_\(number).\(ext)"
+            number += 1
+        }
+        used.insert(candidate.lowercased())
+        return candidate
     }
 
     /// The file of an opened slot of share `shareID`, downloaded through Sharing/GetSharedAttachmentBlock and checked.
@@ -360,7 +386,14 @@ public struct SharesClient: Sendable {
                     ? "slot \(chosen.slot.name) of share \(shareID) carries no file key (shared before files travelled in shares, or empty): ask the owner to update the share"
                     : "slot \(chosen.slot.name) of share \(shareID) holds no attachment")
         }
-        // The first block also says what the file is; it is kept for the download rather than fetched twice.
+        guard chosen.slot.value != nil else {
+            throw SVXClientError(
+                .invalidInput,
+                "slot \(chosen.slot.name) of share \(shareID) carries a file but no file name to check it against: it cannot be read safely")
+        }
+        // The first block also says what the file is; it is kept for the download rather than fetched twice. (Its id
+        // is the server's word as much as the share's is: the checks that count are the key's, the name's and the
+        // digest's.)
         let first = try await sharedBlock(session: session, shareID: shareID, slotID: chosen.slot.id, index: 0)
         guard first.attachment.attachmentID == file.attachmentID else {
             throw SVXClientError(

@@ -101,8 +101,9 @@ enum SharesOutput {
         for slot in item.slots where slot.attachmentID != nil && !filesSaved && !consumed {
             Terminal.printLine("File in slot \(slot.name): svx shares get-attachment \(share.id) --slot \(slot.name) --output FILE")
         }
-        for slot in item.slots where slot.typeName == "attachment" && slot.attachmentID == nil && slot.value != nil {
-            Terminal.printLine("Slot \(slot.name) was shared without its file's key (before files travelled in shares): the owner's next `svx shares sync` adds it")
+        for slot in item.slots where slot.typeName == "attachment" && slot.attachmentID == nil {
+            Terminal.printLine(
+                "Slot \(slot.name) carries no file: it is empty, or was shared before files travelled in shares (the owner's next update of the item adds it)")
         }
         if consumed {
             Terminal.printLine("That was the last view: the share is now consumed.")
