@@ -17,7 +17,7 @@ deps:
 $(PROBE): Tools/svx-probe/svx-probe.c proto/svx/rpc/v1/rpc.proto proto/svx/rpc/v1/health.proto
 	@mkdir -p $(PROBE_DIR)/gen
 	protoc-c -I proto --c_out=$(PROBE_DIR)/gen svx/rpc/v1/rpc.proto svx/rpc/v1/health.proto
-	cc -O2 -Wall -Wextra -I$(PROBE_DIR)/gen -o $@ Tools/svx-probe/svx-probe.c $(PROBE_DIR)/gen/svx/rpc/v1/*.c -lprotobuf-c -lzmq
+	$(CC) -O2 -Wall -Wextra -I$(PROBE_DIR)/gen -o $@ Tools/svx-probe/svx-probe.c $(PROBE_DIR)/gen/svx/rpc/v1/*.c -lprotobuf-c -lzmq
 
 probe: deps $(PROBE)
 

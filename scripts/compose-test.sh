@@ -17,28 +17,35 @@ root=$PWD
 project=svx-compose-test
 compose_file=compose/docker-compose.yml
 work=$(mktemp -d /var/tmp/svx-compose-test.XXXXXX)
-log() { printf '%s compose-test: %s\n' "$(date -u +%H:%M:%S)" "$*"; }
+log() { printf '%s compose-test: %s\n' "$(date -u +%H:%M:%S)" "$*" >&2; }
 fail() { log "FAILED: $*"; exit 1; }
 
 # --- 1. The engine -------------------------------------------------------------------------------------------------
 missing=()
-for tool in podman podman-compose buildah debootstrap; do command -v "$tool" > /dev/null || missing+=("$tool"); done
+for tool in podman podman-compose buildah debootstrap runc; do command -v "$tool" > /dev/null || missing+=("$tool"); done
 if [ "${#missing[@]}" -gt 0 ]; then
     log "installing ${missing[*]}"
     apt_get() { if [ "$(id -u)" = 0 ]; then apt-get "$@"; else sudo apt-get "$@"; fi; }
-    apt_get update -qq && DEBIAN_FRONTEND=noninteractive apt_get install -y -qq podman podman-compose buildah debootstrap > /dev/null
+    apt_get update -qq && DEBIAN_FRONTEND=noninteractive apt_get install -y -qq podman podman-compose buildah debootstrap runc > /dev/null
 fi
+# Two settings this kind of machine needs (measured: crun refuses its hybrid cgroups, "cgroups in hybrid mode not
+# supported"; runc cannot set the default rlimits): runc, and no default ulimits. Only added when absent.
 conf=/etc/containers/containers.conf
-if ! grep -qs '^default_ulimits *= *\[\]' "$conf"; then
-    # runc cannot set the default rlimits in this sandbox: containers fail to start until they are left alone.
-    log "setting default_ulimits = [] in $conf"
-    mkdir -p /etc/containers
-    if grep -qs '^\[containers\]' "$conf"; then
-        sed -i '/^\[containers\]/a default_ulimits = []' "$conf"
+mkdir -p /etc/containers
+set_setting() {  # set_setting SECTION LINE: LINE under [SECTION] (a table TOML allows once)
+    log "setting [$1] $2 in $conf"
+    if grep -qs "^\[$1\]" "$conf"; then
+        sed -i "/^\[$1\]/a $2" "$conf"
     else
-        printf '[containers]\ndefault_ulimits = []\n' >> "$conf"
+        printf '\n[%s]\n%s\n' "$1" "$2" >> "$conf"
     fi
-fi
+}
+grep -qs '^default_ulimits *= *\[\]' "$conf" || set_setting containers 'default_ulimits = []'
+grep -qs '^runtime *= *"runc"' "$conf" || set_setting engine 'runtime = "runc"'
+
+podman run --rm localhost/svx-debian:bookworm true > /dev/null 2>&1 \
+    || podman run --rm docker.io/library/debian:bookworm-slim true > /dev/null 2>&1 \
+    || log "(no base image yet to try a container with: made below)"
 log "$(podman --version), $(podman-compose version 2>/dev/null | grep -i 'podman-compose' | head -1)"
 
 # --- 2. Base images ------------------------------------------------------------------------------------------------
@@ -80,7 +87,9 @@ compose down -v > /dev/null 2>&1 || true
 
 started=$(date +%s)
 log "building the svx image (scripts/dist.sh release in the build image; minutes)"
-compose build > "$work/build.log" 2>&1 || { tail -40 "$work/build.log"; fail "the image did not build"; }
+# podman-compose 1.0.3 exits 0 when a build fails: the image's presence says.
+compose build > "$work/build.log" 2>&1 || true
+podman image exists "$SVX_IMAGE" || { grep -v '^\[' "$work/build.log" | tail -30; fail "the image did not build"; }
 log "image built in $(( $(date +%s) - started )) s"
 # The image holds what `make dist` makes: every executable and the migrations.
 for binary in svx-auth svx-keystore svx-vault svx-sharing svx-classification svx svx-load svx-probe; do
@@ -90,7 +99,7 @@ log "up -d"
 compose up -d > "$work/up.log" 2>&1 || { tail -40 "$work/up.log"; fail "podman-compose up failed"; }
 
 containers=(postgres svx-auth svx-keystore svx-vault svx-sharing svx-classification)
-name_of() { podman ps -a --filter "label=io.podman.compose.project=$project" --filter "label=io.podman.compose.service=$1" --format '{{.Names}}' | head -1; }
+name_of() { podman ps -a --filter "label=io.podman.compose.project=$project" --filter "label=com.docker.compose.service=$1" --format '{{.Names}}' | head -1; }
 deadline=$(( $(date +%s) + 240 ))
 for service in "${containers[@]}"; do
     while true; do

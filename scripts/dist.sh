@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # One build recipe for every way svx is shipped (issue #24): `make dist` here, the compose image's Dockerfile, and the
-# CI check. Builds the whole package (SwiftPM builds every product of a plain `swift build`; given several
-# `--product`s it builds only the last one) and the C probe, then copies into DESTDIR:
+# CI check. Builds each shipped product in turn (given several `--product`s SwiftPM builds only the last one; a plain
+# `swift build` would build the test kit too, which imports Testing, a module Swift ships only as a shared library, so
+# a `--static-swift-stdlib` build of it fails) and the C probe, then copies into DESTDIR:
 #   the five services (svx-auth, svx-keystore, svx-vault, svx-sharing, svx-classification), svx, svx-load, svx-probe,
 #   and the services' resource bundles (svx_<Service>.resources: their SQL migrations, found beside the executable).
 # Then checks DESTDIR: every file there, every executable runs (`--help` of the command line tools, a service's
@@ -49,7 +50,9 @@ shift 2
 case "$dest" in /*) ;; *) dest="$PWD/$dest";; esac  # relative to where it was run, not to the repository
 case "$config" in release|debug) ;; *) echo "dist: CONFIG is release or debug, not $config" >&2; exit 2;; esac
 cd "$root"
-swift build -c "$config" "$@"
+for product in "${services[@]/#/svx-}" "${tools[@]}"; do
+  swift build -c "$config" --product "$product" "$@"
+done
 make --no-print-directory .build/svx-probe/svx-probe >/dev/null
 bin=$(swift build -c "$config" "$@" --show-bin-path)
 mkdir -p "$dest"

@@ -413,33 +413,8 @@ extension SharingIntegrationTests {
             defer { stack.stop() }
             let directory = try Self.directory()
             defer { try? FileManager.default.removeItem(at: directory) }
-            struct Account {
-                let svx: String
-                var environment: [String: String]
-                /// Standard output, then standard error.
-                func run(_ arguments: [String], expecting expected: Int32 = 0) async throws -> String {
-                    let run = try await ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(240))
-                    #expect(run.status == expected, "\(arguments): \(run.stdout)\(run.stderr)")
-                    return run.stdout + run.stderr
-                }
-                func json(_ arguments: [String]) async throws -> [String: Any] {
-                    let run = try await ChildProcess.runSeparately(
-                        svx, arguments + ["--json"], environment: environment, timeout: .seconds(240))
-                    #expect(run.status == 0, "\(arguments): \(run.stdout)\(run.stderr)")
-                    let output = run.stdout
-                    return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
-                }
-            }
-            func account(_ passphrase: String) async throws -> Account {
-                let cli = try stack.commandLine()
-                var environment = cli.environment
-                environment["SVX_PASSPHRASE"] = passphrase
-                var account = Account(svx: cli.svx, environment: environment)
-                account.environment["SVX_SECRET_KEY"] = try #require(try await account.json(["signup"])["secret_key"] as? String)
-                return account
-            }
-            let a = try await account("alice's passphrase")
-            let b = try await account("bob's passphrase")
+            let a = try await CommandLineAccount.signUp(stack, passphrase: "alice's passphrase")
+            let b = try await CommandLineAccount.signUp(stack, passphrase: "bob's passphrase")
             let code = try #require(try await a.json(["invitations", "create", "--name", "Bob"])["code"] as? String)
             _ = try await b.run(["connections", "accept", code, "--name", "Alice"])
             let itemID = try #require(try await a.json(["items", "create", "--template", "secure_note", "--label", "Lease"])["item_id"] as? String)
@@ -450,16 +425,16 @@ extension SharingIntegrationTests {
             let incoming = try #require(try await b.json(["shares", "list", "--incoming"])["shares"] as? [[String: Any]])
             let shareID = try #require(incoming.first?["share_id"] as? String)
 
-            let shown = try await b.run(["shares", "get", shareID])
+            let shown = try await b.run(["shares", "get", shareID]).stdout
             #expect(shown.contains(source.lastPathComponent) && shown.contains("svx shares get-attachment \(shareID) --slot contract"), "\(shown)")
             let output = directory.appendingPathComponent("lease.pdf").path
-            let written = try await b.run(["shares", "get-attachment", shareID, "--slot", "contract", "--output", output])
+            let written = try await b.run(["shares", "get-attachment", shareID, "--slot", "contract", "--output", output]).stdout
             #expect(written.contains("Wrote \(output)"), "\(written)")
             #expect(try Data(contentsOf: URL(fileURLWithPath: output)) == Data(contentsOf: source))
             let attributes = try FileManager.default.attributesOfItem(atPath: output)
             #expect((attributes[.posixPermissions] as? Int) == 0o600)
             // An existing file is kept unless --force.
-            let refused = try await b.run(["shares", "get-attachment", shareID, "--output", output], expecting: 1)
+            let refused = try await b.run(["shares", "get-attachment", shareID, "--output", output], expecting: 1).stderr
             #expect(refused.contains("exists"), "\(refused)")
             let json = try await b.json(["shares", "get-attachment", shareID, "--output", output, "--force"])
             #expect(json["file_name"] as? String == source.lastPathComponent && json["slot"] as? String == "contract")
@@ -467,7 +442,7 @@ extension SharingIntegrationTests {
             // --save-files keeps every file of the share under its own name.
             let saved = directory.appendingPathComponent("saved")
             try FileManager.default.createDirectory(at: saved, withIntermediateDirectories: true)
-            let kept = try await b.run(["shares", "get", shareID, "--save-files", saved.path])
+            let kept = try await b.run(["shares", "get", shareID, "--save-files", saved.path]).stdout
             #expect(kept.contains("Wrote \(saved.appendingPathComponent(source.lastPathComponent).path)"), "\(kept)")
             #expect(try Data(contentsOf: saved.appendingPathComponent(source.lastPathComponent)) == Data(contentsOf: source))
         }

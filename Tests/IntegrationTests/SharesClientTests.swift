@@ -472,33 +472,12 @@ extension SharingIntegrationTests {
             let stack = try await Self.stack()
             defer { stack.stop() }
 
-            struct Account {
-                let svx: String
-                var environment: [String: String]
-                var username = ""
-
-                func run(_ arguments: [String], expecting expected: Int32 = 0) async throws -> (stdout: String, stderr: String) {
-                    let run = try await ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(240))
-                    #expect(run.status == expected, "\(arguments): \(run.stdout)\(run.stderr)")
-                    return (run.stdout, run.stderr)
-                }
-
-                func json(_ arguments: [String]) async throws -> [String: Any] {
-                    let output = try await run(arguments + ["--json"]).stdout
-                    return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
-                }
+            func account(_ passphrase: String) async throws -> CommandLineAccount {
+                try await CommandLineAccount.signUp(stack, passphrase: passphrase)
             }
-            func account(_ passphrase: String) async throws -> Account {
-                let cli = try stack.commandLine()
-                var environment = cli.environment
-                environment["SVX_PASSPHRASE"] = passphrase
-                var account = Account(svx: cli.svx, environment: environment)
-                let signUp = try await account.json(["signup"])
-                account.environment["SVX_SECRET_KEY"] = try #require(signUp["secret_key"] as? String)
-                account.username = try #require(signUp["username"] as? String)
-                return account
-            }
-            func connect(_ inviter: Account, calls inviteeName: String, _ invitee: Account, calls inviterName: String) async throws {
+            func connect(
+                _ inviter: CommandLineAccount, calls inviteeName: String, _ invitee: CommandLineAccount, calls inviterName: String
+            ) async throws {
                 let code = try #require(try await inviter.json(["invitations", "create", "--name", inviteeName])["code"] as? String)
                 _ = try await invitee.run(["connections", "accept", code, "--name", inviterName])
             }

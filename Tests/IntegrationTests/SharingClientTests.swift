@@ -368,33 +368,8 @@ extension SharingIntegrationTests {
             let stack = try await SharingIntegrationTests.stack()
             defer { stack.stop() }
 
-            struct Account {
-                let svx: String
-                var environment: [String: String]
-                var username = ""
-                var userID = ""
-
-                func run(_ arguments: [String], expecting expected: Int32 = 0) async throws -> (stdout: String, stderr: String) {
-                    let run = try await ChildProcess.runSeparately(svx, arguments, environment: environment, timeout: .seconds(180))
-                    #expect(run.status == expected, "\(arguments): \(run.stdout)\(run.stderr)")
-                    return (run.stdout, run.stderr)
-                }
-
-                func json(_ arguments: [String]) async throws -> [String: Any] {
-                    let output = try await run(arguments + ["--json"]).stdout
-                    return try #require(try JSONSerialization.jsonObject(with: Data(output.utf8)) as? [String: Any], "\(output)")
-                }
-            }
-            func account(_ passphrase: String) async throws -> Account {
-                let cli = try stack.commandLine()
-                var environment = cli.environment
-                environment["SVX_PASSPHRASE"] = passphrase
-                var account = Account(svx: cli.svx, environment: environment)
-                let signUp = try await account.json(["signup"])
-                account.environment["SVX_SECRET_KEY"] = try #require(signUp["secret_key"] as? String)
-                account.username = try #require(signUp["username"] as? String)
-                account.userID = try #require(signUp["user_id"] as? String)
-                return account
+            func account(_ passphrase: String) async throws -> CommandLineAccount {
+                try await CommandLineAccount.signUp(stack, passphrase: passphrase)
             }
             let a = try await account("alice's passphrase")
             let b = try await account("bob's passphrase")
