@@ -335,6 +335,11 @@ extension SharingIntegrationTests {
             let share = try #require(try await alice.shares.createShare(
                 session: alice.session, keys: alice.keys, itemID: item.id, to: [aliceBob.id],
                 options: ShareOptions(terms: "Only for the visa application")).first)
+            // Malformed ids: INVALID_ARGUMENT naming the field, before anything is read.
+            let badShare = await Self.status { try await Self.block(stack, bob, shareID: "not an id", slotID: scan.id) }
+            #expect(badShare?.code == .invalidArgument && badShare?.details["field"] == "share_id")
+            let badSlot = await Self.status { try await Self.block(stack, bob, shareID: share.id, slotID: "../scan") }
+            #expect(badSlot?.code == .invalidArgument && badSlot?.details["field"] == "slot_id")
             let pending = await Self.status { try await Self.block(stack, bob, shareID: share.id, slotID: scan.id) }
             #expect(pending?.code == .failedPrecondition && pending?.details["reason"] == "acceptance_pending")
             _ = try await bob.shares.acceptShare(session: bob.session, id: share.id)
